@@ -1,0 +1,206 @@
+#include "framework/certs.hpp"
+
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace shadowlink {
+namespace fs = std::filesystem;
+namespace {
+
+void check(int rc, const char* what) {
+  if (rc < 0) throw std::runtime_error(std::string("certificate generation: ") + what + ": " + wc_GetErrorString(rc));
+}
+
+struct rng_guard {
+  WC_RNG rng{};
+  rng_guard() { check(wc_InitRng(&rng), "init rng"); }
+  ~rng_guard() { wc_FreeRng(&rng); }
+};
+struct ecc_guard {
+  ecc_key key{};
+  ecc_guard() { check(wc_ecc_init(&key), "init key"); }
+  ~ecc_guard() { wc_ecc_free(&key); }
+};
+
+void write_file(const fs::path& p, std::string_view data, bool secret) {
+  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, secret ? 0600 : 0644);
+  if (fd < 0) throw std::runtime_error("cannot write " + p.string() + ": " + std::strerror(errno));
+  if (secret) ::fchmod(fd, 0600);
+  auto n = ::write(fd, data.data(), data.size());
+  int err = errno;
+  bool ok = n == static_cast<ssize_t>(data.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) throw std::runtime_error("cannot write " + p.string() + ": " + std::strerror(n < 0 ? err : ENOSPC));
+}
+
+std::vector<unsigned char> pem_to_der(std::string_view pem, int type) {
+  std::vector<unsigned char> der(pem.size());
+  int n = wc_CertPemToDer(reinterpret_cast<const unsigned char*>(pem.data()), static_cast<int>(pem.size()), der.data(),
+                          static_cast<int>(der.size()), type);
+  check(n, "decode PEM");
+  der.resize(static_cast<std::size_t>(n));
+  return der;
+}
+
+std::string der_to_pem(const unsigned char* der, int len, int type) {
+  std::string pem(static_cast<std::size_t>(len) * 2 + 128, '\0');
+  int n = wc_DerToPem(der, static_cast<unsigned>(len), reinterpret_cast<unsigned char*>(pem.data()),
+                      static_cast<unsigned>(pem.size()), type);
+  check(n, "encode PEM");
+  pem.resize(static_cast<std::size_t>(n));
+  return pem;
+}
+
+std::string key_pem(ecc_key& key) {
+  unsigned char der[512];
+  int n = wc_EccKeyToDer(&key, der, sizeof der);
+  check(n, "encode key");
+  return der_to_pem(der, n, ECC_PRIVATEKEY_TYPE);
+}
+
+void load_key(std::string_view pem, ecc_key& key) {
+  std::vector<unsigned char> der(pem.size());
+  int n = wc_KeyPemToDer(reinterpret_cast<const unsigned char*>(pem.data()), static_cast<int>(pem.size()), der.data(),
+                         static_cast<int>(der.size()), nullptr);
+  check(n, "decode CA key");
+  word32 idx = 0;
+  check(wc_EccPrivateKeyDecode(der.data(), &idx, &key, static_cast<word32>(n)), "load CA key");
+}
+
+// subjectAltName as raw DER: a SEQUENCE of dNSName [2] / iPAddress [7] entries.
+std::vector<unsigned char> alt_names(const std::vector<std::string>& names) {
+  std::vector<unsigned char> body;
+  for (const auto& n : names) {
+    unsigned char ip[16];
+    if (inet_pton(AF_INET, n.c_str(), ip) == 1) {
+      body.insert(body.end(), {0x87, 4});
+      body.insert(body.end(), ip, ip + 4);
+    } else if (inet_pton(AF_INET6, n.c_str(), ip) == 1) {
+      body.insert(body.end(), {0x87, 16});
+      body.insert(body.end(), ip, ip + 16);
+    } else {
+      if (n.size() > 127) throw std::runtime_error("certificate name too long: " + n);
+      body.push_back(0x82);
+      body.push_back(static_cast<unsigned char>(n.size()));
+      body.insert(body.end(), n.begin(), n.end());
+    }
+  }
+  if (body.size() > 127) throw std::runtime_error("too many certificate names");
+  std::vector<unsigned char> seq{0x30, static_cast<unsigned char>(body.size())};
+  seq.insert(seq.end(), body.begin(), body.end());
+  return seq;
+}
+
+void make_ca(const fs::path& ca_dir, rng_guard& r) {
+  ecc_guard k;
+  check(wc_ecc_make_key_ex(&r.rng, 32, &k.key, ECC_SECP256R1), "make CA key");
+  Cert c;
+  check(wc_InitCert(&c), "init CA cert");
+  std::strncpy(c.subject.commonName, "shadowlink installation CA", CTC_NAME_SIZE - 1);
+  std::strncpy(c.subject.org, "shadowlink", CTC_NAME_SIZE - 1);
+  c.isCA = 1;
+  c.sigType = CTC_SHA256wECDSA;
+  c.daysValid = 3650;
+  unsigned char der[4096];
+  check(wc_MakeCert(&c, der, sizeof der, nullptr, &k.key, &r.rng), "make CA cert");
+  int n = wc_SignCert(c.bodySz, c.sigType, der, sizeof der, nullptr, &k.key, &r.rng);
+  check(n, "sign CA cert");
+  fs::create_directories(ca_dir);
+  write_file(ca_dir / "ca.key", key_pem(k.key), true);
+  write_file(ca_dir / "ca.pem", der_to_pem(der, n, CERT_TYPE), false);
+}
+
+void make_server(const fs::path& dir, const fs::path& ca_dir, const std::vector<std::string>& names, rng_guard& r) {
+  auto ca_der = pem_to_der(read_file(ca_dir / "ca.pem"), CERT_TYPE);
+  ecc_guard ca_key;
+  load_key(read_file(ca_dir / "ca.key"), ca_key.key);
+  ecc_guard k;
+  check(wc_ecc_make_key_ex(&r.rng, 32, &k.key, ECC_SECP256R1), "make server key");
+  Cert c;
+  check(wc_InitCert(&c), "init server cert");
+  std::strncpy(c.subject.commonName, names.empty() ? "localhost" : names.front().c_str(), CTC_NAME_SIZE - 1);
+  c.isCA = 0;
+  c.sigType = CTC_SHA256wECDSA;
+  c.daysValid = 825;
+  auto san = alt_names(names);
+  std::memcpy(c.altNames, san.data(), san.size());
+  c.altNamesSz = static_cast<int>(san.size());
+  check(wc_SetIssuerBuffer(&c, ca_der.data(), static_cast<int>(ca_der.size())), "set issuer");
+  unsigned char der[4096];
+  check(wc_MakeCert(&c, der, sizeof der, nullptr, &k.key, &r.rng), "make server cert");
+  int n = wc_SignCert(c.bodySz, c.sigType, der, sizeof der, nullptr, &ca_key.key, &r.rng);
+  check(n, "sign server cert");
+  fs::create_directories(dir);
+  write_file(dir / "server.key", key_pem(k.key), true);
+  write_file(dir / "server.pem", der_to_pem(der, n, CERT_TYPE) + read_file(ca_dir / "ca.pem"), false);
+}
+
+}  // namespace
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + p.string());
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+std::string sha256_fingerprint(const unsigned char* der, std::size_t len) {
+  unsigned char h[WC_SHA256_DIGEST_SIZE];
+  check(wc_Sha256Hash(der, static_cast<word32>(len), h), "sha256");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : h) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+std::string pem_fingerprint(std::string_view pem) {
+  auto der = pem_to_der(pem, CERT_TYPE);
+  return sha256_fingerprint(der.data(), der.size());
+}
+
+std::string normalize_fingerprint(std::string_view text) {
+  std::string out;
+  for (char ch : text) {
+    if (ch == ':') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(ch))) return {};
+    out += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
+  return out.size() == 64 ? out : std::string{};
+}
+
+identity ensure_server_identity(const fs::path& dir, const fs::path& ca_dir, const std::vector<std::string>& names) {
+  identity id;
+  if (!fs::exists(dir / "server.pem") || !fs::exists(dir / "server.key")) {
+    rng_guard r;
+    if (!fs::exists(ca_dir / "ca.pem") || !fs::exists(ca_dir / "ca.key")) make_ca(ca_dir, r);
+    make_server(dir, ca_dir, names, r);
+    id.created = true;
+  }
+  id.cert_chain_pem = read_file(dir / "server.pem");
+  id.key_pem = read_file(dir / "server.key");
+  id.server_fingerprint = pem_fingerprint(id.cert_chain_pem);
+  if (fs::exists(ca_dir / "ca.pem")) {
+    id.ca_pem = read_file(ca_dir / "ca.pem");
+    id.ca_fingerprint = pem_fingerprint(id.ca_pem);
+  }
+  return id;
+}
+
+}  // namespace shadowlink

@@ -1,0 +1,146 @@
+#include "framework/config.hpp"
+
+#include <set>
+
+namespace shadowlink {
+
+[[noreturn]] void settings::reject(std::string_view key, std::string_view why) const {
+  throw config_error(path_ + "." + std::string(key) + ": " + std::string(why));
+}
+
+bool settings::has(std::string_view key) const {
+  simdjson::dom::element e;
+  return obj_[key].get(e) == simdjson::SUCCESS;
+}
+
+std::optional<simdjson::dom::element> settings::get(std::string_view key) {
+  used_.emplace(key);
+  simdjson::dom::element e;
+  if (obj_[key].get(e) != simdjson::SUCCESS) return std::nullopt;
+  return e;
+}
+
+std::string settings::str(std::string_view key, std::string def) {
+  auto e = get(key);
+  if (!e) return def;
+  std::string_view v;
+  if (e->get(v) != simdjson::SUCCESS) reject(key, "expected a string");
+  return std::string(v);
+}
+
+std::string settings::required_str(std::string_view key) {
+  if (!has(key)) reject(key, "is required");
+  auto v = str(key, {});
+  if (v.empty()) reject(key, "must not be empty");
+  return v;
+}
+
+std::int64_t settings::integer(std::string_view key, std::int64_t def, std::int64_t min, std::int64_t max) {
+  auto e = get(key);
+  if (!e) return def;
+  std::int64_t v;
+  if (e->get(v) != simdjson::SUCCESS || v < min || v > max)
+    reject(key, "expected an integer in " + std::to_string(min) + ".." + std::to_string(max));
+  return v;
+}
+
+bool settings::boolean(std::string_view key, bool def) {
+  auto e = get(key);
+  if (!e) return def;
+  bool v;
+  if (e->get(v) != simdjson::SUCCESS) reject(key, "expected true or false");
+  return v;
+}
+
+std::vector<std::string> settings::strings(std::string_view key, std::vector<std::string> def) {
+  auto e = get(key);
+  if (!e) return def;
+  simdjson::dom::array arr;
+  if (e->get(arr) != simdjson::SUCCESS) reject(key, "expected an array of strings");
+  std::vector<std::string> out;
+  for (auto item : arr) {
+    std::string_view v;
+    if (item.get(v) != simdjson::SUCCESS) reject(key, "expected an array of strings");
+    out.emplace_back(v);
+  }
+  return out;
+}
+
+std::vector<settings> settings::objects(std::string_view key) {
+  auto e = get(key);
+  if (!e) return {};
+  simdjson::dom::array arr;
+  if (e->get(arr) != simdjson::SUCCESS) reject(key, "expected an array of objects");
+  std::vector<settings> out;
+  std::size_t i = 0;
+  for (auto item : arr) {
+    simdjson::dom::object o;
+    auto p = path_ + "." + std::string(key) + "[" + std::to_string(i++) + "]";
+    if (item.get(o) != simdjson::SUCCESS) throw config_error(p + ": expected an object");
+    out.emplace_back(o, p);
+  }
+  return out;
+}
+
+std::optional<settings> settings::object(std::string_view key) {
+  auto e = get(key);
+  if (!e) return std::nullopt;
+  simdjson::dom::object o;
+  if (e->get(o) != simdjson::SUCCESS) reject(key, "expected an object");
+  return settings(o, path_ + "." + std::string(key));
+}
+
+void settings::finish() const {
+  for (auto field : obj_)
+    if (!used_.count(field.key)) reject(field.key, "unknown key");
+}
+
+config_file config_file::load(const std::string& path) {
+  config_file c;
+  simdjson::dom::element root;
+  auto err = c.parser_->load(path).get(root);
+  if (err == simdjson::IO_ERROR) throw config_error(path + ": cannot read the file");
+  if (err) throw config_error(path + ": not valid JSON (" + std::string(simdjson::error_message(err)) + ")");
+  c.read(root);
+  return c;
+}
+
+config_file config_file::parse(std::string_view json) {
+  config_file c;
+  simdjson::dom::element root;
+  auto err = c.parser_->parse(json.data(), json.size()).get(root);
+  if (err) throw config_error(std::string("config: not valid JSON (") + simdjson::error_message(err) + ")");
+  c.read(root);
+  return c;
+}
+
+void config_file::read(simdjson::dom::element root) {
+  simdjson::dom::object obj;
+  if (root.get(obj) != simdjson::SUCCESS) throw config_error("config: the top level must be an object");
+  settings top(obj, "config");
+  log_level = top.str("log_level", log_level);
+  if (log_level != "debug" && log_level != "info" && log_level != "warn" && log_level != "error")
+    top.reject("log_level", "expected one of debug, info, warn, error");
+  data_dir = top.str("data_dir", data_dir);
+  shutdown_grace_ms = top.integer("shutdown_grace_ms", shutdown_grace_ms, 0, 600000);
+  if (!top.has("services")) top.reject("services", "is required (a list of service instances)");
+  std::set<std::string> names;
+  // A separate parser keeps one "{}" document alive for services given without settings.
+  simdjson::dom::object none;
+  if (empty_parser_->parse("{}", 2).get(none)) throw config_error("config: internal parser error");
+  for (auto& s : top.objects("services")) {
+    settings entry = s;
+    auto type = entry.required_str("type");
+    auto name = entry.str("name", type);
+    if (!names.insert(name).second) entry.reject("name", "duplicate service name '" + name + "'");
+    auto opts = entry.object("settings");
+    entry.finish();
+    if (!opts) {
+      opts.emplace(none, entry.path() + ".settings");
+    }
+    services.push_back({type, name, *opts});
+  }
+  top.finish();
+}
+
+}  // namespace shadowlink

@@ -1,0 +1,73 @@
+#pragma once
+// Configuration: JSON parsed with simdjson (DOM), validated as it is read. Every error names the
+// offending key ("services[1].settings.port: expected an integer in 1..65535"); keys nobody
+// asked for are errors too (settings::finish).
+#include <simdjson.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace shadowlink {
+
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class settings {
+ public:
+  settings(simdjson::dom::object obj, std::string path) : obj_(obj), path_(std::move(path)) {}
+
+  std::string str(std::string_view key, std::string def);
+  std::string required_str(std::string_view key);
+  std::int64_t integer(std::string_view key, std::int64_t def, std::int64_t min, std::int64_t max);
+  std::uint16_t port(std::string_view key, std::uint16_t def) {
+    return static_cast<std::uint16_t>(integer(key, def, 0, 65535));
+  }
+  bool boolean(std::string_view key, bool def);
+  std::vector<std::string> strings(std::string_view key, std::vector<std::string> def);
+  std::vector<settings> objects(std::string_view key);  // array of objects; empty if absent
+  std::optional<settings> object(std::string_view key);
+  bool has(std::string_view key) const;
+
+  // Throws config_error for any key that no accessor asked for.
+  void finish() const;
+  const std::string& path() const { return path_; }
+  [[noreturn]] void reject(std::string_view key, std::string_view why) const;
+
+ private:
+  std::optional<simdjson::dom::element> get(std::string_view key);
+
+  simdjson::dom::object obj_;
+  std::string path_;
+  std::set<std::string, std::less<>> used_;
+};
+
+struct service_config {
+  std::string type;
+  std::string name;
+  settings options;
+};
+
+class config_file {
+ public:
+  // From a file or from JSON text; throws config_error.
+  static config_file load(const std::string& path);
+  static config_file parse(std::string_view json);
+
+  std::string log_level = "info";
+  std::string data_dir = "shadowlink-data";
+  std::int64_t shutdown_grace_ms = 3000;
+  std::vector<service_config> services;
+
+ private:
+  void read(simdjson::dom::element root);
+  std::unique_ptr<simdjson::dom::parser> parser_ = std::make_unique<simdjson::dom::parser>();
+  std::unique_ptr<simdjson::dom::parser> empty_parser_ = std::make_unique<simdjson::dom::parser>();
+};
+
+}  // namespace shadowlink

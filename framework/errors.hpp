@@ -1,0 +1,31 @@
+#pragma once
+#include "framework/net.hpp"
+
+#include <exception>
+#include <string>
+#include <string_view>
+
+namespace shadowlink {
+
+// The one classifier of I/O endings: true for what a healthy peer or our own shutdown produces
+// (EOF, WebSocket close, reset, cancellation, timeouts). Under wolfSSL a peer that leaves
+// without close_notify shows up as any of several ssl errors, so every ssl-category read error
+// after the handshake counts as an ending too (stream_truncated cannot be relied on).
+bool is_normal_end(const error_code& ec);
+
+// Same question for an exception that left a session coroutine.
+bool is_normal_end(const std::exception_ptr& ep);
+
+// wolfSSL reports every failure through Asio as "unexpected result"; this asks wolfSSL for the reason.
+std::string tls_failure_reason(void* native_ssl, const error_code& ec);
+
+// A system_error carrying a readable message for configuration and protocol violations.
+[[noreturn]] void fail(std::string_view what);
+
+// The shared co_spawn completion handler: logs unexpected exceptions with the scope; expected endings quietly.
+struct log_exceptions {
+  std::string scope;
+  void operator()(std::exception_ptr ep) const;
+};
+
+}  // namespace shadowlink

@@ -1,0 +1,191 @@
+#include "framework/https_server.hpp"
+
+#include "framework/errors.hpp"
+#include "framework/log.hpp"
+#include "framework/tcp_stream.hpp"
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace shadowlink {
+namespace beast = boost::beast;
+using namespace net::experimental::awaitable_operators;
+
+std::string error_json(std::string_view message) {
+  return boost::json::serialize(boost::json::value{{"error", message}});
+}
+
+http_response json_response(const http_request& req, http::status status, std::string body) {
+  http_response res{status, req.version()};
+  res.set(http::field::server, "shadowlink");
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+http_response error_response(const http_request& req, http::status status, std::string_view message) {
+  return json_response(req, status, error_json(message));
+}
+
+namespace {
+class upgrade_impl final : public ws_upgrade {
+ public:
+  upgrade_impl(std::unique_ptr<tls_socket>& s, http_request& req, std::string peer)
+      : s_(s), req_(req), peer_(std::move(peer)) {}
+  const http_request& request() const override { return req_; }
+  const std::string& peer() const override { return peer_; }
+  awaitable<ws_ptr> accept(const ws_options& o) override { co_return co_await accept_ws(std::move(s_), req_, o); }
+  awaitable<void> reject(http::status status, std::string_view reason) override {
+    auto res = error_response(req_, status, reason);
+    res.keep_alive(false);
+    co_await http::async_write(*s_, res, use_tuple);
+    error_code ec;
+    s_->next_layer().close(ec);
+  }
+
+ private:
+  std::unique_ptr<tls_socket>& s_;
+  http_request& req_;
+  std::string peer_;
+};
+}  // namespace
+
+https_server::https_server(task_group& tasks, std::shared_ptr<net::ssl::context> tls, std::string scope, server_limits limits)
+    : tasks_(tasks), tls_(std::move(tls)), scope_(std::move(scope)), limits_(limits) {}
+
+void https_server::add_http(std::string prefix, http_handler h) { http_routes_.emplace_back(std::move(prefix), std::move(h)); }
+void https_server::add_ws(std::string prefix, ws_handler h) { ws_routes_.emplace_back(std::move(prefix), std::move(h)); }
+
+template <class H>
+const H* https_server::route(const std::vector<std::pair<std::string, H>>& table, std::string_view path) const {
+  const H* best = nullptr;
+  std::size_t best_len = 0;
+  for (auto& [prefix, h] : table)
+    if (path.substr(0, prefix.size()) == prefix && prefix.size() >= best_len) {
+      best = &h;
+      best_len = prefix.size();
+    }
+  return best;
+}
+
+void https_server::listen(const std::string& address, unsigned short port) {
+  auto ex = tasks_.executor();
+  auto acc = std::make_shared<tcp::acceptor>(ex);
+  tcp::endpoint ep(net::ip::make_address(address), port);
+  try {
+    acc->open(ep.protocol());
+    acc->set_option(tcp::acceptor::reuse_address(true));
+    acc->bind(ep);
+    acc->listen(net::socket_base::max_listen_connections);
+  } catch (const system_error& e) {
+    throw system_error(e.code(), "cannot listen on " + address + ":" + std::to_string(port));
+  }
+  port_ = acc->local_endpoint().port();
+  acceptor_ = acc;
+  tasks_.spawn(accept_loop(acc), scope_);
+}
+
+void https_server::stop() {
+  if (acceptor_) {
+    error_code ec;
+    acceptor_->close(ec);
+  }
+}
+
+awaitable<void> https_server::accept_loop(std::shared_ptr<tcp::acceptor> acc) {
+  while (acc->is_open()) {
+    auto [ec, sock] = co_await acc->async_accept(use_tuple);
+    if (ec == net::error::operation_aborted || !acc->is_open()) break;
+    if (ec) {
+      // Out of file descriptors and the like: wait a little instead of spinning.
+      log::warn(scope_, "accept failed: ", ec.message());
+      net::steady_timer t(acc->get_executor(), 100ms);
+      co_await t.async_wait(use_tuple);
+      continue;
+    }
+    if (connections_ >= limits_.max_connections || tasks_.stopping()) {
+      error_code ignored;
+      sock.close(ignored);
+      continue;
+    }
+    auto peer = endpoint_string(sock);
+    tasks_.spawn(serve(std::move(sock)), scope_ + " " + peer);
+  }
+}
+
+awaitable<void> https_server::serve(tcp::socket sock) {
+  ++connections_;
+  struct counted {
+    std::size_t& n;
+    ~counted() { --n; }
+  } counted_guard{connections_};
+  std::string peer = endpoint_string(sock);
+  sock.set_option(tcp::no_delay(true));
+  auto s = std::make_unique<tls_socket>(std::move(sock), *tls_);
+  try {
+    co_await accept_tls(*s, limits_.tls_handshake);
+  } catch (const system_error& e) {
+    log::info(scope_, "refused ", peer, ": ", e.what());
+    co_return;
+  }
+  beast::flat_buffer buf(limits_.header_bytes + limits_.body_bytes);
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(limits_.header_bytes));
+    parser.body_limit(limits_.body_bytes);
+    net::steady_timer timer(s->get_executor(), limits_.request);
+    auto r = co_await (http::async_read(*s, buf, parser, use_tuple) || timer.async_wait(use_awaitable));
+    if (r.index() == 1) break;  // idle or slow client: just close
+    auto [ec, n] = std::get<0>(r);
+    if (ec) {
+      if (!is_normal_end(ec) && ec != http::error::end_of_stream) {
+        auto res = error_response(parser.get(), http::status::bad_request, "malformed request: " + ec.message());
+        res.keep_alive(false);
+        co_await http::async_write(*s, res, use_tuple);
+      }
+      break;
+    }
+    http_request req = parser.release();
+    if (beast::websocket::is_upgrade(req)) {
+      if (auto* h = route(ws_routes_, req.target())) {
+        upgrade_impl up(s, req, peer);
+        co_await (*h)(up);
+      } else {
+        auto res = error_response(req, http::status::not_found, "no WebSocket endpoint at this path");
+        res.keep_alive(false);
+        co_await http::async_write(*s, res, use_tuple);
+      }
+      co_return;  // the connection now belongs to the WebSocket handler (or is closed)
+    }
+    http_response res;
+    if (auto* h = route(http_routes_, req.target())) {
+      try {
+        res = co_await (*h)(req, peer);
+      } catch (const std::exception& e) {
+        log::error(scope_, req.method_string(), " ", req.target(), " failed: ", e.what());
+        res = error_response(req, http::status::internal_server_error, "internal error");
+      }
+    } else {
+      res = error_response(req, http::status::not_found, "not found");
+    }
+    timer.expires_after(limits_.request);
+    auto w = co_await (http::async_write(*s, res, use_tuple) || timer.async_wait(use_awaitable));
+    if (w.index() == 1) break;
+    if (auto [wec, wn] = std::get<0>(w); wec) break;
+    if (!res.keep_alive()) break;
+  }
+  if (s) {
+    net::steady_timer t(s->get_executor(), 1s);
+    co_await (s->async_shutdown(use_tuple) || t.async_wait(use_tuple));
+  }
+}
+
+}  // namespace shadowlink

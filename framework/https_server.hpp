@@ -1,0 +1,72 @@
+#pragma once
+// A TLS listener that accepts, performs the TLS handshake and reads HTTP requests, then routes by
+// path: plain HTTP handlers (REST, pages) or WebSocket upgrades handed to a session coroutine.
+// Every phase has a deadline; one bad client never affects another.
+#include "framework/task_group.hpp"
+#include "framework/ws_stream.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace shadowlink {
+
+struct server_limits {
+  clock::duration tls_handshake = 10s;
+  clock::duration request = 30s;  // idle keep-alive connection or slow request
+  std::size_t header_bytes = 8 * 1024;
+  std::size_t body_bytes = 64 * 1024;
+  std::size_t max_connections = 19000;
+};
+
+// The handed-over upgrade request: the handler checks it, then accepts or rejects.
+class ws_upgrade {
+ public:
+  virtual ~ws_upgrade() = default;
+  virtual const http_request& request() const = 0;
+  virtual const std::string& peer() const = 0;
+  virtual awaitable<ws_ptr> accept(const ws_options& o) = 0;
+  // Answers with an HTTP error and a JSON body {"error": reason}; the connection then closes.
+  virtual awaitable<void> reject(http::status status, std::string_view reason) = 0;
+};
+
+using http_handler = std::function<awaitable<http_response>(const http_request&, const std::string& peer)>;
+using ws_handler = std::function<awaitable<void>(ws_upgrade&)>;
+
+class https_server {
+ public:
+  https_server(task_group& tasks, std::shared_ptr<net::ssl::context> tls, std::string scope, server_limits limits = {});
+
+  // Routes match on a path prefix; the longest matching prefix wins.
+  void add_http(std::string prefix, http_handler h);
+  void add_ws(std::string prefix, ws_handler h);
+
+  // Binds now (throws system_error naming the address if it cannot) and accepts in the background.
+  void listen(const std::string& address, unsigned short port);
+  void stop();
+  unsigned short port() const { return port_; }
+  std::size_t connections() const { return connections_; }
+
+ private:
+  awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acc);
+  awaitable<void> serve(tcp::socket s);
+  template <class H>
+  const H* route(const std::vector<std::pair<std::string, H>>& table, std::string_view path) const;
+
+  task_group& tasks_;
+  std::shared_ptr<net::ssl::context> tls_;
+  std::string scope_;
+  server_limits limits_;
+  std::vector<std::pair<std::string, http_handler>> http_routes_;
+  std::vector<std::pair<std::string, ws_handler>> ws_routes_;
+  std::shared_ptr<tcp::acceptor> acceptor_;
+  unsigned short port_ = 0;
+  std::size_t connections_ = 0;
+};
+
+// JSON responses (bodies written with Boost.JSON by the callers).
+http_response json_response(const http_request& req, http::status status, std::string body);
+http_response error_response(const http_request& req, http::status status, std::string_view message);
+std::string error_json(std::string_view message);
+
+}  // namespace shadowlink

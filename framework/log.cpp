@@ -1,0 +1,47 @@
+#include "framework/log.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+
+namespace shadowlink::log {
+namespace {
+std::atomic<level> current{level::info};
+const char* name_of(level l) {
+  switch (l) {
+    case level::debug: return "DEBUG";
+    case level::info: return "INFO ";
+    case level::warn: return "WARN ";
+    case level::error: return "ERROR";
+  }
+  return "?";
+}
+}  // namespace
+
+void set_level(level l) { current = l; }
+bool enabled(level l) { return l >= current.load(std::memory_order_relaxed); }
+
+level parse_level(std::string_view n) {
+  if (n == "debug") return level::debug;
+  if (n == "info") return level::info;
+  if (n == "warn") return level::warn;
+  if (n == "error") return level::error;
+  throw std::invalid_argument("expected one of debug, info, warn, error");
+}
+
+void write(level l, std::string_view scope, std::string_view message) {
+  auto now = std::chrono::system_clock::now();
+  auto t = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+  // One fprintf per line keeps lines whole when several processes share a terminal.
+  std::fprintf(stderr, "%s.%03lld %s [%.*s] %.*s\n", stamp, static_cast<long long>(ms), name_of(l),
+               static_cast<int>(scope.size()), scope.data(), static_cast<int>(message.size()), message.data());
+}
+
+}  // namespace shadowlink::log

@@ -1,0 +1,30 @@
+#pragma once
+// One line per event: "<time> <level> [<scope>] <message>". The scope names the service or the
+// session ("ums/s-1a2b3c"), so every line of a session can be grepped by its id.
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace shadowlink::log {
+
+enum class level { debug = 0, info = 1, warn = 2, error = 3 };
+
+void set_level(level l);
+level parse_level(std::string_view name);  // throws std::invalid_argument
+bool enabled(level l);
+void write(level l, std::string_view scope, std::string_view message);
+
+template <class... Args>
+void emit(level l, std::string_view scope, const Args&... args) {
+  if (!enabled(l)) return;
+  std::ostringstream os;
+  (os << ... << args);
+  write(l, scope, os.str());
+}
+
+template <class... A> void debug(std::string_view s, const A&... a) { emit(level::debug, s, a...); }
+template <class... A> void info(std::string_view s, const A&... a) { emit(level::info, s, a...); }
+template <class... A> void warn(std::string_view s, const A&... a) { emit(level::warn, s, a...); }
+template <class... A> void error(std::string_view s, const A&... a) { emit(level::error, s, a...); }
+
+}  // namespace shadowlink::log

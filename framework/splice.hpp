@@ -1,0 +1,71 @@
+#pragma once
+// The hot path: a bidirectional pump between any two streams.
+//  - bounded: one fixed buffer per direction, so a stalled reader stops the writer (backpressure);
+//  - one ending rule for every combination: when either direction ends, what was already read is
+//    delivered, the other direction is interrupted, then both ends are closed politely within
+//    `close_deadline` and forcibly after it;
+//  - an idle timeout, a write-stall timeout, and stop() from outside; counters for metrics.
+#include "framework/stream.hpp"
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+namespace shadowlink {
+
+struct splice_options {
+  clock::duration idle_timeout = 10min;   // no byte in either direction
+  clock::duration write_timeout = 30s;    // one write blocked this long means a dead or stuck peer
+  clock::duration close_deadline = 2s;
+};
+
+struct splice_counters {
+  std::uint64_t bytes_ab = 0, bytes_ba = 0;
+  std::uint64_t messages_ab = 0, messages_ba = 0;
+  std::size_t buffered = 0;      // bytes read and not yet written, both directions
+  std::size_t max_buffered = 0;  // high-water mark of `buffered`
+};
+
+class splicer {
+ public:
+  static constexpr std::size_t buffer_size = 64 * 1024;
+
+  splicer(stream& a, stream& b, splice_options o = {});
+  splicer(const splicer&) = delete;
+  splicer& operator=(const splicer&) = delete;
+
+  // Runs until both directions ended and both streams are closed. Returns the ending reason
+  // ("a closed", "b closed", "idle timeout", "stopped: ...", "write timeout"). Never throws for I/O.
+  awaitable<std::string> run();
+
+  // Ends the splice politely from outside (another coroutine, a shutdown hook).
+  void stop(std::string_view reason);
+
+  const splice_counters& counters() const { return c_; }
+
+ private:
+  awaitable<void> pump(stream& from, stream& to, std::uint64_t& bytes, std::uint64_t& msgs, std::array<char, buffer_size>& buf,
+                       clock::time_point& write_since);
+  awaitable<void> watchdog();
+  void begin_ending(std::string reason);
+
+  stream& a_;
+  stream& b_;
+  splice_options o_;
+  splice_counters c_;
+  std::string reason_;
+  bool ending_ = false;
+  int running_ = 0;
+  clock::time_point last_activity_;
+  clock::time_point write_since_ab_{}, write_since_ba_{};
+  std::unique_ptr<std::array<char, buffer_size>> buf_ab_, buf_ba_;
+  std::unique_ptr<net::steady_timer> timer_;
+};
+
+// Process-wide gauges for metrics and for tests that assert concurrency on a live counter.
+struct splice_stats {
+  static inline std::size_t live = 0;
+  static inline std::uint64_t total = 0;
+};
+
+}  // namespace shadowlink

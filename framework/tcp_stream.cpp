@@ -1,0 +1,74 @@
+#include "framework/tcp_stream.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
+
+namespace shadowlink {
+
+std::string endpoint_string(const tcp::socket& s) {
+  error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "?";
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+namespace {
+class tcp_stream final : public stream {
+ public:
+  explicit tcp_stream(tcp::socket s) : s_(std::move(s)), peer_(endpoint_string(s_)) {
+    error_code ec;
+    s_.set_option(tcp::no_delay(true), ec);
+  }
+  awaitable<std::size_t> read_some(net::mutable_buffer b, error_code& ec) override {
+    auto [e, n] = co_await s_.async_read_some(b, use_tuple);
+    ec = e;
+    co_return n;
+  }
+  awaitable<void> write(net::const_buffer b, error_code& ec) override {
+    auto [e, n] = co_await net::async_write(s_, b, use_tuple);
+    (void)n;
+    ec = e;
+  }
+  void interrupt(std::string_view) override {
+    error_code ec;
+    s_.cancel(ec);
+  }
+  awaitable<void> close(std::string_view) override {
+    error_code ec;
+    s_.shutdown(tcp::socket::shutdown_send, ec);
+    s_.close(ec);
+    co_return;
+  }
+  void abort() noexcept override {
+    error_code ec;
+    s_.close(ec);
+  }
+  std::string_view kind() const override { return "tcp"; }
+  const std::string& peer() const override { return peer_; }
+
+ private:
+  tcp::socket s_;
+  std::string peer_;
+};
+}  // namespace
+
+stream_ptr make_tcp_stream(tcp::socket s) { return std::make_unique<tcp_stream>(std::move(s)); }
+
+awaitable<tcp::socket> connect_tcp(std::string_view host, std::string_view port, clock::duration deadline) {
+  using namespace net::experimental::awaitable_operators;
+  auto ex = co_await net::this_coro::executor;
+  tcp::resolver resolver(ex);
+  tcp::socket sock(ex);
+  net::steady_timer timer(ex, deadline);
+  auto connect = [&]() -> awaitable<void> {
+    auto results = co_await resolver.async_resolve(std::string(host), std::string(port), use_awaitable);
+    co_await net::async_connect(sock, results, use_awaitable);
+  };
+  auto r = co_await (connect() || timer.async_wait(use_awaitable));
+  if (r.index() == 1) throw system_error(net::error::timed_out, "connect to " + std::string(host) + ":" + std::string(port));
+  error_code ec;
+  sock.set_option(tcp::no_delay(true), ec);
+  co_return sock;
+}
+
+}  // namespace shadowlink

@@ -1,0 +1,51 @@
+#pragma once
+// TLS (1.2+ only) over wolfSSL through Asio's ssl layer. Certificate verification is always on:
+// clients trust either a CA (file or PEM) or a pinned SHA-256 fingerprint of the server's
+// certificate or of the CA that signed it.
+#include "framework/stream.hpp"
+
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+
+#include <memory>
+#include <string>
+
+namespace shadowlink {
+
+namespace ssl = net::ssl;
+using tls_socket = ssl::stream<tcp::socket>;
+
+// Server context from PEM text; prefers ChaCha20-Poly1305 (Debian's wolfSSL has no AES-NI).
+std::shared_ptr<ssl::context> make_server_tls(const std::string& cert_chain_pem, const std::string& key_pem);
+
+struct client_trust {
+  std::string ca_pem;       // trust anchors (PEM), or
+  std::string pin_sha256;   // normalised fingerprint of the server or its CA certificate
+  bool empty() const { return ca_pem.empty() && pin_sha256.empty(); }
+};
+
+// Builds a trust from "ca file" and/or "pin" settings; throws std::runtime_error if neither is usable.
+client_trust make_trust(const std::string& ca_file, const std::string& pin);
+
+class tls_client {
+ public:
+  explicit tls_client(client_trust trust);
+  ssl::context& context() { return *ctx_; }
+  const client_trust& trust() const { return trust_; }
+
+ private:
+  client_trust trust_;
+  std::shared_ptr<ssl::context> ctx_;
+};
+
+// TCP connect + TLS handshake (SNI, verification) within `deadline`. Throws system_error whose
+// message carries wolfSSL's reason (e.g. "verify problem on certificate", "certificate pin mismatch").
+awaitable<std::unique_ptr<tls_socket>> connect_tls(tls_client& client, std::string_view host, std::string_view port,
+                                                   clock::duration deadline);
+
+// Server-side handshake within `deadline`; throws system_error with wolfSSL's reason.
+awaitable<void> accept_tls(tls_socket& s, clock::duration deadline);
+
+stream_ptr make_tls_stream(std::unique_ptr<tls_socket> s);
+
+}  // namespace shadowlink

@@ -1,0 +1,41 @@
+#include "framework/token.hpp"
+
+#include <wolfssl/wolfcrypt/random.h>
+
+#include <stdexcept>
+#include <vector>
+
+namespace shadowlink {
+
+std::string random_token(std::size_t bytes) {
+  static thread_local struct rng_holder {
+    WC_RNG rng{};
+    rng_holder() {
+      if (wc_InitRng(&rng) != 0) throw std::runtime_error("cannot initialise the random generator");
+    }
+    ~rng_holder() { wc_FreeRng(&rng); }
+  } holder;
+  std::vector<unsigned char> raw(bytes);
+  if (wc_RNG_GenerateBlock(&holder.rng, raw.data(), static_cast<word32>(bytes)) != 0)
+    throw std::runtime_error("random generator failed");
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes * 2);
+  for (unsigned char b : raw) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+std::string random_id(std::size_t bytes) { return random_token(bytes); }
+
+bool tokens_equal(std::string_view a, std::string_view b) {
+  // The length of our tokens is public; the content is compared without early exit.
+  if (a.size() != b.size()) return false;
+  volatile unsigned char diff = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) diff = diff | static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+}  // namespace shadowlink

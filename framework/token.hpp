@@ -1,0 +1,12 @@
+#pragma once
+// One-time secrets: 256 bits from wolfCrypt's CSPRNG, hex encoded; compared in constant time.
+#include <string>
+#include <string_view>
+
+namespace shadowlink {
+
+std::string random_token(std::size_t bytes = 32);
+std::string random_id(std::size_t bytes = 8);  // short non-secret identifiers (session ids)
+bool tokens_equal(std::string_view a, std::string_view b);
+
+}  // namespace shadowlink

@@ -1,0 +1,50 @@
+#pragma once
+// WebSocket (Beast) over TCP or TLS, as a stream (binary messages for tunnels) with a message API
+// for text protocols. Keep-alive pings and idle timeouts are always set explicitly, on both ends.
+#include "framework/tls.hpp"
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <map>
+#include <string>
+
+namespace shadowlink {
+
+namespace http = boost::beast::http;
+using http_request = http::request<http::string_body>;
+using http_response = http::response<http::string_body>;
+
+struct ws_options {
+  clock::duration handshake_timeout = 10s;
+  clock::duration idle_timeout = 30s;  // a ping goes out after half of it without traffic
+  std::size_t max_message = 1 << 20;
+  bool bulk = true;  // tunnels: no auto-fragmentation and a 64 KiB write buffer
+};
+
+class ws_stream : public stream {
+ public:
+  // Reads one whole message (text or binary); ec set on ending or oversize.
+  virtual awaitable<std::string> read_message(error_code& ec) = 0;
+  virtual awaitable<void> write_text(std::string_view text, error_code& ec) = 0;
+};
+
+using ws_ptr = std::unique_ptr<ws_stream>;
+
+// Server side: completes the upgrade of an already-read request. Throws system_error.
+awaitable<ws_ptr> accept_ws(std::unique_ptr<tls_socket> s, const http_request& req, const ws_options& o);
+awaitable<ws_ptr> accept_ws(tcp::socket s, const http_request& req, const ws_options& o);
+
+struct ws_target {
+  bool tls = true;
+  std::string host, port, path;  // path includes the query, if any
+};
+// Parses ws:// or wss:// URLs (Boost.URL); throws std::invalid_argument with the reason.
+ws_target parse_ws_url(std::string_view url);
+
+// Client side: connect, TLS (if wss), upgrade with extra request headers. A refused upgrade throws
+// system_error whose message holds the HTTP status and the server's reason.
+awaitable<ws_ptr> connect_ws(tls_client* tls, const ws_target& t, const std::map<std::string, std::string>& headers,
+                             const ws_options& o);
+
+}  // namespace shadowlink

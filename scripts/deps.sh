@@ -1,0 +1,27 @@
+# Sourced by scripts/demo and scripts/test: installs the Debian packages the project needs, once.
+# Every package and why is listed in README.md ("Dependencies").
+SHADOWLINK_PACKAGES=(
+  g++ cmake ninja-build pkg-config ccache
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
+  libwolfssl-dev libsimdjson-dev catch2 libpng-dev
+  openssl procps
+  tigervnc-standalone-server tigervnc-tools x11-xserver-utils gvncviewer
+)
+
+shadowlink_install_deps() {
+  local missing=()
+  for p in "${SHADOWLINK_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+shadowlink_build() {  # $1 = preset
+  cmake --preset "$1" >/dev/null
+  cmake --build --preset "$1"
+}

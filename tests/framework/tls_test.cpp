@@ -1,0 +1,150 @@
+#include "framework/certs.hpp"
+#include "framework/errors.hpp"
+#include "framework/tls.hpp"
+#include "support/async.hpp"
+
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/websocket/error.hpp>
+#include <wolfssl/ssl.h>
+
+#include <sys/stat.h>
+
+using namespace shadowlink;
+using namespace shadowlink::testing;
+using namespace net::experimental::awaitable_operators;
+
+namespace {
+// A one-shot TLS server on 127.0.0.1 that completes the handshake and returns what it saw.
+struct one_shot_server {
+  one_shot_server(const net::any_io_executor& ex, const identity& id)
+      : acc(ex, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0)), ctx(make_server_tls(id.cert_chain_pem, id.key_pem)) {}
+  tcp::acceptor acc;
+  std::shared_ptr<ssl::context> ctx;
+  std::string port() const { return std::to_string(acc.local_endpoint().port()); }
+  awaitable<std::string> serve() {
+    auto sock = co_await acc.async_accept(use_awaitable);
+    tls_socket s(std::move(sock), *ctx);
+    try {
+      co_await accept_tls(s, 5s);
+    } catch (const system_error& e) {
+      co_return std::string("refused: ") + e.what();
+    }
+    co_return std::string(SSL_get_version(s.native_handle()));
+  }
+};
+
+
+awaitable<std::string> try_connect(const client_trust& trust, const std::string& host, const identity& id) {
+  one_shot_server srv(co_await net::this_coro::executor, id);
+  tls_client client(trust);
+  auto attempt = [&]() -> awaitable<std::string> {
+    try {
+      auto s = co_await connect_tls(client, host, srv.port(), 5s);
+      co_return std::string("connected ") + SSL_get_version(s->native_handle()) + " " +
+          SSL_CIPHER_get_name(SSL_get_current_cipher(s->native_handle()));
+    } catch (const system_error& e) {
+      co_return std::string("failed: ") + e.what();
+    }
+  };
+  auto [client_saw, server_saw] = co_await (attempt() && srv.serve());
+  (void)server_saw;
+  co_return client_saw;
+}
+}  // namespace
+
+TEST_CASE("a client that trusts the installation CA completes a TLS 1.3 handshake with the generated certificate") {
+  run_async([]() -> awaitable<void> {
+    const client_trust trust1{test_identity().ca_pem, {}};
+    const std::string host1 = "127.0.0.1";
+    auto r = co_await try_connect(trust1, host1, test_identity());
+    CHECK(r == "connected TLSv1.3 TLS13-CHACHA20-POLY1305-SHA256");
+  });
+}
+
+TEST_CASE("a certificate that does not name the host is rejected even when the CA is trusted") {
+  run_async([]() -> awaitable<void> {
+    // A certificate from the same CA that names only another host.
+    auto dir = temp_dir();
+    auto ca_dir = dir + "/ca";
+    ensure_server_identity(dir + "/a", ca_dir, {"127.0.0.1"});
+    auto other = ensure_server_identity(dir + "/b", ca_dir, {"other.example"});
+    const client_trust trust2{other.ca_pem, {}};
+    const std::string host2 = "127.0.0.1";
+    auto r = co_await try_connect(trust2, host2, other);
+    CHECK_THAT(r, Catch::StartsWith("failed: "));
+  });
+}
+
+TEST_CASE("a client that trusts another CA rejects the server with wolfSSL's reason") {
+  run_async([]() -> awaitable<void> {
+    auto dir = temp_dir();
+    auto other = ensure_server_identity(dir + "/s", dir + "/ca", {"127.0.0.1"});
+    const client_trust trust3{other.ca_pem, {}};
+    const std::string host3 = "127.0.0.1";
+    auto r = co_await try_connect(trust3, host3, test_identity());
+    CHECK_THAT(r, Catch::StartsWith("failed: TLS handshake with 127.0.0.1"));
+    CHECK_THAT(r, Catch::Contains("ASN sig error"));  // wolfSSL's own reason, not just "unexpected result"
+  });
+}
+
+TEST_CASE("pinning the server's or the CA's SHA-256 fingerprint is accepted") {
+  run_async([]() -> awaitable<void> {
+    const client_trust trust4{{}, test_identity().server_fingerprint};
+    const std::string host4 = "127.0.0.1";
+    CHECK_THAT(co_await try_connect(trust4, host4, test_identity()), Catch::StartsWith("connected"));
+    const client_trust trust5{{}, test_identity().ca_fingerprint};
+    const std::string host5 = "127.0.0.1";
+    CHECK_THAT(co_await try_connect(trust5, host5, test_identity()), Catch::StartsWith("connected"));
+  });
+}
+
+TEST_CASE("a wrong pinned fingerprint is rejected") {
+  run_async([]() -> awaitable<void> {
+    auto wrong = std::string(64, 'a');
+    const client_trust trust6{{}, wrong};
+    const std::string host6 = "127.0.0.1";
+    auto r = co_await try_connect(trust6, host6, test_identity());
+    CHECK_THAT(r, Catch::StartsWith("failed: TLS handshake with 127.0.0.1: certificate pin mismatch"));
+  });
+}
+
+TEST_CASE("first run creates the installation CA and server certificate with private keys readable only by the owner") {
+  auto dir = temp_dir();
+  auto id = ensure_server_identity(dir + "/ums", dir, {"localhost"});
+  CHECK(id.created);
+  struct stat st{};
+  REQUIRE(stat((dir + "/ca.key").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  REQUIRE(stat((dir + "/ums/server.key").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  // A second server (a gateway) is signed by the same CA; a restart reuses what exists.
+  auto icg = ensure_server_identity(dir + "/icg", dir, {"localhost"});
+  CHECK(icg.ca_fingerprint == id.ca_fingerprint);
+  CHECK(icg.server_fingerprint != id.server_fingerprint);
+  auto again = ensure_server_identity(dir + "/ums", dir, {"localhost"});
+  CHECK_FALSE(again.created);
+  CHECK(again.server_fingerprint == id.server_fingerprint);
+}
+
+TEST_CASE("fingerprints are accepted with or without colons and rejected when malformed") {
+  auto fp = test_identity().ca_fingerprint;
+  std::string colons;
+  for (std::size_t i = 0; i < fp.size(); i += 2) colons += (i ? ":" : "") + fp.substr(i, 2);
+  CHECK(normalize_fingerprint(colons) == fp);
+  CHECK(normalize_fingerprint("zz") == "");
+  CHECK_THROWS_WITH(make_trust("", "12:34"), Catch::Contains("SHA-256 fingerprint"));
+  CHECK_THROWS_WITH(make_trust("", ""), Catch::Contains("no trust configured"));
+}
+
+TEST_CASE("one classifier tells normal endings from failures") {
+  namespace ws = boost::beast::websocket;
+  CHECK(is_normal_end(error_code{}));
+  CHECK(is_normal_end(net::error::eof));
+  CHECK(is_normal_end(net::error::connection_reset));
+  CHECK(is_normal_end(net::error::operation_aborted));
+  CHECK(is_normal_end(error_code(ws::error::closed)));
+  CHECK(is_normal_end(error_code(net::ssl::error::stream_truncated)));
+  CHECK_FALSE(is_normal_end(net::error::host_not_found));
+  CHECK_FALSE(is_normal_end(net::error::access_denied));
+  CHECK_FALSE(is_normal_end(make_error_code(boost::system::errc::protocol_error)));
+}

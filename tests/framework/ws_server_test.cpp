@@ -1,0 +1,145 @@
+#include "framework/https_server.hpp"
+#include "framework/splice.hpp"
+#include "framework/tcp_stream.hpp"
+#include "support/async.hpp"
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include <cstdio>
+#include <thread>
+
+using namespace shadowlink;
+using namespace shadowlink::testing;
+using namespace net::experimental::awaitable_operators;
+
+namespace {
+// A plain TCP echo server: the far end of the tunnel under test.
+awaitable<void> echo_server(tcp::acceptor& acc) {
+  auto s = co_await acc.async_accept(use_awaitable);
+  char buf[8192];
+  for (;;) {
+    auto [ec, n] = co_await s.async_read_some(net::buffer(buf), use_tuple);
+    if (ec) break;
+    co_await net::async_write(s, net::buffer(buf, n), use_tuple);
+  }
+}
+
+struct fixture {
+  task_group tasks;
+  https_server server;
+  tcp::acceptor echo;
+  std::string last_reason;
+  explicit fixture(net::any_io_executor ex)
+      : tasks(ex), server(tasks, make_server_tls(test_identity().cert_chain_pem, test_identity().key_pem), "test"),
+        echo(ex, {net::ip::make_address("127.0.0.1"), 0}) {
+    // WebSocket over TLS spliced to TCP: the shape of a device agent's tunnel.
+    server.add_ws("/echo", [this](ws_upgrade& up) -> awaitable<void> {
+      if (up.request()["X-Token"] != "let-me-in") {
+        co_await up.reject(http::status::forbidden, "invalid token");
+        co_return;
+      }
+      const ws_options opts;
+      auto ws = co_await up.accept(opts);
+      auto sock = co_await connect_tcp("127.0.0.1", std::to_string(echo.local_endpoint().port()), 2s);
+      auto tcp_end = make_tcp_stream(std::move(sock));
+      splicer sp(*ws, *tcp_end);
+      last_reason = co_await sp.run();
+    });
+    server.add_http("/hello", [](const http_request& req, const std::string&) -> awaitable<http_response> {
+      co_return json_response(req, http::status::ok, R"({"hello":"world"})");
+    });
+    server.listen("127.0.0.1", 0);
+  }
+  // Stops accepting and waits for every connection task, so nothing outlives the fixture.
+  awaitable<void> shutdown() {
+    server.stop();
+    tasks.cancel();
+    co_await tasks.wait_empty(clock::now() + 5s);
+  }
+  ws_target target(std::string path) { return {true, "127.0.0.1", std::to_string(server.port()), std::move(path)}; }
+};
+}  // namespace
+
+TEST_CASE("a WebSocket over TLS is spliced to a TCP echo server and echoes every message") {
+  run_async([]() -> awaitable<void> {
+    fixture f(co_await net::this_coro::executor);
+    tls_client client(client_trust{test_identity().ca_pem, {}});
+    const ws_options opts;
+    auto client_side = [&]() -> awaitable<void> {
+      std::map<std::string, std::string> headers{{"X-Token", "let-me-in"}};
+      auto ws = co_await connect_ws(&client, f.target("/echo"), headers, opts);
+      for (int i = 0; i < 50; ++i) {
+        std::string msg = "message " + std::to_string(i) + std::string(static_cast<std::size_t>(i) * 100, '.');
+        error_code ec;
+        co_await ws->write(net::buffer(msg), ec);
+        REQUIRE(!ec);
+        std::string got;
+        std::vector<char> buf(65536);
+        while (got.size() < msg.size()) {
+          auto n = co_await ws->read_some(net::buffer(buf), ec);
+          REQUIRE(!ec);
+          got.append(buf.data(), n);
+        }
+        CHECK(got == msg);
+      }
+      co_await close_stream(*ws, "bye");
+    };
+    co_await (client_side() && echo_server(f.echo));
+    co_await f.tasks.wait_empty(clock::now() + 3s);
+    CHECK(f.last_reason == "a closed");
+    CHECK(f.tasks.size() == 1);  // only the accept loop is left
+    co_await f.shutdown();
+  });
+}
+
+TEST_CASE("a refused WebSocket upgrade reports the HTTP status and reason to the client") {
+  run_async([]() -> awaitable<void> {
+    fixture f(co_await net::this_coro::executor);
+    tls_client client(client_trust{test_identity().ca_pem, {}});
+    const ws_options opts;
+    try {
+      std::map<std::string, std::string> headers{{"X-Token", "wrong"}};
+      co_await connect_ws(&client, f.target("/echo"), headers, opts);
+      FAIL("the upgrade should have been refused");
+    } catch (const system_error& e) {
+      CHECK_THAT(e.what(), Catch::Contains("server answered 403 Forbidden"));
+    }
+    try {
+      std::map<std::string, std::string> none;
+      co_await connect_ws(&client, f.target("/nowhere"), none, opts);
+      FAIL("the upgrade should have been refused");
+    } catch (const system_error& e) {
+      CHECK_THAT(e.what(), Catch::Contains("404"));
+    }
+    co_await f.shutdown();
+  });
+}
+
+TEST_CASE("openssl s_client, a TLS stack we did not build, gets a verified TLS 1.3 session and an HTTP answer") {
+  net::io_context ioc(1);
+  fixture f(ioc.get_executor());
+  auto dir = temp_dir();
+  {
+    std::FILE* ca = std::fopen((dir + "/ca.pem").c_str(), "w");
+    std::fputs(test_identity().ca_pem.c_str(), ca);
+    std::fclose(ca);
+  }
+  std::thread runner([&] { ioc.run_for(std::chrono::seconds(20)); });
+  std::string cmd = "printf 'GET /hello HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' | timeout 15 "
+                    "openssl s_client -connect 127.0.0.1:" + std::to_string(f.server.port()) + " -CAfile " + dir +
+                    "/ca.pem -verify_return_error -verify_hostname localhost -tls1_3 -ign_eof 2>&1";
+  std::string out;
+  if (std::FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    while (auto n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+    pclose(p);
+  }
+  net::post(ioc, [&] { f.server.stop(); });
+  ioc.stop();
+  runner.join();
+  CHECK_THAT(out, Catch::Contains("Verify return code: 0 (ok)"));
+  CHECK_THAT(out, Catch::Contains("TLSv1.3"));
+  CHECK_THAT(out, Catch::Contains("HTTP/1.1 200 OK"));
+  CHECK_THAT(out, Catch::Contains(R"({"hello":"world"})"));
+}
