@@ -50,6 +50,11 @@ awaitable<stream_ptr> rendezvous::wait(std::string_view session_id, side who, cl
   co_return co_await e->ends[static_cast<std::size_t>(who)].wait(deadline);
 }
 
+void rendezvous::cancel(std::string_view session_id) {
+  if (entry* e = find(session_id))
+    for (auto& end : e->ends) end.close();
+}
+
 awaitable<void> rendezvous::finish(std::string_view session_id, std::string_view reason) {
   auto it = entries_.find(session_id);
   if (it == entries_.end()) co_return;

@@ -43,6 +43,9 @@ class rendezvous {
   // The session's coroutine awaits an end; throws system_error(timed_out) at the deadline.
   awaitable<stream_ptr> wait(std::string_view session_id, side who, clock::time_point deadline);
 
+  // Makes the session's waiters give up (operation_aborted) without removing it.
+  void cancel(std::string_view session_id);
+
   // Removes the session; ends that arrived but were never taken are closed with `reason`.
   awaitable<void> finish(std::string_view session_id, std::string_view reason);
 

@@ -23,7 +23,7 @@ void restrict_protocols(ssl::context& ctx) {
 }
 
 [[noreturn]] void throw_tls(tls_socket& s, const error_code& ec, const std::string& what) {
-  throw system_error(ec, what + ": " + tls_failure_reason(s.native_handle(), ec));
+  throw system_error(error_code(ec.value(), ec.category()), what + ": " + tls_failure_reason(s.native_handle(), ec));
 }
 
 bool is_ip(std::string_view host) {

@@ -129,9 +129,12 @@ awaitable<void> upgrade_client(ws_impl<Next>& p, const ws_target& t, const std::
   auto [ec] = co_await p.ws().async_handshake(res, t.host, t.path, use_tuple);
   if (ec) {
     std::string why = ec.message();
-    if (res.result_int() != 0 && res.result() != http::status::switching_protocols)
+    if (res.result_int() != 0 && res.result() != http::status::switching_protocols) {
       why = "server answered " + std::to_string(res.result_int()) + " " + std::string(res.reason());
-    throw system_error(ec, "WebSocket upgrade to " + t.host + ":" + t.port + t.path + ": " + why);
+      if (!res.body().empty() && res.body().size() < 200) why += " " + res.body();
+    }
+    // A plain error_code (no source location) keeps the message readable for people.
+    throw system_error(error_code(ec.value(), ec.category()), "WebSocket upgrade to " + t.host + ":" + t.port + t.path + ": " + why);
   }
 }
 

@@ -1,0 +1,83 @@
+#include "protocol/up_link.hpp"
+
+#include <boost/asio/error.hpp>
+
+namespace shadowlink::up {
+
+ws_options link_options() {
+  ws_options o;
+  o.handshake_timeout = 10s;
+  o.idle_timeout = 10s;
+  o.max_message = max_message_bytes;
+  o.bulk = false;
+  return o;
+}
+
+ws_options tunnel_options() {
+  ws_options o;
+  o.handshake_timeout = 10s;
+  o.idle_timeout = 30s;
+  o.max_message = 1 << 20;
+  o.bulk = true;
+  return o;
+}
+
+link::link(ws_ptr ws) : ws_(std::move(ws)), wake_(net::system_executor(), clock::time_point::max()) {}
+
+bool link::send(const message& m) {
+  if (closing_) return false;
+  if (queue_.size() >= max_queued) {
+    close("peer too slow: send queue full");
+    return false;
+  }
+  queue_.push_back(serialize(m));
+  wake_.cancel();
+  return true;
+}
+
+void link::close(std::string_view reason) {
+  if (closing_) return;
+  closing_ = true;
+  close_reason_ = std::string(reason);
+  wake_.cancel();
+}
+
+awaitable<message> link::receive() {
+  for (;;) {
+    error_code ec;
+    auto text = co_await ws_->read_message(ec);
+    if (ec) throw system_error(ec);
+    try {
+      co_return parse(text);
+    } catch (const protocol_error& e) {
+      if (++bad_messages_ > 10) {
+        close("too many malformed messages");
+        throw system_error(make_error_code(boost::system::errc::protocol_error), "too many malformed messages");
+      }
+      message err;
+      err.type = kind::error;
+      err.reason = e.what();
+      send(err);
+    }
+  }
+}
+
+awaitable<void> link::write_loop() {
+  wake_ = net::steady_timer(co_await net::this_coro::executor, clock::time_point::max());
+  for (;;) {
+    while (!queue_.empty()) {
+      error_code ec;
+      co_await ws_->write_text(queue_.front(), ec);
+      if (ec) co_return;
+      queue_.pop_front();
+    }
+    if (closing_) break;
+    wake_.expires_at(clock::time_point::max());
+    co_await wake_.async_wait(use_tuple);
+    auto cs = co_await net::this_coro::cancellation_state;
+    if (cs.cancelled() != net::cancellation_type::none) co_return;
+  }
+  co_await close_stream(*ws_, close_reason_);
+}
+
+}  // namespace shadowlink::up

@@ -1,0 +1,48 @@
+#pragma once
+// One UP WebSocket with a bounded send queue. Several coroutines (heartbeats, session flows,
+// request handlers) send on the same link; Beast allows one write at a time, so a single writer
+// coroutine drains the queue. A peer that does not read fills the queue and the link is closed
+// rather than buffering without bound.
+#include "framework/ws_stream.hpp"
+#include "protocol/up_message.hpp"
+
+#include <deque>
+
+namespace shadowlink::up {
+
+class link {
+ public:
+  static constexpr std::size_t max_queued = 256;
+
+  explicit link(ws_ptr ws);
+
+  // Queues a message; false (and the link is closing) if the peer is too slow to keep up.
+  bool send(const message& m);
+  // Next valid message. Malformed ones are answered with an `error` message and skipped; after
+  // too many the link ends. Throws system_error when the link ends (normal endings included).
+  awaitable<message> receive();
+  // Drains the queue until the link closes; run it beside the reader: `co_await (l.write_loop() || reader())`.
+  awaitable<void> write_loop();
+  // Asks the link to end politely (queued messages are still sent first).
+  void close(std::string_view reason);
+
+  ws_stream& stream() { return *ws_; }
+  const std::string& peer() const { return ws_->peer(); }
+  bool closed() const { return closing_; }
+
+ private:
+  ws_ptr ws_;
+  std::deque<std::string> queue_;
+  net::steady_timer wake_;
+  bool closing_ = false;
+  std::string close_reason_;
+  int bad_messages_ = 0;
+};
+
+// WebSocket settings for UP links: pings after 5 s of silence, dead after 10 s.
+ws_options link_options();
+// WebSocket settings for shadow tunnels: bulk framing, pings after 15 s of silence (well under the
+// 60 s idle cut of common proxies), dead after 30 s.
+ws_options tunnel_options();
+
+}  // namespace shadowlink::up

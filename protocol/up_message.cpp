@@ -1,0 +1,160 @@
+#include "protocol/up_message.hpp"
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <simdjson.h>
+
+#include <array>
+#include <utility>
+
+namespace shadowlink::up {
+namespace {
+
+constexpr std::array<std::pair<kind, std::string_view>, 8> names{{
+    {kind::hello, "hello"},
+    {kind::welcome, "welcome"},
+    {kind::heartbeat, "heartbeat"},
+    {kind::shadow_request, "shadow_request"},
+    {kind::shadow_accepted, "shadow_accepted"},
+    {kind::shadow_refused, "shadow_refused"},
+    {kind::shadow_ended, "shadow_ended"},
+    {kind::error, "error"},
+}};
+
+kind kind_of(std::string_view s) {
+  for (auto& [k, n] : names)
+    if (n == s) return k;
+  throw protocol_error("unknown message type '" + std::string(s.substr(0, 40)) + "'");
+}
+
+struct reader {
+  simdjson::dom::object obj;
+  std::string str(std::string_view key, bool required) {
+    std::string_view v;
+    auto err = obj[key].get(v);
+    if (err == simdjson::NO_SUCH_FIELD) {
+      if (required) throw protocol_error("missing field '" + std::string(key) + "'");
+      return {};
+    }
+    if (err) throw protocol_error("field '" + std::string(key) + "' must be a string");
+    if (v.size() > 4096) throw protocol_error("field '" + std::string(key) + "' is too long");
+    return std::string(v);
+  }
+  template <class T>
+  T num(std::string_view key) {
+    T v{};
+    auto err = obj[key].get(v);
+    if (err == simdjson::NO_SUCH_FIELD) return T{};
+    if (err) throw protocol_error("field '" + std::string(key) + "' must be a number");
+    return v;
+  }
+  bool flag(std::string_view key) {
+    bool v = false;
+    auto err = obj[key].get(v);
+    if (err && err != simdjson::NO_SUCH_FIELD) throw protocol_error("field '" + std::string(key) + "' must be a boolean");
+    return v;
+  }
+};
+
+}  // namespace
+
+std::string_view to_string(kind k) {
+  for (auto& [kk, n] : names)
+    if (kk == k) return n;
+  return "?";
+}
+
+message parse(std::string_view text) {
+  if (text.size() > max_message_bytes) throw protocol_error("message too large");
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (auto err = parser.parse(text.data(), text.size()).get(root))
+    throw protocol_error(std::string("not JSON: ") + simdjson::error_message(err));
+  reader r;
+  if (root.get(r.obj)) throw protocol_error("a message must be a JSON object");
+  auto v = r.num<std::int64_t>("v");
+  if (v != version) throw protocol_error("unsupported protocol version " + std::to_string(v) + " (expected 1)");
+  message m;
+  m.type = kind_of(r.str("type", true));
+  switch (m.type) {
+    case kind::hello:
+      m.device_id = r.str("device_id", true);
+      m.credential = r.str("credential", true);
+      m.agent = r.str("agent", false);
+      break;
+    case kind::welcome:
+      m.heartbeat_s = r.num<std::int64_t>("heartbeat_s");
+      break;
+    case kind::heartbeat:
+      break;
+    case kind::shadow_request:
+      m.session_id = r.str("session_id", true);
+      m.tunnel_url = r.str("tunnel_url", true);
+      m.token = r.str("token", true);
+      m.pin = r.str("pin", false);
+      m.user = r.str("user", false);
+      m.view_only = r.flag("view_only");
+      break;
+    case kind::shadow_accepted:
+      m.session_id = r.str("session_id", true);
+      break;
+    case kind::shadow_refused:
+    case kind::shadow_ended:
+      m.session_id = r.str("session_id", true);
+      m.reason = r.str("reason", false);
+      m.bytes_to_viewer = r.num<std::uint64_t>("bytes_to_viewer");
+      m.bytes_from_viewer = r.num<std::uint64_t>("bytes_from_viewer");
+      break;
+    case kind::error:
+      m.reason = r.str("reason", false);
+      break;
+  }
+  return m;
+}
+
+std::string serialize(const message& m) {
+  boost::json::object o;
+  o["v"] = version;
+  o["type"] = to_string(m.type);
+  auto put = [&](std::string_view k, const std::string& v) {
+    if (!v.empty()) o[k] = v;
+  };
+  switch (m.type) {
+    case kind::hello:
+      put("device_id", m.device_id);
+      put("credential", m.credential);
+      put("agent", m.agent);
+      break;
+    case kind::welcome:
+      o["heartbeat_s"] = m.heartbeat_s;
+      break;
+    case kind::heartbeat:
+      break;
+    case kind::shadow_request:
+      put("session_id", m.session_id);
+      put("tunnel_url", m.tunnel_url);
+      put("token", m.token);
+      put("pin", m.pin);
+      put("user", m.user);
+      o["view_only"] = m.view_only;
+      break;
+    case kind::shadow_accepted:
+      put("session_id", m.session_id);
+      break;
+    case kind::shadow_refused:
+    case kind::shadow_ended:
+      put("session_id", m.session_id);
+      put("reason", m.reason);
+      if (m.type == kind::shadow_ended) {
+        o["bytes_to_viewer"] = m.bytes_to_viewer;
+        o["bytes_from_viewer"] = m.bytes_from_viewer;
+      }
+      break;
+    case kind::error:
+      put("reason", m.reason);
+      break;
+  }
+  return boost::json::serialize(o);
+}
+
+}  // namespace shadowlink::up

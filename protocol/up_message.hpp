@@ -1,0 +1,51 @@
+#pragma once
+// Unified Protocol (UP) messages: versioned JSON text frames on the device's WebSocket.
+// Parsed with simdjson, written with Boost.JSON. See protocol/README.md for every message.
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace shadowlink::up {
+
+inline constexpr int version = 1;
+inline constexpr std::size_t max_message_bytes = 16 * 1024;
+
+struct protocol_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+enum class kind {
+  hello,           // device -> server: who I am
+  welcome,         // server -> device: accepted
+  heartbeat,       // device -> server: still here (server updates last-seen)
+  shadow_request,  // server -> device: open a tunnel for this session
+  shadow_accepted, // device -> server
+  shadow_refused,  // device -> server, with reason
+  shadow_ended,    // device -> server, with reason and byte counts
+  error,           // either way: the other side sent something wrong
+};
+
+std::string_view to_string(kind k);
+
+struct message {
+  kind type = kind::error;
+  std::string device_id;   // hello
+  std::string credential;  // hello
+  std::string agent;       // hello: agent name/version
+  std::string session_id;  // shadow_*
+  std::string tunnel_url;  // shadow_request
+  std::string token;       // shadow_request: the device side's one-time token
+  std::string pin;         // shadow_request: optional fingerprint of the tunnel server
+  bool view_only = false;  // shadow_request
+  std::string reason;      // shadow_refused, shadow_ended, error
+  std::string user;        // shadow_request: who is shadowing (for the device's notice and audit)
+  std::uint64_t bytes_to_viewer = 0, bytes_from_viewer = 0;  // shadow_ended
+  std::int64_t heartbeat_s = 0;                              // welcome
+};
+
+// Throws protocol_error with a readable reason (bad JSON, wrong version, unknown type, missing field).
+message parse(std::string_view text);
+std::string serialize(const message& m);
+
+}  // namespace shadowlink::up

@@ -1,0 +1,11 @@
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace shadowlink::console {
+
+// Writes 8-bit RGB pixels as a PNG with libpng; throws std::runtime_error naming the file.
+void write_png(const std::string& path, int width, int height, const std::vector<std::uint8_t>& rgb);
+
+}  // namespace shadowlink::console

@@ -1,0 +1,119 @@
+#include "services/device/agent.hpp"
+
+#include "framework/certs.hpp"
+#include "framework/errors.hpp"
+#include "framework/log.hpp"
+
+namespace shadowlink::device {
+using namespace net::experimental::awaitable_operators;
+
+agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
+  cfg_.device_id = s.required_str("device_id");
+  cfg_.credential = s.required_str("credential");
+  cfg_.server_url = s.required_str("server");
+  try {
+    target_ = parse_ws_url(cfg_.server_url);
+  } catch (const std::invalid_argument& e) {
+    s.reject("server", e.what());
+  }
+  if (!target_.tls) s.reject("server", "must be a wss:// URL: the UP connection is always encrypted");
+  cfg_.vnc_host = s.str("vnc_host", cfg_.vnc_host);
+  cfg_.vnc_port = std::to_string(s.port("vnc_port", 5900));
+  cfg_.backoff_min = std::chrono::milliseconds(s.integer("reconnect_min_ms", 500, 10, 600000));
+  cfg_.backoff_max = std::chrono::milliseconds(s.integer("reconnect_max_ms", 30000, 10, 3600000));
+  cfg_.heartbeat = std::chrono::seconds(s.integer("heartbeat_s", 5, 1, 300));
+  ca_file_ = s.str("ca_file", "");
+  pin_ = s.str("pin", "");
+  if (ca_file_.empty() && pin_.empty()) s.reject("ca_file", "give ca_file or pin: the server's certificate is always verified");
+  if (!pin_.empty() && normalize_fingerprint(pin_).empty()) s.reject("pin", "expected a SHA-256 fingerprint (64 hex digits)");
+}
+
+void agent::start() {
+  // The CA file is read at start: in a composite process the UMS creates it in its own start().
+  tls_ = std::make_unique<tls_client>(make_trust(ca_file_, pin_));
+  sleep_ = std::make_unique<net::steady_timer>(env_.ex);
+  env_.tasks.spawn(run(), name_);
+}
+
+void agent::stop() {
+  stopping_ = true;
+  if (link_) link_->close("device agent stopping");
+  if (sleep_) sleep_->cancel();
+}
+
+clock::duration agent::next_backoff() {
+  // Exponential with full jitter: thousands of devices that lost the same server do not return in step.
+  backoff_ = backoff_ == clock::duration{} ? cfg_.backoff_min : std::min(backoff_ * 2, cfg_.backoff_max);
+  std::uniform_int_distribution<long long> pick(backoff_.count() / 2, backoff_.count());
+  return clock::duration(pick(jitter_));
+}
+
+awaitable<void> agent::run() {
+  while (!stopping_) {
+    try {
+      const auto opts = up::link_options();
+      const std::map<std::string, std::string> no_headers;
+      up::link link(co_await connect_ws(tls_.get(), target_, no_headers, opts));
+      link_ = &link;
+      co_await (link.write_loop() || serve(link));
+      link_ = nullptr;
+      if (!stopping_) log::warn(name_, "connection to ", cfg_.server_url, " lost");
+    } catch (const std::exception& e) {
+      link_ = nullptr;
+      if (stopping_) break;
+      log::warn(name_, "cannot reach ", cfg_.server_url, ": ", e.what());
+    }
+    if (stopping_) break;
+    auto wait = next_backoff();
+    log::info(name_, "reconnecting in ", std::chrono::duration_cast<std::chrono::milliseconds>(wait).count(), " ms");
+    sleep_->expires_after(wait);
+    co_await sleep_->async_wait(use_tuple);
+  }
+}
+
+awaitable<void> agent::serve(up::link& link) {
+  up::message hello;
+  hello.type = up::kind::hello;
+  hello.device_id = cfg_.device_id;
+  hello.credential = cfg_.credential;
+  hello.agent = "shadowlink-device/0.1";
+  link.send(hello);
+  auto welcome = co_await link.receive();
+  if (welcome.type != up::kind::welcome) {
+    log::error(name_, "server refused the device: ", welcome.reason);
+    link.close("refused");
+    co_return;
+  }
+  backoff_ = {};
+  log::info(name_, "connected to ", cfg_.server_url, " as ", cfg_.device_id);
+  co_await (heartbeats(link) || [&]() -> awaitable<void> {
+    for (;;) {
+      auto m = co_await link.receive();
+      if (m.type == up::kind::shadow_request)
+        env_.tasks.spawn(shadow(m), name_ + "/" + m.session_id.substr(0, 32));
+      else if (m.type == up::kind::error)
+        log::warn(name_, "server reports an error: ", m.reason);
+    }
+  }());
+}
+
+awaitable<void> agent::heartbeats(up::link& link) {
+  net::steady_timer t(co_await net::this_coro::executor);
+  for (;;) {
+    t.expires_after(cfg_.heartbeat);
+    co_await t.async_wait(use_awaitable);
+    up::message hb;
+    hb.type = up::kind::heartbeat;
+    if (!link.send(hb)) co_return;
+  }
+}
+
+void agent::send(const up::message& m) {
+  if (link_) link_->send(m);
+}
+
+void register_device(service_registry& r) {
+  r.add("device", [](service_env& env, settings& s) { return std::make_unique<agent>(env, s); });
+}
+
+}  // namespace shadowlink::device

@@ -1,0 +1,69 @@
+// The device's side of a shadow session: one short linear coroutine.
+#include "framework/errors.hpp"
+#include "framework/log.hpp"
+#include "framework/splice.hpp"
+#include "framework/tcp_stream.hpp"
+#include "services/device/agent.hpp"
+
+namespace shadowlink::device {
+
+awaitable<void> agent::shadow(up::message req) {
+  const std::string scope = name_ + "/" + req.session_id;
+  auto answer = [&](up::kind k, std::string reason) {
+    up::message m;
+    m.type = k;
+    m.session_id = req.session_id;
+    m.reason = std::move(reason);
+    send(m);
+  };
+  if (!active_session_.empty()) {
+    answer(up::kind::shadow_refused, "device is already being shadowed");
+    co_return;
+  }
+  active_session_ = req.session_id;
+  struct release {
+    std::string& s;
+    ~release() { s.clear(); }
+  } release_guard{active_session_};
+  log::info(scope, "shadow request from ", req.user.empty() ? "the server" : req.user, req.view_only ? " (view only)" : "");
+
+  // Consent goes here: ask the device's user before anything is opened, refuse if they decline.
+
+  // 3. Connect the local VNC server and open the shadowing tunnel to the server.
+  stream_ptr vnc, tunnel;
+  try {
+    vnc = make_tcp_stream(co_await connect_tcp(cfg_.vnc_host, cfg_.vnc_port, 5s));
+  } catch (const std::exception& e) {
+    log::warn(scope, "local VNC server unreachable: ", e.what());
+    answer(up::kind::shadow_refused, "VNC server on the device is not reachable");
+    co_return;
+  }
+  try {
+    auto target = parse_ws_url(req.tunnel_url);
+    std::unique_ptr<tls_client> pinned;
+    if (!req.pin.empty()) pinned = std::make_unique<tls_client>(make_trust("", req.pin));
+    const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + req.token}};
+    const auto opts = up::tunnel_options();
+    tunnel = co_await connect_ws(pinned ? pinned.get() : tls_.get(), target, headers, opts);
+  } catch (const std::exception& e) {
+    log::warn(scope, "cannot open the tunnel: ", e.what());
+    answer(up::kind::shadow_refused, std::string("cannot open the tunnel: ") + e.what());
+    co_return;
+  }
+  answer(up::kind::shadow_accepted, {});
+
+  // 6. VNC data flows until either side ends.
+  splicer sp(*tunnel, *vnc);
+  stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("device agent stopping"); });
+  auto reason = co_await sp.run();
+  log::info(scope, "session ended (", reason, "): ", sp.counters().bytes_ba, " bytes sent to the viewer");
+  up::message ended;
+  ended.type = up::kind::shadow_ended;
+  ended.session_id = req.session_id;
+  ended.reason = reason == "a closed" ? "viewer side closed" : reason == "b closed" ? "VNC server closed" : reason;
+  ended.bytes_to_viewer = sp.counters().bytes_ba;
+  ended.bytes_from_viewer = sp.counters().bytes_ab;
+  send(ended);
+}
+
+}  // namespace shadowlink::device

@@ -1,0 +1,61 @@
+#pragma once
+// One shadow session as the UMS sees it: what the flow coroutines and the REST API share.
+#include "framework/meeting_point.hpp"
+#include "framework/splice.hpp"
+#include "protocol/up_message.hpp"
+
+#include <boost/beast/http/status.hpp>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace shadowlink::ums {
+
+// What the REST handler waiting for step 4 receives: the session's coordinates, or why not.
+struct session_answer {
+  unsigned status = 0;  // HTTP status
+  std::string body;     // JSON
+};
+
+// A flow step that failed in a way the requester must hear about, with the HTTP status to use.
+struct flow_error : std::runtime_error {
+  flow_error(boost::beast::http::status s, std::string what) : std::runtime_error(std::move(what)), status(s) {}
+  boost::beast::http::status status;
+};
+
+struct shadow_session {
+  explicit shadow_session(net::any_io_executor ex) : device_answer(ex), answer(ex) {}
+
+  std::string id;
+  std::string device_id;
+  std::string user;
+  std::string via;  // "console" or "webapp"
+  bool view_only = false;
+  std::string state = "requested";
+  clock::time_point created = clock::now();
+  clock::time_point started{};  // splice began
+
+  meeting_point<up::message> device_answer;  // step 2: accepted / refused, from the UP link
+  meeting_point<session_answer> answer;      // step 4: for the REST handler
+  splicer* active = nullptr;                 // set while step 6 runs
+  std::string end_reason;
+  bool ended = false;
+
+  // Ends the session from outside (REST DELETE, device offline, shutdown) at whatever step it is.
+  void stop(std::string reason) {
+    if (ended) return;
+    if (end_reason.empty()) end_reason = reason;
+    if (active) {
+      active->stop(reason);
+    } else {
+      device_answer.close();
+      if (on_stop) on_stop();
+    }
+  }
+  std::function<void()> on_stop;  // cancels waits outside the session (the rendezvous)
+};
+
+using session_ptr = std::shared_ptr<shadow_session>;
+
+}  // namespace shadowlink::ums

@@ -1,0 +1,143 @@
+// The shadowing flows on the UMS. Each is one coroutine read top to bottom; the numbered comments
+// are the steps of ../shared/seeds/shadowing-communication-flow.txt ("IGEL OS 12, Direct Connection").
+#include "framework/log.hpp"
+#include "services/ums/ums_service.hpp"
+
+#include <boost/json.hpp>
+
+namespace shadowlink::ums {
+namespace json = boost::json;
+
+namespace {
+std::string describe(const std::exception& e) {
+  if (auto* se = dynamic_cast<const system_error*>(&e)) {
+    if (se->code() == net::error::timed_out) return "timed out";
+    if (se->code() == net::error::operation_aborted) return "stopped";
+  }
+  return e.what();
+}
+}  // namespace
+
+// Console with an internal or external viewer.
+awaitable<void> ums_service::console_flow(session_ptr s) {
+  std::string outcome;
+  try {
+    // 1. The console asked for a session (the REST handler created `s` and waits for step 4).
+    log::info(scope(*s), "console session requested by ", s->user, " for device ", s->device_id);
+    auto t = rv_.open(s->id, clock::now() + cfg_.consent_timeout + cfg_.setup_timeout + cfg_.viewer_timeout);
+
+    // 2. Ask the device, over its UP WebSocket, to open a VNC session for shadowing.
+    co_await ask_device(*s, t.device_token);
+
+    // 3. The device opens its shadowing tunnel to us (and connects its local VNC server).
+    auto device_end = co_await rv_.wait(s->id, side::device, clock::now() + cfg_.setup_timeout);
+
+    // 4. Forward the session information to the console.
+    s->state = "waiting for viewer";
+    s->answer.deliver({201, json::serialize(json::object{{"session_id", s->id},
+                                                          {"device", s->device_id},
+                                                          {"tunnel_url", tunnel_url(s->id)},
+                                                          {"token", t.viewer_token},
+                                                          {"view_only", s->view_only}})});
+
+    // 5. The console opens its shadowing tunnel.
+    auto viewer_end = co_await rv_.wait(s->id, side::viewer, clock::now() + cfg_.viewer_timeout);
+
+    // 6. VNC data flows through both tunnels until either side ends.
+    outcome = co_await splice_session(*s, *viewer_end, *device_end);
+  } catch (const flow_error& e) {
+    outcome = e.what();
+    s->answer.deliver({static_cast<unsigned>(e.status), error_json(outcome)});
+  } catch (const std::exception& e) {
+    outcome = s->end_reason.empty() ? describe(e) : s->end_reason;
+    s->answer.deliver({504, error_json("session could not be set up: " + outcome)});
+  }
+  co_await end_session(*s, outcome);
+}
+
+// Web App: the browser's WebSocket is the viewer's tunnel from the start.
+awaitable<void> ums_service::webapp_flow(ws_upgrade& up, session_ptr s) {
+  std::string outcome;
+  stream_ptr browser;
+  try {
+    // 1. The Web App opened the shadowing WebSocket naming the device (cookie and Origin checked).
+    const auto opts = up::tunnel_options();
+    browser = co_await up.accept(opts);
+    log::info(scope(*s), "web app session by ", s->user, " for device ", s->device_id, " from ", up.peer());
+    auto t = rv_.open(s->id, clock::now() + cfg_.consent_timeout + cfg_.setup_timeout);
+
+    // 2. Ask the device, over its UP WebSocket, to open a VNC session for shadowing.
+    co_await ask_device(*s, t.device_token);
+
+    // 3. The device opens its shadowing tunnel to us.
+    auto device_end = co_await rv_.wait(s->id, side::device, clock::now() + cfg_.setup_timeout);
+
+    // 4. VNC data flows between the browser and the device.
+    outcome = co_await splice_session(*s, *browser, *device_end);
+  } catch (const std::exception& e) {
+    outcome = s->end_reason.empty() ? describe(e) : s->end_reason;
+  }
+  // The browser hears why (a WebSocket close reason) if the session ended before its splice.
+  if (browser && s->started == clock::time_point{}) co_await close_stream(*browser, outcome);
+  co_await end_session(*s, outcome);
+}
+
+// Step 2 of every flow: the request over UP and the device's answer (after its user's consent).
+awaitable<void> ums_service::ask_device(shadow_session& s, const std::string& device_token) {
+  auto d = devices_.find(s.device_id);
+  if (d == devices_.end() || !d->second.link) throw flow_error(http::status::conflict, "device is offline");
+  up::message req;
+  req.type = up::kind::shadow_request;
+  req.session_id = s.id;
+  req.tunnel_url = tunnel_url(s.id);
+  req.token = device_token;
+  req.view_only = s.view_only;
+  req.user = s.user;
+  if (!d->second.link->send(req)) throw flow_error(http::status::conflict, "device link is congested");
+  s.state = "asking device";
+  up::message answer;
+  try {
+    answer = co_await s.device_answer.wait(clock::now() + cfg_.consent_timeout);
+  } catch (const system_error& e) {
+    if (e.code() == net::error::timed_out) throw flow_error(http::status::gateway_timeout, "device did not answer");
+    throw flow_error(http::status::conflict, s.end_reason.empty() ? "stopped" : s.end_reason);
+  }
+  if (answer.type == up::kind::shadow_refused)
+    throw flow_error(http::status::conflict, "device refused: " + answer.reason);
+  s.state = "device accepted";
+}
+
+// The last step of every flow: splice, stoppable from outside (REST, shutdown), with the counters
+// visible to the session list while it runs.
+awaitable<std::string> ums_service::splice_session(shadow_session& s, stream& viewer, stream& device) {
+  splice_options o;
+  o.idle_timeout = cfg_.idle_timeout;
+  splicer sp(viewer, device, o);
+  s.active = &sp;
+  s.state = "active";
+  s.started = clock::now();
+  stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("server shutting down"); });
+  if (!s.end_reason.empty()) sp.stop(s.end_reason);
+  log::info(scope(s), "active: viewer ", viewer.peer(), " <-> device ", device.peer());
+  auto reason = co_await sp.run();
+  s.active = nullptr;
+  auto& c = sp.counters();
+  log::info(scope(s), "splice ended (", reason, "): ", c.bytes_ba, " bytes to viewer, ", c.bytes_ab, " bytes from viewer");
+  co_return reason == "a closed" ? "viewer closed" : reason == "b closed" ? "device closed" : reason;
+}
+
+// Records the end (the audit line) and frees the device for the next session.
+awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome) {
+  s.ended = true;
+  s.state = "ended";
+  s.answer.close();
+  co_await rv_.finish(s.id, outcome);
+  auto secs = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); };
+  log::info(scope(s), "AUDIT session ended: device=", s.device_id, " user=", s.user, " via=", s.via,
+            " view_only=", s.view_only, " duration_s=", s.started == clock::time_point{} ? 0 : secs(clock::now() - s.started),
+            " outcome=\"", outcome, "\"");
+  if (auto d = devices_.find(s.device_id); d != devices_.end() && d->second.busy_with == s.id) d->second.busy_with.clear();
+  sessions_.erase(s.id);
+}
+
+}  // namespace shadowlink::ums

@@ -1,0 +1,224 @@
+#include "services/ums/ums_service.hpp"
+
+#include "framework/log.hpp"
+#include "framework/token.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+namespace shadowlink::ums {
+namespace json = boost::json;
+
+ums_service::ums_service(service_env& env, settings& s)
+    : env_(env), name_(env.name), rv_(env.ex) {
+  cfg_.listen = s.str("listen", cfg_.listen);
+  cfg_.port = s.port("port", cfg_.port);
+  cfg_.names = s.strings("names", {"localhost", "127.0.0.1"});
+  cfg_.public_url = s.str("public_url", "wss://" + cfg_.names.front() + ":" + std::to_string(cfg_.port));
+  if (!boost::urls::parse_uri(cfg_.public_url)) s.reject("public_url", "not a URL");
+  std::vector<std::string> origins;
+  for (auto& n : cfg_.names) origins.push_back("https://" + n + ":" + std::to_string(cfg_.port));
+  cfg_.web_origins = s.strings("web_origins", origins);
+  cfg_.consent_timeout = std::chrono::seconds(s.integer("consent_timeout_s", 60, 1, 600));
+  cfg_.setup_timeout = std::chrono::seconds(s.integer("setup_timeout_s", 20, 1, 300));
+  cfg_.viewer_timeout = std::chrono::seconds(s.integer("viewer_timeout_s", 60, 1, 3600));
+  cfg_.idle_timeout = std::chrono::seconds(s.integer("idle_timeout_s", 600, 1, 86400));
+  auth_.configure(s);
+  for (auto& d : s.objects("devices")) {
+    device_record r;
+    r.id = d.required_str("id");
+    r.name = d.str("name", r.id);
+    r.credential = d.required_str("credential");
+    d.finish();
+    if (!devices_.emplace(r.id, r).second) d.reject("id", "duplicate device id '" + r.id + "'");
+  }
+  cert_file_ = s.str("cert_file", "");
+  key_file_ = s.str("key_file", "");
+  if (cert_file_.empty() != key_file_.empty())
+    s.reject(cert_file_.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
+}
+
+void ums_service::start() {
+  // Side effects (certificate generation) wait until every service's config has been validated.
+  if (!cert_file_.empty()) {
+    identity_.cert_chain_pem = read_file(cert_file_);
+    identity_.key_pem = read_file(key_file_);
+  } else {
+    identity_ = ensure_server_identity(env_.data_dir, env_.shared_dir, cfg_.names);
+    if (identity_.created) log::info(name_, "created certificate in ", env_.data_dir.string());
+    log::info(name_, "installation CA ", (env_.shared_dir / "ca.pem").string(), " SHA-256 fingerprint ", identity_.ca_fingerprint);
+  }
+  server_ = std::make_unique<https_server>(env_.tasks, make_server_tls(identity_.cert_chain_pem, identity_.key_pem), name_);
+  server_->add_ws("/up", [this](ws_upgrade& up) { return up_endpoint(up); });
+  server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return tunnel_endpoint(up); });
+  server_->add_ws("/webapp/shadow", [this](ws_upgrade& up) -> awaitable<void> {
+    // The browser cannot set headers on a WebSocket: it is authenticated by its login cookie,
+    // and the Origin check stops other sites from riding on that cookie.
+    auto user = auth_.user_of(up.request(), true);
+    if (!user) co_return co_await up.reject(http::status::unauthorized, "log in first");
+    auto origin = up.request()[http::field::origin];
+    if (std::find(cfg_.web_origins.begin(), cfg_.web_origins.end(), origin) == cfg_.web_origins.end())
+      co_return co_await up.reject(http::status::forbidden, "origin not allowed");
+    auto url = boost::urls::parse_origin_form(up.request().target());
+    std::string device;
+    if (url) {
+      auto it = url->params().find("device");
+      if (it != url->params().end()) device = (*it).value;
+    }
+    if (device.empty()) co_return co_await up.reject(http::status::bad_request, "name the device: /webapp/shadow?device=ID");
+    auto d = devices_.find(device);
+    if (d == devices_.end()) co_return co_await up.reject(http::status::not_found, "unknown device");
+    if (!d->second.link) co_return co_await up.reject(http::status::conflict, "device is offline");
+    if (!d->second.busy_with.empty()) co_return co_await up.reject(http::status::conflict, "device is already being shadowed");
+    co_await webapp_flow(up, new_session(device, *user, "webapp", false));
+  });
+  server_->add_http("/api/", [this](const http_request& req, const std::string& peer) { return rest(req, peer); });
+  server_->listen(cfg_.listen, cfg_.port);
+  log::info(name_, "listening on ", cfg_.listen, ":", server_->port(), " (REST /api/v1, UP /up, tunnels /tunnel/, Web App /webapp/shadow)");
+}
+
+void ums_service::stop() {
+  if (server_) server_->stop();
+  for (auto& [id, s] : sessions_) s->stop("server shutting down");
+  for (auto& [id, d] : devices_)
+    if (d.link) d.link->close("server shutting down");
+}
+
+std::string ums_service::tunnel_url(const std::string& session_id) const {
+  return cfg_.public_url + "/tunnel/" + session_id;
+}
+
+session_ptr ums_service::new_session(const std::string& device_id, const std::string& user, std::string via, bool view_only) {
+  auto s = std::make_shared<shadow_session>(env_.ex);
+  s->id = "s-" + random_id(6);
+  s->device_id = device_id;
+  s->user = user;
+  s->via = std::move(via);
+  s->view_only = view_only;
+  s->on_stop = [this, id = s->id] { rv_.cancel(id); };
+  sessions_[s->id] = s;
+  devices_[device_id].busy_with = s->id;
+  return s;
+}
+
+// ---- REST ------------------------------------------------------------------------------------
+
+awaitable<http_response> ums_service::rest(const http_request& req, const std::string& peer) {
+  std::string_view target = req.target();
+  if (target == "/api/v1/login" && req.method() == http::verb::post) {
+    simdjson::dom::parser p;
+    simdjson::dom::element body;
+    std::string_view user, password;
+    if (p.parse(req.body()).get(body) || body["user"].get(user) || body["password"].get(password))
+      co_return error_response(req, http::status::bad_request, "expected JSON {\"user\": ..., \"password\": ...}");
+    auto token = auth_.login(user, password);
+    if (!token) {
+      log::warn(name_, "failed login for '", user.substr(0, 64), "' from ", peer);
+      co_return error_response(req, http::status::unauthorized, "wrong user or password");
+    }
+    auto res = json_response(req, http::status::ok, json::serialize(json::object{{"user", user}, {"token", *token}}));
+    res.set(http::field::set_cookie, std::string(auth::cookie_name) + "=" + *token +
+                                         "; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=28800");
+    co_return res;
+  }
+  auto user = auth_.user_of(req, true);
+  if (!user) co_return error_response(req, http::status::unauthorized, "authentication required");
+  if (target == "/api/v1/devices" && req.method() == http::verb::get) co_return list_devices(req);
+  if (target == "/api/v1/sessions" && req.method() == http::verb::get) co_return list_sessions(req);
+  if (target == "/api/v1/sessions" && req.method() == http::verb::post) co_return co_await create_session(req, *user);
+  constexpr std::string_view one = "/api/v1/sessions/";
+  if (target.substr(0, one.size()) == one && req.method() == http::verb::delete_) {
+    auto it = sessions_.find(target.substr(one.size()));
+    if (it == sessions_.end()) co_return error_response(req, http::status::not_found, "no such session");
+    log::info(name_, "session ", it->first, " ended by ", *user);
+    it->second->stop("ended by " + *user);
+    http_response res{http::status::no_content, req.version()};
+    res.keep_alive(req.keep_alive());
+    co_return res;
+  }
+  if (target == "/api/v1/logout" && req.method() == http::verb::post) {
+    auto authz = req[http::field::authorization];
+    if (authz.size() > 7) auth_.logout(authz.substr(7));
+    co_return json_response(req, http::status::ok, "{}");
+  }
+  co_return error_response(req, http::status::not_found, "no such API endpoint");
+}
+
+http_response ums_service::list_devices(const http_request& req) {
+  json::array out;
+  auto now = clock::now();
+  for (auto& [id, d] : devices_) {
+    json::object o{{"id", d.id}, {"name", d.name}, {"online", d.link != nullptr}, {"shadowed", !d.busy_with.empty()}};
+    if (d.link) {
+      o["peer"] = d.peer;
+      o["connector"] = name_;
+      o["last_seen_s"] = std::chrono::duration_cast<std::chrono::seconds>(now - d.last_seen).count();
+    }
+    out.push_back(std::move(o));
+  }
+  return json_response(req, http::status::ok, json::serialize(json::object{{"devices", out}}));
+}
+
+http_response ums_service::list_sessions(const http_request& req) {
+  json::array out;
+  for (auto& [id, s] : sessions_) {
+    json::object o{{"id", s->id}, {"device", s->device_id}, {"user", s->user}, {"via", s->via}, {"state", s->state},
+                   {"view_only", s->view_only}};
+    if (s->active) {
+      o["bytes_to_viewer"] = s->active->counters().bytes_ba;
+      o["bytes_from_viewer"] = s->active->counters().bytes_ab;
+    }
+    out.push_back(std::move(o));
+  }
+  return json_response(req, http::status::ok, json::serialize(json::object{{"sessions", out}}));
+}
+
+awaitable<http_response> ums_service::create_session(const http_request& req, const std::string& user) {
+  simdjson::dom::parser p;
+  simdjson::dom::element body;
+  std::string_view device;
+  bool view_only = false;
+  if (p.parse(req.body()).get(body) || body["device"].get(device))
+    co_return error_response(req, http::status::bad_request, "expected JSON {\"device\": ID, \"view_only\": false}");
+  if (auto e = body["view_only"].get(view_only); e && e != simdjson::NO_SUCH_FIELD)
+    co_return error_response(req, http::status::bad_request, "view_only must be true or false");
+  auto d = devices_.find(device);
+  if (d == devices_.end()) co_return error_response(req, http::status::not_found, "unknown device");
+  if (!d->second.link) co_return error_response(req, http::status::conflict, "device is offline");
+  if (!d->second.busy_with.empty()) co_return error_response(req, http::status::conflict, "device is already being shadowed");
+  auto s = new_session(std::string(device), user, "console", view_only);
+  env_.tasks.spawn(console_flow(s), scope(*s));
+  // Step 4 of the console flow answers this request.
+  try {
+    auto a = co_await s->answer.wait(clock::now() + cfg_.consent_timeout + cfg_.setup_timeout + 5s);
+    co_return json_response(req, static_cast<http::status>(a.status), a.body);
+  } catch (const system_error&) {
+    s->stop("no answer in time");
+    co_return error_response(req, http::status::gateway_timeout, "the session could not be set up in time");
+  }
+}
+
+// ---- tunnel ends -------------------------------------------------------------------------------
+
+awaitable<void> ums_service::tunnel_endpoint(ws_upgrade& up) {
+  auto session_id = std::string(up.request().target().substr(std::string_view("/tunnel/").size()));
+  auto authz = up.request()[http::field::authorization];
+  constexpr std::string_view bearer = "Bearer ";
+  if (authz.substr(0, bearer.size()) != bearer)
+    co_return co_await up.reject(http::status::unauthorized, "tunnel token missing (Authorization: Bearer)");
+  auto claim = rv_.claim(session_id, authz.substr(bearer.size()));
+  if (!claim.who) {
+    log::warn(name_, "tunnel end from ", up.peer(), " refused for session ", session_id.substr(0, 32), ": ", claim.error);
+    co_return co_await up.reject(http::status::forbidden, claim.error);
+  }
+  const auto opts = up::tunnel_options();
+  auto end = co_await up.accept(opts);
+  log::info(name_ + "/" + session_id, to_string(*claim.who), " tunnel arrived from ", up.peer());
+  if (!rv_.deliver(session_id, *claim.who, std::move(end))) co_return;  // session ended meanwhile: end closes
+}
+
+void register_ums(service_registry& r) {
+  r.add("ums", [](service_env& env, settings& s) { return std::make_unique<ums_service>(env, s); });
+}
+
+}  // namespace shadowlink::ums

@@ -1,0 +1,82 @@
+#pragma once
+// The UMS server: REST API for consoles, UP endpoint for devices, shadow-tunnel endpoint and the
+// Web App's shadow endpoint, all on one TLS port routed by path.
+#include "framework/certs.hpp"
+#include "framework/https_server.hpp"
+#include "framework/rendezvous.hpp"
+#include "framework/service.hpp"
+#include "protocol/up_link.hpp"
+#include "services/ums/auth.hpp"
+#include "services/ums/session.hpp"
+
+#include <map>
+
+namespace shadowlink::ums {
+
+struct device_record {
+  std::string id, name, credential;
+  up::link* link = nullptr;  // set while the device's UP connection is up
+  std::string peer;
+  clock::time_point connected{}, last_seen{};
+  std::string busy_with;  // session id while being shadowed
+};
+
+struct ums_settings {
+  std::string listen = "127.0.0.1";
+  std::uint16_t port = 8443;
+  std::string public_url;  // what devices and consoles are told to connect to
+  std::vector<std::string> names;
+  std::vector<std::string> web_origins;  // Origin values the Web App's shadow endpoint accepts
+  clock::duration consent_timeout = 60s;  // device answers a shadow request
+  clock::duration setup_timeout = 20s;    // a tunnel end arrives
+  clock::duration viewer_timeout = 60s;   // the console opens its tunnel after step 4
+  clock::duration idle_timeout = 10min;
+};
+
+class ums_service final : public service {
+ public:
+  ums_service(service_env& env, settings& s);
+  void start() override;
+  void stop() override;
+
+ private:
+  // Routes.
+  awaitable<void> up_endpoint(ws_upgrade& up);
+  awaitable<void> tunnel_endpoint(ws_upgrade& up);
+  awaitable<http_response> rest(const http_request& req, const std::string& peer);
+  awaitable<http_response> create_session(const http_request& req, const std::string& user);
+  http_response list_devices(const http_request& req);
+  http_response list_sessions(const http_request& req);
+
+  // Flows (shadow_flows.cpp): one coroutine per session, the seed's steps in order.
+  awaitable<void> console_flow(session_ptr s);
+  awaitable<void> webapp_flow(ws_upgrade& up, session_ptr s);
+
+  // Steps shared by the flows.
+  awaitable<void> ask_device(shadow_session& s, const std::string& device_token);
+  awaitable<std::string> splice_session(shadow_session& s, stream& viewer, stream& device);
+  awaitable<void> end_session(shadow_session& s, std::string outcome);
+  session_ptr new_session(const std::string& device_id, const std::string& user, std::string via, bool view_only);
+  std::string tunnel_url(const std::string& session_id) const;
+
+  // UP link handling (devices.cpp).
+  awaitable<void> serve_device(up::link& link);
+  void on_device_message(device_record& d, const up::message& m);
+
+  std::string scope(const shadow_session& s) const { return name_ + "/" + s.id; }
+
+  service_env env_;  // a copy: the one passed to the factory is temporary
+  std::string name_;
+  ums_settings cfg_;
+  std::string cert_file_, key_file_;
+  identity identity_;
+  auth auth_;
+  rendezvous rv_;
+  std::unique_ptr<https_server> server_;
+  std::map<std::string, device_record, std::less<>> devices_;
+  std::map<std::string, session_ptr, std::less<>> sessions_;
+};
+
+void register_ums(service_registry& r);
+
+}  // namespace shadowlink::ums

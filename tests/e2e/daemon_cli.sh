@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# shadowlinkd as operators meet it: bad configs get one clear line and exit code 2; SIGINT and
+# SIGTERM stop it cleanly.
+source "$(dirname "$0")/lib.sh"
+
+expect_config_error() {  # expect_config_error JSON EXPECTED_TEXT
+  echo "$1" > "$WORK/bad.json"
+  set +e
+  "$BIN/shadowlinkd" --config "$WORK/bad.json" > "$WORK/out.txt" 2>&1
+  local rc=$?
+  set -e
+  [ $rc -eq 2 ] || fail "exit code $rc for a bad config (expected 2): $(cat "$WORK/out.txt")"
+  [ "$(wc -l < "$WORK/out.txt")" -eq 1 ] || fail "expected one line of error, got: $(cat "$WORK/out.txt")"
+  grep -qF "$2" "$WORK/out.txt" || fail "expected '$2' in: $(cat "$WORK/out.txt")"
+  echo "ok: $(cat "$WORK/out.txt")"
+}
+
+step "bad configurations"
+expect_config_error '{"services": [{"type": "ums", "settings": {"prot": 1, "users": [{"user": "a", "password": "b"}]}}]}' "config.services[0].settings.prot: unknown key"
+expect_config_error '{"services": [{"type": "teleporter"}]}' "unknown service type 'teleporter'"
+expect_config_error '{"services": [{"type": "ums", "settings": {"port": "x", "users": [{"user": "a", "password": "b"}]}}]}' "settings.port: expected an integer"
+expect_config_error '{"services": [{"type": "ums", "settings": {}}]}' "at least one user or API token is required"
+expect_config_error '{"services": [{"type": "device", "settings": {"device_id": "d", "credential": "c", "server": "ws://x/up", "pin": "ab"}}]}' "must be a wss:// URL"
+expect_config_error '{"services": [{"type": "device", "settings": {"device_id": "d", "credential": "c", "server": "wss://x/up", "pin": "ab"}}]}' "settings.pin: expected a SHA-256 fingerprint"
+expect_config_error '{"services": [' "not valid JSON"
+set +e; "$BIN/shadowlinkd" --config "$WORK/missing.json" > "$WORK/out.txt" 2>&1; rc=$?; set -e
+[ $rc -eq 2 ] && grep -q "cannot read the file" "$WORK/out.txt" || fail "missing file: rc=$rc $(cat "$WORK/out.txt")"
+set +e; "$BIN/shadowlinkd" --bogus > "$WORK/out.txt" 2>&1; rc=$?; set -e
+[ $rc -eq 2 ] || fail "unknown option: rc=$rc"
+
+for sig in INT TERM; do
+  step "SIGINT/SIGTERM: clean stop ($sig)"
+  PORT=$(free_port)
+  cat > "$WORK/ok.json" <<JSON
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT, "users": [{"user": "a", "password": "b"}]}}]}
+JSON
+  start daemon "$BIN/shadowlinkd" --config "$WORK/ok.json"
+  pid=$LAST_PID
+  wait_port "$PORT" 15
+  kill -"$sig" "$pid"
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$pid" 2>/dev/null && fail "shadowlinkd still running 5 s after SIG$sig"
+  wait "$pid" || fail "shadowlinkd exited with $? after SIG$sig"
+  grep -q "stopped" "$WORK/daemon.log" || fail "no 'stopped' line"
+done
+
+step "the generated private keys are readable by the owner only"
+[ "$(stat -c %a "$WORK/data/ca.key")" = 600 ] || fail "ca.key mode $(stat -c %a "$WORK/data/ca.key")"
+[ "$(stat -c %a "$WORK/data/ums/server.key")" = 600 ] || fail "server.key mode"
+echo "daemon cli: all checks passed"

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# OS12 direct flows end to end, every party a separate process: Xvnc -> device agent -> UMS ->
+# console (external viewer gvnccapture, internal snapshot) and the Web App endpoint.
+source "$(dirname "$0")/lib.sh"
+CLI=("$BIN/shadowlink" --server "https://127.0.0.1:${UMS_PORT:=$(free_port)}" --ca "$WORK/data/ca.pem")
+
+step "start Xvnc, the UMS and the device agent as separate processes"
+start_xvnc
+write_ums_config "$WORK/ums.json" "$UMS_PORT"
+start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
+UMS_PID=$LAST_PID
+wait_port "$UMS_PORT" 15
+write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_PORT"
+start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
+wait_log ums "device tc-1 online" 15
+
+step "the console lists devices and their online state"
+"${CLI[@]}" -u admin -p s3cret-pass devices | tee "$WORK/devices.out"
+grep -Eq '^tc-1 +Thin client 1 +yes' "$WORK/devices.out" || fail "tc-1 not listed online"
+grep -Eq '^tc-2 +Thin client 2 +no' "$WORK/devices.out" || fail "tc-2 not listed offline"
+
+step "wrong credentials and unknown devices get clear errors"
+if "${CLI[@]}" -u admin -p wrong devices 2> "$WORK/err.out"; then fail "wrong password accepted"; fi
+grep -q "wrong user or password" "$WORK/err.out" || fail "unclear login error: $(cat "$WORK/err.out")"
+if "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-9 "$WORK/x.png" 2> "$WORK/err.out"; then fail "unknown device"; fi
+grep -q "unknown device" "$WORK/err.out" || fail "unclear error: $(cat "$WORK/err.out")"
+if "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-2 "$WORK/x.png" 2> "$WORK/err.out"; then fail "offline device"; fi
+grep -q "device is offline" "$WORK/err.out" || fail "unclear error: $(cat "$WORK/err.out")"
+
+step "external viewer: gvnccapture through the console's local proxy"
+VIEW_PORT=$(free_port 6000 6899)
+start console "${CLI[@]}" -u admin -p s3cret-pass shadow tc-1 --listen "127.0.0.1:$VIEW_PORT"
+CONSOLE_PID=$LAST_PID
+wait_log console "vncviewer 127.0.0.1::$VIEW_PORT" 20
+
+step "a device already being shadowed refuses a second session"
+if "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-1 "$WORK/x.png" 2> "$WORK/err.out"; then fail "second session"; fi
+grep -q "already being shadowed" "$WORK/err.out" || fail "unclear error: $(cat "$WORK/err.out")"
+
+timeout 30 gvnccapture "127.0.0.1:$((VIEW_PORT - 5900))" "$WORK/external.png" > "$WORK/gvnc.log" 2>&1 || fail "gvnccapture failed"
+check_checkerboard "$WORK/external.png"
+wait_log console "ended: viewer closed" 10
+wait_log ums "AUDIT session ended: device=tc-1 user=admin via=console" 10
+
+step "internal viewer: shadowlink snapshot"
+"${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-1 "$WORK/snapshot.png"
+check_checkerboard "$WORK/snapshot.png"
+
+step "Web App endpoint: login cookie and Origin, no token in the URL"
+"${CLI[@]}" -u admin -p s3cret-pass snapshot --webapp tc-1 "$WORK/webapp.png"
+check_checkerboard "$WORK/webapp.png"
+wait_log ums "via=webapp" 10
+
+step "the device agent reconnects after the UMS restarts"
+kill -TERM "$UMS_PID"
+wait "$UMS_PID" || fail "UMS did not exit cleanly on SIGTERM"
+wait_log device "reconnecting in" 10
+start ums2 "$BIN/shadowlinkd" --config "$WORK/ums.json"
+wait_log ums2 "device tc-1 online" 20
+"${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-1 "$WORK/after-restart.png"
+check_checkerboard "$WORK/after-restart.png"
+
+step "nothing is left running"
+for pid in "${PIDS[@]}"; do
+  [ "$pid" = "$UMS_PID" ] && continue
+  [ "$pid" = "$CONSOLE_PID" ] && { kill -0 "$pid" 2>/dev/null && fail "console still running after its session"; continue; }
+done
+echo "direct flows: all checks passed"

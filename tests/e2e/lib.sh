@@ -1,0 +1,108 @@
+# Helpers for the end-to-end tests: every process is started by PID and stopped on exit, every
+# wait is bounded. Sourced by the test scripts; $BIN (the build's apps dir) and $TOOLS are set by ctest.
+set -euo pipefail
+
+WORK=$(mktemp -d /tmp/shadowlink-e2e.XXXXXX)
+PIDS=()
+
+cleanup() {
+  local rc=$?
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ $rc -ne 0 ]; then
+    echo "---- logs ($WORK) ----"
+    for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -40 "$f"; }; done
+  fi
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "--- $*"; }
+
+# start NAME CMD...: runs CMD in the background with its output in $WORK/NAME.log; sets $LAST_PID.
+start() {
+  local name=$1; shift
+  "$@" > "$WORK/$name.log" 2>&1 &
+  LAST_PID=$!
+  PIDS+=("$LAST_PID")
+}
+
+port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+
+# free_port [LOW HIGH]: a port nobody listens on.
+free_port() {
+  local low=${1:-20000} high=${2:-60000} p
+  for _ in $(seq 200); do
+    p=$((low + RANDOM % (high - low)))
+    port_free "$p" && { echo "$p"; return 0; }
+  done
+  fail "no free port"
+}
+
+wait_port() {  # wait_port PORT SECONDS
+  for _ in $(seq $(($2 * 10))); do port_free "$1" || return 0; sleep 0.1; done
+  fail "nothing listens on port $1 after $2 s"
+}
+
+wait_log() {  # wait_log NAME PATTERN SECONDS
+  for _ in $(seq $(($3 * 10))); do grep -q -- "$2" "$WORK/$1.log" 2>/dev/null && return 0; sleep 0.1; done
+  fail "'$2' did not appear in $1.log within $3 s"
+}
+
+# start_xvnc: a TigerVNC server showing a red/blue checkerboard (16x16 tiles of 8x8 squares,
+# red at the top-left). Sets VNC_PORT.
+start_xvnc() {
+  local display
+  for display in $(shuf -i 100-400 -n 50); do
+    [ -e "/tmp/.X$display-lock" ] || [ -e "/tmp/.X11-unix/X$display" ] || break
+  done
+  VNC_PORT=$(free_port 30000 40000)
+  start xvnc Xvnc ":$display" -geometry 320x240 -depth 24 -rfbport "$VNC_PORT" -interface 127.0.0.1 \
+    -nolisten tcp -SecurityTypes None -AlwaysShared
+  wait_port "$VNC_PORT" 10
+  printf '#define cb_width 16\n#define cb_height 16\nstatic unsigned char cb_bits[] = {\n%s\n%s};\n' \
+    "$(printf '0xff,0x00,%.0s' $(seq 8))" "$(printf '0x00,0xff,%.0s' $(seq 8) | sed 's/,$//')" > "$WORK/cb.xbm"
+  DISPLAY=":$display" timeout 10 xsetroot -bitmap "$WORK/cb.xbm" -fg red -bg blue
+}
+
+# check_checkerboard FILE: red at (4,4) and (12,12), blue at (12,4) and (4,12), and the negative
+# control: the same probe must reject the wrong colour.
+check_checkerboard() {
+  local f=$1
+  [ -s "$f" ] || fail "$f was not written"
+  "$TOOLS/png_probe" "$f" 4 4 255 0 0 >/dev/null || fail "$f: (4,4) is $("$TOOLS/png_probe" "$f" 4 4), expected red"
+  "$TOOLS/png_probe" "$f" 12 12 255 0 0 >/dev/null || fail "$f: (12,12) is not red"
+  "$TOOLS/png_probe" "$f" 12 4 0 0 255 >/dev/null || fail "$f: (12,4) is $("$TOOLS/png_probe" "$f" 12 4), expected blue"
+  "$TOOLS/png_probe" "$f" 4 12 0 0 255 >/dev/null || fail "$f: (4,12) is not blue"
+  if "$TOOLS/png_probe" "$f" 4 4 0 0 255 >/dev/null; then fail "negative control: (4,4) passed as blue"; fi
+  if "$TOOLS/png_probe" "$f" 12 4 255 0 0 >/dev/null; then fail "negative control: (12,4) passed as red"; fi
+  echo "pixels ok in $(basename "$f") (red/blue checkerboard, negative control rejected)"
+}
+
+# write_ums_config FILE PORT: a UMS with one admin and two devices.
+write_ums_config() {
+  cat > "$1" <<JSON
+{"log_level": "info", "data_dir": "$WORK/data", "services": [
+  {"type": "ums", "name": "ums", "settings": {
+    "port": $2,
+    "users": [{"user": "admin", "password": "s3cret-pass"}],
+    "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}],
+    "devices": [{"id": "tc-1", "name": "Thin client 1", "credential": "tc-1-credential"},
+                {"id": "tc-2", "name": "Thin client 2", "credential": "tc-2-credential"}]}}]}
+JSON
+}
+
+# write_device_config FILE ID CREDENTIAL UMS_PORT VNC_PORT
+write_device_config() {
+  cat > "$1" <<JSON
+{"log_level": "info", "data_dir": "$WORK/device-data", "services": [
+  {"type": "device", "name": "$2", "settings": {
+    "device_id": "$2", "credential": "$3", "server": "wss://127.0.0.1:$4/up",
+    "ca_file": "$WORK/data/ca.pem", "vnc_port": $5, "reconnect_min_ms": 200, "reconnect_max_ms": 2000}}]}
+JSON
+}

@@ -1,0 +1,33 @@
+#include "protocol/up_message.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace shadowlink;
+
+TEST_CASE("a shadow request survives a round trip through JSON") {
+  up::message m;
+  m.type = up::kind::shadow_request;
+  m.session_id = "s-1";
+  m.tunnel_url = "wss://ums:8443/tunnel/s-1";
+  m.token = "abc";
+  m.view_only = true;
+  m.user = "admin \"quoted\"";
+  auto back = up::parse(up::serialize(m));
+  CHECK(back.type == up::kind::shadow_request);
+  CHECK(back.session_id == "s-1");
+  CHECK(back.tunnel_url == m.tunnel_url);
+  CHECK(back.token == "abc");
+  CHECK(back.view_only);
+  CHECK(back.user == m.user);
+}
+
+TEST_CASE("malformed UP messages are rejected with a reason, never a crash") {
+  CHECK_THROWS_WITH(up::parse("not json"), Catch::StartsWith("not JSON"));
+  CHECK_THROWS_WITH(up::parse("[1,2]"), "a message must be a JSON object");
+  CHECK_THROWS_WITH(up::parse(R"({"v":2,"type":"hello"})"), "unsupported protocol version 2 (expected 1)");
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"teleport"})"), "unknown message type 'teleport'");
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"hello","device_id":"d"})"), "missing field 'credential'");
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"hello","device_id":7,"credential":"c"})"),
+                    "field 'device_id' must be a string");
+  CHECK_THROWS_WITH(up::parse(std::string(20000, ' ')), "message too large");
+}
