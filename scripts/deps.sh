@@ -4,8 +4,8 @@ SHADOWLINK_PACKAGES=(
   g++ cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libwolfssl-dev libsimdjson-dev catch2 libpng-dev
-  openssl procps
-  tigervnc-standalone-server tigervnc-tools x11-xserver-utils gvncviewer
+  openssl procps curl util-linux
+  tigervnc-standalone-server tigervnc-tools x11-xserver-utils gvncviewer novnc
 )
 
 shadowlink_install_deps() {

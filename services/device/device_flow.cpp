@@ -3,6 +3,7 @@
 #include "framework/log.hpp"
 #include "framework/splice.hpp"
 #include "framework/tcp_stream.hpp"
+#include "protocol/rfb_input_filter.hpp"
 #include "services/device/agent.hpp"
 
 namespace shadowlink::device {
@@ -50,6 +51,8 @@ awaitable<void> agent::shadow(up::message req) {
     answer(up::kind::shadow_refused, std::string("cannot open the tunnel: ") + e.what());
     co_return;
   }
+  // View only is enforced here, on the device: keyboard, pointer and clipboard never reach the VNC server.
+  if (req.view_only) tunnel = rfb::make_view_only(std::move(tunnel));
   answer(up::kind::shadow_accepted, {});
 
   // 6. VNC data flows until either side ends.

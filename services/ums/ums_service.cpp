@@ -2,6 +2,7 @@
 
 #include "framework/log.hpp"
 #include "framework/token.hpp"
+#include "services/ums/webapp.hpp"
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -32,6 +33,7 @@ ums_service::ums_service(service_env& env, settings& s)
     d.finish();
     if (!devices_.emplace(r.id, r).second) d.reject("id", "duplicate device id '" + r.id + "'");
   }
+  novnc_dir_ = s.str("novnc_dir", "/usr/share/novnc");
   cert_file_ = s.str("cert_file", "");
   key_file_ = s.str("key_file", "");
   if (cert_file_.empty() != key_file_.empty())
@@ -73,6 +75,13 @@ void ums_service::start() {
     co_await webapp_flow(up, new_session(device, *user, "webapp", false));
   });
   server_->add_http("/api/", [this](const http_request& req, const std::string& peer) { return rest(req, peer); });
+  server_->add_http("/novnc/", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
+    co_return novnc_file(req, novnc_dir_);
+  });
+  server_->add_http("/", [](const http_request& req, const std::string&) -> awaitable<http_response> {
+    if (req.target() != "/" && req.target() != "/index.html") co_return error_response(req, http::status::not_found, "not found");
+    co_return webapp_page(req);
+  });
   server_->listen(cfg_.listen, cfg_.port);
   log::info(name_, "listening on ", cfg_.listen, ":", server_->port(), " (REST /api/v1, UP /up, tunnels /tunnel/, Web App /webapp/shadow)");
 }

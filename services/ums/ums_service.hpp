@@ -68,7 +68,7 @@ class ums_service final : public service {
   service_env env_;  // a copy: the one passed to the factory is temporary
   std::string name_;
   ums_settings cfg_;
-  std::string cert_file_, key_file_;
+  std::string cert_file_, key_file_, novnc_dir_;
   identity identity_;
   auth auth_;
   rendezvous rv_;

@@ -46,6 +46,11 @@ step "internal viewer: shadowlink snapshot"
 "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-1 "$WORK/snapshot.png"
 check_checkerboard "$WORK/snapshot.png"
 
+step "view-only session: the screen still comes through the input filter on the device"
+"${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-1 "$WORK/view-only.png" --view-only
+check_checkerboard "$WORK/view-only.png"
+grep -q "shadow request from automation (view only)" "$WORK/device.log" || fail "device did not see the view-only flag"
+
 step "Web App endpoint: login cookie and Origin, no token in the URL"
 "${CLI[@]}" -u admin -p s3cret-pass snapshot --webapp tc-1 "$WORK/webapp.png"
 check_checkerboard "$WORK/webapp.png"

@@ -1,0 +1,201 @@
+// The benchmark harness's own load client and echo server (a Python client would dominate the
+// figures). Modes:
+//   loadgen echo PORT                                   TCP echo server on 127.0.0.1:PORT
+//   loadgen measure URL [options]                       measure one path, print one JSON object
+//     URL: tcp://127.0.0.1:P | ws://127.0.0.1:P/path | shadowlink://DEVICE@127.0.0.1:P (REST -> tunnel)
+//     --round-trips N (20000) --bulk-mib M (256) --ca FILE --token T --pids "1 2" (relays, for CPU s/GB)
+#include "framework/https_client.hpp"
+#include "framework/tcp_stream.hpp"
+#include "framework/ws_stream.hpp"
+#include "protocol/up_link.hpp"
+
+#include <boost/asio/detached.hpp>
+#include <boost/json.hpp>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+using namespace shadowlink;
+using namespace net::experimental::awaitable_operators;
+namespace json = boost::json;
+
+namespace {
+
+struct options {
+  std::string url, ca, token;
+  int round_trips = 20000;
+  std::size_t bulk = 256u << 20;
+  std::vector<int> pids;
+};
+
+double cpu_seconds(const std::vector<int>& pids) {
+  double total = 0;
+  for (int pid : pids) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+    std::string s((std::istreambuf_iterator<char>(f)), {});
+    auto close = s.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream in(s.substr(close + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && in >> field; ++i) {
+      if (i == 14) utime = std::stoull(field);
+      if (i == 15) stime = std::stoull(field);
+    }
+    total += static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  }
+  return total;
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+awaitable<void> read_exact(stream& s, char* p, std::size_t n) {
+  while (n > 0) {
+    error_code ec;
+    auto got = co_await s.read_some(net::buffer(p, n), ec);
+    if (ec && got == 0) throw system_error(ec);
+    p += got;
+    n -= got;
+  }
+}
+
+// Opens the path under test; for shadowlink the real way: REST (create session) then the tunnel.
+awaitable<stream_ptr> open_path(const options& o) {
+  if (o.url.rfind("tcp://", 0) == 0) {
+    auto hp = o.url.substr(6);
+    co_return make_tcp_stream(co_await connect_tcp(hp.substr(0, hp.find(':')), hp.substr(hp.find(':') + 1), 10s));
+  }
+  if (o.url.rfind("ws://", 0) == 0) {
+    const std::map<std::string, std::string> none;
+    const auto opts = up::tunnel_options();
+    co_return co_await connect_ws(nullptr, parse_ws_url(o.url), none, opts);
+  }
+  // shadowlink://DEVICE@HOST:PORT
+  auto rest = o.url.substr(13);
+  auto device = rest.substr(0, rest.find('@'));
+  auto hp = rest.substr(rest.find('@') + 1);
+  tls_client tls(make_trust(o.ca, ""));
+  rest_target t{hp.substr(0, hp.find(':')), hp.substr(hp.find(':') + 1)};
+  http_request req{http::verb::post, "/api/v1/sessions", 11};
+  req.set(http::field::authorization, "Bearer " + o.token);
+  req.set(http::field::content_type, "application/json");
+  req.body() = "{\"device\":\"" + device + "\"}";
+  auto res = co_await https_request(tls, t, std::move(req), 30s);
+  if (res.result() != http::status::created) throw std::runtime_error("session not created: " + res.body());
+  simdjson::dom::parser p;
+  simdjson::dom::element doc = p.parse(res.body());
+  std::string url(doc["tunnel_url"].get_string().value());
+  const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + std::string(doc["token"].get_string().value())}};
+  const auto opts = up::tunnel_options();
+  co_return co_await connect_ws(&tls, parse_ws_url(url), headers, opts);
+}
+
+awaitable<void> measure(const options& o) {
+  auto t0 = clock::now();
+  auto s = co_await open_path(o);
+  // Set-up time: request to the first echoed byte.
+  char one = 'x';
+  error_code ec;
+  co_await s->write(net::buffer(&one, 1), ec);
+  co_await read_exact(*s, &one, 1);
+  double setup_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+  json::object out{{"url", o.url}, {"setup_ms", setup_ms}};
+  for (std::size_t size : {std::size_t{64}, std::size_t{4096}}) {
+    std::string msg(size, 'x'), back(size, '\0');
+    std::vector<double> us;
+    int warm = std::max(100, o.round_trips / 10);
+    for (int i = 0; i < o.round_trips + warm; ++i) {
+      auto a = clock::now();
+      co_await s->write(net::buffer(msg), ec);
+      if (ec) throw system_error(ec);
+      co_await read_exact(*s, back.data(), size);
+      if (i >= warm) us.push_back(std::chrono::duration<double, std::micro>(clock::now() - a).count());
+    }
+    auto key = size == 64 ? std::string("rtt64") : std::string("rtt4k");
+    out[key] = json::object{{"p50_us", percentile(us, 0.5)}, {"p99_us", percentile(us, 0.99)}, {"p999_us", percentile(us, 0.999)}};
+  }
+  std::string chunk(64 * 1024, 'b');
+  double cpu0 = cpu_seconds(o.pids);
+  auto b0 = clock::now();
+  auto writer = [&]() -> awaitable<void> {
+    for (std::size_t sent = 0; sent < o.bulk; sent += chunk.size()) {
+      error_code wec;
+      co_await s->write(net::buffer(chunk), wec);
+      if (wec) throw system_error(wec);
+    }
+  };
+  auto reader = [&]() -> awaitable<void> {
+    std::vector<char> buf(256 * 1024);
+    for (std::size_t got = 0; got < o.bulk;) {
+      error_code rec;
+      got += co_await s->read_some(net::buffer(buf), rec);
+      if (rec) throw system_error(rec);
+    }
+  };
+  co_await (writer() && reader());
+  double secs = std::chrono::duration<double>(clock::now() - b0).count();
+  double cpu = cpu_seconds(o.pids) - cpu0;
+  // Bytes cross each relay twice (there and back): CPU per GB counts both directions.
+  out["bulk_mb_s"] = static_cast<double>(o.bulk) / 1e6 / secs;
+  if (!o.pids.empty()) out["relay_cpu_s_per_gb"] = cpu / (2.0 * static_cast<double>(o.bulk) / 1e9);
+  co_await close_stream(*s, "done");
+  std::printf("%s\n", json::serialize(out).c_str());
+}
+
+awaitable<void> echo_server(unsigned short port) {
+  auto ex = co_await net::this_coro::executor;
+  tcp::acceptor acc(ex, tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  for (;;) {
+    auto sock = co_await acc.async_accept(use_awaitable);
+    net::co_spawn(ex, [s = make_tcp_stream(std::move(sock))]() -> awaitable<void> {
+      std::vector<char> buf(256 * 1024);
+      for (;;) {
+        error_code ec;
+        auto n = co_await s->read_some(net::buffer(buf), ec);
+        if (n > 0) co_await s->write(net::buffer(buf.data(), n), ec);
+        if (ec) co_return;
+      }
+    }, net::detached);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: loadgen echo PORT | loadgen measure URL [--round-trips N] [--bulk-mib M] [--ca F] [--token T] [--pids \"P ...\"]\n");
+    return 2;
+  }
+  std::string mode = argv[1];
+  net::io_context ioc(1);
+  int rc = 0;
+  auto report = [&](std::exception_ptr ep) {
+    if (!ep) return;
+    rc = 1;
+    try { std::rethrow_exception(ep); } catch (const std::exception& e) { std::fprintf(stderr, "loadgen: %s\n", e.what()); }
+  };
+  if (mode == "echo") {
+    net::co_spawn(ioc, echo_server(static_cast<unsigned short>(std::atoi(argv[2]))), report);
+  } else {
+    options o;
+    o.url = argv[2];
+    for (int i = 3; i + 1 < argc; i += 2) {
+      std::string a = argv[i], v = argv[i + 1];
+      if (a == "--round-trips") o.round_trips = std::max(10, std::stoi(v));
+      else if (a == "--bulk-mib") o.bulk = static_cast<std::size_t>(std::stoi(v)) << 20;
+      else if (a == "--ca") o.ca = v;
+      else if (a == "--token") o.token = v;
+      else if (a == "--pids") { std::istringstream in(v); for (int p; in >> p;) o.pids.push_back(p); }
+    }
+    net::co_spawn(ioc, measure(o), report);
+  }
+  ioc.run();
+  return rc;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# scripts/demo as a user meets it: start it, run the snapshot command it prints, stop it with
+# Ctrl-C (SIGINT), and check that nothing it started is left running.
+source "$(dirname "$0")/lib.sh"
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+
+step "start scripts/demo in its own process group"
+setsid "$REPO/scripts/demo" > "$WORK/demo.log" 2>&1 &
+DEMO=$!
+PIDS+=("$DEMO")
+for _ in $(seq 1200); do
+  grep -q "Press Ctrl-C to stop." "$WORK/demo.log" && break
+  kill -0 "$DEMO" 2>/dev/null || fail "scripts/demo exited early"
+  sleep 0.1
+done
+grep -q "Press Ctrl-C to stop." "$WORK/demo.log" || fail "scripts/demo did not get ready within 120 s"
+PGID=$(ps -o pgid= -p "$DEMO" | tr -d ' ')
+
+step "run the snapshot command the demo printed"
+CMD=$(grep -m1 "snapshot demo-device demo.png" "$WORK/demo.log" | sed "s|demo.png|$WORK/demo.png|")
+[ -n "$CMD" ] || fail "the demo did not print a snapshot command"
+echo "$CMD"
+eval "timeout 60 $CMD"
+check_checkerboard "$WORK/demo.png"
+
+step "Ctrl-C stops the demo and everything it started"
+kill -INT -- "-$PGID"
+for _ in $(seq 100); do pgrep -g "$PGID" > /dev/null || break; sleep 0.1; done
+if pgrep -g "$PGID" > /dev/null; then ps -o pid,comm -g "$PGID"; fail "processes of the demo are still running"; fi
+grep -q "demo stopped" "$WORK/demo.log" || fail "the demo did not report stopping"
+echo "demo smoke: all checks passed"
