@@ -59,7 +59,7 @@ std::size_t input_filter::filter(const std::uint8_t* data, std::size_t n, std::u
         need_ -= take;
         if (need_ == 0) {
           if (phase_ == phase::version) {
-            std::string v(head_.begin(), head_.end());
+            std::string v(head_.begin(), head_.begin() + 12);
             if (v != "RFB 003.008\n" && v != "RFB 003.007\n")
               throw std::runtime_error("view-only: unsupported RFB version from the viewer");
             phase_ = phase::security;

@@ -13,7 +13,7 @@ class input_filter {
  public:
   // Bytes `out` must have room for beyond `n`: a message header split across reads is held back
   // and released with the next read.
-  static constexpr std::size_t slack = 12;
+  static constexpr std::size_t slack = 20;  // the longest fixed message part (SetPixelFormat)
 
   // Copies the allowed part of `in[0..n)` to `out` (room for n + slack); returns its length. Throws std::runtime_error on input it
   // cannot follow (an RFB version other than 3.7/3.8, a security type other than None/VncAuth,
@@ -29,7 +29,7 @@ class input_filter {
   phase phase_ = phase::version;
   std::size_t need_ = 12;  // bytes left in the current fixed part
   bool drop_ = false;
-  std::array<std::uint8_t, 12> head_{};  // the start of the current message, to learn its length
+  std::array<std::uint8_t, slack> head_{};  // the fixed part of the current message, to learn its length
   std::size_t head_len_ = 0, head_need_ = 0;
   std::uint64_t dropped_ = 0;
 };

@@ -36,7 +36,7 @@ port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 
 # free_port [LOW HIGH]: a port nobody listens on.
 free_port() {
-  local low=${1:-20000} high=${2:-60000} p
+  local low=${1:-10000} high=${2:-32000} p  # below the ephemeral range (32768+), which other tests use up
   for _ in $(seq 200); do
     p=$((low + RANDOM % (high - low)))
     port_free "$p" && { echo "$p"; return 0; }
@@ -61,7 +61,7 @@ start_xvnc() {
   for display in $(shuf -i 100-400 -n 50); do
     [ -e "/tmp/.X$display-lock" ] || [ -e "/tmp/.X11-unix/X$display" ] || break
   done
-  VNC_PORT=$(free_port 30000 40000)
+  VNC_PORT=$(free_port 5000 5899)
   start xvnc Xvnc ":$display" -geometry 320x240 -depth 24 -rfbport "$VNC_PORT" -interface 127.0.0.1 \
     -nolisten tcp -SecurityTypes None -AlwaysShared
   wait_port "$VNC_PORT" 10

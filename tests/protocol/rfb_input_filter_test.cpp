@@ -18,6 +18,7 @@ const bytes update_request{3, 0, 0, 0, 0, 0, 1, 0, 1, 0};
 const bytes key_event{4, 1, 0, 0, 0, 0, 0, 'a'};
 const bytes pointer_event{5, 1, 0, 10, 0, 20};
 const bytes set_encodings = bytes{2, 0, 0, 2} + bytes{0, 0, 0, 0} + bytes{0, 0, 0, 1};
+const bytes set_pixel_format{0, 0, 0, 0, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0};
 const bytes cut_text = bytes{6, 0, 0, 0, 0, 0, 0, 3, 'x', 'y', 'z'};
 
 // Feeds the input in pieces of `step` bytes, as a network would.
@@ -36,9 +37,9 @@ bytes run(rfb::input_filter& f, const bytes& in, std::size_t step) {
 TEST_CASE("view-only filtering passes the handshake and screen requests and drops keyboard, pointer and clipboard") {
   for (std::size_t step : {1u, 3u, 7u, 1000u}) {
     rfb::input_filter f;
-    auto in = handshake + set_encodings + key_event + update_request + pointer_event + cut_text + update_request;
+    auto in = handshake + set_pixel_format + set_encodings + key_event + update_request + pointer_event + cut_text + update_request;
     auto out = run(f, in, step);
-    CHECK(out == handshake + set_encodings + update_request + update_request);
+    CHECK(out == handshake + set_pixel_format + set_encodings + update_request + update_request);
     CHECK(f.dropped_messages() == 3);
   }
 }
