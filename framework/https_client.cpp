@@ -1,5 +1,7 @@
 #include "framework/https_client.hpp"
 
+#include "framework/deadline.hpp"
+
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
@@ -23,12 +25,10 @@ awaitable<http_response> https_request(tls_client& tls, const rest_target& t, ht
     co_await http::async_read(*s, buf, parser, use_awaitable);
     co_return parser.release();
   };
-  net::steady_timer timer(s->get_executor(), deadline - (clock::now() - started));
-  auto r = co_await (exchange() || timer.async_wait(use_awaitable));
-  if (r.index() == 1) throw system_error(net::error::timed_out, "HTTPS request to " + t.host);
+  auto res = co_await with_deadline(exchange(), deadline - (clock::now() - started), "HTTPS request to " + t.host);
   error_code ec;
   s->next_layer().close(ec);
-  co_return std::move(std::get<0>(r));
+  co_return res;
 }
 
 }  // namespace shadowlink

@@ -6,6 +6,7 @@
 
 #include <boost/asio/error.hpp>
 
+#include <deque>
 #include <optional>
 #include <utility>
 
@@ -62,6 +63,47 @@ class meeting_point {
 
  private:
   std::optional<T> value_;
+  bool closed_ = false;
+  net::steady_timer wake_;
+};
+
+// A bounded queue of events for one waiting coroutine (e.g. a gateway's reports about a session,
+// which may arrive faster than the session coroutine takes them).
+template <class T>
+class mailbox {
+ public:
+  explicit mailbox(net::any_io_executor ex, std::size_t capacity = 16) : cap_(capacity), wake_(std::move(ex), clock::time_point::max()) {}
+
+  bool post(T v) {
+    if (closed_ || q_.size() >= cap_) return false;
+    q_.push_back(std::move(v));
+    wake_.cancel();
+    return true;
+  }
+  void close() {
+    closed_ = true;
+    wake_.cancel();
+  }
+  // The next event; throws system_error(timed_out) at the deadline, operation_aborted if closed.
+  awaitable<T> next(clock::time_point deadline) {
+    while (q_.empty()) {
+      if (closed_) throw system_error(net::error::operation_aborted);
+      if (clock::now() >= deadline) throw system_error(net::error::timed_out);
+      wake_.expires_at(deadline);
+      auto [ec] = co_await wake_.async_wait(use_tuple);
+      if (ec && q_.empty() && !closed_) {
+        auto cs = co_await net::this_coro::cancellation_state;
+        if (cs.cancelled() != net::cancellation_type::none) throw system_error(net::error::operation_aborted);
+      }
+    }
+    T v = std::move(q_.front());
+    q_.pop_front();
+    co_return v;
+  }
+
+ private:
+  std::deque<T> q_;
+  std::size_t cap_;
   bool closed_ = false;
   net::steady_timer wake_;
 };

@@ -1,5 +1,7 @@
 #include "framework/tcp_stream.hpp"
 
+#include "framework/deadline.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
 
@@ -55,17 +57,19 @@ class tcp_stream final : public stream {
 stream_ptr make_tcp_stream(tcp::socket s) { return std::make_unique<tcp_stream>(std::move(s)); }
 
 awaitable<tcp::socket> connect_tcp(std::string_view host, std::string_view port, clock::duration deadline) {
-  using namespace net::experimental::awaitable_operators;
   auto ex = co_await net::this_coro::executor;
   tcp::resolver resolver(ex);
   tcp::socket sock(ex);
-  net::steady_timer timer(ex, deadline);
+  const std::string h(host), p(port);
   auto connect = [&]() -> awaitable<void> {
-    auto results = co_await resolver.async_resolve(std::string(host), std::string(port), use_awaitable);
-    co_await net::async_connect(sock, results, use_awaitable);
+    try {
+      auto results = co_await resolver.async_resolve(h, p, use_awaitable);
+      co_await net::async_connect(sock, results, use_awaitable);
+    } catch (const system_error& e) {
+      throw system_error(error_code(e.code().value(), e.code().category()), "connect to " + h + ":" + p);
+    }
   };
-  auto r = co_await (connect() || timer.async_wait(use_awaitable));
-  if (r.index() == 1) throw system_error(net::error::timed_out, "connect to " + std::string(host) + ":" + std::string(port));
+  co_await with_deadline(connect(), deadline, "connect to " + h + ":" + p);
   error_code ec;
   sock.set_option(tcp::no_delay(true), ec);
   co_return sock;

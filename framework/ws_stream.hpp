@@ -27,6 +27,8 @@ class ws_stream : public stream {
   // Reads one whole message (text or binary); ec set on ending or oversize.
   virtual awaitable<std::string> read_message(error_code& ec) = 0;
   virtual awaitable<void> write_text(std::string_view text, error_code& ec) = 0;
+  // The reason the peer gave in its close frame, if it sent one.
+  virtual std::string close_reason() const = 0;
 };
 
 using ws_ptr = std::unique_ptr<ws_stream>;

@@ -95,6 +95,7 @@ class ws_impl final : public ws_stream {
     error_code ec;
     beast::get_lowest_layer(st_->ws).close(ec);
   }
+  std::string close_reason() const override { return std::string(st_->ws.reason().reason.c_str()); }
   std::string_view kind() const override { return "websocket"; }
   const std::string& peer() const override { return peer_; }
 

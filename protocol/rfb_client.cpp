@@ -1,5 +1,6 @@
 #include "protocol/rfb_client.hpp"
 
+#include "framework/deadline.hpp"
 #include "framework/errors.hpp"
 
 #include <boost/asio/error.hpp>
@@ -168,10 +169,7 @@ awaitable<framebuffer> capture(stream& s, clock::duration deadline) {
       }
     }
   };
-  net::steady_timer timer(co_await net::this_coro::executor, deadline);
-  auto result = co_await (work() || timer.async_wait(use_awaitable));
-  if (result.index() == 1) throw system_error(net::error::timed_out, "no complete VNC screen within the deadline");
-  co_return std::move(std::get<0>(result));
+  co_return co_await with_deadline(work(), deadline, "no complete VNC screen within the deadline");
 }
 
 }  // namespace shadowlink::rfb

@@ -46,7 +46,10 @@ awaitable<message> link::receive() {
   for (;;) {
     error_code ec;
     auto text = co_await ws_->read_message(ec);
-    if (ec) throw system_error(ec);
+    if (ec) {
+      close(ec.message());  // lets the writer finish too
+      throw system_error(ec);
+    }
     try {
       co_return parse(text);
     } catch (const protocol_error& e) {

@@ -10,7 +10,7 @@
 namespace shadowlink::up {
 namespace {
 
-constexpr std::array<std::pair<kind, std::string_view>, 8> names{{
+constexpr std::array<std::pair<kind, std::string_view>, 15> names{{
     {kind::hello, "hello"},
     {kind::welcome, "welcome"},
     {kind::heartbeat, "heartbeat"},
@@ -19,6 +19,13 @@ constexpr std::array<std::pair<kind, std::string_view>, 8> names{{
     {kind::shadow_refused, "shadow_refused"},
     {kind::shadow_ended, "shadow_ended"},
     {kind::error, "error"},
+    {kind::device_hello, "device_hello"},
+    {kind::device_accepted, "device_accepted"},
+    {kind::device_rejected, "device_rejected"},
+    {kind::device_offline, "device_offline"},
+    {kind::tunnel_arrived, "tunnel_arrived"},
+    {kind::session_ended, "session_ended"},
+    {kind::end_session, "end_session"},
 }};
 
 kind kind_of(std::string_view s) {
@@ -89,8 +96,10 @@ message parse(std::string_view text) {
       break;
     case kind::shadow_request:
       m.session_id = r.str("session_id", true);
-      m.tunnel_url = r.str("tunnel_url", true);
+      m.tunnel_url = r.str("tunnel_url", false);
       m.token = r.str("token", true);
+      m.viewer_token = r.str("viewer_token", false);
+      m.device_id = r.str("device_id", false);
       m.pin = r.str("pin", false);
       m.user = r.str("user", false);
       m.view_only = r.flag("view_only");
@@ -107,6 +116,26 @@ message parse(std::string_view text) {
       break;
     case kind::error:
       m.reason = r.str("reason", false);
+      break;
+    case kind::device_hello:
+      m.device_id = r.str("device_id", true);
+      m.credential = r.str("credential", true);
+      m.agent = r.str("agent", false);
+      m.reason = r.str("reason", false);
+      break;
+    case kind::device_accepted:
+    case kind::device_rejected:
+    case kind::device_offline:
+      m.device_id = r.str("device_id", true);
+      m.reason = r.str("reason", false);
+      break;
+    case kind::tunnel_arrived:
+    case kind::session_ended:
+    case kind::end_session:
+      m.session_id = r.str("session_id", true);
+      m.reason = r.str("reason", false);
+      m.bytes_to_viewer = r.num<std::uint64_t>("bytes_to_viewer");
+      m.bytes_from_viewer = r.num<std::uint64_t>("bytes_from_viewer");
       break;
   }
   return m;
@@ -134,6 +163,8 @@ std::string serialize(const message& m) {
       put("session_id", m.session_id);
       put("tunnel_url", m.tunnel_url);
       put("token", m.token);
+      put("viewer_token", m.viewer_token);
+      put("device_id", m.device_id);
       put("pin", m.pin);
       put("user", m.user);
       o["view_only"] = m.view_only;
@@ -152,6 +183,28 @@ std::string serialize(const message& m) {
       break;
     case kind::error:
       put("reason", m.reason);
+      break;
+    case kind::device_hello:
+      put("device_id", m.device_id);
+      put("credential", m.credential);
+      put("agent", m.agent);
+      put("reason", m.reason);
+      break;
+    case kind::device_accepted:
+    case kind::device_rejected:
+    case kind::device_offline:
+      put("device_id", m.device_id);
+      put("reason", m.reason);
+      break;
+    case kind::tunnel_arrived:
+    case kind::session_ended:
+    case kind::end_session:
+      put("session_id", m.session_id);
+      put("reason", m.reason);
+      if (m.type == kind::session_ended) {
+        o["bytes_to_viewer"] = m.bytes_to_viewer;
+        o["bytes_from_viewer"] = m.bytes_from_viewer;
+      }
       break;
   }
   return boost::json::serialize(o);

@@ -24,6 +24,14 @@ enum class kind {
   shadow_refused,  // device -> server, with reason
   shadow_ended,    // device -> server, with reason and byte counts
   error,           // either way: the other side sent something wrong
+  // Between a UMS and a gateway (ICG), on the UMS's link to it:
+  device_hello,     // icg -> ums: a device connected; is it known, is its credential right?
+  device_accepted,  // ums -> icg
+  device_rejected,  // ums -> icg, with reason
+  device_offline,   // icg -> ums
+  tunnel_arrived,   // icg -> ums: one end of a session reached the gateway (reason = side)
+  session_ended,    // icg -> ums: the gateway's splice ended
+  end_session,      // ums -> icg: end this session now
 };
 
 std::string_view to_string(kind k);
@@ -36,6 +44,7 @@ struct message {
   std::string session_id;  // shadow_*
   std::string tunnel_url;  // shadow_request
   std::string token;       // shadow_request: the device side's one-time token
+  std::string viewer_token;  // shadow_request to a gateway: the viewer side's token
   std::string pin;         // shadow_request: optional fingerprint of the tunnel server
   bool view_only = false;  // shadow_request
   std::string reason;      // shadow_refused, shadow_ended, error

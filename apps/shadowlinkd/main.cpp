@@ -1,6 +1,7 @@
 // shadowlinkd: the composite server. Lists the service types; the config picks the instances.
 #include "framework/service.hpp"
 #include "services/device/agent.hpp"
+#include "services/icg/icg_service.hpp"
 #include "services/ums/ums_service.hpp"
 
 namespace {
@@ -26,5 +27,6 @@ int main(int argc, char** argv) {
   shadowlink::service_registry registry;
   shadowlink::ums::register_ums(registry);
   shadowlink::device::register_device(registry);
+  shadowlink::icg::register_icg(registry);
   return shadowlink::run_daemon(argc, argv, registry, default_config);
 }

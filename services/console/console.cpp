@@ -150,13 +150,14 @@ awaitable<int> cmd_devices(client& c) {
   auto res = co_await c.call(http::verb::get, "/api/v1/devices");
   if (res.result() != http::status::ok) throw cli_error("cannot list devices: " + c.error_of(res));
   auto doc = c.parse(res);
-  std::printf("%-20s %-24s %-8s %-9s %s\n", "ID", "NAME", "ONLINE", "SHADOWED", "ADDRESS");
+  std::printf("%-20s %-24s %-8s %-9s %-12s %s\n", "ID", "NAME", "ONLINE", "SHADOWED", "CONNECTOR", "ADDRESS");
   for (auto d : doc["devices"].get_array()) {
-    std::string_view id = d["id"].get_string().value_unsafe(), name = d["name"].get_string().value_unsafe(), peer;
+    std::string_view id = d["id"].get_string().value_unsafe(), name = d["name"].get_string().value_unsafe(), peer, connector;
     bool online = d["online"].get_bool().value_unsafe(), shadowed = d["shadowed"].get_bool().value_unsafe();
     if (d["peer"].get(peer)) peer = "-";
-    std::printf("%-20.*s %-24.*s %-8s %-9s %.*s\n", int(id.size()), id.data(), int(name.size()), name.data(),
-                online ? "yes" : "no", shadowed ? "yes" : "no", int(peer.size()), peer.data());
+    if (d["connector"].get(connector)) connector = "-";
+    std::printf("%-20.*s %-24.*s %-8s %-9s %-12.*s %.*s\n", int(id.size()), id.data(), int(name.size()), name.data(),
+                online ? "yes" : "no", shadowed ? "yes" : "no", int(connector.size()), connector.data(), int(peer.size()), peer.data());
   }
   co_return 0;
 }

@@ -1,6 +1,7 @@
 #include "services/device/agent.hpp"
 
 #include "framework/certs.hpp"
+#include "framework/deadline.hpp"
 #include "framework/errors.hpp"
 #include "framework/log.hpp"
 
@@ -10,13 +11,18 @@ using namespace net::experimental::awaitable_operators;
 agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
   cfg_.device_id = s.required_str("device_id");
   cfg_.credential = s.required_str("credential");
-  cfg_.server_url = s.required_str("server");
-  try {
-    target_ = parse_ws_url(cfg_.server_url);
-  } catch (const std::invalid_argument& e) {
-    s.reject("server", e.what());
+  // "server": one connector; "servers": an ordered list (UMS and/or gateways), first reachable wins.
+  const char* key = s.has("servers") ? "servers" : "server";
+  cfg_.server_urls = s.has("servers") ? s.strings("servers", {}) : std::vector<std::string>{s.required_str("server")};
+  if (cfg_.server_urls.empty()) s.reject(key, "needs at least one wss:// URL");
+  for (auto& url : cfg_.server_urls) {
+    try {
+      targets_.push_back(parse_ws_url(url));
+    } catch (const std::invalid_argument& e) {
+      s.reject(key, e.what());
+    }
+    if (!targets_.back().tls) s.reject(key, "must be a wss:// URL: the UP connection is always encrypted");
   }
-  if (!target_.tls) s.reject("server", "must be a wss:// URL: the UP connection is always encrypted");
   cfg_.vnc_host = s.str("vnc_host", cfg_.vnc_host);
   cfg_.vnc_port = std::to_string(s.port("vnc_port", 5900));
   cfg_.backoff_min = std::chrono::milliseconds(s.integer("reconnect_min_ms", 500, 10, 600000));
@@ -50,18 +56,24 @@ clock::duration agent::next_backoff() {
 
 awaitable<void> agent::run() {
   while (!stopping_) {
-    try {
-      const auto opts = up::link_options();
-      const std::map<std::string, std::string> no_headers;
-      up::link link(co_await connect_ws(tls_.get(), target_, no_headers, opts));
-      link_ = &link;
-      co_await (link.write_loop() || serve(link));
-      link_ = nullptr;
-      if (!stopping_) log::warn(name_, "connection to ", cfg_.server_url, " lost");
-    } catch (const std::exception& e) {
-      link_ = nullptr;
-      if (stopping_) break;
-      log::warn(name_, "cannot reach ", cfg_.server_url, ": ", e.what());
+    // One round over the connectors in order: the first one that takes us is used until it fails.
+    for (std::size_t i = 0; i < targets_.size() && !stopping_; ++i) {
+      current_ = cfg_.server_urls[i];
+      try {
+        const auto opts = up::link_options();
+        const std::map<std::string, std::string> no_headers;
+        up::link link(co_await connect_ws(tls_.get(), targets_[i], no_headers, opts));
+        link_ = &link;
+        co_await (link.write_loop() || serve(link));
+        link_ = nullptr;
+        auto why = link.stream().close_reason();
+        if (!stopping_) log::warn(name_, "connection to ", current_, " lost", why.empty() ? "" : ": " + why);
+        break;  // back to the preferred connector after the backoff
+      } catch (const std::exception& e) {
+        link_ = nullptr;
+        if (stopping_) break;
+        log::warn(name_, "cannot reach ", current_, ": ", e.what());
+      }
     }
     if (stopping_) break;
     auto wait = next_backoff();
@@ -80,13 +92,13 @@ awaitable<void> agent::serve(up::link& link) {
   link.send(hello);
   auto welcome = co_await link.receive();
   if (welcome.type != up::kind::welcome) {
-    log::error(name_, "server refused the device: ", welcome.reason);
+    log::error(name_, current_, " refused the device: ", welcome.reason);
     link.close("refused");
     co_return;
   }
   backoff_ = {};
-  log::info(name_, "connected to ", cfg_.server_url, " as ", cfg_.device_id);
-  co_await (heartbeats(link) || [&]() -> awaitable<void> {
+  log::info(name_, "connected to ", current_, " as ", cfg_.device_id);
+  auto reader = [&]() -> awaitable<void> {
     for (;;) {
       auto m = co_await link.receive();
       if (m.type == up::kind::shadow_request)
@@ -94,7 +106,8 @@ awaitable<void> agent::serve(up::link& link) {
       else if (m.type == up::kind::error)
         log::warn(name_, "server reports an error: ", m.reason);
     }
-  }());
+  };
+  co_await (heartbeats(link) || settle(reader()));
 }
 
 awaitable<void> agent::heartbeats(up::link& link) {

@@ -12,7 +12,7 @@ namespace shadowlink::device {
 
 struct agent_settings {
   std::string device_id, credential;
-  std::string server_url;  // wss://host:port/up
+  std::vector<std::string> server_urls;  // connectors in order of preference: UMS and/or gateways
   std::string vnc_host = "127.0.0.1";
   std::string vnc_port = "5900";
   clock::duration backoff_min = 500ms, backoff_max = 30s;
@@ -26,7 +26,7 @@ class agent final : public service {
   void stop() override;
 
  private:
-  awaitable<void> run();                                // connect, serve, back off, repeat
+  awaitable<void> run();                                // connect to the first reachable connector, serve, repeat
   awaitable<void> serve(up::link& link);                // hello, then requests until the link ends
   awaitable<void> heartbeats(up::link& link);
   awaitable<void> shadow(up::message request);          // device_flow.cpp: one session
@@ -36,7 +36,8 @@ class agent final : public service {
   service_env env_;  // a copy: the one passed to the factory is temporary
   std::string name_;
   agent_settings cfg_;
-  ws_target target_;
+  std::vector<ws_target> targets_;
+  std::string current_;  // the connector in use
   std::string ca_file_, pin_;
   std::unique_ptr<tls_client> tls_;
   up::link* link_ = nullptr;

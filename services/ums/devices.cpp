@@ -1,4 +1,5 @@
 // The UP endpoint: a device's persistent WebSocket. Hello first, then messages until it ends.
+#include "framework/deadline.hpp"
 #include "framework/log.hpp"
 #include "framework/token.hpp"
 #include "services/ums/ums_service.hpp"
@@ -14,8 +15,12 @@ awaitable<void> ums_service::up_endpoint(ws_upgrade& up) {
 
 awaitable<void> ums_service::serve_device(up::link& link) {
   // A device must introduce itself within the handshake deadline.
-  net::steady_timer hello_deadline(co_await net::this_coro::executor, 10s);
-  auto first = co_await (link.receive() || hello_deadline.async_wait(use_awaitable));
+  std::variant<up::message, std::monostate> first;
+  try {
+    first = co_await with_deadline(link.receive(), 10s, "hello");
+  } catch (const std::exception&) {
+    first = std::monostate{};
+  }
   if (first.index() == 1) {
     link.close("no hello");
     co_return;
@@ -36,6 +41,7 @@ awaitable<void> ums_service::serve_device(up::link& link) {
   auto& dev = d->second;
   if (dev.link) dev.link->close("replaced by a newer connection");  // the device reconnected before we noticed
   dev.link = &link;
+  dev.connector = name_;
   dev.peer = link.peer();
   dev.connected = dev.last_seen = clock::now();
   log::info(name_, "device ", dev.id, " online from ", dev.peer, " (", hello.agent, ")");

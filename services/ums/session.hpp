@@ -25,7 +25,7 @@ struct flow_error : std::runtime_error {
 };
 
 struct shadow_session {
-  explicit shadow_session(net::any_io_executor ex) : device_answer(ex), answer(ex) {}
+  explicit shadow_session(net::any_io_executor ex) : device_answer(ex), answer(ex), reports(ex) {}
 
   std::string id;
   std::string device_id;
@@ -38,6 +38,8 @@ struct shadow_session {
 
   meeting_point<up::message> device_answer;  // step 2: accepted / refused, from the UP link
   meeting_point<session_answer> answer;      // step 4: for the REST handler
+  mailbox<up::message> reports;              // over an ICG: the gateway's reports (tunnel arrived, ended)
+  std::string gateway;                       // over an ICG: its name
   splicer* active = nullptr;                 // set while step 6 runs
   std::string end_reason;
   bool ended = false;
@@ -50,6 +52,7 @@ struct shadow_session {
       active->stop(reason);
     } else {
       device_answer.close();
+      reports.close();
       if (on_stop) on_stop();
     }
   }

@@ -33,6 +33,23 @@ ums_service::ums_service(service_env& env, settings& s)
     d.finish();
     if (!devices_.emplace(r.id, r).second) d.reject("id", "duplicate device id '" + r.id + "'");
   }
+  for (auto& g : s.objects("gateways")) {
+    auto gw = std::make_unique<gateway>();
+    gw->name = g.required_str("name");
+    gw->url = g.required_str("url");
+    try {
+      if (!parse_ws_url(gw->url).tls) g.reject("url", "must be a wss:// URL");
+    } catch (const std::invalid_argument& e) {
+      g.reject("url", e.what());
+    }
+    gw->external_url = g.str("external_url", gw->url);
+    gw->credential = g.required_str("credential");
+    gw->ca_file = g.str("ca_file", "");
+    gw->pin = g.str("pin", "");
+    if (!gw->pin.empty() && normalize_fingerprint(gw->pin).empty()) g.reject("pin", "expected a SHA-256 fingerprint (64 hex digits)");
+    g.finish();
+    gateways_.push_back(std::move(gw));
+  }
   novnc_dir_ = s.str("novnc_dir", "/usr/share/novnc");
   cert_file_ = s.str("cert_file", "");
   key_file_ = s.str("key_file", "");
@@ -72,7 +89,10 @@ void ums_service::start() {
     if (d == devices_.end()) co_return co_await up.reject(http::status::not_found, "unknown device");
     if (!d->second.link) co_return co_await up.reject(http::status::conflict, "device is offline");
     if (!d->second.busy_with.empty()) co_return co_await up.reject(http::status::conflict, "device is already being shadowed");
-    co_await webapp_flow(up, new_session(device, *user, "webapp", false));
+    if (auto* gw = gateway_of(d->second))
+      co_await webapp_icg_flow(up, new_session(device, *user, "webapp", false), *gw);
+    else
+      co_await webapp_flow(up, new_session(device, *user, "webapp", false));
   });
   server_->add_http("/api/", [this](const http_request& req, const std::string& peer) { return rest(req, peer); });
   server_->add_http("/novnc/", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
@@ -83,11 +103,19 @@ void ums_service::start() {
     co_return webapp_page(req);
   });
   server_->listen(cfg_.listen, cfg_.port);
+  for (auto& gw : gateways_) {
+    // Without a CA file or pin, the gateway is trusted through the installation CA that signed it.
+    gw->tls = std::make_unique<tls_client>(make_trust(gw->ca_file.empty() && gw->pin.empty() ? (env_.shared_dir / "ca.pem").string() : gw->ca_file, gw->pin));
+    env_.tasks.spawn(gateway_link(*gw), name_ + "/" + gw->name);
+  }
   log::info(name_, "listening on ", cfg_.listen, ":", server_->port(), " (REST /api/v1, UP /up, tunnels /tunnel/, Web App /webapp/shadow)");
 }
 
 void ums_service::stop() {
+  stopping_ = true;
   if (server_) server_->stop();
+  for (auto& gw : gateways_)
+    if (gw->link) gw->link->close("server shutting down");
   for (auto& [id, s] : sessions_) s->stop("server shutting down");
   for (auto& [id, d] : devices_)
     if (d.link) d.link->close("server shutting down");
@@ -160,7 +188,7 @@ http_response ums_service::list_devices(const http_request& req) {
     json::object o{{"id", d.id}, {"name", d.name}, {"online", d.link != nullptr}, {"shadowed", !d.busy_with.empty()}};
     if (d.link) {
       o["peer"] = d.peer;
-      o["connector"] = name_;
+      o["connector"] = d.connector;
       o["last_seen_s"] = std::chrono::duration_cast<std::chrono::seconds>(now - d.last_seen).count();
     }
     out.push_back(std::move(o));
@@ -173,6 +201,7 @@ http_response ums_service::list_sessions(const http_request& req) {
   for (auto& [id, s] : sessions_) {
     json::object o{{"id", s->id}, {"device", s->device_id}, {"user", s->user}, {"via", s->via}, {"state", s->state},
                    {"view_only", s->view_only}};
+    if (!s->gateway.empty()) o["gateway"] = s->gateway;
     if (s->active) {
       o["bytes_to_viewer"] = s->active->counters().bytes_ba;
       o["bytes_from_viewer"] = s->active->counters().bytes_ab;
@@ -196,7 +225,10 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
   if (!d->second.link) co_return error_response(req, http::status::conflict, "device is offline");
   if (!d->second.busy_with.empty()) co_return error_response(req, http::status::conflict, "device is already being shadowed");
   auto s = new_session(std::string(device), user, "console", view_only);
-  env_.tasks.spawn(console_flow(s), scope(*s));
+  if (auto* gw = gateway_of(d->second))
+    env_.tasks.spawn(console_icg_flow(s, *gw), scope(*s));
+  else
+    env_.tasks.spawn(console_flow(s), scope(*s));
   // Step 4 of the console flow answers this request.
   try {
     auto a = co_await s->answer.wait(clock::now() + cfg_.consent_timeout + cfg_.setup_timeout + 5s);

@@ -15,10 +15,23 @@ namespace shadowlink::ums {
 
 struct device_record {
   std::string id, name, credential;
-  up::link* link = nullptr;  // set while the device's UP connection is up
+  up::link* link = nullptr;  // set while the device is online: its own UP link, or its gateway's
+  std::string connector;     // where it is connected: this UMS's name or a gateway's
   std::string peer;
   clock::time_point connected{}, last_seen{};
   std::string busy_with;  // session id while being shadowed
+};
+
+// An ICG the UMS keeps a UP link to (outbound: the gateway needs no way into the UMS's network).
+struct gateway {
+  std::string name;
+  std::string url;           // internal address, as the UMS reaches it: wss://host:port
+  std::string external_url;  // what consoles and devices reach: tunnel URLs handed out use it
+  std::string credential;    // presented to the gateway, which only accepts its UMS
+  std::string ca_file, pin;
+  std::unique_ptr<tls_client> tls;
+  up::link* link = nullptr;
+  clock::duration backoff{};
 };
 
 struct ums_settings {
@@ -59,6 +72,15 @@ class ums_service final : public service {
   session_ptr new_session(const std::string& device_id, const std::string& user, std::string via, bool view_only);
   std::string tunnel_url(const std::string& session_id) const;
 
+  // Over an ICG (gateways.cpp, gateway_flows.cpp).
+  awaitable<void> gateway_link(gateway& gw);
+  awaitable<void> serve_gateway(gateway& gw, up::link& link);
+  awaitable<void> console_icg_flow(session_ptr s, gateway& gw);
+  awaitable<void> webapp_icg_flow(ws_upgrade& up, session_ptr s, gateway& gw);
+  awaitable<void> ask_gateway(shadow_session& s, gateway& gw, const tickets& t);
+  awaitable<up::message> gateway_report(shadow_session& s, up::kind k, clock::time_point deadline);
+  gateway* gateway_of(const device_record& d);
+
   // UP link handling (devices.cpp).
   awaitable<void> serve_device(up::link& link);
   void on_device_message(device_record& d, const up::message& m);
@@ -75,6 +97,8 @@ class ums_service final : public service {
   std::unique_ptr<https_server> server_;
   std::map<std::string, device_record, std::less<>> devices_;
   std::map<std::string, session_ptr, std::less<>> sessions_;
+  std::vector<std::unique_ptr<gateway>> gateways_;
+  bool stopping_ = false;
 };
 
 void register_ums(service_registry& r);

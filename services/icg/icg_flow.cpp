@@ -1,0 +1,69 @@
+// The gateway's part of a shadow session ("IGEL OS 12 — Over ICG" in the seed): one coroutine,
+// from the UMS's request to the end of the splice. Every step is reported to the UMS, whose own
+// session coroutine awaits those reports.
+#include "framework/log.hpp"
+#include "framework/splice.hpp"
+#include "services/icg/icg_service.hpp"
+
+namespace shadowlink::icg {
+
+awaitable<void> icg_service::relay_session(up::message req) {
+  const std::string scope = name_ + "/" + req.session_id;
+  auto report = [&](up::kind k, std::string reason, const splice_counters* c = nullptr) {
+    up::message m;
+    m.type = k;
+    m.session_id = req.session_id;
+    m.reason = std::move(reason);
+    if (c) {
+      m.bytes_to_viewer = c->bytes_ba;
+      m.bytes_from_viewer = c->bytes_ab;
+    }
+    to_ums(m);
+  };
+  std::string outcome;
+  try {
+    // 2. The UMS asked us to open a VNC session; the tokens of both ends came with the request.
+    auto d = devices_.find(req.device_id);
+    if (d == devices_.end() || !d->second.verified) {
+      up::message refused;
+      refused.type = up::kind::shadow_refused;
+      refused.session_id = req.session_id;
+      refused.reason = "device is not connected to the gateway";
+      to_ums(refused);
+      co_return;
+    }
+    rv_.open(tickets{req.session_id, req.viewer_token, req.token}, clock::now() + session_timeout_);
+    session_device_[req.session_id] = req.device_id;
+
+    // 3. Ask the device to open a VNC session, with the gateway's own (external) tunnel URL.
+    up::message to_device = req;
+    to_device.tunnel_url = external_url_ + "/tunnel/" + req.session_id;
+    to_device.viewer_token.clear();
+    to_device.device_id.clear();
+    d->second.link->send(to_device);
+    log::info(scope, "asked device ", req.device_id, " for ", req.user);
+
+    // 4. The device's and the viewer's tunnels arrive, in either order; each is reported.
+    auto device_end = co_await rv_.wait(req.session_id, side::device, clock::now() + session_timeout_);
+    report(up::kind::tunnel_arrived, "device");
+    auto viewer_end = co_await rv_.wait(req.session_id, side::viewer, clock::now() + session_timeout_);
+    report(up::kind::tunnel_arrived, "viewer");
+
+    // 5. VNC data flows through the gateway until either side ends.
+    splicer sp(*viewer_end, *device_end);
+    active_[req.session_id] = &sp;
+    stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("gateway shutting down"); });
+    auto reason = co_await sp.run();
+    active_.erase(req.session_id);
+    outcome = reason == "a closed" ? "viewer closed" : reason == "b closed" ? "device closed" : reason;
+    report(up::kind::session_ended, outcome, &sp.counters());
+  } catch (const std::exception& e) {
+    outcome = e.what();
+    report(up::kind::session_ended, "gateway: " + outcome);
+  }
+  session_device_.erase(req.session_id);
+  co_await rv_.finish(req.session_id, outcome);
+  log::info(scope, "session ended: ", outcome);
+}
+
+}  // namespace shadowlink::icg

@@ -1,0 +1,131 @@
+// The shadowing flows over an ICG on the UMS ("IGEL OS 12 — Over ICG" in the seed). The splice
+// happens at the gateway; the UMS's session coroutine still follows every step through the
+// gateway's reports. Numbered comments are the seed's steps.
+#include "framework/log.hpp"
+#include "framework/token.hpp"
+#include "services/ums/ums_service.hpp"
+
+#include <boost/json.hpp>
+
+namespace shadowlink::ums {
+namespace json = boost::json;
+
+namespace {
+std::string reason_of(const std::exception& e, const shadow_session& s) {
+  if (!s.end_reason.empty()) return s.end_reason;
+  if (auto* se = dynamic_cast<const system_error*>(&e); se && se->code() == net::error::timed_out) return "timed out";
+  return e.what();
+}
+}  // namespace
+
+// Console with an internal or external viewer, device behind an ICG.
+awaitable<void> ums_service::console_icg_flow(session_ptr s, gateway& gw) {
+  std::string outcome;
+  try {
+    // 1. The console asked for a session (the REST handler waits for step 3).
+    log::info(scope(*s), "console session requested by ", s->user, " for device ", s->device_id, " via gateway ", gw.name);
+    tickets t{s->id, random_token(), random_token()};
+
+    // 2. Ask the ICG to open a VNC session; it asks the device (3) and relays the device's answer.
+    co_await ask_gateway(*s, gw, t);
+
+    // 3. Send the VNC session information to the console: the gateway's external tunnel URL.
+    s->state = "waiting for tunnels at the gateway";
+    s->answer.deliver({201, json::serialize(json::object{{"session_id", s->id},
+                                                          {"device", s->device_id},
+                                                          {"tunnel_url", gw.external_url + "/tunnel/" + s->id},
+                                                          {"token", t.viewer_token},
+                                                          {"gateway", gw.name},
+                                                          {"view_only", s->view_only}})});
+
+    // 4. The device and the console open their tunnels to the ICG (reported in either order).
+    co_await gateway_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + cfg_.viewer_timeout);
+    co_await gateway_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + cfg_.viewer_timeout);
+
+    // 5. VNC data flows through the gateway until either side ends.
+    s->state = "active at gateway " + gw.name;
+    s->started = clock::now();
+    auto ended = co_await gateway_report(*s, up::kind::session_ended, clock::time_point::max());
+    outcome = ended.reason;
+  } catch (const flow_error& e) {
+    outcome = e.what();
+    s->answer.deliver({static_cast<unsigned>(e.status), error_json(outcome)});
+  } catch (const std::exception& e) {
+    outcome = reason_of(e, *s);
+    s->answer.deliver({504, error_json("session could not be set up: " + outcome)});
+  }
+  co_await end_session(*s, outcome);
+}
+
+// Web App, device behind an ICG: browser -> UMS -> ICG <- device; the UMS opens its own tunnel.
+awaitable<void> ums_service::webapp_icg_flow(ws_upgrade& up, session_ptr s, gateway& gw) {
+  std::string outcome;
+  stream_ptr browser;
+  try {
+    // 1. The Web App opened the shadowing WebSocket naming the device.
+    const auto opts = up::tunnel_options();
+    browser = co_await up.accept(opts);
+    log::info(scope(*s), "web app session by ", s->user, " for device ", s->device_id, " via gateway ", gw.name);
+    tickets t{s->id, random_token(), random_token()};
+
+    // 2. Ask the ICG to open a VNC session (3: it asks the device) and open our own tunnel to it,
+    //    at the gateway's internal address.
+    co_await ask_gateway(*s, gw, t);
+    const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + t.viewer_token}};
+    const auto target = parse_ws_url(gw.url + "/tunnel/" + s->id);
+    auto icg_end = co_await connect_ws(gw.tls.get(), target, headers, opts);
+
+    // 4. The device's tunnel (and ours) reach the ICG.
+    co_await gateway_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout);
+    co_await gateway_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout);
+
+    // 5. VNC data flows: browser <-> UMS <-> ICG <-> device.
+    outcome = co_await splice_session(*s, *browser, *icg_end);
+  } catch (const std::exception& e) {
+    outcome = reason_of(e, *s);
+  }
+  if (browser && s->started == clock::time_point{}) co_await close_stream(*browser, outcome);
+  co_await end_session(*s, outcome);
+}
+
+// Step 2 over a gateway: the request carries both ends' tokens; the gateway relays the device's answer.
+awaitable<void> ums_service::ask_gateway(shadow_session& s, gateway& gw, const tickets& t) {
+  if (!gw.link) throw flow_error(http::status::conflict, "gateway " + gw.name + " is not connected");
+  s.gateway = gw.name;
+  s.on_stop = [&gw, id = s.id] {
+    up::message end;
+    end.type = up::kind::end_session;
+    end.session_id = id;
+    if (gw.link) gw.link->send(end);
+  };
+  up::message req;
+  req.type = up::kind::shadow_request;
+  req.session_id = s.id;
+  req.device_id = s.device_id;
+  req.token = t.device_token;
+  req.viewer_token = t.viewer_token;
+  req.view_only = s.view_only;
+  req.user = s.user;
+  if (!gw.link->send(req)) throw flow_error(http::status::conflict, "gateway link is congested");
+  s.state = "asking device via gateway";
+  up::message answer;
+  try {
+    answer = co_await s.device_answer.wait(clock::now() + cfg_.consent_timeout);
+  } catch (const system_error& e) {
+    if (e.code() == net::error::timed_out) throw flow_error(http::status::gateway_timeout, "device did not answer");
+    throw flow_error(http::status::conflict, s.end_reason.empty() ? "device went offline" : s.end_reason);
+  }
+  if (answer.type == up::kind::shadow_refused) throw flow_error(http::status::conflict, "device refused: " + answer.reason);
+  s.state = "device accepted";
+}
+
+// The next report of kind `k` from the gateway about this session; a premature end is an error.
+awaitable<up::message> ums_service::gateway_report(shadow_session& s, up::kind k, clock::time_point deadline) {
+  for (;;) {
+    auto m = co_await s.reports.next(deadline);
+    if (m.type == k) co_return m;
+    if (m.type == up::kind::session_ended) throw std::runtime_error(m.reason.empty() ? "ended at the gateway" : m.reason);
+  }
+}
+
+}  // namespace shadowlink::ums

@@ -1,0 +1,110 @@
+// The UMS's UP links to its gateways (ICG): kept open from the UMS's side with reconnect and
+// jittered backoff; devices behind a gateway are authenticated here and appear online through it.
+#include "framework/log.hpp"
+#include "framework/token.hpp"
+#include "services/ums/ums_service.hpp"
+
+#include <random>
+
+namespace shadowlink::ums {
+using namespace net::experimental::awaitable_operators;
+
+gateway* ums_service::gateway_of(const device_record& d) {
+  for (auto& gw : gateways_)
+    if (d.link && d.link == gw->link) return gw.get();
+  return nullptr;
+}
+
+awaitable<void> ums_service::gateway_link(gateway& gw) {
+  std::mt19937 jitter{std::random_device{}()};
+  net::steady_timer sleep(co_await net::this_coro::executor);
+  const std::string scope = name_ + "/" + gw.name;
+  while (!stopping_) {
+    try {
+      const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + gw.credential}};
+      const auto opts = up::link_options();
+      auto target = parse_ws_url(gw.url + "/up/ums");
+      up::link link(co_await connect_ws(gw.tls.get(), target, headers, opts));
+      gw.backoff = {};
+      co_await (link.write_loop() || serve_gateway(gw, link));
+      if (!stopping_) log::warn(scope, "connection to gateway ", gw.url, " lost");
+    } catch (const std::exception& e) {
+      if (stopping_) break;
+      log::warn(scope, "cannot reach gateway ", gw.url, ": ", e.what());
+    }
+    if (stopping_) break;
+    gw.backoff = gw.backoff == clock::duration{} ? clock::duration(500ms) : std::min<clock::duration>(gw.backoff * 2, 30s);
+    std::uniform_int_distribution<long long> pick(gw.backoff.count() / 2, gw.backoff.count());
+    sleep.expires_after(clock::duration(pick(jitter)));
+    co_await sleep.async_wait(use_tuple);
+  }
+}
+
+awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
+  const std::string scope = name_ + "/" + gw.name;
+  gw.link = &link;
+  log::info(scope, "connected to gateway ", gw.url);
+  struct lost_guard {
+    ums_service& u;
+    gateway& gw;
+    up::link& link;
+    ~lost_guard() {
+      gw.link = nullptr;
+      // Devices behind the gateway are unreachable now; sessions through it have ended.
+      for (auto& [id, d] : u.devices_)
+        if (d.link == &link) {
+          d.link = nullptr;
+          log::info(u.name_, "device ", id, " offline (gateway ", gw.name, " lost)");
+        }
+      for (auto& [id, s] : u.sessions_)
+        if (s->gateway == gw.name) s->stop("gateway connection lost");
+    }
+  } guard{*this, gw, link};
+  for (;;) {
+    auto m = co_await link.receive();
+    switch (m.type) {
+      case up::kind::device_hello: {
+        auto d = devices_.find(m.device_id);
+        up::message verdict;
+        verdict.device_id = m.device_id;
+        if (d == devices_.end() || !tokens_equal(m.credential, d->second.credential)) {
+          verdict.type = up::kind::device_rejected;
+          verdict.reason = "unknown device or wrong credential";
+          log::warn(scope, "device ", m.device_id.substr(0, 64), " at the gateway refused: ", verdict.reason);
+        } else {
+          verdict.type = up::kind::device_accepted;
+          auto& dev = d->second;
+          if (dev.link && dev.link != &link && dev.connector == name_) dev.link->close("device moved to gateway " + gw.name);
+          dev.link = &link;
+          dev.connector = gw.name;
+          dev.peer = m.reason;
+          dev.connected = dev.last_seen = clock::now();
+          log::info(name_, "device ", dev.id, " online through gateway ", gw.name, " from ", dev.peer, " (", m.agent, ")");
+        }
+        link.send(verdict);
+        break;
+      }
+      case up::kind::device_offline:
+        if (auto d = devices_.find(m.device_id); d != devices_.end() && d->second.link == &link) {
+          d->second.link = nullptr;
+          log::info(name_, "device ", m.device_id, " offline (at gateway ", gw.name, ")");
+          if (auto s = sessions_.find(d->second.busy_with); s != sessions_.end()) s->second->device_answer.close();
+        }
+        break;
+      case up::kind::shadow_accepted:
+      case up::kind::shadow_refused:
+        if (auto s = sessions_.find(m.session_id); s != sessions_.end() && s->second->gateway == gw.name)
+          s->second->device_answer.deliver(m);
+        break;
+      case up::kind::tunnel_arrived:
+      case up::kind::session_ended:
+        if (auto s = sessions_.find(m.session_id); s != sessions_.end() && s->second->gateway == gw.name)
+          s->second->reports.post(m);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+}  // namespace shadowlink::ums

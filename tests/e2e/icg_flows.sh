@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# OS12 over ICG end to end, every party a separate process: Xvnc -> device agent -> ICG <- UMS,
+# console and Web App through the gateway; forged and reused tunnel tokens; ICG killed, frozen
+# (SIGSTOP) and left without its UMS.
+source "$(dirname "$0")/lib.sh"
+UMS_PORT=$(free_port); ICG_PORT=$(free_port)
+CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
+CRED=icg-ums-credential-0123456789
+
+health() { curl -s --max-time 5 --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$ICG_PORT/health" || echo "unreachable"; }
+upgrade_status() {  # upgrade_status URL TOKEN: the HTTP status of a tunnel upgrade attempt
+  curl -s -o /dev/null -w '%{http_code}' --http1.1 --max-time 3 --cacert "$WORK/data/ca.pem" \
+    -H "Connection: Upgrade" -H "Upgrade: websocket" -H "Sec-WebSocket-Version: 13" \
+    -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" -H "Authorization: Bearer $2" "$1" || true
+}
+
+step "start Xvnc, the UMS, the ICG and a device behind the ICG as separate processes"
+start_xvnc
+cat > "$WORK/ums.json" <<JSON
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
+  "users": [{"user": "admin", "password": "s3cret-pass"}],
+  "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}],
+  "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential"}],
+  "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
+                "credential": "$CRED"}]}}]}
+JSON
+start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
+wait_port "$UMS_PORT" 15
+cat > "$WORK/icg.json" <<JSON
+{"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": $ICG_PORT,
+  "external_url": "wss://localhost:$ICG_PORT", "ums_credential": "$CRED", "ca_dir": "$WORK/data", "device_grace_s": 3}}]}
+JSON
+start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"; ICG_PID=$LAST_PID
+wait_port "$ICG_PORT" 15
+cat > "$WORK/device.json" <<JSON
+{"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "remote-1", "settings": {
+  "device_id": "remote-1", "credential": "remote-1-credential", "servers": ["wss://localhost:$ICG_PORT/up"],
+  "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT, "reconnect_min_ms": 200, "reconnect_max_ms": 1000}}]}
+JSON
+start device "$BIN/shadowlinkd" --config "$WORK/device.json"; DEVICE_PID=$LAST_PID
+wait_log ums "device remote-1 online through gateway icg" 20
+"${CLI[@]}" devices | tee "$WORK/devices.out"
+grep -Eq '^remote-1 .* yes +no +icg ' "$WORK/devices.out" || fail "remote-1 not listed online at the gateway"
+[ "$(health)" = '{"status":"ok"}' ] || fail "health: $(health)"
+
+step "console, internal viewer, through the ICG"
+"${CLI[@]}" snapshot remote-1 "$WORK/snapshot.png"
+check_checkerboard "$WORK/snapshot.png"
+wait_log icg "session ended: viewer closed" 10
+
+step "console, external viewer (gvnccapture), through the ICG"
+VIEW_PORT=$(free_port 6000 6899)
+start console "${CLI[@]}" shadow remote-1 --listen "127.0.0.1:$VIEW_PORT"
+wait_log console "vncviewer 127.0.0.1::$VIEW_PORT" 20
+timeout 30 gvnccapture "127.0.0.1:$((VIEW_PORT - 5900))" "$WORK/external.png" > "$WORK/gvnc.log" 2>&1 || fail "gvnccapture failed"
+check_checkerboard "$WORK/external.png"
+wait_log ums "AUDIT session ended: device=remote-1 user=automation via=console" 10
+
+step "Web App through UMS and ICG (the UMS opens its own tunnel to the gateway)"
+"$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" -u admin -p s3cret-pass snapshot --webapp remote-1 "$WORK/webapp.png"
+check_checkerboard "$WORK/webapp.png"
+wait_log ums "via=webapp" 10
+
+step "a forged token and a reused token are refused at the gateway"
+[ "$(upgrade_status "https://127.0.0.1:$ICG_PORT/tunnel/s-000000000000" forged)" = 403 ] || fail "forged token not refused"
+SESSION=$(curl -s --max-time 30 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer 0123456789abcdef0123" \
+  -H "Content-Type: application/json" -d '{"device":"remote-1"}' "https://127.0.0.1:$UMS_PORT/api/v1/sessions")
+URL=$(echo "$SESSION" | sed -n 's/.*"tunnel_url":"wss:\/\/localhost:\([0-9]*\)\(\/tunnel\/[^"]*\)".*/https:\/\/127.0.0.1:\1\2/p')
+TOKEN=$(echo "$SESSION" | sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
+[ -n "$URL" ] && [ -n "$TOKEN" ] || fail "no session: $SESSION"
+[ "$(upgrade_status "$URL" "${TOKEN%?}0")" = 403 ] || fail "altered token not refused"
+[ "$(upgrade_status "$URL" "$TOKEN")" = 101 ] || fail "the genuine token was refused"
+[ "$(upgrade_status "$URL" "$TOKEN")" = 403 ] || fail "a used token was accepted again"
+wait_log ums "AUDIT session ended: device=remote-1 user=automation" 10
+
+step "ICG killed: UMS and device reconnect with backoff when it is back"
+kill -KILL "$ICG_PID"
+wait_log ums "connection to gateway wss://127.0.0.1:$ICG_PORT lost" 10
+wait_log device "connection to wss://localhost:$ICG_PORT/up lost" 10
+start icg2 "$BIN/shadowlinkd" --config "$WORK/icg.json"; ICG_PID=$LAST_PID
+wait_log icg2 "UMS connected" 30
+for _ in $(seq 300); do grep -c "device remote-1 online through gateway icg" "$WORK/ums.log" | grep -q '^[2-9]' && break; sleep 0.1; done
+"${CLI[@]}" snapshot remote-1 "$WORK/after-restart.png"
+check_checkerboard "$WORK/after-restart.png"
+
+step "ICG frozen (SIGSTOP): keep-alives detect it on both sides"
+kill -STOP "$ICG_PID"
+STOPPED=$(date +%s)
+for _ in $(seq 300); do [ "$(grep -c "connection to gateway wss://127.0.0.1:$ICG_PORT lost" "$WORK/ums.log")" -ge 2 ] && break; sleep 0.1; done
+[ "$(grep -c "connection to gateway wss://127.0.0.1:$ICG_PORT lost" "$WORK/ums.log")" -ge 2 ] || fail "UMS did not notice the frozen gateway"
+for _ in $(seq 300); do [ "$(grep -c "connection to wss://localhost:$ICG_PORT/up lost" "$WORK/device.log")" -ge 2 ] && break; sleep 0.1; done
+[ "$(grep -c "connection to wss://localhost:$ICG_PORT/up lost" "$WORK/device.log")" -ge 2 ] || fail "device did not notice the frozen gateway"
+echo "frozen gateway detected after $(( $(date +%s) - STOPPED )) s"
+kill -CONT "$ICG_PID"
+
+step "UMS unreachable from the ICG: health warns, devices are dropped after the grace period"
+wait_log icg2 "UMS connected" 30
+kill -TERM "$UMS_PID"; wait "$UMS_PID" || true
+for _ in $(seq 50); do [ "$(health)" = '{"status":"warn"}' ] && break; sleep 0.1; done
+[ "$(health)" = '{"status":"warn"}' ] || fail "health without UMS: $(health)"
+wait_log device "no UMS connected to the gateway" 15
+echo "icg flows: all checks passed"
