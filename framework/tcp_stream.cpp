@@ -1,6 +1,5 @@
 #include "framework/tcp_stream.hpp"
 
-#include "framework/deadline.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/write.hpp>
@@ -57,19 +56,24 @@ class tcp_stream final : public stream {
 stream_ptr make_tcp_stream(tcp::socket s) { return std::make_unique<tcp_stream>(std::move(s)); }
 
 awaitable<tcp::socket> connect_tcp(std::string_view host, std::string_view port, clock::duration deadline) {
+  using namespace net::experimental::awaitable_operators;
   auto ex = co_await net::this_coro::executor;
   tcp::resolver resolver(ex);
   tcp::socket sock(ex);
   const std::string h(host), p(port);
-  auto connect = [&]() -> awaitable<void> {
-    try {
-      auto results = co_await resolver.async_resolve(h, p, use_awaitable);
-      co_await net::async_connect(sock, results, use_awaitable);
-    } catch (const system_error& e) {
-      throw system_error(error_code(e.code().value(), e.code().category()), "connect to " + h + ":" + p);
-    }
+  // Errors come back as values, not exceptions: Asio's `||` waits for the first branch to
+  // *succeed*, so a throwing connect would sit out the whole deadline when refused.
+  auto connect = [&]() -> awaitable<error_code> {
+    auto [rec, results] = co_await resolver.async_resolve(h, p, use_tuple);
+    if (rec) co_return rec;
+    auto [cec, ep] = co_await net::async_connect(sock, results, use_tuple);
+    (void)ep;
+    co_return cec;
   };
-  co_await with_deadline(connect(), deadline, "connect to " + h + ":" + p);
+  net::steady_timer timer(ex, deadline);
+  auto r = co_await (connect() || timer.async_wait(use_awaitable));
+  if (r.index() == 1) throw system_error(net::error::timed_out, "connect to " + h + ":" + p);
+  if (auto ec = std::get<0>(r)) throw system_error(error_code(ec.value(), ec.category()), "connect to " + h + ":" + p);
   error_code ec;
   sock.set_option(tcp::no_delay(true), ec);
   co_return sock;

@@ -2,6 +2,7 @@
 
 #include "framework/certs.hpp"
 #include "framework/errors.hpp"
+#include "framework/http_proxy.hpp"
 #include "framework/tcp_stream.hpp"
 
 #include <boost/asio/ssl.hpp>
@@ -95,7 +96,12 @@ awaitable<std::unique_ptr<tls_socket>> connect_tls(tls_client& client, std::stri
                                                    clock::duration deadline) {
   using namespace net::experimental::awaitable_operators;
   auto started = clock::now();
-  auto sock = co_await connect_tcp(host, port, deadline);
+  // (No co_await inside ?: — g++ 12 miscompiles it.)
+  tcp::socket sock(co_await net::this_coro::executor);
+  if (client.proxy().empty())
+    sock = co_await connect_tcp(host, port, deadline);
+  else
+    sock = co_await connect_via_proxy(client.proxy(), host, port, deadline);
   auto s = std::make_unique<tls_socket>(std::move(sock), client.context());
   std::string h(host);
   if (!is_ip(host)) SSL_set_tlsext_host_name(s->native_handle(), h.c_str());

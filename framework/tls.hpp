@@ -32,9 +32,13 @@ class tls_client {
   explicit tls_client(client_trust trust);
   ssl::context& context() { return *ctx_; }
   const client_trust& trust() const { return trust_; }
+  // Connections of this client go through an HTTP CONNECT proxy ("http://HOST:PORT") if set.
+  void set_proxy(std::string proxy) { proxy_ = std::move(proxy); }
+  const std::string& proxy() const { return proxy_; }
 
  private:
   client_trust trust_;
+  std::string proxy_;
   std::shared_ptr<ssl::context> ctx_;
 };
 

@@ -5,22 +5,30 @@
 #include "services/ums/ums_service.hpp"
 
 namespace {
-// The demo: a UMS on 8443 and one device agent for a VNC server on 127.0.0.1:5900.
+// The demo: a UMS on 8443, a gateway (ICG) on 9443, and two device agents for the VNC server on
+// 127.0.0.1:5900 — one connected to the UMS directly, one behind the gateway.
 // Demo credentials only; real installations pass --config.
-constexpr std::string_view default_config = R"({
+constexpr std::string_view default_config = R"json({
   "log_level": "info",
   "data_dir": "shadowlink-data",
   "services": [
     {"type": "ums", "name": "ums", "settings": {
       "port": 8443,
       "users": [{"user": "admin", "password": "admin"}],
-      "devices": [{"id": "demo-device", "name": "Demo device", "credential": "demo-device-secret"}]}},
+      "devices": [{"id": "demo-device", "name": "Demo device (direct)", "credential": "demo-device-secret"},
+                  {"id": "remote-device", "name": "Demo device (behind the ICG)", "credential": "remote-device-secret"}],
+      "gateways": [{"name": "icg", "url": "wss://127.0.0.1:9443", "credential": "demo-gateway-credential"}]}},
+    {"type": "icg", "name": "icg", "settings": {
+      "port": 9443, "ums_credential": "demo-gateway-credential"}},
     {"type": "device", "name": "demo-device", "settings": {
       "device_id": "demo-device", "credential": "demo-device-secret",
-      "server": "wss://127.0.0.1:8443/up", "ca_file": "shadowlink-data/ca.pem", "vnc_port": 5900}}
+      "server": "wss://127.0.0.1:8443/up", "ca_file": "shadowlink-data/ca.pem", "vnc_port": 5900}},
+    {"type": "device", "name": "remote-device", "settings": {
+      "device_id": "remote-device", "credential": "remote-device-secret",
+      "servers": ["wss://127.0.0.1:9443/up"], "ca_file": "shadowlink-data/ca.pem", "vnc_port": 5900}}
   ]
 }
-)";
+)json";
 }  // namespace
 
 int main(int argc, char** argv) {

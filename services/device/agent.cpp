@@ -3,6 +3,7 @@
 #include "framework/certs.hpp"
 #include "framework/deadline.hpp"
 #include "framework/errors.hpp"
+#include "framework/http_proxy.hpp"
 #include "framework/log.hpp"
 
 namespace shadowlink::device {
@@ -28,6 +29,8 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
   cfg_.backoff_min = std::chrono::milliseconds(s.integer("reconnect_min_ms", 500, 10, 600000));
   cfg_.backoff_max = std::chrono::milliseconds(s.integer("reconnect_max_ms", 30000, 10, 3600000));
   cfg_.heartbeat = std::chrono::seconds(s.integer("heartbeat_s", 5, 1, 300));
+  proxy_ = s.str("proxy", "");
+  if (auto why = check_proxy(proxy_); !proxy_.empty() && !why.empty()) s.reject("proxy", why);
   ca_file_ = s.str("ca_file", "");
   pin_ = s.str("pin", "");
   if (ca_file_.empty() && pin_.empty()) s.reject("ca_file", "give ca_file or pin: the server's certificate is always verified");
@@ -37,6 +40,7 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
 void agent::start() {
   // The CA file is read at start: in a composite process the UMS creates it in its own start().
   tls_ = std::make_unique<tls_client>(make_trust(ca_file_, pin_));
+  tls_->set_proxy(proxy_);
   sleep_ = std::make_unique<net::steady_timer>(env_.ex);
   env_.tasks.spawn(run(), name_);
 }

@@ -38,7 +38,7 @@ class agent final : public service {
   agent_settings cfg_;
   std::vector<ws_target> targets_;
   std::string current_;  // the connector in use
-  std::string ca_file_, pin_;
+  std::string ca_file_, pin_, proxy_;
   std::unique_ptr<tls_client> tls_;
   up::link* link_ = nullptr;
   bool stopping_ = false;

@@ -42,7 +42,10 @@ awaitable<void> agent::shadow(up::message req) {
   try {
     auto target = parse_ws_url(req.tunnel_url);
     std::unique_ptr<tls_client> pinned;
-    if (!req.pin.empty()) pinned = std::make_unique<tls_client>(make_trust("", req.pin));
+    if (!req.pin.empty()) {
+      pinned = std::make_unique<tls_client>(make_trust("", req.pin));
+      pinned->set_proxy(proxy_);
+    }
     const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + req.token}};
     const auto opts = up::tunnel_options();
     tunnel = co_await connect_ws(pinned ? pinned.get() : tls_.get(), target, headers, opts);

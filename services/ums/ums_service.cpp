@@ -1,5 +1,6 @@
 #include "services/ums/ums_service.hpp"
 
+#include "framework/http_proxy.hpp"
 #include "framework/log.hpp"
 #include "framework/token.hpp"
 #include "services/ums/webapp.hpp"
@@ -46,6 +47,8 @@ ums_service::ums_service(service_env& env, settings& s)
     gw->credential = g.required_str("credential");
     gw->ca_file = g.str("ca_file", "");
     gw->pin = g.str("pin", "");
+    gw->proxy = g.str("proxy", "");
+    if (auto why = check_proxy(gw->proxy); !gw->proxy.empty() && !why.empty()) g.reject("proxy", why);
     if (!gw->pin.empty() && normalize_fingerprint(gw->pin).empty()) g.reject("pin", "expected a SHA-256 fingerprint (64 hex digits)");
     g.finish();
     gateways_.push_back(std::move(gw));
@@ -106,6 +109,7 @@ void ums_service::start() {
   for (auto& gw : gateways_) {
     // Without a CA file or pin, the gateway is trusted through the installation CA that signed it.
     gw->tls = std::make_unique<tls_client>(make_trust(gw->ca_file.empty() && gw->pin.empty() ? (env_.shared_dir / "ca.pem").string() : gw->ca_file, gw->pin));
+    gw->tls->set_proxy(gw->proxy);
     env_.tasks.spawn(gateway_link(*gw), name_ + "/" + gw->name);
   }
   log::info(name_, "listening on ", cfg_.listen, ":", server_->port(), " (REST /api/v1, UP /up, tunnels /tunnel/, Web App /webapp/shadow)");

@@ -29,6 +29,7 @@ struct gateway {
   std::string external_url;  // what consoles and devices reach: tunnel URLs handed out use it
   std::string credential;    // presented to the gateway, which only accepts its UMS
   std::string ca_file, pin;
+  std::string proxy;  // HTTP CONNECT proxy on the way to the gateway, if any
   std::unique_ptr<tls_client> tls;
   up::link* link = nullptr;
   clock::duration backoff{};

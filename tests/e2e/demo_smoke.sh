@@ -22,6 +22,10 @@ CMD=$(grep -m1 "snapshot demo-device demo.png" "$WORK/demo.log" | sed "s|demo.pn
 echo "$CMD"
 eval "timeout 60 $CMD"
 check_checkerboard "$WORK/demo.png"
+CMD=$(grep -m1 "snapshot remote-device remote.png" "$WORK/demo.log" | sed "s|remote.png|$WORK/remote.png|")
+[ -n "$CMD" ] || fail "the demo did not print a snapshot command for the device behind the ICG"
+eval "timeout 60 $CMD"
+check_checkerboard "$WORK/remote.png"
 
 step "Ctrl-C stops the demo and everything it started"
 kill -INT -- "-$PGID"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # OS12 over ICG end to end, every party a separate process: Xvnc -> device agent -> ICG <- UMS,
-# console and Web App through the gateway; forged and reused tunnel tokens; ICG killed, frozen
-# (SIGSTOP) and left without its UMS.
+# both reaching the gateway through a real HTTP CONNECT proxy (tinyproxy); console and Web App
+# through the gateway; the device's connector list; forged and reused tunnel tokens; ICG killed,
+# frozen (SIGSTOP) and left without its UMS.
 source "$(dirname "$0")/lib.sh"
-UMS_PORT=$(free_port); ICG_PORT=$(free_port)
+UMS_PORT=$(free_port); ICG_PORT=$(free_port); PROXY_PORT=$(free_port); DEAD_PORT=$(free_port)
 CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
 CRED=icg-ums-credential-0123456789
 
@@ -14,15 +15,29 @@ upgrade_status() {  # upgrade_status URL TOKEN: the HTTP status of a tunnel upgr
     -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" -H "Authorization: Bearer $2" "$1" || true
 }
 
-step "start Xvnc, the UMS, the ICG and a device behind the ICG as separate processes"
+step "start Xvnc, tinyproxy, the UMS, the ICG and a device behind the ICG as separate processes"
 start_xvnc
+chmod 755 "$WORK"
+cat > "$WORK/tinyproxy.conf" <<CONF
+Port $PROXY_PORT
+Listen 127.0.0.1
+Timeout 600
+Allow 127.0.0.1
+ConnectPort $ICG_PORT
+LogFile "$WORK/tinyproxy-connections.log"
+LogLevel Connect
+PidFile "$WORK/tinyproxy.pid"
+MaxClients 100
+CONF
+start tinyproxy tinyproxy -d -c "$WORK/tinyproxy.conf"
+wait_port "$PROXY_PORT" 10
 cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
   "users": [{"user": "admin", "password": "s3cret-pass"}],
   "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}],
   "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential"}],
   "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
-                "credential": "$CRED"}]}}]}
+                "credential": "$CRED", "proxy": "http://127.0.0.1:$PROXY_PORT"}]}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
 wait_port "$UMS_PORT" 15
@@ -34,7 +49,8 @@ start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"; ICG_PID=$LAST_PID
 wait_port "$ICG_PORT" 15
 cat > "$WORK/device.json" <<JSON
 {"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "remote-1", "settings": {
-  "device_id": "remote-1", "credential": "remote-1-credential", "servers": ["wss://localhost:$ICG_PORT/up"],
+  "device_id": "remote-1", "credential": "remote-1-credential", "servers": ["wss://localhost:$DEAD_PORT/up", "wss://localhost:$ICG_PORT/up"],
+  "proxy": "http://127.0.0.1:$PROXY_PORT",
   "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT, "reconnect_min_ms": 200, "reconnect_max_ms": 1000}}]}
 JSON
 start device "$BIN/shadowlinkd" --config "$WORK/device.json"; DEVICE_PID=$LAST_PID
@@ -42,6 +58,10 @@ wait_log ums "device remote-1 online through gateway icg" 20
 "${CLI[@]}" devices | tee "$WORK/devices.out"
 grep -Eq '^remote-1 .* yes +no +icg ' "$WORK/devices.out" || fail "remote-1 not listed online at the gateway"
 [ "$(health)" = '{"status":"ok"}' ] || fail "health: $(health)"
+grep -q "cannot reach wss://localhost:$DEAD_PORT/up" "$WORK/device.log" || fail "the device did not try its first connector"
+grep -q "connected to wss://localhost:$ICG_PORT/up" "$WORK/device.log" || fail "the device did not fall back to the gateway"
+grep -q "CONNECT 127.0.0.1:$ICG_PORT" "$WORK/tinyproxy-connections.log" || fail "the UMS did not go through the proxy"
+grep -q "CONNECT localhost:$ICG_PORT" "$WORK/tinyproxy-connections.log" || fail "the device did not go through the proxy"
 
 step "console, internal viewer, through the ICG"
 "${CLI[@]}" snapshot remote-1 "$WORK/snapshot.png"
