@@ -14,6 +14,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -32,21 +33,33 @@ struct options {
   std::vector<int> pids;
 };
 
+// CPU time of the relay processes and of their children (socat and websockify fork one per
+// connection), from /proc.
+double cpu_of(int pid, int& parent) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(f)), {});
+  auto close = s.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream in(s.substr(close + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 4) parent = std::stoi(field);
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 double cpu_seconds(const std::vector<int>& pids) {
   double total = 0;
-  for (int pid : pids) {
-    std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-    std::string s((std::istreambuf_iterator<char>(f)), {});
-    auto close = s.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream in(s.substr(close + 2));
-    std::string field;
-    unsigned long long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && in >> field; ++i) {
-      if (i == 14) utime = std::stoull(field);
-      if (i == 15) stime = std::stoull(field);
-    }
-    total += static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    int pid = std::stoi(name), parent = 0;
+    double cpu = cpu_of(pid, parent);
+    for (int p : pids)
+      if (pid == p || parent == p) total += cpu;
   }
   return total;
 }
@@ -66,40 +79,52 @@ awaitable<void> read_exact(stream& s, char* p, std::size_t n) {
   }
 }
 
-// Opens the path under test; for shadowlink the real way: REST (create session) then the tunnel.
-awaitable<stream_ptr> open_path(const options& o) {
-  if (o.url.rfind("tcp://", 0) == 0) {
-    auto hp = o.url.substr(6);
-    co_return make_tcp_stream(co_await connect_tcp(hp.substr(0, hp.find(':')), hp.substr(hp.find(':') + 1), 10s));
-  }
-  if (o.url.rfind("ws://", 0) == 0) {
-    const std::map<std::string, std::string> none;
-    const auto opts = up::tunnel_options();
-    co_return co_await connect_ws(nullptr, parse_ws_url(o.url), none, opts);
-  }
-  // shadowlink://DEVICE@HOST:PORT
+awaitable<stream_ptr> open_tcp(const std::string& hp) {
+  auto sock = co_await connect_tcp(hp.substr(0, hp.find(':')), hp.substr(hp.find(':') + 1), 10s);
+  co_return make_tcp_stream(std::move(sock));
+}
+
+awaitable<stream_ptr> open_ws(const std::string& url) {
+  const std::map<std::string, std::string> none;
+  const auto opts = up::tunnel_options();
+  const auto target = parse_ws_url(url);
+  auto ws = co_await connect_ws(nullptr, target, none, opts);
+  co_return ws;
+}
+
+// shadowlink://DEVICE@HOST:PORT, set up the real way: REST (create a session), then the tunnel.
+awaitable<stream_ptr> open_shadowlink(const options& o, std::unique_ptr<tls_client>& tls) {
   auto rest = o.url.substr(13);
   auto device = rest.substr(0, rest.find('@'));
   auto hp = rest.substr(rest.find('@') + 1);
-  tls_client tls(make_trust(o.ca, ""));
+  tls = std::make_unique<tls_client>(make_trust(o.ca, ""));
   rest_target t{hp.substr(0, hp.find(':')), hp.substr(hp.find(':') + 1)};
   http_request req{http::verb::post, "/api/v1/sessions", 11};
   req.set(http::field::authorization, "Bearer " + o.token);
   req.set(http::field::content_type, "application/json");
   req.body() = "{\"device\":\"" + device + "\"}";
-  auto res = co_await https_request(tls, t, std::move(req), 30s);
+  auto res = co_await https_request(*tls, t, std::move(req), 30s);
   if (res.result() != http::status::created) throw std::runtime_error("session not created: " + res.body());
   simdjson::dom::parser p;
   simdjson::dom::element doc = p.parse(res.body());
-  std::string url(doc["tunnel_url"].get_string().value());
+  const std::string url(doc["tunnel_url"].get_string().value());
   const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + std::string(doc["token"].get_string().value())}};
   const auto opts = up::tunnel_options();
-  co_return co_await connect_ws(&tls, parse_ws_url(url), headers, opts);
+  const auto target = parse_ws_url(url);
+  auto ws = co_await connect_ws(tls.get(), target, headers, opts);
+  co_return ws;
 }
 
-awaitable<void> measure(const options& o) {
+awaitable<void> measure(options o) {  // by value: the caller's options end before the coroutine runs
   auto t0 = clock::now();
-  auto s = co_await open_path(o);
+  std::unique_ptr<tls_client> tls;  // outlives the stream
+  stream_ptr s;
+  if (o.url.rfind("tcp://", 0) == 0)
+    s = co_await open_tcp(o.url.substr(6));
+  else if (o.url.rfind("ws://", 0) == 0)
+    s = co_await open_ws(o.url);
+  else
+    s = co_await open_shadowlink(o, tls);
   // Set-up time: request to the first echoed byte.
   char one = 'x';
   error_code ec;

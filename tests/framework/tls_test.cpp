@@ -129,7 +129,10 @@ TEST_CASE("first run creates the installation CA and server certificate with pri
 TEST_CASE("fingerprints are accepted with or without colons and rejected when malformed") {
   auto fp = test_identity().ca_fingerprint;
   std::string colons;
-  for (std::size_t i = 0; i < fp.size(); i += 2) colons += (i ? ":" : "") + fp.substr(i, 2);
+  for (std::size_t i = 0; i < fp.size(); i += 2) {
+    if (i > 0) colons += ':';
+    colons += fp.substr(i, 2);
+  }
   CHECK(normalize_fingerprint(colons) == fp);
   CHECK(normalize_fingerprint("zz") == "");
   CHECK_THROWS_WITH(make_trust("", "12:34"), Catch::Contains("SHA-256 fingerprint"));
