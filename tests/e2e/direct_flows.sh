@@ -42,6 +42,18 @@ check_checkerboard "$WORK/external.png"
 wait_log console "ended: viewer closed" 10
 wait_log ums "AUDIT session ended: device=tc-1 user=admin via=console" 10
 
+step "--viewer launches the external viewer with the proxy's address"
+cat > "$WORK/viewer.sh" <<VIEWER
+#!/usr/bin/env bash
+# Receives 127.0.0.1::PORT like vncviewer would; gvnccapture wants HOST:DISPLAY.
+port=\${1##*::}
+exec timeout 30 gvnccapture "127.0.0.1:\$((port - 5900))" "$WORK/launched.png"
+VIEWER
+chmod +x "$WORK/viewer.sh"
+VIEW_PORT2=$(free_port 6000 6899)
+timeout 60 "${CLI[@]}" --token 0123456789abcdef0123 shadow tc-1 --listen "127.0.0.1:$VIEW_PORT2" --viewer "$WORK/viewer.sh" > "$WORK/launch.log" 2>&1 || fail "shadow --viewer failed: $(cat "$WORK/launch.log")"
+check_checkerboard "$WORK/launched.png"
+
 step "internal viewer: shadowlink snapshot"
 "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-1 "$WORK/snapshot.png"
 check_checkerboard "$WORK/snapshot.png"
@@ -50,6 +62,21 @@ step "view-only session: the screen still comes through the input filter on the 
 "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-1 "$WORK/view-only.png" --view-only
 check_checkerboard "$WORK/view-only.png"
 grep -q "shadow request from automation (view only)" "$WORK/device.log" || fail "device did not see the view-only flag"
+
+step "Web App endpoint refuses upgrades without the login cookie or from another origin"
+ws_status() {  # ws_status ORIGIN [COOKIE_JAR]: HTTP status of a Web App shadow upgrade
+  curl -s -o /dev/null -w '%{http_code}' --http1.1 --max-time 3 --cacert "$WORK/data/ca.pem" \
+    -H "Connection: Upgrade" -H "Upgrade: websocket" -H "Sec-WebSocket-Version: 13" \
+    -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" -H "Origin: $1" ${2:+-b "$2"} \
+    "https://127.0.0.1:$UMS_PORT/webapp/shadow?device=tc-1" || true
+}
+curl -s --cacert "$WORK/data/ca.pem" -c "$WORK/cookies" -H "Content-Type: application/json" \
+  -d '{"user":"admin","password":"s3cret-pass"}' "https://127.0.0.1:$UMS_PORT/api/v1/login" > /dev/null
+grep -q sl_session "$WORK/cookies" || fail "login set no cookie"
+grep -qi "#HttpOnly_127.0.0.1" "$WORK/cookies" || fail "the login cookie is not HttpOnly"
+[ "$(ws_status "https://127.0.0.1:$UMS_PORT")" = 401 ] || fail "upgrade without cookie was not refused with 401"
+[ "$(ws_status "https://evil.example" "$WORK/cookies")" = 403 ] || fail "upgrade from another origin was not refused with 403"
+curl -s --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$UMS_PORT/" | grep -q "/novnc/core/rfb.js" || fail "the Web App page is not served"
 
 step "Web App endpoint: login cookie and Origin, no token in the URL"
 "${CLI[@]}" -u admin -p s3cret-pass snapshot --webapp tc-1 "$WORK/webapp.png"
