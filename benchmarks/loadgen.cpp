@@ -4,6 +4,7 @@
 //   loadgen measure URL [options]                       measure one path, print one JSON object
 //     URL: tcp://127.0.0.1:P | ws://127.0.0.1:P/path | shadowlink://DEVICE@127.0.0.1:P (REST -> tunnel)
 //     --round-trips N (20000) --bulk-mib M (256) --ca FILE --token T --pids "1 2" (relays, for CPU s/GB)
+#include "benchmarks/measure.hpp"
 #include "framework/https_client.hpp"
 #include "framework/tcp_stream.hpp"
 #include "framework/ws_stream.hpp"
@@ -21,6 +22,8 @@
 #include <unistd.h>
 
 using namespace shadowlink;
+using bench::percentile;
+using bench::read_exact;
 using namespace net::experimental::awaitable_operators;
 namespace json = boost::json;
 
@@ -62,21 +65,6 @@ double cpu_seconds(const std::vector<int>& pids) {
       if (pid == p || parent == p) total += cpu;
   }
   return total;
-}
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
-
-awaitable<void> read_exact(stream& s, char* p, std::size_t n) {
-  while (n > 0) {
-    error_code ec;
-    auto got = co_await s.read_some(net::buffer(p, n), ec);
-    if (ec && got == 0) throw system_error(ec);
-    p += got;
-    n -= got;
-  }
 }
 
 awaitable<stream_ptr> open_tcp(const std::string& hp) {

@@ -3,6 +3,7 @@
 // WebSockets. Round-trip latency percentiles for small and 4 KiB messages, and bulk throughput.
 //
 //   splice_bench [--round-trips N] [--bulk-mib M] [--json FILE]
+#include "benchmarks/measure.hpp"
 #include "framework/certs.hpp"
 #include "framework/https_server.hpp"
 #include "framework/splice.hpp"
@@ -22,6 +23,8 @@
 #include <vector>
 
 using namespace shadowlink;
+using bench::percentile;
+using bench::read_exact;
 using namespace net::experimental::awaitable_operators;
 
 namespace {
@@ -30,21 +33,6 @@ struct result {
   std::string path;
   double p50_64 = 0, p99_64 = 0, p999_64 = 0, p50_4k = 0, p99_4k = 0, p999_4k = 0, mb_s = 0;
 };
-
-double percentile(std::vector<double>& v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
-}
-
-awaitable<void> read_exact(stream& s, char* p, std::size_t n) {
-  while (n > 0) {
-    error_code ec;
-    auto got = co_await s.read_some(net::buffer(p, n), ec);
-    if (ec && got == 0) throw system_error(ec);
-    p += got;
-    n -= got;
-  }
-}
 
 awaitable<void> echo(stream& s) {
   std::vector<char> buf(64 * 1024);
@@ -95,7 +83,7 @@ awaitable<void> measure(stream& client, int round_trips, std::size_t bulk, resul
   r.mb_s = static_cast<double>(bulk) / 1e6 / std::chrono::duration<double>(clock::now() - t0).count();
 }
 
-struct bench {
+struct bench_run {
   int round_trips;
   std::size_t bulk;
   const identity& id;
@@ -238,7 +226,7 @@ int main(int argc, char** argv) {
   char dir[] = "/tmp/splice-bench-XXXXXX";
   if (!mkdtemp(dir)) return 1;
   auto id = ensure_server_identity(std::string(dir) + "/s", std::string(dir) + "/ca", {"127.0.0.1"});
-  bench b{round_trips, bulk_mib << 20, id, {}};
+  bench_run b{round_trips, bulk_mib << 20, id, {}};
   net::io_context ioc(1);
   int rc = 0;
   net::co_spawn(ioc, [&]() -> awaitable<void> {

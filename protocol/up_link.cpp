@@ -1,5 +1,7 @@
 #include "protocol/up_link.hpp"
 
+#include "framework/deadline.hpp"
+
 #include <boost/asio/error.hpp>
 
 namespace shadowlink::up {
@@ -11,6 +13,23 @@ ws_options link_options() {
   o.max_message = max_message_bytes;
   o.bulk = false;
   return o;
+}
+
+awaitable<std::optional<message>> receive_hello(link& l, clock::duration deadline) {
+  std::optional<message> hello;
+  try {
+    hello = co_await with_deadline(l.receive(), deadline, "hello");
+  } catch (const std::exception&) {
+  }
+  if (!hello || hello->type != kind::hello) {
+    message err;
+    err.type = kind::error;
+    err.reason = "expected hello";
+    l.send(err);
+    l.close(err.reason);
+    co_return std::nullopt;
+  }
+  co_return hello;
 }
 
 ws_options tunnel_options() {

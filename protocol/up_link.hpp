@@ -7,6 +7,7 @@
 #include "protocol/up_message.hpp"
 
 #include <deque>
+#include <optional>
 
 namespace shadowlink::up {
 
@@ -38,6 +39,10 @@ class link {
   std::string close_reason_;
   int bad_messages_ = 0;
 };
+
+// The first message of a device's link: its hello, within `deadline`. Anything else (or nothing
+// in time) closes the link and yields nothing.
+awaitable<std::optional<message>> receive_hello(link& l, clock::duration deadline);
 
 // WebSocket settings for UP links: pings after 5 s of silence, dead after 10 s.
 ws_options link_options();

@@ -29,6 +29,7 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
   cfg_.backoff_min = std::chrono::milliseconds(s.integer("reconnect_min_ms", 500, 10, 600000));
   cfg_.backoff_max = std::chrono::milliseconds(s.integer("reconnect_max_ms", 30000, 10, 3600000));
   cfg_.heartbeat = std::chrono::seconds(s.integer("heartbeat_s", 5, 1, 300));
+  cfg_.return_check = std::chrono::seconds(s.integer("return_check_s", 60, 1, 86400));
   proxy_ = s.str("proxy", "");
   if (auto why = check_proxy(proxy_); !proxy_.empty() && !why.empty()) s.reject("proxy", why);
   ca_file_ = s.str("ca_file", "");
@@ -68,7 +69,10 @@ awaitable<void> agent::run() {
         const std::map<std::string, std::string> no_headers;
         up::link link(co_await connect_ws(tls_.get(), targets_[i], no_headers, opts));
         link_ = &link;
-        co_await (link.write_loop() || serve(link));
+        if (i == 0)
+          co_await (link.write_loop() || serve(link));
+        else
+          co_await (link.write_loop() || serve(link) || return_probe(i, link));
         link_ = nullptr;
         auto why = link.stream().close_reason();
         if (!stopping_) log::warn(name_, "connection to ", current_, " lost", why.empty() ? "" : ": " + why);
@@ -112,6 +116,33 @@ awaitable<void> agent::serve(up::link& link) {
     }
   };
   co_await (heartbeats(link) || settle(reader()));
+}
+
+// On a fallback connector: now and then try the preferred ones; when one answers, end the
+// current link (politely) so that the next round starts at the top of the list again.
+awaitable<void> agent::return_probe(std::size_t current, up::link& link) {
+  net::steady_timer t(co_await net::this_coro::executor);
+  for (;;) {
+    t.expires_after(cfg_.return_check);
+    co_await t.async_wait(use_awaitable);
+    if (!active_session_.empty()) continue;  // never cut a session that is being shadowed
+    for (std::size_t j = 0; j < current; ++j) {
+      try {
+        const auto opts = up::link_options();
+        const std::map<std::string, std::string> no_headers;
+        auto probe = co_await connect_ws(tls_.get(), targets_[j], no_headers, opts);
+        co_await close_stream(*probe, "connectivity check");
+      } catch (const std::exception&) {
+        continue;
+      }
+      log::info(name_, "preferred connector ", cfg_.server_urls[j], " is reachable again: returning to it");
+      backoff_ = {};
+      link.close("device returns to its preferred connector");
+      t.expires_at(clock::time_point::max());
+      co_await t.async_wait(use_tuple);  // the writer ends the link; `||` then cancels this wait
+      co_return;
+    }
+  }
 }
 
 awaitable<void> agent::heartbeats(up::link& link) {

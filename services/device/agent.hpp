@@ -17,6 +17,7 @@ struct agent_settings {
   std::string vnc_port = "5900";
   clock::duration backoff_min = 500ms, backoff_max = 30s;
   clock::duration heartbeat = 5s;
+  clock::duration return_check = 60s;  // on a fallback connector: how often to try the preferred ones
 };
 
 class agent final : public service {
@@ -29,6 +30,7 @@ class agent final : public service {
   awaitable<void> run();                                // connect to the first reachable connector, serve, repeat
   awaitable<void> serve(up::link& link);                // hello, then requests until the link ends
   awaitable<void> heartbeats(up::link& link);
+  awaitable<void> return_probe(std::size_t current, up::link& link);
   awaitable<void> shadow(up::message request);          // device_flow.cpp: one session
   void send(const up::message& m);
   clock::duration next_backoff();

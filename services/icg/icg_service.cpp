@@ -4,6 +4,7 @@
 #include "framework/log.hpp"
 #include "framework/meeting_point.hpp"
 #include "framework/token.hpp"
+#include "protocol/tunnel_endpoint.hpp"
 
 #include <boost/json.hpp>
 
@@ -28,7 +29,7 @@ void icg_service::start() {
   server_ = std::make_unique<https_server>(env_.tasks, make_server_tls(id.cert_chain_pem, id.key_pem), name_);
   server_->add_ws("/up/ums", [this](ws_upgrade& up) { return ums_endpoint(up); });
   server_->add_ws("/up", [this](ws_upgrade& up) { return device_endpoint(up); });
-  server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return tunnel_endpoint(up); });
+  server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return up::accept_tunnel_end(rv_, up, "/tunnel/", name_); });
   server_->add_http("/health", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
     co_return json_response(req, http::status::ok, boost::json::serialize(boost::json::object{{"status", status()}}));
   });
@@ -151,18 +152,9 @@ awaitable<void> icg_service::device_endpoint(ws_upgrade& up) {
 }
 
 awaitable<void> icg_service::serve_device(up::link& link) {
-  // A device must introduce itself within the handshake deadline.
-  std::variant<up::message, std::monostate> first;
-  try {
-    first = co_await with_deadline(link.receive(), 10s, "hello");
-  } catch (const std::exception&) {
-    first = std::monostate{};
-  }
-  if (first.index() == 1 || std::get<0>(first).type != up::kind::hello) {
-    link.close("expected hello");
-    co_return;
-  }
-  auto hello = std::get<0>(first);
+  auto first = co_await up::receive_hello(link, 10s);
+  if (!first) co_return;
+  auto hello = *first;
   if (auto old = devices_.find(hello.device_id); old != devices_.end()) old->second.link->close("replaced by a newer connection");
   devices_[hello.device_id] = device_link{&link, false, link.peer(), hello.credential, hello.agent};
   struct offline_guard {
@@ -205,21 +197,6 @@ awaitable<void> icg_service::serve_device(up::link& link) {
     }
   } catch (const system_error&) {
   }
-}
-
-awaitable<void> icg_service::tunnel_endpoint(ws_upgrade& up) {
-  auto session_id = std::string(up.request().target().substr(std::string_view("/tunnel/").size()));
-  auto authz = up.request()[http::field::authorization];
-  if (authz.substr(0, 7) != "Bearer ") co_return co_await up.reject(http::status::unauthorized, "tunnel token missing (Authorization: Bearer)");
-  auto claim = rv_.claim(session_id, authz.substr(7));
-  if (!claim.who) {
-    log::warn(name_, "tunnel end from ", up.peer(), " refused for session ", session_id.substr(0, 32), ": ", claim.error);
-    co_return co_await up.reject(http::status::forbidden, claim.error);
-  }
-  const auto opts = up::tunnel_options();
-  auto end = co_await up.accept(opts);
-  log::info(name_ + "/" + session_id, to_string(*claim.who), " tunnel arrived from ", up.peer());
-  rv_.deliver(session_id, *claim.who, std::move(end));
 }
 
 void register_icg(service_registry& r) {

@@ -29,7 +29,6 @@ class icg_service final : public service {
  private:
   awaitable<void> ums_endpoint(ws_upgrade& up);
   awaitable<void> device_endpoint(ws_upgrade& up);
-  awaitable<void> tunnel_endpoint(ws_upgrade& up);
   awaitable<void> serve_ums(up::link& link);
   awaitable<void> serve_device(up::link& link);
   awaitable<void> drop_devices_without_ums();

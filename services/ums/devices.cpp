@@ -14,26 +14,15 @@ awaitable<void> ums_service::up_endpoint(ws_upgrade& up) {
 }
 
 awaitable<void> ums_service::serve_device(up::link& link) {
-  // A device must introduce itself within the handshake deadline.
-  std::variant<up::message, std::monostate> first;
-  try {
-    first = co_await with_deadline(link.receive(), 10s, "hello");
-  } catch (const std::exception&) {
-    first = std::monostate{};
-  }
-  if (first.index() == 1) {
-    link.close("no hello");
-    co_return;
-  }
-  auto hello = std::get<0>(first);
+  auto first = co_await up::receive_hello(link, 10s);
+  if (!first) co_return;
+  auto hello = *first;
   auto d = devices_.find(hello.device_id);
-  bool known = d != devices_.end();
-  if (hello.type != up::kind::hello || !known || !tokens_equal(hello.credential, d->second.credential)) {
-    log::warn(name_, "device connection from ", link.peer(), " refused: ",
-              hello.type != up::kind::hello ? "expected hello" : "unknown device or wrong credential");
+  if (d == devices_.end() || !tokens_equal(hello.credential, d->second.credential)) {
+    log::warn(name_, "device connection from ", link.peer(), " refused: unknown device or wrong credential");
     up::message err;
     err.type = up::kind::error;
-    err.reason = hello.type != up::kind::hello ? "expected hello" : "unknown device or wrong credential";
+    err.reason = "unknown device or wrong credential";
     link.send(err);
     link.close(err.reason);
     co_return;

@@ -3,6 +3,7 @@
 #include "framework/http_proxy.hpp"
 #include "framework/log.hpp"
 #include "framework/token.hpp"
+#include "protocol/tunnel_endpoint.hpp"
 #include "services/ums/webapp.hpp"
 
 #include <boost/json.hpp>
@@ -72,7 +73,7 @@ void ums_service::start() {
   }
   server_ = std::make_unique<https_server>(env_.tasks, make_server_tls(identity_.cert_chain_pem, identity_.key_pem), name_);
   server_->add_ws("/up", [this](ws_upgrade& up) { return up_endpoint(up); });
-  server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return tunnel_endpoint(up); });
+  server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return up::accept_tunnel_end(rv_, up, "/tunnel/", name_); });
   server_->add_ws("/webapp/shadow", [this](ws_upgrade& up) -> awaitable<void> {
     // The browser cannot set headers on a WebSocket: it is authenticated by its login cookie,
     // and the Origin check stops other sites from riding on that cookie.
@@ -241,25 +242,6 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
     s->stop("no answer in time");
     co_return error_response(req, http::status::gateway_timeout, "the session could not be set up in time");
   }
-}
-
-// ---- tunnel ends -------------------------------------------------------------------------------
-
-awaitable<void> ums_service::tunnel_endpoint(ws_upgrade& up) {
-  auto session_id = std::string(up.request().target().substr(std::string_view("/tunnel/").size()));
-  auto authz = up.request()[http::field::authorization];
-  constexpr std::string_view bearer = "Bearer ";
-  if (authz.substr(0, bearer.size()) != bearer)
-    co_return co_await up.reject(http::status::unauthorized, "tunnel token missing (Authorization: Bearer)");
-  auto claim = rv_.claim(session_id, authz.substr(bearer.size()));
-  if (!claim.who) {
-    log::warn(name_, "tunnel end from ", up.peer(), " refused for session ", session_id.substr(0, 32), ": ", claim.error);
-    co_return co_await up.reject(http::status::forbidden, claim.error);
-  }
-  const auto opts = up::tunnel_options();
-  auto end = co_await up.accept(opts);
-  log::info(name_ + "/" + session_id, to_string(*claim.who), " tunnel arrived from ", up.peer());
-  if (!rv_.deliver(session_id, *claim.who, std::move(end))) co_return;  // session ended meanwhile: end closes
 }
 
 void register_ums(service_registry& r) {

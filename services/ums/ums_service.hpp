@@ -56,7 +56,6 @@ class ums_service final : public service {
  private:
   // Routes.
   awaitable<void> up_endpoint(ws_upgrade& up);
-  awaitable<void> tunnel_endpoint(ws_upgrade& up);
   awaitable<http_response> rest(const http_request& req, const std::string& peer);
   awaitable<http_response> create_session(const http_request& req, const std::string& user);
   http_response list_devices(const http_request& req);

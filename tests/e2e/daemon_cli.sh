@@ -15,6 +15,12 @@ expect_config_error() {  # expect_config_error JSON EXPECTED_TEXT
   echo "ok: $(cat "$WORK/out.txt")"
 }
 
+step "TLS is wolfSSL: no binary links OpenSSL"
+for b in "$BIN/shadowlinkd" "$BIN/shadowlink"; do
+  ldd "$b" | grep -q libwolfssl || fail "$b does not link wolfSSL"
+  if ldd "$b" | grep -Eq 'libssl|libcrypto'; then fail "$b links OpenSSL: $(ldd "$b" | grep -E 'libssl|libcrypto')"; fi
+done
+
 step "bad configurations"
 expect_config_error '{"services": [{"type": "ums", "settings": {"prot": 1, "users": [{"user": "a", "password": "b"}]}}]}' "config.services[0].settings.prot: unknown key"
 expect_config_error '{"services": [{"type": "teleporter"}]}' "unknown service type 'teleporter'"

@@ -24,6 +24,7 @@ Listen 127.0.0.1
 Timeout 600
 Allow 127.0.0.1
 ConnectPort $ICG_PORT
+ConnectPort $DEAD_PORT
 LogFile "$WORK/tinyproxy-connections.log"
 LogLevel Connect
 PidFile "$WORK/tinyproxy.pid"
@@ -49,7 +50,7 @@ start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"; ICG_PID=$LAST_PID
 wait_port "$ICG_PORT" 15
 cat > "$WORK/device.json" <<JSON
 {"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "remote-1", "settings": {
-  "device_id": "remote-1", "credential": "remote-1-credential", "servers": ["wss://localhost:$DEAD_PORT/up", "wss://localhost:$ICG_PORT/up"],
+  "device_id": "remote-1", "credential": "remote-1-credential", "servers": ["wss://localhost:$DEAD_PORT/up", "wss://localhost:$ICG_PORT/up"], "return_check_s": 2,
   "proxy": "http://127.0.0.1:$PROXY_PORT",
   "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT, "reconnect_min_ms": 200, "reconnect_max_ms": 1000}}]}
 JSON
@@ -93,13 +94,26 @@ TOKEN=$(echo "$SESSION" | sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
 [ "$(upgrade_status "$URL" "$TOKEN")" = 403 ] || fail "a used token was accepted again"
 wait_log ums "AUDIT session ended: device=remote-1 user=automation" 10
 
+step "the preferred connector comes back: the device returns to it (here a second UMS on the first URL)"
+cat > "$WORK/ums-b.json" <<JSON
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "name": "ums-b", "settings": {"port": $DEAD_PORT,
+  "users": [{"user": "admin", "password": "x"}],
+  "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential"}]}}]}
+JSON
+start ums_b "$BIN/shadowlinkd" --config "$WORK/ums-b.json"; UMS_B_PID=$LAST_PID
+wait_log device "preferred connector wss://localhost:$DEAD_PORT/up is reachable again" 20
+wait_log ums_b "device remote-1 online" 20
+kill -TERM "$UMS_B_PID"; wait "$UMS_B_PID" || true
+for _ in $(seq 300); do [ "$(grep -c "device remote-1 online through gateway icg" "$WORK/ums.log")" -ge 2 ] && break; sleep 0.1; done
+[ "$(grep -c "device remote-1 online through gateway icg" "$WORK/ums.log")" -ge 2 ] || fail "device did not fall back to the gateway again"
+
 step "ICG killed: UMS and device reconnect with backoff when it is back"
 kill -KILL "$ICG_PID"
 wait_log ums "connection to gateway wss://127.0.0.1:$ICG_PORT lost" 10
 wait_log device "connection to wss://localhost:$ICG_PORT/up lost" 10
 start icg2 "$BIN/shadowlinkd" --config "$WORK/icg.json"; ICG_PID=$LAST_PID
 wait_log icg2 "UMS connected" 30
-for _ in $(seq 300); do grep -c "device remote-1 online through gateway icg" "$WORK/ums.log" | grep -q '^[2-9]' && break; sleep 0.1; done
+for _ in $(seq 300); do [ "$(grep -c "device remote-1 online through gateway icg" "$WORK/ums.log")" -ge 3 ] && break; sleep 0.1; done
 "${CLI[@]}" snapshot remote-1 "$WORK/after-restart.png"
 check_checkerboard "$WORK/after-restart.png"
 

@@ -1,0 +1,13 @@
+#pragma once
+// The tunnel endpoint of every server that pairs tunnels (UMS, ICG): the one-time token comes in
+// the Authorization header (never the URL), is checked and consumed by the rendezvous, and the
+// accepted WebSocket is handed to the session waiting for it.
+#include "framework/https_server.hpp"
+#include "framework/rendezvous.hpp"
+
+namespace shadowlink::up {
+
+// `up` is an upgrade of PREFIX{session_id}; refusals are HTTP 401/403 with the reason.
+awaitable<void> accept_tunnel_end(rendezvous& rv, ws_upgrade& up, std::string_view prefix, const std::string& scope);
+
+}  // namespace shadowlink::up
