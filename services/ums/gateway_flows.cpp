@@ -108,15 +108,7 @@ awaitable<void> ums_service::ask_gateway(shadow_session& s, gateway& gw, const t
   req.user = s.user;
   if (!gw.link->send(req)) throw flow_error(http::status::conflict, "gateway link is congested");
   s.state = "asking device via gateway";
-  up::message answer;
-  try {
-    answer = co_await s.device_answer.wait(clock::now() + cfg_.consent_timeout);
-  } catch (const system_error& e) {
-    if (e.code() == net::error::timed_out) throw flow_error(http::status::gateway_timeout, "device did not answer");
-    throw flow_error(http::status::conflict, s.end_reason.empty() ? "device went offline" : s.end_reason);
-  }
-  if (answer.type == up::kind::shadow_refused) throw flow_error(http::status::conflict, "device refused: " + answer.reason);
-  s.state = "device accepted";
+  co_await await_device_answer(s);
 }
 
 // The next report of kind `k` from the gateway about this session; a premature end is an error.

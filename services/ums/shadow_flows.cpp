@@ -95,12 +95,17 @@ awaitable<void> ums_service::ask_device(shadow_session& s, const std::string& de
   req.user = s.user;
   if (!d->second.link->send(req)) throw flow_error(http::status::conflict, "device link is congested");
   s.state = "asking device";
+  co_await await_device_answer(s);
+}
+
+// The device's answer to step 2, directly or relayed by a gateway (after its user's consent).
+awaitable<void> ums_service::await_device_answer(shadow_session& s) {
   up::message answer;
   try {
     answer = co_await s.device_answer.wait(clock::now() + cfg_.consent_timeout);
   } catch (const system_error& e) {
     if (e.code() == net::error::timed_out) throw flow_error(http::status::gateway_timeout, "device did not answer");
-    throw flow_error(http::status::conflict, s.end_reason.empty() ? "stopped" : s.end_reason);
+    throw flow_error(http::status::conflict, s.end_reason.empty() ? "device went offline" : s.end_reason);
   }
   if (answer.type == up::kind::shadow_refused)
     throw flow_error(http::status::conflict, "device refused: " + answer.reason);
