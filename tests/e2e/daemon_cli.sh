@@ -17,8 +17,10 @@ expect_config_error() {  # expect_config_error JSON EXPECTED_TEXT
 
 step "TLS is wolfSSL: no binary links OpenSSL"
 for b in "$BIN/shadowlinkd" "$BIN/shadowlink"; do
-  ldd "$b" | grep -q libwolfssl || fail "$b does not link wolfSSL"
-  if ldd "$b" | grep -Eq 'libssl|libcrypto'; then fail "$b links OpenSSL: $(ldd "$b" | grep -E 'libssl|libcrypto')"; fi
+  # Captured first: with pipefail, `ldd | grep -q` fails when grep's early exit SIGPIPEs ldd.
+  libs=$(ldd "$b")
+  grep -q libwolfssl <<<"$libs" || fail "$b does not link wolfSSL"
+  if grep -Eq 'libssl|libcrypto' <<<"$libs"; then fail "$b links OpenSSL: $(grep -E 'libssl|libcrypto' <<<"$libs")"; fi
 done
 
 step "bad configurations"

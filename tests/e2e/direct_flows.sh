@@ -76,7 +76,8 @@ grep -q sl_session "$WORK/cookies" || fail "login set no cookie"
 grep -qi "#HttpOnly_127.0.0.1" "$WORK/cookies" || fail "the login cookie is not HttpOnly"
 [ "$(ws_status "https://127.0.0.1:$UMS_PORT")" = 401 ] || fail "upgrade without cookie was not refused with 401"
 [ "$(ws_status "https://evil.example" "$WORK/cookies")" = 403 ] || fail "upgrade from another origin was not refused with 403"
-curl -s --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$UMS_PORT/" | grep -q "/novnc/core/rfb.js" || fail "the Web App page is not served"
+page=$(curl -s --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$UMS_PORT/")
+grep -q "/novnc/core/rfb.js" <<<"$page" || fail "the Web App page is not served"
 
 step "Web App endpoint: login cookie and Origin, no token in the URL"
 "${CLI[@]}" -u admin -p s3cret-pass snapshot --webapp tc-1 "$WORK/webapp.png"
