@@ -5,14 +5,13 @@
 //     URL: tcp://127.0.0.1:P | ws://127.0.0.1:P/path | shadowlink://DEVICE@127.0.0.1:P (REST -> tunnel)
 //     --round-trips N (20000) --bulk-mib M (256) --ca FILE --token T --pids "1 2" (relays, for CPU s/GB)
 #include "benchmarks/measure.hpp"
-#include "framework/https_client.hpp"
+#include "benchmarks/viewer.hpp"
 #include "framework/tcp_stream.hpp"
 #include "framework/ws_stream.hpp"
 #include "protocol/up_link.hpp"
 
 #include <boost/asio/detached.hpp>
 #include <boost/json.hpp>
-#include <simdjson.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -86,21 +85,9 @@ awaitable<stream_ptr> open_shadowlink(const options& o, std::unique_ptr<tls_clie
   auto device = rest.substr(0, rest.find('@'));
   auto hp = rest.substr(rest.find('@') + 1);
   tls = std::make_unique<tls_client>(make_trust(o.ca, ""));
-  rest_target t{hp.substr(0, hp.find(':')), hp.substr(hp.find(':') + 1)};
-  http_request req{http::verb::post, "/api/v1/sessions", 11};
-  req.set(http::field::authorization, "Bearer " + o.token);
-  req.set(http::field::content_type, "application/json");
-  req.body() = "{\"device\":\"" + device + "\"}";
-  auto res = co_await https_request(*tls, t, std::move(req), 30s);
-  if (res.result() != http::status::created) throw std::runtime_error("session not created: " + res.body());
-  simdjson::dom::parser p;
-  simdjson::dom::element doc = p.parse(res.body());
-  const std::string url(doc["tunnel_url"].get_string().value());
-  const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + std::string(doc["token"].get_string().value())}};
-  const auto opts = up::tunnel_options();
-  const auto target = parse_ws_url(url);
-  auto ws = co_await connect_ws(tls.get(), target, headers, opts);
-  co_return ws;
+  const bench::ums_access ums{hp.substr(0, hp.find(':')), hp.substr(hp.find(':') + 1), o.token};
+  auto s = co_await bench::open_shadow_session(*tls, ums, device);
+  co_return s;
 }
 
 awaitable<void> measure(options o) {  // by value: the caller's options end before the coroutine runs

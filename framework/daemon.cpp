@@ -6,6 +6,7 @@
 #include <boost/program_options.hpp>
 
 #include <iostream>
+#include <sys/resource.h>
 
 namespace shadowlink {
 namespace po = boost::program_options;
@@ -64,6 +65,21 @@ awaitable<void> shutdown_on_signal(net::io_context& ioc, task_group& tasks, std:
 
 }  // namespace
 
+namespace {
+// Every device link is a descriptor: a server holding thousands of devices needs the hard limit,
+// not the usual soft 1,024.
+void raise_open_file_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  getrlimit(RLIMIT_NOFILE, &rl);
+  log::info("shadowlinkd", "open-file limit ", rl.rlim_cur);
+}
+}  // namespace
+
 int run_daemon(int argc, char** argv, const service_registry& registry, std::string_view default_config) {
   std::string config_path;
   po::options_description desc("Usage: shadowlinkd [--config FILE]\nOptions");
@@ -105,6 +121,7 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
     std::cerr << "shadowlinkd: config error: " << e.what() << "\n";
     return 2;
   }
+  raise_open_file_limit();
   try {
     for (auto& s : services) {
       s.svc->start();

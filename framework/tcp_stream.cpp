@@ -55,19 +55,34 @@ class tcp_stream final : public stream {
 
 stream_ptr make_tcp_stream(tcp::socket s) { return std::make_unique<tcp_stream>(std::move(s)); }
 
-awaitable<tcp::socket> connect_tcp(std::string_view host, std::string_view port, clock::duration deadline) {
+awaitable<tcp::socket> connect_tcp(std::string_view host, std::string_view port, clock::duration deadline,
+                                   std::string_view source) {
   using namespace net::experimental::awaitable_operators;
   auto ex = co_await net::this_coro::executor;
   tcp::resolver resolver(ex);
   tcp::socket sock(ex);
-  const std::string h(host), p(port);
+  const std::string h(host), p(port), from(source);
   // Errors come back as values, not exceptions: Asio's `||` waits for the first branch to
   // *succeed*, so a throwing connect would sit out the whole deadline when refused.
   auto connect = [&]() -> awaitable<error_code> {
     auto [rec, results] = co_await resolver.async_resolve(h, p, use_tuple);
     if (rec) co_return rec;
-    auto [cec, ep] = co_await net::async_connect(sock, results, use_tuple);
-    (void)ep;
+    if (from.empty()) {
+      auto [cec, ep] = co_await net::async_connect(sock, results, use_tuple);
+      (void)ep;
+      co_return cec;
+    }
+    // The range connect reopens the socket per endpoint (losing the bind), so one endpoint here.
+    error_code bec;
+    const auto target = results.begin()->endpoint();
+    const auto local = net::ip::make_address(from, bec);
+    if (bec) co_return bec;
+    sock.open(target.protocol(), bec);
+    // The port is chosen at connect time, per destination, instead of being reserved at bind.
+    if (!bec) sock.set_option(net::detail::socket_option::boolean<IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT>(true), bec);
+    if (!bec) sock.bind(tcp::endpoint(local, 0), bec);
+    if (bec) co_return bec;
+    auto [cec] = co_await sock.async_connect(target, use_tuple);
     co_return cec;
   };
   net::steady_timer timer(ex, deadline);

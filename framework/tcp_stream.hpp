@@ -8,7 +8,13 @@ std::string endpoint_string(const tcp::socket& s);
 // Plain TCP; Nagle is off because tunnels carry small interactive messages.
 stream_ptr make_tcp_stream(tcp::socket s);
 
-// Resolves and connects with a deadline; throws system_error (timed_out on deadline).
-awaitable<tcp::socket> connect_tcp(std::string_view host, std::string_view port, clock::duration deadline);
+// Resolves and connects with a deadline; throws system_error (timed_out on deadline). With a
+// `source` address the connection leaves from it (multi-homed hosts; load generators that spread
+// over 127.0.0.x to get past one address's ephemeral ports).
+awaitable<tcp::socket> connect_tcp(std::string_view host, std::string_view port, clock::duration deadline,
+                                   std::string_view source);
+inline awaitable<tcp::socket> connect_tcp(std::string_view host, std::string_view port, clock::duration deadline) {
+  return connect_tcp(host, port, deadline, {});
+}
 
 }  // namespace shadowlink

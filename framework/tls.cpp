@@ -99,7 +99,7 @@ awaitable<std::unique_ptr<tls_socket>> connect_tls(tls_client& client, std::stri
   // (No co_await inside ?: — g++ 12 miscompiles it.)
   tcp::socket sock(co_await net::this_coro::executor);
   if (client.proxy().empty())
-    sock = co_await connect_tcp(host, port, deadline);
+    sock = co_await connect_tcp(host, port, deadline, client.source_address());
   else
     sock = co_await connect_via_proxy(client.proxy(), host, port, deadline);
   auto s = std::make_unique<tls_socket>(std::move(sock), client.context());

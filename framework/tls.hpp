@@ -35,10 +35,14 @@ class tls_client {
   // Connections of this client go through an HTTP CONNECT proxy ("http://HOST:PORT") if set.
   void set_proxy(std::string proxy) { proxy_ = std::move(proxy); }
   const std::string& proxy() const { return proxy_; }
+  // Direct connections of this client leave from this local address if set.
+  void set_source_address(std::string address) { source_ = std::move(address); }
+  const std::string& source_address() const { return source_; }
 
  private:
   client_trust trust_;
   std::string proxy_;
+  std::string source_;
   std::shared_ptr<ssl::context> ctx_;
 };
 

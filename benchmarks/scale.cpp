@@ -1,0 +1,273 @@
+// How many device UP connections and active shadow sessions one shadowlinkd holds, and what each
+// costs in resident memory. Prints one JSON object.
+//   scale idle   --url wss://127.0.0.1:P/up --ca F --devices N [--prefix scale-] [--credential C]
+//                [--sources K] [--pid UMS_PID] [--hold-s S] [--parallel M] [--ums 127.0.0.1:P --token T]
+//     N devices (ids PREFIX0.., credentials C0..) connect, say hello and send heartbeats as the
+//     agent does. Client sockets leave from 127.0.0.2 .. 127.0.0.(K+1).
+//   scale active --ums 127.0.0.1:P --ca F --token T --devices N [--prefix act-] [--pid UMS_PID]
+//                [--hold-s S] [--parallel M]
+//     N viewers each open a session (REST, then the tunnel) to devices PREFIX0.. that are served by
+//     real device agents, then send a 64-byte message every second and wait for its echo.
+#include "benchmarks/measure.hpp"
+#include "benchmarks/viewer.hpp"
+#include "framework/deadline.hpp"
+#include "framework/task_group.hpp"
+#include "protocol/up_link.hpp"
+
+#include <boost/asio/detached.hpp>
+#include <boost/json.hpp>
+#include <simdjson.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sys/resource.h>
+
+using namespace shadowlink;
+using namespace net::experimental::awaitable_operators;
+namespace json = boost::json;
+
+namespace {
+
+struct options {
+  std::string mode, url, ca, prefix, credential = "scale-credential-", token, ums;
+  int devices = 1000, sources = 8, pid = 0, hold_s = 20, parallel = 64;
+};
+
+struct counters {
+  int connecting = 0, up = 0, failed = 0, dropped = 0;
+  std::uint64_t round_trips = 0;
+  std::vector<double> rtt_us;
+  std::string first_error;
+  bool holding = true;
+};
+
+long resident_kib(int pid) {
+  std::ifstream f("/proc/" + (pid ? std::to_string(pid) : std::string("self")) + "/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return 0;
+}
+
+void note_failure(counters& c, const std::exception& e) {
+  ++c.failed;
+  if (c.first_error.empty()) c.first_error = e.what();
+}
+
+// Ids are spread over source addresses so that no single 127.0.0.x runs out of ephemeral ports.
+std::vector<std::unique_ptr<tls_client>> clients(const options& o) {
+  std::vector<std::unique_ptr<tls_client>> v;
+  for (int k = 0; k < std::max(1, o.sources); ++k) {
+    v.push_back(std::make_unique<tls_client>(make_trust(o.ca, "")));
+    v.back()->set_source_address("127.0.0." + std::to_string(2 + k));
+  }
+  return v;
+}
+
+awaitable<void> idle_device(tls_client& tls, ws_target target, std::string id, std::string credential, counters& c) {
+  std::optional<up::link> link;
+  try {
+    const std::map<std::string, std::string> none;
+    const auto opts = up::link_options();
+    link.emplace(co_await connect_ws(&tls, target, none, opts));
+    up::message hello;
+    hello.type = up::kind::hello;
+    hello.device_id = id;
+    hello.credential = credential;
+    hello.agent = "shadowlink-scale/0.1";
+    link->send(hello);
+  } catch (const std::exception& e) {
+    --c.connecting;
+    note_failure(c, e);
+    co_return;
+  }
+  bool welcomed = false;
+  std::string why = "link ended before the welcome";
+  auto beats = [&](clock::duration period) -> awaitable<void> {
+    std::mt19937 rng(static_cast<unsigned>(std::hash<std::string>{}(id)));
+    net::steady_timer t(co_await net::this_coro::executor);
+    // The first beat at a random point of the period, as real devices spread out.
+    t.expires_after(std::chrono::milliseconds(rng() % static_cast<unsigned>(std::chrono::duration_cast<std::chrono::milliseconds>(period).count())));
+    for (;;) {
+      co_await t.async_wait(use_awaitable);
+      up::message hb;
+      hb.type = up::kind::heartbeat;
+      if (!link->send(hb)) co_return;
+      t.expires_after(period);
+    }
+  };
+  auto drain = [&]() -> awaitable<void> {
+    for (;;) (void)co_await link->receive();
+  };
+  auto session = [&]() -> awaitable<void> {
+    auto welcome = co_await link->receive();
+    if (welcome.type != up::kind::welcome) {
+      why = "refused: " + welcome.reason;
+      co_return;
+    }
+    welcomed = true;
+    --c.connecting;
+    ++c.up;
+    struct down { counters& c; ~down() { --c.up; if (c.holding) ++c.dropped; } } guard{c};
+    co_await (beats(std::chrono::seconds(std::max<std::int64_t>(1, welcome.heartbeat_s))) || settle(drain()));
+  };
+  try {
+    co_await (link->write_loop() || settle(session()));
+  } catch (const std::exception& e) {
+    why = e.what();
+  }
+  if (!welcomed) {
+    --c.connecting;
+    ++c.failed;
+    if (c.first_error.empty()) c.first_error = why;
+  }
+}
+
+awaitable<void> active_viewer(tls_client& tls, bench::ums_access ums, std::string device, counters& c) {
+  stream_ptr s;
+  try {
+    s = co_await bench::open_shadow_session(tls, ums, device);
+  } catch (const std::exception& e) {
+    --c.connecting;
+    note_failure(c, e);
+    co_return;
+  }
+  --c.connecting;
+  ++c.up;
+  struct down { counters& c; ~down() { --c.up; if (c.holding) ++c.dropped; } } guard{c};
+  std::string msg(64, 'v'), back(64, '\0');
+  net::steady_timer t(co_await net::this_coro::executor);
+  try {
+    for (;;) {
+      auto a = clock::now();
+      error_code ec;
+      co_await s->write(net::buffer(msg), ec);
+      if (ec) throw system_error(ec);
+      co_await with_deadline(bench::read_exact(*s, back.data(), back.size()), 10s, "echo");
+      ++c.round_trips;
+      if (c.rtt_us.size() < 1'000'000) c.rtt_us.push_back(std::chrono::duration<double, std::micro>(clock::now() - a).count());
+      t.expires_after(1s);
+      co_await t.async_wait(use_awaitable);
+    }
+  } catch (const std::exception& e) {
+    if (c.holding) note_failure(c, e);
+  }
+}
+
+awaitable<void> sleep_s(double s) {
+  net::steady_timer t(co_await net::this_coro::executor, std::chrono::milliseconds(static_cast<long>(s * 1000)));
+  co_await t.async_wait(use_awaitable);
+}
+
+bench::ums_access parse_ums(const options& o) {
+  auto colon = o.ums.rfind(':');
+  if (colon == std::string::npos) throw std::invalid_argument("--ums expects HOST:PORT");
+  return {o.ums.substr(0, colon), o.ums.substr(colon + 1), o.token};
+}
+
+// How many entries of a REST list have `key` equal to `value` (the server's own live count).
+awaitable<long> server_count(tls_client& tls, const bench::ums_access& ums, std::string path, std::string list,
+                             std::string key, std::string value) {
+  auto body = co_await bench::rest_get(tls, ums, path);
+  simdjson::dom::parser p;
+  long n = 0;
+  for (auto e : p.parse(body)[list].get_array()) {
+    auto v = e[key];
+    if (v.is_bool() ? (v.get_bool().value() == (value == "true")) : (v.is_string() && v.get_string().value() == value)) ++n;
+  }
+  co_return n;
+}
+
+awaitable<void> run(options o, int& rc) {
+  auto ex = co_await net::this_coro::executor;
+  task_group tasks(ex);
+  auto tls = clients(o);
+  counters c;
+  const bool idle = o.mode == "idle";
+  const long server_before = resident_kib(o.pid), self_before = resident_kib(0);
+  const auto t0 = clock::now();
+  for (int i = 0; i < o.devices; ++i) {
+    while (c.connecting >= o.parallel) co_await sleep_s(0.002);
+    ++c.connecting;
+    auto& client = *tls[static_cast<std::size_t>(i) % tls.size()];
+    const auto id = o.prefix + std::to_string(i);
+    if (idle)
+      tasks.spawn(idle_device(client, parse_ws_url(o.url), id, o.credential + std::to_string(i), c), "device " + id);
+    else
+      tasks.spawn(active_viewer(client, parse_ums(o), id, c), "viewer " + id);
+  }
+  while (c.connecting > 0) co_await sleep_s(0.01);
+  const double ramp_s = std::chrono::duration<double>(clock::now() - t0).count();
+  std::fprintf(stderr, "scale: %d up, %d failed after %.1f s; holding %d s\n", c.up, c.failed, ramp_s, o.hold_s);
+  c.rtt_us.clear();  // latency under the steady load only
+  co_await sleep_s(o.hold_s);
+  const long server_after = resident_kib(o.pid), self_after = resident_kib(0);
+  json::object out{{"mode", o.mode}, {"target", o.devices}, {"up", c.up}, {"failed", c.failed},
+                   {"dropped_while_holding", c.dropped}, {"ramp_s", ramp_s}, {"hold_s", o.hold_s},
+                   {"server_rss_kib_before", server_before}, {"server_rss_kib_after", server_after},
+                   {"client_kib_per_end", c.up ? static_cast<double>(self_after - self_before) / c.up : 0.0}};
+  if (c.up) out[idle ? "server_kib_per_connection" : "server_kib_per_session"] = static_cast<double>(server_after - server_before) / c.up;
+  if (!c.first_error.empty()) out["first_error"] = c.first_error;
+  if (!o.ums.empty() && !o.token.empty()) {
+    // The server's own count, read while the load is still there.
+    tls_client rest(make_trust(o.ca, ""));
+    out["server_counted"] = idle ? co_await server_count(rest, parse_ums(o), "/api/v1/devices", "devices", "online", "true")
+                                 : co_await server_count(rest, parse_ums(o), "/api/v1/sessions", "sessions", "state", "active");
+  }
+  if (!idle) {
+    out["round_trips"] = c.round_trips;
+    if (!c.rtt_us.empty())
+      out["rtt64_under_load"] = json::object{{"p50_us", bench::percentile(c.rtt_us, 0.5)}, {"p99_us", bench::percentile(c.rtt_us, 0.99)}};
+  }
+  std::printf("%s\n", json::serialize(out).c_str());
+  std::fflush(stdout);
+  rc = c.up == o.devices && c.dropped == 0 ? 0 : 1;
+  c.holding = false;
+  tasks.cancel();
+  co_await tasks.wait_empty(clock::now() + 5s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: scale idle|active [--url U] [--ums H:P] [--ca F] [--token T] [--devices N] [--prefix P]\n"
+                         "       [--credential C] [--sources K] [--pid PID] [--hold-s S] [--parallel M]\n");
+    return 2;
+  }
+  options o;
+  o.mode = argv[1];
+  o.prefix = o.mode == "idle" ? "scale-" : "act-";
+  for (int i = 2; i + 1 < argc; i += 2) {
+    std::string a = argv[i], v = argv[i + 1];
+    if (a == "--url") o.url = v;
+    else if (a == "--ums") o.ums = v;
+    else if (a == "--ca") o.ca = v;
+    else if (a == "--token") o.token = v;
+    else if (a == "--prefix") o.prefix = v;
+    else if (a == "--credential") o.credential = v;
+    else if (a == "--devices") o.devices = std::stoi(v);
+    else if (a == "--sources") o.sources = std::stoi(v);
+    else if (a == "--pid") o.pid = std::stoi(v);
+    else if (a == "--hold-s") o.hold_s = std::stoi(v);
+    else if (a == "--parallel") o.parallel = std::max(1, std::stoi(v));
+    else { std::fprintf(stderr, "scale: unknown option %s\n", a.c_str()); return 2; }
+  }
+  // Every connection is a file descriptor: take all the process may have.
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  net::io_context ioc(1);
+  int rc = 1;
+  net::co_spawn(ioc, run(o, rc), [&](std::exception_ptr ep) {
+    // Connections still open (a stream that ignores cancellation) end with the process.
+    ioc.stop();
+    if (!ep) return;
+    try { std::rethrow_exception(ep); } catch (const std::exception& e) { std::fprintf(stderr, "scale: %s\n", e.what()); }
+    rc = 1;
+  });
+  ioc.run();
+  return rc;
+}
