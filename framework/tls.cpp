@@ -33,6 +33,22 @@ bool is_ip(std::string_view host) {
   return !ec;
 }
 
+bool names_host(WOLFSSL_X509* cert, std::string_view host) {
+  std::string h(host);
+  return is_ip(host) ? wolfSSL_X509_check_ip_asc(cert, h.c_str(), 0) == WOLFSSL_SUCCESS
+                     : wolfSSL_X509_check_host(cert, h.c_str(), h.size(), 0, nullptr) == WOLFSSL_SUCCESS;
+}
+
+// CA mode: the chain was verified in the handshake; the leaf must also name the host.
+bool leaf_names_host(WOLFSSL* ssl, std::string_view host) {
+  WOLFSSL_X509_CHAIN* chain = wolfSSL_get_peer_chain(ssl);
+  if (!chain || wolfSSL_get_chain_count(chain) <= 0) return false;
+  WOLFSSL_X509* leaf = wolfSSL_X509_d2i(nullptr, wolfSSL_get_chain_cert(chain, 0), wolfSSL_get_chain_length(chain, 0));
+  const bool ok = leaf && names_host(leaf, host);
+  wolfSSL_X509_free(leaf);
+  return ok;
+}
+
 // Pin mode: the server's leaf certificate matches the pin, or a CA certificate in the presented
 // chain matches it and has signed the leaf (and the leaf names the host).
 bool pin_matches(WOLFSSL* ssl, const std::string& pin, std::string_view host) {
@@ -50,12 +66,7 @@ bool pin_matches(WOLFSSL* ssl, const std::string& pin, std::string_view host) {
     WOLFSSL_X509* ca = wolfSSL_X509_d2i(nullptr, ca_der, wolfSSL_get_chain_length(chain, i));
     WOLFSSL_X509* leaf = wolfSSL_X509_d2i(nullptr, leaf_der, wolfSSL_get_chain_length(chain, 0));
     WOLFSSL_EVP_PKEY* key = ca ? wolfSSL_X509_get_pubkey(ca) : nullptr;
-    bool ok = key && leaf && wolfSSL_X509_verify(leaf, key) == WOLFSSL_SUCCESS;
-    if (ok) {
-      std::string h(host);
-      ok = is_ip(host) ? wolfSSL_X509_check_ip_asc(leaf, h.c_str(), 0) == WOLFSSL_SUCCESS
-                       : wolfSSL_X509_check_host(leaf, h.c_str(), h.size(), 0, nullptr) == WOLFSSL_SUCCESS;
-    }
+    bool ok = key && leaf && wolfSSL_X509_verify(leaf, key) == WOLFSSL_SUCCESS && names_host(leaf, host);
     wolfSSL_EVP_PKEY_free(key);
     wolfSSL_X509_free(leaf);
     wolfSSL_X509_free(ca);
@@ -106,21 +117,22 @@ awaitable<std::unique_ptr<tls_socket>> connect_tls(tls_client& client, std::stri
   std::string h(host);
   if (!is_ip(host)) SSL_set_tlsext_host_name(s->native_handle(), h.c_str());
   const bool pinned = !client.trust().pin_sha256.empty();
-  auto by_ca = ssl::host_name_verification(h);
-  // With a pin, the chain is judged after the handshake (pin_matches) instead of by a CA store,
-  // before a single byte of application data is exchanged.
-  s->set_verify_callback([pinned, by_ca](bool preverified, ssl::verify_context& vc) mutable {
-    return pinned ? true : by_ca(preverified, vc);
-  });
+  // With a pin, the chain is judged after the handshake (pin_matches) instead of by a CA store;
+  // the host name is checked after it in both modes. Both come before any application data.
+  if (pinned) wolfSSL_set_verify(s->native_handle(), WOLFSSL_VERIFY_PEER, [](int, WOLFSSL_X509_STORE_CTX*) { return 1; });
   net::steady_timer timer(s->get_executor(), deadline - (clock::now() - started));
   auto r = co_await (s->async_handshake(ssl::stream_base::client, use_tuple) || timer.async_wait(use_awaitable));
   if (r.index() == 1) throw system_error(net::error::timed_out, "TLS handshake with " + h);
   if (auto [ec] = std::get<0>(r); ec) throw_tls(*s, ec, "TLS handshake with " + h);
-  if (pinned && !pin_matches(s->native_handle(), client.trust().pin_sha256, host)) {
+  const char* refusal = nullptr;
+  if (pinned && !pin_matches(s->native_handle(), client.trust().pin_sha256, host))
+    refusal = "certificate pin mismatch";
+  else if (!pinned && !leaf_names_host(s->native_handle(), host))
+    refusal = "the certificate does not name this host";
+  if (refusal) {
     error_code ec;
     s->lowest_layer().close(ec);
-    throw system_error(make_error_code(boost::system::errc::permission_denied),
-                       "TLS handshake with " + h + ": certificate pin mismatch");
+    throw system_error(make_error_code(boost::system::errc::permission_denied), "TLS handshake with " + h + ": " + refusal);
   }
   co_return s;
 }

@@ -3,9 +3,9 @@
 // clients trust either a CA (file or PEM) or a pinned SHA-256 fingerprint of the server's
 // certificate or of the CA that signed it.
 #include "framework/stream.hpp"
+#include "framework/tls_socket.hpp"
 
 #include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 
 #include <memory>
 #include <string>
@@ -13,7 +13,6 @@
 namespace shadowlink {
 
 namespace ssl = net::ssl;
-using tls_socket = ssl::stream<tcp::socket>;
 
 // Server context from PEM text; prefers ChaCha20-Poly1305 (Debian's wolfSSL has no AES-NI).
 std::shared_ptr<ssl::context> make_server_tls(const std::string& cert_chain_pem, const std::string& key_pem);

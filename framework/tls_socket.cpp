@@ -1,0 +1,114 @@
+#include "framework/tls_socket.hpp"
+
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfio.h>
+
+#include <cerrno>
+#include <climits>
+#include <stdexcept>
+#include <sys/socket.h>
+
+namespace shadowlink {
+namespace {
+
+// Translates errno for wolfSSL, keeping the reason for the caller: "end of file" or "connection
+// reset" read better than a TLS error code and count as normal endings.
+int io_failure(int e, error_code& keep) {
+  if (e == EAGAIN || e == EWOULDBLOCK) return WOLFSSL_CBIO_ERR_WANT_READ;  // same value as WANT_WRITE
+  keep = error_code(e, boost::system::system_category());
+  if (e == ECONNRESET) return WOLFSSL_CBIO_ERR_CONN_RST;
+  if (e == EPIPE) return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+  return WOLFSSL_CBIO_ERR_GENERAL;
+}
+
+}  // namespace
+
+int tls_socket::on_recv(WOLFSSL*, char* buf, int size, void* core_ptr) {
+  auto& c = *static_cast<core*>(core_ptr);
+  for (;;) {
+    const ssize_t n = ::recv(c.sock.native_handle(), buf, static_cast<std::size_t>(size), 0);
+    if (n > 0) return static_cast<int>(n);
+    if (n == 0) {
+      c.socket_error = net::error::eof;
+      return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+    }
+    if (errno != EINTR) return io_failure(errno, c.socket_error);
+  }
+}
+
+// MSG_NOSIGNAL: a vanished peer must give an error, not SIGPIPE.
+int tls_socket::on_send(WOLFSSL*, char* buf, int size, void* core_ptr) {
+  auto& c = *static_cast<core*>(core_ptr);
+  for (;;) {
+    const ssize_t n = ::send(c.sock.native_handle(), buf, static_cast<std::size_t>(size), MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<int>(n);
+    if (errno != EINTR) return io_failure(errno, c.socket_error);
+  }
+}
+
+tls_socket::tls_socket(tcp::socket s, net::ssl::context& ctx) {
+  WOLFSSL* ssl = wolfSSL_new(ctx.native_handle());
+  if (!ssl) throw std::bad_alloc();
+  c_ = std::make_unique<core>(std::move(s), ssl);
+  c_->sock.non_blocking(true);
+  wolfSSL_SSLSetIORecv(ssl, &tls_socket::on_recv);
+  wolfSSL_SSLSetIOSend(ssl, &tls_socket::on_send);
+  wolfSSL_SetIOReadCtx(ssl, c_.get());
+  wolfSSL_SetIOWriteCtx(ssl, c_.get());
+}
+
+tls_socket::~tls_socket() {
+  if (c_) wolfSSL_free(c_->ssl);
+}
+
+tls_socket::attempt tls_socket::finish(int ret, bool bytes) {
+  if (ret > 0) return {want::nothing, {}, bytes ? static_cast<std::size_t>(ret) : 0};
+  const int err = wolfSSL_get_error(c_->ssl, ret);
+  if (err == WOLFSSL_ERROR_WANT_READ) return {want::read, {}, 0};
+  if (err == WOLFSSL_ERROR_WANT_WRITE) return {want::write, {}, 0};
+  if (err == WOLFSSL_ERROR_ZERO_RETURN) return {want::nothing, net::error::eof, 0};  // the peer's close_notify
+  if (c_->socket_error) return {want::nothing, std::exchange(c_->socket_error, {}), 0};
+  return {want::nothing, error_code(err, net::error::get_ssl_category()), 0};
+}
+
+tls_socket::attempt tls_socket::try_handshake(handshake_type role) {
+  c_->socket_error = {};
+  return finish(role == handshake_type::client ? wolfSSL_connect(c_->ssl) : wolfSSL_accept(c_->ssl), false);
+}
+
+tls_socket::attempt tls_socket::try_read(net::mutable_buffer b) {
+  if (b.size() == 0) return {};
+  c_->socket_error = {};
+  return finish(wolfSSL_read(c_->ssl, b.data(), static_cast<int>(std::min<std::size_t>(b.size(), INT_MAX))), true);
+}
+
+tls_socket::attempt tls_socket::write_bytes(const void* data, std::size_t size) {
+  if (size == 0) return {};
+  c_->socket_error = {};
+  return finish(wolfSSL_write(c_->ssl, data, static_cast<int>(std::min<std::size_t>(size, INT_MAX))), true);
+}
+
+tls_socket::attempt tls_socket::try_shutdown() {
+  c_->socket_error = {};
+  int r = wolfSSL_shutdown(c_->ssl);
+  if (r == WOLFSSL_SHUTDOWN_NOT_DONE) r = wolfSSL_shutdown(c_->ssl);  // ours is sent; now wait for the peer's
+  if (r == WOLFSSL_SUCCESS) return {};
+  return finish(r, false);
+}
+
+// One plaintext record: the most wolfSSL puts in a single TLS record.
+std::size_t tls_socket::record_scratch_size() { return 16 * 1024; }
+
+// One per thread, not per connection; filled and consumed within one wolfSSL_write call.
+char* tls_socket::record_scratch() {
+  thread_local auto buf = std::make_unique<char[]>(record_scratch_size());
+  return buf.get();
+}
+
+void teardown(boost::beast::role_type, tls_socket& s, error_code& ec) {
+  ec = s.try_shutdown().ec;
+  error_code ignored;
+  s.next_layer().close(ignored);
+}
+
+}  // namespace shadowlink
