@@ -20,6 +20,7 @@
 
 #include <cstring>
 #include <memory>
+#include <vector>
 
 struct WOLFSSL;
 
@@ -87,6 +88,8 @@ class tls_socket {
     tcp::socket sock;
     WOLFSSL* ssl;
     error_code socket_error;  // set by the I/O callbacks: the reason under a failed wolfSSL call
+    std::vector<void*> large;  // wolfSSL's large allocations for this connection (tls_memory.hpp)
+    bool release_after_first_read = false;
   };
 
   static int on_recv(WOLFSSL*, char* buf, int size, void* core_ptr);
