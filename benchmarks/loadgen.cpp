@@ -3,7 +3,9 @@
 //   loadgen echo PORT                                   TCP echo server on 127.0.0.1:PORT
 //   loadgen measure URL [options]                       measure one path, print one JSON object
 //     URL: tcp://127.0.0.1:P | ws://127.0.0.1:P/path | shadowlink://DEVICE@127.0.0.1:P (REST -> tunnel)
-//     --round-trips N (20000) --bulk-mib M (256) --ca FILE --token T --pids "1 2" (relays, for CPU s/GB)
+//          | webapp://DEVICE@127.0.0.1:P (login cookie -> the Web App's WebSocket, as noVNC does)
+//     --round-trips N (20000) --bulk-mib M (256) --ca FILE --token T --user U --password P
+//     --pids "1 2" (relays, for CPU s/GB)
 #include "benchmarks/measure.hpp"
 #include "benchmarks/viewer.hpp"
 #include "framework/tcp_stream.hpp"
@@ -29,7 +31,7 @@ namespace json = boost::json;
 namespace {
 
 struct options {
-  std::string url, ca, token;
+  std::string url, ca, token, user, password;
   int round_trips = 20000;
   std::size_t bulk = 256u << 20;
   std::vector<int> pids;
@@ -79,13 +81,18 @@ awaitable<stream_ptr> open_ws(const std::string& url) {
   co_return ws;
 }
 
-// shadowlink://DEVICE@HOST:PORT, set up the real way: REST (create a session), then the tunnel.
+// shadowlink://DEVICE@HOST:PORT, set up the real way: REST (create a session), then the tunnel;
+// webapp://DEVICE@HOST:PORT the Web App's way.
 awaitable<stream_ptr> open_shadowlink(const options& o, std::unique_ptr<tls_client>& tls) {
-  auto rest = o.url.substr(13);
+  auto rest = o.url.substr(o.url.find("://") + 3);
   auto device = rest.substr(0, rest.find('@'));
   auto hp = rest.substr(rest.find('@') + 1);
   tls = std::make_unique<tls_client>(make_trust(o.ca, ""));
   const bench::ums_access ums{hp.substr(0, hp.find(':')), hp.substr(hp.find(':') + 1), o.token};
+  if (o.url.rfind("webapp://", 0) == 0) {
+    auto s = co_await bench::open_webapp_session(*tls, ums, device, o.user, o.password);
+    co_return s;
+  }
   auto s = co_await bench::open_shadow_session(*tls, ums, device);
   co_return s;
 }
@@ -192,6 +199,8 @@ int main(int argc, char** argv) {
       else if (a == "--bulk-mib") o.bulk = static_cast<std::size_t>(std::stoi(v)) << 20;
       else if (a == "--ca") o.ca = v;
       else if (a == "--token") o.token = v;
+      else if (a == "--user") o.user = v;
+      else if (a == "--password") o.password = v;
       else if (a == "--pids") { std::istringstream in(v); for (int p; in >> p;) o.pids.push_back(p); }
     }
     net::co_spawn(ioc, measure(o), report);
