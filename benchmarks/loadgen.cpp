@@ -97,16 +97,46 @@ awaitable<stream_ptr> open_shadowlink(const options& o, std::unique_ptr<tls_clie
   co_return s;
 }
 
+awaitable<stream_ptr> open_path(const options& o, std::unique_ptr<tls_client>& tls) {
+  if (o.url.rfind("tcp://", 0) == 0) co_return co_await open_tcp(o.url.substr(6));
+  if (o.url.rfind("ws://", 0) == 0) co_return co_await open_ws(o.url);
+  co_return co_await open_shadowlink(o, tls);
+}
+
+// One way, as a VNC screen update flows: the far end sends `bytes` and the viewer reads them.
+// A second connection (a new session): the device ends the first one before it is free again.
+awaitable<double> one_way_mb_s(const options& o, std::size_t bytes) {
+  std::unique_ptr<tls_client> tls;
+  stream_ptr s;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      s = co_await open_path(o, tls);
+      break;
+    } catch (const std::exception&) {
+      if (attempt == 50) throw;
+    }
+    net::steady_timer t(co_await net::this_coro::executor, 200ms);
+    co_await t.async_wait(use_awaitable);
+  }
+  const std::string ask = "SOURCE " + std::to_string(bytes) + "\n";
+  error_code ec;
+  auto t0 = clock::now();
+  co_await s->write(net::buffer(ask), ec);
+  if (ec) throw system_error(ec);
+  std::vector<char> buf(256 * 1024);
+  for (std::size_t got = 0; got < bytes;) {
+    got += co_await s->read_some(net::buffer(buf), ec);
+    if (ec) throw system_error(ec);
+  }
+  const double secs = std::chrono::duration<double>(clock::now() - t0).count();
+  co_await close_stream(*s, "done");
+  co_return static_cast<double>(bytes) / 1e6 / secs;
+}
+
 awaitable<void> measure(options o) {  // by value: the caller's options end before the coroutine runs
   auto t0 = clock::now();
   std::unique_ptr<tls_client> tls;  // outlives the stream
-  stream_ptr s;
-  if (o.url.rfind("tcp://", 0) == 0)
-    s = co_await open_tcp(o.url.substr(6));
-  else if (o.url.rfind("ws://", 0) == 0)
-    s = co_await open_ws(o.url);
-  else
-    s = co_await open_shadowlink(o, tls);
+  stream_ptr s = co_await open_path(o, tls);
   // Set-up time: request to the first echoed byte.
   char one = 'x';
   error_code ec;
@@ -153,6 +183,8 @@ awaitable<void> measure(options o) {  // by value: the caller's options end befo
   out["bulk_mb_s"] = static_cast<double>(o.bulk) / 1e6 / secs;
   if (!o.pids.empty()) out["relay_cpu_s_per_gb"] = cpu / (2.0 * static_cast<double>(o.bulk) / 1e9);
   co_await close_stream(*s, "done");
+  s.reset();
+  out["one_way_mb_s"] = co_await one_way_mb_s(o, o.bulk);
   std::printf("%s\n", json::serialize(out).c_str());
 }
 
@@ -163,8 +195,24 @@ awaitable<void> echo_server(unsigned short port) {
     auto sock = co_await acc.async_accept(use_awaitable);
     net::co_spawn(ex, [s = make_tcp_stream(std::move(sock))]() -> awaitable<void> {
       std::vector<char> buf(256 * 1024);
+      // "SOURCE N\n" as a connection's first bytes asks for N bytes one way (see one_way_mb_s).
+      error_code ec;
+      auto first = co_await s->read_some(net::buffer(buf), ec);
+      const std::string_view head(buf.data(), first);
+      if (head.starts_with("SOURCE ") && head.find('\n') != std::string_view::npos) {
+        std::size_t left = std::stoull(std::string(head.substr(7, head.find('\n') - 7)));
+        std::vector<char> out(64 * 1024, 's');
+        while (left > 0 && !ec) {
+          const auto n = std::min(left, out.size());
+          co_await s->write(net::buffer(out.data(), n), ec);
+          left -= n;
+        }
+        while (!ec) co_await s->read_some(net::buffer(buf), ec);  // until the viewer closes
+        co_return;
+      }
+      if (first > 0) co_await s->write(net::buffer(buf.data(), first), ec);
+      if (ec) co_return;
       for (;;) {
-        error_code ec;
         auto n = co_await s->read_some(net::buffer(buf), ec);
         if (n > 0) co_await s->write(net::buffer(buf.data(), n), ec);
         if (ec) co_return;

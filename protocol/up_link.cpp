@@ -5,6 +5,7 @@
 #include <boost/asio/error.hpp>
 
 namespace shadowlink::up {
+using namespace net::experimental::awaitable_operators;
 
 ws_options link_options() {
   ws_options o;
@@ -82,6 +83,14 @@ awaitable<message> link::receive() {
       send(err);
     }
   }
+}
+
+awaitable<void> link::serve(awaitable<void> reader) {
+  auto r = co_await (write_loop() || settle(std::move(reader)));
+  if (r.index() == 0) co_return;  // the writer ended: the link is gone
+  close(close_reason_);
+  net::steady_timer t(co_await net::this_coro::executor, 5s);
+  co_await (write_loop() || t.async_wait(use_tuple));
 }
 
 awaitable<void> link::write_loop() {

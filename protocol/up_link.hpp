@@ -24,6 +24,10 @@ class link {
   awaitable<message> receive();
   // Drains the queue until the link closes; run it beside the reader: `co_await (l.write_loop() || reader())`.
   awaitable<void> write_loop();
+  // Runs `reader` beside the writer. When the reader ends (however it ends; it reports what
+  // matters itself), what it queued last (a refusal and its reason) is still sent, within 5 s,
+  // before the link closes. Plain `write_loop() || reader()` would cut that message off.
+  awaitable<void> serve(awaitable<void> reader);
   // Asks the link to end politely (queued messages are still sent first).
   void close(std::string_view reason);
 

@@ -65,7 +65,7 @@ awaitable<void> icg_service::ums_endpoint(ws_upgrade& up) {
   }
   const auto opts = up::link_options();
   up::link link(co_await up.accept(opts));
-  co_await (link.write_loop() || serve_ums(link));
+  co_await link.serve(serve_ums(link));
 }
 
 awaitable<void> icg_service::serve_ums(up::link& link) {
@@ -148,7 +148,7 @@ awaitable<void> icg_service::device_endpoint(ws_upgrade& up) {
     co_return co_await up.reject(http::status::service_unavailable, "gateway has no UMS connection");
   const auto opts = up::link_options();
   up::link link(co_await up.accept(opts));
-  co_await (link.write_loop() || serve_device(link));
+  co_await link.serve(serve_device(link));
 }
 
 awaitable<void> icg_service::serve_device(up::link& link) {

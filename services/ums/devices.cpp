@@ -10,7 +10,7 @@ using namespace net::experimental::awaitable_operators;
 awaitable<void> ums_service::up_endpoint(ws_upgrade& up) {
   const auto opts = up::link_options();
   up::link link(co_await up.accept(opts));
-  co_await (link.write_loop() || serve_device(link));
+  co_await link.serve(serve_device(link));
 }
 
 awaitable<void> ums_service::serve_device(up::link& link) {

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Proves the benchmark tools still work (briefly; numbers come from benchmarks/run): the scale
+# generator's idle devices and active sessions are held and counted by the UMS itself, and the load
+# client measures the one-hop path including its one-way mode.
+source "$(dirname "$0")/lib.sh"
+
+ECHO=$(free_port); start echo "$BENCH/loadgen" echo "$ECHO"; wait_port "$ECHO" 10
+UMS=$(free_port)
+python3 - "$WORK" "$UMS" > "$WORK/ums.json" <<'PY'
+import json, sys
+work, port = sys.argv[1], int(sys.argv[2])
+devices = [{"id": f"scale-{i}", "credential": f"scale-credential-{i}"} for i in range(40)]
+devices += [{"id": f"act-{i}", "credential": f"act-credential-{i}"} for i in range(5)]
+print(json.dumps({"log_level": "warn", "data_dir": work + "/data", "services": [{"type": "ums", "settings": {"port": port,
+  "api_tokens": [{"token": "benchmark-token-0123456789", "user": "bench"}], "devices": devices}}]}))
+PY
+start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID; wait_port "$UMS" 10
+for _ in $(seq 50); do [ -f "$WORK/data/ca.pem" ] && break; sleep 0.1; done
+
+step "40 idle device links from 4 source addresses, counted online by the UMS"
+"$BENCH/scale" idle --url "wss://127.0.0.1:$UMS/up" --ca "$WORK/data/ca.pem" --devices 40 --sources 4 --pid "$UMS_PID" \
+  --hold-s 2 --ums "127.0.0.1:$UMS" --token benchmark-token-0123456789 > "$WORK/idle.json" || fail "scale idle: $(cat "$WORK/idle.json")"
+python3 - "$WORK/idle.json" <<'PY' || fail "idle: $(cat "$WORK/idle.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["up"] == 40 and d["server_counted"] == 40 and d["dropped_while_holding"] == 0, d
+assert d["server_kib_per_connection"] > 0, d
+PY
+echo "ok: $(cat "$WORK/idle.json")"
+
+step "a wrong credential is refused and reported, not counted"
+set +e; "$BENCH/scale" idle --url "wss://127.0.0.1:$UMS/up" --ca "$WORK/data/ca.pem" --devices 1 --credential wrong- \
+  --hold-s 1 > "$WORK/bad.json"; rc=$?; set -e
+[ $rc -ne 0 ] && grep -q '"failed":1' "$WORK/bad.json" && grep -q "unknown device or wrong credential" "$WORK/bad.json" \
+  || fail "a refused device was not reported: rc=$rc $(cat "$WORK/bad.json")"
+
+step "5 real device agents, 5 active sessions through the UMS, counted active by the UMS"
+python3 - "$WORK" "$UMS" "$ECHO" > "$WORK/dev.json" <<'PY'
+import json, sys
+work, port, echo = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+print(json.dumps({"log_level": "warn", "data_dir": work + "/dev", "services": [{"type": "device", "name": f"dev{i}",
+  "settings": {"device_id": f"act-{i}", "credential": f"act-credential-{i}", "server": f"wss://127.0.0.1:{port}/up",
+               "ca_file": work + "/data/ca.pem", "vnc_port": echo}} for i in range(5)]}))
+PY
+start devices "$BIN/shadowlinkd" --config "$WORK/dev.json"
+for _ in $(seq 100); do
+  n=$("$BIN/shadowlink" --server "https://127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 devices | grep -c "^act-.* yes" || true)
+  [ "$n" -ge 5 ] && break; sleep 0.1
+done
+[ "$n" -ge 5 ] || fail "device agents not online ($n)"
+"$BENCH/scale" active --ums "127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 --devices 5 \
+  --pid "$UMS_PID" --hold-s 3 > "$WORK/active.json" || fail "scale active: $(cat "$WORK/active.json")"
+python3 - "$WORK/active.json" <<'PY' || fail "active: $(cat "$WORK/active.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["up"] == 5 and d["server_counted"] == 5 and d["dropped_while_holding"] == 0 and d["round_trips"] >= 5, d
+PY
+echo "ok: $(cat "$WORK/active.json")"
+
+step "the load client measures the one-hop path, echo and one way"
+for _ in $(seq 100); do  # the sessions above end asynchronously; wait until act-0 is free
+  list=$("$BIN/shadowlink" --server "https://127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 devices)
+  grep -q "^act-0 .* yes  *no" <<<"$list" && break
+  sleep 0.1
+done
+out=$("$BENCH/loadgen" measure "shadowlink://act-0@127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 \
+  --round-trips 100 --bulk-mib 2) || fail "loadgen failed"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["one_way_mb_s"] > 0 and d["bulk_mb_s"] > 0 and d["rtt4k"]["p50_us"] > 0, d' "$out" \
+  || fail "loadgen: $out"
+echo "ok: $out"
