@@ -49,9 +49,9 @@ long resident_kib(int pid) {
   return 0;
 }
 
-void note_failure(counters& c, const std::exception& e) {
+void note_failure(counters& c, std::string_view why) {
   ++c.failed;
-  if (c.first_error.empty()) c.first_error = e.what();
+  if (c.first_error.empty()) c.first_error = why;
 }
 
 // Ids are spread over source addresses so that no single 127.0.0.x runs out of ephemeral ports.
@@ -78,7 +78,7 @@ awaitable<void> idle_device(tls_client& tls, ws_target target, std::string id, s
     link->send(hello);
   } catch (const std::exception& e) {
     --c.connecting;
-    note_failure(c, e);
+    note_failure(c, e.what());
     co_return;
   }
   bool welcomed = false;
@@ -118,8 +118,7 @@ awaitable<void> idle_device(tls_client& tls, ws_target target, std::string id, s
   }
   if (!welcomed) {
     --c.connecting;
-    ++c.failed;
-    if (c.first_error.empty()) c.first_error = why;
+    note_failure(c, why);
   }
 }
 
@@ -129,7 +128,7 @@ awaitable<void> active_viewer(tls_client& tls, bench::ums_access ums, std::strin
     s = co_await bench::open_shadow_session(tls, ums, device);
   } catch (const std::exception& e) {
     --c.connecting;
-    note_failure(c, e);
+    note_failure(c, e.what());
     co_return;
   }
   --c.connecting;
@@ -153,7 +152,7 @@ awaitable<void> active_viewer(tls_client& tls, bench::ums_access ums, std::strin
       co_await t.async_wait(use_awaitable);
     }
   } catch (const std::exception& e) {
-    if (c.holding) note_failure(c, e);
+    if (c.holding) note_failure(c, e.what());
   }
 }
 

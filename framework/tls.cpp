@@ -4,7 +4,6 @@
 #include "framework/errors.hpp"
 #include "framework/http_proxy.hpp"
 #include "framework/tcp_stream.hpp"
-#include "framework/tls_memory.hpp"
 
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
@@ -79,7 +78,6 @@ bool pin_matches(WOLFSSL* ssl, const std::string& pin, std::string_view host) {
 }  // namespace
 
 std::shared_ptr<ssl::context> make_server_tls(const std::string& cert_chain_pem, const std::string& key_pem) {
-  tls_memory::install();
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   restrict_protocols(*ctx);
   ctx->use_certificate_chain(net::buffer(cert_chain_pem));
@@ -99,7 +97,7 @@ client_trust make_trust(const std::string& ca_file, const std::string& pin) {
 }
 
 tls_client::tls_client(client_trust trust)
-    : trust_(std::move(trust)), ctx_((tls_memory::install(), std::make_shared<ssl::context>(ssl::context::tls_client))) {
+    : trust_(std::move(trust)), ctx_(std::make_shared<ssl::context>(ssl::context::tls_client)) {
   restrict_protocols(*ctx_);
   ctx_->set_verify_mode(ssl::verify_peer);
   if (!trust_.ca_pem.empty()) ctx_->add_certificate_authority(net::buffer(trust_.ca_pem));

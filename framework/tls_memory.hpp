@@ -8,7 +8,8 @@
 
 namespace shadowlink::tls_memory {
 
-// Routes wolfSSL's allocations through this module; once, before the first TLS context.
+// Routes wolfSSL's allocations through this module (idempotent; tls_socket calls it). Memory
+// wolfSSL allocated before is still freed correctly: unknown pointers go back to free().
 void install();
 
 // Collects the large allocations made while it lives (on this thread).
