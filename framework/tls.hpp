@@ -14,7 +14,13 @@ namespace shadowlink {
 
 namespace ssl = net::ssl;
 
-// Server context from PEM text; prefers ChaCha20-Poly1305 (Debian's wolfSSL has no AES-NI).
+// True when this wolfSSL has AES-NI code and the CPU runs it (the optimized build on x86-64).
+bool tls_aes_in_hardware();
+// The cipher list every context uses: AES-128-GCM first when AES runs in hardware, else
+// ChaCha20-Poly1305 first.
+const char* tls_cipher_preference();
+
+// Server context from PEM text, TLS 1.2+ with AEAD suites in the order above.
 std::shared_ptr<ssl::context> make_server_tls(const std::string& cert_chain_pem, const std::string& key_pem);
 
 struct client_trust {

@@ -15,12 +15,22 @@ expect_config_error() {  # expect_config_error JSON EXPECTED_TEXT
   echo "ok: $(cat "$WORK/out.txt")"
 }
 
-step "TLS is wolfSSL: no binary links OpenSSL"
+step "TLS is wolfSSL ($WOLFSSL_BUILD build): no binary links OpenSSL"
 for b in "$BIN/shadowlinkd" "$BIN/shadowlink"; do
   # Captured first: with pipefail, `ldd | grep -q` fails when grep's early exit SIGPIPEs ldd.
   libs=$(ldd "$b")
-  grep -q libwolfssl <<<"$libs" || fail "$b does not link wolfSSL"
   if grep -Eq 'libssl|libcrypto' <<<"$libs"; then fail "$b links OpenSSL: $(grep -E 'libssl|libcrypto' <<<"$libs")"; fi
+  symbols=$(nm "$b")
+  case "$WOLFSSL_BUILD" in
+    optimized)  # linked statically, with the AES-GCM assembly in the binary
+      if grep -q libwolfssl <<<"$libs"; then fail "$b links the shared wolfSSL, not the optimized static one"; fi
+      grep -q ' wolfSSL_new$' <<<"$symbols" || fail "$b has no wolfSSL inside"
+      grep -q 'AES_GCM_encrypt_avx2$' <<<"$symbols" || fail "$b has wolfSSL without the AES-GCM assembly";;
+    system)
+      grep -q libwolfssl <<<"$libs" || fail "$b does not link Debian's shared wolfSSL"
+      if grep -q 'AES_GCM_encrypt_avx2$' <<<"$symbols"; then fail "$b carries a static wolfSSL"; fi;;
+    *) fail "WOLFSSL_BUILD is '$WOLFSSL_BUILD'";;
+  esac
 done
 
 step "bad configurations"

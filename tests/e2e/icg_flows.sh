@@ -89,7 +89,11 @@ SESSION=$(curl -s --max-time 30 --cacert "$WORK/data/ca.pem" -H "Authorization: 
 URL=$(echo "$SESSION" | sed -n 's/.*"tunnel_url":"wss:\/\/localhost:\([0-9]*\)\(\/tunnel\/[^"]*\)".*/https:\/\/127.0.0.1:\1\2/p')
 TOKEN=$(echo "$SESSION" | sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
 [ -n "$URL" ] && [ -n "$TOKEN" ] || fail "no session: $SESSION"
-[ "$(upgrade_status "$URL" "${TOKEN%?}0")" = 403 ] || fail "altered token not refused"
+# Flip the last hex digit so the altered token certainly differs from the genuine one.
+LAST=${TOKEN: -1}
+if [ "$LAST" = 0 ]; then ALTERED="${TOKEN%?}1"; else ALTERED="${TOKEN%?}0"; fi
+[ "$ALTERED" != "$TOKEN" ] || fail "test bug: the altered token equals the genuine one"
+[ "$(upgrade_status "$URL" "$ALTERED")" = 403 ] || fail "altered token not refused"
 [ "$(upgrade_status "$URL" "$TOKEN")" = 101 ] || fail "the genuine token was refused"
 [ "$(upgrade_status "$URL" "$TOKEN")" = 403 ] || fail "a used token was accepted again"
 wait_log ums "AUDIT session ended: device=remote-1 user=automation" 10

@@ -57,8 +57,27 @@ TEST_CASE("a client that trusts the installation CA completes a TLS 1.3 handshak
     const client_trust trust1{test_identity().ca_pem, {}};
     const std::string host1 = "127.0.0.1";
     auto r = co_await try_connect(trust1, host1, test_identity());
-    CHECK(r == "connected TLSv1.3 TLS13-CHACHA20-POLY1305-SHA256");
+    CHECK(r == std::string("connected TLSv1.3 ") +
+                   (tls_aes_in_hardware() ? "TLS13-AES128-GCM-SHA256" : "TLS13-CHACHA20-POLY1305-SHA256"));
   });
+}
+
+TEST_CASE("the cipher order puts AES-128-GCM first exactly when AES runs in hardware, and offers only AEAD suites") {
+  const std::string order = tls_cipher_preference();
+  const std::string first = order.substr(0, order.find(':'));
+  CHECK(first == (tls_aes_in_hardware() ? "TLS13-AES128-GCM-SHA256" : "TLS13-CHACHA20-POLY1305-SHA256"));
+  for (std::size_t at = 0; at < order.size();) {
+    const auto end = std::min(order.find(':', at), order.size());
+    const std::string suite = order.substr(at, end - at);
+    CHECK((suite.find("GCM") != std::string::npos || suite.find("CHACHA20-POLY1305") != std::string::npos));
+    at = end + 1;
+  }
+#if defined(WOLFSSL_AESNI) && defined(__x86_64__)
+  // The optimized build on a CPU with AES-NI (every x86-64 server of the last decade) must use it.
+  if (__builtin_cpu_supports("aes") && __builtin_cpu_supports("pclmul")) CHECK(tls_aes_in_hardware());
+#else
+  CHECK_FALSE(tls_aes_in_hardware());
+#endif
 }
 
 TEST_CASE("a certificate that does not name the host is rejected even when the CA is trusted") {
