@@ -11,9 +11,14 @@ namespace {
 std::uint32_t be32(const std::uint8_t* p) {
   return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
 }
+
+std::uint16_t be16(const std::uint8_t* p) { return static_cast<std::uint16_t>((p[0] << 8) | p[1]); }
 }  // namespace
 
-// Header bytes needed before a message's full length is known.
+// Header bytes needed before a message's full length is known, and whether the message is input.
+// Besides RFC 6143's messages this follows what real viewers send once the server advertises the
+// matching pseudo-encodings (TigerVNC's Xvnc advertises all of them): fences, continuous updates,
+// desktop resizing, xvp, QEMU extended key events, GII and the extended clipboard.
 void input_filter::start_message(std::uint8_t type) {
   head_len_ = 0;
   switch (type) {
@@ -22,10 +27,13 @@ void input_filter::start_message(std::uint8_t type) {
     case 3: head_need_ = 10; drop_ = false; break;   // FramebufferUpdateRequest
     case 4: head_need_ = 8; drop_ = true; break;     // KeyEvent
     case 5: head_need_ = 6; drop_ = true; break;     // PointerEvent
-    case 6: head_need_ = 8; drop_ = true; break;     // ClientCutText: + length
+    case 6: head_need_ = 8; drop_ = true; break;     // ClientCutText: + length (negative: extended clipboard)
     case 150: head_need_ = 10; drop_ = false; break; // EnableContinuousUpdates
     case 248: head_need_ = 9; drop_ = false; break;  // ClientFence: + length
+    case 250: head_need_ = 4; drop_ = true; break;   // xvp: shutdown, reboot, reset of the device
     case 251: head_need_ = 8; drop_ = true; break;   // SetDesktopSize: + 16 * screens
+    case 253: head_need_ = 4; drop_ = true; break;   // gii: input devices and their events; + length
+    case 255: head_need_ = 4; drop_ = false; break;  // QEMU: the sub-type decides (header_complete)
     default: throw std::runtime_error("view-only: unknown RFB client message type " + std::to_string(type));
   }
 }
@@ -34,10 +42,29 @@ void input_filter::start_message(std::uint8_t type) {
 bool input_filter::header_complete() {
   std::size_t extra = 0;
   switch (head_[0]) {
-    case 2: extra = 4u * ((head_[2] << 8) | head_[3]); break;
-    case 6: extra = be32(&head_[4]); break;
+    case 2: extra = 4u * be16(&head_[2]); break;
+    case 6: {
+      // The extended clipboard (TigerVNC, noVNC) sends its messages with a negative length whose
+      // absolute value is the payload size; reading it as unsigned swallowed the rest of the stream.
+      const auto length = static_cast<std::int64_t>(static_cast<std::int32_t>(be32(&head_[4])));
+      extra = static_cast<std::size_t>(length < 0 ? -length : length);
+      break;
+    }
     case 248: extra = head_[8]; break;
     case 251: extra = 16u * head_[6]; break;
+    case 253: {
+      // Bit 7 of the second byte says the length field is big-endian.
+      const bool big = (head_[1] & 0x80) != 0;
+      extra = big ? be16(&head_[2]) : static_cast<std::size_t>(head_[2] | (head_[3] << 8));
+      break;
+    }
+    case 255:
+      switch (head_[1]) {
+        case 0: drop_ = true; extra = 8; break;                 // extended key event: keysym + keycode
+        case 1: extra = be16(&head_[2]) == 2 ? 6 : 0; break;    // audio: enable, disable, set format
+        default: throw std::runtime_error("view-only: unknown QEMU client message sub-type " + std::to_string(head_[1]));
+      }
+      break;
     default: break;
   }
   need_ = extra;

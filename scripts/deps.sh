@@ -6,7 +6,7 @@ SHADOWLINK_PACKAGES=(
   libwolfssl-dev libsimdjson-dev catch2 libpng-dev
   dpkg-dev autoconf automake libtool make xz-utils
   openssl procps curl util-linux tinyproxy python3
-  tigervnc-standalone-server tigervnc-tools x11-xserver-utils gvncviewer novnc
+  tigervnc-standalone-server tigervnc-tools tigervnc-viewer xdotool x11-xserver-utils gvncviewer novnc
 )
 
 shadowlink_install_deps() {

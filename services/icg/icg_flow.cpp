@@ -37,7 +37,7 @@ awaitable<void> icg_service::relay_session(up::message req) {
 
     // 3. Ask the device to open a VNC session, with the gateway's own (external) tunnel URL.
     up::message to_device = req;
-    to_device.tunnel_url = external_url_ + "/tunnel/" + req.session_id;
+    to_device.tunnel_url = listener_.public_url + "/tunnel/" + req.session_id;
     to_device.viewer_token.clear();
     to_device.device_id.clear();
     d->second.link->send(to_device);

@@ -12,10 +12,7 @@ namespace shadowlink::icg {
 using namespace net::experimental::awaitable_operators;
 
 icg_service::icg_service(service_env& env, settings& s) : env_(env), name_(env.name), rv_(env.ex) {
-  listen_ = s.str("listen", listen_);
-  port_ = s.port("port", port_);
-  names_ = s.strings("names", {"localhost", "127.0.0.1"});
-  external_url_ = s.str("external_url", "wss://" + names_.front() + ":" + std::to_string(port_));
+  listener_ = tls_listener_settings::read(s, 9443, "external_url");
   ums_credential_ = s.required_str("ums_credential");
   if (ums_credential_.size() < 16) s.reject("ums_credential", "must be at least 16 characters");
   ca_dir_ = s.str("ca_dir", env.shared_dir.string());
@@ -24,19 +21,17 @@ icg_service::icg_service(service_env& env, settings& s) : env_(env), name_(env.n
 }
 
 void icg_service::start() {
-  auto id = ensure_server_identity(env_.data_dir, ca_dir_, names_);
-  log::info(name_, "certificate signed by the installation CA ", id.ca_fingerprint, "; server fingerprint ", id.server_fingerprint);
-  server_ = std::make_unique<https_server>(env_.tasks, make_server_tls(id.cert_chain_pem, id.key_pem), name_);
+  server_ = make_tls_listener(listener_, env_, ca_dir_);
   server_->add_ws("/up/ums", [this](ws_upgrade& up) { return ums_endpoint(up); });
   server_->add_ws("/up", [this](ws_upgrade& up) { return device_endpoint(up); });
   server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return up::accept_tunnel_end(rv_, up, "/tunnel/", name_); });
   server_->add_http("/health", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
     co_return json_response(req, http::status::ok, boost::json::serialize(boost::json::object{{"status", status()}}));
   });
-  server_->listen(listen_, port_);
+  server_->listen(listener_.listen, listener_.port);
   started_ = true;
   env_.tasks.spawn(drop_devices_without_ums(), name_);
-  log::info(name_, "gateway listening on ", listen_, ":", server_->port(), " (UMS /up/ums, devices /up, tunnels /tunnel/, /health)");
+  log::info(name_, "gateway listening on ", listener_.listen, ":", server_->port(), " (UMS /up/ums, devices /up, tunnels /tunnel/, /health)");
 }
 
 void icg_service::stop() {

@@ -2,6 +2,7 @@
 // The ICG gateway: for devices the UMS cannot reach. The UMS and the devices both connect *out* to
 // it (UP WebSockets); it relays UP commands between them and pairs and splices shadow tunnels.
 #include "framework/certs.hpp"
+#include "framework/tls_listener.hpp"
 #include "framework/https_server.hpp"
 #include "framework/rendezvous.hpp"
 #include "framework/splice.hpp"
@@ -42,10 +43,7 @@ class icg_service final : public service {
 
   service_env env_;
   std::string name_;
-  std::string listen_ = "127.0.0.1";
-  std::uint16_t port_ = 9443;
-  std::vector<std::string> names_;
-  std::string external_url_;  // what devices and consoles are told (tunnel URLs)
+  tls_listener_settings listener_;  // public_url ("external_url"): what devices and consoles are told
   std::string ums_credential_;
   std::string ca_dir_;
   clock::duration device_grace_ = 30s;

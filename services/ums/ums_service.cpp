@@ -14,13 +14,9 @@ namespace json = boost::json;
 
 ums_service::ums_service(service_env& env, settings& s)
     : env_(env), name_(env.name), rv_(env.ex) {
-  cfg_.listen = s.str("listen", cfg_.listen);
-  cfg_.port = s.port("port", cfg_.port);
-  cfg_.names = s.strings("names", {"localhost", "127.0.0.1"});
-  cfg_.public_url = s.str("public_url", "wss://" + cfg_.names.front() + ":" + std::to_string(cfg_.port));
-  if (!boost::urls::parse_uri(cfg_.public_url)) s.reject("public_url", "not a URL");
+  cfg_.listener = tls_listener_settings::read(s, 8443, "public_url");
   std::vector<std::string> origins;
-  for (auto& n : cfg_.names) origins.push_back("https://" + n + ":" + std::to_string(cfg_.port));
+  for (auto& n : cfg_.listener.names) origins.push_back("https://" + n + ":" + std::to_string(cfg_.listener.port));
   cfg_.web_origins = s.strings("web_origins", origins);
   cfg_.consent_timeout = std::chrono::seconds(s.integer("consent_timeout_s", 60, 1, 600));
   cfg_.setup_timeout = std::chrono::seconds(s.integer("setup_timeout_s", 20, 1, 300));
@@ -55,23 +51,11 @@ ums_service::ums_service(service_env& env, settings& s)
     gateways_.push_back(std::move(gw));
   }
   novnc_dir_ = s.str("novnc_dir", "/usr/share/novnc");
-  cert_file_ = s.str("cert_file", "");
-  key_file_ = s.str("key_file", "");
-  if (cert_file_.empty() != key_file_.empty())
-    s.reject(cert_file_.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
 }
 
 void ums_service::start() {
   // Side effects (certificate generation) wait until every service's config has been validated.
-  if (!cert_file_.empty()) {
-    identity_.cert_chain_pem = read_file(cert_file_);
-    identity_.key_pem = read_file(key_file_);
-  } else {
-    identity_ = ensure_server_identity(env_.data_dir, env_.shared_dir, cfg_.names);
-    if (identity_.created) log::info(name_, "created certificate in ", env_.data_dir.string());
-    log::info(name_, "installation CA ", (env_.shared_dir / "ca.pem").string(), " SHA-256 fingerprint ", identity_.ca_fingerprint);
-  }
-  server_ = std::make_unique<https_server>(env_.tasks, make_server_tls(identity_.cert_chain_pem, identity_.key_pem), name_);
+  server_ = make_tls_listener(cfg_.listener, env_, env_.shared_dir);
   server_->add_ws("/up", [this](ws_upgrade& up) { return up_endpoint(up); });
   server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return up::accept_tunnel_end(rv_, up, "/tunnel/", name_); });
   server_->add_ws("/webapp/shadow", [this](ws_upgrade& up) -> awaitable<void> {
@@ -106,14 +90,14 @@ void ums_service::start() {
     if (req.target() != "/" && req.target() != "/index.html") co_return error_response(req, http::status::not_found, "not found");
     co_return webapp_page(req);
   });
-  server_->listen(cfg_.listen, cfg_.port);
+  server_->listen(cfg_.listener.listen, cfg_.listener.port);
   for (auto& gw : gateways_) {
     // Without a CA file or pin, the gateway is trusted through the installation CA that signed it.
     gw->tls = std::make_unique<tls_client>(make_trust(gw->ca_file.empty() && gw->pin.empty() ? (env_.shared_dir / "ca.pem").string() : gw->ca_file, gw->pin));
     gw->tls->set_proxy(gw->proxy);
     env_.tasks.spawn(gateway_link(*gw), name_ + "/" + gw->name);
   }
-  log::info(name_, "listening on ", cfg_.listen, ":", server_->port(), " (REST /api/v1, UP /up, tunnels /tunnel/, Web App /webapp/shadow)");
+  log::info(name_, "listening on ", cfg_.listener.listen, ":", server_->port(), " (REST /api/v1, UP /up, tunnels /tunnel/, Web App /webapp/shadow)");
 }
 
 void ums_service::stop() {
@@ -127,7 +111,7 @@ void ums_service::stop() {
 }
 
 std::string ums_service::tunnel_url(const std::string& session_id) const {
-  return cfg_.public_url + "/tunnel/" + session_id;
+  return cfg_.listener.public_url + "/tunnel/" + session_id;
 }
 
 session_ptr ums_service::new_session(const std::string& device_id, const std::string& user, std::string via, bool view_only) {

@@ -2,6 +2,7 @@
 // The UMS server: REST API for consoles, UP endpoint for devices, shadow-tunnel endpoint and the
 // Web App's shadow endpoint, all on one TLS port routed by path.
 #include "framework/certs.hpp"
+#include "framework/tls_listener.hpp"
 #include "framework/https_server.hpp"
 #include "framework/rendezvous.hpp"
 #include "framework/service.hpp"
@@ -36,10 +37,7 @@ struct gateway {
 };
 
 struct ums_settings {
-  std::string listen = "127.0.0.1";
-  std::uint16_t port = 8443;
-  std::string public_url;  // what devices and consoles are told to connect to
-  std::vector<std::string> names;
+  tls_listener_settings listener;  // public_url: what devices and consoles are told to connect to
   std::vector<std::string> web_origins;  // Origin values the Web App's shadow endpoint accepts
   clock::duration consent_timeout = 60s;  // device answers a shadow request
   clock::duration setup_timeout = 20s;    // a tunnel end arrives
@@ -91,8 +89,7 @@ class ums_service final : public service {
   service_env env_;  // a copy: the one passed to the factory is temporary
   std::string name_;
   ums_settings cfg_;
-  std::string cert_file_, key_file_, novnc_dir_;
-  identity identity_;
+  std::string novnc_dir_;
   auth auth_;
   rendezvous rv_;
   std::unique_ptr<https_server> server_;

@@ -41,6 +41,14 @@ expect_config_error '{"services": [{"type": "ums", "settings": {}}]}' "at least 
 expect_config_error '{"services": [{"type": "device", "settings": {"device_id": "d", "credential": "c", "server": "ws://x/up", "pin": "ab"}}]}' "must be a wss:// URL"
 expect_config_error '{"services": [{"type": "device", "settings": {"device_id": "d", "credential": "c", "server": "wss://x/up", "pin": "ab"}}]}' "settings.pin: expected a SHA-256 fingerprint"
 expect_config_error '{"services": [' "not valid JSON"
+# The TLS listener's settings, checked once by the framework for the UMS and the gateway alike.
+U='"users": [{"user": "a", "password": "b"}]'
+expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"names\": [], $U}}]}" "settings.names: give at least one host name"
+expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"public_url\": \"ws://ums.example:8443\", $U}}]}" "settings.public_url: must be a wss:// URL"
+expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"cert_file\": \"/x.pem\", $U}}]}" "settings.key_file: cert_file and key_file go together"
+G='"ums_credential": "0123456789abcdef0123"'
+expect_config_error "{\"services\": [{\"type\": \"icg\", \"settings\": {\"names\": [], $G}}]}" "settings.names: give at least one host name"
+expect_config_error "{\"services\": [{\"type\": \"icg\", \"settings\": {\"external_url\": \"ws://gw.example:9443\", $G}}]}" "settings.external_url: must be a wss:// URL"
 set +e; "$BIN/shadowlinkd" --config "$WORK/missing.json" > "$WORK/out.txt" 2>&1; rc=$?; set -e
 [ $rc -eq 2 ] && grep -q "cannot read the file" "$WORK/out.txt" || fail "missing file: rc=$rc $(cat "$WORK/out.txt")"
 set +e; "$BIN/shadowlinkd" --bogus > "$WORK/out.txt" 2>&1; rc=$?; set -e

@@ -54,8 +54,18 @@ wait_log() {  # wait_log NAME PATTERN SECONDS
   fail "'$2' did not appear in $1.log within $3 s"
 }
 
+wait_count() {  # wait_count NAME PATTERN N SECONDS: until PATTERN is on at least N lines of NAME.log
+  local n
+  for _ in $(seq $(($4 * 10))); do
+    n=$(grep -c -- "$2" "$WORK/$1.log" 2>/dev/null || true)
+    [ "${n:-0}" -ge "$3" ] && return 0
+    sleep 0.1
+  done
+  fail "'$2' did not appear $3 times in $1.log within $4 s"
+}
+
 # start_xvnc: a TigerVNC server showing a red/blue checkerboard (16x16 tiles of 8x8 squares,
-# red at the top-left). Sets VNC_PORT.
+# red at the top-left). Sets VNC_PORT and VNC_DISPLAY (":N", for X clients on that screen).
 start_xvnc() {
   local display
   for display in $(shuf -i 100-400 -n 50); do
@@ -68,19 +78,22 @@ start_xvnc() {
   printf '#define cb_width 16\n#define cb_height 16\nstatic unsigned char cb_bits[] = {\n%s\n%s};\n' \
     "$(printf '0xff,0x00,%.0s' $(seq 8))" "$(printf '0x00,0xff,%.0s' $(seq 8) | sed 's/,$//')" > "$WORK/cb.xbm"
   DISPLAY=":$display" timeout 10 xsetroot -bitmap "$WORK/cb.xbm" -fg red -bg blue
+  VNC_DISPLAY=":$display"
 }
 
-# check_checkerboard FILE: red at (4,4) and (12,12), blue at (12,4) and (4,12), and the negative
-# control: the same probe must reject the wrong colour.
+# check_checkerboard FILE [DX DY]: red at (4,4) and (12,12), blue at (12,4) and (4,12) (shifted by
+# DX, DY when the picture is inside a window), and the negative control: the same probe must reject
+# the wrong colour.
 check_checkerboard() {
-  local f=$1
+  local f=$1 dx=${2:-0} dy=${3:-0}
   [ -s "$f" ] || fail "$f was not written"
-  "$TOOLS/png_probe" "$f" 4 4 255 0 0 >/dev/null || fail "$f: (4,4) is $("$TOOLS/png_probe" "$f" 4 4), expected red"
-  "$TOOLS/png_probe" "$f" 12 12 255 0 0 >/dev/null || fail "$f: (12,12) is not red"
-  "$TOOLS/png_probe" "$f" 12 4 0 0 255 >/dev/null || fail "$f: (12,4) is $("$TOOLS/png_probe" "$f" 12 4), expected blue"
-  "$TOOLS/png_probe" "$f" 4 12 0 0 255 >/dev/null || fail "$f: (4,12) is not blue"
-  if "$TOOLS/png_probe" "$f" 4 4 0 0 255 >/dev/null; then fail "negative control: (4,4) passed as blue"; fi
-  if "$TOOLS/png_probe" "$f" 12 4 255 0 0 >/dev/null; then fail "negative control: (12,4) passed as red"; fi
+  probe() { "$TOOLS/png_probe" "$f" $(($1 + dx)) $(($2 + dy)) "${@:3}"; }
+  probe 4 4 255 0 0 >/dev/null || fail "$f: (4,4) is $(probe 4 4), expected red"
+  probe 12 12 255 0 0 >/dev/null || fail "$f: (12,12) is not red"
+  probe 12 4 0 0 255 >/dev/null || fail "$f: (12,4) is $(probe 12 4), expected blue"
+  probe 4 12 0 0 255 >/dev/null || fail "$f: (4,12) is not blue"
+  if probe 4 4 0 0 255 >/dev/null; then fail "negative control: (4,4) passed as blue"; fi
+  if probe 12 4 255 0 0 >/dev/null; then fail "negative control: (12,4) passed as red"; fi
   echo "pixels ok in $(basename "$f") (red/blue checkerboard, negative control rejected)"
 }
 

@@ -1,0 +1,48 @@
+#include "framework/tls_listener.hpp"
+
+#include "framework/certs.hpp"
+#include "framework/log.hpp"
+#include "framework/tls.hpp"
+#include "framework/ws_stream.hpp"
+
+namespace shadowlink {
+
+tls_listener_settings tls_listener_settings::read(settings& s, std::uint16_t default_port, std::string_view url_key) {
+  tls_listener_settings t;
+  t.listen = s.str("listen", t.listen);
+  t.port = s.port("port", default_port);
+  t.names = s.strings("names", {"localhost", "127.0.0.1"});
+  if (t.names.empty()) s.reject("names", "give at least one host name or address for the certificate");
+  for (const auto& n : t.names)
+    if (n.empty()) s.reject("names", "an empty name");
+  t.public_url = s.str(url_key, "wss://" + t.names.front() + ":" + std::to_string(t.port));
+  try {
+    // Tunnel tokens and VNC travel to this URL: a typo must not send them in clear.
+    if (!parse_ws_url(t.public_url).tls) s.reject(url_key, "must be a wss:// URL");
+  } catch (const std::invalid_argument& e) {
+    s.reject(url_key, e.what());
+  }
+  t.cert_file = s.str("cert_file", "");
+  t.key_file = s.str("key_file", "");
+  if (t.cert_file.empty() != t.key_file.empty())
+    s.reject(t.cert_file.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
+  return t;
+}
+
+std::unique_ptr<https_server> make_tls_listener(const tls_listener_settings& s, service_env& env,
+                                                const std::filesystem::path& ca_dir) {
+  identity id;
+  if (!s.cert_file.empty()) {
+    id.cert_chain_pem = read_file(s.cert_file);
+    id.key_pem = read_file(s.key_file);
+    log::info(env.name, "certificate from ", s.cert_file);
+  } else {
+    id = ensure_server_identity(env.data_dir, ca_dir, s.names);
+    if (id.created) log::info(env.name, "created certificate in ", env.data_dir.string());
+    log::info(env.name, "installation CA ", (ca_dir / "ca.pem").string(), " SHA-256 fingerprint ", id.ca_fingerprint,
+              "; server fingerprint ", id.server_fingerprint);
+  }
+  return std::make_unique<https_server>(env.tasks, make_server_tls(id.cert_chain_pem, id.key_pem), env.name);
+}
+
+}  // namespace shadowlink
