@@ -7,7 +7,13 @@ SHADOWLINK_PACKAGES=(
   dpkg-dev autoconf automake libtool make xz-utils
   openssl procps curl util-linux tinyproxy python3
   tigervnc-standalone-server tigervnc-tools tigervnc-viewer xdotool x11-xserver-utils gvncviewer novnc
+  chromium
 )
+# Node.js and npm drive Chromium in the browser tests (playwright-core from the npm registry). A
+# machine may already have Node.js from elsewhere (NodeSource bundles npm): only ask Debian for
+# them when the commands are missing.
+command -v node > /dev/null || SHADOWLINK_PACKAGES+=(nodejs)
+command -v npm > /dev/null || SHADOWLINK_PACKAGES+=(npm)
 
 shadowlink_install_deps() {
   local missing=()

@@ -43,11 +43,11 @@ std::optional<std::string> auth::user_of_token(std::string_view token) {
   return std::nullopt;
 }
 
-std::optional<std::string> auth::user_of(const http_request& req, bool allow_cookie) {
+std::string_view auth::request_token(const http_request& req, bool allow_cookie) {
   auto authz = req[http::field::authorization];
   constexpr std::string_view bearer = "Bearer ";
-  if (authz.substr(0, bearer.size()) == bearer) return user_of_token(authz.substr(bearer.size()));
-  if (!allow_cookie) return std::nullopt;
+  if (authz.substr(0, bearer.size()) == bearer) return authz.substr(bearer.size());
+  if (!allow_cookie) return {};
   // Cookie: a=b; sl_session=TOKEN; c=d
   std::string_view cookies = req[http::field::cookie];
   while (!cookies.empty()) {
@@ -56,11 +56,17 @@ std::optional<std::string> auth::user_of(const http_request& req, bool allow_coo
     while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
     if (item.substr(0, cookie_name.size()) == cookie_name && item.size() > cookie_name.size() &&
         item[cookie_name.size()] == '=')
-      return user_of_token(item.substr(cookie_name.size() + 1));
+      return item.substr(cookie_name.size() + 1);
     if (end == std::string_view::npos) break;
     cookies.remove_prefix(end + 1);
   }
-  return std::nullopt;
+  return {};
+}
+
+std::optional<std::string> auth::user_of(const http_request& req, bool allow_cookie) {
+  auto token = request_token(req, allow_cookie);
+  if (token.empty()) return std::nullopt;
+  return user_of_token(token);
 }
 
 }  // namespace shadowlink::ums

@@ -21,6 +21,8 @@ class auth {
 
   // The administrator behind a request: bearer token (API token or login token) or the session cookie.
   std::optional<std::string> user_of(const http_request& req, bool allow_cookie);
+  // The token a request carries (bearer first, then the cookie if allowed); empty if none.
+  static std::string_view request_token(const http_request& req, bool allow_cookie);
 
   static constexpr std::string_view cookie_name = "sl_session";
   static constexpr clock::duration login_lifetime = 8h;

@@ -51,6 +51,7 @@ ums_service::ums_service(service_env& env, settings& s)
     gateways_.push_back(std::move(gw));
   }
   novnc_dir_ = s.str("novnc_dir", "/usr/share/novnc");
+  webapp_dir_ = s.str("webapp_dir", SHADOWLINK_WEBAPP_DIR);
 }
 
 void ums_service::start() {
@@ -68,9 +69,12 @@ void ums_service::start() {
       co_return co_await up.reject(http::status::forbidden, "origin not allowed");
     auto url = boost::urls::parse_origin_form(up.request().target());
     std::string device;
+    bool view_only = false;
     if (url) {
       auto it = url->params().find("device");
       if (it != url->params().end()) device = (*it).value;
+      auto vo = url->params().find("view_only");
+      view_only = vo != url->params().end() && (*vo).value == "1";
     }
     if (device.empty()) co_return co_await up.reject(http::status::bad_request, "name the device: /webapp/shadow?device=ID");
     auto d = devices_.find(device);
@@ -78,17 +82,16 @@ void ums_service::start() {
     if (!d->second.link) co_return co_await up.reject(http::status::conflict, "device is offline");
     if (!d->second.busy_with.empty()) co_return co_await up.reject(http::status::conflict, "device is already being shadowed");
     if (auto* gw = gateway_of(d->second))
-      co_await webapp_icg_flow(up, new_session(device, *user, "webapp", false), *gw);
+      co_await webapp_icg_flow(up, new_session(device, *user, "webapp", view_only), *gw);
     else
-      co_await webapp_flow(up, new_session(device, *user, "webapp", false));
+      co_await webapp_flow(up, new_session(device, *user, "webapp", view_only));
   });
   server_->add_http("/api/", [this](const http_request& req, const std::string& peer) { return rest(req, peer); });
   server_->add_http("/novnc/", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
     co_return novnc_file(req, novnc_dir_);
   });
-  server_->add_http("/", [](const http_request& req, const std::string&) -> awaitable<http_response> {
-    if (req.target() != "/" && req.target() != "/index.html") co_return error_response(req, http::status::not_found, "not found");
-    co_return webapp_page(req);
+  server_->add_http("/", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
+    co_return webapp_file(req, webapp_dir_);
   });
   server_->listen(cfg_.listener.listen, cfg_.listener.port);
   for (auto& gw : gateways_) {
@@ -163,9 +166,11 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return res;
   }
   if (target == "/api/v1/logout" && req.method() == http::verb::post) {
-    auto authz = req[http::field::authorization];
-    if (authz.size() > 7) auth_.logout(authz.substr(7));
-    co_return json_response(req, http::status::ok, "{}");
+    // A browser logs out with its cookie: the login is revoked on the server and the cookie cleared.
+    auth_.logout(auth::request_token(req, true));
+    auto res = json_response(req, http::status::ok, "{}");
+    res.set(http::field::set_cookie, std::string(auth::cookie_name) + "=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
+    co_return res;
   }
   co_return error_response(req, http::status::not_found, "no such API endpoint");
 }

@@ -89,7 +89,7 @@ class ums_service final : public service {
   service_env env_;  // a copy: the one passed to the factory is temporary
   std::string name_;
   ums_settings cfg_;
-  std::string novnc_dir_;
+  std::string novnc_dir_, webapp_dir_;
   auth auth_;
   rendezvous rv_;
   std::unique_ptr<https_server> server_;

@@ -76,8 +76,19 @@ grep -q sl_session "$WORK/cookies" || fail "login set no cookie"
 grep -qi "#HttpOnly_127.0.0.1" "$WORK/cookies" || fail "the login cookie is not HttpOnly"
 [ "$(ws_status "https://127.0.0.1:$UMS_PORT")" = 401 ] || fail "upgrade without cookie was not refused with 401"
 [ "$(ws_status "https://evil.example" "$WORK/cookies")" = 403 ] || fail "upgrade from another origin was not refused with 403"
-page=$(curl -s --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$UMS_PORT/")
-grep -q "/novnc/core/rfb.js" <<<"$page" || fail "the Web App page is not served"
+page=$(curl -s -D "$WORK/page.headers" --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$UMS_PORT/")
+grep -q 'src="/app.js"' <<<"$page" || fail "the Web App page is not served"
+script=$(curl -s --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$UMS_PORT/app.js")
+grep -q "/novnc/core/rfb.js" <<<"$script" || fail "the Web App script is not served"
+csp=$(grep -i '^content-security-policy:' "$WORK/page.headers" || true)
+grep -q "script-src 'self'" <<<"$csp" || fail "no strict script-src: $csp"
+if grep -q "unsafe-inline" <<<"$csp"; then fail "the policy allows inline code: $csp"; fi
+etag=$(sed -n 's/^[Ee][Tt][Aa][Gg]: *//p' "$WORK/page.headers" | tr -d '\r')
+[ -n "$etag" ] || fail "the page has no ETag"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$UMS_PORT/")" = 304 ] ||
+  fail "revalidation with the page's ETag did not answer 304"
+[ "$(curl -s -o /dev/null -w '%{http_code}' --path-as-is --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$UMS_PORT/../CMakeLists.txt")" = 404 ] ||
+  fail "a path outside the Web App's folder was served"
 
 step "Web App endpoint: login cookie and Origin, no token in the URL"
 "${CLI[@]}" -u admin -p s3cret-pass snapshot --webapp tc-1 "$WORK/webapp.png"
