@@ -11,22 +11,52 @@ if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
   step "installing playwright-core from the npm registry (tests/browser/package-lock.json)"
   (cd "$BROWSER_DIR" && timeout 300 npm ci --no-audit --no-fund) || fail "npm ci in tests/browser failed"
 fi
-UMS_PORT=$(free_port)
+UMS_PORT=$(free_port) ICG_PORT=$(free_port)
+[ "$ICG_PORT" != "$UMS_PORT" ] || ICG_PORT=$(free_port)
+CRED=gateway-credential-0123456789
 
-step "start Xvnc, the UMS and the device agent"
+step "start Xvnc, the UMS, the gateway, a device at the UMS and one behind the gateway"
 start_xvnc
-write_ums_config "$WORK/ums.json" "$UMS_PORT"
+cat > "$WORK/ums.json" <<JSON
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
+  "users": [{"user": "admin", "password": "s3cret-pass"}],
+  "devices": [{"id": "tc-1", "name": "Thin client 1", "credential": "tc-1-credential"},
+              {"id": "remote-1", "name": "Home office", "credential": "remote-1-credential"}],
+  "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
+                "credential": "$CRED"}]}}]}
+JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
 wait_port "$UMS_PORT" 15
+cat > "$WORK/icg.json" <<JSON
+{"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": $ICG_PORT,
+  "external_url": "wss://localhost:$ICG_PORT", "ums_credential": "$CRED", "ca_dir": "$WORK/data"}}]}
+JSON
+start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"
+wait_port "$ICG_PORT" 15
 write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_PORT"
 start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
+cat > "$WORK/remote.json" <<JSON
+{"data_dir": "$WORK/remote-data", "services": [{"type": "device", "name": "remote-1", "settings": {
+  "device_id": "remote-1", "credential": "remote-1-credential", "server": "wss://localhost:$ICG_PORT/up",
+  "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT}}]}
+JSON
+start remote "$BIN/shadowlinkd" --config "$WORK/remote.json"
 wait_log ums "device tc-1 online" 15
+wait_log ums "device remote-1 online through gateway icg" 20
 
-step "Chromium: log in, filter, shadow in full control and view only, end, log out"
 # Origin check: the page is opened as https://localhost:PORT, one of the UMS's web origins.
-timeout 150 node "$BROWSER_DIR/webapp.mjs" "https://localhost:$UMS_PORT/" admin s3cret-pass "Thin client 1" "$ARTIFACTS" \
-  | tee "$WORK/browser.log"
-grep -q "ok: after logout" "$WORK/browser.log" || fail "the browser test did not finish"
+step "Chromium, OS12 direct: log in, filter, shadow in full control and view only, end, log out"
+mkdir -p "$ARTIFACTS/direct" "$ARTIFACTS/icg"
+timeout 150 node "$BROWSER_DIR/webapp.mjs" "https://localhost:$UMS_PORT/" admin s3cret-pass "Thin client 1" "$ARTIFACTS/direct" \
+  | tee "$WORK/browser-direct.log"
+grep -q "ok: after logout" "$WORK/browser-direct.log" || fail "the browser test (direct) did not finish"
 wait_count ums "AUDIT session ended: device=tc-1 user=admin via=webapp" 2 10
 grep -q "shadow request from admin (view only)" "$WORK/device.log" || fail "the view-only choice did not reach the device"
-echo "web app in Chromium: all checks passed (screenshots in $ARTIFACTS)"
+
+step "Chromium, OS12 over the ICG: the same for the device behind the gateway"
+timeout 150 node "$BROWSER_DIR/webapp.mjs" "https://localhost:$UMS_PORT/" admin s3cret-pass "Home office" "$ARTIFACTS/icg" \
+  | tee "$WORK/browser-icg.log"
+grep -q "ok: after logout" "$WORK/browser-icg.log" || fail "the browser test (over the ICG) did not finish"
+wait_count ums "AUDIT session ended: device=remote-1 user=admin via=webapp" 2 10
+grep -q "shadow request from admin (view only)" "$WORK/remote.log" || fail "the view-only choice did not reach the device behind the gateway"
+echo "web app in Chromium: all checks passed for both Web App flows (screenshots in $ARTIFACTS)"
