@@ -194,7 +194,8 @@ http_response ums_service::list_sessions(const http_request& req) {
   json::array out;
   for (auto& [id, s] : sessions_) {
     json::object o{{"id", s->id}, {"device", s->device_id}, {"user", s->user}, {"via", s->via}, {"state", s->state},
-                   {"view_only", s->view_only}};
+                   {"view_only", s->view_only},
+                   {"age_s", std::chrono::duration_cast<std::chrono::seconds>(clock::now() - s->created).count()}};
     if (!s->gateway.empty()) o["gateway"] = s->gateway;
     if (s->active) {
       o["bytes_to_viewer"] = s->active->counters().bytes_ba;

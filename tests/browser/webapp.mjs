@@ -2,10 +2,16 @@
 //   node webapp.mjs URL USER PASSWORD DEVICE_NAME SCREENSHOT_DIR
 // Logs in, finds the device in the list (and the filter), shadows it in full control and in view
 // only, waits until noVNC's canvas shows the red/blue checkerboard of the device's Xvnc (with a
-// negative control), then logs out and checks that the shadowing WebSocket is refused. Any console
+// negative control), clicks into the screen and reads the device's pointer on its X server
+// ($DEVICE_DISPLAY, with xdotool): it must land where the browser clicked in full control (the
+// positive control) and stay put in view only, even when the page's own view-only guard is
+// switched off (then only the device's filter stands in the way). Sessions show in the sessions
+// list; one is ended from the viewer, the other from the list. Then it logs out and checks that
+// the shadowing WebSocket is refused. Any console
 // error, page error, failed request or CSP violation fails the run. Screenshots go to
 // SCREENSHOT_DIR. Prints one line per check; exits 1 on the first failure.
 import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
 
 const [url, user, password, deviceName, shots] = process.argv.slice(2);
 const problems = [];
@@ -20,7 +26,7 @@ const browser = await chromium.launch({
 try {
   // The UMS's certificate is signed by the installation CA, which this browser profile does not
   // know; TLS itself is tested elsewhere (tls_test, openssl s_client).
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1000, height: 700 } });
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1000, height: 1000 } });
   const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
   page.on('pageerror', (e) => problems.push('page error: ' + e.message));
@@ -67,16 +73,59 @@ try {
     check(what + ': noVNC shows the checkerboard (negative control rejected)');
   };
 
+  // The device's X server, read and moved with xdotool.
+  const xdotool = (...args) => execFileSync('xdotool', args, { env: { ...process.env, DISPLAY: process.env.DEVICE_DISPLAY },
+                                                              timeout: 5000 }).toString();
+  const devicePointer = () => {
+    const m = /x:(\d+) y:(\d+)/.exec(xdotool('getmouselocation'));
+    return [Number(m[1]), Number(m[2])];
+  };
+  // Clicks the framebuffer position (fx, fy) through the scaled canvas.
+  const clickScreen = async (fx, fy) => {
+    await page.locator('#screen canvas').scrollIntoViewIfNeeded();
+    const box = await page.locator('#screen canvas').boundingBox();
+    const [w, h] = await page.evaluate(() => { const c = document.querySelector('#screen canvas'); return [c.width, c.height]; });
+    const x = box.x + (fx + 0.5) * box.width / w, y = box.y + (fy + 0.5) * box.height / h;
+    await page.mouse.move(x - 5, y - 5);
+    await page.mouse.move(x, y);
+    await page.mouse.click(x, y);
+  };
+  const pointerAt = async (x, y, ms) => {
+    for (let waited = 0; waited <= ms; waited += 100) {
+      const [px, py] = devicePointer();
+      if (Math.abs(px - x) <= 2 && Math.abs(py - y) <= 2) return true;
+      await page.waitForTimeout(100);
+    }
+    return false;
+  };
+
   for (const viewOnly of [false, true]) {
     const mode = viewOnly ? 'view only' : 'full control';
     await page.setChecked('#view-only', viewOnly);
     await row.locator('button').click();
     await page.waitForFunction(() => document.title.startsWith('shadowing '), null, { timeout: 20000 });
     await waitCheckerboard(mode);
+    await page.locator('#sessions tbody tr', { hasText: mode }).waitFor({ timeout: 10000 });
+    check(mode + ': the session is in the sessions list');
+
+    xdotool('mousemove', '300', '200');
+    await clickScreen(80, 60);
+    if (!viewOnly) {
+      if (!await pointerAt(80, 60, 3000)) fail('full control: the click did not move the device pointer to 80,60 but ' + devicePointer());
+      check('full control: the browser\'s click lands on the device (' + devicePointer() + ')');
+    } else {
+      if (!await pointerAt(300, 200, 0) || await pointerAt(80, 60, 1500)) fail('view only: the device pointer moved to ' + devicePointer());
+      // A client that ignores view only: the device's filter must still drop its input.
+      await page.evaluate(() => { window.shadowlinkRfb.viewOnly = false; });
+      await clickScreen(120, 90);
+      if (await pointerAt(120, 90, 1500) || !await pointerAt(300, 200, 0)) fail('view only: input got through the device\'s filter: ' + devicePointer());
+      check('view only: no click reaches the device, even with the page\'s guard off');
+    }
     await page.screenshot({ path: `${shots}/webapp-${viewOnly ? 'view-only' : 'full-control'}.png` });
-    await page.click('#disconnect');
+    if (!viewOnly) await page.click('#disconnect');
+    else await page.locator('#sessions tbody tr', { hasText: mode }).locator('button').click();
     await page.locator('#status', { hasText: 'ended' }).waitFor({ timeout: 10000 });
-    check(mode + ': ending the session shows it ended');
+    check(mode + ': ending the session ' + (viewOnly ? 'from the sessions list' : 'from the viewer') + ' shows it ended');
     await row.locator('button:not([disabled])').waitFor({ timeout: 10000 });
   }
 

@@ -47,14 +47,14 @@ wait_log ums "device remote-1 online through gateway icg" 20
 # Origin check: the page is opened as https://localhost:PORT, one of the UMS's web origins.
 step "Chromium, OS12 direct: log in, filter, shadow in full control and view only, end, log out"
 mkdir -p "$ARTIFACTS/direct" "$ARTIFACTS/icg"
-timeout 150 node "$BROWSER_DIR/webapp.mjs" "https://localhost:$UMS_PORT/" admin s3cret-pass "Thin client 1" "$ARTIFACTS/direct" \
+DEVICE_DISPLAY=$VNC_DISPLAY timeout 150 node "$BROWSER_DIR/webapp.mjs" "https://localhost:$UMS_PORT/" admin s3cret-pass "Thin client 1" "$ARTIFACTS/direct" \
   | tee "$WORK/browser-direct.log"
 grep -q "ok: after logout" "$WORK/browser-direct.log" || fail "the browser test (direct) did not finish"
 wait_count ums "AUDIT session ended: device=tc-1 user=admin via=webapp" 2 10
 grep -q "shadow request from admin (view only)" "$WORK/device.log" || fail "the view-only choice did not reach the device"
 
 step "Chromium, OS12 over the ICG: the same for the device behind the gateway"
-timeout 150 node "$BROWSER_DIR/webapp.mjs" "https://localhost:$UMS_PORT/" admin s3cret-pass "Home office" "$ARTIFACTS/icg" \
+DEVICE_DISPLAY=$VNC_DISPLAY timeout 150 node "$BROWSER_DIR/webapp.mjs" "https://localhost:$UMS_PORT/" admin s3cret-pass "Home office" "$ARTIFACTS/icg" \
   | tee "$WORK/browser-icg.log"
 grep -q "ok: after logout" "$WORK/browser-icg.log" || fail "the browser test (over the ICG) did not finish"
 wait_count ums "AUDIT session ended: device=remote-1 user=admin via=webapp" 2 10

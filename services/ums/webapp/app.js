@@ -5,6 +5,7 @@ import RFB from '/novnc/core/rfb.js';
 const $ = (id) => document.getElementById(id);
 let rfb = null;
 let devices = [];
+let sessions = [];
 let refresh = null;
 
 function status(text, error = false) {
@@ -24,7 +25,9 @@ function showDevices() {
   for (const d of devices) {
     if (filter && !(d.name.toLowerCase().includes(filter) || d.id.toLowerCase().includes(filter))) continue;
     const row = document.createElement('tr');
-    for (const text of [d.name, d.id, d.online ? 'yes' : 'no', d.shadowed ? 'yes' : 'no']) {
+    const connector = d.online ? d.connector || '' : '';
+    const seen = d.online && d.last_seen_s !== undefined ? d.last_seen_s + ' s ago' : '';
+    for (const text of [d.name, d.id, d.online ? 'yes' : 'no', connector, seen, d.shadowed ? 'yes' : 'no']) {
       const cell = document.createElement('td');
       cell.textContent = text;
       row.append(cell);
@@ -42,12 +45,46 @@ function showDevices() {
   }
 }
 
+function showSessions() {
+  const body = $('sessions').querySelector('tbody');
+  body.replaceChildren();
+  for (const x of sessions) {
+    const row = document.createElement('tr');
+    row.dataset.session = x.id;
+    const since = x.age_s !== undefined ? x.age_s + ' s' : '';
+    const path = x.via + (x.gateway ? ' via ' + x.gateway : '');
+    for (const text of [x.device, x.user, x.view_only ? 'view only' : 'full control', path, since, x.state]) {
+      const cell = document.createElement('td');
+      cell.textContent = text;
+      row.append(cell);
+    }
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = 'End session';
+    button.addEventListener('click', () => endSession(x.id));
+    const cell = document.createElement('td');
+    cell.append(button);
+    row.append(cell);
+    body.append(row);
+  }
+  $('sessions').hidden = sessions.length === 0;
+  $('no-sessions').hidden = sessions.length !== 0;
+}
+
+async function endSession(id) {
+  const r = await fetch('/api/v1/sessions/' + encodeURIComponent(id), {method: 'DELETE', credentials: 'same-origin'});
+  if (!r.ok) status('Cannot end the session: ' + await reason(r), true);
+  loadDevices();
+}
+
 async function loadDevices() {
-  const r = await fetch('/api/v1/devices', {credentials: 'same-origin'});
+  const [r, s] = await Promise.all([fetch('/api/v1/devices', {credentials: 'same-origin'}),
+                                    fetch('/api/v1/sessions', {credentials: 'same-origin'})]);
   if (r.status === 401) { loggedOut('Your login has ended. Log in again.'); return; }
   if (!r.ok) { status('Cannot list devices: ' + await reason(r), true); return; }
   devices = (await r.json()).devices;
   showDevices();
+  if (s.ok) { sessions = (await s.json()).sessions; showSessions(); }
 }
 
 function loggedIn(user) {
@@ -86,6 +123,7 @@ function shadow(device) {
   rfb.addEventListener('connect', () => {
     status('Shadowing ' + device.name + (viewOnly ? ' (view only)' : ''));
     document.title = 'shadowing ' + device.id;
+    loadDevices();
   });
   rfb.addEventListener('disconnect', (e) => {
     rfb = null;
