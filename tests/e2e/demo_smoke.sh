@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# scripts/demo as a user meets it: start it, run the snapshot command it prints, stop it with
-# Ctrl-C (SIGINT), and check that nothing it started is left running.
+# scripts/demo as a user meets it: start it, run the snapshot commands it prints, open the Web App
+# URL it prints in headless Chromium and shadow both demo devices, stop it with Ctrl-C (SIGINT),
+# and check that nothing it started is left running.
 source "$(dirname "$0")/lib.sh"
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -26,6 +27,20 @@ CMD=$(grep -m1 "snapshot remote-device remote.png" "$WORK/demo.log" | sed "s|rem
 [ -n "$CMD" ] || fail "the demo did not print a snapshot command for the device behind the ICG"
 eval "timeout 60 $CMD"
 check_checkerboard "$WORK/remote.png"
+
+step "the Web App URL the demo printed works in Chromium for both demo devices (login admin/admin)"
+ensure_playwright
+URL=$(grep -m1 -o 'https://127.0.0.1:8443/$' "$WORK/demo.log" || true)
+[ -n "$URL" ] || fail "the demo did not print the Web App's URL"
+DEMO_DISPLAY=$(sed -n 's/.*TigerVNC Xvnc, display \(:[0-9]*\)).*/\1/p' "$WORK/demo.log" | head -1)
+[ -n "$DEMO_DISPLAY" ] || fail "the demo did not print its VNC display"
+ARTIFACTS=${ARTIFACTS:-$WORK}
+for device in demo-device remote-device; do
+  mkdir -p "$ARTIFACTS/demo-$device"
+  DEVICE_DISPLAY=$DEMO_DISPLAY timeout 150 node "$BROWSER_DIR/webapp.mjs" "$URL" admin admin "$device" "$ARTIFACTS/demo-$device" \
+    | tee "$WORK/browser-$device.log"
+  grep -q "ok: after logout" "$WORK/browser-$device.log" || fail "the Web App did not work for $device"
+done
 
 step "Ctrl-C stops the demo and everything it started"
 kill -INT -- "-$PGID"

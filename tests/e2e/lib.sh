@@ -54,6 +54,15 @@ wait_log() {  # wait_log NAME PATTERN SECONDS
   fail "'$2' did not appear in $1.log within $3 s"
 }
 
+# ensure_playwright: the browser tests' driver (tests/browser, playwright-core pinned in its lock file).
+BROWSER_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../browser" && pwd)
+ensure_playwright() {
+  command -v chromium > /dev/null || fail "Debian's chromium is not installed (scripts/deps.sh installs it)"
+  [ -d "$BROWSER_DIR/node_modules/playwright-core" ] && return 0
+  step "installing playwright-core from the npm registry (tests/browser/package-lock.json)"
+  (cd "$BROWSER_DIR" && timeout 300 npm ci --no-audit --no-fund) || fail "npm ci in tests/browser failed"
+}
+
 wait_count() {  # wait_count NAME PATTERN N SECONDS: until PATTERN is on at least N lines of NAME.log
   local n
   for _ in $(seq $(($4 * 10))); do

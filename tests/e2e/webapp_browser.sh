@@ -3,14 +3,9 @@
 # shipped UMS and device agent and a real Xvnc (tests/browser/webapp.mjs says what it checks).
 # Screenshots are kept in $ARTIFACTS.
 source "$(dirname "$0")/lib.sh"
-BROWSER_DIR=$(cd "$(dirname "$0")/../browser" && pwd)
 ARTIFACTS=${ARTIFACTS:-$WORK}
 mkdir -p "$ARTIFACTS"
-command -v chromium > /dev/null || fail "Debian's chromium is not installed (scripts/deps.sh installs it)"
-if [ ! -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
-  step "installing playwright-core from the npm registry (tests/browser/package-lock.json)"
-  (cd "$BROWSER_DIR" && timeout 300 npm ci --no-audit --no-fund) || fail "npm ci in tests/browser failed"
-fi
+ensure_playwright
 UMS_PORT=$(free_port) ICG_PORT=$(free_port)
 [ "$ICG_PORT" != "$UMS_PORT" ] || ICG_PORT=$(free_port)
 CRED=gateway-credential-0123456789
