@@ -34,12 +34,8 @@ URL=$(grep -m1 -o 'https://127.0.0.1:8443/$' "$WORK/demo.log" || true)
 [ -n "$URL" ] || fail "the demo did not print the Web App's URL"
 DEMO_DISPLAY=$(sed -n 's/.*TigerVNC Xvnc, display \(:[0-9]*\)).*/\1/p' "$WORK/demo.log" | head -1)
 [ -n "$DEMO_DISPLAY" ] || fail "the demo did not print its VNC display"
-ARTIFACTS=${ARTIFACTS:-$WORK}
 for device in demo-device remote-device; do
-  mkdir -p "$ARTIFACTS/demo-$device"
-  DEVICE_DISPLAY=$DEMO_DISPLAY timeout 150 node "$BROWSER_DIR/webapp.mjs" "$URL" admin admin "$device" "$ARTIFACTS/demo-$device" \
-    | tee "$WORK/browser-$device.log"
-  grep -q "ok: after logout" "$WORK/browser-$device.log" || fail "the Web App did not work for $device"
+  browse "$URL" admin admin "$device" "$DEMO_DISPLAY" "demo-$device"
 done
 
 step "Ctrl-C stops the demo and everything it started"

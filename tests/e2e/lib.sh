@@ -63,6 +63,15 @@ ensure_playwright() {
   (cd "$BROWSER_DIR" && timeout 300 npm ci --no-audit --no-fund) || fail "npm ci in tests/browser failed"
 }
 
+# browse URL USER PASSWORD DEVICE DISPLAY NAME: tests/browser/webapp.mjs against the Web App for
+# DEVICE (shown on X display DISPLAY); screenshots in $ARTIFACTS/NAME, output in $WORK/browser-NAME.log.
+browse() {
+  local dir=${ARTIFACTS:-$WORK}/$6
+  mkdir -p "$dir"
+  DEVICE_DISPLAY=$5 timeout 150 node "$BROWSER_DIR/webapp.mjs" "$1" "$2" "$3" "$4" "$dir" | tee "$WORK/browser-$6.log"
+  grep -q "ok: after logout" "$WORK/browser-$6.log" || fail "the browser test ($6) did not finish"
+}
+
 wait_count() {  # wait_count NAME PATTERN N SECONDS: until PATTERN is on at least N lines of NAME.log
   local n
   for _ in $(seq $(($4 * 10))); do

@@ -3,8 +3,6 @@
 # shipped UMS and device agent and a real Xvnc (tests/browser/webapp.mjs says what it checks).
 # Screenshots are kept in $ARTIFACTS.
 source "$(dirname "$0")/lib.sh"
-ARTIFACTS=${ARTIFACTS:-$WORK}
-mkdir -p "$ARTIFACTS"
 ensure_playwright
 UMS_PORT=$(free_port) ICG_PORT=$(free_port)
 [ "$ICG_PORT" != "$UMS_PORT" ] || ICG_PORT=$(free_port)
@@ -40,18 +38,14 @@ wait_log ums "device tc-1 online" 15
 wait_log ums "device remote-1 online through gateway icg" 20
 
 # Origin check: the page is opened as https://localhost:PORT, one of the UMS's web origins.
+# flow NAME DEVICE_ID DEVICE_NAME DEVICE_LOG: the whole browser run for one Web App flow.
+flow() {
+  browse "https://localhost:$UMS_PORT/" admin s3cret-pass "$3" "$VNC_DISPLAY" "$1"
+  wait_count ums "AUDIT session ended: device=$2 user=admin via=webapp" 2 10
+  grep -q "shadow request from admin (view only)" "$WORK/$4.log" || fail "the view-only choice did not reach $2"
+}
 step "Chromium, OS12 direct: log in, filter, shadow in full control and view only, end, log out"
-mkdir -p "$ARTIFACTS/direct" "$ARTIFACTS/icg"
-DEVICE_DISPLAY=$VNC_DISPLAY timeout 150 node "$BROWSER_DIR/webapp.mjs" "https://localhost:$UMS_PORT/" admin s3cret-pass "Thin client 1" "$ARTIFACTS/direct" \
-  | tee "$WORK/browser-direct.log"
-grep -q "ok: after logout" "$WORK/browser-direct.log" || fail "the browser test (direct) did not finish"
-wait_count ums "AUDIT session ended: device=tc-1 user=admin via=webapp" 2 10
-grep -q "shadow request from admin (view only)" "$WORK/device.log" || fail "the view-only choice did not reach the device"
-
+flow direct tc-1 "Thin client 1" device
 step "Chromium, OS12 over the ICG: the same for the device behind the gateway"
-DEVICE_DISPLAY=$VNC_DISPLAY timeout 150 node "$BROWSER_DIR/webapp.mjs" "https://localhost:$UMS_PORT/" admin s3cret-pass "Home office" "$ARTIFACTS/icg" \
-  | tee "$WORK/browser-icg.log"
-grep -q "ok: after logout" "$WORK/browser-icg.log" || fail "the browser test (over the ICG) did not finish"
-wait_count ums "AUDIT session ended: device=remote-1 user=admin via=webapp" 2 10
-grep -q "shadow request from admin (view only)" "$WORK/remote.log" || fail "the view-only choice did not reach the device behind the gateway"
-echo "web app in Chromium: all checks passed for both Web App flows (screenshots in $ARTIFACTS)"
+flow icg remote-1 "Home office" remote
+echo "web app in Chromium: all checks passed for both Web App flows (screenshots in ${ARTIFACTS:-$WORK})"

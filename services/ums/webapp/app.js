@@ -18,30 +18,35 @@ async function reason(response) {
   try { return (await response.json()).error || response.statusText; } catch { return response.statusText; }
 }
 
+// A table row: one cell per text, then a cell with one action button.
+function tableRow(texts, label, action, disabled = false) {
+  const row = document.createElement('tr');
+  for (const text of texts) {
+    const cell = document.createElement('td');
+    cell.textContent = text;
+    row.append(cell);
+  }
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.textContent = label;
+  button.disabled = disabled;
+  button.addEventListener('click', action);
+  const cell = document.createElement('td');
+  cell.append(button);
+  row.append(cell);
+  return row;
+}
+
 function showDevices() {
   const filter = $('filter').value.trim().toLowerCase();
   const body = $('devices').querySelector('tbody');
   body.replaceChildren();
   for (const d of devices) {
     if (filter && !(d.name.toLowerCase().includes(filter) || d.id.toLowerCase().includes(filter))) continue;
-    const row = document.createElement('tr');
     const connector = d.online ? d.connector || '' : '';
     const seen = d.online && d.last_seen_s !== undefined ? d.last_seen_s + ' s ago' : '';
-    for (const text of [d.name, d.id, d.online ? 'yes' : 'no', connector, seen, d.shadowed ? 'yes' : 'no']) {
-      const cell = document.createElement('td');
-      cell.textContent = text;
-      row.append(cell);
-    }
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.textContent = 'Shadow';
-    button.dataset.device = d.id;
-    button.disabled = !d.online || d.shadowed || rfb !== null;
-    button.addEventListener('click', () => shadow(d));
-    const cell = document.createElement('td');
-    cell.append(button);
-    row.append(cell);
-    body.append(row);
+    body.append(tableRow([d.name, d.id, d.online ? 'yes' : 'no', connector, seen, d.shadowed ? 'yes' : 'no'],
+                         'Shadow', () => shadow(d), !d.online || d.shadowed || rfb !== null));
   }
 }
 
@@ -49,23 +54,10 @@ function showSessions() {
   const body = $('sessions').querySelector('tbody');
   body.replaceChildren();
   for (const x of sessions) {
-    const row = document.createElement('tr');
-    row.dataset.session = x.id;
     const since = x.age_s !== undefined ? x.age_s + ' s' : '';
     const path = x.via + (x.gateway ? ' via ' + x.gateway : '');
-    for (const text of [x.device, x.user, x.view_only ? 'view only' : 'full control', path, since, x.state]) {
-      const cell = document.createElement('td');
-      cell.textContent = text;
-      row.append(cell);
-    }
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.textContent = 'End session';
-    button.addEventListener('click', () => endSession(x.id));
-    const cell = document.createElement('td');
-    cell.append(button);
-    row.append(cell);
-    body.append(row);
+    body.append(tableRow([x.device, x.user, x.view_only ? 'view only' : 'full control', path, since, x.state],
+                         'End session', () => endSession(x.id)));
   }
   $('sessions').hidden = sessions.length === 0;
   $('no-sessions').hidden = sessions.length !== 0;
