@@ -4,6 +4,8 @@
 //                [--sources K] [--pid UMS_PID] [--hold-s S] [--parallel M] [--ums 127.0.0.1:P --token T]
 //     N devices (ids PREFIX0.., credentials C0..) connect, say hello and send heartbeats as the
 //     agent does. Client sockets leave from 127.0.0.2 .. 127.0.0.(K+1).
+//     --start I numbers the devices from I; --silent connects without ever saying hello (a
+//     connection that holds a gateway's resources without proving anything: up while open).
 //   scale active --ums 127.0.0.1:P --ca F --token T --devices N [--prefix act-] [--pid UMS_PID]
 //                [--hold-s S] [--parallel M]
 //     N viewers each open a session (REST, then the tunnel) to devices PREFIX0.. that are served by
@@ -31,7 +33,8 @@ namespace {
 
 struct options {
   std::string mode, url, ca, prefix, credential = "scale-credential-", token, ums;
-  int devices = 1000, sources = 8, pid = 0, hold_s = 20, parallel = 64;
+  int devices = 1000, sources = 8, pid = 0, hold_s = 20, parallel = 64, start = 0;
+  bool silent = false;
 };
 
 struct counters {
@@ -64,12 +67,26 @@ std::vector<std::unique_ptr<tls_client>> clients(const options& o) {
   return v;
 }
 
-awaitable<void> idle_device(tls_client& tls, ws_target target, std::string id, std::string credential, counters& c) {
+awaitable<void> silent_link(up::link& link, counters& c) {
+  --c.connecting;
+  ++c.up;
+  struct down { counters& c; ~down() { --c.up; if (c.holding) ++c.dropped; } } guard{c};
+  auto drain = [&]() -> awaitable<void> {
+    for (;;) (void)co_await link.receive();
+  };
+  co_await (link.write_loop() || settle(drain()));
+}
+
+awaitable<void> idle_device(tls_client& tls, ws_target target, std::string id, std::string credential, bool silent, counters& c) {
   std::optional<up::link> link;
   try {
     const std::map<std::string, std::string> none;
     const auto opts = up::link_options();
     link.emplace(co_await connect_ws(&tls, target, none, opts));
+    if (silent) {
+      co_await silent_link(*link, c);
+      co_return;
+    }
     up::message hello;
     hello.type = up::kind::hello;
     hello.device_id = id;
@@ -192,9 +209,9 @@ awaitable<void> run(options o, int& rc) {
     while (c.connecting >= o.parallel) co_await sleep_s(0.002);
     ++c.connecting;
     auto& client = *tls[static_cast<std::size_t>(i) % tls.size()];
-    const auto id = o.prefix + std::to_string(i);
+    const auto id = o.prefix + std::to_string(o.start + i);
     if (idle)
-      tasks.spawn(idle_device(client, parse_ws_url(o.url), id, o.credential + std::to_string(i), c), "device " + id);
+      tasks.spawn(idle_device(client, parse_ws_url(o.url), id, o.credential + std::to_string(o.start + i), o.silent, c), "device " + id);
     else
       tasks.spawn(active_viewer(client, parse_ums(o), id, c), "viewer " + id);
   }
@@ -238,14 +255,21 @@ awaitable<void> run(options o, int& rc) {
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: scale idle|active [--url U] [--ums H:P] [--ca F] [--token T] [--devices N] [--prefix P]\n"
-                         "       [--credential C] [--sources K] [--pid PID] [--hold-s S] [--parallel M]\n");
+                         "       [--credential C] [--sources K] [--pid PID] [--hold-s S] [--parallel M] [--start I] [--silent]\n");
     return 2;
   }
   options o;
   o.mode = argv[1];
   o.prefix = o.mode == "idle" ? "scale-" : "act-";
-  for (int i = 2; i + 1 < argc; i += 2) {
-    std::string a = argv[i], v = argv[i + 1];
+  for (int i = 2; i < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--silent") {
+      o.silent = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) { std::fprintf(stderr, "scale: %s needs a value\n", a.c_str()); return 2; }
+    std::string v = argv[i + 1];
     if (a == "--url") o.url = v;
     else if (a == "--ums") o.ums = v;
     else if (a == "--ca") o.ca = v;
@@ -257,6 +281,7 @@ int main(int argc, char** argv) {
     else if (a == "--pid") o.pid = std::stoi(v);
     else if (a == "--hold-s") o.hold_s = std::stoi(v);
     else if (a == "--parallel") o.parallel = std::max(1, std::stoi(v));
+    else if (a == "--start") o.start = std::stoi(v);
     else { std::fprintf(stderr, "scale: unknown option %s\n", a.c_str()); return 2; }
   }
   // Every connection is a file descriptor: take all the process may have.

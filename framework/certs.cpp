@@ -9,10 +9,12 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -35,16 +37,61 @@ struct ecc_guard {
   ~ecc_guard() { wc_ecc_free(&key); }
 };
 
-void write_file(const fs::path& p, std::string_view data, bool secret) {
-  int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, secret ? 0600 : 0644);
-  if (fd < 0) throw std::runtime_error("cannot write " + p.string() + ": " + std::strerror(errno));
-  if (secret) ::fchmod(fd, 0600);
-  auto n = ::write(fd, data.data(), data.size());
-  int err = errno;
-  bool ok = n == static_cast<ssize_t>(data.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) throw std::runtime_error("cannot write " + p.string() + ": " + std::strerror(n < 0 ? err : ENOSPC));
+[[noreturn]] void fail_write(const fs::path& p, int err) {
+  throw std::runtime_error("cannot write " + p.string() + ": " + std::strerror(err));
 }
+
+// Whole or not at all: a new file (never following a link an attacker planted, never reusing a
+// file someone else opened) is written, flushed to disk and renamed over the final name; a crash
+// or a full disk leaves the old file or none, never a truncated key.
+void write_file(const fs::path& p, std::string_view data, bool secret) {
+  auto tmp = p;
+  tmp += ".tmp-" + std::to_string(::getpid());
+  ::unlink(tmp.c_str());  // a leftover of a crashed run with our pid (O_NOFOLLOW: a link is removed, not followed)
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, secret ? 0600 : 0644);
+  if (fd < 0) fail_write(tmp, errno);
+  std::size_t done = 0;
+  int err = 0;
+  while (done < data.size()) {
+    auto n = ::write(fd, data.data() + done, data.size() - done);
+    if (n <= 0) {
+      err = n < 0 ? errno : ENOSPC;
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (!err && ::fsync(fd) != 0) err = errno;
+  ::close(fd);
+  if (!err && ::rename(tmp.c_str(), p.c_str()) != 0) err = errno;
+  if (err) {
+    ::unlink(tmp.c_str());
+    fail_write(p, err);
+  }
+  if (int dir = ::open(p.parent_path().empty() ? "." : p.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+    ::fsync(dir);  // the rename itself survives a crash
+    ::close(dir);
+  }
+}
+
+// An exclusive lock on <dir>/.lock for as long as it lives: two processes starting on one fresh
+// data directory must end up with one CA, not each with its own half-overwritten one.
+class dir_lock {
+ public:
+  explicit dir_lock(const fs::path& dir) {
+    fs::create_directories(dir);
+    auto p = dir / ".lock";
+    fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd_ < 0) throw std::runtime_error("cannot open " + p.string() + ": " + std::strerror(errno));
+    while (::flock(fd_, LOCK_EX) != 0)
+      if (errno != EINTR) throw std::runtime_error("cannot lock " + p.string() + ": " + std::strerror(errno));
+  }
+  dir_lock(const dir_lock&) = delete;
+  dir_lock& operator=(const dir_lock&) = delete;
+  ~dir_lock() { ::close(fd_); }  // closing releases the lock
+
+ private:
+  int fd_ = -1;
+};
 
 std::vector<unsigned char> pem_to_der(std::string_view pem, int type) {
   std::vector<unsigned char> der(pem.size());
@@ -189,9 +236,19 @@ std::string normalize_fingerprint(std::string_view text) {
 
 identity ensure_server_identity(const fs::path& dir, const fs::path& ca_dir, const std::vector<std::string>& names) {
   identity id;
+  std::optional<dir_lock> locks[2];
+  locks[0].emplace(ca_dir);
+  if (fs::weakly_canonical(dir) != fs::weakly_canonical(ca_dir)) locks[1].emplace(dir);
   if (!fs::exists(dir / "server.pem") || !fs::exists(dir / "server.key")) {
     rng_guard r;
-    if (!fs::exists(ca_dir / "ca.pem") || !fs::exists(ca_dir / "ca.key")) make_ca(ca_dir, r);
+    const bool has_cert = fs::exists(ca_dir / "ca.pem"), has_key = fs::exists(ca_dir / "ca.key");
+    // Half a CA is an operator's mistake (a key not copied, a file deleted): creating a new CA
+    // would silently break every device and console that trusts the old one.
+    if (has_cert != has_key)
+      throw std::runtime_error((ca_dir / (has_cert ? "ca.pem" : "ca.key")).string() + " exists without " +
+                               (ca_dir / (has_cert ? "ca.key" : "ca.pem")).string() +
+                               ": restore the missing file, or remove both to create a new installation CA");
+    if (!has_cert) make_ca(ca_dir, r);
     make_server(dir, ca_dir, names, r);
     id.created = true;
   }

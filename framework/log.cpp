@@ -31,17 +31,40 @@ level parse_level(std::string_view n) {
   throw std::invalid_argument("expected one of debug, info, warn, error");
 }
 
-void write(level l, std::string_view scope, std::string_view message) {
+std::string escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (unsigned char c : text) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c < 0x20 || c == 0x7f) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string format(level l, std::string_view scope, std::string_view message) {
   auto now = std::chrono::system_clock::now();
   auto t = std::chrono::system_clock::to_time_t(now);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&t, &tm);
   char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+  char ms_text[8];
+  std::snprintf(ms_text, sizeof ms_text, ".%03lldZ", static_cast<long long>(ms));
+  return std::string(stamp) + ms_text + " " + name_of(l) + " [" + escape(scope) + "] " + escape(message);
+}
+
+void write(level l, std::string_view scope, std::string_view message) {
   // One fprintf per line keeps lines whole when several processes share a terminal.
-  std::fprintf(stderr, "%s.%03lld %s [%.*s] %.*s\n", stamp, static_cast<long long>(ms), name_of(l),
-               static_cast<int>(scope.size()), scope.data(), static_cast<int>(message.size()), message.data());
+  auto line = format(l, scope, message);
+  std::fprintf(stderr, "%s\n", line.c_str());
 }
 
 }  // namespace shadowlink::log

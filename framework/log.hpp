@@ -1,6 +1,8 @@
 #pragma once
-// One line per event: "<time> <level> [<scope>] <message>". The scope names the service or the
-// session ("ums/s-1a2b3c"), so every line of a session can be grepped by its id.
+// One line per event: "<UTC date and time> <level> [<scope>] <message>". The scope names the
+// service or the session ("ums/s-1a2b3c"), so every line of a session can be grepped by its id.
+// Messages carry text that peers chose (device ids, user names, reasons): control characters and
+// backslashes are escaped, so that no peer can start a forged line or hide part of one.
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -13,6 +15,10 @@ void set_level(level l);
 level parse_level(std::string_view name);  // throws std::invalid_argument
 bool enabled(level l);
 void write(level l, std::string_view scope, std::string_view message);
+// The line write() prints (without its newline), for tests.
+std::string format(level l, std::string_view scope, std::string_view message);
+// Control characters as \xNN, a backslash as \\; everything else (UTF-8 included) unchanged.
+std::string escape(std::string_view text);
 
 template <class... Args>
 void emit(level l, std::string_view scope, const Args&... args) {

@@ -55,6 +55,23 @@ bool link::send(const message& m) {
   return true;
 }
 
+awaitable<bool> link::send_paced(const message& m, clock::duration patience) {
+  const auto deadline = clock::now() + patience;
+  while (!closing_ && queue_.size() >= max_queued / 2) {
+    if (clock::now() >= deadline) {
+      close("peer too slow: paced sends waited too long");
+      co_return false;
+    }
+    // Polling (the writer drains 128 messages between two looks) lets any number of paced
+    // senders wait without sharing a timer whose re-arming would cancel the others' waits.
+    net::steady_timer t(co_await net::this_coro::executor, 2ms);
+    co_await t.async_wait(use_tuple);
+    auto cs = co_await net::this_coro::cancellation_state;
+    if (cs.cancelled() != net::cancellation_type::none) co_return false;
+  }
+  co_return send(m);
+}
+
 void link::close(std::string_view reason) {
   if (closing_) return;
   closing_ = true;

@@ -122,12 +122,16 @@ message parse(std::string_view text) {
       m.credential = r.str("credential", true);
       m.agent = r.str("agent", false);
       m.reason = r.str("reason", false);
+      m.link = r.num<std::uint64_t>("link");
+      if (m.link == 0) throw protocol_error("field 'link' must be a link id (a positive number)");
       break;
     case kind::device_accepted:
     case kind::device_rejected:
     case kind::device_offline:
       m.device_id = r.str("device_id", true);
       m.reason = r.str("reason", false);
+      m.link = r.num<std::uint64_t>("link");
+      if (m.link == 0) throw protocol_error("field 'link' must be a link id (a positive number)");
       break;
     case kind::tunnel_arrived:
     case kind::session_ended:
@@ -189,12 +193,14 @@ std::string serialize(const message& m) {
       put("credential", m.credential);
       put("agent", m.agent);
       put("reason", m.reason);
+      o["link"] = m.link;
       break;
     case kind::device_accepted:
     case kind::device_rejected:
     case kind::device_offline:
       put("device_id", m.device_id);
       put("reason", m.reason);
+      o["link"] = m.link;
       break;
     case kind::tunnel_arrived:
     case kind::session_ended:

@@ -51,6 +51,9 @@ struct message {
   std::string user;        // shadow_request: who is shadowing (for the device's notice and audit)
   std::uint64_t bytes_to_viewer = 0, bytes_from_viewer = 0;  // shadow_ended
   std::int64_t heartbeat_s = 0;                              // welcome
+  // device_hello/_accepted/_rejected/_offline: the gateway's id of the device's link, so that a
+  // verdict or an offline report applies to that link only, never to whichever link holds the id now.
+  std::uint64_t link = 0;
 };
 
 // Throws protocol_error with a readable reason (bad JSON, wrong version, unknown type, missing field).

@@ -23,8 +23,8 @@ awaitable<void> icg_service::relay_session(up::message req) {
   std::string outcome;
   try {
     // 2. The UMS asked us to open a VNC session; the tokens of both ends came with the request.
-    auto d = devices_.find(req.device_id);
-    if (d == devices_.end() || !d->second.verified) {
+    auto* device = devices_.link_of(req.device_id);  // verified links only
+    if (!device) {
       up::message refused;
       refused.type = up::kind::shadow_refused;
       refused.session_id = req.session_id;
@@ -40,7 +40,7 @@ awaitable<void> icg_service::relay_session(up::message req) {
     to_device.tunnel_url = listener_.public_url + "/tunnel/" + req.session_id;
     to_device.viewer_token.clear();
     to_device.device_id.clear();
-    d->second.link->send(to_device);
+    device->send(to_device);
     log::info(scope, "asked device ", req.device_id, " for ", req.user);
 
     // 4. The device's and the viewer's tunnels arrive, in either order; each is reported.

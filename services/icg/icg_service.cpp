@@ -2,7 +2,7 @@
 
 #include "framework/deadline.hpp"
 #include "framework/log.hpp"
-#include "framework/meeting_point.hpp"
+#include "framework/on_exit.hpp"
 #include "framework/token.hpp"
 #include "protocol/tunnel_endpoint.hpp"
 
@@ -11,6 +11,11 @@
 namespace shadowlink::icg {
 using namespace net::experimental::awaitable_operators;
 
+namespace {
+// The address part of "address:port" (IPv6 addresses are printed without brackets).
+std::string address_of(const std::string& peer) { return peer.substr(0, peer.rfind(':')); }
+}  // namespace
+
 icg_service::icg_service(service_env& env, settings& s) : env_(env), name_(env.name), rv_(env.ex) {
   listener_ = tls_listener_settings::read(s, 9443, "external_url");
   ums_credential_ = s.required_str("ums_credential");
@@ -18,6 +23,16 @@ icg_service::icg_service(service_env& env, settings& s) : env_(env), name_(env.n
   ca_dir_ = s.str("ca_dir", env.shared_dir.string());
   device_grace_ = std::chrono::seconds(s.integer("device_grace_s", 30, 1, 3600));
   session_timeout_ = std::chrono::seconds(s.integer("session_timeout_s", 90, 5, 3600));
+  limits_.total = static_cast<int>(s.integer("max_unverified", 1000, 1, 1000000));
+  limits_.per_address = static_cast<int>(s.integer("max_unverified_per_address", 100, 1, 1000000));
+  limits_.verdict_timeout = std::chrono::seconds(s.integer("verdict_timeout_s", 20, 1, 600));
+  devices_.on_removed = [this](const std::string& id, const up::link_registry<device_info>::entry& gone) {
+    up::message m;
+    m.type = up::kind::device_offline;
+    m.device_id = id;
+    m.link = gone.id;
+    to_ums_paced(std::move(m));
+  };
 }
 
 void icg_service::start() {
@@ -28,16 +43,28 @@ void icg_service::start() {
   server_->add_http("/health", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
     co_return json_response(req, http::status::ok, boost::json::serialize(boost::json::object{{"status", status()}}));
   });
+  // Counts for operators and tests on the gateway's own host; not for the internet.
+  server_->add_http("/stats", [this](const http_request& req, const std::string& peer) -> awaitable<http_response> {
+    error_code ec;
+    if (auto a = net::ip::make_address(address_of(peer), ec); ec || !a.is_loopback())
+      co_return error_response(req, http::status::forbidden, "/stats answers on the gateway's own host only");
+    co_return json_response(req, http::status::ok,
+                            boost::json::serialize(boost::json::object{{"devices", devices_.size()},
+                                                                       {"unverified", unverified_count_},
+                                                                       {"awaiting_verdict", unverified_.size()},
+                                                                       {"ums_connected", ums_ != nullptr}}));
+  });
   server_->listen(listener_.listen, listener_.port);
   started_ = true;
   env_.tasks.spawn(drop_devices_without_ums(), name_);
-  log::info(name_, "gateway listening on ", listener_.listen, ":", server_->port(), " (UMS /up/ums, devices /up, tunnels /tunnel/, /health)");
+  log::info(name_, "gateway listening on ", listener_.listen, ":", server_->port(), " (UMS /up/ums, devices /up, tunnels /tunnel/, /health, /stats)");
 }
 
 void icg_service::stop() {
   if (server_) server_->stop();
   for (auto& [id, sp] : active_) sp->stop("gateway shutting down");
-  for (auto& [id, d] : devices_) d.link->close("gateway shutting down");
+  devices_.close_all("gateway shutting down");
+  for (auto& [id, u] : unverified_) u.link->close("gateway shutting down");
   if (ums_) ums_->close("gateway shutting down");
 }
 
@@ -48,6 +75,31 @@ std::string icg_service::status() const {
 
 void icg_service::to_ums(const up::message& m) {
   if (ums_) ums_->send(m);
+}
+
+// Device hellos and offline reports can come by the thousand (every device re-announced after a
+// UMS reconnect, a network blip at a site): they wait here and announce() sends them paced.
+void icg_service::to_ums_paced(up::message m) {
+  if (!ums_) return;  // a UMS that connects later is told the state of then, not this history
+  // Each entry stands for a live link (or one that just ended), so the outbox stays near this
+  // bound; past it the hello is dropped and its link times out waiting for a verdict.
+  if (outbox_.size() >= static_cast<std::size_t>(limits_.total) + devices_.size() + 1024) {
+    log::warn(name_, "UMS outbox full: ", up::to_string(m.type), " for a device not sent");
+    return;
+  }
+  outbox_.push_back(std::move(m));
+  if (outbox_wake_) outbox_wake_->cancel();
+}
+
+up::message icg_service::hello_for_ums(const std::string& device, up::link_id id, const up::message& hello, const std::string& peer) const {
+  up::message m;
+  m.type = up::kind::device_hello;
+  m.device_id = device;
+  m.credential = hello.credential;
+  m.agent = hello.agent;
+  m.reason = peer;
+  m.link = id;
+  return m;
 }
 
 // ---- the UMS's link -------------------------------------------------------------------------
@@ -67,51 +119,56 @@ awaitable<void> icg_service::serve_ums(up::link& link) {
   if (ums_) ums_->close("replaced by a newer UMS connection");
   ums_ = &link;
   log::info(name_, "UMS connected from ", link.peer());
-  // The UMS learns which devices are here (and checks their credentials).
-  for (auto& [id, d] : devices_) {
-    up::message m;
-    m.type = up::kind::device_hello;
-    m.device_id = id;
-    m.credential = d.credential;
-    m.agent = d.agent;
-    m.reason = d.peer;
-    link.send(m);
+  on_exit lost([&] {
+    if (ums_ != &link) return;
+    ums_ = nullptr;
+    ums_lost_ = clock::now();
+    outbox_.clear();
+    log::warn(name_, "UMS connection lost: devices are dropped after ", std::chrono::duration_cast<std::chrono::seconds>(device_grace_).count(), " s without a UMS");
+  });
+  // The UMS learns which devices are here (and checks their credentials): the verified ones and
+  // those still waiting for a verdict.
+  outbox_.clear();
+  for (auto& [id, e] : devices_.entries()) {
+    up::message hello;
+    hello.credential = e.info.credential;
+    hello.agent = e.info.agent;
+    outbox_.push_back(hello_for_ums(id, e.id, hello, e.info.peer));
   }
-  struct lost_guard {
-    icg_service& g;
-    up::link& link;
-    ~lost_guard() {
-      if (g.ums_ != &link) return;
-      g.ums_ = nullptr;
-      g.ums_lost_ = clock::now();
-      log::warn(g.name_, "UMS connection lost: devices are dropped after ", std::chrono::duration_cast<std::chrono::seconds>(g.device_grace_).count(), " s without a UMS");
-    }
-  } guard{*this, link};
-  try {
+  for (auto& [id, u] : unverified_) outbox_.push_back(hello_for_ums(u.hello.device_id, id, u.hello, u.peer));
+  auto reader = [&]() -> awaitable<void> {
     for (;;) on_ums_message(co_await link.receive());
-  } catch (const system_error&) {
+  };
+  co_await (settle(reader()) || announce(link));
+}
+
+// Drains the outbox onto the UMS's link, never more than half its queue at a time, so that the
+// UMS's answers and session messages keep flowing while thousands of devices are announced.
+awaitable<void> icg_service::announce(up::link& link) {
+  net::steady_timer wake(co_await net::this_coro::executor);
+  outbox_wake_ = &wake;
+  on_exit forget([&] {
+    if (outbox_wake_ == &wake) outbox_wake_ = nullptr;
+  });
+  for (;;) {
+    while (!outbox_.empty()) {
+      auto m = std::move(outbox_.front());
+      outbox_.pop_front();
+      if (!co_await link.send_paced(m)) co_return;
+    }
+    wake.expires_after(1s);
+    co_await wake.async_wait(use_tuple);
+    auto cs = co_await net::this_coro::cancellation_state;
+    if (cs.cancelled() != net::cancellation_type::none || ums_ != &link) co_return;
   }
 }
 
 void icg_service::on_ums_message(const up::message& m) {
   switch (m.type) {
     case up::kind::device_accepted:
-    case up::kind::device_rejected: {
-      auto d = devices_.find(m.device_id);
-      if (d == devices_.end()) return;
-      up::message answer;
-      if (m.type == up::kind::device_accepted) {
-        d->second.verified = true;
-        answer.type = up::kind::welcome;
-        answer.heartbeat_s = 5;
-      } else {
-        answer.type = up::kind::error;
-        answer.reason = m.reason;
-        d->second.link->close(m.reason);
-      }
-      d->second.link->send(answer);
+    case up::kind::device_rejected:
+      on_verdict(m);
       return;
-    }
     case up::kind::shadow_request:
       env_.tasks.spawn(relay_session(m), name_ + "/" + m.session_id.substr(0, 32));
       return;
@@ -124,6 +181,23 @@ void icg_service::on_ums_message(const up::message& m) {
   }
 }
 
+// A verdict is about the link it names: a link waiting for it, or (after a re-announce) a
+// verified link that the UMS no longer accepts. Never about whoever holds the device id now.
+void icg_service::on_verdict(const up::message& m) {
+  if (auto u = unverified_.find(m.link); u != unverified_.end()) {
+    if (u->second.hello.device_id == m.device_id) u->second.verdict->deliver(m);
+    return;
+  }
+  auto* e = devices_.find(m.device_id);
+  if (m.type == up::kind::device_rejected && e && e->id == m.link) {
+    up::message err;
+    err.type = up::kind::error;
+    err.reason = m.reason;
+    e->l->send(err);
+    e->l->close(m.reason);
+  }
+}
+
 // Without a UMS nobody can authorise anything: after a grace period devices are told to go
 // (they reconnect with backoff, perhaps to another connector).
 awaitable<void> icg_service::drop_devices_without_ums() {
@@ -132,7 +206,8 @@ awaitable<void> icg_service::drop_devices_without_ums() {
     t.expires_after(1s);
     co_await t.async_wait(use_awaitable);
     if (ums_ || clock::now() - ums_lost_ < device_grace_) continue;
-    for (auto& [id, d] : devices_) d.link->close("no UMS connected to the gateway");
+    devices_.close_all("no UMS connected to the gateway");
+    for (auto& [id, u] : unverified_) u.link->close("no UMS connected to the gateway");
   }
 }
 
@@ -141,50 +216,75 @@ awaitable<void> icg_service::drop_devices_without_ums() {
 awaitable<void> icg_service::device_endpoint(ws_upgrade& up) {
   if (!ums_ && clock::now() - ums_lost_ >= device_grace_)
     co_return co_await up.reject(http::status::service_unavailable, "gateway has no UMS connection");
+  // Links that have not proven who they are yet are bounded, so that nobody can hold the gateway's
+  // resources (or the UMS's attention) with connections that will never be verified.
+  auto address = address_of(up.peer());
+  if (unverified_count_ >= limits_.total) {
+    log::warn(name_, "device connection from ", up.peer(), " refused: ", unverified_count_, " unverified connections already");
+    co_return co_await up.reject(http::status::service_unavailable, "too many unverified connections at the gateway, try again later");
+  }
+  if (unverified_by_address_[address] >= limits_.per_address) {
+    log::warn(name_, "device connection from ", up.peer(), " refused: ", limits_.per_address, " unverified connections from that address already");
+    co_return co_await up.reject(http::status::too_many_requests, "too many unverified connections from this address, try again later");
+  }
+  ++unverified_count_;
+  ++unverified_by_address_[address];
+  on_exit release([&] {
+    --unverified_count_;
+    if (--unverified_by_address_[address] == 0) unverified_by_address_.erase(address);
+  });
   const auto opts = up::link_options();
   up::link link(co_await up.accept(opts));
-  co_await link.serve(serve_device(link));
+  co_await link.serve(serve_device(link, [&] { release.run(); }));
 }
 
-awaitable<void> icg_service::serve_device(up::link& link) {
-  auto first = co_await up::receive_hello(link, 10s);
-  if (!first) co_return;
-  auto hello = *first;
-  if (auto old = devices_.find(hello.device_id); old != devices_.end()) old->second.link->close("replaced by a newer connection");
-  devices_[hello.device_id] = device_link{&link, false, link.peer(), hello.credential, hello.agent};
-  struct offline_guard {
-    icg_service& g;
-    std::string id;
-    up::link& link;
-    ~offline_guard() {
-      auto d = g.devices_.find(id);
-      if (d == g.devices_.end() || d->second.link != &link) return;
-      bool verified = d->second.verified;
-      g.devices_.erase(d);
-      if (!verified) return;
-      up::message m;
-      m.type = up::kind::device_offline;
-      m.device_id = id;
-      g.to_ums(m);
-    }
-  } guard{*this, hello.device_id, link};
-  // The UMS decides whether this device and credential are genuine.
-  up::message ask;
-  ask.type = up::kind::device_hello;
-  ask.device_id = hello.device_id;
-  ask.credential = hello.credential;
-  ask.agent = hello.agent;
-  ask.reason = link.peer();
-  to_ums(ask);
+awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> verified) {
+  // 1. The device says who it is, in time.
+  auto hello = co_await up::receive_hello(link, limits_.hello_timeout);
+  if (!hello) co_return;
+  const std::string device = hello->device_id;
+
+  // 2. The UMS decides whether this device and credential are genuine; its verdict names this link.
+  //    Meanwhile the link is nobody's: a device already connected stays connected.
+  const auto id = devices_.next_id();
+  meeting_point<up::message> verdict(co_await net::this_coro::executor);
+  unverified_[id] = unverified_link{&link, *hello, link.peer(), &verdict};
+  on_exit forget([&] { unverified_.erase(id); });
+  to_ums_paced(hello_for_ums(device, id, *hello, link.peer()));
+  up::message answer;
   try {
-    for (;;) {
+    answer = co_await verdict.wait_for(limits_.verdict_timeout);
+  } catch (const system_error&) {
+    answer.type = up::kind::device_rejected;
+    answer.reason = "no verdict from the UMS in time, try again later";
+  }
+  forget.run();
+  if (answer.type != up::kind::device_accepted) {
+    log::warn(name_, "device connection from ", link.peer(), " refused: ", answer.reason);
+    up::message err;
+    err.type = up::kind::error;
+    err.reason = answer.reason;
+    link.send(err);
+    link.close(err.reason);
+    co_return;
+  }
+
+  // 3. Verified: the link becomes the device's, replacing an older one, and stops counting as unverified.
+  verified();
+  auto reg = devices_.attach(device, link, device_info{link.peer(), hello->credential, hello->agent}, "replaced by a newer connection", id);
+  up::message welcome;
+  welcome.type = up::kind::welcome;
+  welcome.heartbeat_s = 5;
+  link.send(welcome);
+
+  // 4. Relay the device's answers about its own sessions, for as long as it is the device's link.
+  try {
+    while (reg.current()) {
       auto m = co_await link.receive();
-      auto& d = devices_[hello.device_id];
-      if (!d.verified) continue;  // nothing is relayed before the UMS accepted the device
+      if (!reg.current()) break;
       if (m.type == up::kind::shadow_accepted || m.type == up::kind::shadow_refused || m.type == up::kind::shadow_ended) {
-        // Only answers about this device's own sessions are relayed.
         auto s = session_device_.find(m.session_id);
-        if (s != session_device_.end() && s->second == hello.device_id) {
+        if (s != session_device_.end() && s->second == device) {
           to_ums(m);
           if (m.type == up::kind::shadow_refused) rv_.cancel(m.session_id);
         }

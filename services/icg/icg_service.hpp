@@ -7,18 +7,37 @@
 #include "framework/rendezvous.hpp"
 #include "framework/splice.hpp"
 #include "framework/service.hpp"
-#include "protocol/up_link.hpp"
+#include "framework/meeting_point.hpp"
+#include "protocol/link_registry.hpp"
 
+#include <deque>
+#include <functional>
 #include <map>
 
 namespace shadowlink::icg {
 
-struct device_link {
-  up::link* link = nullptr;
-  bool verified = false;
+// A verified device's link, as the gateway keeps it.
+struct device_info {
   std::string peer;
   std::string credential;  // kept to re-announce the device when the UMS reconnects
   std::string agent;
+};
+
+// A device's link between its hello and the UMS's verdict. It displaces nobody and is bounded in
+// number, in total and per source address.
+struct unverified_link {
+  up::link* link = nullptr;
+  up::message hello;
+  std::string peer;
+  meeting_point<up::message>* verdict = nullptr;
+};
+
+// The limits on links that have not proven who they are.
+struct unverified_limits {
+  int total = 1000;
+  int per_address = 100;  // many genuine devices can share one address (NAT, proxies)
+  clock::duration hello_timeout = 10s;
+  clock::duration verdict_timeout = 20s;
 };
 
 class icg_service final : public service {
@@ -31,10 +50,14 @@ class icg_service final : public service {
   awaitable<void> ums_endpoint(ws_upgrade& up);
   awaitable<void> device_endpoint(ws_upgrade& up);
   awaitable<void> serve_ums(up::link& link);
-  awaitable<void> serve_device(up::link& link);
+  awaitable<void> announce(up::link& link);
+  awaitable<void> serve_device(up::link& link, std::function<void()> verified);
   awaitable<void> drop_devices_without_ums();
   void on_ums_message(const up::message& m);
+  void on_verdict(const up::message& m);
   void to_ums(const up::message& m);
+  void to_ums_paced(up::message m);
+  up::message hello_for_ums(const std::string& device, up::link_id id, const up::message& hello, const std::string& peer) const;
 
   // icg_flow.cpp: the gateway's part of a shadow session, one linear coroutine.
   awaitable<void> relay_session(up::message request);
@@ -48,13 +71,19 @@ class icg_service final : public service {
   std::string ca_dir_;
   clock::duration device_grace_ = 30s;
   clock::duration session_timeout_ = 90s;
+  unverified_limits limits_;
   bool started_ = false;
 
   rendezvous rv_;
   std::unique_ptr<https_server> server_;
   up::link* ums_ = nullptr;
   clock::time_point ums_lost_ = clock::now();
-  std::map<std::string, device_link, std::less<>> devices_;                 // by device id
+  up::link_registry<device_info> devices_;                                  // verified links only
+  std::map<up::link_id, unverified_link> unverified_;                       // awaiting the UMS's verdict
+  std::map<std::string, int, std::less<>> unverified_by_address_;           // upgraded, not yet verified
+  int unverified_count_ = 0;
+  std::deque<up::message> outbox_;  // hellos and offline reports for the UMS, sent paced by announce()
+  net::steady_timer* outbox_wake_ = nullptr;  // announce()'s, while it runs
   std::map<std::string, std::string, std::less<>> session_device_;          // session id -> device id
   std::map<std::string, splicer*, std::less<>> active_;                     // session id -> splice
 };

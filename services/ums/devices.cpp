@@ -28,41 +28,36 @@ awaitable<void> ums_service::serve_device(up::link& link) {
     co_return;
   }
   auto& dev = d->second;
-  if (dev.link) dev.link->close("replaced by a newer connection");  // the device reconnected before we noticed
-  dev.link = &link;
-  dev.connector = name_;
-  dev.peer = link.peer();
-  dev.connected = dev.last_seen = clock::now();
-  log::info(name_, "device ", dev.id, " online from ", dev.peer, " (", hello.agent, ")");
+  // The device reconnected before we noticed: the new link replaces (and closes) the old one.
+  auto reg = online_.attach(dev.id, link, live_link{name_, link.peer()}, "replaced by a newer connection");
+  dev.last_seen = clock::now();
+  log::info(name_, "device ", dev.id, " online from ", link.peer(), " (", hello.agent, ")");
   up::message welcome;
   welcome.type = up::kind::welcome;
   welcome.heartbeat_s = 5;
   link.send(welcome);
-  struct offline_guard {
-    ums_service& u;
-    device_record& dev;
-    up::link& link;
-    ~offline_guard() {
-      if (dev.link != &link) return;
-      dev.link = nullptr;
-      log::info(u.name_, "device ", dev.id, " offline");
-      // Sessions still waiting for this device's answer will not get one.
-      if (auto s = u.sessions_.find(dev.busy_with); s != u.sessions_.end() && !s->second->active)
-        s->second->stop("device went offline");
-    }
-  } guard{*this, dev, link};
   try {
-    for (;;) {
+    while (reg.current()) {
       auto m = co_await link.receive();
+      if (!reg.current()) break;  // replaced: what the old link still says is not the device's
       dev.last_seen = clock::now();
-      on_device_message(dev, m);
+      on_device_message(dev, link, m);
     }
   } catch (const system_error& e) {
     log::debug(name_, "device ", dev.id, " link ended: ", e.code().message());
   }
 }
 
-void ums_service::on_device_message(device_record& dev, const up::message& m) {
+// A device's verified link ended (not replaced): sessions still waiting for its answer will not get one.
+void ums_service::device_gone(const std::string& id, const live_link& how) {
+  if (how.gw) log::info(name_, "device ", id, " offline (at gateway ", how.connector, ")");
+  else log::info(name_, "device ", id, " offline");
+  auto d = devices_.find(id);
+  if (d == devices_.end()) return;
+  if (auto s = sessions_.find(d->second.busy_with); s != sessions_.end() && !s->second->active) s->second->stop("device went offline");
+}
+
+void ums_service::on_device_message(device_record& dev, up::link& link, const up::message& m) {
   switch (m.type) {
     case up::kind::heartbeat:
       return;
@@ -82,7 +77,7 @@ void ums_service::on_device_message(device_record& dev, const up::message& m) {
       up::message err;
       err.type = up::kind::error;
       err.reason = "unexpected message type '" + std::string(up::to_string(m.type)) + "' from a device";
-      dev.link->send(err);
+      link.send(err);
     }
   }
 }

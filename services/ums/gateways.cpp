@@ -1,6 +1,7 @@
 // The UMS's UP links to its gateways (ICG): kept open from the UMS's side with reconnect and
 // jittered backoff; devices behind a gateway are authenticated here and appear online through it.
 #include "framework/log.hpp"
+#include "framework/on_exit.hpp"
 #include "framework/token.hpp"
 #include "services/ums/ums_service.hpp"
 
@@ -10,9 +11,8 @@ namespace shadowlink::ums {
 using namespace net::experimental::awaitable_operators;
 
 gateway* ums_service::gateway_of(const device_record& d) {
-  for (auto& gw : gateways_)
-    if (d.link && d.link == gw->link) return gw.get();
-  return nullptr;
+  auto* live = online_.find(d.id);
+  return live ? live->info.gw : nullptr;
 }
 
 awaitable<void> ums_service::gateway_link(gateway& gw) {
@@ -44,22 +44,14 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
   const std::string scope = name_ + "/" + gw.name;
   gw.link = &link;
   log::info(scope, "connected to gateway ", gw.url);
-  struct lost_guard {
-    ums_service& u;
-    gateway& gw;
-    up::link& link;
-    ~lost_guard() {
-      gw.link = nullptr;
-      // Devices behind the gateway are unreachable now; sessions through it have ended.
-      for (auto& [id, d] : u.devices_)
-        if (d.link == &link) {
-          d.link = nullptr;
-          log::info(u.name_, "device ", id, " offline (gateway ", gw.name, " lost)");
-        }
-      for (auto& [id, s] : u.sessions_)
-        if (s->gateway == gw.name) s->stop("gateway connection lost");
-    }
-  } guard{*this, gw, link};
+  on_exit lost([&] {
+    gw.link = nullptr;
+    for (auto& [id, s] : sessions_)
+      if (s->gateway == gw.name) s->stop("gateway connection lost");
+  });
+  // The devices online through this gateway; they go offline with it (declared after `lost`, so
+  // they go first).
+  std::map<std::string, up::link_registry<live_link>::registration, std::less<>> behind;
   for (;;) {
     auto m = co_await link.receive();
     switch (m.type) {
@@ -67,6 +59,7 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
         auto d = devices_.find(m.device_id);
         up::message verdict;
         verdict.device_id = m.device_id;
+        verdict.link = m.link;  // the verdict is about that link at the gateway, nothing else
         if (d == devices_.end() || !tokens_equal(m.credential, d->second.credential)) {
           verdict.type = up::kind::device_rejected;
           verdict.reason = "unknown device or wrong credential";
@@ -74,21 +67,20 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
         } else {
           verdict.type = up::kind::device_accepted;
           auto& dev = d->second;
-          if (dev.link && dev.link != &link && dev.connector == name_) dev.link->close("device moved to gateway " + gw.name);
-          dev.link = &link;
-          dev.connector = gw.name;
-          dev.peer = m.reason;
-          dev.connected = dev.last_seen = clock::now();
-          log::info(name_, "device ", dev.id, " online through gateway ", gw.name, " from ", dev.peer, " (", m.agent, ")");
+          behind[dev.id] = online_.attach(dev.id, link, live_link{gw.name, m.reason, &gw, m.link}, "");
+          dev.last_seen = clock::now();
+          log::info(name_, "device ", dev.id, " online through gateway ", gw.name, " from ", m.reason, " (", m.agent, ")");
         }
-        link.send(verdict);
+        // Paced: a gateway re-announcing thousands of devices must not overflow our queue to it
+        // (reading waits meanwhile; the gateway keeps reading our verdicts).
+        if (!co_await link.send_paced(verdict)) co_return;
         break;
       }
       case up::kind::device_offline:
-        if (auto d = devices_.find(m.device_id); d != devices_.end() && d->second.link == &link) {
-          d->second.link = nullptr;
-          log::info(name_, "device ", m.device_id, " offline (at gateway ", gw.name, ")");
-          if (auto s = sessions_.find(d->second.busy_with); s != sessions_.end()) s->second->device_answer.close();
+        if (auto b = behind.find(m.device_id); b != behind.end()) {
+          auto* live = online_.find(m.device_id);
+          // A report about an older link of the device (it reconnected at the gateway) changes nothing.
+          if (!b->second.current() || (live && live->info.remote == m.link)) behind.erase(b);
         }
         break;
       case up::kind::shadow_accepted:

@@ -84,8 +84,8 @@ awaitable<void> ums_service::webapp_flow(ws_upgrade& up, session_ptr s) {
 
 // Step 2 of every flow: the request over UP and the device's answer (after its user's consent).
 awaitable<void> ums_service::ask_device(shadow_session& s, const std::string& device_token) {
-  auto d = devices_.find(s.device_id);
-  if (d == devices_.end() || !d->second.link) throw flow_error(http::status::conflict, "device is offline");
+  auto* device = online_.link_of(s.device_id);
+  if (!device) throw flow_error(http::status::conflict, "device is offline");
   up::message req;
   req.type = up::kind::shadow_request;
   req.session_id = s.id;
@@ -93,7 +93,7 @@ awaitable<void> ums_service::ask_device(shadow_session& s, const std::string& de
   req.token = device_token;
   req.view_only = s.view_only;
   req.user = s.user;
-  if (!d->second.link->send(req)) throw flow_error(http::status::conflict, "device link is congested");
+  if (!device->send(req)) throw flow_error(http::status::conflict, "device link is congested");
   s.state = "asking device";
   co_await await_device_answer(s);
 }

@@ -52,6 +52,7 @@ ums_service::ums_service(service_env& env, settings& s)
   }
   novnc_dir_ = s.str("novnc_dir", "/usr/share/novnc");
   webapp_dir_ = s.str("webapp_dir", SHADOWLINK_WEBAPP_DIR);
+  online_.on_removed = [this](const std::string& id, const up::link_registry<live_link>::entry& gone) { device_gone(id, gone.info); };
 }
 
 void ums_service::start() {
@@ -79,7 +80,7 @@ void ums_service::start() {
     if (device.empty()) co_return co_await up.reject(http::status::bad_request, "name the device: /webapp/shadow?device=ID");
     auto d = devices_.find(device);
     if (d == devices_.end()) co_return co_await up.reject(http::status::not_found, "unknown device");
-    if (!d->second.link) co_return co_await up.reject(http::status::conflict, "device is offline");
+    if (!online_.find(device)) co_return co_await up.reject(http::status::conflict, "device is offline");
     if (!d->second.busy_with.empty()) co_return co_await up.reject(http::status::conflict, "device is already being shadowed");
     if (auto* gw = gateway_of(d->second))
       co_await webapp_icg_flow(up, new_session(device, *user, "webapp", view_only), *gw);
@@ -109,8 +110,7 @@ void ums_service::stop() {
   for (auto& gw : gateways_)
     if (gw->link) gw->link->close("server shutting down");
   for (auto& [id, s] : sessions_) s->stop("server shutting down");
-  for (auto& [id, d] : devices_)
-    if (d.link) d.link->close("server shutting down");
+  online_.close_all("server shutting down");
 }
 
 std::string ums_service::tunnel_url(const std::string& session_id) const {
@@ -179,10 +179,11 @@ http_response ums_service::list_devices(const http_request& req) {
   json::array out;
   auto now = clock::now();
   for (auto& [id, d] : devices_) {
-    json::object o{{"id", d.id}, {"name", d.name}, {"online", d.link != nullptr}, {"shadowed", !d.busy_with.empty()}};
-    if (d.link) {
-      o["peer"] = d.peer;
-      o["connector"] = d.connector;
+    auto* live = online_.find(id);
+    json::object o{{"id", d.id}, {"name", d.name}, {"online", live != nullptr}, {"shadowed", !d.busy_with.empty()}};
+    if (live) {
+      o["peer"] = live->info.peer;
+      o["connector"] = live->info.connector;
       o["last_seen_s"] = std::chrono::duration_cast<std::chrono::seconds>(now - d.last_seen).count();
     }
     out.push_back(std::move(o));
@@ -217,7 +218,7 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
     co_return error_response(req, http::status::bad_request, "view_only must be true or false");
   auto d = devices_.find(device);
   if (d == devices_.end()) co_return error_response(req, http::status::not_found, "unknown device");
-  if (!d->second.link) co_return error_response(req, http::status::conflict, "device is offline");
+  if (!online_.find(device)) co_return error_response(req, http::status::conflict, "device is offline");
   if (!d->second.busy_with.empty()) co_return error_response(req, http::status::conflict, "device is already being shadowed");
   auto s = new_session(std::string(device), user, "console", view_only);
   if (auto* gw = gateway_of(d->second))

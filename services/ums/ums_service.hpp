@@ -6,7 +6,7 @@
 #include "framework/https_server.hpp"
 #include "framework/rendezvous.hpp"
 #include "framework/service.hpp"
-#include "protocol/up_link.hpp"
+#include "protocol/link_registry.hpp"
 #include "services/ums/auth.hpp"
 #include "services/ums/session.hpp"
 
@@ -16,11 +16,18 @@ namespace shadowlink::ums {
 
 struct device_record {
   std::string id, name, credential;
-  up::link* link = nullptr;  // set while the device is online: its own UP link, or its gateway's
-  std::string connector;     // where it is connected: this UMS's name or a gateway's
-  std::string peer;
-  clock::time_point connected{}, last_seen{};
+  clock::time_point last_seen{};
   std::string busy_with;  // session id while being shadowed
+};
+
+struct gateway;
+
+// How an online device is reached: its own UP link, or its gateway's (online_ below).
+struct live_link {
+  std::string connector;  // this UMS's name or a gateway's
+  std::string peer;
+  gateway* gw = nullptr;  // behind a gateway: which one, and the gateway's id of the device's link
+  up::link_id remote = 0;
 };
 
 // An ICG the UMS keeps a UP link to (outbound: the gateway needs no way into the UMS's network).
@@ -82,7 +89,8 @@ class ums_service final : public service {
 
   // UP link handling (devices.cpp).
   awaitable<void> serve_device(up::link& link);
-  void on_device_message(device_record& d, const up::message& m);
+  void on_device_message(device_record& d, up::link& link, const up::message& m);
+  void device_gone(const std::string& id, const live_link& how);
 
   std::string scope(const shadow_session& s) const { return name_ + "/" + s.id; }
 
@@ -94,6 +102,7 @@ class ums_service final : public service {
   rendezvous rv_;
   std::unique_ptr<https_server> server_;
   std::map<std::string, device_record, std::less<>> devices_;
+  up::link_registry<live_link> online_;  // verified links of the devices online now
   std::map<std::string, session_ptr, std::less<>> sessions_;
   std::vector<std::unique_ptr<gateway>> gateways_;
   bool stopping_ = false;

@@ -8,6 +8,11 @@
 #include <wolfssl/ssl.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
 
 using namespace shadowlink;
 using namespace shadowlink::testing;
@@ -143,6 +148,51 @@ TEST_CASE("first run creates the installation CA and server certificate with pri
   auto again = ensure_server_identity(dir + "/ums", dir, {"localhost"});
   CHECK_FALSE(again.created);
   CHECK(again.server_fingerprint == id.server_fingerprint);
+}
+
+TEST_CASE("two servers starting at once on a fresh data directory end up with one installation CA") {
+  auto dir = temp_dir();
+  identity a, b;
+  std::thread other([&] { b = ensure_server_identity(dir + "/icg", dir, {"localhost"}); });
+  a = ensure_server_identity(dir + "/ums", dir, {"localhost"});
+  other.join();
+  CHECK(a.ca_fingerprint == b.ca_fingerprint);
+  CHECK(a.ca_fingerprint == pem_fingerprint(read_file(dir + "/ca.pem")));
+  CHECK(b.cert_chain_pem.ends_with(read_file(dir + "/ca.pem")));  // each chain ends with the CA on disk
+  CHECK(a.cert_chain_pem.ends_with(read_file(dir + "/ca.pem")));
+}
+
+TEST_CASE("a CA certificate without its key (or the reverse) stops start-up with an error naming both files") {
+  auto dir = temp_dir();
+  auto first = ensure_server_identity(dir + "/ums", dir, {"localhost"});
+  std::filesystem::remove(dir + "/ca.key");
+  std::filesystem::remove_all(dir + "/icg");
+  CHECK_THROWS_WITH(ensure_server_identity(dir + "/icg", dir, {"localhost"}),
+                    dir + "/ca.pem exists without " + dir + "/ca.key: restore the missing file, or remove both to create a new installation CA");
+  CHECK(pem_fingerprint(read_file(dir + "/ca.pem")) == first.ca_fingerprint);  // the old CA is untouched
+  auto dir2 = temp_dir();
+  ensure_server_identity(dir2 + "/ums", dir2, {"localhost"});
+  std::filesystem::remove(dir2 + "/ca.pem");
+  CHECK_THROWS_WITH(ensure_server_identity(dir2 + "/icg", dir2, {"localhost"}), Catch::StartsWith(dir2 + "/ca.key exists without " + dir2 + "/ca.pem"));
+}
+
+TEST_CASE("a key file is never written through a link someone planted at its name") {
+  auto dir = temp_dir();
+  const std::string victim = dir + "/victim";
+  { std::ofstream(victim) << "precious"; }
+  std::filesystem::create_directories(dir + "/ums");
+  // A dangling link where the key will go (so the key counts as missing and is created), and a
+  // link to the victim where this process writes its temporary file.
+  std::filesystem::create_symlink(dir + "/nowhere", dir + "/ums/server.key");
+  std::filesystem::create_symlink(victim, dir + "/ums/server.pem.tmp-" + std::to_string(::getpid()));
+  ensure_server_identity(dir + "/ums", dir, {"localhost"});
+  CHECK(read_file(victim) == "precious");
+  CHECK_FALSE(std::filesystem::exists(dir + "/nowhere"));
+  CHECK_FALSE(std::filesystem::is_symlink(dir + "/ums/server.key"));
+  struct stat st{};
+  REQUIRE(stat((dir + "/ums/server.key").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  CHECK(S_ISREG(st.st_mode));
 }
 
 TEST_CASE("fingerprints are accepted with or without colons and rejected when malformed") {

@@ -31,3 +31,19 @@ TEST_CASE("malformed UP messages are rejected with a reason, never a crash") {
                     "field 'device_id' must be a string");
   CHECK_THROWS_WITH(up::parse(std::string(20000, ' ')), "message too large");
 }
+
+TEST_CASE("gateway hellos and verdicts carry the id of the link they are about, and cannot omit it") {
+  up::message m;
+  m.type = up::kind::device_accepted;
+  m.device_id = "remote-1";
+  m.link = 17;
+  auto back = up::parse(up::serialize(m));
+  CHECK(back.type == up::kind::device_accepted);
+  CHECK(back.link == 17);
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"device_accepted","device_id":"remote-1"})"),
+                    "field 'link' must be a link id (a positive number)");
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"device_hello","device_id":"d","credential":"c","link":0})"),
+                    "field 'link' must be a link id (a positive number)");
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"device_offline","device_id":"d","link":"17"})"),
+                    "field 'link' must be a number");
+}

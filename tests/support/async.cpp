@@ -1,5 +1,8 @@
 #include "support/async.hpp"
 
+#include <filesystem>
+#include <vector>
+
 #include <sys/resource.h>
 
 #include <cstdlib>
@@ -28,8 +31,19 @@ awaitable<void> tcp_pair(tcp::socket& client, tcp::socket& server) {
 }
 
 std::string temp_dir() {
+  // Removed when the test process exits (normally).
+  static struct cleanup {
+    std::vector<std::string> dirs;
+    ~cleanup() {
+      for (auto& d : dirs) {
+        std::error_code ec;
+        std::filesystem::remove_all(d, ec);
+      }
+    }
+  } made;
   std::string tmpl = "/tmp/shadowlink-test-XXXXXX";
   if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  made.dirs.push_back(tmpl);
   return tmpl;
 }
 
