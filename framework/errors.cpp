@@ -20,9 +20,15 @@ bool is_normal_end(const error_code& ec) {
     return true;
   if (ec == ws::error::closed || ec == boost::beast::error::timeout || ec == boost::beast::http::error::end_of_stream)
     return true;
-  if (ec.category() == net::ssl::error::get_stream_category()) return true;
-  if (ec.category() == net::error::get_ssl_category()) return true;
-  return false;
+  // A peer that vanished without close_notify: common (power cut, NAT timeout) and told apart in
+  // the words of the ending, but not a failure of ours.
+  if (ec == net::ssl::error::stream_truncated) return true;
+  return false;  // TLS errors after the handshake (bad MAC, decrypt failure, ...) included
+}
+
+bool is_tls_failure(const error_code& ec) {
+  return ec.category() == net::error::get_ssl_category() ||
+         (ec.category() == net::ssl::error::get_stream_category() && ec != net::ssl::error::stream_truncated);
 }
 
 bool is_normal_end(const std::exception_ptr& ep) {
@@ -60,6 +66,8 @@ void log_exceptions::operator()(std::exception_ptr ep) const {
   } catch (const system_error& e) {
     if (is_normal_end(e.code()))
       log::debug(scope, "ended: ", e.code().message());
+    else if (is_tls_failure(e.code()))
+      log::warn(scope, "TLS failure: ", e.what());  // the peer's doing (or an attack), not our bug
     else
       log::error(scope, "failed: ", e.what());
   } catch (const std::exception& e) {

@@ -8,10 +8,12 @@
 namespace shadowlink {
 
 // The one classifier of I/O endings: true for what a healthy peer or our own shutdown produces
-// (EOF, WebSocket close, reset, cancellation, timeouts). Under wolfSSL a peer that leaves
-// without close_notify shows up as any of several ssl errors, so every ssl-category read error
-// after the handshake counts as an ending too (stream_truncated cannot be relied on).
+// (EOF, WebSocket close, reset, cancellation, timeouts, and a TLS peer that left without
+// close_notify: framework/tls_socket reports that as stream_truncated). TLS errors (a bad record
+// MAC, a failed decryption, an alert) are not normal endings.
 bool is_normal_end(const error_code& ec);
+// A TLS protocol failure (wolfSSL's error, or the ssl stream category except truncation).
+bool is_tls_failure(const error_code& ec);
 
 // Same question for an exception that left a session coroutine.
 bool is_normal_end(const std::exception_ptr& ep);

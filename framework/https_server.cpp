@@ -133,7 +133,10 @@ awaitable<void> https_server::serve(tcp::socket sock) {
   try {
     co_await accept_tls(*s, limits_.tls_handshake);
   } catch (const system_error& e) {
-    log::info(scope_, "refused ", peer, ": ", e.what());
+    // A connection that closes before saying anything (a port probe, a load balancer's check) is
+    // not worth a warning; a failed handshake (wrong version, no shared cipher, bad certificate) is.
+    if (is_normal_end(e.code())) log::info(scope_, "connection from ", peer, " closed before the TLS handshake: ", e.what());
+    else log::warn(scope_, "TLS handshake with ", peer, " failed: ", e.what());
     co_return;
   }
   beast::flat_buffer buf(limits_.header_bytes + limits_.body_bytes);
@@ -146,6 +149,10 @@ awaitable<void> https_server::serve(tcp::socket sock) {
     if (r.index() == 1) break;  // idle or slow client: just close
     auto [ec, n] = std::get<0>(r);
     if (ec) {
+      if (is_tls_failure(ec)) {
+        log::warn(scope_, "TLS failure from ", peer, ": ", tls_failure_reason(s->native_handle(), ec));
+        break;
+      }
       if (!is_normal_end(ec) && ec != http::error::end_of_stream) {
         auto res = error_response(parser.get(), http::status::bad_request, "malformed request: " + ec.message());
         res.keep_alive(false);

@@ -1,25 +1,56 @@
 #include "framework/splice.hpp"
 
+#include "framework/errors.hpp"
+
+#include <boost/asio/ssl/error.hpp>
+
 namespace shadowlink {
+
+std::string splice_end::words(std::string_view a_name, std::string_view b_name) const {
+  const std::string end(by_a ? a_name : b_name);
+  switch (how) {
+    case kind::closed: return end + " closed";
+    case kind::truncated: return end + " closed without TLS close_notify";
+    case kind::failed: return end + " failed: " + detail;
+    case kind::idle_timeout: return "idle timeout";
+    case kind::write_timeout: return "write timeout";
+    case kind::stopped: return "stopped: " + detail;
+    case kind::cancelled: return "cancelled";
+  }
+  return "?";
+}
 
 splicer::splicer(stream& a, stream& b, splice_options o)
     : a_(a), b_(b), o_(o), buf_ab_(std::make_unique<std::array<char, buffer_size>>()),
       buf_ba_(std::make_unique<std::array<char, buffer_size>>()) {}
 
-void splicer::begin_ending(std::string reason) {
+void splicer::begin_ending(splice_end e) {
   if (ending_) return;
   ending_ = true;
-  reason_ = std::move(reason);
-  a_.interrupt(reason_);
-  b_.interrupt(reason_);
+  end_ = std::move(e);
+  close_reason_ = end_.words("the other end", "the other end");
+  if (end_.how == splice_end::kind::stopped) close_reason_ = end_.detail;
+  a_.interrupt(close_reason_);
+  b_.interrupt(close_reason_);
   if (timer_) timer_->cancel();  // the watchdog switches to the close deadline
 }
 
-void splicer::stop(std::string_view reason) { begin_ending("stopped: " + std::string(reason)); }
+void splicer::stop(std::string_view reason) { begin_ending({splice_end::kind::stopped, true, std::string(reason)}); }
+
+// A stream's read or write ended with `ec`: a clean close, a close without close_notify, or a failure.
+void splicer::end_of(const stream& s, const error_code& ec) {
+  splice_end e;
+  e.by_a = &s == &a_;
+  if (ec == net::ssl::error::stream_truncated) e.how = splice_end::kind::truncated;
+  else if (!is_normal_end(ec)) {
+    e.how = splice_end::kind::failed;
+    e.detail = ec.message();
+  }
+  begin_ending(std::move(e));
+}
 
 awaitable<void> splicer::pump(stream& from, stream& to, std::uint64_t& bytes, std::uint64_t& msgs,
                              std::array<char, buffer_size>& buf, clock::time_point& write_since) {
-  const char* name = &from == &a_ ? "a closed" : "b closed";
   for (;;) {
     error_code ec;
     std::size_t n = co_await from.read_some(net::buffer(buf), ec);
@@ -33,7 +64,7 @@ awaitable<void> splicer::pump(stream& from, stream& to, std::uint64_t& bytes, st
       write_since = {};
       c_.buffered -= n;
       if (wec) {
-        begin_ending(&to == &a_ ? "a closed" : "b closed");
+        end_of(to, wec);
         break;
       }
       bytes += n;
@@ -41,7 +72,7 @@ awaitable<void> splicer::pump(stream& from, stream& to, std::uint64_t& bytes, st
       last_activity_ = clock::now();
     }
     if (ec || ending_) {
-      begin_ending(name);
+      end_of(from, ec);  // (ignored if the splice was already ending)
       break;
     }
   }
@@ -61,12 +92,12 @@ awaitable<void> splicer::watchdog() {
         b_.abort();
       }
     } else if (now - last_activity_ >= o_.idle_timeout) {
-      begin_ending("idle timeout");
+      begin_ending({splice_end::kind::idle_timeout, true, {}});
       continue;
     } else {
       auto stuck = [&](clock::time_point since) { return since != clock::time_point{} && now - since >= o_.write_timeout; };
       if (stuck(write_since_ab_) || stuck(write_since_ba_)) {
-        begin_ending("write timeout");
+        begin_ending({splice_end::kind::write_timeout, true, {}});
         a_.abort();  // a blocked write can only be ended forcibly
         b_.abort();
         continue;
@@ -77,7 +108,7 @@ awaitable<void> splicer::watchdog() {
   }
 }
 
-awaitable<std::string> splicer::run() {
+awaitable<splice_end> splicer::run() {
   using namespace net::experimental::awaitable_operators;
   auto ex = co_await net::this_coro::executor;
   timer_ = std::make_unique<net::steady_timer>(ex);
@@ -93,15 +124,15 @@ awaitable<std::string> splicer::run() {
               pump(b_, a_, c_.bytes_ba, c_.messages_ba, *buf_ba_, write_since_ba_) && watchdog());
   } catch (const system_error&) {
     // Terminal cancellation from the owner: fall through to the forcible close.
-    begin_ending("cancelled");
+    begin_ending({splice_end::kind::cancelled, true, {}});
   }
   try {
-    co_await (close_stream(a_, reason_, o_.close_deadline) && close_stream(b_, reason_, o_.close_deadline));
+    co_await (close_stream(a_, close_reason_, o_.close_deadline) && close_stream(b_, close_reason_, o_.close_deadline));
   } catch (const system_error&) {
   }
   a_.abort();
   b_.abort();
-  co_return reason_;
+  co_return end_;
 }
 
 }  // namespace shadowlink

@@ -26,6 +26,25 @@ struct splice_counters {
   std::size_t max_buffered = 0;  // high-water mark of `buffered`
 };
 
+// How a splice ended. The words for logs, audit lines, close reasons and REST answers come from
+// words(), with the names of the two ends ("viewer", "device", ...).
+struct splice_end {
+  enum class kind {
+    closed,         // an end closed (WebSocket close, TLS close_notify, TCP FIN)
+    truncated,      // an end's TLS connection ended without close_notify (a vanished peer, or an attack)
+    failed,         // an end failed (a TLS error such as a bad MAC, or another I/O error)
+    idle_timeout,   // no byte in either direction for the idle timeout
+    write_timeout,  // one write blocked for the write timeout
+    stopped,        // stop() from outside, with its reason
+    cancelled,      // the owner cancelled the coroutine
+  };
+  kind how = kind::closed;
+  bool by_a = true;    // closed, truncated, failed: which end
+  std::string detail;  // stopped: the reason given; failed: the error
+  std::string words(std::string_view a_name, std::string_view b_name) const;
+  bool operator==(const splice_end&) const = default;
+};
+
 class splicer {
  public:
   static constexpr std::size_t buffer_size = 64 * 1024;
@@ -34,9 +53,9 @@ class splicer {
   splicer(const splicer&) = delete;
   splicer& operator=(const splicer&) = delete;
 
-  // Runs until both directions ended and both streams are closed. Returns the ending reason
-  // ("a closed", "b closed", "idle timeout", "stopped: ...", "write timeout"). Never throws for I/O.
-  awaitable<std::string> run();
+  // Runs until both directions ended and both streams are closed; returns how it ended. Never
+  // throws for I/O.
+  awaitable<splice_end> run();
 
   // Ends the splice politely from outside (another coroutine, a shutdown hook).
   void stop(std::string_view reason);
@@ -47,13 +66,15 @@ class splicer {
   awaitable<void> pump(stream& from, stream& to, std::uint64_t& bytes, std::uint64_t& msgs, std::array<char, buffer_size>& buf,
                        clock::time_point& write_since);
   awaitable<void> watchdog();
-  void begin_ending(std::string reason);
+  void begin_ending(splice_end e);
+  void end_of(const stream& s, const error_code& ec);
 
   stream& a_;
   stream& b_;
   splice_options o_;
   splice_counters c_;
-  std::string reason_;
+  splice_end end_;
+  std::string close_reason_;  // what the ends are told in their close (WebSocket close frame)
   bool ending_ = false;
   int running_ = 0;
   clock::time_point last_activity_;

@@ -57,30 +57,44 @@ bool leaf_names_host(WOLFSSL* ssl, std::string_view host) {
   return ok;
 }
 
+bool valid_now(WOLFSSL_X509* cert) {
+  return wolfSSL_X509_cmp_current_time(wolfSSL_X509_get_notBefore(cert)) < 0 &&
+         wolfSSL_X509_cmp_current_time(wolfSSL_X509_get_notAfter(cert)) > 0;
+}
+
+struct x509_ptr {
+  WOLFSSL_X509* p;
+  explicit x509_ptr(WOLFSSL_X509_CHAIN* chain, int i) : p(wolfSSL_X509_d2i(nullptr, wolfSSL_get_chain_cert(chain, i), wolfSSL_get_chain_length(chain, i))) {}
+  x509_ptr(const x509_ptr&) = delete;
+  x509_ptr& operator=(const x509_ptr&) = delete;
+  ~x509_ptr() { wolfSSL_X509_free(p); }
+};
+
 // Pin mode: the server's leaf certificate matches the pin, or a CA certificate in the presented
-// chain matches it and has signed the leaf (and the leaf names the host).
-bool pin_matches(WOLFSSL* ssl, const std::string& pin, std::string_view host) {
+// chain matches it and has signed the leaf; the leaf names the host; the certificates that the
+// decision rests on are valid today (no CA store checked their dates). Null if accepted, else why not.
+const char* pin_refusal(WOLFSSL* ssl, const std::string& pin, std::string_view host) {
+  constexpr const char* mismatch = "certificate pin mismatch";
+  constexpr const char* out_of_date = "the certificate has expired or is not valid yet";
   WOLFSSL_X509_CHAIN* chain = wolfSSL_get_peer_chain(ssl);
   int count = chain ? wolfSSL_get_chain_count(chain) : 0;
-  if (count <= 0) return false;
+  if (count <= 0) return mismatch;
   auto fp = [&](int i) {
     return sha256_fingerprint(wolfSSL_get_chain_cert(chain, i), static_cast<std::size_t>(wolfSSL_get_chain_length(chain, i)));
   };
-  if (fp(0) == pin) return true;
+  x509_ptr leaf(chain, 0);
+  if (!leaf.p) return mismatch;
+  if (fp(0) == pin) return valid_now(leaf.p) ? nullptr : out_of_date;
   for (int i = 1; i < count; ++i) {
     if (fp(i) != pin) continue;
-    const unsigned char* ca_der = wolfSSL_get_chain_cert(chain, i);
-    const unsigned char* leaf_der = wolfSSL_get_chain_cert(chain, 0);
-    WOLFSSL_X509* ca = wolfSSL_X509_d2i(nullptr, ca_der, wolfSSL_get_chain_length(chain, i));
-    WOLFSSL_X509* leaf = wolfSSL_X509_d2i(nullptr, leaf_der, wolfSSL_get_chain_length(chain, 0));
-    WOLFSSL_EVP_PKEY* key = ca ? wolfSSL_X509_get_pubkey(ca) : nullptr;
-    bool ok = key && leaf && wolfSSL_X509_verify(leaf, key) == WOLFSSL_SUCCESS && names_host(leaf, host);
+    x509_ptr ca(chain, i);
+    WOLFSSL_EVP_PKEY* key = ca.p ? wolfSSL_X509_get_pubkey(ca.p) : nullptr;
+    const bool signed_by_pin = key && wolfSSL_X509_verify(leaf.p, key) == WOLFSSL_SUCCESS && names_host(leaf.p, host);
     wolfSSL_EVP_PKEY_free(key);
-    wolfSSL_X509_free(leaf);
-    wolfSSL_X509_free(ca);
-    return ok;
+    if (!signed_by_pin) return mismatch;
+    return valid_now(leaf.p) && valid_now(ca.p) ? nullptr : out_of_date;
   }
-  return false;
+  return mismatch;
 }
 
 }  // namespace
@@ -137,17 +151,19 @@ awaitable<std::unique_ptr<tls_socket>> connect_tls(tls_client& client, std::stri
   std::string h(host);
   if (!is_ip(host)) SSL_set_tlsext_host_name(s->native_handle(), h.c_str());
   const bool pinned = !client.trust().pin_sha256.empty();
-  // With a pin, the chain is judged after the handshake (pin_matches) instead of by a CA store;
-  // the host name is checked after it in both modes. Both come before any application data.
-  if (pinned) wolfSSL_set_verify(s->native_handle(), WOLFSSL_VERIFY_PEER, [](int, WOLFSSL_X509_STORE_CTX*) { return 1; });
+  // With a pin alone, the chain is judged after the handshake (pin_refusal) instead of by a CA
+  // store; with a CA file too, both must accept. The host name is checked after the handshake
+  // unless the pin names the leaf itself. All of it comes before any application data.
+  if (pinned && client.trust().ca_pem.empty())
+    wolfSSL_set_verify(s->native_handle(), WOLFSSL_VERIFY_PEER, [](int, WOLFSSL_X509_STORE_CTX*) { return 1; });
   net::steady_timer timer(s->get_executor(), deadline - (clock::now() - started));
   auto r = co_await (s->async_handshake(ssl::stream_base::client, use_tuple) || timer.async_wait(use_awaitable));
   if (r.index() == 1) throw system_error(net::error::timed_out, "TLS handshake with " + h);
   if (auto [ec] = std::get<0>(r); ec) throw_tls(*s, ec, "TLS handshake with " + h);
   const char* refusal = nullptr;
-  if (pinned && !pin_matches(s->native_handle(), client.trust().pin_sha256, host))
-    refusal = "certificate pin mismatch";
-  else if (!pinned && !leaf_names_host(s->native_handle(), host))
+  if (pinned)
+    refusal = pin_refusal(s->native_handle(), client.trust().pin_sha256, host);
+  else if (!leaf_names_host(s->native_handle(), host))  // (a pinned leaf is that very certificate)
     refusal = "the certificate does not name this host";
   if (refusal) {
     error_code ec;

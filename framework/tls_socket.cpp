@@ -2,6 +2,7 @@
 
 #include "framework/tls_memory.hpp"
 
+#include <boost/asio/ssl/error.hpp>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfio.h>
 
@@ -101,13 +102,20 @@ tls_socket::attempt tls_socket::try_handshake(handshake_type role) {
   // certificate chain. wolfSSL writes its session object once more after the handshake, so the
   // pages are given back after the first record read (measured: 85 -> 53 KiB per device link).
   c_->release_after_first_read = role == handshake_type::server && a.wait == want::nothing && !a.ec;
+  c_->established = a.wait == want::nothing && !a.ec;
   return a;
 }
 
 tls_socket::attempt tls_socket::try_read(net::mutable_buffer b) {
   if (b.size() == 0) return {};
   c_->socket_error = {};
-  auto a = finish(wolfSSL_read(c_->ssl, b.data(), static_cast<int>(std::min<std::size_t>(b.size(), INT_MAX))), true);
+  const int ret = wolfSSL_read(c_->ssl, b.data(), static_cast<int>(std::min<std::size_t>(b.size(), INT_MAX)));
+  // A TCP FIN without close_notify once the session is up is told apart from a clean close: an
+  // attacker on the path can cut a connection but cannot forge close_notify. (Only for reads: a
+  // peer that closes after our close_notify during shutdown is normal.)
+  const bool fin = ret <= 0 && c_->socket_error == net::error::eof && c_->established;
+  auto a = finish(ret, true);
+  if (fin && a.ec == net::error::eof) a.ec = net::ssl::error::stream_truncated;
   if (a.bytes > 0 && c_->release_after_first_read) {
     c_->release_after_first_read = false;
     tls_memory::release_zero_pages(c_->large);

@@ -90,6 +90,7 @@ class tls_socket {
     error_code socket_error;  // set by the I/O callbacks: the reason under a failed wolfSSL call
     std::vector<void*> large;  // wolfSSL's large allocations for this connection (tls_memory.hpp)
     bool release_after_first_read = false;
+    bool established = false;  // handshake done: from now on a bare FIN is a truncation
     std::unique_ptr<char[]> ahead;  // read-ahead while data flows (see on_recv)
     std::size_t ahead_pos = 0, ahead_end = 0;
   };

@@ -43,6 +43,8 @@ struct ws_target {
 };
 // Parses ws:// or wss:// URLs (Boost.URL); throws std::invalid_argument with the reason.
 ws_target parse_ws_url(std::string_view url);
+// The same for a URL that carries a token or VNC (a tunnel, a UP link): ws:// is refused.
+ws_target parse_wss_url(std::string_view url);
 
 // Client side: connect, TLS (if wss), upgrade with extra request headers. A refused upgrade throws
 // system_error whose message holds the HTTP status and the server's reason.

@@ -33,6 +33,12 @@ ws_target parse_ws_url(std::string_view url) {
   return t;
 }
 
+ws_target parse_wss_url(std::string_view url) {
+  auto t = parse_ws_url(url);
+  if (!t.tls) throw std::invalid_argument("refusing " + std::string(url) + ": tokens and screens travel only over wss://");
+  return t;
+}
+
 awaitable<ws_ptr> connect_ws(tls_client* tls, const ws_target& t, const std::map<std::string, std::string>& headers,
                              const ws_options& o) {
   if (t.tls) {

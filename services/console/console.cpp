@@ -133,7 +133,7 @@ awaitable<session_info> request_session(client& c, const options& o) {
 awaitable<stream_ptr> open_tunnel(client& c, const session_info& s) {
   const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + s.token}};
   const auto opts = up::tunnel_options();
-  co_return co_await connect_ws(&c.tls(), parse_ws_url(s.tunnel_url), headers, opts);
+  co_return co_await connect_ws(&c.tls(), parse_wss_url(s.tunnel_url), headers, opts);
 }
 
 // The Web App's way in: the login cookie and the page's Origin, no token in the URL.
@@ -223,9 +223,9 @@ awaitable<int> cmd_shadow(client& c, const options& o) {
   signals.async_wait([&](error_code ec, int) {
     if (!ec) sp.stop("console interrupted");
   });
-  auto reason = co_await sp.run();
+  const auto end = co_await sp.run();
   signals.cancel();
-  std::printf("session %s ended: %s\n", s.id.c_str(), reason == "a closed" ? "viewer closed" : reason == "b closed" ? "device side closed" : reason.c_str());
+  std::printf("session %s ended: %s\n", s.id.c_str(), end.words("viewer", "device side").c_str());
   if (viewer > 0) waitpid(viewer, nullptr, WNOHANG);
   co_return 0;
 }

@@ -40,7 +40,7 @@ awaitable<void> agent::shadow(up::message req) {
     co_return;
   }
   try {
-    auto target = parse_ws_url(req.tunnel_url);
+    auto target = parse_wss_url(req.tunnel_url);  // a ws:// URL (a typo, or a forged request) is refused
     std::unique_ptr<tls_client> pinned;
     if (!req.pin.empty()) {
       pinned = std::make_unique<tls_client>(make_trust("", req.pin));
@@ -61,12 +61,13 @@ awaitable<void> agent::shadow(up::message req) {
   // 6. VNC data flows until either side ends.
   splicer sp(*tunnel, *vnc);
   stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("device agent stopping"); });
-  auto reason = co_await sp.run();
-  log::info(scope, "session ended (", reason, "): ", sp.counters().bytes_ba, " bytes sent to the viewer");
+  const auto end = co_await sp.run();
   up::message ended;
   ended.type = up::kind::shadow_ended;
   ended.session_id = req.session_id;
-  ended.reason = reason == "a closed" ? "viewer side closed" : reason == "b closed" ? "VNC server closed" : reason;
+  ended.reason = end.words("viewer side", "VNC server");
+  if (end.how == splice_end::kind::failed) log::warn(scope, "splice ended: ", ended.reason);
+  log::info(scope, "session ended (", ended.reason, "): ", sp.counters().bytes_ba, " bytes sent to the viewer");
   ended.bytes_to_viewer = sp.counters().bytes_ba;
   ended.bytes_from_viewer = sp.counters().bytes_ab;
   send(ended);

@@ -53,9 +53,10 @@ awaitable<void> icg_service::relay_session(up::message req) {
     splicer sp(*viewer_end, *device_end);
     active_[req.session_id] = &sp;
     stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("gateway shutting down"); });
-    auto reason = co_await sp.run();
+    const auto end = co_await sp.run();
     active_.erase(req.session_id);
-    outcome = reason == "a closed" ? "viewer closed" : reason == "b closed" ? "device closed" : reason;
+    outcome = end.words("viewer", "device");
+    if (end.how == splice_end::kind::failed) log::warn(scope, "splice ended: ", outcome);
     report(up::kind::session_ended, outcome, &sp.counters());
   } catch (const std::exception& e) {
     outcome = e.what();

@@ -16,6 +16,7 @@ void auth::configure(settings& s) {
     api_tokens_[token] = t.required_str("user");
     t.finish();
   }
+  idle_limit_ = std::chrono::seconds(s.integer("login_idle_timeout_s", 1800, 1, 8 * 3600));
   if (passwords_.empty() && api_tokens_.empty())
     s.reject("users", "at least one user or API token is required: nothing is open without authentication");
 }
@@ -26,9 +27,11 @@ std::optional<std::string> auth::login(std::string_view user, std::string_view p
   bool ok = tokens_equal(password, it == passwords_.end() ? std::string(password.size() + 1, '\0') : it->second);
   if (it == passwords_.end() || !ok) return std::nullopt;
   // Expired logins are dropped here: the table is bounded by the logins of the last 8 hours.
-  for (auto i = logins_.begin(); i != logins_.end();) i = i->second.expires < clock::now() ? logins_.erase(i) : std::next(i);
+  const auto now = clock::now();
+  for (auto i = logins_.begin(); i != logins_.end();)
+    i = i->second.expires < now || now - i->second.last_used > idle_limit_ ? logins_.erase(i) : std::next(i);
   auto token = random_token();
-  logins_[token] = {std::string(user), clock::now() + login_lifetime};
+  logins_[token] = {std::string(user), clock::now() + login_lifetime, clock::now()};
   return token;
 }
 
@@ -39,8 +42,15 @@ void auth::logout(std::string_view token) {
 std::optional<std::string> auth::user_of_token(std::string_view token) {
   for (auto& [t, user] : api_tokens_)
     if (tokens_equal(token, t)) return user;
-  if (auto it = logins_.find(token); it != logins_.end() && it->second.expires > clock::now()) return it->second.user;
-  return std::nullopt;
+  auto it = logins_.find(token);
+  if (it == logins_.end()) return std::nullopt;
+  const auto now = clock::now();
+  if (it->second.expires <= now || now - it->second.last_used > idle_limit_) {
+    logins_.erase(it);
+    return std::nullopt;
+  }
+  it->second.last_used = now;
+  return it->second.user;
 }
 
 std::string_view auth::request_token(const http_request& req, bool allow_cookie) {

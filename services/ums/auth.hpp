@@ -25,7 +25,7 @@ class auth {
   static std::string_view request_token(const http_request& req, bool allow_cookie);
 
   static constexpr std::string_view cookie_name = "sl_session";
-  static constexpr clock::duration login_lifetime = 8h;
+  static constexpr clock::duration login_lifetime = 8h;  // at most, however busy
 
  private:
   std::optional<std::string> user_of_token(std::string_view token);
@@ -35,7 +35,9 @@ class auth {
   struct login_session {
     std::string user;
     clock::time_point expires;
+    clock::time_point last_used;
   };
+  clock::duration idle_limit_ = 30min;  // a login unused this long is gone (a forgotten browser tab)
   std::map<std::string, login_session, std::less<>> logins_;
 };
 

@@ -124,11 +124,13 @@ awaitable<std::string> ums_service::splice_session(shadow_session& s, stream& vi
   stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("server shutting down"); });
   if (!s.end_reason.empty()) sp.stop(s.end_reason);
   log::info(scope(s), "active: viewer ", viewer.peer(), " <-> device ", device.peer());
-  auto reason = co_await sp.run();
+  const auto end = co_await sp.run();
   s.active = nullptr;
   auto& c = sp.counters();
-  log::info(scope(s), "splice ended (", reason, "): ", c.bytes_ba, " bytes to viewer, ", c.bytes_ab, " bytes from viewer");
-  co_return reason == "a closed" ? "viewer closed" : reason == "b closed" ? "device closed" : reason;
+  const auto words = end.words("viewer", "device");
+  if (end.how == splice_end::kind::failed) log::warn(scope(s), "splice ended: ", words);
+  log::info(scope(s), "splice ended (", words, "): ", c.bytes_ba, " bytes to viewer, ", c.bytes_ab, " bytes from viewer");
+  co_return words;
 }
 
 // Records the end (the audit line) and frees the device for the next session.

@@ -41,6 +41,11 @@ ums_service::ums_service(service_env& env, settings& s)
       g.reject("url", e.what());
     }
     gw->external_url = g.str("external_url", gw->url);
+    try {
+      parse_wss_url(gw->external_url);
+    } catch (const std::invalid_argument&) {
+      g.reject("external_url", "must be a wss:// URL: consoles and devices send tokens and VNC there");
+    }
     gw->credential = g.required_str("credential");
     gw->ca_file = g.str("ca_file", "");
     gw->pin = g.str("pin", "");
@@ -132,9 +137,28 @@ session_ptr ums_service::new_session(const std::string& device_id, const std::st
 
 // ---- REST ------------------------------------------------------------------------------------
 
+// Browsers attach the login cookie to requests that other sites make them send (cross-site request
+// forgery): a request that rides on the cookie must come from the UMS's own pages. Browsers send
+// Origin with every cross-origin request and every POST and DELETE; a same-origin GET may come
+// without it, and then Sec-Fetch-Site (sent by current browsers) must not say otherwise.
+bool ums_service::from_own_pages(const http_request& req) const {
+  auto origin = req[http::field::origin];
+  if (!origin.empty()) return std::find(cfg_.web_origins.begin(), cfg_.web_origins.end(), origin) != cfg_.web_origins.end();
+  if (req.method() != http::verb::get && req.method() != http::verb::head) return false;
+  auto site = req["Sec-Fetch-Site"];
+  return site.empty() || site == "same-origin" || site == "none";
+}
+
 awaitable<http_response> ums_service::rest(const http_request& req, const std::string& peer) {
   std::string_view target = req.target();
-  if (target == "/api/v1/login" && req.method() == http::verb::post) {
+  const bool by_cookie = auth::request_token(req, false).empty() && !auth::request_token(req, true).empty();
+  const bool login = target == "/api/v1/login" && req.method() == http::verb::post;
+  if ((by_cookie || (login && !req[http::field::origin].empty())) && !from_own_pages(req)) {
+    log::warn(name_, "cross-site request refused: ", req.method_string(), " ", target.substr(0, 64), " from ", peer,
+              " (Origin: ", req[http::field::origin].substr(0, 64), ")");
+    co_return error_response(req, http::status::forbidden, "cross-site request refused: use the UMS's own pages, or a bearer token");
+  }
+  if (login) {
     simdjson::dom::parser p;
     simdjson::dom::element body;
     std::string_view user, password;

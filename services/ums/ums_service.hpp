@@ -62,6 +62,7 @@ class ums_service final : public service {
   // Routes.
   awaitable<void> up_endpoint(ws_upgrade& up);
   awaitable<http_response> rest(const http_request& req, const std::string& peer);
+  bool from_own_pages(const http_request& req) const;
   awaitable<http_response> create_session(const http_request& req, const std::string& user);
   http_response list_devices(const http_request& req);
   http_response list_sessions(const http_request& req);

@@ -49,6 +49,9 @@ expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"cert_f
 G='"ums_credential": "0123456789abcdef0123"'
 expect_config_error "{\"services\": [{\"type\": \"icg\", \"settings\": {\"names\": [], $G}}]}" "settings.names: give at least one host name"
 expect_config_error "{\"services\": [{\"type\": \"icg\", \"settings\": {\"external_url\": \"ws://gw.example:9443\", $G}}]}" "settings.external_url: must be a wss:// URL"
+GW='"name": "icg", "url": "wss://10.1.0.9:9443", "credential": "0123456789abcdef0123"'
+expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"gateways\": [{$GW, \"external_url\": \"ws://gw.example:9443\"}], $U}}]}" "gateways[0].external_url: must be a wss:// URL"
+expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"login_idle_timeout_s\": 0, $U}}]}" "settings.login_idle_timeout_s"
 set +e; "$BIN/shadowlinkd" --config "$WORK/missing.json" > "$WORK/out.txt" 2>&1; rc=$?; set -e
 [ $rc -eq 2 ] && grep -q "cannot read the file" "$WORK/out.txt" || fail "missing file: rc=$rc $(cat "$WORK/out.txt")"
 set +e; "$BIN/shadowlinkd" --bogus > "$WORK/out.txt" 2>&1; rc=$?; set -e

@@ -1,9 +1,12 @@
 #include "framework/certs.hpp"
 #include "framework/errors.hpp"
+#include "framework/meeting_point.hpp"
+#include "framework/splice.hpp"
 #include "framework/tls.hpp"
 #include "support/async.hpp"
 
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/websocket/error.hpp>
 #include <wolfssl/ssl.h>
 
@@ -12,7 +15,7 @@
 
 #include <filesystem>
 #include <fstream>
-#include <thread>
+#include <sys/wait.h>
 
 using namespace shadowlink;
 using namespace shadowlink::testing;
@@ -151,15 +154,35 @@ TEST_CASE("first run creates the installation CA and server certificate with pri
 }
 
 TEST_CASE("two servers starting at once on a fresh data directory end up with one installation CA") {
+  // Two processes, as two services started together would be.
   auto dir = temp_dir();
-  identity a, b;
-  std::thread other([&] { b = ensure_server_identity(dir + "/icg", dir, {"localhost"}); });
-  a = ensure_server_identity(dir + "/ums", dir, {"localhost"});
-  other.join();
-  CHECK(a.ca_fingerprint == b.ca_fingerprint);
-  CHECK(a.ca_fingerprint == pem_fingerprint(read_file(dir + "/ca.pem")));
-  CHECK(b.cert_chain_pem.ends_with(read_file(dir + "/ca.pem")));  // each chain ends with the CA on disk
-  CHECK(a.cert_chain_pem.ends_with(read_file(dir + "/ca.pem")));
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    std::string fp;
+    try {
+      fp = ensure_server_identity(dir + "/icg", dir, {"localhost"}).ca_fingerprint;
+    } catch (...) {
+    }
+    auto n = ::write(pipe_fds[1], fp.data(), fp.size());
+    ::_exit(n == static_cast<ssize_t>(fp.size()) && !fp.empty() ? 0 : 1);
+  }
+  ::close(pipe_fds[1]);
+  auto mine = ensure_server_identity(dir + "/ums", dir, {"localhost"});
+  std::string theirs(64, '\0');
+  auto got = ::read(pipe_fds[0], theirs.data(), theirs.size());
+  ::close(pipe_fds[0]);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  REQUIRE(got == 64);
+  CHECK(mine.ca_fingerprint == theirs);
+  CHECK(mine.ca_fingerprint == pem_fingerprint(read_file(dir + "/ca.pem")));
+  CHECK(pem_fingerprint(read_file(dir + "/icg/server.pem").substr(read_file(dir + "/icg/server.pem").find("-----END CERTIFICATE-----") + 26)) ==
+        mine.ca_fingerprint);  // the other server's chain ends with the one CA on disk
 }
 
 TEST_CASE("a CA certificate without its key (or the reverse) stops start-up with an error naming both files") {
@@ -195,6 +218,62 @@ TEST_CASE("a key file is never written through a link someone planted at its nam
   CHECK(S_ISREG(st.st_mode));
 }
 
+namespace {
+identity expired_identity() {
+  const std::string dir = SHADOWLINK_TEST_DATA;
+  identity id;
+  id.cert_chain_pem = read_file(dir + "/expired-chain.pem");
+  id.key_pem = read_file(dir + "/expired.key");
+  id.ca_pem = read_file(dir + "/expired-ca.pem");
+  id.server_fingerprint = pem_fingerprint(id.cert_chain_pem);
+  id.ca_fingerprint = pem_fingerprint(id.ca_pem);
+  return id;
+}
+}  // namespace
+
+TEST_CASE("an expired server certificate is refused when its CA is trusted") {
+  run_async([]() -> awaitable<void> {
+    auto id = expired_identity();
+    const client_trust trust{id.ca_pem, {}};
+    const std::string host = "127.0.0.1";
+    auto r = co_await try_connect(trust, host, id);
+    CHECK_THAT(r, Catch::StartsWith("failed: TLS handshake with 127.0.0.1"));
+    CHECK_THAT(r, Catch::Contains("date"));  // wolfSSL's reason names the validity dates
+  });
+}
+
+TEST_CASE("an expired server certificate is refused in pin mode, pinned by its own or by its CA's fingerprint") {
+  run_async([]() -> awaitable<void> {
+    auto id = expired_identity();
+    const std::string host = "127.0.0.1";
+    const client_trust leaf_pin{{}, id.server_fingerprint};
+    CHECK_THAT(co_await try_connect(leaf_pin, host, id), Catch::StartsWith("failed: TLS handshake with 127.0.0.1: the certificate has expired or is not valid yet"));
+    const client_trust ca_pin{{}, id.ca_fingerprint};
+    CHECK_THAT(co_await try_connect(ca_pin, host, id), Catch::StartsWith("failed: TLS handshake with 127.0.0.1: the certificate has expired or is not valid yet"));
+  });
+}
+
+TEST_CASE("with both a CA file and a pin, both are enforced") {
+  run_async([]() -> awaitable<void> {
+    const std::string host = "127.0.0.1";
+    const auto& genuine = test_identity();
+    // Positive control: the right CA and the right pin.
+    const client_trust both{genuine.ca_pem, genuine.server_fingerprint};
+    CHECK_THAT(co_await try_connect(both, host, genuine), Catch::StartsWith("connected"));
+    // The right pin with a CA that did not sign the server: the CA check must still refuse.
+    const auto other_ca = expired_identity().ca_pem;
+    REQUIRE(pem_fingerprint(other_ca) != genuine.ca_fingerprint);
+    const client_trust wrong_ca{other_ca, genuine.server_fingerprint};
+    CHECK_THAT(co_await try_connect(wrong_ca, host, genuine), Catch::StartsWith("failed: TLS handshake with 127.0.0.1"));
+    // The right CA with a wrong pin: the pin must still refuse.
+    std::string wrong_pin = genuine.server_fingerprint;
+    wrong_pin[0] = wrong_pin[0] == 'a' ? 'b' : 'a';
+    REQUIRE(wrong_pin != genuine.server_fingerprint);
+    const client_trust wrong_pin_trust{genuine.ca_pem, wrong_pin};
+    CHECK_THAT(co_await try_connect(wrong_pin_trust, host, genuine), Catch::StartsWith("failed: TLS handshake with 127.0.0.1: certificate pin mismatch"));
+  });
+}
+
 TEST_CASE("fingerprints are accepted with or without colons and rejected when malformed") {
   auto fp = test_identity().ca_fingerprint;
   std::string colons;
@@ -219,4 +298,65 @@ TEST_CASE("one classifier tells normal endings from failures") {
   CHECK_FALSE(is_normal_end(net::error::host_not_found));
   CHECK_FALSE(is_normal_end(net::error::access_denied));
   CHECK_FALSE(is_normal_end(make_error_code(boost::system::errc::protocol_error)));
+}
+
+namespace {
+// What the server's TLS stream reads after the client sent one byte and then ended as `end` says.
+awaitable<error_code> ending_seen_by_server(bool with_close_notify) {
+  auto ex = co_await net::this_coro::executor;
+  tcp::acceptor acc(ex, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  auto ctx = make_server_tls(test_identity().cert_chain_pem, test_identity().key_pem);
+  tls_client client(client_trust{test_identity().ca_pem, {}});
+  bool server_done = false;
+  auto server_side = [&]() -> awaitable<error_code> {
+    auto sock = co_await acc.async_accept(use_awaitable);
+    auto s = std::make_unique<tls_socket>(std::move(sock), *ctx);
+    co_await accept_tls(*s, 5s);
+    auto st = make_tls_stream(std::move(s));
+    char buf[16];
+    error_code ec;
+    auto n = co_await st->read_some(net::buffer(buf), ec);
+    REQUIRE(n == 1);
+    REQUIRE(!ec);
+    co_await st->read_some(net::buffer(buf), ec);
+    server_done = true;
+    co_return ec;
+  };
+  auto client_side = [&]() -> awaitable<void> {
+    auto s = co_await connect_tls(client, "127.0.0.1", std::to_string(acc.local_endpoint().port()), 5s);
+    if (with_close_notify) {
+      auto st = make_tls_stream(std::move(s));
+      error_code ec;
+      co_await st->write(net::buffer("x", 1), ec);
+      co_await close_stream(*st, "bye");
+    } else {
+      co_await net::async_write(*s, net::buffer("x", 1), use_awaitable);
+      s->lowest_layer().shutdown(tcp::socket::shutdown_send);  // a TCP FIN, no close_notify
+      // Open until the server has seen it: closing with unread data would send a reset instead.
+      for (int i = 0; i < 500 && !server_done; ++i) co_await sleep_for(10ms);
+    }
+  };
+  co_return co_await (server_side() && client_side());
+}
+}  // namespace
+
+TEST_CASE("a TLS peer that leaves without close_notify is told apart from one that closes properly") {
+  run_async([]() -> awaitable<void> {
+    auto truncated = co_await ending_seen_by_server(false);
+    CHECK(truncated == net::ssl::error::stream_truncated);
+    CHECK(is_normal_end(truncated));  // a vanished peer is not our failure...
+    CHECK_FALSE(is_tls_failure(truncated));
+    auto clean = co_await ending_seen_by_server(true);
+    CHECK(clean == net::error::eof);  // ...and a proper close reads differently
+    CHECK(clean != truncated);
+    // In a splice's words.
+    CHECK(splice_end{splice_end::kind::truncated, false, {}}.words("viewer", "device") == "device closed without TLS close_notify");
+  });
+}
+
+TEST_CASE("TLS protocol errors are failures, not normal endings") {
+  const error_code bad_mac(-308 /* wolfSSL VERIFY_MAC_ERROR */, net::error::get_ssl_category());
+  CHECK_FALSE(is_normal_end(bad_mac));
+  CHECK(is_tls_failure(bad_mac));
+  CHECK(splice_end{splice_end::kind::failed, true, "bad record MAC"}.words("viewer", "device") == "viewer failed: bad record MAC");
 }

@@ -46,7 +46,7 @@ struct fixture {
       auto sock = co_await connect_tcp("127.0.0.1", std::to_string(echo.local_endpoint().port()), 2s);
       auto tcp_end = make_tcp_stream(std::move(sock));
       splicer sp(*ws, *tcp_end);
-      last_reason = co_await sp.run();
+      last_reason = (co_await sp.run()).words("a", "b");
     });
     server.add_http("/hello", [](const http_request& req, const std::string&) -> awaitable<http_response> {
       co_return json_response(req, http::status::ok, R"({"hello":"world"})");
@@ -147,4 +147,12 @@ TEST_CASE("openssl s_client, a TLS stack we did not build, gets a verified TLS 1
   CHECK_THAT(out, Catch::Contains("TLSv1.3"));
   CHECK_THAT(out, Catch::Contains("HTTP/1.1 200 OK"));
   CHECK_THAT(out, Catch::Contains(R"({"hello":"world"})"));
+}
+
+TEST_CASE("a URL that will carry a token or a screen must be wss://, and a plain ws:// one is refused with the reason") {
+  CHECK(parse_wss_url("wss://gw.example:9443/tunnel/s-1").host == "gw.example");
+  CHECK(parse_ws_url("ws://gw.example:9443/tunnel/s-1").tls == false);  // the general parser still reads it...
+  CHECK_THROWS_WITH(parse_wss_url("ws://gw.example:9443/tunnel/s-1"),  // ...but clients of tunnels refuse it
+                    "refusing ws://gw.example:9443/tunnel/s-1: tokens and screens travel only over wss://");
+  CHECK_THROWS_WITH(parse_wss_url("gopher://x"), Catch::StartsWith("expected a ws:// or wss:// URL"));
 }

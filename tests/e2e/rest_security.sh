@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The UMS's REST API as a browser's login cookie meets it: another site cannot ride on the cookie
+# (Origin / Sec-Fetch-Site checks), logout revokes the login, an idle login expires; bearer tokens
+# (scripts, the console) are unaffected. The UMS is the shipped binary, the client curl.
+source "$(dirname "$0")/lib.sh"
+PORT=$(free_port)
+OWN="https://localhost:$PORT"
+EVIL="https://evil.example"
+[ "$EVIL" != "$OWN" ] || fail "test bug: the foreign origin equals the UMS's own"
+cat > "$WORK/ums.json" <<JSON
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT, "names": ["localhost"],
+  "users": [{"user": "admin", "password": "s3cret-pass"}],
+  "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}],
+  "devices": [{"id": "tc-1", "credential": "tc-1-credential"}], "login_idle_timeout_s": 3}}]}
+JSON
+start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
+wait_port "$PORT" 15
+
+# status METHOD PATH [curl options...]: the HTTP status of one request.
+status() {
+  local method=$1 path=$2; shift 2
+  curl -s -o "$WORK/body" -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -X "$method" "$@" \
+    "https://localhost:$PORT$path" || true
+}
+login() {  # login JAR: logs in (from the UMS's own page) and keeps the cookie in JAR
+  [ "$(status POST /api/v1/login -c "$1" -H "Origin: $OWN" -H 'Content-Type: application/json' \
+       -d '{"user":"admin","password":"s3cret-pass"}')" = 200 ] || fail "login failed: $(cat "$WORK/body")"
+}
+expect() {  # expect STATUS WHAT METHOD PATH [curl options...]
+  local want=$1 what=$2; shift 2
+  local got; got=$(status "$@")
+  [ "$got" = "$want" ] || fail "$what: HTTP $got (expected $want): $(cat "$WORK/body")"
+  echo "ok: $what -> $got $(head -c 120 "$WORK/body")"
+}
+
+step "the login cookie works from the UMS's own pages"
+login "$WORK/jar"
+expect 200 "GET with the cookie, from the own origin" GET /api/v1/devices -b "$WORK/jar" -H "Origin: $OWN"
+expect 200 "GET with the cookie, a same-origin fetch (browsers send no Origin on GET)" GET /api/v1/devices -b "$WORK/jar" -H "Sec-Fetch-Site: same-origin"
+expect 404 "POST with the cookie from the own origin reaches the API (unknown device)" POST /api/v1/sessions -b "$WORK/jar" \
+  -H "Origin: $OWN" -H 'Content-Type: application/json' -d '{"device":"nope"}'
+
+step "another site cannot use the cookie"
+expect 403 "GET with the cookie from a foreign Origin" GET /api/v1/devices -b "$WORK/jar" -H "Origin: $EVIL"
+expect 403 "GET with the cookie, cross-site fetch" GET /api/v1/devices -b "$WORK/jar" -H "Sec-Fetch-Site: cross-site"
+expect 403 "POST with the cookie from a foreign Origin" POST /api/v1/sessions -b "$WORK/jar" \
+  -H "Origin: $EVIL" -H 'Content-Type: application/json' -d '{"device":"tc-1"}'
+expect 403 "POST with the cookie and no Origin" POST /api/v1/sessions -b "$WORK/jar" -H 'Content-Type: application/json' -d '{"device":"tc-1"}'
+expect 403 "DELETE with the cookie and no Origin" DELETE /api/v1/sessions/s-000000000000 -b "$WORK/jar"
+expect 404 "DELETE with the cookie from the own origin reaches the API" DELETE /api/v1/sessions/s-000000000000 -b "$WORK/jar" -H "Origin: $OWN"
+expect 403 "a login posted from a foreign page" POST /api/v1/login -H "Origin: $EVIL" -H 'Content-Type: application/json' \
+  -d '{"user":"admin","password":"s3cret-pass"}'
+grep -q "cross-site request refused" "$WORK/ums.log" || fail "refusals are not logged"
+
+step "bearer tokens (scripts, the console) need no Origin"
+expect 200 "GET with an API token" GET /api/v1/devices -H "Authorization: Bearer 0123456789abcdef0123"
+expect 404 "POST with an API token" POST /api/v1/sessions -H "Authorization: Bearer 0123456789abcdef0123" \
+  -H 'Content-Type: application/json' -d '{"device":"nope"}'
+
+step "logout revokes the cookie's login"
+expect 200 "logout with the cookie" POST /api/v1/logout -b "$WORK/jar" -c "$WORK/jar-after" -H "Origin: $OWN"
+grep -q "sl_session" "$WORK/jar" || fail "test bug: no cookie was kept"
+expect 401 "the old cookie after logout" GET /api/v1/devices -b "$WORK/jar" -H "Origin: $OWN"
+
+step "an idle login expires (login_idle_timeout_s: 3); one in use does not"
+login "$WORK/idle"
+login "$WORK/busy"
+for _ in 1 2 3 4 5; do
+  sleep 1
+  expect 200 "a login in use stays valid" GET /api/v1/devices -b "$WORK/busy" -H "Origin: $OWN"
+done
+expect 401 "a login idle for 5 s (limit 3 s)" GET /api/v1/devices -b "$WORK/idle" -H "Origin: $OWN"
+echo "rest security: all checks passed"
