@@ -33,6 +33,14 @@ for b in "$BIN/shadowlinkd" "$BIN/shadowlink"; do
   esac
 done
 
+step "the secrets-in-logs check (run when every e2e test passes) catches a leak: negative control"
+echo '{"users": [{"user": "a", "password": "leaky-password-123"}]}' > "$WORK/leak.json"
+echo "2026-11-28T00:00:00.000Z INFO  [ums] login ok with leaky-password-123" > "$WORK/leak.log"
+if check_no_secrets > "$WORK/leak.out"; then fail "the secrets check missed a password in a log"; fi
+grep -q "leak.log: leak" "$WORK/leak.out" || fail "the secrets check did not name the log: $(cat "$WORK/leak.out")"
+rm "$WORK/leak.json" "$WORK/leak.log"
+check_no_secrets > /dev/null || fail "the secrets check fails without a leak"
+
 step "bad configurations"
 expect_config_error '{"services": [{"type": "ums", "settings": {"prot": 1, "users": [{"user": "a", "password": "b"}]}}]}' "config.services[0].settings.prot: unknown key"
 expect_config_error '{"services": [{"type": "teleporter"}]}' "unknown service type 'teleporter'"

@@ -64,6 +64,7 @@ device_intact "set-up" setup
 step "an attacker says hello as remote-1 with a wrong credential: refused, the device keeps its link"
 WRONG=remote-1-credentiaX
 [ "$WRONG" != remote-1-credential ] || fail "test bug: the wrong credential equals the genuine one"
+secret "$WRONG"
 "${SCALE[@]}" --devices 1 --sources 1 --prefix remote- --start 1 --credential "$WRONG" --hold-s 0 > "$WORK/impostor.json" || true
 cat "$WORK/impostor.json"
 [ "$(scale_field "$WORK/impostor.json" up)" = 0 ] || fail "the impostor was welcomed"

@@ -93,6 +93,7 @@ TOKEN=$(echo "$SESSION" | sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
 LAST=${TOKEN: -1}
 if [ "$LAST" = 0 ]; then ALTERED="${TOKEN%?}1"; else ALTERED="${TOKEN%?}0"; fi
 [ "$ALTERED" != "$TOKEN" ] || fail "test bug: the altered token equals the genuine one"
+secret "$TOKEN" "$ALTERED"
 [ "$(upgrade_status "$URL" "$ALTERED")" = 403 ] || fail "altered token not refused"
 [ "$(upgrade_status "$URL" "$TOKEN")" = 101 ] || fail "the genuine token was refused"
 [ "$(upgrade_status "$URL" "$TOKEN")" = 403 ] || fail "a used token was accepted again"

@@ -5,6 +5,40 @@ set -euo pipefail
 WORK=$(mktemp -d /tmp/shadowlink-e2e.XXXXXX)
 PIDS=()
 
+SECRETS=()  # secrets a test minted at run time (session tokens); `secret VALUE` adds one
+
+secret() { SECRETS+=("$@"); }
+
+# check_no_secrets: no log of this test contains a password, token or credential it used: those
+# in its JSON files (keys password, credential, token, ums_credential; 8 characters or more) and
+# those added with `secret`. Logs are every *.log in $WORK (daemons, consoles, tools).
+check_no_secrets() {
+  python3 - "$WORK" "${SECRETS[@]}" <<'PY'
+import glob, json, os, sys
+work, extra = sys.argv[1], sys.argv[2:]
+secrets = set(s for s in extra if len(s) >= 8)
+def walk(v):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k in ("password", "credential", "token", "ums_credential") and isinstance(x, str) and len(x) >= 8:
+                secrets.add(x)
+            walk(x)
+    elif isinstance(v, list):
+        for x in v: walk(x)
+for f in glob.glob(os.path.join(work, "*.json")):
+    try: walk(json.load(open(f)))
+    except (ValueError, OSError): pass
+leaks = []
+for f in glob.glob(os.path.join(work, "*.log")):
+    text = open(f, errors="replace").read()
+    leaks += [f"{os.path.basename(f)}: {s[:4]}... ({len(s)} characters)" for s in secrets if s in text]
+if leaks:
+    print("FAIL: secrets in logs:", *leaks, sep="\n  ")
+    sys.exit(1)
+print(f"no secret in the logs ({len(secrets)} secrets checked)")
+PY
+}
+
 cleanup() {
   local rc=$?
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -12,6 +46,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
+  if [ $rc -eq 0 ]; then check_no_secrets || rc=1; fi
   if [ $rc -ne 0 ]; then
     echo "---- logs ($WORK) ----"
     for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -40 "$f"; }; done

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The UMS's TLS listener as a client we did not build (OpenSSL's s_client) sees it: TLS 1.0 and
+# 1.1 and non-AEAD suites are refused. Each refusal has a positive control: the same s_client
+# command succeeds against an OpenSSL s_server that allows it, so a failure is the UMS's refusal
+# and not OpenSSL 3 refusing old protocols on its own side.
+source "$(dirname "$0")/lib.sh"
+PORT=$(free_port)
+cat > "$WORK/ums.json" <<JSON
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT,
+  "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}]}}]}
+JSON
+start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
+wait_port "$PORT" 15
+for _ in $(seq 50); do [ -f "$WORK/data/ca.pem" ] && break; sleep 0.1; done
+
+# handshake PORT S_CLIENT_OPTIONS...: prints the negotiated protocol and cipher, or "refused".
+handshake() {
+  local port=$1; shift
+  local out
+  out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername localhost "$@" 2>&1 || true)
+  if grep -q "^New, TLSv" <<<"$out" && ! grep -q "Cipher is (NONE)" <<<"$out"; then
+    # (the "New, ..." line names the cipher's protocol family; the session block the protocol used)
+    echo "$(sed -n 's/^ *Protocol *: *//p' <<<"$out" | head -1) $(sed -n 's/^ *Cipher *: *//p' <<<"$out" | head -1)"
+  else
+    echo "refused"
+  fi
+}
+# control_server S_SERVER_OPTIONS...: an OpenSSL server that accepts what the options allow, on a
+# port of its own ($CONTROL).
+control_server() {
+  CONTROL=$(free_port)
+  start control openssl s_server -accept "$CONTROL" -cert "$WORK/data/ums/server.pem" -key "$WORK/data/ums/server.key" \
+    -quiet "$@"
+  CONTROL_PID=$LAST_PID
+  wait_port "$CONTROL" 10
+}
+expect_refused() {  # expect_refused WHAT PROTOCOL S_SERVER_OPTIONS -- S_CLIENT_OPTIONS
+  local what=$1 expect_protocol=$2; shift 2
+  local server=() client=()
+  while [ "$1" != -- ]; do server+=("$1"); shift; done; shift
+  client=("$@")
+  local got; got=$(handshake "$PORT" "${client[@]}")
+  [ "$got" = refused ] || fail "$what: the UMS accepted it: $got"
+  control_server "${server[@]}"
+  local control; control=$(handshake "$CONTROL" "${client[@]}")
+  [ "$control" != refused ] || fail "$what: the positive control failed too (OpenSSL refuses it itself?)"
+  [ "${control%% *}" = "$expect_protocol" ] || fail "$what: the control negotiated $control, not $expect_protocol"
+  echo "ok: $what refused by the UMS; the same client gets '$control' from a server that allows it"
+}
+
+step "a current client gets TLS 1.3 with an AEAD suite"
+GOT=$(handshake "$PORT" -CAfile "$WORK/data/ca.pem")
+grep -Eq "^TLSv1.3 TLS_(AES_128_GCM_SHA256|CHACHA20_POLY1305_SHA256)$" <<<"$GOT" || fail "modern client: $GOT"
+echo "ok: $GOT"
+
+step "old protocols and non-AEAD suites are refused"
+LEGACY='DEFAULT:@SECLEVEL=0'
+expect_refused "TLS 1.0" TLSv1 -tls1 -cipher "$LEGACY" -- -tls1 -cipher "$LEGACY"
+expect_refused "TLS 1.1" TLSv1.1 -tls1_1 -cipher "$LEGACY" -- -tls1_1 -cipher "$LEGACY"
+expect_refused "TLS 1.2 with AES-CBC (no AEAD)" TLSv1.2 -tls1_2 -cipher "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0" -- -tls1_2 -cipher "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0"
+expect_refused "TLS 1.2 with AES-CBC and SHA-256 (no AEAD)" TLSv1.2 -tls1_2 -cipher "ECDHE-ECDSA-AES128-SHA256" -- -tls1_2 -cipher "ECDHE-ECDSA-AES128-SHA256"
+grep -q "TLS handshake with 127.0.0.1:.* failed" "$WORK/ums.log" || fail "refused handshakes are not logged as warnings with the peer"
+echo "tls policy: all checks passed"
