@@ -42,6 +42,14 @@ bool is_normal_end(const std::exception_ptr& ep) {
   }
 }
 
+std::string ending_words(const std::exception& e) {
+  if (auto* se = dynamic_cast<const system_error*>(&e)) {
+    if (se->code() == net::error::timed_out) return "timed out";
+    if (se->code() == net::error::operation_aborted) return "stopped";
+  }
+  return e.what();
+}
+
 std::string tls_failure_reason(void* native_ssl, const error_code& ec) {
   if (native_ssl) {
     auto* ssl = static_cast<WOLFSSL*>(native_ssl);

@@ -18,6 +18,10 @@ bool is_tls_failure(const error_code& ec);
 // Same question for an exception that left a session coroutine.
 bool is_normal_end(const std::exception_ptr& ep);
 
+// The words for how an operation ended by an exception, for logs, audit records and answers:
+// "timed out", "stopped" (cancelled or aborted), or the exception's own message.
+std::string ending_words(const std::exception& e);
+
 // wolfSSL reports every failure through Asio as "unexpected result"; this asks wolfSSL for the reason.
 std::string tls_failure_reason(void* native_ssl, const error_code& ec);
 

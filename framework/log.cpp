@@ -48,7 +48,7 @@ std::string escape(std::string_view text) {
   return out;
 }
 
-std::string format(level l, std::string_view scope, std::string_view message) {
+std::string utc_now_iso() {
   auto now = std::chrono::system_clock::now();
   auto t = std::chrono::system_clock::to_time_t(now);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
@@ -58,7 +58,11 @@ std::string format(level l, std::string_view scope, std::string_view message) {
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
   char ms_text[8];
   std::snprintf(ms_text, sizeof ms_text, ".%03lldZ", static_cast<long long>(ms));
-  return std::string(stamp) + ms_text + " " + name_of(l) + " [" + escape(scope) + "] " + escape(message);
+  return std::string(stamp) + ms_text;
+}
+
+std::string format(level l, std::string_view scope, std::string_view message) {
+  return utc_now_iso() + " " + name_of(l) + " [" + escape(scope) + "] " + escape(message);
 }
 
 void write(level l, std::string_view scope, std::string_view message) {

@@ -15,6 +15,8 @@ void set_level(level l);
 level parse_level(std::string_view name);  // throws std::invalid_argument
 bool enabled(level l);
 void write(level l, std::string_view scope, std::string_view message);
+// The current UTC time as 2026-11-28T04:38:29.334Z (log lines, journal records).
+std::string utc_now_iso();
 // The line write() prints (without its newline), for tests.
 std::string format(level l, std::string_view scope, std::string_view message);
 // Control characters as \xNN, a backslash as \\; everything else (UTF-8 included) unchanged.

@@ -73,6 +73,14 @@ std::string_view auth::request_token(const http_request& req, bool allow_cookie)
   return {};
 }
 
+bool auth::uses_api_token(const http_request& req) {
+  auto token = request_token(req, false);
+  if (token.empty()) return false;
+  for (auto& [t, user] : api_tokens_)
+    if (tokens_equal(token, t)) return true;
+  return false;
+}
+
 std::optional<std::string> auth::user_of(const http_request& req, bool allow_cookie) {
   auto token = request_token(req, allow_cookie);
   if (token.empty()) return std::nullopt;

@@ -21,6 +21,8 @@ class auth {
 
   // The administrator behind a request: bearer token (API token or login token) or the session cookie.
   std::optional<std::string> user_of(const http_request& req, bool allow_cookie);
+  // Whether the request authenticates with one of the configured API tokens (for the audit trail).
+  bool uses_api_token(const http_request& req);
   // The token a request carries (bearer first, then the cookie if allowed); empty if none.
   static std::string_view request_token(const http_request& req, bool allow_cookie);
 

@@ -1,6 +1,7 @@
 // The shadowing flows over an ICG on the UMS ("IGEL OS 12 — Over ICG" in the seed). The splice
 // happens at the gateway; the UMS's session coroutine still follows every step through the
 // gateway's reports. Numbered comments are the seed's steps.
+#include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "framework/token.hpp"
 #include "services/ums/ums_service.hpp"
@@ -9,14 +10,6 @@
 
 namespace shadowlink::ums {
 namespace json = boost::json;
-
-namespace {
-std::string reason_of(const std::exception& e, const shadow_session& s) {
-  if (!s.end_reason.empty()) return s.end_reason;
-  if (auto* se = dynamic_cast<const system_error*>(&e); se && se->code() == net::error::timed_out) return "timed out";
-  return e.what();
-}
-}  // namespace
 
 // Console with an internal or external viewer, device behind an ICG.
 awaitable<void> ums_service::console_icg_flow(session_ptr s, gateway& gw) {
@@ -45,13 +38,16 @@ awaitable<void> ums_service::console_icg_flow(session_ptr s, gateway& gw) {
     // 5. VNC data flows through the gateway until either side ends.
     s->state = "active at gateway " + gw.name;
     s->started = clock::now();
+    co_await record("session_started", *s);
     auto ended = co_await gateway_report(*s, up::kind::session_ended, clock::time_point::max());
     outcome = ended.reason;
+    s->bytes_to_viewer = ended.bytes_to_viewer;
+    s->bytes_from_viewer = ended.bytes_from_viewer;
   } catch (const flow_error& e) {
     outcome = e.what();
     s->answer.deliver({static_cast<unsigned>(e.status), error_json(outcome)});
   } catch (const std::exception& e) {
-    outcome = reason_of(e, *s);
+    outcome = s->end_reason.empty() ? ending_words(e) : s->end_reason;
     s->answer.deliver({504, error_json("session could not be set up: " + outcome)});
   }
   co_await end_session(*s, outcome);
@@ -82,7 +78,7 @@ awaitable<void> ums_service::webapp_icg_flow(ws_upgrade& up, session_ptr s, gate
     // 5. VNC data flows: browser <-> UMS <-> ICG <-> device.
     outcome = co_await splice_session(*s, *browser, *icg_end);
   } catch (const std::exception& e) {
-    outcome = reason_of(e, *s);
+    outcome = s->end_reason.empty() ? ending_words(e) : s->end_reason;
   }
   if (browser && s->started == clock::time_point{}) co_await close_stream(*browser, outcome);
   co_await end_session(*s, outcome);
@@ -92,6 +88,7 @@ awaitable<void> ums_service::webapp_icg_flow(ws_upgrade& up, session_ptr s, gate
 awaitable<void> ums_service::ask_gateway(shadow_session& s, gateway& gw, const tickets& t) {
   if (!gw.link) throw flow_error(http::status::conflict, "gateway " + gw.name + " is not connected");
   s.gateway = gw.name;
+  co_await record("session_requested", s);
   s.on_stop = [&gw, id = s.id] {
     up::message end;
     end.type = up::kind::end_session;

@@ -43,6 +43,7 @@ struct shadow_session {
   splicer* active = nullptr;                 // set while step 6 runs
   std::string end_reason;
   bool ended = false;
+  std::uint64_t bytes_to_viewer = 0, bytes_from_viewer = 0;  // when it ended
 
   // Ends the session from outside (REST DELETE, device offline, shutdown) at whatever step it is.
   void stop(std::string reason) {

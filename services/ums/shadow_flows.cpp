@@ -1,5 +1,6 @@
 // The shadowing flows on the UMS. Each is one coroutine read top to bottom; the numbered comments
 // are the steps of ../shared/seeds/shadowing-communication-flow.txt ("IGEL OS 12, Direct Connection").
+#include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "services/ums/ums_service.hpp"
 
@@ -7,16 +8,6 @@
 
 namespace shadowlink::ums {
 namespace json = boost::json;
-
-namespace {
-std::string describe(const std::exception& e) {
-  if (auto* se = dynamic_cast<const system_error*>(&e)) {
-    if (se->code() == net::error::timed_out) return "timed out";
-    if (se->code() == net::error::operation_aborted) return "stopped";
-  }
-  return e.what();
-}
-}  // namespace
 
 // Console with an internal or external viewer.
 awaitable<void> ums_service::console_flow(session_ptr s) {
@@ -49,7 +40,7 @@ awaitable<void> ums_service::console_flow(session_ptr s) {
     outcome = e.what();
     s->answer.deliver({static_cast<unsigned>(e.status), error_json(outcome)});
   } catch (const std::exception& e) {
-    outcome = s->end_reason.empty() ? describe(e) : s->end_reason;
+    outcome = s->end_reason.empty() ? ending_words(e) : s->end_reason;
     s->answer.deliver({504, error_json("session could not be set up: " + outcome)});
   }
   co_await end_session(*s, outcome);
@@ -75,7 +66,7 @@ awaitable<void> ums_service::webapp_flow(ws_upgrade& up, session_ptr s) {
     // 4. VNC data flows between the browser and the device.
     outcome = co_await splice_session(*s, *browser, *device_end);
   } catch (const std::exception& e) {
-    outcome = s->end_reason.empty() ? describe(e) : s->end_reason;
+    outcome = s->end_reason.empty() ? ending_words(e) : s->end_reason;
   }
   // The browser hears why (a WebSocket close reason) if the session ended before its splice.
   if (browser && s->started == clock::time_point{}) co_await close_stream(*browser, outcome);
@@ -84,6 +75,7 @@ awaitable<void> ums_service::webapp_flow(ws_upgrade& up, session_ptr s) {
 
 // Step 2 of every flow: the request over UP and the device's answer (after its user's consent).
 awaitable<void> ums_service::ask_device(shadow_session& s, const std::string& device_token) {
+  co_await record("session_requested", s);
   auto* device = online_.link_of(s.device_id);
   if (!device) throw flow_error(http::status::conflict, "device is offline");
   up::message req;
@@ -107,8 +99,10 @@ awaitable<void> ums_service::await_device_answer(shadow_session& s) {
     if (e.code() == net::error::timed_out) throw flow_error(http::status::gateway_timeout, "device did not answer");
     throw flow_error(http::status::conflict, s.end_reason.empty() ? "device went offline" : s.end_reason);
   }
-  if (answer.type == up::kind::shadow_refused)
-    throw flow_error(http::status::conflict, "device refused: " + answer.reason);
+  const bool accepted = answer.type != up::kind::shadow_refused;
+  json::object what{{"answer", accepted ? "accepted" : "refused"}, {"reason", answer.reason}};
+  co_await record("device_answer", s, std::move(what));
+  if (!accepted) throw flow_error(http::status::conflict, "device refused: " + answer.reason);
   s.state = "device accepted";
 }
 
@@ -124,13 +118,36 @@ awaitable<std::string> ums_service::splice_session(shadow_session& s, stream& vi
   stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("server shutting down"); });
   if (!s.end_reason.empty()) sp.stop(s.end_reason);
   log::info(scope(s), "active: viewer ", viewer.peer(), " <-> device ", device.peer());
+  json::object peers{{"viewer_peer", viewer.peer()}, {"device_peer", device.peer()}};
+  co_await record("session_started", s, std::move(peers));
   const auto end = co_await sp.run();
   s.active = nullptr;
   auto& c = sp.counters();
+  s.bytes_to_viewer = c.bytes_ba;
+  s.bytes_from_viewer = c.bytes_ab;
   const auto words = end.words("viewer", "device");
   if (end.how == splice_end::kind::failed) log::warn(scope(s), "splice ended: ", words);
   log::info(scope(s), "splice ended (", words, "): ", c.bytes_ba, " bytes to viewer, ", c.bytes_ab, " bytes from viewer");
   co_return words;
+}
+
+// An audit record of a step of the session: on disk before the step goes ahead, and a session
+// that cannot be recorded does not go ahead.
+awaitable<void> ums_service::record(std::string_view event, shadow_session& s, json::object details) {
+  try {
+    co_await audit_->session(event, s, std::move(details));
+  } catch (const system_error& e) {
+    throw flow_error(http::status::service_unavailable, "the audit trail cannot be written: " + e.code().message());
+  }
+}
+
+awaitable<void> ums_service::record_refusal(const std::string& device, const std::string& user, std::string_view via,
+                                            std::string_view reason) {
+  try {
+    co_await audit_->refusal(device, user, via, reason);
+  } catch (const system_error& e) {
+    log::error(name_, "audit trail: cannot record a refused request: ", e.what());
+  }
 }
 
 // Records the end (the audit line) and frees the device for the next session.
@@ -143,6 +160,25 @@ awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome)
   log::info(scope(s), "AUDIT session ended: device=", s.device_id, " user=", s.user, " via=", s.via,
             " view_only=", s.view_only, " duration_s=", s.started == clock::time_point{} ? 0 : secs(clock::now() - s.started),
             " outcome=\"", outcome, "\"");
+  const auto duration = s.started == clock::time_point{} ? 0 : secs(clock::now() - s.started);
+  try {
+    json::object end{{"outcome", outcome}, {"duration_s", duration}, {"bytes_to_viewer", s.bytes_to_viewer},
+                      {"bytes_from_viewer", s.bytes_from_viewer}};
+    co_await audit_->session("session_ended", s, std::move(end));
+  } catch (const system_error& e) {
+    log::error(scope(s), "audit trail: cannot record the end: ", e.what());
+  }
+  // A gateway keeps a session's tokens and tunnels until told: tell it whenever the session ends
+  // here, also when we gave up during set-up (a late viewer must find nothing to join).
+  if (!s.gateway.empty())
+    for (auto& gw : gateways_)
+      if (gw->name == s.gateway && gw->link) {
+        up::message end;
+        end.type = up::kind::end_session;
+        end.session_id = s.id;
+        end.reason = outcome;
+        gw->link->send(end);
+      }
   if (auto d = devices_.find(s.device_id); d != devices_.end() && d->second.busy_with == s.id) d->second.busy_with.clear();
   sessions_.erase(s.id);
 }

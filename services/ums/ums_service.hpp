@@ -7,6 +7,7 @@
 #include "framework/rendezvous.hpp"
 #include "framework/service.hpp"
 #include "protocol/link_registry.hpp"
+#include "services/ums/audit.hpp"
 #include "services/ums/auth.hpp"
 #include "services/ums/session.hpp"
 
@@ -50,6 +51,7 @@ struct ums_settings {
   clock::duration setup_timeout = 20s;    // a tunnel end arrives
   clock::duration viewer_timeout = 60s;   // the console opens its tunnel after step 4
   clock::duration idle_timeout = 10min;
+  std::uint64_t audit_rotate_bytes = 64ull << 20;
 };
 
 class ums_service final : public service {
@@ -66,6 +68,11 @@ class ums_service final : public service {
   awaitable<http_response> create_session(const http_request& req, const std::string& user);
   http_response list_devices(const http_request& req);
   http_response list_sessions(const http_request& req);
+  awaitable<http_response> end_session_by(const http_request& req, std::string_view id, const std::string& user);
+  awaitable<http_response> read_audit(const http_request& req);
+  awaitable<http_response> login(const http_request& req, const std::string& peer);
+  // A request refused before any session existed, recorded before it is answered.
+  awaitable<void> record_refusal(const std::string& device, const std::string& user, std::string_view via, std::string_view reason);
 
   // Flows (shadow_flows.cpp): one coroutine per session, the seed's steps in order.
   awaitable<void> console_flow(session_ptr s);
@@ -76,6 +83,7 @@ class ums_service final : public service {
   awaitable<void> await_device_answer(shadow_session& s);
   awaitable<std::string> splice_session(shadow_session& s, stream& viewer, stream& device);
   awaitable<void> end_session(shadow_session& s, std::string outcome);
+  awaitable<void> record(std::string_view event, shadow_session& s, boost::json::object details = {});
   session_ptr new_session(const std::string& device_id, const std::string& user, std::string via, bool view_only);
   std::string tunnel_url(const std::string& session_id) const;
 
@@ -100,6 +108,7 @@ class ums_service final : public service {
   ums_settings cfg_;
   std::string novnc_dir_, webapp_dir_;
   auth auth_;
+  std::unique_ptr<audit_trail> audit_;  // opened at start()
   rendezvous rv_;
   std::unique_ptr<https_server> server_;
   std::map<std::string, device_record, std::less<>> devices_;

@@ -36,7 +36,7 @@ cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
   "users": [{"user": "admin", "password": "s3cret-pass"}],
   "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}],
-  "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential"}],
+  "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential"}], "viewer_timeout_s": 3, "setup_timeout_s": 4,
   "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
                 "credential": "$CRED", "proxy": "http://127.0.0.1:$PROXY_PORT"}]}}]}
 JSON
@@ -98,6 +98,18 @@ secret "$TOKEN" "$ALTERED"
 [ "$(upgrade_status "$URL" "$TOKEN")" = 101 ] || fail "the genuine token was refused"
 [ "$(upgrade_status "$URL" "$TOKEN")" = 403 ] || fail "a used token was accepted again"
 wait_log ums "AUDIT session ended: device=remote-1 user=automation" 10
+
+step "a session the UMS gives up on (no viewer in time) is ended at the gateway too"
+ENDED=$(grep -c "AUDIT session ended: device=remote-1 user=automation" "$WORK/ums.log")
+SESSION=$(curl -s --max-time 30 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer 0123456789abcdef0123" \
+  -H "Content-Type: application/json" -d '{"device":"remote-1"}' "https://127.0.0.1:$UMS_PORT/api/v1/sessions")
+URL=$(echo "$SESSION" | sed -n 's/.*"tunnel_url":"wss:\/\/localhost:\([0-9]*\)\(\/tunnel\/[^"]*\)".*/https:\/\/127.0.0.1:\1\2/p')
+LATE=$(echo "$SESSION" | sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
+[ -n "$URL" ] && [ -n "$LATE" ] || fail "no session: $SESSION"
+secret "$LATE"
+wait_count ums "AUDIT session ended: device=remote-1 user=automation" $((ENDED + 1)) 20
+grep -q 'outcome="timed out"' "$WORK/ums.log" || fail "the abandoned session did not time out at the UMS"
+[ "$(upgrade_status "$URL" "$LATE")" = 403 ] || fail "a late viewer was let in at the gateway after the UMS gave up"
 
 step "the preferred connector comes back: the device returns to it (here a second UMS on the first URL)"
 cat > "$WORK/ums-b.json" <<JSON

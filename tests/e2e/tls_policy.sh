@@ -17,10 +17,10 @@ for _ in $(seq 50); do [ -f "$WORK/data/ca.pem" ] && break; sleep 0.1; done
 handshake() {
   local port=$1; shift
   local out
-  out=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername localhost "$@" 2>&1 || true)
-  if grep -q "^New, TLSv" <<<"$out" && ! grep -q "Cipher is (NONE)" <<<"$out"; then
-    # (the "New, ..." line names the cipher's protocol family; the session block the protocol used)
-    echo "$(sed -n 's/^ *Protocol *: *//p' <<<"$out" | head -1) $(sed -n 's/^ *Cipher *: *//p' <<<"$out" | head -1)"
+  # -brief prints the negotiated protocol and suite as soon as the handshake is done.
+  out=$(echo | timeout 10 openssl s_client -brief -connect "127.0.0.1:$port" -servername localhost "$@" 2>&1 || true)
+  if grep -q "^CONNECTION ESTABLISHED" <<<"$out"; then
+    echo "$(sed -n 's/^Protocol version: *//p' <<<"$out" | head -1) $(sed -n 's/^Ciphersuite: *//p' <<<"$out" | head -1)"
   else
     echo "refused"
   fi

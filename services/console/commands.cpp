@@ -1,0 +1,203 @@
+#include "services/console/commands.hpp"
+
+#include "framework/splice.hpp"
+#include "framework/tcp_stream.hpp"
+#include "protocol/rfb_client.hpp"
+#include "protocol/up_link.hpp"
+#include "services/console/png_writer.hpp"
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
+#include <boost/url/url.hpp>
+
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <iostream>
+
+extern char** environ;
+
+namespace shadowlink::console {
+namespace json = boost::json;
+using namespace net::experimental::awaitable_operators;
+
+namespace {
+
+struct session_info {
+  std::string id, tunnel_url, token;
+};
+
+// Console flow steps 1 and 4: ask the UMS for a session and receive its coordinates.
+awaitable<session_info> request_session(client& c, const options& o) {
+  json::object request;
+  request["device"] = o.device;
+  request["view_only"] = o.view_only;
+  auto body = json::serialize(request);
+  auto res = co_await c.call(http::verb::post, "/api/v1/sessions", std::move(body));
+  if (res.result() != http::status::created) throw cli_error("cannot shadow " + o.device + ": " + c.error_of(res));
+  auto doc = c.parse(res);
+  std::string_view id, url, token;
+  if (doc["session_id"].get(id) || doc["tunnel_url"].get(url) || doc["token"].get(token))
+    throw cli_error("server answered without session information");
+  session_info info;
+  info.id = id;
+  info.tunnel_url = url;
+  info.token = token;
+  co_return info;
+}
+
+// Console flow step 5: open the shadowing tunnel with the viewer's one-time token.
+awaitable<stream_ptr> open_tunnel(client& c, const session_info& s) {
+  const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + s.token}};
+  const auto opts = up::tunnel_options();
+  co_return co_await connect_ws(&c.tls(), parse_wss_url(s.tunnel_url), headers, opts);
+}
+
+// The Web App's way in: the login cookie and the page's Origin, no token in the URL.
+awaitable<stream_ptr> open_webapp_tunnel(client& c, const options& o) {
+  co_await c.ensure_login();
+  if (c.cookie().empty()) throw cli_error("--webapp needs --user and --password (a browser logs in for its cookie)");
+  ws_target t{true, c.target().host, c.target().port, "/webapp/shadow?device=" + o.device};
+  const std::map<std::string, std::string> headers{{"Cookie", c.cookie()}, {"Origin", o.server}};
+  const auto opts = up::tunnel_options();
+  co_return co_await connect_ws(&c.tls(), t, headers, opts);
+}
+
+pid_t launch_viewer(const std::string& cmd, const std::string& address) {
+  std::string line = cmd + " " + address;
+  const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
+  pid_t pid = 0;
+  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0)
+    throw cli_error("cannot start the viewer: " + cmd);
+  return pid;
+}
+
+}  // namespace
+
+awaitable<int> cmd_devices(client& c) {
+  auto res = co_await c.call(http::verb::get, "/api/v1/devices");
+  if (res.result() != http::status::ok) throw cli_error("cannot list devices: " + c.error_of(res));
+  auto doc = c.parse(res);
+  std::printf("%-20s %-24s %-8s %-9s %-12s %s\n", "ID", "NAME", "ONLINE", "SHADOWED", "CONNECTOR", "ADDRESS");
+  for (auto d : doc["devices"].get_array()) {
+    std::string_view id = d["id"].get_string().value_unsafe(), name = d["name"].get_string().value_unsafe(), peer, connector;
+    bool online = d["online"].get_bool().value_unsafe(), shadowed = d["shadowed"].get_bool().value_unsafe();
+    if (d["peer"].get(peer)) peer = "-";
+    if (d["connector"].get(connector)) connector = "-";
+    std::printf("%-20.*s %-24.*s %-8s %-9s %-12.*s %.*s\n", int(id.size()), id.data(), int(name.size()), name.data(),
+                online ? "yes" : "no", shadowed ? "yes" : "no", int(connector.size()), connector.data(), int(peer.size()), peer.data());
+  }
+  co_return 0;
+}
+
+awaitable<int> cmd_snapshot(client& c, const options& o) {
+  stream_ptr tunnel;
+  if (o.webapp) {
+    tunnel = co_await open_webapp_tunnel(c, o);
+  } else {
+    auto s = co_await request_session(c, o);
+    tunnel = co_await open_tunnel(c, s);
+  }
+  auto fb = co_await rfb::capture(*tunnel, 30s);
+  co_await close_stream(*tunnel, "snapshot taken");
+  write_png(o.output, fb.width, fb.height, fb.rgb);
+  std::printf("wrote %s (%dx%d, \"%s\")\n", o.output.c_str(), fb.width, fb.height, fb.name.c_str());
+  co_return 0;
+}
+
+awaitable<int> cmd_shadow(client& c, const options& o) {
+  auto ex = co_await net::this_coro::executor;
+  auto colon = o.listen.rfind(':');
+  if (colon == std::string::npos) throw cli_error("--listen expects ADDRESS:PORT");
+  tcp::endpoint ep;
+  try {
+    ep = tcp::endpoint(net::ip::make_address(o.listen.substr(0, colon)), static_cast<unsigned short>(std::stoi(o.listen.substr(colon + 1))));
+  } catch (const std::exception&) {
+    throw cli_error("--listen expects ADDRESS:PORT, got " + o.listen);
+  }
+  tcp::acceptor acc(ex);
+  try {
+    acc.open(ep.protocol());
+    acc.set_option(tcp::acceptor::reuse_address(true));
+    acc.bind(ep);
+    acc.listen(1);
+  } catch (const system_error& e) {
+    throw cli_error("cannot listen on " + o.listen + ": " + e.code().message());
+  }
+  auto port = acc.local_endpoint().port();
+  auto s = co_await request_session(c, o);
+  auto tunnel = co_await open_tunnel(c, s);
+  auto address = acc.local_endpoint().address().to_string() + "::" + std::to_string(port);
+  std::printf("session %s is ready; connect a VNC viewer:\n  vncviewer %s\n", s.id.c_str(), address.c_str());
+  std::fflush(stdout);
+  pid_t viewer = o.viewer.empty() ? 0 : launch_viewer(o.viewer, address);
+  // One viewer per session; it must come within the tunnel's keep-alive life.
+  net::steady_timer wait(ex, 5min);
+  // use_tuple: a failed accept ends the race at once instead of waiting out the timer.
+  auto accepted = co_await (acc.async_accept(use_tuple) || wait.async_wait(use_awaitable));
+  acc.close();
+  if (accepted.index() == 1) throw cli_error("no VNC viewer connected within 5 minutes");
+  auto [accept_error, sock] = std::move(std::get<0>(accepted));
+  if (accept_error) throw cli_error("accepting the VNC viewer failed: " + accept_error.message());
+  auto local = make_tcp_stream(std::move(sock));
+  splicer sp(*local, *tunnel);
+  net::signal_set signals(ex, SIGINT, SIGTERM);
+  signals.async_wait([&](error_code ec, int) {
+    if (!ec) sp.stop("console interrupted");
+  });
+  const auto end = co_await sp.run();
+  signals.cancel();
+  std::printf("session %s ended: %s\n", s.id.c_str(), end.words("viewer", "device side").c_str());
+  if (viewer > 0) waitpid(viewer, nullptr, WNOHANG);
+  co_return 0;
+}
+
+awaitable<int> cmd_sessions(client& c) {
+  auto res = co_await c.call(http::verb::get, "/api/v1/sessions");
+  if (res.result() != http::status::ok) throw cli_error("cannot list sessions: " + c.error_of(res));
+  std::cout << res.body() << "\n";
+  co_return 0;
+}
+
+awaitable<int> cmd_end(client& c, const options& o) {
+  auto res = co_await c.call(http::verb::delete_, "/api/v1/sessions/" + o.device);
+  if (res.result() != http::status::no_content) throw cli_error("cannot end session " + o.device + ": " + c.error_of(res));
+  co_return 0;
+}
+
+awaitable<int> cmd_audit(client& c, const options& o) {
+  boost::urls::url target;
+  target.set_path("/api/v1/audit");
+  auto add = [&](std::string_view key, const std::string& value) {
+    if (!value.empty()) target.params().append({key, value});
+  };
+  add("device", o.device);
+  add("user", o.by);
+  add("since", o.since);
+  add("until", o.until);
+  add("limit", std::to_string(o.limit));
+  auto res = co_await c.call(http::verb::get, std::string(target.buffer()));
+  if (res.result() != http::status::ok) throw cli_error("cannot read the audit trail: " + c.error_of(res));
+  auto doc = c.parse(res);
+  if (!o.json) std::printf("%-24s %-18s %-12s %-14s %-16s %s\n", "TIME", "EVENT", "USER", "DEVICE", "SESSION", "DETAILS");
+  for (auto r : doc["records"].get_array()) {
+    if (o.json) {
+      std::cout << simdjson::minify(r) << "\n";
+      continue;
+    }
+    auto text = [&](const char* key) {
+      std::string_view v;
+      return r[key].get(v) ? std::string("-") : std::string(v);
+    };
+    std::string details;
+    for (const char* key : {"outcome", "answer", "reason", "via", "peer", "gateway"}) {
+      std::string_view v;
+      if (!r[key].get(v) && !v.empty()) details += std::string(details.empty() ? "" : " ") + key + "=" + std::string(v);
+    }
+    std::printf("%-24s %-18s %-12s %-14s %-16s %s\n", text("time").c_str(), text("event").c_str(), text("user").c_str(),
+                text("device").c_str(), text("session").c_str(), details.c_str());
+  }
+  co_return 0;
+}
+
+}  // namespace shadowlink::console

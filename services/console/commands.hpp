@@ -1,0 +1,15 @@
+#pragma once
+// The console's commands, each one coroutine: devices, shadow (a local port for an external
+// viewer), snapshot (the internal viewer), sessions, end, audit.
+#include "services/console/rest_client.hpp"
+
+namespace shadowlink::console {
+
+awaitable<int> cmd_devices(client& c);
+awaitable<int> cmd_shadow(client& c, const options& o);
+awaitable<int> cmd_snapshot(client& c, const options& o);
+awaitable<int> cmd_sessions(client& c);
+awaitable<int> cmd_end(client& c, const options& o);
+awaitable<int> cmd_audit(client& c, const options& o);
+
+}  // namespace shadowlink::console

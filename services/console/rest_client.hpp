@@ -1,0 +1,56 @@
+#pragma once
+// The console's REST client: the UMS's address and trust, login (user and password, or an API
+// token), JSON answers and their error messages.
+#include "framework/https_client.hpp"
+#include "framework/tls.hpp"
+
+#include <simdjson.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace shadowlink::console {
+
+// What the command line asked for.
+struct options {
+  std::string server = "https://127.0.0.1:8443";
+  std::string user, password, token, ca_file, pin;
+  std::string command, device, output, listen = "127.0.0.1:0", viewer;
+  bool view_only = false, webapp = false;
+  // audit: filters (the device is the positional DEVICE) and output
+  std::string by, since, until;
+  int limit = 1000;
+  bool json = false;
+};
+
+// A failure the user must read: printed as one line, exit code 1.
+struct cli_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class client {
+ public:
+  explicit client(const options& o);
+
+  // A REST call with the bearer token (logging in first if needed).
+  awaitable<http_response> call(http::verb verb, std::string target, std::string body = {});
+  // Logs in with user and password (unless an API token was given); remembers the cookie too.
+  awaitable<void> ensure_login();
+  // The answer's JSON (valid until the next parse); throws cli_error if it is not JSON.
+  simdjson::dom::element parse(const http_response& res);
+  // The server's {"error": ...} message and the HTTP status, for the user.
+  std::string error_of(const http_response& res);
+
+  tls_client& tls() { return tls_; }
+  const rest_target& target() const { return target_; }
+  const std::string& cookie() const { return cookie_; }
+
+ private:
+  const options& o_;
+  tls_client tls_;
+  rest_target target_;
+  std::string token_, cookie_;
+  simdjson::dom::parser parser_;
+};
+
+}  // namespace shadowlink::console

@@ -1,0 +1,46 @@
+#pragma once
+// The UMS's audit trail: <data_dir>/audit.jsonl (framework/journal.hpp), independent of the log
+// level. Session records are on disk before what they record goes ahead (a session is refused if
+// its request cannot be recorded); logins and API token use are batched.
+#include "framework/journal.hpp"
+#include "services/ums/session.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace shadowlink::ums {
+
+// What GET /api/v1/audit and `shadowlink audit` ask for; empty fields match everything.
+struct audit_filter {
+  std::string device, user;
+  std::string since, until;  // ISO 8601 UTC ("2026-11-28T04:00:00Z"), compared as text
+  std::size_t limit = 1000;
+  bool matches(const boost::json::object& record) const;
+};
+
+class audit_trail {
+ public:
+  audit_trail(const std::filesystem::path& dir, std::uint64_t rotate_bytes);
+
+  // A session's record: event, session, device, user, via, view_only, gateway, plus `details`.
+  // Throws system_error if it cannot be written.
+  awaitable<void> session(std::string_view event, const shadow_session& s, boost::json::object details = {});
+  // A request refused before a session existed (unknown or offline device, device busy).
+  awaitable<void> refusal(std::string_view device, std::string_view user, std::string_view via, std::string_view reason);
+  void login(std::string_view user, std::string_view peer, bool ok);
+  void api_token(std::string_view user, std::string_view peer, std::string_view request);
+  // At start: sessions whose requests were recorded without an end (the server was killed) are
+  // ended as "unknown, server restarted". Returns how many.
+  std::size_t close_unfinished();
+  awaitable<std::vector<boost::json::object>> query(audit_filter f);
+
+  const std::filesystem::path& file() const { return j_.current_file(); }
+
+ private:
+  journal j_;
+};
+
+}  // namespace shadowlink::ums

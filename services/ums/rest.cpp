@@ -1,0 +1,184 @@
+// The UMS's REST API (/api/v1): login and logout, devices, sessions (create, list, end) and the
+// audit trail. Bearer tokens for scripts and the console; the login cookie for the Web App, from
+// its own pages only.
+#include "framework/log.hpp"
+#include "services/ums/ums_service.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <simdjson.h>
+
+namespace shadowlink::ums {
+namespace json = boost::json;
+
+// Browsers attach the login cookie to requests that other sites make them send (cross-site request
+// forgery): a request that rides on the cookie must come from the UMS's own pages. Browsers send
+// Origin with every cross-origin request and every POST and DELETE; a same-origin GET may come
+// without it, and then Sec-Fetch-Site (sent by current browsers) must not say otherwise.
+bool ums_service::from_own_pages(const http_request& req) const {
+  auto origin = req[http::field::origin];
+  if (!origin.empty()) return std::find(cfg_.web_origins.begin(), cfg_.web_origins.end(), origin) != cfg_.web_origins.end();
+  if (req.method() != http::verb::get && req.method() != http::verb::head) return false;
+  auto site = req["Sec-Fetch-Site"];
+  return site.empty() || site == "same-origin" || site == "none";
+}
+
+awaitable<http_response> ums_service::rest(const http_request& req, const std::string& peer) {
+  std::string_view target = req.target();
+  const bool by_cookie = auth::request_token(req, false).empty() && !auth::request_token(req, true).empty();
+  const bool is_login = target == "/api/v1/login" && req.method() == http::verb::post;
+  if ((by_cookie || (is_login && !req[http::field::origin].empty())) && !from_own_pages(req)) {
+    log::warn(name_, "cross-site request refused: ", req.method_string(), " ", target.substr(0, 64), " from ", peer,
+              " (Origin: ", req[http::field::origin].substr(0, 64), ")");
+    co_return error_response(req, http::status::forbidden, "cross-site request refused: use the UMS's own pages, or a bearer token");
+  }
+  if (is_login) co_return co_await login(req, peer);
+  auto user = auth_.user_of(req, true);
+  if (!user) co_return error_response(req, http::status::unauthorized, "authentication required");
+  if (auth_.uses_api_token(req)) audit_->api_token(*user, peer, std::string(req.method_string()) + " " + std::string(target.substr(0, 100)));
+  if (target.starts_with("/api/v1/audit") && req.method() == http::verb::get) co_return co_await read_audit(req);
+  if (target == "/api/v1/devices" && req.method() == http::verb::get) co_return list_devices(req);
+  if (target == "/api/v1/sessions" && req.method() == http::verb::get) co_return list_sessions(req);
+  if (target == "/api/v1/sessions" && req.method() == http::verb::post) co_return co_await create_session(req, *user);
+  constexpr std::string_view one = "/api/v1/sessions/";
+  if (target.substr(0, one.size()) == one && req.method() == http::verb::delete_)
+    co_return co_await end_session_by(req, target.substr(one.size()), *user);
+  if (target == "/api/v1/logout" && req.method() == http::verb::post) {
+    // A browser logs out with its cookie: the login is revoked on the server and the cookie cleared.
+    auth_.logout(auth::request_token(req, true));
+    auto res = json_response(req, http::status::ok, "{}");
+    res.set(http::field::set_cookie, std::string(auth::cookie_name) + "=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
+    co_return res;
+  }
+  co_return error_response(req, http::status::not_found, "no such API endpoint");
+}
+
+awaitable<http_response> ums_service::login(const http_request& req, const std::string& peer) {
+  simdjson::dom::parser p;
+  simdjson::dom::element body;
+  std::string_view user, password;
+  if (p.parse(req.body()).get(body) || body["user"].get(user) || body["password"].get(password))
+    co_return error_response(req, http::status::bad_request, "expected JSON {\"user\": ..., \"password\": ...}");
+  auto token = auth_.login(user, password);
+  audit_->login(user, peer, token.has_value());
+  if (!token) {
+    log::warn(name_, "failed login for '", user.substr(0, 64), "' from ", peer);
+    co_return error_response(req, http::status::unauthorized, "wrong user or password");
+  }
+  auto res = json_response(req, http::status::ok, json::serialize(json::object{{"user", user}, {"token", *token}}));
+  res.set(http::field::set_cookie, std::string(auth::cookie_name) + "=" + *token +
+                                       "; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=28800");
+  co_return res;
+}
+
+http_response ums_service::list_devices(const http_request& req) {
+  json::array out;
+  auto now = clock::now();
+  for (auto& [id, d] : devices_) {
+    auto* live = online_.find(id);
+    json::object o{{"id", d.id}, {"name", d.name}, {"online", live != nullptr}, {"shadowed", !d.busy_with.empty()}};
+    if (live) {
+      o["peer"] = live->info.peer;
+      o["connector"] = live->info.connector;
+      o["last_seen_s"] = std::chrono::duration_cast<std::chrono::seconds>(now - d.last_seen).count();
+    }
+    out.push_back(std::move(o));
+  }
+  return json_response(req, http::status::ok, json::serialize(json::object{{"devices", out}}));
+}
+
+http_response ums_service::list_sessions(const http_request& req) {
+  json::array out;
+  for (auto& [id, s] : sessions_) {
+    json::object o{{"id", s->id}, {"device", s->device_id}, {"user", s->user}, {"via", s->via}, {"state", s->state},
+                   {"view_only", s->view_only},
+                   {"age_s", std::chrono::duration_cast<std::chrono::seconds>(clock::now() - s->created).count()}};
+    if (!s->gateway.empty()) o["gateway"] = s->gateway;
+    if (s->active) {
+      o["bytes_to_viewer"] = s->active->counters().bytes_ba;
+      o["bytes_from_viewer"] = s->active->counters().bytes_ab;
+    }
+    out.push_back(std::move(o));
+  }
+  return json_response(req, http::status::ok, json::serialize(json::object{{"sessions", out}}));
+}
+
+awaitable<http_response> ums_service::end_session_by(const http_request& req, std::string_view id, const std::string& user) {
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) co_return error_response(req, http::status::not_found, "no such session");
+  auto s = it->second;  // alive across the wait for the disk
+  try {
+    json::object by{{"by", user}};
+    co_await audit_->session("session_end_requested", *s, std::move(by));
+  } catch (const system_error& e) {
+    // Ending a session is never refused for the audit trail's sake; the failure is logged.
+    log::error(name_, "audit trail: cannot record that ", user, " ended ", s->id, ": ", e.what());
+  }
+  log::info(name_, "session ", s->id, " ended by ", user);
+  s->stop("ended by " + user);
+  http_response res{http::status::no_content, req.version()};
+  res.keep_alive(req.keep_alive());
+  co_return res;
+}
+
+// GET /api/v1/audit?device=ID&user=NAME&since=ISO&until=ISO&limit=N: the latest N matching
+// records (default 1000), oldest first.
+awaitable<http_response> ums_service::read_audit(const http_request& req) {
+  auto url = boost::urls::parse_origin_form(req.target());
+  if (!url) co_return error_response(req, http::status::bad_request, "malformed query");
+  audit_filter f;
+  for (auto p : url->params()) {
+    if (p.key == "device") f.device = p.value;
+    else if (p.key == "user") f.user = p.value;
+    else if (p.key == "since") f.since = p.value;
+    else if (p.key == "until") f.until = p.value;
+    else if (p.key == "limit") {
+      try {
+        f.limit = std::stoul(p.value);
+      } catch (const std::exception&) {
+        f.limit = 0;
+      }
+      if (f.limit < 1 || f.limit > 100000) co_return error_response(req, http::status::bad_request, "limit must be 1 to 100000");
+    } else {
+      co_return error_response(req, http::status::bad_request, "unknown filter '" + std::string(p.key).substr(0, 32) + "' (device, user, since, until, limit)");
+    }
+  }
+  json::array out;
+  for (auto& r : co_await audit_->query(std::move(f))) out.push_back(std::move(r));
+  co_return json_response(req, http::status::ok, json::serialize(json::object{{"records", std::move(out)}}));
+}
+
+awaitable<http_response> ums_service::create_session(const http_request& req, const std::string& user) {
+  simdjson::dom::parser p;
+  simdjson::dom::element body;
+  std::string_view device;
+  bool view_only = false;
+  if (p.parse(req.body()).get(body) || body["device"].get(device))
+    co_return error_response(req, http::status::bad_request, "expected JSON {\"device\": ID, \"view_only\": false}");
+  if (auto e = body["view_only"].get(view_only); e && e != simdjson::NO_SUCH_FIELD)
+    co_return error_response(req, http::status::bad_request, "view_only must be true or false");
+  auto d = devices_.find(device);
+  const std::string device_id(device);
+  auto refused = [&](http::status status, std::string_view reason) -> awaitable<http_response> {
+    co_await record_refusal(device_id, user, "console", reason);
+    co_return error_response(req, status, reason);
+  };
+  if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
+  if (!online_.find(device)) co_return co_await refused(http::status::conflict, "device is offline");
+  if (!d->second.busy_with.empty()) co_return co_await refused(http::status::conflict, "device is already being shadowed");
+  auto s = new_session(std::string(device), user, "console", view_only);
+  if (auto* gw = gateway_of(d->second))
+    env_.tasks.spawn(console_icg_flow(s, *gw), scope(*s));
+  else
+    env_.tasks.spawn(console_flow(s), scope(*s));
+  // Step 4 of the console flow answers this request.
+  try {
+    auto a = co_await s->answer.wait(clock::now() + cfg_.consent_timeout + cfg_.setup_timeout + 5s);
+    co_return json_response(req, static_cast<http::status>(a.status), a.body);
+  } catch (const system_error&) {
+    s->stop("no answer in time");
+    co_return error_response(req, http::status::gateway_timeout, "the session could not be set up in time");
+  }
+}
+
+}  // namespace shadowlink::ums
