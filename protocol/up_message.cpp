@@ -103,6 +103,8 @@ message parse(std::string_view text) {
       m.pin = r.str("pin", false);
       m.user = r.str("user", false);
       m.view_only = r.flag("view_only");
+      m.consent = r.str("consent", false);
+      m.consent_timeout_s = r.num<std::int64_t>("consent_timeout_s");
       break;
     case kind::shadow_accepted:
       m.session_id = r.str("session_id", true);
@@ -172,6 +174,8 @@ std::string serialize(const message& m) {
       put("pin", m.pin);
       put("user", m.user);
       o["view_only"] = m.view_only;
+      put("consent", m.consent);
+      if (m.consent_timeout_s > 0) o["consent_timeout_s"] = m.consent_timeout_s;
       break;
     case kind::shadow_accepted:
       put("session_id", m.session_id);

@@ -49,6 +49,8 @@ struct message {
   bool view_only = false;  // shadow_request
   std::string reason;      // shadow_refused, shadow_ended, error
   std::string user;        // shadow_request: who is shadowing (for the device's notice and audit)
+  std::string consent;     // shadow_request: the server's policy for the device (none, notify, ask)
+  std::int64_t consent_timeout_s = 0;  // shadow_request: how long the device's user may take to answer
   std::uint64_t bytes_to_viewer = 0, bytes_from_viewer = 0;  // shadow_ended
   std::int64_t heartbeat_s = 0;                              // welcome
   // device_hello/_accepted/_rejected/_offline: the gateway's id of the device's link, so that a

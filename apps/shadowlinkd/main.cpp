@@ -15,8 +15,8 @@ constexpr std::string_view default_config = R"json({
     {"type": "ums", "name": "ums", "settings": {
       "port": 8443,
       "users": [{"user": "admin", "password": "admin"}],
-      "devices": [{"id": "demo-device", "name": "Demo device (direct)", "credential": "demo-device-secret"},
-                  {"id": "remote-device", "name": "Demo device (behind the ICG)", "credential": "remote-device-secret"}],
+      "devices": [{"id": "demo-device", "name": "Demo device (direct)", "credential": "demo-device-secret", "consent": "none"},
+                  {"id": "remote-device", "name": "Demo device (behind the ICG)", "credential": "remote-device-secret", "consent": "none"}],
       "gateways": [{"name": "icg", "url": "wss://127.0.0.1:9443", "credential": "demo-gateway-credential"}]}},
     {"type": "icg", "name": "icg", "settings": {
       "port": 9443, "ums_credential": "demo-gateway-credential"}},

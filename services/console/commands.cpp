@@ -33,7 +33,7 @@ awaitable<session_info> request_session(client& c, const options& o) {
   request["device"] = o.device;
   request["view_only"] = o.view_only;
   auto body = json::serialize(request);
-  auto res = co_await c.call(http::verb::post, "/api/v1/sessions", std::move(body));
+  auto res = co_await c.call_within(http::verb::post, "/api/v1/sessions", std::move(body), 16min);
   if (res.result() != http::status::created) throw cli_error("cannot shadow " + o.device + ": " + c.error_of(res));
   auto doc = c.parse(res);
   std::string_view id, url, token;

@@ -14,6 +14,10 @@ client::client(const options& o) : o_(o), tls_(make_trust(o.ca_file, o.pin)) {
 }
 
 awaitable<http_response> client::call(http::verb verb, std::string target, std::string body) {
+  co_return co_await call_within(verb, std::move(target), std::move(body), 90s);
+}
+
+awaitable<http_response> client::call_within(http::verb verb, std::string target, std::string body, clock::duration deadline) {
   co_await ensure_login();
   http_request req{verb, target, 11};
   req.set(http::field::authorization, "Bearer " + token_);
@@ -21,7 +25,7 @@ awaitable<http_response> client::call(http::verb verb, std::string target, std::
     req.set(http::field::content_type, "application/json");
     req.body() = std::move(body);
   }
-  co_return co_await https_request(tls_, target_, std::move(req), 90s);
+  co_return co_await https_request(tls_, target_, std::move(req), deadline);
 }
 
 awaitable<void> client::ensure_login() {

@@ -32,6 +32,15 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
   cfg_.return_check = std::chrono::seconds(s.integer("return_check_s", 60, 1, 86400));
   proxy_ = s.str("proxy", "");
   if (auto why = check_proxy(proxy_); !proxy_.empty() && !why.empty()) s.reject("proxy", why);
+  auto consent = up::parse_consent(s.str("consent", "none"));
+  if (!consent) s.reject("consent", "expected none, notify or ask");
+  cfg_.consent = *consent;
+  cfg_.consent_command = s.strings("consent_command", cfg_.consent_command);
+  if (cfg_.consent_command.empty()) s.reject("consent_command", "give the program and its arguments");
+  cfg_.consent_yes_exit = static_cast<int>(s.integer("consent_yes_exit", 0, 0, 255));
+  cfg_.notify_command = s.strings("notify_command", {});
+  const char* env_display = std::getenv("DISPLAY");
+  cfg_.display = s.str("display", env_display ? env_display : "");
   ca_file_ = s.str("ca_file", "");
   pin_ = s.str("pin", "");
   if (ca_file_.empty() && pin_.empty()) s.reject("ca_file", "give ca_file or pin: the server's certificate is always verified");

@@ -4,9 +4,12 @@
 #include "framework/service.hpp"
 #include "framework/tls.hpp"
 #include "framework/ws_stream.hpp"
+#include "protocol/consent.hpp"
 #include "protocol/up_link.hpp"
 
+#include <map>
 #include <random>
+#include <vector>
 
 namespace shadowlink::device {
 
@@ -18,6 +21,14 @@ struct agent_settings {
   clock::duration backoff_min = 500ms, backoff_max = 30s;
   clock::duration heartbeat = 5s;
   clock::duration return_check = 60s;  // on a fallback connector: how often to try the preferred ones
+  // Consent (device_flow.cpp). The stricter of the server's policy and `consent` applies. The
+  // commands' arguments may hold {message}, {user}, {mode} and {timeout}.
+  up::consent_policy consent = up::consent_policy::none;  // this device's own minimum
+  std::vector<std::string> consent_command{"zenity", "--question", "--title", "Remote session", "--timeout", "{timeout}",
+                                           "--text", "{message}"};
+  int consent_yes_exit = 0;                 // the command's exit code for "yes" (zenity: 0; xmessage: a button's code)
+  std::vector<std::string> notify_command;  // shown while shadowed; when it exits, the user has ended the session
+  std::string display;                      // the user's X display (default: $DISPLAY)
 };
 
 class agent final : public service {
@@ -32,6 +43,9 @@ class agent final : public service {
   awaitable<void> heartbeats(up::link& link);
   awaitable<void> return_probe(std::size_t current, up::link& link);
   awaitable<void> shadow(up::message request);          // device_flow.cpp: one session
+  awaitable<std::string> ask_user(const up::message& request);  // consent.cpp: empty if the user said yes
+  // A consent or indicator command with its placeholders filled in for this request.
+  std::vector<std::string> command(const std::vector<std::string>& argv, const up::message& request, std::int64_t timeout_s) const;
   void send(const up::message& m);
   clock::duration next_backoff();
 

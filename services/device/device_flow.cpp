@@ -1,5 +1,7 @@
 // The device's side of a shadow session: one short linear coroutine.
+#include "framework/child_process.hpp"
 #include "framework/errors.hpp"
+#include "framework/meeting_point.hpp"
 #include "framework/log.hpp"
 #include "framework/splice.hpp"
 #include "framework/tcp_stream.hpp"
@@ -7,6 +9,7 @@
 #include "services/device/agent.hpp"
 
 namespace shadowlink::device {
+using namespace net::experimental::awaitable_operators;
 
 awaitable<void> agent::shadow(up::message req) {
   const std::string scope = name_ + "/" + req.session_id;
@@ -28,7 +31,29 @@ awaitable<void> agent::shadow(up::message req) {
   } release_guard{active_session_};
   log::info(scope, "shadow request from ", req.user.empty() ? "the server" : req.user, req.view_only ? " (view only)" : "");
 
-  // Consent goes here: ask the device's user before anything is opened, refuse if they decline.
+  // 2. Consent: the stricter of the server's policy and ours. With "ask", nothing is opened
+  //    before the device's user says yes; with "notify" or after a yes, they see that they are
+  //    being shadowed, and can end it themselves (the indicator exits).
+  const auto policy = up::strictest(up::parse_consent(req.consent).value_or(up::consent_policy::ask), cfg_.consent);
+  if (policy == up::consent_policy::ask) {
+    log::info(scope, "asking the device's user on display ", cfg_.display);
+    if (auto refusal = co_await ask_user(req); !refusal.empty()) {
+      log::info(scope, "refused: ", refusal);
+      answer(up::kind::shadow_refused, refusal);
+      co_return;
+    }
+    log::info(scope, "the device's user agreed");
+  }
+  std::optional<child_process> indicator;
+  if (policy != up::consent_policy::none && !cfg_.notify_command.empty()) {
+    try {
+      indicator.emplace(command(cfg_.notify_command, req, 0), std::map<std::string, std::string>{{"DISPLAY", cfg_.display}});
+    } catch (const std::exception& e) {
+      log::warn(scope, "cannot show the shadowing indicator: ", e.what());
+      answer(up::kind::shadow_refused, std::string("the device cannot show that it is being shadowed: ") + e.what());
+      co_return;
+    }
+  }
 
   // 3. Connect the local VNC server and open the shadowing tunnel to the server.
   stream_ptr vnc, tunnel;
@@ -61,7 +86,23 @@ awaitable<void> agent::shadow(up::message req) {
   // 6. VNC data flows until either side ends.
   splicer sp(*tunnel, *vnc);
   stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("device agent stopping"); });
-  const auto end = co_await sp.run();
+  // The indicator closing is the device's user ending the session.
+  auto watch_indicator = [&]() -> awaitable<void> {
+    for (;;) {
+      std::optional<int> code;
+      if (indicator) code = co_await indicator->wait(clock::now() + 1s);
+      else co_await sleep_for(1h);  // nothing to watch: until the splice ends and cancels this
+      auto cs = co_await net::this_coro::cancellation_state;
+      if (cs.cancelled() != net::cancellation_type::none) co_return;
+      if (code) {
+        log::info(scope, "the device's user ended the session");
+        sp.stop("ended by the device's user");
+        indicator.reset();
+      }
+    }
+  };
+  auto ran = co_await (sp.run() || watch_indicator());
+  const auto end = std::get<0>(ran);
   up::message ended;
   ended.type = up::kind::shadow_ended;
   ended.session_id = req.session_id;

@@ -95,14 +95,10 @@ awaitable<void> ums_service::ask_gateway(shadow_session& s, gateway& gw, const t
     end.session_id = id;
     if (gw.link) gw.link->send(end);
   };
-  up::message req;
-  req.type = up::kind::shadow_request;
-  req.session_id = s.id;
+  auto req = shadow_request(s);
   req.device_id = s.device_id;
   req.token = t.device_token;
   req.viewer_token = t.viewer_token;
-  req.view_only = s.view_only;
-  req.user = s.user;
   if (!gw.link->send(req)) throw flow_error(http::status::conflict, "gateway link is congested");
   s.state = "asking device via gateway";
   co_await await_device_answer(s);

@@ -78,13 +78,9 @@ awaitable<void> ums_service::ask_device(shadow_session& s, const std::string& de
   co_await record("session_requested", s);
   auto* device = online_.link_of(s.device_id);
   if (!device) throw flow_error(http::status::conflict, "device is offline");
-  up::message req;
-  req.type = up::kind::shadow_request;
-  req.session_id = s.id;
+  auto req = shadow_request(s);
   req.tunnel_url = tunnel_url(s.id);
   req.token = device_token;
-  req.view_only = s.view_only;
-  req.user = s.user;
   if (!device->send(req)) throw flow_error(http::status::conflict, "device link is congested");
   s.state = "asking device";
   co_await await_device_answer(s);

@@ -29,6 +29,10 @@ ums_service::ums_service(service_env& env, settings& s)
     r.id = d.required_str("id");
     r.name = d.str("name", r.id);
     r.credential = d.required_str("credential");
+    // Asking is the default: shadowing someone unannounced is unlawful in many places.
+    auto consent = up::parse_consent(d.str("consent", "ask"));
+    if (!consent) d.reject("consent", "expected none, notify or ask");
+    r.consent = *consent;
     d.finish();
     if (!devices_.emplace(r.id, r).second) d.reject("id", "duplicate device id '" + r.id + "'");
   }
@@ -124,6 +128,18 @@ void ums_service::stop() {
     if (gw->link) gw->link->close("server shutting down");
   for (auto& [id, s] : sessions_) s->stop("server shutting down");
   online_.close_all("server shutting down");
+}
+
+up::message ums_service::shadow_request(const shadow_session& s) const {
+  up::message req;
+  req.type = up::kind::shadow_request;
+  req.session_id = s.id;
+  req.view_only = s.view_only;
+  req.user = s.user;
+  if (auto d = devices_.find(s.device_id); d != devices_.end()) req.consent = up::to_string(d->second.consent);
+  // The device's user answers a little before our own wait for the device ends.
+  req.consent_timeout_s = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(cfg_.consent_timeout).count() - 3);
+  return req;
 }
 
 std::string ums_service::tunnel_url(const std::string& session_id) const {

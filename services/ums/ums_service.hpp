@@ -6,6 +6,7 @@
 #include "framework/https_server.hpp"
 #include "framework/rendezvous.hpp"
 #include "framework/service.hpp"
+#include "protocol/consent.hpp"
 #include "protocol/link_registry.hpp"
 #include "services/ums/audit.hpp"
 #include "services/ums/auth.hpp"
@@ -17,6 +18,7 @@ namespace shadowlink::ums {
 
 struct device_record {
   std::string id, name, credential;
+  up::consent_policy consent = up::consent_policy::ask;  // is the device's user asked first?
   clock::time_point last_seen{};
   std::string busy_with;  // session id while being shadowed
 };
@@ -86,6 +88,8 @@ class ums_service final : public service {
   awaitable<void> record(std::string_view event, shadow_session& s, boost::json::object details = {});
   session_ptr new_session(const std::string& device_id, const std::string& user, std::string via, bool view_only);
   std::string tunnel_url(const std::string& session_id) const;
+  // The shadow request for step 2 (to the device, or to its gateway), with the device's consent policy.
+  up::message shadow_request(const shadow_session& s) const;
 
   // Over an ICG (gateways.cpp, gateway_flows.cpp).
   awaitable<void> gateway_link(gateway& gw);

@@ -29,7 +29,7 @@ cat > "$WORK/ums.json" <<JSON
 {"log_level": "warn", "data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
   "users": [{"user": "admin", "password": "s3cret-pass"}],
   "api_tokens": [{"token": "$TOKEN", "user": "automation"}],
-  "devices": [{"id": "tc-1", "credential": "tc-1-credential"}, {"id": "tc-2", "credential": "tc-2-credential"}],
+  "devices": [{"id": "tc-1", "credential": "tc-1-credential", "consent": "none"}, {"id": "tc-2", "credential": "tc-2-credential", "consent": "none"}],
   "audit_rotate_bytes": 4096}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID

@@ -9,8 +9,8 @@ UMS=$(free_port)
 python3 - "$WORK" "$UMS" > "$WORK/ums.json" <<'PY'
 import json, sys
 work, port = sys.argv[1], int(sys.argv[2])
-devices = [{"id": f"scale-{i}", "credential": f"scale-credential-{i}"} for i in range(40)]
-devices += [{"id": f"act-{i}", "credential": f"act-credential-{i}"} for i in range(5)]
+devices = [{"id": f"scale-{i}", "credential": f"scale-credential-{i}", "consent": "none"} for i in range(40)]
+devices += [{"id": f"act-{i}", "credential": f"act-credential-{i}", "consent": "none"} for i in range(5)]
 print(json.dumps({"log_level": "warn", "data_dir": work + "/data", "services": [{"type": "ums", "settings": {"port": port,
   "api_tokens": [{"token": "benchmark-token-0123456789", "user": "bench"}], "devices": devices}}]}))
 PY

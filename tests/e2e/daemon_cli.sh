@@ -57,6 +57,8 @@ expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"cert_f
 G='"ums_credential": "0123456789abcdef0123"'
 expect_config_error "{\"services\": [{\"type\": \"icg\", \"settings\": {\"names\": [], $G}}]}" "settings.names: give at least one host name"
 expect_config_error "{\"services\": [{\"type\": \"icg\", \"settings\": {\"external_url\": \"ws://gw.example:9443\", $G}}]}" "settings.external_url: must be a wss:// URL"
+expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"devices\": [{\"id\": \"d\", \"credential\": \"c\", \"consent\": \"maybe\"}], $U}}]}" "devices[0].consent: expected none, notify or ask"
+expect_config_error '{"services": [{"type": "device", "settings": {"device_id": "d", "credential": "c", "server": "wss://x/up", "ca_file": "/x", "consent": "sometimes"}}]}' "settings.consent: expected none, notify or ask"
 GW='"name": "icg", "url": "wss://10.1.0.9:9443", "credential": "0123456789abcdef0123"'
 expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"gateways\": [{$GW, \"external_url\": \"ws://gw.example:9443\"}], $U}}]}" "gateways[0].external_url: must be a wss:// URL"
 expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"login_idle_timeout_s\": 0, $U}}]}" "settings.login_idle_timeout_s"

@@ -36,8 +36,8 @@ start_xvnc
 python3 - "$WORK" "$UMS_PORT" "$ICG_PORT" "$CRED" "$BULK" > "$WORK/ums.json" <<'PY'
 import json, sys
 work, ums, icg, cred, bulk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
-devices = [{"id": "remote-1", "credential": "remote-1-credential"}]
-devices += [{"id": f"bulk-{i}", "credential": f"bulk-credential-{i}"} for i in range(bulk)]
+devices = [{"id": "remote-1", "credential": "remote-1-credential", "consent": "none"}]
+devices += [{"id": f"bulk-{i}", "credential": f"bulk-credential-{i}", "consent": "none"} for i in range(bulk)]
 print(json.dumps({"data_dir": work + "/data", "services": [{"type": "ums", "settings": {"port": ums,
     "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}], "devices": devices,
     "gateways": [{"name": "icg", "url": f"wss://127.0.0.1:{icg}", "external_url": f"wss://localhost:{icg}", "credential": cred}]}}]}))

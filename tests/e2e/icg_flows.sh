@@ -36,7 +36,7 @@ cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
   "users": [{"user": "admin", "password": "s3cret-pass"}],
   "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}],
-  "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential"}], "viewer_timeout_s": 3, "setup_timeout_s": 4,
+  "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential", "consent": "none"}], "viewer_timeout_s": 3, "setup_timeout_s": 4,
   "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
                 "credential": "$CRED", "proxy": "http://127.0.0.1:$PROXY_PORT"}]}}]}
 JSON
@@ -115,7 +115,7 @@ step "the preferred connector comes back: the device returns to it (here a secon
 cat > "$WORK/ums-b.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "name": "ums-b", "settings": {"port": $DEAD_PORT,
   "users": [{"user": "admin", "password": "x"}],
-  "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential"}]}}]}
+  "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential", "consent": "none"}]}}]}
 JSON
 start ums_b "$BIN/shadowlinkd" --config "$WORK/ums-b.json"; UMS_B_PID=$LAST_PID
 wait_log device "preferred connector wss://localhost:$DEAD_PORT/up is reachable again" 20

@@ -158,8 +158,8 @@ write_ums_config() {
     "port": $2,
     "users": [{"user": "admin", "password": "s3cret-pass"}],
     "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}],
-    "devices": [{"id": "tc-1", "name": "Thin client 1", "credential": "tc-1-credential"},
-                {"id": "tc-2", "name": "Thin client 2", "credential": "tc-2-credential"}]}}]}
+    "devices": [{"id": "tc-1", "name": "Thin client 1", "credential": "tc-1-credential", "consent": "none"},
+                {"id": "tc-2", "name": "Thin client 2", "credential": "tc-2-credential", "consent": "none"}]}}]}
 JSON
 }
 

@@ -11,7 +11,7 @@ cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT, "names": ["localhost"],
   "users": [{"user": "admin", "password": "s3cret-pass"}],
   "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}],
-  "devices": [{"id": "tc-1", "credential": "tc-1-credential"}], "login_idle_timeout_s": 3}}]}
+  "devices": [{"id": "tc-1", "credential": "tc-1-credential", "consent": "none"}], "login_idle_timeout_s": 3}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
 wait_port "$PORT" 15
