@@ -1,5 +1,7 @@
 #include "framework/certs.hpp"
 
+#include "framework/token.hpp"
+
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
@@ -210,13 +212,7 @@ std::string read_file(const fs::path& p) {
 std::string sha256_fingerprint(const unsigned char* der, std::size_t len) {
   unsigned char h[WC_SHA256_DIGEST_SIZE];
   check(wc_Sha256Hash(der, static_cast<word32>(len), h), "sha256");
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : h) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
-  }
-  return out;
+  return to_hex(h, sizeof h);
 }
 
 std::string pem_fingerprint(std::string_view pem) {

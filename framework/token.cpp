@@ -18,12 +18,16 @@ std::string random_token(std::size_t bytes) {
   std::vector<unsigned char> raw(bytes);
   if (wc_RNG_GenerateBlock(&holder.rng, raw.data(), static_cast<word32>(bytes)) != 0)
     throw std::runtime_error("random generator failed");
+  return to_hex(raw.data(), raw.size());
+}
+
+std::string to_hex(const unsigned char* bytes, std::size_t n) {
   static const char* hex = "0123456789abcdef";
   std::string out;
-  out.reserve(bytes * 2);
-  for (unsigned char b : raw) {
-    out += hex[b >> 4];
-    out += hex[b & 15];
+  out.reserve(n * 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    out += hex[bytes[i] >> 4];
+    out += hex[bytes[i] & 15];
   }
   return out;
 }

@@ -8,5 +8,6 @@ namespace shadowlink {
 std::string random_token(std::size_t bytes = 32);
 std::string random_id(std::size_t bytes = 8);  // short non-secret identifiers (session ids)
 bool tokens_equal(std::string_view a, std::string_view b);
+std::string to_hex(const unsigned char* bytes, std::size_t n);  // lowercase
 
 }  // namespace shadowlink

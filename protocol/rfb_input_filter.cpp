@@ -1,5 +1,7 @@
 #include "protocol/rfb_input_filter.hpp"
 
+#include "framework/log.hpp"
+
 #include <boost/system/errc.hpp>
 
 #include <string>
@@ -143,7 +145,10 @@ namespace shadowlink::rfb {
 namespace {
 class view_only_stream final : public stream {
  public:
-  explicit view_only_stream(stream_ptr inner) : inner_(std::move(inner)) {}
+  view_only_stream(stream_ptr inner, std::string scope) : inner_(std::move(inner)), scope_(std::move(scope)) {}
+  ~view_only_stream() override {
+    if (!scope_.empty()) log::info(scope_, "view only: ", filter_.dropped_messages(), " input messages dropped");
+  }
   awaitable<std::size_t> read_some(net::mutable_buffer b, error_code& ec) override {
     if (b.size() <= input_filter::slack) co_return 0;
     raw_.resize(std::min<std::size_t>(b.size() - input_filter::slack, 64 * 1024));
@@ -169,11 +174,14 @@ class view_only_stream final : public stream {
 
  private:
   stream_ptr inner_;
+  std::string scope_;
   input_filter filter_;
   std::vector<std::uint8_t> raw_;
 };
 }  // namespace
 
-stream_ptr make_view_only(stream_ptr viewer_side) { return std::make_unique<view_only_stream>(std::move(viewer_side)); }
+stream_ptr make_view_only(stream_ptr viewer_side, std::string log_scope) {
+  return std::make_unique<view_only_stream>(std::move(viewer_side), std::move(log_scope));
+}
 
 }  // namespace shadowlink::rfb

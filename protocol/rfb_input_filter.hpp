@@ -42,7 +42,9 @@ namespace shadowlink::rfb {
 
 // Wraps the viewer's side of a tunnel so that only view-only RFB messages come out of its reads;
 // writes (the screen, towards the viewer) pass unchanged. A viewer that sends something the
-// filter cannot follow gets its reads ended with an error, which ends the session.
-stream_ptr make_view_only(stream_ptr viewer_side);
+// filter cannot follow gets its reads ended with an error, which ends the session. Every relay
+// and the device wrap it (defence in depth); with a `log_scope`, the number of input messages
+// dropped is logged when the session ends.
+stream_ptr make_view_only(stream_ptr viewer_side, std::string log_scope = {});
 
 }  // namespace shadowlink::rfb

@@ -6,7 +6,7 @@ SHADOWLINK_PACKAGES=(
   libwolfssl-dev libsimdjson-dev catch2 libpng-dev
   dpkg-dev autoconf automake libtool make xz-utils
   openssl procps curl util-linux tinyproxy python3
-  tigervnc-standalone-server tigervnc-tools tigervnc-viewer xdotool x11-xserver-utils gvncviewer novnc
+  tigervnc-standalone-server tigervnc-tools tigervnc-viewer xdotool xclip x11-utils x11-xserver-utils gvncviewer novnc
   chromium
 )
 # Node.js and npm drive Chromium in the browser tests (playwright-core from the npm registry). A

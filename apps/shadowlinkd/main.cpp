@@ -2,6 +2,7 @@
 #include "framework/service.hpp"
 #include "services/device/agent.hpp"
 #include "services/icg/icg_service.hpp"
+#include "services/ums/passwords.hpp"
 #include "services/ums/ums_service.hpp"
 
 namespace {
@@ -13,7 +14,7 @@ constexpr std::string_view default_config = R"json({
   "data_dir": "shadowlink-data",
   "services": [
     {"type": "ums", "name": "ums", "settings": {
-      "port": 8443,
+      "port": 8443, "demo": true,
       "users": [{"user": "admin", "password": "admin"}],
       "devices": [{"id": "demo-device", "name": "Demo device (direct)", "credential": "demo-device-secret", "consent": "none"},
                   {"id": "remote-device", "name": "Demo device (behind the ICG)", "credential": "remote-device-secret", "consent": "none"}],
@@ -32,6 +33,7 @@ constexpr std::string_view default_config = R"json({
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string_view(argv[1]) == "hash-password") return shadowlink::ums::hash_password_main(argc - 1, argv + 1);
   shadowlink::service_registry registry;
   shadowlink::ums::register_ums(registry);
   shadowlink::device::register_device(registry);

@@ -80,7 +80,7 @@ awaitable<void> agent::shadow(up::message req) {
     co_return;
   }
   // View only is enforced here, on the device: keyboard, pointer and clipboard never reach the VNC server.
-  if (req.view_only) tunnel = rfb::make_view_only(std::move(tunnel));
+  if (req.view_only) tunnel = rfb::make_view_only(std::move(tunnel), scope);
   answer(up::kind::shadow_accepted, {});
 
   // 6. VNC data flows until either side ends.

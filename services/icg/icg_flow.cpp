@@ -3,6 +3,7 @@
 // session coroutine awaits those reports.
 #include "framework/log.hpp"
 #include "framework/splice.hpp"
+#include "protocol/rfb_input_filter.hpp"
 #include "services/icg/icg_service.hpp"
 
 namespace shadowlink::icg {
@@ -49,7 +50,8 @@ awaitable<void> icg_service::relay_session(up::message req) {
     auto viewer_end = co_await rv_.wait(req.session_id, side::viewer, clock::now() + session_timeout_);
     report(up::kind::tunnel_arrived, "viewer");
 
-    // 5. VNC data flows through the gateway until either side ends.
+    // 5. VNC data flows through the gateway until either side ends (view only enforced here too).
+    if (req.view_only) viewer_end = rfb::make_view_only(std::move(viewer_end), scope);
     splicer sp(*viewer_end, *device_end);
     active_[req.session_id] = &sp;
     stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("gateway shutting down"); });

@@ -1,38 +1,82 @@
 #include "services/ums/auth.hpp"
 
+#include "framework/offload.hpp"
 #include "framework/token.hpp"
+
+#include <functional>
 
 namespace shadowlink::ums {
 
 void auth::configure(settings& s) {
+  // The demo runs from a config printed on screen: plain text is accepted there, nowhere else.
+  const bool demo = s.boolean("demo", false);
+  auto plain_refused = [](settings& where, std::string_view key, std::string_view instead) {
+    where.reject(key, "plain-text secrets are refused: put " + std::string(instead) + " here instead");
+  };
+  int max_iterations = 1000;
   for (auto& u : s.objects("users")) {
     auto name = u.required_str("user");
-    passwords_[name] = u.required_str("password");
+    password_hash h;
+    if (u.has("password")) {
+      if (!demo) plain_refused(u, "password", "\"password_hash\" (the output of `shadowlinkd hash-password`)");
+      h = hash_password(u.required_str("password"), 1000);
+    } else {
+      auto parsed = parse_password_hash(u.required_str("password_hash"));
+      if (!parsed) u.reject("password_hash", "expected the output of `shadowlinkd hash-password` (pbkdf2-sha256$ITERATIONS$SALT$HASH)");
+      h = *parsed;
+    }
+    max_iterations = std::max(max_iterations, h.iterations);
+    if (!users_.emplace(name, h).second) u.reject("user", "duplicate user '" + name + "'");
     u.finish();
   }
   for (auto& t : s.objects("api_tokens")) {
-    auto token = t.required_str("token");
-    if (token.size() < 16) t.reject("token", "must be at least 16 characters");
-    api_tokens_[token] = t.required_str("user");
+    std::string hashed;
+    if (t.has("token")) {
+      if (!demo) plain_refused(t, "token", "\"token_sha256\" (printf %s TOKEN | sha256sum)");
+      auto token = t.required_str("token");
+      if (token.size() < 16) t.reject("token", "must be at least 16 characters");
+      hashed = sha256_hex(token);
+    } else {
+      hashed = t.required_str("token_sha256");
+      if (hashed.size() != 64 || hashed.find_first_not_of("0123456789abcdef") != std::string::npos)
+        t.reject("token_sha256", "expected 64 lowercase hex digits (printf %s TOKEN | sha256sum)");
+    }
+    if (!api_tokens_.emplace(hashed, t.required_str("user")).second) t.reject("token_sha256", "duplicate API token");
     t.finish();
   }
+  dummy_ = hash_password(random_token(16), max_iterations);
   idle_limit_ = std::chrono::seconds(s.integer("login_idle_timeout_s", 1800, 1, 8 * 3600));
-  if (passwords_.empty() && api_tokens_.empty())
+  if (users_.empty() && api_tokens_.empty())
     s.reject("users", "at least one user or API token is required: nothing is open without authentication");
 }
 
-std::optional<std::string> auth::login(std::string_view user, std::string_view password) {
-  auto it = passwords_.find(user);
-  // Compare even for unknown users so the answer time does not reveal which users exist.
-  bool ok = tokens_equal(password, it == passwords_.end() ? std::string(password.size() + 1, '\0') : it->second);
-  if (it == passwords_.end() || !ok) return std::nullopt;
-  // Expired logins are dropped here: the table is bounded by the logins of the last 8 hours.
+awaitable<auth::login_result> auth::login(std::string user, std::string password) {
+  login_result r;
+  if (checks_ >= max_checks) {
+    r.busy = true;
+    co_return r;
+  }
+  auto it = users_.find(user);
+  const password_hash h = it == users_.end() ? dummy_ : it->second;
+  std::function<bool()> check = [h, password] { return verify_password(password, h); };
+  ++checks_;
+  bool ok = false;
+  try {
+    ok = co_await offload(pool_, std::move(check));
+  } catch (...) {
+    --checks_;
+    throw;
+  }
+  --checks_;
+  if (it == users_.end() || !ok) co_return r;
+  // Expired and idle logins are dropped here: the table is bounded by the logins of the last 8 hours.
   const auto now = clock::now();
   for (auto i = logins_.begin(); i != logins_.end();)
     i = i->second.expires < now || now - i->second.last_used > idle_limit_ ? logins_.erase(i) : std::next(i);
   auto token = random_token();
-  logins_[token] = {std::string(user), clock::now() + login_lifetime, clock::now()};
-  return token;
+  logins_[token] = {user, now + login_lifetime, now};
+  r.token = token;
+  co_return r;
 }
 
 void auth::logout(std::string_view token) {
@@ -40,8 +84,10 @@ void auth::logout(std::string_view token) {
 }
 
 std::optional<std::string> auth::user_of_token(std::string_view token) {
+  // Only the tokens' hashes are kept; a fast hash is enough for long random tokens.
+  const auto hashed = sha256_hex(token);
   for (auto& [t, user] : api_tokens_)
-    if (tokens_equal(token, t)) return user;
+    if (tokens_equal(hashed, t)) return user;
   auto it = logins_.find(token);
   if (it == logins_.end()) return std::nullopt;
   const auto now = clock::now();
@@ -76,8 +122,9 @@ std::string_view auth::request_token(const http_request& req, bool allow_cookie)
 bool auth::uses_api_token(const http_request& req) {
   auto token = request_token(req, false);
   if (token.empty()) return false;
+  const auto hashed = sha256_hex(token);
   for (auto& [t, user] : api_tokens_)
-    if (tokens_equal(token, t)) return true;
+    if (tokens_equal(hashed, t)) return true;
   return false;
 }
 

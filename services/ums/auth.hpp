@@ -4,6 +4,9 @@
 #include "framework/config.hpp"
 #include "framework/net.hpp"
 #include "framework/ws_stream.hpp"
+#include "services/ums/passwords.hpp"
+
+#include <boost/asio/thread_pool.hpp>
 
 #include <map>
 #include <optional>
@@ -15,8 +18,13 @@ class auth {
  public:
   void configure(settings& s);
 
-  // Returns the login token for valid credentials.
-  std::optional<std::string> login(std::string_view user, std::string_view password);
+  struct login_result {
+    std::optional<std::string> token;  // set for valid credentials
+    bool busy = false;                 // too many checks at once: try again
+  };
+  // Checks the password on a worker thread (sessions on the event loop never wait for the slow
+  // hash); an unknown user costs as much time as a known one. Returns a new login token.
+  awaitable<login_result> login(std::string user, std::string password);
   void logout(std::string_view token);
 
   // The administrator behind a request: bearer token (API token or login token) or the session cookie.
@@ -32,8 +40,12 @@ class auth {
  private:
   std::optional<std::string> user_of_token(std::string_view token);
 
-  std::map<std::string, std::string, std::less<>> passwords_;   // user -> password
-  std::map<std::string, std::string, std::less<>> api_tokens_;  // token -> user
+  std::map<std::string, password_hash, std::less<>> users_;
+  std::map<std::string, std::string, std::less<>> api_tokens_;  // SHA-256 of the token (hex) -> user
+  password_hash dummy_;  // checked for unknown users, so that the answer time does not tell
+  net::thread_pool pool_{1};
+  int checks_ = 0;  // password checks queued or running: bounded, so a flood of logins queues nowhere
+  static constexpr int max_checks = 16;
   struct login_session {
     std::string user;
     clock::time_point expires;

@@ -76,7 +76,7 @@ awaitable<void> ums_service::webapp_icg_flow(ws_upgrade& up, session_ptr s, gate
     co_await gateway_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout);
 
     // 5. VNC data flows: browser <-> UMS <-> ICG <-> device.
-    outcome = co_await splice_session(*s, *browser, *icg_end);
+    outcome = co_await splice_session(*s, browser, *icg_end);
   } catch (const std::exception& e) {
     outcome = s->end_reason.empty() ? ending_words(e) : s->end_reason;
   }

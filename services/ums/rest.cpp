@@ -59,7 +59,9 @@ awaitable<http_response> ums_service::login(const http_request& req, const std::
   std::string_view user, password;
   if (p.parse(req.body()).get(body) || body["user"].get(user) || body["password"].get(password))
     co_return error_response(req, http::status::bad_request, "expected JSON {\"user\": ..., \"password\": ...}");
-  auto token = auth_.login(user, password);
+  auto result = co_await auth_.login(std::string(user), std::string(password));
+  if (result.busy) co_return error_response(req, http::status::service_unavailable, "too many logins at once, try again");
+  const auto& token = result.token;
   audit_->login(user, peer, token.has_value());
   if (!token) {
     log::warn(name_, "failed login for '", user.substr(0, 64), "' from ", peer);

@@ -2,6 +2,7 @@
 // are the steps of ../shared/seeds/shadowing-communication-flow.txt ("IGEL OS 12, Direct Connection").
 #include "framework/errors.hpp"
 #include "framework/log.hpp"
+#include "protocol/rfb_input_filter.hpp"
 #include "services/ums/ums_service.hpp"
 
 #include <boost/json.hpp>
@@ -35,7 +36,7 @@ awaitable<void> ums_service::console_flow(session_ptr s) {
     auto viewer_end = co_await rv_.wait(s->id, side::viewer, clock::now() + cfg_.viewer_timeout);
 
     // 6. VNC data flows through both tunnels until either side ends.
-    outcome = co_await splice_session(*s, *viewer_end, *device_end);
+    outcome = co_await splice_session(*s, viewer_end, *device_end);
   } catch (const flow_error& e) {
     outcome = e.what();
     s->answer.deliver({static_cast<unsigned>(e.status), error_json(outcome)});
@@ -64,7 +65,7 @@ awaitable<void> ums_service::webapp_flow(ws_upgrade& up, session_ptr s) {
     auto device_end = co_await rv_.wait(s->id, side::device, clock::now() + cfg_.setup_timeout);
 
     // 4. VNC data flows between the browser and the device.
-    outcome = co_await splice_session(*s, *browser, *device_end);
+    outcome = co_await splice_session(*s, browser, *device_end);
   } catch (const std::exception& e) {
     outcome = s->end_reason.empty() ? ending_words(e) : s->end_reason;
   }
@@ -104,7 +105,10 @@ awaitable<void> ums_service::await_device_answer(shadow_session& s) {
 
 // The last step of every flow: splice, stoppable from outside (REST, shutdown), with the counters
 // visible to the session list while it runs.
-awaitable<std::string> ums_service::splice_session(shadow_session& s, stream& viewer, stream& device) {
+awaitable<std::string> ums_service::splice_session(shadow_session& s, stream_ptr& viewer_end, stream& device) {
+  // View only is enforced here too, not only on the device: no relay passes input it was told to drop.
+  if (s.view_only) viewer_end = rfb::make_view_only(std::move(viewer_end), scope(s));
+  auto& viewer = *viewer_end;
   splice_options o;
   o.idle_timeout = cfg_.idle_timeout;
   splicer sp(viewer, device, o);

@@ -83,7 +83,7 @@ class ums_service final : public service {
   // Steps shared by the flows.
   awaitable<void> ask_device(shadow_session& s, const std::string& device_token);
   awaitable<void> await_device_answer(shadow_session& s);
-  awaitable<std::string> splice_session(shadow_session& s, stream& viewer, stream& device);
+  awaitable<std::string> splice_session(shadow_session& s, stream_ptr& viewer, stream& device);
   awaitable<void> end_session(shadow_session& s, std::string outcome);
   awaitable<void> record(std::string_view event, shadow_session& s, boost::json::object details = {});
   session_ptr new_session(const std::string& device_id, const std::string& user, std::string via, bool view_only);

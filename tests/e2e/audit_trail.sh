@@ -27,8 +27,8 @@ step "start Xvnc, the UMS (log level warn, audit files rotated at 4 KiB) and a d
 start_xvnc
 cat > "$WORK/ums.json" <<JSON
 {"log_level": "warn", "data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
-  "users": [{"user": "admin", "password": "s3cret-pass"}],
-  "api_tokens": [{"token": "$TOKEN", "user": "automation"}],
+  "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
+  "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "tc-1", "credential": "tc-1-credential", "consent": "none"}, {"id": "tc-2", "credential": "tc-2-credential", "consent": "none"}],
   "audit_rotate_bytes": 4096}}]}
 JSON

@@ -6,13 +6,14 @@ source "$(dirname "$0")/lib.sh"
 
 ECHO=$(free_port); start echo "$BENCH/loadgen" echo "$ECHO"; wait_port "$ECHO" 10
 UMS=$(free_port)
+secret benchmark-token-0123456789
 python3 - "$WORK" "$UMS" > "$WORK/ums.json" <<'PY'
-import json, sys
+import hashlib, json, sys
 work, port = sys.argv[1], int(sys.argv[2])
 devices = [{"id": f"scale-{i}", "credential": f"scale-credential-{i}", "consent": "none"} for i in range(40)]
 devices += [{"id": f"act-{i}", "credential": f"act-credential-{i}", "consent": "none"} for i in range(5)]
 print(json.dumps({"log_level": "warn", "data_dir": work + "/data", "services": [{"type": "ums", "settings": {"port": port,
-  "api_tokens": [{"token": "benchmark-token-0123456789", "user": "bench"}], "devices": devices}}]}))
+  "api_tokens": [{"token_sha256": hashlib.sha256(b"benchmark-token-0123456789").hexdigest(), "user": "bench"}], "devices": devices}}]}))
 PY
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID; wait_port "$UMS" 10
 for _ in $(seq 50); do [ -f "$WORK/data/ca.pem" ] && break; sleep 0.1; done

@@ -11,7 +11,7 @@ step "start Xvnc (the device's screen), the UMS (tc-1: consent ask, 8 s) and the
 start_xvnc
 cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
-  "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}], "consent_timeout_s": 8,
+  "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}], "consent_timeout_s": 8,
   "devices": [{"id": "tc-1", "credential": "tc-1-credential", "consent": "ask"}]}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"

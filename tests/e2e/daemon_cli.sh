@@ -41,16 +41,29 @@ grep -q "leak.log: leak" "$WORK/leak.out" || fail "the secrets check did not nam
 rm "$WORK/leak.json" "$WORK/leak.log"
 check_no_secrets > /dev/null || fail "the secrets check fails without a leak"
 
+step "secrets in the config: plain text refused, hashes checked, duplicates named"
+expect_config_error '{"services": [{"type": "ums", "settings": {"users": [{"user": "a", "password": "b"}]}}]}' "settings.users[0].password: plain-text secrets are refused: put \"password_hash\""
+expect_config_error '{"services": [{"type": "ums", "settings": {"api_tokens": [{"token": "0123456789abcdef0123", "user": "x"}]}}]}' "settings.api_tokens[0].token: plain-text secrets are refused"
+expect_config_error '{"services": [{"type": "ums", "settings": {"users": [{"user": "a", "password_hash": "pbkdf2-sha256$10$00$11"}]}}]}' "settings.users[0].password_hash: expected the output of"
+expect_config_error '{"services": [{"type": "ums", "settings": {"api_tokens": [{"token_sha256": "abc", "user": "x"}]}}]}' "settings.api_tokens[0].token_sha256: expected 64 lowercase hex digits"
+expect_config_error '{"services": [{"type": "ums", "settings": {"users": [{"user": "a", "password_hash": "'"$ADMIN_HASH"'"}, {"user": "a", "password_hash": "'"$ADMIN_HASH"'"}]}}]}' "settings.users[1].user: duplicate user 'a'"
+HASH=$("$BIN/shadowlinkd" hash-password <<<"correct horse")
+[[ "$HASH" =~ ^pbkdf2-sha256\$600000\$[0-9a-f]{32}\$[0-9a-f]{64}$ ]] || fail "hash-password printed '$HASH'"
+[ "$HASH" != "$("$BIN/shadowlinkd" hash-password <<<"correct horse")" ] || fail "two hashes of one password share their salt"
+set +e; "$BIN/shadowlinkd" hash-password --iterations 10 <<<"x" > "$WORK/out.txt" 2>&1; rc=$?; set -e
+[ $rc -eq 2 ] && grep -q "at least 1000" "$WORK/out.txt" || fail "hash-password accepted 10 iterations"
+echo "ok: hash-password prints $(cut -c1-30 <<<"$HASH")..."
+
 step "bad configurations"
-expect_config_error '{"services": [{"type": "ums", "settings": {"prot": 1, "users": [{"user": "a", "password": "b"}]}}]}' "config.services[0].settings.prot: unknown key"
+expect_config_error '{"services": [{"type": "ums", "settings": {"prot": 1, "users": [{"user": "a", "password_hash": "'"$ADMIN_HASH"'"}]}}]}' "config.services[0].settings.prot: unknown key"
 expect_config_error '{"services": [{"type": "teleporter"}]}' "unknown service type 'teleporter'"
-expect_config_error '{"services": [{"type": "ums", "settings": {"port": "x", "users": [{"user": "a", "password": "b"}]}}]}' "settings.port: expected an integer"
+expect_config_error '{"services": [{"type": "ums", "settings": {"port": "x", "users": [{"user": "a", "password_hash": "'"$ADMIN_HASH"'"}]}}]}' "settings.port: expected an integer"
 expect_config_error '{"services": [{"type": "ums", "settings": {}}]}' "at least one user or API token is required"
 expect_config_error '{"services": [{"type": "device", "settings": {"device_id": "d", "credential": "c", "server": "ws://x/up", "pin": "ab"}}]}' "must be a wss:// URL"
 expect_config_error '{"services": [{"type": "device", "settings": {"device_id": "d", "credential": "c", "server": "wss://x/up", "pin": "ab"}}]}' "settings.pin: expected a SHA-256 fingerprint"
 expect_config_error '{"services": [' "not valid JSON"
 # The TLS listener's settings, checked once by the framework for the UMS and the gateway alike.
-U='"users": [{"user": "a", "password": "b"}]'
+U='"users": [{"user": "a", "password_hash": "'"$ADMIN_HASH"'"}]'
 expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"names\": [], $U}}]}" "settings.names: give at least one host name"
 expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"public_url\": \"ws://ums.example:8443\", $U}}]}" "settings.public_url: must be a wss:// URL"
 expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"cert_file\": \"/x.pem\", $U}}]}" "settings.key_file: cert_file and key_file go together"
@@ -71,7 +84,7 @@ for sig in INT TERM; do
   step "SIGINT/SIGTERM: clean stop ($sig)"
   PORT=$(free_port)
   cat > "$WORK/ok.json" <<JSON
-{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT, "users": [{"user": "a", "password": "b"}]}}]}
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT, "users": [{"user": "a", "password_hash": "$ADMIN_HASH"}]}}]}
 JSON
   start daemon "$BIN/shadowlinkd" --config "$WORK/ok.json"
   pid=$LAST_PID

@@ -34,12 +34,12 @@ scale_field() { python3 -c "import json,sys; print(json.load(open('$1')).get('$2
 step "start Xvnc, the UMS ($BULK bulk devices besides remote-1), the ICG and the real device behind it"
 start_xvnc
 python3 - "$WORK" "$UMS_PORT" "$ICG_PORT" "$CRED" "$BULK" > "$WORK/ums.json" <<'PY'
-import json, sys
+import hashlib, json, sys
 work, ums, icg, cred, bulk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
 devices = [{"id": "remote-1", "credential": "remote-1-credential", "consent": "none"}]
 devices += [{"id": f"bulk-{i}", "credential": f"bulk-credential-{i}", "consent": "none"} for i in range(bulk)]
 print(json.dumps({"data_dir": work + "/data", "services": [{"type": "ums", "settings": {"port": ums,
-    "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}], "devices": devices,
+    "api_tokens": [{"token_sha256": hashlib.sha256(b"0123456789abcdef0123").hexdigest(), "user": "automation"}], "devices": devices,
     "gateways": [{"name": "icg", "url": f"wss://127.0.0.1:{icg}", "external_url": f"wss://localhost:{icg}", "credential": cred}]}}]}))
 PY
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID

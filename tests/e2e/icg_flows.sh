@@ -34,8 +34,8 @@ start tinyproxy tinyproxy -d -c "$WORK/tinyproxy.conf"
 wait_port "$PROXY_PORT" 10
 cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
-  "users": [{"user": "admin", "password": "s3cret-pass"}],
-  "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}],
+  "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
+  "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential", "consent": "none"}], "viewer_timeout_s": 3, "setup_timeout_s": 4,
   "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
                 "credential": "$CRED", "proxy": "http://127.0.0.1:$PROXY_PORT"}]}}]}
@@ -114,7 +114,7 @@ grep -q 'outcome="timed out"' "$WORK/ums.log" || fail "the abandoned session did
 step "the preferred connector comes back: the device returns to it (here a second UMS on the first URL)"
 cat > "$WORK/ums-b.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "name": "ums-b", "settings": {"port": $DEAD_PORT,
-  "users": [{"user": "admin", "password": "x"}],
+  "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential", "consent": "none"}]}}]}
 JSON
 start ums_b "$BIN/shadowlinkd" --config "$WORK/ums-b.json"; UMS_B_PID=$LAST_PID
@@ -123,6 +123,33 @@ wait_log ums_b "device remote-1 online" 20
 kill -TERM "$UMS_B_PID"; wait "$UMS_B_PID" || true
 for _ in $(seq 300); do [ "$(grep -c "device remote-1 online through gateway icg" "$WORK/ums.log")" -ge 2 ] && break; sleep 0.1; done
 [ "$(grep -c "device remote-1 online through gateway icg" "$WORK/ums.log")" -ge 2 ] || fail "device did not fall back to the gateway again"
+
+step "view only holds at the gateway: a scripted viewer's pointer, click, key and clipboard reach the device in full control only"
+RFB_INPUT="$(dirname "$0")/../tools/rfb_input.py"
+DISPLAY=$VNC_DISPLAY xdotool mousemove 300 200
+DISPLAY=$VNC_DISPLAY xclip -selection clipboard <<<"before"
+# input_session NAME [--view-only]: the scripted viewer through the gateway; CLIPBOARD is the
+# device's clipboard while the viewer is still connected.
+input_session() {
+  local port; port=$(free_port 6000 6899)
+  start "$1" "${CLI[@]}" shadow remote-1 ${2:-} --listen "127.0.0.1:$port"
+  wait_log "$1" "vncviewer 127.0.0.1::$port" 20
+  start "$1-viewer" timeout 30 python3 "$RFB_INPUT" 127.0.0.1 "$port" 40 50 3
+  wait_log "$1-viewer" "sent pointer" 20
+  sleep 0.5
+  CLIPBOARD=$(DISPLAY=$VNC_DISPLAY timeout 5 xclip -o -selection clipboard || true)
+  wait_log "$1" "ended: viewer closed" 15
+}
+input_session input-view-only --view-only
+wait_log icg "view only: [0-9]* input messages dropped" 10
+DROPPED=$(sed -n 's/.*view only: \([0-9]*\) input messages dropped.*/\1/p' "$WORK/icg.log" | tail -1)
+[ "$DROPPED" -ge 6 ] || fail "the gateway dropped $DROPPED input messages, expected the 6 the viewer sent"
+[ "$(DISPLAY=$VNC_DISPLAY xdotool getmouselocation | cut -d' ' -f1-2)" = "x:300 y:200" ] || fail "view only: the pointer moved"
+[ "$CLIPBOARD" = before ] || fail "view only: the device's clipboard is '$CLIPBOARD'"
+input_session input-full
+[ "$(DISPLAY=$VNC_DISPLAY xdotool getmouselocation | cut -d' ' -f1-2)" = "x:40 y:50" ] || fail "full control (positive control): the pointer did not move"
+[ "$CLIPBOARD" = "shadowlink clipboard check" ] || fail "full control: the device's clipboard is '$CLIPBOARD', not the viewer's text"
+echo "ok: the gateway dropped $DROPPED input messages in view only; full control moved the pointer and set the clipboard"
 
 step "ICG killed: UMS and device reconnect with backoff when it is back"
 kill -KILL "$ICG_PID"

@@ -7,6 +7,14 @@ PIDS=()
 
 SECRETS=()  # secrets a test minted at run time (session tokens); `secret VALUE` adds one
 
+# The credentials the tests use, and what configs store of them (never the plain text): the admin
+# password's PBKDF2 hash (at a test's low cost) and the API token's SHA-256.
+ADMIN_PASSWORD=s3cret-pass
+API_TOKEN=0123456789abcdef0123
+ADMIN_HASH=$("$BIN/shadowlinkd" hash-password --iterations 1000 <<<"$ADMIN_PASSWORD")
+TOKEN_SHA=$(printf %s "$API_TOKEN" | sha256sum | cut -c1-64)
+SECRETS+=("$ADMIN_PASSWORD" "$API_TOKEN")
+
 secret() { SECRETS+=("$@"); }
 
 # check_no_secrets: no log of this test contains a password, token or credential it used: those
@@ -156,8 +164,8 @@ write_ums_config() {
 {"log_level": "info", "data_dir": "$WORK/data", "services": [
   {"type": "ums", "name": "ums", "settings": {
     "port": $2,
-    "users": [{"user": "admin", "password": "s3cret-pass"}],
-    "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}],
+    "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
+    "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
     "devices": [{"id": "tc-1", "name": "Thin client 1", "credential": "tc-1-credential", "consent": "none"},
                 {"id": "tc-2", "name": "Thin client 2", "credential": "tc-2-credential", "consent": "none"}]}}]}
 JSON

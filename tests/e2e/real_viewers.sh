@@ -99,4 +99,7 @@ done
 if grep -q "ended" "$WORK/console-view-only.log"; then fail "view-only session ended early: $(cat "$WORK/console-view-only.log")"; fi
 kill "$VIEWER_PID"
 wait_count ums "AUDIT session ended: device=tc-1" 2 15
+# The UMS filtered the view-only viewer's input itself (the device filters again behind it).
+wait_log ums "view only: [1-9][0-9]* input messages dropped" 10
+echo "ok: the UMS dropped $(sed -n 's/.*view only: \([0-9]*\) input messages dropped.*/\1/p' "$WORK/ums.log" | tail -1) input messages of the view-only viewer"
 echo "real viewers: all checks passed"

@@ -9,8 +9,8 @@ EVIL="https://evil.example"
 [ "$EVIL" != "$OWN" ] || fail "test bug: the foreign origin equals the UMS's own"
 cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT, "names": ["localhost"],
-  "users": [{"user": "admin", "password": "s3cret-pass"}],
-  "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}],
+  "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
+  "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "tc-1", "credential": "tc-1-credential", "consent": "none"}], "login_idle_timeout_s": 3}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"

@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 PORT=$(free_port)
 cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT,
-  "api_tokens": [{"token": "0123456789abcdef0123", "user": "automation"}]}}]}
+  "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}]}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
 wait_port "$PORT" 15

@@ -12,7 +12,7 @@ step "start Xvnc, the UMS, the gateway, a device at the UMS and one behind the g
 start_xvnc
 cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
-  "users": [{"user": "admin", "password": "s3cret-pass"}],
+  "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "devices": [{"id": "tc-1", "name": "Thin client 1", "credential": "tc-1-credential", "consent": "none"},
               {"id": "remote-1", "name": "Home office", "credential": "remote-1-credential", "consent": "none"}],
   "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
