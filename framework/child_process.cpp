@@ -26,8 +26,13 @@ child_process::child_process(const std::vector<std::string>& argv, const std::ma
   args.push_back(nullptr);
   for (auto& e : envs) envp.push_back(e.data());
   envp.push_back(nullptr);
-  if (int rc = posix_spawnp(&pid_, argv[0].c_str(), nullptr, nullptr, args.data(), envp.data()); rc != 0)
-    throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+  // The child gets standard input, output and error only: none of the service's sockets and files.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  int rc = posix_spawnp(&pid_, argv[0].c_str(), &actions, nullptr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
 }
 
 child_process::~child_process() {
@@ -50,6 +55,11 @@ bool child_process::reap() {
   if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
   code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return true;
+}
+
+awaitable<void> child_process::stop(clock::duration grace) {
+  terminate();
+  co_await wait(clock::now() + grace);
 }
 
 awaitable<std::optional<int>> child_process::wait(clock::time_point deadline) {

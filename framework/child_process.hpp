@@ -27,6 +27,9 @@ class child_process {
   awaitable<std::optional<int>> wait(clock::time_point deadline);
   bool running() const { return !code_; }
   void terminate();
+  // Terminates it and waits (without blocking the thread) until it is gone or `grace` has passed;
+  // the destructor then only has a dead child to reap.
+  awaitable<void> stop(clock::duration grace);
 
  private:
   bool reap();

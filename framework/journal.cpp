@@ -98,7 +98,13 @@ awaitable<std::vector<json::object>> journal::read(std::function<bool(const json
     auto done = from_thread<decltype(handler), error_code, std::vector<json::object>>(std::move(handler));
     item it;
     it.job = [this, keep = std::move(keep), limit, done] {
-      auto all = read_now(keep);
+      std::vector<json::object> all;
+      try {
+        all = read_now(keep);
+      } catch (const std::exception&) {
+        done(make_error_code(boost::system::errc::io_error), {});  // the reader hears of it, never hangs
+        return;
+      }
       if (all.size() > limit) all.erase(all.begin(), all.end() - static_cast<std::ptrdiff_t>(limit));
       done(error_code{}, std::move(all));
     };
@@ -146,14 +152,34 @@ void journal::rotate_if_needed(std::size_t incoming, error_code& ec) {
   auto target = o_.dir / (o_.name + "-" + stamp + ".jsonl");
   for (int n = 2; fs::exists(target); ++n) target = o_.dir / (o_.name + "-" + stamp + "-" + std::to_string(n) + ".jsonl");
   if (::rename(path_.c_str(), target.c_str()) != 0) ec = last_error();
-  open_current();  // (after a failed rename: the same file again, and the error is reported)
+  reopen(ec);  // (after a failed rename: the same file again, and the error is reported)
+}
+
+// Opens the current file again after a rotation or a failure; on failure the journal stays
+// without a file (and reports it) until a later write manages to open it.
+void journal::reopen(error_code& ec) {
+  try {
+    open_current();
+    if (int dir = ::open(o_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
+      ::fsync(dir);  // the new file's name survives a power cut too
+      ::close(dir);
+    }
+  } catch (const std::exception&) {
+    fd_ = -1;
+    if (!ec) ec = last_error();
+  }
 }
 
 // Appends whole lines; a write cut short (a full disk) is taken back so that no partial record
 // stays in the file, and reported.
 void journal::write_lines(std::string& batch, error_code& ec) {
-  rotate_if_needed(batch.size(), ec);
+  if (fd_ < 0) reopen(ec);
   if (ec) return;
+  rotate_if_needed(batch.size(), ec);
+  if (ec || fd_ < 0) {
+    if (!ec) ec = error_code(EBADF, boost::system::system_category());
+    return;
+  }
   std::size_t done = 0;
   while (done < batch.size()) {
     auto n = ::write(fd_, batch.data() + done, batch.size() - done);
@@ -189,7 +215,7 @@ void journal::run() {
         dirty = dirty || !ec;
         lines.clear();
       }
-      if (!ec && dirty && (sync || clock::now() - last_sync >= o_.sync_interval)) {
+      if (!ec && dirty && fd_ >= 0 && (sync || clock::now() - last_sync >= o_.sync_interval)) {
         if (::fdatasync(fd_) != 0) ec = last_error();
         dirty = false;
         last_sync = clock::now();
@@ -201,7 +227,7 @@ void journal::run() {
     for (auto& it : batch) {
       if (it.job) {
         flush(!waiting.empty());
-        it.job();  // a read sees everything queued before it
+        it.job();  // a read sees everything queued before it (and reports its own failure)
         continue;
       }
       lines += it.line;

@@ -61,6 +61,7 @@ class journal {
   void write_lines(std::string& batch, error_code& ec);
   void rotate_if_needed(std::size_t incoming, error_code& ec);
   void open_current();
+  void reopen(error_code& ec);
   std::vector<std::filesystem::path> files_in_order() const;
 
   journal_options o_;

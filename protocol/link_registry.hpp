@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -24,6 +25,10 @@ using link_id = std::uint64_t;
 template <class Info>
 class link_registry {
  public:
+  link_registry() = default;
+  link_registry(const link_registry&) = delete;
+  link_registry& operator=(const link_registry&) = delete;
+
   struct entry {
     link* l = nullptr;
     link_id id = 0;
@@ -40,7 +45,7 @@ class link_registry {
     registration& operator=(registration&& o) noexcept {
       if (this != &o) {
         reset();
-        r_ = std::exchange(o.r_, nullptr);
+        r_ = std::exchange(o.r_, {});
         device_ = std::move(o.device_);
         id_ = std::exchange(o.id_, 0);
       }
@@ -51,16 +56,21 @@ class link_registry {
     link_id id() const { return id_; }
     const std::string& device() const { return device_; }
     // Still the device's link (not replaced, not removed)?
-    bool current() const { return r_ && r_->id_of(device_) == id_; }
+    bool current() const {
+      auto r = r_.lock();
+      return r && (*r)->id_of(device_) == id_;
+    }
     void reset() {
-      if (auto* r = std::exchange(r_, nullptr)) r->remove(device_, id_);
+      if (auto r = std::exchange(r_, {}).lock()) (*r)->remove(device_, id_);
       id_ = 0;
     }
 
    private:
     friend class link_registry;
-    registration(link_registry* r, std::string device, link_id id) : r_(r), device_(std::move(device)), id_(id) {}
-    link_registry* r_ = nullptr;
+    registration(std::weak_ptr<link_registry*> r, std::string device, link_id id) : r_(std::move(r)), device_(std::move(device)), id_(id) {}
+    // Weak: a registration held by a coroutine frame that outlives the registry (a forced
+    // shutdown destroys the services before the io_context's frames) does nothing then.
+    std::weak_ptr<link_registry*> r_;
     std::string device_;
     link_id id_ = 0;
   };
@@ -79,7 +89,7 @@ class link_registry {
     auto [it, fresh] = entries_.try_emplace(device);
     if (!fresh && it->second.l != &l && !it->second.on_replace.empty()) it->second.l->close(it->second.on_replace);
     it->second = entry{&l, id, std::move(info), std::move(on_replace)};
-    return registration(this, device, id);
+    return registration(self_, device, id);
   }
 
   const entry* find(std::string_view device) const {
@@ -116,6 +126,7 @@ class link_registry {
 
   std::map<std::string, entry, std::less<>> entries_;
   link_id next_ = 1;
+  std::shared_ptr<link_registry*> self_ = std::make_shared<link_registry*>(this);  // (not copyable or movable)
 };
 
 }  // namespace shadowlink::up

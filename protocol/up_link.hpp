@@ -22,7 +22,8 @@ class link {
   // Queues a message once the queue is at most half full: for bulk senders (a gateway announcing
   // thousands of devices) that must neither overflow the queue nor starve other senders. False if
   // the link closes, or stays that full for `patience` (the peer is then too slow: the link closes).
-  awaitable<bool> send_paced(const message& m, clock::duration patience = 30s);
+  awaitable<bool> send_paced(const message& m, clock::duration patience);
+  awaitable<bool> send_paced(const message& m) { return send_paced(m, 30s); }  // (no class-type default on a coroutine: g++ 12)
   // Next valid message. Malformed ones are answered with an `error` message and skipped; after
   // too many the link ends. Throws system_error when the link ends (normal endings included).
   awaitable<message> receive();

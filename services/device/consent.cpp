@@ -47,6 +47,7 @@ awaitable<std::string> agent::ask_user(const up::message& req) {
   }
   // The dialog's own timeout comes first; ours ends one that ignores it.
   auto code = co_await dialog->wait(asked + std::chrono::seconds(timeout_s) + 2s);
+  if (!code) co_await dialog->stop(2s);
   if (code && *code == cfg_.consent_yes_exit) co_return "";
   if (!code || clock::now() - asked >= std::chrono::seconds(timeout_s) - 500ms)
     co_return "the device's user did not answer within " + std::to_string(timeout_s) + " s";

@@ -102,7 +102,9 @@ awaitable<void> agent::shadow(up::message req) {
     }
   };
   auto ran = co_await (sp.run() || watch_indicator());
-  const auto end = std::get<0>(ran);
+  // (The watcher only finishes first when the whole coroutine is being cancelled.)
+  const auto end = ran.index() == 0 ? std::get<0>(ran) : splice_end{splice_end::kind::cancelled, true, {}};
+  if (indicator) co_await indicator->stop(2s);
   up::message ended;
   ended.type = up::kind::shadow_ended;
   ended.session_id = req.session_id;

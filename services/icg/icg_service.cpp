@@ -235,7 +235,8 @@ awaitable<void> icg_service::device_endpoint(ws_upgrade& up) {
   });
   const auto opts = up::link_options();
   up::link link(co_await up.accept(opts));
-  co_await link.serve(serve_device(link, [&] { release.run(); }));
+  std::function<void()> verified = [&] { release.run(); };  // (named: g++ 12 and lambdas in co_await)
+  co_await link.serve(serve_device(link, std::move(verified)));
 }
 
 awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> verified) {

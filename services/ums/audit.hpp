@@ -27,7 +27,8 @@ class audit_trail {
 
   // A session's record: event, session, device, user, via, view_only, gateway, plus `details`.
   // Throws system_error if it cannot be written.
-  awaitable<void> session(std::string_view event, const shadow_session& s, boost::json::object details = {});
+  awaitable<void> session(std::string_view event, const shadow_session& s, boost::json::object details);
+  awaitable<void> session(std::string_view event, const shadow_session& s) { return session(event, s, {}); }
   // A request refused before a session existed (unknown or offline device, device busy).
   awaitable<void> refusal(std::string_view device, std::string_view user, std::string_view via, std::string_view reason);
   void login(std::string_view user, std::string_view peer, bool ok);

@@ -86,9 +86,10 @@ awaitable<void> ums_service::webapp_icg_flow(ws_upgrade& up, session_ptr s, gate
 
 // Step 2 over a gateway: the request carries both ends' tokens; the gateway relays the device's answer.
 awaitable<void> ums_service::ask_gateway(shadow_session& s, gateway& gw, const tickets& t) {
-  if (!gw.link) throw flow_error(http::status::conflict, "gateway " + gw.name + " is not connected");
   s.gateway = gw.name;
   co_await record("session_requested", s);
+  // (Checked after the wait for the disk: the link may have gone meanwhile.)
+  if (!gw.link) throw flow_error(http::status::conflict, "gateway " + gw.name + " is not connected");
   s.on_stop = [&gw, id = s.id] {
     up::message end;
     end.type = up::kind::end_session;

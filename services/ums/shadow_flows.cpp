@@ -109,6 +109,9 @@ awaitable<std::string> ums_service::splice_session(shadow_session& s, stream_ptr
   // View only is enforced here too, not only on the device: no relay passes input it was told to drop.
   if (s.view_only) viewer_end = rfb::make_view_only(std::move(viewer_end), scope(s));
   auto& viewer = *viewer_end;
+  // Recorded before the splice exists: a failed record ends the session with nothing to unwind.
+  json::object peers{{"viewer_peer", viewer.peer()}, {"device_peer", device.peer()}};
+  co_await record("session_started", s, std::move(peers));
   splice_options o;
   o.idle_timeout = cfg_.idle_timeout;
   splicer sp(viewer, device, o);
@@ -118,8 +121,6 @@ awaitable<std::string> ums_service::splice_session(shadow_session& s, stream_ptr
   stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("server shutting down"); });
   if (!s.end_reason.empty()) sp.stop(s.end_reason);
   log::info(scope(s), "active: viewer ", viewer.peer(), " <-> device ", device.peer());
-  json::object peers{{"viewer_peer", viewer.peer()}, {"device_peer", device.peer()}};
-  co_await record("session_started", s, std::move(peers));
   const auto end = co_await sp.run();
   s.active = nullptr;
   auto& c = sp.counters();

@@ -85,7 +85,8 @@ class ums_service final : public service {
   awaitable<void> await_device_answer(shadow_session& s);
   awaitable<std::string> splice_session(shadow_session& s, stream_ptr& viewer, stream& device);
   awaitable<void> end_session(shadow_session& s, std::string outcome);
-  awaitable<void> record(std::string_view event, shadow_session& s, boost::json::object details = {});
+  awaitable<void> record(std::string_view event, shadow_session& s, boost::json::object details);
+  awaitable<void> record(std::string_view event, shadow_session& s) { return record(event, s, {}); }
   session_ptr new_session(const std::string& device_id, const std::string& user, std::string via, bool view_only);
   std::string tunnel_url(const std::string& session_id) const;
   // The shadow request for step 2 (to the device, or to its gateway), with the device's consent policy.

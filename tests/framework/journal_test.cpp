@@ -71,10 +71,12 @@ TEST_CASE("rotation by size starts new files and loses no record; reading return
       auto r = record("session_ended", i, std::string(40, 'x'));
       co_await j.write(std::move(r));
     }
-    auto got = co_await j.read(all, 100000);
+    std::function<bool(const json::object&)> every = all;
+    auto got = co_await j.read(std::move(every), 100000);
     REQUIRE(got.size() == 300);
     for (int i = 0; i < 300; ++i) CHECK(got[static_cast<std::size_t>(i)]["n"] == i);
-    auto last = co_await j.read([](const json::object& r) { return r.at("n").as_int64() % 2 == 0; }, 10);
+    std::function<bool(const json::object&)> even = [](const json::object& r) { return r.at("n").as_int64() % 2 == 0; };
+    auto last = co_await j.read(std::move(even), 10);
     REQUIRE(last.size() == 10);  // the last ten that match, oldest first
     CHECK(last.front()["n"] == 280);
     CHECK(last.back()["n"] == 298);
@@ -97,7 +99,8 @@ TEST_CASE("a record cut short by a crash is skipped and the next record starts o
     journal j(in(dir));
     auto r = record("session_ended");
     co_await j.write(std::move(r));
-    auto got = co_await j.read(all, 100);
+    std::function<bool(const json::object&)> every = all;
+    auto got = co_await j.read(std::move(every), 100);
     REQUIRE(got.size() == 2);
     CHECK(got[0]["event"] == "session_started");
     CHECK(got[1]["event"] == "session_ended");

@@ -17,11 +17,13 @@ struct fixture {
   up::link_registry<std::string> registry;  // info: the agent named in the hello
   int attached = 0, heard = 0, ignored_after_replace = 0;
   std::vector<std::string> removed;
+  std::size_t removed_count = 0;
 
   explicit fixture(net::any_io_executor ex)
       : tasks(ex), server(tasks, make_server_tls(test_identity().cert_chain_pem, test_identity().key_pem), "test") {
     registry.on_removed = [this](const std::string& id, const up::link_registry<std::string>::entry& gone) {
       removed.push_back(id + " " + gone.info);
+      removed_count = removed.size();
     };
     server.add_ws("/up", [this](ws_upgrade& up) -> awaitable<void> {
       const auto opts = up::link_options();
@@ -78,10 +80,12 @@ awaitable<void> say(ws_stream& ws, const up::message& m) {
   REQUIRE(!ec);
 }
 
-// Waits (bounded) until the server has done what the test expects.
-awaitable<void> until(const std::function<bool()>& done) {
-  for (int i = 0; i < 200 && !done(); ++i) co_await sleep_for(10ms);
-  REQUIRE(done());
+// Waits (bounded) until a counter of the server reaches `expected`. (A reference and a value
+// rather than a predicate: g++ 12 miscompiles lambdas created inside a co_await expression.)
+template <class T>
+awaitable<void> until(const T& value, T expected) {
+  for (int i = 0; i < 200 && value != expected; ++i) co_await sleep_for(10ms);
+  REQUIRE(value == expected);
 }
 
 // Reads until the server closes the link; returns the close reason it gave.
@@ -102,13 +106,13 @@ TEST_CASE("a device's newer link replaces and closes the older one, and the olde
     tls_client tls(client_trust{test_identity().ca_pem, {}});
     auto first = co_await connect(f, tls);
     co_await say(*first, hello("dev-1", "first"));
-    co_await until([&] { return f.attached == 1; });
+    co_await until(f.attached, 1);
     REQUIRE(f.registry.find("dev-1")->info == "first");
     const auto first_id = f.registry.id_of("dev-1");
 
     auto second = co_await connect(f, tls);
     co_await say(*second, hello("dev-1", "second"));
-    co_await until([&] { return f.attached == 2; });
+    co_await until(f.attached, 2);
     CHECK(f.registry.find("dev-1")->info == "second");
     CHECK(f.registry.id_of("dev-1") != first_id);  // link ids are never reused
     CHECK(f.registry.size() == 1);
@@ -118,7 +122,7 @@ TEST_CASE("a device's newer link replaces and closes the older one, and the olde
     up::message beat;
     beat.type = up::kind::heartbeat;
     co_await say(*second, beat);
-    co_await until([&] { return f.heard == 1; });
+    co_await until(f.heard, 1);
     CHECK(f.ignored_after_replace == 0);
     co_await f.shutdown();
   });
@@ -132,11 +136,12 @@ TEST_CASE("a link's registration is removed when the link ends, once, and nothin
     auto b = co_await connect(f, tls);
     co_await say(*a, hello("dev-a", "agent-a"));
     co_await say(*b, hello("dev-b", "agent-b"));
-    co_await until([&] { return f.attached == 2; });
+    co_await until(f.attached, 2);
     CHECK(f.registry.size() == 2);
 
     co_await close_stream(*a, "bye");
-    co_await until([&] { return f.removed.size() == 1; });
+    const std::size_t one = 1;
+    co_await until(f.removed_count, one);
     CHECK(f.removed.front() == "dev-a agent-a");
     CHECK(f.registry.find("dev-a") == nullptr);
     CHECK(f.registry.link_of("dev-a") == nullptr);
@@ -156,7 +161,7 @@ TEST_CASE("a link that shares its connection with other devices is not closed wh
     auto direct_ws = co_await connect(f, tls);
     co_await say(*gateway_ws, hello("gw-link", "gateway"));
     co_await say(*direct_ws, hello("direct-link", "direct"));
-    co_await until([&] { return f.attached == 2; });
+    co_await until(f.attached, 2);
     auto* gateway = f.registry.link_of("gw-link");
     auto* direct = f.registry.link_of("direct-link");
     REQUIRE(gateway != direct);
