@@ -154,9 +154,26 @@ awaitable<void> https_server::serve(tcp::socket sock) {
         break;
       }
       if (!is_normal_end(ec) && ec != http::error::end_of_stream) {
-        auto res = error_response(parser.get(), http::status::bad_request, "malformed request: " + ec.message());
+        // Oversized requests get the statuses that say so (RFC 6585 §5, RFC 9110 §15.5.14).
+        const auto status = ec == http::error::header_limit ? http::status::request_header_fields_too_large
+                            : ec == http::error::body_limit ? http::status::payload_too_large
+                                                            : http::status::bad_request;
+        auto res = error_response(parser.get(), status, "malformed request: " + ec.message());
         res.keep_alive(false);
         co_await http::async_write(*s, res, use_tuple);
+        // A lingering close: the client may still be sending what we refused; closing with its
+        // bytes unread would reset the connection before it reads our answer. Read and drop
+        // them for a moment (bounded in time and bytes).
+        net::steady_timer linger(s->get_executor(), 1s);
+        auto drain = [&]() -> awaitable<void> {
+          char sink[16 * 1024];
+          for (std::size_t total = 0; total < (1u << 20);) {
+            auto [rec, n] = co_await s->async_read_some(net::buffer(sink), use_tuple);
+            if (rec) break;
+            total += n;
+          }
+        };
+        co_await (drain() || linger.async_wait(use_tuple));
       }
       break;
     }

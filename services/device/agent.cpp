@@ -114,7 +114,10 @@ awaitable<void> agent::serve(up::link& link) {
     co_return;
   }
   backoff_ = {};
-  log::info(name_, "connected to ", current_, " as ", cfg_.device_id);
+  // The server says how often it wants to hear from us; our own setting only when it does not.
+  const auto period = welcome.heartbeat_s > 0 ? std::chrono::seconds(std::min<std::int64_t>(welcome.heartbeat_s, 300)) : cfg_.heartbeat;
+  log::info(name_, "connected to ", current_, " as ", cfg_.device_id, " (heartbeat every ",
+            std::chrono::duration_cast<std::chrono::seconds>(period).count(), " s)");
   auto reader = [&]() -> awaitable<void> {
     for (;;) {
       auto m = co_await link.receive();
@@ -124,7 +127,7 @@ awaitable<void> agent::serve(up::link& link) {
         log::warn(name_, "server reports an error: ", m.reason);
     }
   };
-  co_await (heartbeats(link) || settle(reader()));
+  co_await (heartbeats(link, period) || settle(reader()));
 }
 
 // On a fallback connector: now and then try the preferred ones; when one answers, end the
@@ -154,10 +157,10 @@ awaitable<void> agent::return_probe(std::size_t current, up::link& link) {
   }
 }
 
-awaitable<void> agent::heartbeats(up::link& link) {
+awaitable<void> agent::heartbeats(up::link& link, clock::duration period) {
   net::steady_timer t(co_await net::this_coro::executor);
   for (;;) {
-    t.expires_after(cfg_.heartbeat);
+    t.expires_after(period);
     co_await t.async_wait(use_awaitable);
     up::message hb;
     hb.type = up::kind::heartbeat;

@@ -40,7 +40,7 @@ class agent final : public service {
  private:
   awaitable<void> run();                                // connect to the first reachable connector, serve, repeat
   awaitable<void> serve(up::link& link);                // hello, then requests until the link ends
-  awaitable<void> heartbeats(up::link& link);
+  awaitable<void> heartbeats(up::link& link, clock::duration period);
   awaitable<void> return_probe(std::size_t current, up::link& link);
   awaitable<void> shadow(up::message request);          // device_flow.cpp: one session
   awaitable<std::string> ask_user(const up::message& request);  // consent.cpp: empty if the user said yes

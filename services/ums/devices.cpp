@@ -34,7 +34,7 @@ awaitable<void> ums_service::serve_device(up::link& link) {
   log::info(name_, "device ", dev.id, " online from ", link.peer(), " (", hello.agent, ")");
   up::message welcome;
   welcome.type = up::kind::welcome;
-  welcome.heartbeat_s = 5;
+  welcome.heartbeat_s = std::chrono::duration_cast<std::chrono::seconds>(cfg_.heartbeat).count();
   link.send(welcome);
   try {
     while (reg.current()) {

@@ -22,6 +22,7 @@ ums_service::ums_service(service_env& env, settings& s)
   cfg_.setup_timeout = std::chrono::seconds(s.integer("setup_timeout_s", 20, 1, 300));
   cfg_.viewer_timeout = std::chrono::seconds(s.integer("viewer_timeout_s", 60, 1, 3600));
   cfg_.idle_timeout = std::chrono::seconds(s.integer("idle_timeout_s", 600, 1, 86400));
+  cfg_.heartbeat = std::chrono::seconds(s.integer("heartbeat_s", 5, 1, 300));
   cfg_.audit_rotate_bytes = static_cast<std::uint64_t>(s.integer("audit_rotate_bytes", 64ll << 20, 4096, 1ll << 40));
   auth_.configure(s);
   for (auto& d : s.objects("devices")) {

@@ -54,6 +54,7 @@ struct ums_settings {
   clock::duration viewer_timeout = 60s;   // the console opens its tunnel after step 4
   clock::duration idle_timeout = 10min;
   std::uint64_t audit_rotate_bytes = 64ull << 20;
+  clock::duration heartbeat = 5s;  // told to devices in the welcome: how often they report
 };
 
 class ums_service final : public service {

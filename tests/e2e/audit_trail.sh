@@ -30,13 +30,15 @@ cat > "$WORK/ums.json" <<JSON
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "tc-1", "credential": "tc-1-credential", "consent": "none"}, {"id": "tc-2", "credential": "tc-2-credential", "consent": "none"}],
-  "audit_rotate_bytes": 4096}}]}
+  "audit_rotate_bytes": 4096, "heartbeat_s": 2}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
 wait_port "$UMS_PORT" 15
 write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_PORT"
 start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
 for _ in $(seq 100); do "${CLI[@]}" devices 2>/dev/null | grep -Eq '^tc-1 .* yes' && break; sleep 0.2; done
+grep -q "connected to wss://127.0.0.1:$UMS_PORT/up as tc-1 (heartbeat every 2 s)" "$WORK/device.log" \
+  || fail "the device does not use the heartbeat the UMS asked for (heartbeat_s: 2; its own default is 5)"
 
 step "sessions: request, the device's answer, start and end with bytes and duration"
 for i in 1 2 3 4 5 6; do "${CLI[@]}" snapshot tc-1 "$WORK/snap-$i.png" > /dev/null; done

@@ -63,6 +63,37 @@ step "view-only session: the screen still comes through the input filter on the 
 check_checkerboard "$WORK/view-only.png"
 grep -q "shadow request from automation (view only)" "$WORK/device.log" || fail "device did not see the view-only flag"
 
+step "tunnel tokens are bound to their session and die with it"
+upgrade_status() {  # upgrade_status URL TOKEN: the HTTP status of a tunnel upgrade attempt
+  curl -s -o /dev/null -w '%{http_code}' --http1.1 --max-time 3 --cacert "$WORK/data/ca.pem" \
+    -H "Connection: Upgrade" -H "Upgrade: websocket" -H "Sec-WebSocket-Version: 13" \
+    -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" -H "Authorization: Bearer $2" "$1" || true
+}
+new_session() {  # new_session: sets URL, TOKEN and ID of a new session for tc-1 (waiting for its viewer)
+  local answer
+  answer=$(curl -s --max-time 30 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" \
+    -H "Content-Type: application/json" -d '{"device":"tc-1"}' "https://127.0.0.1:$UMS_PORT/api/v1/sessions")
+  ID=$(sed -n 's/.*"session_id":"\([^"]*\)".*/\1/p' <<<"$answer")
+  TOKEN=$(sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p' <<<"$answer")
+  URL="https://127.0.0.1:$UMS_PORT/tunnel/$ID"
+  [ -n "$ID" ] && [ -n "$TOKEN" ] || fail "no session: $answer"
+  secret "$TOKEN"
+}
+new_session; A_ID=$ID; A_URL=$URL; A_TOKEN=$TOKEN
+OTHER_URL="https://127.0.0.1:$UMS_PORT/tunnel/s-000000000000"
+[ "$OTHER_URL" != "$A_URL" ] || fail "test bug: the other session's URL is session A's"
+[ "$(upgrade_status "$OTHER_URL" "$A_TOKEN")" = 403 ] || fail "session A's token opened another session's tunnel"
+ENDED=$(grep -c "AUDIT session ended: device=tc-1" "$WORK/ums.log")
+"${CLI[@]}" --token "$API_TOKEN" end "$A_ID"
+wait_count ums "AUDIT session ended: device=tc-1" $((ENDED + 1)) 10
+[ "$(upgrade_status "$A_URL" "$A_TOKEN")" = 403 ] || fail "an ended session's token was accepted"
+new_session
+[ "$TOKEN" != "$A_TOKEN" ] || fail "test bug: two sessions got the same token"
+[ "$(upgrade_status "$URL" "$A_TOKEN")" = 403 ] || fail "another session's token was accepted"
+[ "$(upgrade_status "$URL" "$TOKEN")" = 101 ] || fail "the session's own token was refused (positive control)"
+[ "$(upgrade_status "$URL" "$TOKEN")" = 403 ] || fail "a used token was accepted again"
+echo "ok: tokens are refused for another session (403), after their session ended (403) and when used twice (403)"
+
 step "Web App endpoint refuses upgrades without the login cookie or from another origin"
 ws_status() {  # ws_status ORIGIN [COOKIE_JAR]: HTTP status of a Web App shadow upgrade
   curl -s -o /dev/null -w '%{http_code}' --http1.1 --max-time 3 --cacert "$WORK/data/ca.pem" \

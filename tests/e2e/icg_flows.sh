@@ -99,6 +99,14 @@ secret "$TOKEN" "$ALTERED"
 [ "$(upgrade_status "$URL" "$TOKEN")" = 403 ] || fail "a used token was accepted again"
 wait_log ums "AUDIT session ended: device=remote-1 user=automation" 10
 
+step "a wrong UMS credential cannot take the UMS's place at the gateway"
+WRONG_CRED="${CRED%?}X"
+[ "$WRONG_CRED" != "$CRED" ] || fail "test bug: the wrong credential equals the genuine one"
+secret "$WRONG_CRED"
+[ "$(upgrade_status "https://127.0.0.1:$ICG_PORT/up/ums" "$WRONG_CRED")" = 403 ] || fail "a wrong UMS credential was not refused"
+wait_log icg "UMS connection from 127.0.0.1:[0-9]* refused: wrong credential" 5
+[ "$(health)" = '{"status":"ok"}' ] || fail "the real UMS's link suffered: $(health)"
+
 step "a session the UMS gives up on (no viewer in time) is ended at the gateway too"
 ENDED=$(grep -c "AUDIT session ended: device=remote-1 user=automation" "$WORK/ums.log")
 SESSION=$(curl -s --max-time 30 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer 0123456789abcdef0123" \

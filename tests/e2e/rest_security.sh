@@ -57,6 +57,14 @@ expect 200 "GET with an API token" GET /api/v1/devices -H "Authorization: Bearer
 expect 404 "POST with an API token" POST /api/v1/sessions -H "Authorization: Bearer 0123456789abcdef0123" \
   -H 'Content-Type: application/json' -d '{"device":"nope"}'
 
+step "oversized requests get the statuses that say so"
+head -c 20000 /dev/zero | tr '\0' 'x' > "$WORK/big-header"
+head -c 100000 /dev/zero | tr '\0' 'x' > "$WORK/big-body"
+expect 431 "a 20 KB header (limit 8 KiB)" GET /api/v1/devices -H "Authorization: Bearer $API_TOKEN" -H "X-Big: $(cat "$WORK/big-header")"
+expect 413 "a 100 KB body (limit 64 KiB)" POST /api/v1/sessions -H "Authorization: Bearer $API_TOKEN" \
+  -H 'Content-Type: application/json' --data-binary @"$WORK/big-body"
+expect 200 "the same connection limits leave normal requests alone" GET /api/v1/devices -H "Authorization: Bearer $API_TOKEN"
+
 step "logout revokes the cookie's login"
 expect 200 "logout with the cookie" POST /api/v1/logout -b "$WORK/jar" -c "$WORK/jar-after" -H "Origin: $OWN"
 grep -q "sl_session" "$WORK/jar" || fail "test bug: no cookie was kept"
