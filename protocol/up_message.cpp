@@ -10,11 +10,12 @@
 namespace shadowlink::up {
 namespace {
 
-constexpr std::array<std::pair<kind, std::string_view>, 15> names{{
+constexpr std::array<std::pair<kind, std::string_view>, 16> names{{
     {kind::hello, "hello"},
     {kind::welcome, "welcome"},
     {kind::heartbeat, "heartbeat"},
     {kind::shadow_request, "shadow_request"},
+    {kind::shadow_asking, "shadow_asking"},
     {kind::shadow_accepted, "shadow_accepted"},
     {kind::shadow_refused, "shadow_refused"},
     {kind::shadow_ended, "shadow_ended"},
@@ -106,6 +107,7 @@ message parse(std::string_view text) {
       m.consent = r.str("consent", false);
       m.consent_timeout_s = r.num<std::int64_t>("consent_timeout_s");
       break;
+    case kind::shadow_asking:
     case kind::shadow_accepted:
       m.session_id = r.str("session_id", true);
       break;
@@ -177,6 +179,7 @@ std::string serialize(const message& m) {
       put("consent", m.consent);
       if (m.consent_timeout_s > 0) o["consent_timeout_s"] = m.consent_timeout_s;
       break;
+    case kind::shadow_asking:
     case kind::shadow_accepted:
       put("session_id", m.session_id);
       break;

@@ -20,6 +20,7 @@ enum class kind {
   welcome,         // server -> device: accepted
   heartbeat,       // device -> server: still here (server updates last-seen)
   shadow_request,  // server -> device: open a tunnel for this session
+  shadow_asking,    // device -> server: its user is being asked (the set-up waits for them)
   shadow_accepted, // device -> server
   shadow_refused,  // device -> server, with reason
   shadow_ended,    // device -> server, with reason and byte counts

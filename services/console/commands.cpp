@@ -1,5 +1,6 @@
 #include "services/console/commands.hpp"
 
+#include "framework/meeting_point.hpp"
 #include "framework/splice.hpp"
 #include "framework/tcp_stream.hpp"
 #include "protocol/rfb_client.hpp"
@@ -27,23 +28,45 @@ struct session_info {
   std::string id, tunnel_url, token;
 };
 
-// Console flow steps 1 and 4: ask the UMS for a session and receive its coordinates.
+// Console flow steps 1 and 4: ask the UMS for a session, follow its set-up (each step is shown as
+// the server reports it; the server bounds every step) and receive its coordinates.
 awaitable<session_info> request_session(client& c, const options& o) {
-  json::object request;
-  request["device"] = o.device;
-  request["view_only"] = o.view_only;
-  auto body = json::serialize(request);
-  auto res = co_await c.call_within(http::verb::post, "/api/v1/sessions", std::move(body), 16min);
-  if (res.result() != http::status::created) throw cli_error("cannot shadow " + o.device + ": " + c.error_of(res));
-  auto doc = c.parse(res);
-  std::string_view id, url, token;
-  if (doc["session_id"].get(id) || doc["tunnel_url"].get(url) || doc["token"].get(token))
-    throw cli_error("server answered without session information");
+  json::object request{{"device", o.device}, {"view_only", o.view_only}, {"wait", false}};
+  auto res = co_await c.call(http::verb::post, "/api/v1/sessions", json::serialize(request));
+  if (res.result() != http::status::accepted) throw cli_error("cannot shadow " + o.device + ": " + c.error_of(res));
   session_info info;
+  std::string_view id;
+  if (c.parse(res)["session_id"].get(id)) throw cli_error("server answered without a session id");
   info.id = id;
-  info.tunnel_url = url;
-  info.token = token;
-  co_return info;
+  const auto start = clock::now();
+  auto limit = start + 16min;  // until the server names the step's own deadline
+  std::string shown;
+  for (;;) {
+    auto st = co_await c.call(http::verb::get, "/api/v1/sessions/" + info.id);
+    if (st.result() != http::status::ok) throw cli_error("lost session " + info.id + ": " + c.error_of(st));
+    auto doc = c.parse(st);
+    std::string_view state, url, token, reason;
+    std::int64_t left = 0;
+    if (doc["state"].get(state)) throw cli_error("server answered without the session's state");
+    if (state == "ended") {
+      if (doc["end_reason"].get(reason)) reason = "ended";
+      throw cli_error("cannot shadow " + o.device + ": " + std::string(reason));
+    }
+    if (!doc["tunnel_url"].get(url) && !doc["token"].get(token)) {
+      info.tunnel_url = url;
+      info.token = token;
+      co_return info;
+    }
+    if (!doc["deadline_s"].get(left)) limit = clock::now() + std::chrono::seconds(left) + 10s;
+    if (state != shown) {
+      shown = state;
+      const auto waited = std::chrono::duration_cast<std::chrono::seconds>(clock::now() - start).count();
+      std::fprintf(stderr, "%s: %s (%llds so far, %llds left)\n", o.device.c_str(), shown.c_str(),
+                   static_cast<long long>(waited), static_cast<long long>(left));
+    }
+    if (clock::now() > limit) throw cli_error("the server did not finish step '" + shown + "' in time");
+    co_await sleep_for(250ms);
+  }
 }
 
 // Console flow step 5: open the shadowing tunnel with the viewer's one-time token.

@@ -13,11 +13,9 @@ client::client(const options& o) : o_(o), tls_(make_trust(o.ca_file, o.pin)) {
   target_.port = u->has_port() ? std::string(u->port()) : "443";
 }
 
+// Every call is answered at once (a session's set-up is followed by polling its state), so a
+// call that takes longer than this finds a server in trouble.
 awaitable<http_response> client::call(http::verb verb, std::string target, std::string body) {
-  co_return co_await call_within(verb, std::move(target), std::move(body), 90s);
-}
-
-awaitable<http_response> client::call_within(http::verb verb, std::string target, std::string body, clock::duration deadline) {
   co_await ensure_login();
   http_request req{verb, target, 11};
   req.set(http::field::authorization, "Bearer " + token_);
@@ -25,7 +23,7 @@ awaitable<http_response> client::call_within(http::verb verb, std::string target
     req.set(http::field::content_type, "application/json");
     req.body() = std::move(body);
   }
-  co_return co_await https_request(tls_, target_, std::move(req), deadline);
+  co_return co_await https_request(tls_, target_, std::move(req), 60s);
 }
 
 awaitable<void> client::ensure_login() {

@@ -34,9 +34,6 @@ class client {
 
   // A REST call with the bearer token (logging in first if needed).
   awaitable<http_response> call(http::verb verb, std::string target, std::string body = {});
-  // The same with its own deadline (creating a session waits for the device's user, up to the
-  // server's consent_timeout_s and setup_timeout_s, at most 15 minutes).
-  awaitable<http_response> call_within(http::verb verb, std::string target, std::string body, clock::duration deadline);
   // Logs in with user and password (unless an API token was given); remembers the cookie too.
   awaitable<void> ensure_login();
   // The answer's JSON (valid until the next parse); throws cli_error if it is not JSON.

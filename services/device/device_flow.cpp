@@ -37,6 +37,7 @@ awaitable<void> agent::shadow(up::message req) {
   const auto policy = up::strictest(up::parse_consent(req.consent).value_or(up::consent_policy::ask), cfg_.consent);
   if (policy == up::consent_policy::ask) {
     log::info(scope, "asking the device's user on display ", cfg_.display);
+    answer(up::kind::shadow_asking, {});  // the administrator sees that a person is being waited for
     if (auto refusal = co_await ask_user(req); !refusal.empty()) {
       log::info(scope, "refused: ", refusal);
       answer(up::kind::shadow_refused, refusal);

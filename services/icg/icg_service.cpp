@@ -283,7 +283,8 @@ awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> 
     while (reg.current()) {
       auto m = co_await link.receive();
       if (!reg.current()) break;
-      if (m.type == up::kind::shadow_accepted || m.type == up::kind::shadow_refused || m.type == up::kind::shadow_ended) {
+      if (m.type == up::kind::shadow_asking || m.type == up::kind::shadow_accepted || m.type == up::kind::shadow_refused ||
+          m.type == up::kind::shadow_ended) {
         auto s = session_device_.find(m.session_id);
         if (s != session_device_.end() && s->second == device) {
           to_ums(m);

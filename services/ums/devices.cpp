@@ -57,17 +57,25 @@ void ums_service::device_gone(const std::string& id, const live_link& how) {
   if (auto s = sessions_.find(d->second.busy_with); s != sessions_.end() && !s->second->active) s->second->stop("device went offline");
 }
 
+// The device's user is being asked: the set-up now waits for a person, within the same deadline.
+void ums_service::device_asking(shadow_session& s) {
+  if (s.state == "asking the device") s.step("waiting for the device's user", s.deadline);
+}
+
 void ums_service::on_device_message(device_record& dev, up::link& link, const up::message& m) {
   switch (m.type) {
     case up::kind::heartbeat:
       return;
+    case up::kind::shadow_asking:
     case up::kind::shadow_accepted:
     case up::kind::shadow_refused:
     case up::kind::shadow_ended: {
       auto s = sessions_.find(m.session_id);
       // Only the device the session is for may answer for it.
       if (s == sessions_.end() || s->second->device_id != dev.id) return;
-      if (m.type == up::kind::shadow_ended)
+      if (m.type == up::kind::shadow_asking)
+        device_asking(*s->second);
+      else if (m.type == up::kind::shadow_ended)
         log::info(scope(*s->second), "device reports the session ended: ", m.reason);
       else
         s->second->device_answer.deliver(m);

@@ -23,7 +23,9 @@ awaitable<void> ums_service::console_icg_flow(session_ptr s, gateway& gw) {
     co_await ask_gateway(*s, gw, t);
 
     // 3. Send the VNC session information to the console: the gateway's external tunnel URL.
-    s->state = "waiting for tunnels at the gateway";
+    s->step("waiting for the viewer", clock::now() + cfg_.setup_timeout + cfg_.viewer_timeout);
+    s->tunnel_url = gw.external_url + "/tunnel/" + s->id;
+    s->viewer_token = t.viewer_token;
     s->answer.deliver({201, json::serialize(json::object{{"session_id", s->id},
                                                           {"device", s->device_id},
                                                           {"tunnel_url", gw.external_url + "/tunnel/" + s->id},
@@ -36,7 +38,9 @@ awaitable<void> ums_service::console_icg_flow(session_ptr s, gateway& gw) {
     co_await gateway_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + cfg_.viewer_timeout);
 
     // 5. VNC data flows through the gateway until either side ends.
-    s->state = "active at gateway " + gw.name;
+    s->step("active");
+    s->tunnel_url.clear();
+    s->viewer_token.clear();
     s->started = clock::now();
     co_await record("session_started", *s);
     auto ended = co_await gateway_report(*s, up::kind::session_ended, clock::time_point::max());
@@ -100,8 +104,8 @@ awaitable<void> ums_service::ask_gateway(shadow_session& s, gateway& gw, const t
   req.device_id = s.device_id;
   req.token = t.device_token;
   req.viewer_token = t.viewer_token;
+  s.step("asking the device", clock::now() + cfg_.consent_timeout);
   if (!gw.link->send(req)) throw flow_error(http::status::conflict, "gateway link is congested");
-  s.state = "asking device via gateway";
   co_await await_device_answer(s);
 }
 

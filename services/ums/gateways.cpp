@@ -83,6 +83,10 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
           if (!b->second.current() || (live && live->info.remote == m.link)) behind.erase(b);
         }
         break;
+      case up::kind::shadow_asking:
+        if (auto s = sessions_.find(m.session_id); s != sessions_.end() && s->second->gateway == gw.name)
+          device_asking(*s->second);
+        break;
       case up::kind::shadow_accepted:
       case up::kind::shadow_refused:
         if (auto s = sessions_.find(m.session_id); s != sessions_.end() && s->second->gateway == gw.name)

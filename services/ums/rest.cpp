@@ -37,12 +37,14 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
   if (!user) co_return error_response(req, http::status::unauthorized, "authentication required");
   if (auth_.uses_api_token(req)) audit_->api_token(*user, peer, std::string(req.method_string()) + " " + std::string(target.substr(0, 100)));
   if (target.starts_with("/api/v1/audit") && req.method() == http::verb::get) co_return co_await read_audit(req);
-  if (target == "/api/v1/devices" && req.method() == http::verb::get) co_return list_devices(req);
-  if (target == "/api/v1/sessions" && req.method() == http::verb::get) co_return list_sessions(req);
-  if (target == "/api/v1/sessions" && req.method() == http::verb::post) co_return co_await create_session(req, *user);
+  const auto path = target.substr(0, target.find('?'));
+  if (path == "/api/v1/devices" && req.method() == http::verb::get) co_return list_devices(req);
+  if (path == "/api/v1/sessions" && req.method() == http::verb::get) co_return list_sessions(req, *user);
+  if (path == "/api/v1/sessions" && req.method() == http::verb::post) co_return co_await create_session(req, *user);
   constexpr std::string_view one = "/api/v1/sessions/";
-  if (target.substr(0, one.size()) == one && req.method() == http::verb::delete_)
-    co_return co_await end_session_by(req, target.substr(one.size()), *user);
+  if (path.starts_with(one) && req.method() == http::verb::get) co_return session_state(req, path.substr(one.size()), *user);
+  if (path.starts_with(one) && req.method() == http::verb::delete_)
+    co_return co_await end_session_by(req, path.substr(one.size()), *user);
   if (target == "/api/v1/logout" && req.method() == http::verb::post) {
     // A browser logs out with its cookie: the login is revoked on the server and the cookie cleared.
     auth_.logout(auth::request_token(req, true));
@@ -78,7 +80,7 @@ http_response ums_service::list_devices(const http_request& req) {
   auto now = clock::now();
   for (auto& [id, d] : devices_) {
     auto* live = online_.find(id);
-    json::object o{{"id", d.id}, {"name", d.name}, {"online", live != nullptr}, {"shadowed", !d.busy_with.empty()}};
+    json::object o{{"id", d.id}, {"name", d.name}, {"os", "OS " + d.os}, {"online", live != nullptr}, {"shadowed", !d.busy_with.empty()}};
     if (live) {
       o["peer"] = live->info.peer;
       o["connector"] = live->info.connector;
@@ -89,20 +91,66 @@ http_response ums_service::list_devices(const http_request& req) {
   return json_response(req, http::status::ok, json::serialize(json::object{{"devices", out}}));
 }
 
-http_response ums_service::list_sessions(const http_request& req) {
-  json::array out;
-  for (auto& [id, s] : sessions_) {
-    json::object o{{"id", s->id}, {"device", s->device_id}, {"user", s->user}, {"via", s->via}, {"state", s->state},
-                   {"view_only", s->view_only},
-                   {"age_s", std::chrono::duration_cast<std::chrono::seconds>(clock::now() - s->created).count()}};
-    if (!s->gateway.empty()) o["gateway"] = s->gateway;
-    if (s->active) {
-      o["bytes_to_viewer"] = s->active->counters().bytes_ba;
-      o["bytes_from_viewer"] = s->active->counters().bytes_ab;
-    }
-    out.push_back(std::move(o));
+// A session as the REST API shows it. The viewer's ticket (step 4 of a console flow) only to the
+// administrator who asked for the session.
+json::object ums_service::session_json(const shadow_session& s, bool with_ticket) const {
+  const auto now = clock::now();
+  auto secs = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); };
+  json::object o{{"id", s.id}, {"device", s.device_id}, {"user", s.user}, {"via", s.via}, {"state", s.state},
+                 {"view_only", s.view_only}, {"age_s", secs(now - s.created)}};
+  if (!s.gateway.empty()) o["gateway"] = s.gateway;
+  // Seconds until the current set-up step gives up (absent once the session is active).
+  if (s.deadline != clock::time_point{}) o["deadline_s"] = std::max<std::int64_t>(0, secs(s.deadline - now));
+  if (s.active) {
+    o["bytes_to_viewer"] = s.active->counters().bytes_ba;
+    o["bytes_from_viewer"] = s.active->counters().bytes_ab;
   }
+  if (s.ended) {
+    o["end_reason"] = s.end_reason;
+    o["bytes_to_viewer"] = s.bytes_to_viewer;
+    o["bytes_from_viewer"] = s.bytes_from_viewer;
+  }
+  if (with_ticket && !s.viewer_token.empty()) {
+    o["tunnel_url"] = s.tunnel_url;
+    o["token"] = s.viewer_token;
+  }
+  return o;
+}
+
+namespace {
+constexpr std::size_t recent_max = 1000;
+constexpr auto recent_for = 15min;
+}  // namespace
+
+void ums_service::remember_ended(const shadow_session& s) {
+  const auto now = clock::now();
+  while (!recent_.empty() && (recent_.size() >= recent_max || now - recent_.front().at > recent_for)) recent_.pop_front();
+  recent_.push_back({now, s.id, s.user, s.ref, session_json(s, false)});
+}
+
+// GET /api/v1/sessions: the running sessions. With ?ref=R: the sessions the caller started with
+// that reference (the Web App's), including those that ended in the last minutes.
+http_response ums_service::list_sessions(const http_request& req, const std::string& user) {
+  auto url = boost::urls::parse_origin_form(req.target());
+  std::optional<std::string> ref;
+  if (url)
+    if (auto it = url->params().find("ref"); it != url->params().end()) ref = (*it).value;
+  json::array out;
+  for (auto& [id, s] : sessions_)
+    if (!ref || (s->ref == *ref && s->user == user)) out.push_back(session_json(*s, false));
+  if (ref && !ref->empty())
+    for (auto& r : recent_)
+      if (r.ref == *ref && r.user == user) out.push_back(r.view);
   return json_response(req, http::status::ok, json::serialize(json::object{{"sessions", out}}));
+}
+
+// GET /api/v1/sessions/ID: where the session's set-up stands, or how it ended.
+http_response ums_service::session_state(const http_request& req, std::string_view id, const std::string& user) {
+  if (auto it = sessions_.find(id); it != sessions_.end())
+    return json_response(req, http::status::ok, json::serialize(session_json(*it->second, it->second->user == user)));
+  for (auto r = recent_.rbegin(); r != recent_.rend(); ++r)
+    if (r->id == id) return json_response(req, http::status::ok, json::serialize(r->view));
+  return error_response(req, http::status::not_found, "no such session (ended sessions are kept for 15 minutes)");
 }
 
 awaitable<http_response> ums_service::end_session_by(const http_request& req, std::string_view id, const std::string& user) {
@@ -154,11 +202,13 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
   simdjson::dom::parser p;
   simdjson::dom::element body;
   std::string_view device;
-  bool view_only = false;
+  bool view_only = false, wait = true;
   if (p.parse(req.body()).get(body) || body["device"].get(device))
-    co_return error_response(req, http::status::bad_request, "expected JSON {\"device\": ID, \"view_only\": false}");
+    co_return error_response(req, http::status::bad_request, "expected JSON {\"device\": ID, \"view_only\": false, \"wait\": true}");
   if (auto e = body["view_only"].get(view_only); e && e != simdjson::NO_SUCH_FIELD)
     co_return error_response(req, http::status::bad_request, "view_only must be true or false");
+  if (auto e = body["wait"].get(wait); e && e != simdjson::NO_SUCH_FIELD)
+    co_return error_response(req, http::status::bad_request, "wait must be true or false");
   auto d = devices_.find(device);
   const std::string device_id(device);
   auto refused = [&](http::status status, std::string_view reason) -> awaitable<http_response> {
@@ -173,6 +223,11 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
     env_.tasks.spawn(console_icg_flow(s, *gw), scope(*s));
   else
     env_.tasks.spawn(console_flow(s), scope(*s));
+  // Without waiting: the session's id at once; its state (GET /api/v1/sessions/ID) tells each
+  // set-up step, and carries the viewer's ticket at step 4.
+  if (!wait)
+    co_return json_response(req, http::status::accepted,
+                            json::serialize(json::object{{"session_id", s->id}, {"state_url", "/api/v1/sessions/" + s->id}}));
   // Step 4 of the console flow answers this request.
   try {
     auto a = co_await s->answer.wait(clock::now() + cfg_.consent_timeout + cfg_.setup_timeout + 5s);

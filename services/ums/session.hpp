@@ -32,9 +32,19 @@ struct shadow_session {
   std::string user;
   std::string via;  // "console" or "webapp"
   bool view_only = false;
+  std::string ref;  // the Web App's reference for its request, to follow the set-up by
+  // Where the set-up stands, in the words the console and the Web App show ("asking the device",
+  // "waiting for the device's user", "connecting", "waiting for the viewer", "active", "ended"),
+  // and when the current step gives up (none once active: liveness and idle limits bound it then).
   std::string state = "requested";
+  clock::time_point deadline{};
+  void step(std::string words, clock::time_point until = {}) {
+    state = std::move(words);
+    deadline = until;
+  }
   clock::time_point created = clock::now();
   clock::time_point started{};  // splice began
+  std::string tunnel_url, viewer_token;  // step 4 of a console flow, until the viewer's tunnel arrives
 
   meeting_point<up::message> device_answer;  // step 2: accepted / refused, from the UP link
   meeting_point<session_answer> answer;      // step 4: for the REST handler

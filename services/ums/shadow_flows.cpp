@@ -25,7 +25,9 @@ awaitable<void> ums_service::console_flow(session_ptr s) {
     auto device_end = co_await rv_.wait(s->id, side::device, clock::now() + cfg_.setup_timeout);
 
     // 4. Forward the session information to the console.
-    s->state = "waiting for viewer";
+    s->step("waiting for the viewer", clock::now() + cfg_.viewer_timeout);
+    s->tunnel_url = tunnel_url(s->id);
+    s->viewer_token = t.viewer_token;
     s->answer.deliver({201, json::serialize(json::object{{"session_id", s->id},
                                                           {"device", s->device_id},
                                                           {"tunnel_url", tunnel_url(s->id)},
@@ -82,8 +84,8 @@ awaitable<void> ums_service::ask_device(shadow_session& s, const std::string& de
   auto req = shadow_request(s);
   req.tunnel_url = tunnel_url(s.id);
   req.token = device_token;
+  s.step("asking the device", clock::now() + cfg_.consent_timeout);
   if (!device->send(req)) throw flow_error(http::status::conflict, "device link is congested");
-  s.state = "asking device";
   co_await await_device_answer(s);
 }
 
@@ -100,7 +102,7 @@ awaitable<void> ums_service::await_device_answer(shadow_session& s) {
   json::object what{{"answer", accepted ? "accepted" : "refused"}, {"reason", answer.reason}};
   co_await record("device_answer", s, std::move(what));
   if (!accepted) throw flow_error(http::status::conflict, "device refused: " + answer.reason);
-  s.state = "device accepted";
+  s.step("connecting", clock::now() + cfg_.setup_timeout);
 }
 
 // The last step of every flow: splice, stoppable from outside (REST, shutdown), with the counters
@@ -116,7 +118,9 @@ awaitable<std::string> ums_service::splice_session(shadow_session& s, stream_ptr
   o.idle_timeout = cfg_.idle_timeout;
   splicer sp(viewer, device, o);
   s.active = &sp;
-  s.state = "active";
+  s.step("active");
+  s.tunnel_url.clear();
+  s.viewer_token.clear();
   s.started = clock::now();
   stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("server shutting down"); });
   if (!s.end_reason.empty()) sp.stop(s.end_reason);
@@ -154,7 +158,10 @@ awaitable<void> ums_service::record_refusal(const std::string& device, const std
 // Records the end (the audit line) and frees the device for the next session.
 awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome) {
   s.ended = true;
-  s.state = "ended";
+  s.step("ended");
+  s.end_reason = outcome;
+  s.tunnel_url.clear();
+  s.viewer_token.clear();
   s.answer.close();
   co_await rv_.finish(s.id, outcome);
   auto secs = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); };
@@ -181,6 +188,7 @@ awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome)
         gw->link->send(end);
       }
   if (auto d = devices_.find(s.device_id); d != devices_.end() && d->second.busy_with == s.id) d->second.busy_with.clear();
+  remember_ended(s);
   sessions_.erase(s.id);
 }
 

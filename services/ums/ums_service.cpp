@@ -30,6 +30,8 @@ ums_service::ums_service(service_env& env, settings& s)
     r.id = d.required_str("id");
     r.name = d.str("name", r.id);
     r.credential = d.required_str("credential");
+    r.os = d.str("os", "12");
+    if (r.os != "12" && r.os != "11") d.reject("os", "expected \"12\" or \"11\" (the device's OS family)");
     // Asking is the default: shadowing someone unannounced is unlawful in many places.
     auto consent = up::parse_consent(d.str("consent", "ask"));
     if (!consent) d.reject("consent", "expected none, notify or ask");
@@ -83,15 +85,19 @@ void ums_service::start() {
     if (std::find(cfg_.web_origins.begin(), cfg_.web_origins.end(), origin) == cfg_.web_origins.end())
       co_return co_await up.reject(http::status::forbidden, "origin not allowed");
     auto url = boost::urls::parse_origin_form(up.request().target());
-    std::string device;
+    std::string device, ref;
     bool view_only = false;
     if (url) {
       auto it = url->params().find("device");
       if (it != url->params().end()) device = (*it).value;
       auto vo = url->params().find("view_only");
       view_only = vo != url->params().end() && (*vo).value == "1";
+      // The page's own name for this request: it follows the set-up by it (GET /api/v1/sessions?ref=).
+      if (auto r = url->params().find("ref"); r != url->params().end()) ref = (*r).value;
     }
     if (device.empty()) co_return co_await up.reject(http::status::bad_request, "name the device: /webapp/shadow?device=ID");
+    if (ref.size() > 64 || ref.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != std::string::npos)
+      co_return co_await up.reject(http::status::bad_request, "ref: at most 64 letters, digits and dashes");
     auto d = devices_.find(device);
     auto refused = [&](http::status status, std::string_view reason) -> awaitable<void> {
       co_await record_refusal(device, *user, "webapp", reason);
@@ -100,10 +106,12 @@ void ums_service::start() {
     if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
     if (!online_.find(device)) co_return co_await refused(http::status::conflict, "device is offline");
     if (!d->second.busy_with.empty()) co_return co_await refused(http::status::conflict, "device is already being shadowed");
+    auto s = new_session(device, *user, "webapp", view_only);
+    s->ref = ref;
     if (auto* gw = gateway_of(d->second))
-      co_await webapp_icg_flow(up, new_session(device, *user, "webapp", view_only), *gw);
+      co_await webapp_icg_flow(up, s, *gw);
     else
-      co_await webapp_flow(up, new_session(device, *user, "webapp", view_only));
+      co_await webapp_flow(up, s);
   });
   server_->add_http("/api/", [this](const http_request& req, const std::string& peer) { return rest(req, peer); });
   server_->add_http("/novnc/", [this](const http_request& req, const std::string&) -> awaitable<http_response> {

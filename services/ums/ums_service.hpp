@@ -12,12 +12,16 @@
 #include "services/ums/auth.hpp"
 #include "services/ums/session.hpp"
 
+#include <boost/json/object.hpp>
+
+#include <deque>
 #include <map>
 
 namespace shadowlink::ums {
 
 struct device_record {
   std::string id, name, credential;
+  std::string os = "12";  // OS family: "12" (Unified Protocol) or "11" (legacy TLS listener on the device)
   up::consent_policy consent = up::consent_policy::ask;  // is the device's user asked first?
   clock::time_point last_seen{};
   std::string busy_with;  // session id while being shadowed
@@ -70,7 +74,7 @@ class ums_service final : public service {
   bool from_own_pages(const http_request& req) const;
   awaitable<http_response> create_session(const http_request& req, const std::string& user);
   http_response list_devices(const http_request& req);
-  http_response list_sessions(const http_request& req);
+  http_response list_sessions(const http_request& req, const std::string& user);
   awaitable<http_response> end_session_by(const http_request& req, std::string_view id, const std::string& user);
   awaitable<http_response> read_audit(const http_request& req);
   awaitable<http_response> login(const http_request& req, const std::string& peer);
@@ -106,6 +110,13 @@ class ums_service final : public service {
   awaitable<void> serve_device(up::link& link);
   void on_device_message(device_record& d, up::link& link, const up::message& m);
   void device_gone(const std::string& id, const live_link& how);
+  void device_asking(shadow_session& s);
+
+  // Session state for the REST API (rest.cpp): live sessions, and ended ones for a while so that
+  // whoever follows a set-up can read how it ended.
+  boost::json::object session_json(const shadow_session& s, bool with_ticket) const;
+  void remember_ended(const shadow_session& s);
+  http_response session_state(const http_request& req, std::string_view id, const std::string& user);
 
   std::string scope(const shadow_session& s) const { return name_ + "/" + s.id; }
 
@@ -120,6 +131,12 @@ class ums_service final : public service {
   std::map<std::string, device_record, std::less<>> devices_;
   up::link_registry<live_link> online_;  // verified links of the devices online now
   std::map<std::string, session_ptr, std::less<>> sessions_;
+  struct ended_session {
+    clock::time_point at;
+    std::string id, user, ref;
+    boost::json::object view;
+  };
+  std::deque<ended_session> recent_;  // newest last; bounded in number and age
   std::vector<std::unique_ptr<gateway>> gateways_;
   bool stopping_ = false;
 };

@@ -10,13 +10,19 @@
 // the shadowing WebSocket is refused. Any console
 // error, page error, failed request or CSP violation fails the run. Screenshots go to
 // SCREENSHOT_DIR. Prints one line per check; exits 1 on the first failure.
+// Keys typed in the browser are read on the device's X server with xev (they arrive in full
+// control, not in view only); the clipboard panel carries text both ways in full control and is
+// hidden in view only. Optional environment: EXPECT_STEP, words the set-up status must show while
+// the session is being set up (e.g. "waiting for the device's user"); REFUSED_DEVICE, the name of
+// a device that refuses, whose reason the page must show in words.
 import { chromium } from 'playwright-core';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 
 const [url, user, password, deviceName, shots] = process.argv.slice(2);
 const problems = [];
 const fail = (why) => { throw new Error(why); };
 
+let xev = null;  // the device's key log, stopped at the end
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   // Chromium's own network features would try to reach Google; this machine's network is closed.
@@ -48,6 +54,7 @@ try {
   await row.waitFor({ timeout: 10000 });
   check('login shows the device list with ' + deviceName);
 
+  if (!(await row.textContent()).includes('OS 12')) fail('the device row does not show its OS family: ' + await row.textContent());
   await page.fill('#filter', 'no-such-device-xyz');
   if (await row.count() !== 0) fail('the filter did not hide ' + deviceName);
   await page.fill('#filter', deviceName.slice(0, 4));
@@ -99,10 +106,31 @@ try {
     return false;
   };
 
+  // The device's keyboard as its X server sees it: xev on the root window (no window manager, so
+  // the focus follows the pointer, which is over the root window).
+  const deviceEnv = { ...process.env, DISPLAY: process.env.DEVICE_DISPLAY };
+  let keysSeen = '';
+  xev = spawn('xev', ['-root', '-event', 'keyboard'], { env: deviceEnv, stdio: ['ignore', 'pipe', 'ignore'] });
+  xev.stdout.on('data', (d) => { keysSeen += d.toString(); });
+  const keyArrived = async (ch, ms) => {
+    const mark = 'keysym 0x' + ch.charCodeAt(0).toString(16) + ', ' + ch;
+    for (let waited = 0; waited <= ms; waited += 100) {
+      if (keysSeen.includes(mark)) return true;
+      await page.waitForTimeout(100);
+    }
+    return false;
+  };
+  const deviceClipboard = () => execFileSync('xclip', ['-o', '-selection', 'clipboard'], { env: deviceEnv, timeout: 5000 }).toString();
+
   for (const viewOnly of [false, true]) {
     const mode = viewOnly ? 'view only' : 'full control';
     await page.setChecked('#view-only', viewOnly);
     await row.locator('button').click();
+    if (process.env.EXPECT_STEP) {
+      await page.locator('#status', { hasText: process.env.EXPECT_STEP }).waitFor({ timeout: 10000 });
+      check(mode + ': while it is set up the page shows "' + (await page.textContent('#status')) + '"');
+      await page.screenshot({ path: `${shots}/webapp-setup-${viewOnly ? 'view-only' : 'full-control'}.png` });
+    }
     await page.waitForFunction(() => document.title.startsWith('shadowing '), null, { timeout: 20000 });
     await waitCheckerboard(mode);
     await page.locator('#sessions tbody tr', { hasText: mode }).waitFor({ timeout: 10000 });
@@ -113,13 +141,38 @@ try {
     if (!viewOnly) {
       if (!await pointerAt(80, 60, 3000)) fail('full control: the click did not move the device pointer to 80,60 but ' + devicePointer());
       check('full control: the browser\'s click lands on the device (' + devicePointer() + ')');
+      await page.keyboard.type('shl');
+      for (const ch of 'shl') if (!await keyArrived(ch, 3000)) fail('full control: the key ' + ch + ' typed in the browser did not reach the device');
+      check('full control: keys typed in the browser arrive on the device\'s X server');
+      // Clipboard: the device's text shows in the panel; the panel's text reaches the device.
+      const fromDevice = 'from-the-device-' + Date.now();
+      const owner = spawn('xclip', ['-i', '-selection', 'clipboard', '-quiet'], { env: deviceEnv, stdio: ['pipe', 'ignore', 'ignore'] });
+      owner.stdin.end(fromDevice);
+      try {
+        await page.click('#clipboard-panel summary');
+        await page.waitForFunction((t) => document.querySelector('#clipboard').value === t, fromDevice, { timeout: 10000 });
+      } finally {
+        owner.kill();
+      }
+      const fromBrowser = 'from-the-browser-' + Date.now();
+      if (fromBrowser === fromDevice) fail('the two clipboard texts must differ');
+      await page.fill('#clipboard', fromBrowser);
+      await page.click('#clipboard-send');
+      let got = '';
+      for (let i = 0; i < 50 && got !== fromBrowser; ++i) { await page.waitForTimeout(100); got = deviceClipboard(); }
+      if (got !== fromBrowser) fail('full control: the clipboard panel\'s text did not reach the device (device has "' + got + '")');
+      check('full control: the clipboard panel shows the device\'s clipboard and sends its text to the device');
     } else {
+      if (await page.isVisible('#clipboard-panel')) fail('view only: the clipboard panel is shown');
+      if (await page.isVisible('#keys')) fail('view only: the special keys are offered');
       if (!await pointerAt(300, 200, 0) || await pointerAt(80, 60, 1500)) fail('view only: the device pointer moved to ' + devicePointer());
       // A client that ignores view only: the device's filter must still drop its input.
       await page.evaluate(() => { window.shadowlinkRfb.viewOnly = false; });
       await clickScreen(120, 90);
       if (await pointerAt(120, 90, 1500) || !await pointerAt(300, 200, 0)) fail('view only: input got through the device\'s filter: ' + devicePointer());
-      check('view only: no click reaches the device, even with the page\'s guard off');
+      await page.keyboard.type('vxq');
+      for (const ch of 'vxq') if (await keyArrived(ch, ch === 'q' ? 1500 : 0)) fail('view only: the key ' + ch + ' reached the device');
+      check('view only: no click or key reaches the device, even with the page\'s guard off; no clipboard panel, no special keys');
     }
     await page.screenshot({ path: `${shots}/webapp-${viewOnly ? 'view-only' : 'full-control'}.png` });
     if (!viewOnly) await page.click('#disconnect');
@@ -127,6 +180,22 @@ try {
     await page.locator('#status', { hasText: 'ended' }).waitFor({ timeout: 10000 });
     check(mode + ': ending the session ' + (viewOnly ? 'from the sessions list' : 'from the viewer') + ' shows it ended');
     await row.locator('button:not([disabled])').waitFor({ timeout: 10000 });
+  }
+
+  if (process.env.REFUSED_DEVICE) {
+    // A device that refuses: the reason reaches the page in words, not as a bare "disconnected".
+    await page.setChecked('#view-only', false);
+    await page.fill('#filter', '');
+    await page.locator('#devices tbody tr', { hasText: process.env.REFUSED_DEVICE }).locator('button').click();
+    await page.locator('#status', { hasText: 'Could not shadow' }).waitFor({ timeout: 20000 });
+    const said = await page.textContent('#status');
+    if (!said.includes('not reachable')) fail('the refusal\'s reason is not shown: ' + said);
+    // noVNC logs a refused connection as a console error with the server's close reason: expected
+    // here, and only that one.
+    const expected = (p) => p.startsWith('console: Failed when connecting: Connection closed') && p.includes('not reachable');
+    if (problems.every(expected)) problems.length = 0;
+    check('a refusing device: the page says why ("' + said + '")');
+    await page.screenshot({ path: `${shots}/webapp-refused.png` });
   }
 
   await page.click('#logout');
@@ -145,5 +214,6 @@ try {
   console.error('FAIL: ' + e.message);
   process.exitCode = 1;
 } finally {
+  xev?.kill();
   await browser.close();
 }

@@ -64,6 +64,9 @@ START=$(date +%s)
 if "${CLI[@]}" snapshot tc-1 "$WORK/x.png" 2> "$WORK/timeout.err"; then fail "shadowed without an answer"; fi
 cat "$WORK/timeout.err"
 grep -q "device refused: the device's user did not answer within 5 s" "$WORK/timeout.err" || fail "no timeout reason"
+# The console follows the set-up: it said what it was waiting for, with the server's deadline.
+grep -Eq "^tc-1: waiting for the device's user \([0-9]+s so far, [0-9]+s left\)" "$WORK/timeout.err" \
+  || fail "the console did not show that it waited for the device's user"
 [ $(( $(date +%s) - START )) -ge 4 ] || fail "refused before the user had time to answer"
 for _ in $(seq 30); do [ -z "$(window consent)" ] && break; sleep 0.1; done
 [ -z "$(window consent)" ] || fail "the dialog stayed after its timeout"

@@ -94,6 +94,48 @@ new_session
 [ "$(upgrade_status "$URL" "$TOKEN")" = 403 ] || fail "a used token was accepted again"
 echo "ok: tokens are refused for another session (403), after their session ended (403) and when used twice (403)"
 
+step "session state: created at once, each step readable, the viewer's ticket only for its owner, the end reason kept"
+rest() {  # rest METHOD PATH BEARER [BODY]: prints the answer's body, then its HTTP status on its own line
+  curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -X "$1" -H "Authorization: Bearer $3" \
+    -H "Content-Type: application/json" ${4:+-d "$4"} -w '\n%{http_code}' "https://127.0.0.1:$UMS_PORT$2"
+}
+field() {  # field NAME: NAME of the JSON object on stdin (which may end with rest's status line)
+  python3 -c '
+import json, sys
+text = sys.stdin.read().strip()
+body = text.rsplit("\n", 1)[0] if "\n" in text else text
+print(json.loads(body).get(sys.argv[1], ""))' "$1"
+}
+answer=$(rest POST /api/v1/sessions "$API_TOKEN" '{"device":"tc-1","wait":false}')
+[ "${answer##*$'\n'}" = 202 ] || fail "a session without waiting was not answered 202: $answer"
+ID=$(field session_id <<<"$answer")
+[ -n "$ID" ] || fail "no session id: $answer"
+for _ in $(seq 100); do
+  state=$(rest GET "/api/v1/sessions/$ID" "$API_TOKEN")
+  [ "$(field state <<<"$state")" = "waiting for the viewer" ] && break
+  sleep 0.1
+done
+[ "$(field state <<<"$state")" = "waiting for the viewer" ] || fail "the session did not reach step 4: $state"
+TOKEN=$(field token <<<"$state")
+[ ${#TOKEN} -eq 64 ] || fail "the owner did not get the viewer's ticket: $state"
+secret "$TOKEN"
+[ "$(field deadline_s <<<"$state")" -gt 0 ] || fail "no deadline for the viewer's step: $state"
+ADMIN_TOKEN=$(curl -s --cacert "$WORK/data/ca.pem" -H "Content-Type: application/json" \
+  -d "{\"user\":\"admin\",\"password\":\"$ADMIN_PASSWORD\"}" "https://127.0.0.1:$UMS_PORT/api/v1/login" | field token)
+secret "$ADMIN_TOKEN"
+other=$(rest GET "/api/v1/sessions/$ID" "$ADMIN_TOKEN")
+[ "$(field state <<<"$other")" = "waiting for the viewer" ] || fail "another administrator cannot read the state: $other"
+[ -z "$(field token <<<"$other")" ] || fail "another administrator got the viewer's ticket"
+[ "$(rest DELETE "/api/v1/sessions/$ID" "$API_TOKEN" | tail -1)" = 204 ] || fail "cannot end the session"
+for _ in $(seq 50); do
+  state=$(rest GET "/api/v1/sessions/$ID" "$API_TOKEN")
+  [ "$(field state <<<"$state")" = ended ] && break
+  sleep 0.1
+done
+[ "$(field end_reason <<<"$state")" = "ended by automation" ] || fail "the end reason is not kept: $state"
+[ "$(rest GET /api/v1/sessions/s-000000000000 "$API_TOKEN" | tail -1)" = 404 ] || fail "an unknown session was found"
+echo "ok: session state followed from creation to its end"
+
 step "Web App endpoint refuses upgrades without the login cookie or from another origin"
 ws_status() {  # ws_status ORIGIN [COOKIE_JAR]: HTTP status of a Web App shadow upgrade
   curl -s -o /dev/null -w '%{http_code}' --http1.1 --max-time 3 --cacert "$WORK/data/ca.pem" \

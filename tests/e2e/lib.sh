@@ -111,7 +111,7 @@ ensure_playwright() {
 browse() {
   local dir=${ARTIFACTS:-$WORK}/$6
   mkdir -p "$dir"
-  DEVICE_DISPLAY=$5 timeout 150 node "$BROWSER_DIR/webapp.mjs" "$1" "$2" "$3" "$4" "$dir" | tee "$WORK/browser-$6.log"
+  DEVICE_DISPLAY=$5 EXPECT_STEP=${EXPECT_STEP:-} REFUSED_DEVICE=${REFUSED_DEVICE:-} timeout 150 node "$BROWSER_DIR/webapp.mjs" "$1" "$2" "$3" "$4" "$dir" | tee "$WORK/browser-$6.log"
   grep -q "ok: after logout" "$WORK/browser-$6.log" || fail "the browser test ($6) did not finish"
 }
 

@@ -8,13 +8,15 @@ UMS_PORT=$(free_port) ICG_PORT=$(free_port)
 [ "$ICG_PORT" != "$UMS_PORT" ] || ICG_PORT=$(free_port)
 CRED=gateway-credential-0123456789
 
-step "start Xvnc, the UMS, the gateway, a device at the UMS and one behind the gateway"
+step "start Xvnc, the UMS, the gateway, two devices at the UMS (one without a VNC server) and one behind the gateway"
 start_xvnc
+CLOSED_PORT=$(free_port)
 cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "devices": [{"id": "tc-1", "name": "Thin client 1", "credential": "tc-1-credential", "consent": "none"},
-              {"id": "remote-1", "name": "Home office", "credential": "remote-1-credential", "consent": "none"}],
+              {"id": "remote-1", "name": "Home office", "credential": "remote-1-credential", "consent": "none"},
+              {"id": "tc-broken", "name": "Broken VNC", "credential": "tc-broken-credential", "consent": "none"}],
   "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
                 "credential": "$CRED"}]}}]}
 JSON
@@ -26,8 +28,17 @@ cat > "$WORK/icg.json" <<JSON
 JSON
 start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"
 wait_port "$ICG_PORT" 15
-write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_PORT"
+# tc-1 asks its user first; its "user" (a 2 s sleep on the device's display) always agrees, so the
+# page has a moment in which it must show that it waits for a person.
+cat > "$WORK/tc1.json" <<JSON
+{"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "tc-1", "settings": {
+  "device_id": "tc-1", "credential": "tc-1-credential", "server": "wss://127.0.0.1:$UMS_PORT/up",
+  "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT,
+  "consent": "ask", "consent_command": ["sleep", "2"], "display": "$VNC_DISPLAY"}}]}
+JSON
 start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
+write_device_config "$WORK/broken.json" tc-broken tc-broken-credential "$UMS_PORT" "$CLOSED_PORT"
+start broken "$BIN/shadowlinkd" --config "$WORK/broken.json"
 cat > "$WORK/remote.json" <<JSON
 {"data_dir": "$WORK/remote-data", "services": [{"type": "device", "name": "remote-1", "settings": {
   "device_id": "remote-1", "credential": "remote-1-credential", "server": "wss://localhost:$ICG_PORT/up",
@@ -35,6 +46,7 @@ cat > "$WORK/remote.json" <<JSON
 JSON
 start remote "$BIN/shadowlinkd" --config "$WORK/remote.json"
 wait_log ums "device tc-1 online" 15
+wait_log ums "device tc-broken online" 15
 wait_log ums "device remote-1 online through gateway icg" 20
 
 # Origin check: the page is opened as https://localhost:PORT, one of the UMS's web origins.
@@ -44,8 +56,11 @@ flow() {
   wait_count ums "AUDIT session ended: device=$2 user=admin via=webapp" 2 10
   grep -q "shadow request from admin (view only)" "$WORK/$4.log" || fail "the view-only choice did not reach $2"
 }
-step "Chromium, OS12 direct: log in, filter, shadow in full control and view only, end, log out"
-flow direct tc-1 "Thin client 1" device
+step "Chromium, OS12 direct: log in, filter, shadow in full control and view only (the device's user asked), end, a refusal, log out"
+port_free "$CLOSED_PORT" || fail "the closed VNC port $CLOSED_PORT is in use: the refusal would not be a real one"
+EXPECT_STEP="waiting for the device's user" REFUSED_DEVICE="Broken VNC" flow direct tc-1 "Thin client 1" device
+grep -q '"event":"session_ended".*"tc-broken"\|"tc-broken".*"event":"session_ended"' "$WORK"/data/*/audit.jsonl \
+  || fail "the refused session is not in the audit trail"
 step "Chromium, OS12 over the ICG: the same for the device behind the gateway"
 flow icg remote-1 "Home office" remote
 echo "web app in Chromium: all checks passed for both Web App flows (screenshots in ${ARTIFACTS:-$WORK})"

@@ -47,3 +47,13 @@ TEST_CASE("gateway hellos and verdicts carry the id of the link they are about, 
   CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"device_offline","device_id":"d","link":"17"})"),
                     "field 'link' must be a number");
 }
+
+TEST_CASE("a device's note that it is asking its user names the session and survives a round trip") {
+  up::message m;
+  m.type = up::kind::shadow_asking;
+  m.session_id = "s-0123456789ab";
+  auto back = up::parse(up::serialize(m));
+  CHECK(back.type == up::kind::shadow_asking);
+  CHECK(back.session_id == m.session_id);
+  CHECK_THROWS_AS(up::parse(R"({"v":1,"type":"shadow_asking"})"), up::protocol_error);
+}

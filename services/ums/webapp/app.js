@@ -45,7 +45,7 @@ function showDevices() {
     if (filter && !(d.name.toLowerCase().includes(filter) || d.id.toLowerCase().includes(filter))) continue;
     const connector = d.online ? d.connector || '' : '';
     const seen = d.online && d.last_seen_s !== undefined ? d.last_seen_s + ' s ago' : '';
-    body.append(tableRow([d.name, d.id, d.online ? 'yes' : 'no', connector, seen, d.shadowed ? 'yes' : 'no'],
+    body.append(tableRow([d.name, d.id, d.os || '', d.online ? 'yes' : 'no', connector, seen, d.shadowed ? 'yes' : 'no'],
                          'Shadow', () => shadow(d), !d.online || d.shadowed || rfb !== null));
   }
 }
@@ -100,30 +100,94 @@ function loggedOut(message) {
   status(message);
 }
 
+// The set-up of a session, followed by the page's own reference for its request: the shadowing
+// WebSocket carries only RFB, so the steps ("asking the device", "waiting for the device's
+// user", "connecting") and the reason a session ended come from the REST API.
+async function sessionOf(ref) {
+  const r = await fetch('/api/v1/sessions?ref=' + encodeURIComponent(ref), {credentials: 'same-origin'});
+  if (!r.ok) return null;
+  const list = (await r.json()).sessions;
+  return list.length ? list[list.length - 1] : null;
+}
+
+function followSetup(device, ref, viewOnly) {
+  const started = Date.now();
+  const timer = setInterval(async () => {
+    const s = await sessionOf(ref);
+    if (!s || s.state === 'active' || s.state === 'ended' || rfb === null) return;
+    const waited = Math.round((Date.now() - started) / 1000);
+    const left = s.deadline_s !== undefined ? ', gives up in ' + s.deadline_s + ' s' : '';
+    status(device.name + (viewOnly ? ' (view only)' : '') + ': ' + s.state + '… (' + waited + ' s' + left + ')');
+  }, 500);
+  return () => clearInterval(timer);
+}
+
+// How the session ended, in the server's words (it records the end just after closing the tunnel).
+async function endReason(ref) {
+  for (let i = 0; i < 20; ++i) {
+    const s = await sessionOf(ref);
+    if (s && s.state === 'ended') return s.end_reason;
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  return '';
+}
+
 function shadow(device) {
   const viewOnly = $('view-only').checked;
+  const ref = crypto.randomUUID();
   $('viewer').hidden = false;
   $('viewer-title').textContent = device.name + (viewOnly ? ' (view only)' : ' (full control)');
-  $('ctrl-alt-del').hidden = viewOnly;
-  status('Connecting to ' + device.name + '…');
-  const url = 'wss://' + location.host + '/webapp/shadow?device=' + encodeURIComponent(device.id) + (viewOnly ? '&view_only=1' : '');
+  $('keys').hidden = viewOnly;
+  $('clipboard-panel').hidden = viewOnly;
+  $('clipboard').value = '';
+  status(device.name + ': starting…');
+  const url = 'wss://' + location.host + '/webapp/shadow?device=' + encodeURIComponent(device.id) +
+              (viewOnly ? '&view_only=1' : '') + '&ref=' + ref;
   rfb = new RFB($('screen'), url);
   rfb.scaleViewport = true;
   rfb.viewOnly = viewOnly;
   window.shadowlinkRfb = rfb;  // for the browser tests
+  const stopFollowing = followSetup(device, ref, viewOnly);
+  let connected = false;
   showDevices();
   rfb.addEventListener('connect', () => {
+    connected = true;
+    stopFollowing();
     status('Shadowing ' + device.name + (viewOnly ? ' (view only)' : ''));
     document.title = 'shadowing ' + device.id;
     loadDevices();
   });
-  rfb.addEventListener('disconnect', (e) => {
+  rfb.addEventListener('clipboard', (e) => { $('clipboard').value = e.detail.text; });
+  rfb.addEventListener('disconnect', async (e) => {
+    stopFollowing();
     rfb = null;
     $('viewer').hidden = true;
     document.title = 'shadowlink';
-    status(e.detail.clean ? 'Session with ' + device.name + ' ended.' : 'Session with ' + device.name + ' lost.', !e.detail.clean);
+    const why = await endReason(ref);
+    const words = !connected ? 'Could not shadow ' + device.name : 'Session with ' + device.name + (e.detail.clean ? ' ended' : ' lost');
+    status(why ? words + ': ' + why : words + '.', !connected || !e.detail.clean);
     loadDevices();
   });
+}
+
+// Keys the browser or the administrator's own desktop would take for itself.
+const XK = {Control_L: 0xffe3, Alt_L: 0xffe9, Super_L: 0xffeb, Delete: 0xffff, BackSpace: 0xff08, Tab: 0xff09,
+            Escape: 0xff1b, F4: 0xffc1, Print: 0xff61};
+const combos = {
+  'ctrl-alt-del': [['Control_L', 'ControlLeft'], ['Alt_L', 'AltLeft'], ['Delete', 'Delete']],
+  'ctrl-alt-backspace': [['Control_L', 'ControlLeft'], ['Alt_L', 'AltLeft'], ['BackSpace', 'Backspace']],
+  'alt-tab': [['Alt_L', 'AltLeft'], ['Tab', 'Tab']],
+  'alt-f4': [['Alt_L', 'AltLeft'], ['F4', 'F4']],
+  'ctrl-esc': [['Control_L', 'ControlLeft'], ['Escape', 'Escape']],
+  'super': [['Super_L', 'MetaLeft']],
+  'print': [['Print', 'PrintScreen']],
+};
+function sendCombo(name) {
+  const keys = combos[name];
+  if (!rfb || !keys) return;
+  for (const [sym, code] of keys) rfb.sendKey(XK[sym], code, true);
+  for (const [sym, code] of [...keys].reverse()) rfb.sendKey(XK[sym], code, false);
+  rfb.focus();
 }
 
 $('login').addEventListener('submit', async (e) => {
@@ -144,5 +208,7 @@ $('logout').addEventListener('click', async () => {
 
 $('filter').addEventListener('input', showDevices);
 $('disconnect').addEventListener('click', () => { if (rfb) rfb.disconnect(); });
-$('ctrl-alt-del').addEventListener('click', () => { if (rfb) rfb.sendCtrlAltDel(); });
+$('ctrl-alt-del').addEventListener('click', () => sendCombo('ctrl-alt-del'));
+$('send-key').addEventListener('change', () => { sendCombo($('send-key').value); $('send-key').value = ''; });
+$('clipboard-send').addEventListener('click', () => { if (rfb) rfb.clipboardPasteFrom($('clipboard').value); });
 $('fullscreen').addEventListener('click', () => $('screen').requestFullscreen());
