@@ -7,7 +7,7 @@
 
 namespace shadowlink::ums {
 
-void auth::configure(settings& s) {
+void auth::configure(settings& s, const device_groups& groups) {
   // The demo runs from a config printed on screen: plain text is accepted there, nowhere else.
   const bool demo = s.boolean("demo", false);
   auto plain_refused = [](settings& where, std::string_view key, std::string_view instead) {
@@ -27,6 +27,7 @@ void auth::configure(settings& s) {
     }
     max_iterations = std::max(max_iterations, h.iterations);
     if (!users_.emplace(name, h).second) u.reject("user", "duplicate user '" + name + "'");
+    principals_[name] = principal::read(u, groups);
     u.finish();
   }
   for (auto& t : s.objects("api_tokens")) {
@@ -41,7 +42,16 @@ void auth::configure(settings& s) {
       if (hashed.size() != 64 || hashed.find_first_not_of("0123456789abcdef") != std::string::npos)
         t.reject("token_sha256", "expected 64 lowercase hex digits (printf %s TOKEN | sha256sum)");
     }
-    if (!api_tokens_.emplace(hashed, t.required_str("user")).second) t.reject("token_sha256", "duplicate API token");
+    const auto user = t.required_str("user");
+    if (!api_tokens_.emplace(hashed, user).second) t.reject("token_sha256", "duplicate API token");
+    // A token of a user with a password acts with that user's rights; a token of its own
+    // (automation) carries its own role and grants.
+    if (principals_.contains(user)) {
+      for (auto key : {"role", "allow", "deny"})
+        if (t.has(key)) t.reject(key, "rights of '" + user + "' are set by an earlier entry: set them once per user");
+    } else {
+      principals_[user] = principal::read(t, groups);
+    }
     t.finish();
   }
   dummy_ = hash_password(random_token(16), max_iterations);

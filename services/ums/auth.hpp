@@ -5,6 +5,7 @@
 #include "framework/net.hpp"
 #include "framework/ws_stream.hpp"
 #include "services/ums/passwords.hpp"
+#include "services/ums/rights.hpp"
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -16,7 +17,8 @@ namespace shadowlink::ums {
 
 class auth {
  public:
-  void configure(settings& s);
+  // Users and API tokens with their roles and grants (which may name the device groups).
+  void configure(settings& s, const device_groups& groups);
 
   struct login_result {
     std::optional<std::string> token;  // set for valid credentials
@@ -34,6 +36,9 @@ class auth {
   // The token a request carries (bearer first, then the cookie if allowed); empty if none.
   static std::string_view request_token(const http_request& req, bool allow_cookie);
 
+  // What an authenticated user may do.
+  const principal& rights_of(std::string_view user) const { return principals_.at(std::string(user)); }
+
   static constexpr std::string_view cookie_name = "sl_session";
   static constexpr clock::duration login_lifetime = 8h;  // at most, however busy
 
@@ -42,6 +47,7 @@ class auth {
 
   std::map<std::string, password_hash, std::less<>> users_;
   std::map<std::string, std::string, std::less<>> api_tokens_;  // SHA-256 of the token (hex) -> user
+  std::map<std::string, principal, std::less<>> principals_;   // user -> role and grants
   password_hash dummy_;  // checked for unknown users, so that the answer time does not tell
   net::thread_pool pool_{1};
   int checks_ = 0;  // password checks queued or running: bounded, so a flood of logins queues nowhere

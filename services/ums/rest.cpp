@@ -36,9 +36,13 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
   auto user = auth_.user_of(req, true);
   if (!user) co_return error_response(req, http::status::unauthorized, "authentication required");
   if (auth_.uses_api_token(req)) audit_->api_token(*user, peer, std::string(req.method_string()) + " " + std::string(target.substr(0, 100)));
-  if (target.starts_with("/api/v1/audit") && req.method() == http::verb::get) co_return co_await read_audit(req);
+  const auto& rights = auth_.rights_of(*user);
+  if (target.starts_with("/api/v1/audit") && req.method() == http::verb::get) {
+    if (!rights.may_read_audit()) co_return error_response(req, http::status::forbidden, "reading the audit trail needs the admin or auditor role");
+    co_return co_await read_audit(req);
+  }
   const auto path = target.substr(0, target.find('?'));
-  if (path == "/api/v1/devices" && req.method() == http::verb::get) co_return list_devices(req);
+  if (path == "/api/v1/devices" && req.method() == http::verb::get) co_return list_devices(req, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::get) co_return list_sessions(req, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::post) co_return co_await create_session(req, *user);
   constexpr std::string_view one = "/api/v1/sessions/";
@@ -69,18 +73,24 @@ awaitable<http_response> ums_service::login(const http_request& req, const std::
     log::warn(name_, "failed login for '", user.substr(0, 64), "' from ", peer);
     co_return error_response(req, http::status::unauthorized, "wrong user or password");
   }
-  auto res = json_response(req, http::status::ok, json::serialize(json::object{{"user", user}, {"token", *token}}));
+  const auto role = to_string(auth_.rights_of(user).r);
+  auto res = json_response(req, http::status::ok, json::serialize(json::object{{"user", user}, {"role", role}, {"token", *token}}));
   res.set(http::field::set_cookie, std::string(auth::cookie_name) + "=" + *token +
                                        "; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=28800");
   co_return res;
 }
 
-http_response ums_service::list_devices(const http_request& req) {
+// The devices the user may see (an operator: those granted to them), with what they may do there.
+http_response ums_service::list_devices(const http_request& req, const std::string& user) {
   json::array out;
   auto now = clock::now();
+  const auto& rights = auth_.rights_of(user);
   for (auto& [id, d] : devices_) {
+    const auto may = rights.to(id, groups_);
+    if (may == access::none && !rights.sees_everything()) continue;
     auto* live = online_.find(id);
-    json::object o{{"id", d.id}, {"name", d.name}, {"os", "OS " + d.os}, {"online", live != nullptr}, {"shadowed", !d.busy_with.empty()}};
+    json::object o{{"id", d.id}, {"name", d.name}, {"os", "OS " + d.os}, {"online", live != nullptr},
+                   {"shadowed", !d.busy_with.empty()}, {"access", to_string(may)}};
     if (live) {
       o["peer"] = live->info.peer;
       o["connector"] = live->info.connector;
@@ -125,7 +135,7 @@ constexpr auto recent_for = 15min;
 void ums_service::remember_ended(const shadow_session& s) {
   const auto now = clock::now();
   while (!recent_.empty() && (recent_.size() >= recent_max || now - recent_.front().at > recent_for)) recent_.pop_front();
-  recent_.push_back({now, s.id, s.user, s.ref, session_json(s, false)});
+  recent_.push_back({now, s.id, s.user, s.ref, s.device_id, session_json(s, false)});
 }
 
 // GET /api/v1/sessions: the running sessions. With ?ref=R: the sessions the caller started with
@@ -137,7 +147,7 @@ http_response ums_service::list_sessions(const http_request& req, const std::str
     if (auto it = url->params().find("ref"); it != url->params().end()) ref = (*it).value;
   json::array out;
   for (auto& [id, s] : sessions_)
-    if (!ref || (s->ref == *ref && s->user == user)) out.push_back(session_json(*s, false));
+    if (ref ? s->ref == *ref && s->user == user : sees(user, *s)) out.push_back(session_json(*s, false));
   if (ref && !ref->empty())
     for (auto& r : recent_)
       if (r.ref == *ref && r.user == user) out.push_back(r.view);
@@ -146,16 +156,22 @@ http_response ums_service::list_sessions(const http_request& req, const std::str
 
 // GET /api/v1/sessions/ID: where the session's set-up stands, or how it ended.
 http_response ums_service::session_state(const http_request& req, std::string_view id, const std::string& user) {
-  if (auto it = sessions_.find(id); it != sessions_.end())
+  if (auto it = sessions_.find(id); it != sessions_.end() && sees(user, *it->second))
     return json_response(req, http::status::ok, json::serialize(session_json(*it->second, it->second->user == user)));
+  const auto& rights = auth_.rights_of(user);
   for (auto r = recent_.rbegin(); r != recent_.rend(); ++r)
-    if (r->id == id) return json_response(req, http::status::ok, json::serialize(r->view));
+    if (r->id == id && (rights.sees_everything() || r->user == user || rights.to(r->device, groups_) != access::none))
+      return json_response(req, http::status::ok, json::serialize(r->view));
   return error_response(req, http::status::not_found, "no such session (ended sessions are kept for 15 minutes)");
 }
 
 awaitable<http_response> ums_service::end_session_by(const http_request& req, std::string_view id, const std::string& user) {
   auto it = sessions_.find(id);
-  if (it == sessions_.end()) co_return error_response(req, http::status::not_found, "no such session");
+  if (it == sessions_.end() || !sees(user, *it->second)) co_return error_response(req, http::status::not_found, "no such session");
+  // Admins end any session, operators their own, auditors none.
+  const auto r = auth_.rights_of(user).r;
+  if (r == role::auditor || (r == role::operator_ && it->second->user != user))
+    co_return error_response(req, http::status::forbidden, "an operator may end only their own sessions, an auditor none");
   auto s = it->second;  // alive across the wait for the disk
   try {
     json::object by{{"by", user}};
@@ -215,6 +231,8 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
     co_await record_refusal(device_id, user, "console", reason);
     co_return error_response(req, status, reason);
   };
+  // Rights first: an operator learns nothing about devices outside their grants.
+  if (auto why = may_shadow(user, device, view_only)) co_return co_await refused(http::status::forbidden, *why);
   if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
   if (!online_.find(device)) co_return co_await refused(http::status::conflict, "device is offline");
   if (!d->second.busy_with.empty()) co_return co_await refused(http::status::conflict, "device is already being shadowed");

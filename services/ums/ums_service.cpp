@@ -24,7 +24,8 @@ ums_service::ums_service(service_env& env, settings& s)
   cfg_.idle_timeout = std::chrono::seconds(s.integer("idle_timeout_s", 600, 1, 86400));
   cfg_.heartbeat = std::chrono::seconds(s.integer("heartbeat_s", 5, 1, 300));
   cfg_.audit_rotate_bytes = static_cast<std::uint64_t>(s.integer("audit_rotate_bytes", 64ll << 20, 4096, 1ll << 40));
-  auth_.configure(s);
+  groups_.configure(s);
+  auth_.configure(s, groups_);
   for (auto& d : s.objects("devices")) {
     device_record r;
     r.id = d.required_str("id");
@@ -32,13 +33,23 @@ ums_service::ums_service(service_env& env, settings& s)
     r.credential = d.required_str("credential");
     r.os = d.str("os", "12");
     if (r.os != "12" && r.os != "11") d.reject("os", "expected \"12\" or \"11\" (the device's OS family)");
-    // Asking is the default: shadowing someone unannounced is unlawful in many places.
-    auto consent = up::parse_consent(d.str("consent", "ask"));
-    if (!consent) d.reject("consent", "expected none, notify or ask");
-    r.consent = *consent;
+    // Asking is the default: shadowing someone unannounced is unlawful in many places. The
+    // device's own policy and its groups' apply together: the strictest wins.
+    auto group_consent = groups_.consent_of(r.id);
+    if (d.has("consent")) {
+      auto consent = up::parse_consent(d.required_str("consent"));
+      if (!consent) d.reject("consent", "expected none, notify or ask");
+      r.consent = group_consent ? up::strictest(*consent, *group_consent) : *consent;
+    } else {
+      r.consent = group_consent.value_or(up::consent_policy::ask);
+    }
     d.finish();
     if (!devices_.emplace(r.id, r).second) d.reject("id", "duplicate device id '" + r.id + "'");
   }
+  std::set<std::string, std::less<>> known;
+  for (auto& [id, d] : devices_) known.insert(id);
+  if (auto unknown = groups_.unknown_devices(known); !unknown.empty())
+    s.reject("device_groups", "no device with id " + unknown.front() + " (a typo would grant or ask nothing)");
   for (auto& g : s.objects("gateways")) {
     auto gw = std::make_unique<gateway>();
     gw->name = g.required_str("name");
@@ -96,6 +107,10 @@ void ums_service::start() {
       if (auto r = url->params().find("ref"); r != url->params().end()) ref = (*r).value;
     }
     if (device.empty()) co_return co_await up.reject(http::status::bad_request, "name the device: /webapp/shadow?device=ID");
+    if (auto why = may_shadow(*user, device, view_only)) {
+      co_await record_refusal(device, *user, "webapp", *why);
+      co_return co_await up.reject(http::status::forbidden, *why);
+    }
     if (ref.size() > 64 || ref.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != std::string::npos)
       co_return co_await up.reject(http::status::bad_request, "ref: at most 64 letters, digits and dashes");
     auto d = devices_.find(device);
@@ -137,6 +152,18 @@ void ums_service::stop() {
     if (gw->link) gw->link->close("server shutting down");
   for (auto& [id, s] : sessions_) s->stop("server shutting down");
   online_.close_all("server shutting down");
+}
+
+std::optional<std::string> ums_service::may_shadow(const std::string& user, std::string_view device, bool view_only) const {
+  const auto a = auth_.rights_of(user).to(device, groups_);
+  if (a == access::none) return "not allowed to shadow this device";
+  if (a == access::view_only && !view_only) return "only view-only sessions are allowed on this device";
+  return std::nullopt;
+}
+
+bool ums_service::sees(const std::string& user, const shadow_session& s) const {
+  const auto& p = auth_.rights_of(user);
+  return p.sees_everything() || s.user == user || p.to(s.device_id, groups_) != access::none;
 }
 
 up::message ums_service::shadow_request(const shadow_session& s) const {

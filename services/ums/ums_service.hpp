@@ -73,11 +73,15 @@ class ums_service final : public service {
   awaitable<http_response> rest(const http_request& req, const std::string& peer);
   bool from_own_pages(const http_request& req) const;
   awaitable<http_response> create_session(const http_request& req, const std::string& user);
-  http_response list_devices(const http_request& req);
+  http_response list_devices(const http_request& req, const std::string& user);
   http_response list_sessions(const http_request& req, const std::string& user);
   awaitable<http_response> end_session_by(const http_request& req, std::string_view id, const std::string& user);
   awaitable<http_response> read_audit(const http_request& req);
   awaitable<http_response> login(const http_request& req, const std::string& peer);
+  // Rights (rights.hpp): whether `user` may shadow `device` in this mode (the refusal's words if
+  // not), and whether they may see a session.
+  std::optional<std::string> may_shadow(const std::string& user, std::string_view device, bool view_only) const;
+  bool sees(const std::string& user, const shadow_session& s) const;
   // A request refused before any session existed, recorded before it is answered.
   awaitable<void> record_refusal(const std::string& device, const std::string& user, std::string_view via, std::string_view reason);
 
@@ -124,6 +128,7 @@ class ums_service final : public service {
   std::string name_;
   ums_settings cfg_;
   std::string novnc_dir_, webapp_dir_;
+  device_groups groups_;
   auth auth_;
   std::unique_ptr<audit_trail> audit_;  // opened at start()
   rendezvous rv_;
@@ -133,7 +138,7 @@ class ums_service final : public service {
   std::map<std::string, session_ptr, std::less<>> sessions_;
   struct ended_session {
     clock::time_point at;
-    std::string id, user, ref;
+    std::string id, user, ref, device;
     boost::json::object view;
   };
   std::deque<ended_session> recent_;  // newest last; bounded in number and age

@@ -45,8 +45,10 @@ function showDevices() {
     if (filter && !(d.name.toLowerCase().includes(filter) || d.id.toLowerCase().includes(filter))) continue;
     const connector = d.online ? d.connector || '' : '';
     const seen = d.online && d.last_seen_s !== undefined ? d.last_seen_s + ' s ago' : '';
+    // What the user may do here (their role and grants): view only, or nothing at all.
+    const label = d.access === 'view_only' ? 'View' : 'Shadow';
     body.append(tableRow([d.name, d.id, d.os || '', d.online ? 'yes' : 'no', connector, seen, d.shadowed ? 'yes' : 'no'],
-                         'Shadow', () => shadow(d), !d.online || d.shadowed || rfb !== null));
+                         label, () => shadow(d), d.access === 'none' || !d.online || d.shadowed || rfb !== null));
   }
 }
 
@@ -79,10 +81,10 @@ async function loadDevices() {
   if (s.ok) { sessions = (await s.json()).sessions; showSessions(); }
 }
 
-function loggedIn(user) {
+function loggedIn(user, role) {
   $('login').hidden = true;
   $('devices-panel').hidden = false;
-  $('who').textContent = user;
+  $('who').textContent = user + ' (' + role + ')';
   $('who').hidden = false;
   $('logout').hidden = false;
   loadDevices();
@@ -133,7 +135,7 @@ async function endReason(ref) {
 }
 
 function shadow(device) {
-  const viewOnly = $('view-only').checked;
+  const viewOnly = $('view-only').checked || device.access === 'view_only';
   const ref = crypto.randomUUID();
   $('viewer').hidden = false;
   $('viewer-title').textContent = device.name + (viewOnly ? ' (view only)' : ' (full control)');
@@ -198,7 +200,8 @@ $('login').addEventListener('submit', async (e) => {
   if (!r.ok) { status('Login failed: ' + await reason(r), true); return; }
   $('password').value = '';
   status('');
-  loggedIn((await r.json()).user);
+  const who = await r.json();
+  loggedIn(who.user, who.role);
 });
 
 $('logout').addEventListener('click', async () => {

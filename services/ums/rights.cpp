@@ -1,0 +1,117 @@
+#include "services/ums/rights.hpp"
+
+namespace shadowlink::ums {
+
+std::string_view to_string(role r) {
+  switch (r) {
+    case role::admin: return "admin";
+    case role::operator_: return "operator";
+    case role::auditor: return "auditor";
+  }
+  return "?";
+}
+
+std::string_view to_string(access a) {
+  switch (a) {
+    case access::none: return "none";
+    case access::view_only: return "view_only";
+    case access::full_control: return "full_control";
+  }
+  return "?";
+}
+
+void device_groups::configure(settings& ums) {
+  for (auto& g : ums.objects("device_groups")) {
+    auto name = g.required_str("name");
+    auto devices = g.strings("devices", {});
+    if (g.has("consent")) {
+      auto policy = up::parse_consent(g.required_str("consent"));
+      if (!policy) g.reject("consent", "expected none, notify or ask");
+      consent_[name] = *policy;
+    }
+    g.finish();
+    if (!members_.emplace(name, std::set<std::string, std::less<>>(devices.begin(), devices.end())).second)
+      g.reject("name", "duplicate device group '" + name + "'");
+  }
+}
+
+bool device_groups::contains(std::string_view group, std::string_view device) const {
+  auto it = members_.find(group);
+  return it != members_.end() && it->second.contains(device);
+}
+
+std::optional<up::consent_policy> device_groups::consent_of(std::string_view device) const {
+  std::optional<up::consent_policy> strictest;
+  for (auto& [group, policy] : consent_)
+    if (contains(group, device)) strictest = strictest ? up::strictest(*strictest, policy) : policy;
+  return strictest;
+}
+
+std::vector<std::string> device_groups::unknown_devices(const std::set<std::string, std::less<>>& known) const {
+  std::vector<std::string> out;
+  for (auto& [group, devices] : members_)
+    for (auto& d : devices)
+      if (!known.contains(d)) out.push_back(group + ": " + d);
+  return out;
+}
+
+bool device_set::has(std::string_view device, const device_groups& g) const {
+  if (devices.contains(device)) return true;
+  for (auto& group : groups)
+    if (g.contains(group, device)) return true;
+  return false;
+}
+
+namespace {
+
+device_set read_set(settings& s, const device_groups& groups) {
+  device_set out;
+  for (auto& d : s.strings("devices", {})) out.devices.insert(d);
+  for (auto& g : s.strings("groups", {})) {
+    if (!groups.exists(g)) s.reject("groups", "no device group named '" + g + "'");
+    out.groups.insert(g);
+  }
+  if (out.devices.empty() && out.groups.empty()) s.reject("devices", "name devices or groups");
+  return out;
+}
+
+}  // namespace
+
+principal principal::read(settings& entry, const device_groups& groups) {
+  principal p;
+  // Entries written before roles existed meant an all-powerful administrator; they still do.
+  const auto r = entry.str("role", "admin");
+  if (r == "admin") p.r = role::admin;
+  else if (r == "operator") p.r = role::operator_;
+  else if (r == "auditor") p.r = role::auditor;
+  else entry.reject("role", "expected admin, operator or auditor");
+  for (auto& a : entry.objects("allow")) {
+    grant g{read_set(a, groups)};
+    const auto mode = a.str("mode", "full_control");
+    if (mode == "view_only") g.mode = access::view_only;
+    else if (mode != "full_control") a.reject("mode", "expected full_control or view_only");
+    a.finish();
+    p.allow.push_back(std::move(g));
+  }
+  for (auto& d : entry.objects("deny")) {
+    p.deny.push_back(read_set(d, groups));
+    d.finish();
+  }
+  if (p.r != role::operator_ && (!p.allow.empty() || !p.deny.empty()))
+    entry.reject(p.allow.empty() ? "deny" : "allow", "only operators take grants (an admin may shadow everything, an auditor nothing)");
+  if (p.r == role::operator_ && p.allow.empty()) entry.reject("allow", "an operator needs at least one grant");
+  return p;
+}
+
+access principal::to(std::string_view device, const device_groups& groups) const {
+  if (r == role::admin) return access::full_control;
+  if (r == role::auditor) return access::none;
+  for (auto& d : deny)
+    if (d.has(device, groups)) return access::none;
+  access best = access::none;
+  for (auto& g : allow)
+    if (g.which.has(device, groups) && g.mode > best) best = g.mode;
+  return best;
+}
+
+}  // namespace shadowlink::ums
