@@ -1,5 +1,12 @@
 #include "framework/config.hpp"
 
+#include <sys/stat.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <set>
 
 namespace shadowlink {
@@ -50,6 +57,24 @@ bool settings::boolean(std::string_view key, bool def) {
   bool v;
   if (e->get(v) != simdjson::SUCCESS) reject(key, "expected true or false");
   return v;
+}
+
+settings::secret_value settings::secret(std::string_view key) {
+  const std::string file_key = std::string(key) + "_file";
+  if (has(key) && has(file_key)) reject(key, "give either " + std::string(key) + " or " + file_key + ", not both");
+  if (!has(file_key)) return {required_str(key), true};
+  const auto path = required_str(file_key);
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) reject(file_key, "cannot read " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) reject(file_key, path + " is not a regular file");
+  if (st.st_mode & 077) reject(file_key, path + " is readable by others: chmod 600 it (only the service's user may read a secret)");
+  if (st.st_size > 4096) reject(file_key, path + " is larger than 4 KiB: not a credential");
+  std::ifstream in(path, std::ios::binary);
+  std::string value((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in && !in.eof()) reject(file_key, "cannot read " + path);
+  while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
+  if (value.empty()) reject(file_key, path + " is empty");
+  return {value, false};
 }
 
 std::vector<std::string> settings::strings(std::string_view key, std::vector<std::string> def) {

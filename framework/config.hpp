@@ -30,6 +30,13 @@ class settings {
   }
   bool boolean(std::string_view key, bool def);
   std::vector<std::string> strings(std::string_view key, std::vector<std::string> def);
+  // A secret the process presents (a credential): from the file named by KEY_file, which only
+  // its owner may read (trailing whitespace dropped), or inline as KEY. Required, not empty.
+  struct secret_value {
+    std::string value;
+    bool inline_in_config = false;  // worth a warning: the main config is read by more people
+  };
+  secret_value secret(std::string_view key);
   std::vector<settings> objects(std::string_view key);  // array of objects; empty if absent
   std::optional<settings> object(std::string_view key);
   bool has(std::string_view key) const;

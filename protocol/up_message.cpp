@@ -89,6 +89,11 @@ message parse(std::string_view text) {
       m.device_id = r.str("device_id", true);
       m.credential = r.str("credential", true);
       m.agent = r.str("agent", false);
+      m.os = r.str("os", false);
+      m.address = r.str("address", false);
+      m.pin = r.str("pin", false);
+      if (m.os == "11" && (m.address.empty() || m.pin.empty()))
+        throw protocol_error("an OS 11 device's hello needs 'address' and 'pin' (its legacy shadowing port)");
       break;
     case kind::welcome:
       m.heartbeat_s = r.num<std::int64_t>("heartbeat_s");
@@ -98,7 +103,9 @@ message parse(std::string_view text) {
     case kind::shadow_request:
       m.session_id = r.str("session_id", true);
       m.tunnel_url = r.str("tunnel_url", false);
-      m.token = r.str("token", true);
+      m.password = r.str("password", false);
+      m.ttl_s = r.num<std::int64_t>("ttl_s");
+      m.token = r.str("token", m.password.empty());
       m.viewer_token = r.str("viewer_token", false);
       m.device_id = r.str("device_id", false);
       m.pin = r.str("pin", false);
@@ -125,6 +132,7 @@ message parse(std::string_view text) {
       m.device_id = r.str("device_id", true);
       m.credential = r.str("credential", true);
       m.agent = r.str("agent", false);
+      m.os = r.str("os", false);
       m.reason = r.str("reason", false);
       m.link = r.num<std::uint64_t>("link");
       if (m.link == 0) throw protocol_error("field 'link' must be a link id (a positive number)");
@@ -161,6 +169,9 @@ std::string serialize(const message& m) {
       put("device_id", m.device_id);
       put("credential", m.credential);
       put("agent", m.agent);
+      put("os", m.os);
+      put("address", m.address);
+      put("pin", m.pin);
       break;
     case kind::welcome:
       o["heartbeat_s"] = m.heartbeat_s;
@@ -170,6 +181,8 @@ std::string serialize(const message& m) {
     case kind::shadow_request:
       put("session_id", m.session_id);
       put("tunnel_url", m.tunnel_url);
+      put("password", m.password);
+      if (m.ttl_s > 0) o["ttl_s"] = m.ttl_s;
       put("token", m.token);
       put("viewer_token", m.viewer_token);
       put("device_id", m.device_id);
@@ -199,6 +212,7 @@ std::string serialize(const message& m) {
       put("device_id", m.device_id);
       put("credential", m.credential);
       put("agent", m.agent);
+      put("os", m.os);
       put("reason", m.reason);
       o["link"] = m.link;
       break;

@@ -42,11 +42,15 @@ struct message {
   std::string device_id;   // hello
   std::string credential;  // hello
   std::string agent;       // hello: agent name/version
+  std::string os;          // hello, device_hello: the device's OS family ("12", or "11": legacy TLS port)
+  std::string address;     // hello of an OS 11 device: HOST:PORT of its legacy shadowing port (its pin in `pin`)
   std::string session_id;  // shadow_*
   std::string tunnel_url;  // shadow_request
   std::string token;       // shadow_request: the device side's one-time token
   std::string viewer_token;  // shadow_request to a gateway: the viewer side's token
-  std::string pin;         // shadow_request: optional fingerprint of the tunnel server
+  std::string pin;         // shadow_request: optional fingerprint of the tunnel server; hello: the legacy port's certificate
+  std::string password;    // shadow_request to an OS 11 device: the session's one-time password (no tunnel_url, no token)
+  std::int64_t ttl_s = 0;  // shadow_request with a password: how long it stays valid after the device accepts
   bool view_only = false;  // shadow_request
   std::string reason;      // shadow_refused, shadow_ended, error
   std::string user;        // shadow_request: who is shadowing (for the device's notice and audit)

@@ -3,6 +3,7 @@
 #include "framework/meeting_point.hpp"
 #include "framework/splice.hpp"
 #include "framework/tcp_stream.hpp"
+#include "protocol/legacy_password.hpp"
 #include "protocol/rfb_client.hpp"
 #include "protocol/up_link.hpp"
 #include "services/console/png_writer.hpp"
@@ -26,6 +27,7 @@ namespace {
 
 struct session_info {
   std::string id, tunnel_url, token;
+  std::string device_address, device_pin, password;  // OS 11: the console connects in to the device
 };
 
 // Console flow steps 1 and 4: ask the UMS for a session, follow its set-up (each step is shown as
@@ -57,6 +59,13 @@ awaitable<session_info> request_session(client& c, const options& o) {
       info.token = token;
       co_return info;
     }
+    std::string_view address, pin, password;
+    if (!doc["device_address"].get(address) && !doc["device_pin"].get(pin) && !doc["password"].get(password)) {
+      info.device_address = address;
+      info.device_pin = pin;
+      info.password = password;
+      co_return info;
+    }
     if (!doc["deadline_s"].get(left)) limit = clock::now() + std::chrono::seconds(left) + 10s;
     if (state != shown) {
       shown = state;
@@ -69,8 +78,14 @@ awaitable<session_info> request_session(client& c, const options& o) {
   }
 }
 
-// Console flow step 5: open the shadowing tunnel with the viewer's one-time token.
+// Console flow step 5: open the shadowing tunnel with the viewer's one-time token; for an OS 11
+// device, the TLS tunnel into the device, its certificate pinned, opened with the session password.
 awaitable<stream_ptr> open_tunnel(client& c, const session_info& s) {
+  if (!s.password.empty()) {
+    c.legacy_tls() = std::make_unique<tls_client>(make_trust("", s.device_pin));
+    const legacy::credentials password{s.id, s.password};
+    co_return co_await legacy::connect(*c.legacy_tls(), s.device_address, password, 15s);
+  }
   const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + s.token}};
   const auto opts = up::tunnel_options();
   co_return co_await connect_ws(&c.tls(), parse_wss_url(s.tunnel_url), headers, opts);
@@ -84,6 +99,24 @@ awaitable<stream_ptr> open_webapp_tunnel(client& c, const options& o) {
   const std::map<std::string, std::string> headers{{"Cookie", c.cookie()}, {"Origin", o.server}};
   const auto opts = up::tunnel_options();
   co_return co_await connect_ws(&c.tls(), t, headers, opts);
+}
+
+// Step 5 for a session this console asked for: if the tunnel cannot be opened (the device's
+// certificate is not the one it reported, the device refused, the network failed), the session is
+// ended at once instead of holding the device until the server's deadline.
+awaitable<stream_ptr> open_or_end(client& c, const session_info& s) {
+  std::exception_ptr failed;
+  try {
+    co_return co_await open_tunnel(c, s);
+  } catch (const std::exception&) {
+    failed = std::current_exception();
+  }
+  try {
+    co_await c.call(http::verb::delete_, "/api/v1/sessions/" + s.id);
+  } catch (const std::exception&) {
+    // The server's own deadline ends it then.
+  }
+  std::rethrow_exception(failed);
 }
 
 pid_t launch_viewer(const std::string& cmd, const std::string& address) {
@@ -101,14 +134,16 @@ awaitable<int> cmd_devices(client& c) {
   auto res = co_await c.call(http::verb::get, "/api/v1/devices");
   if (res.result() != http::status::ok) throw cli_error("cannot list devices: " + c.error_of(res));
   auto doc = c.parse(res);
-  std::printf("%-20s %-24s %-8s %-9s %-12s %s\n", "ID", "NAME", "ONLINE", "SHADOWED", "CONNECTOR", "ADDRESS");
+  std::printf("%-20s %-24s %-8s %-9s %-12s %-22s %s\n", "ID", "NAME", "ONLINE", "SHADOWED", "CONNECTOR", "ADDRESS", "OS");
   for (auto d : doc["devices"].get_array()) {
-    std::string_view id = d["id"].get_string().value_unsafe(), name = d["name"].get_string().value_unsafe(), peer, connector;
+    std::string_view id = d["id"].get_string().value_unsafe(), name = d["name"].get_string().value_unsafe(), peer, connector, os;
     bool online = d["online"].get_bool().value_unsafe(), shadowed = d["shadowed"].get_bool().value_unsafe();
     if (d["peer"].get(peer)) peer = "-";
     if (d["connector"].get(connector)) connector = "-";
-    std::printf("%-20.*s %-24.*s %-8s %-9s %-12.*s %.*s\n", int(id.size()), id.data(), int(name.size()), name.data(),
-                online ? "yes" : "no", shadowed ? "yes" : "no", int(connector.size()), connector.data(), int(peer.size()), peer.data());
+    if (d["os"].get(os) || os.empty()) os = "-";
+    std::printf("%-20.*s %-24.*s %-8s %-9s %-12.*s %-22.*s %.*s\n", int(id.size()), id.data(), int(name.size()), name.data(),
+                online ? "yes" : "no", shadowed ? "yes" : "no", int(connector.size()), connector.data(), int(peer.size()),
+                peer.data(), int(os.size()), os.data());
   }
   co_return 0;
 }
@@ -119,7 +154,7 @@ awaitable<int> cmd_snapshot(client& c, const options& o) {
     tunnel = co_await open_webapp_tunnel(c, o);
   } else {
     auto s = co_await request_session(c, o);
-    tunnel = co_await open_tunnel(c, s);
+    tunnel = co_await open_or_end(c, s);
   }
   auto fb = co_await rfb::capture(*tunnel, 30s);
   co_await close_stream(*tunnel, "snapshot taken");
@@ -149,7 +184,7 @@ awaitable<int> cmd_shadow(client& c, const options& o) {
   }
   auto port = acc.local_endpoint().port();
   auto s = co_await request_session(c, o);
-  auto tunnel = co_await open_tunnel(c, s);
+  auto tunnel = co_await open_or_end(c, s);
   auto address = acc.local_endpoint().address().to_string() + "::" + std::to_string(port);
   std::printf("session %s is ready; connect a VNC viewer:\n  vncviewer %s\n", s.id.c_str(), address.c_str());
   std::fflush(stdout);

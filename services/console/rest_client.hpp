@@ -42,12 +42,15 @@ class client {
   std::string error_of(const http_response& res);
 
   tls_client& tls() { return tls_; }
+  // For an OS 11 device: the client pinning its certificate (alive as long as the tunnel).
+  std::unique_ptr<tls_client>& legacy_tls() { return legacy_tls_; }
   const rest_target& target() const { return target_; }
   const std::string& cookie() const { return cookie_; }
 
  private:
   const options& o_;
   tls_client tls_;
+  std::unique_ptr<tls_client> legacy_tls_;
   rest_target target_;
   std::string token_, cookie_;
   simdjson::dom::parser parser_;

@@ -11,7 +11,10 @@ using namespace net::experimental::awaitable_operators;
 
 agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
   cfg_.device_id = s.required_str("device_id");
-  cfg_.credential = s.required_str("credential");
+  auto credential = s.secret("credential");
+  cfg_.credential = credential.value;
+  if (credential.inline_in_config)
+    log::warn(name_, "the device's credential is in the main config: put it in a file only the service's user can read (credential_file)");
   // "server": one connector; "servers": an ordered list (UMS and/or gateways), first reachable wins.
   const char* key = s.has("servers") ? "servers" : "server";
   cfg_.server_urls = s.has("servers") ? s.strings("servers", {}) : std::vector<std::string>{s.required_str("server")};
@@ -41,6 +44,17 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
   cfg_.notify_command = s.strings("notify_command", {});
   const char* env_display = std::getenv("DISPLAY");
   cfg_.display = s.str("display", env_display ? env_display : "");
+  cfg_.os = s.str("os", "12");
+  if (cfg_.os != "12" && cfg_.os != "11") s.reject("os", "expected \"12\" or \"11\"");
+  if (cfg_.os == "11") {
+    cfg_.legacy_listen = s.str("legacy_listen", cfg_.legacy_listen);
+    cfg_.legacy_port = s.port("legacy_port", cfg_.legacy_port);
+    const bool any = cfg_.legacy_listen == "0.0.0.0" || cfg_.legacy_listen == "::";
+    cfg_.advertise = s.str("advertise", any ? "" : cfg_.legacy_listen);
+    if (cfg_.advertise.empty()) s.reject("advertise", "give the address the UMS and consoles reach this device's legacy port at");
+    if (cfg_.advertise.find(':') == std::string::npos || cfg_.advertise.front() == '[')
+      cfg_.advertise += ":" + std::to_string(cfg_.legacy_port);
+  }
   ca_file_ = s.str("ca_file", "");
   pin_ = s.str("pin", "");
   if (ca_file_.empty() && pin_.empty()) s.reject("ca_file", "give ca_file or pin: the server's certificate is always verified");
@@ -52,6 +66,7 @@ void agent::start() {
   tls_ = std::make_unique<tls_client>(make_trust(ca_file_, pin_));
   tls_->set_proxy(proxy_);
   sleep_ = std::make_unique<net::steady_timer>(env_.ex);
+  if (cfg_.os == "11") start_legacy_port();
   env_.tasks.spawn(run(), name_);
 }
 
@@ -59,6 +74,7 @@ void agent::stop() {
   stopping_ = true;
   if (link_) link_->close("device agent stopping");
   if (sleep_) sleep_->cancel();
+  if (legacy_acceptor_) legacy_acceptor_->close();
 }
 
 clock::duration agent::next_backoff() {
@@ -106,6 +122,13 @@ awaitable<void> agent::serve(up::link& link) {
   hello.device_id = cfg_.device_id;
   hello.credential = cfg_.credential;
   hello.agent = "shadowlink-device/0.1";
+  hello.os = cfg_.os;
+  if (cfg_.os == "11") {
+    // The legacy port's address and certificate go to the server over this authenticated link
+    // only: a viewer trusts the port because the server vouches for its pin.
+    hello.address = cfg_.advertise;
+    hello.pin = legacy_pin_;
+  }
   link.send(hello);
   auto welcome = co_await link.receive();
   if (welcome.type != up::kind::welcome) {
@@ -123,6 +146,8 @@ awaitable<void> agent::serve(up::link& link) {
       auto m = co_await link.receive();
       if (m.type == up::kind::shadow_request)
         env_.tasks.spawn(shadow(m), name_ + "/" + m.session_id.substr(0, 32));
+      else if (m.type == up::kind::end_session && m.session_id == active_session_ && end_active_)
+        end_active_(m.reason.empty() ? "ended by the server" : m.reason);
       else if (m.type == up::kind::error)
         log::warn(name_, "server reports an error: ", m.reason);
     }

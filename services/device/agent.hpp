@@ -1,13 +1,16 @@
 #pragma once
 // The device agent: keeps its UP connection to the server (reconnecting with jittered backoff),
 // answers shadow requests by opening a tunnel and connecting it to the local VNC server.
+#include "framework/meeting_point.hpp"
 #include "framework/service.hpp"
 #include "framework/tls.hpp"
 #include "framework/ws_stream.hpp"
 #include "protocol/consent.hpp"
 #include "protocol/up_link.hpp"
 
+#include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -29,6 +32,19 @@ struct agent_settings {
   int consent_yes_exit = 0;                 // the command's exit code for "yes" (zenity: 0; xmessage: a button's code)
   std::vector<std::string> notify_command;  // shown while shadowed; when it exits, the user has ended the session
   std::string display;                      // the user's X display (default: $DISPLAY)
+  // OS 11 (legacy_port.cpp): viewers connect in over TLS to this port, pinning the device's own
+  // certificate, and present the session's one-time password.
+  std::string os = "12";
+  std::string legacy_listen = "0.0.0.0";
+  std::uint16_t legacy_port = 5901;
+  std::string advertise;  // HOST:PORT the UMS and consoles reach the port at
+};
+
+// OS 11: the session a viewer may open on the legacy port now, and where its stream goes.
+struct armed_session {
+  std::string session_id, password;
+  clock::time_point expires;
+  meeting_point<stream_ptr>* viewer = nullptr;
 };
 
 class agent final : public service {
@@ -47,6 +63,19 @@ class agent final : public service {
   // A consent or indicator command with its placeholders filled in for this request.
   std::vector<std::string> command(const std::vector<std::string>& argv, const up::message& request, std::int64_t timeout_s) const;
   void send(const up::message& m);
+  // OS 11 (legacy_port.cpp).
+  void start_legacy_port();
+  awaitable<void> legacy_accept_loop();
+  awaitable<void> legacy_connection(tcp::socket sock);
+  clock::duration legacy_penalty(const std::string& address) const;
+  void legacy_failure(const std::string& address, std::string_view why);
+  // Waits for the viewer that brings this request's password to the legacy port.
+  awaitable<stream_ptr> legacy_viewer(const up::message& req);
+  // The viewer's side of a session (device_flow.cpp): nullptr if it failed (the server was told).
+  awaitable<stream_ptr> connect_vnc(const std::string& scope);
+  awaitable<stream_ptr> open_tunnel(const up::message& req, const std::string& scope);
+  awaitable<stream_ptr> await_legacy_viewer(const up::message& req, const std::string& scope);
+  void reply(const up::message& req, up::kind k, std::string reason);  // an answer about a request
   clock::duration next_backoff();
 
   service_env env_;  // a copy: the one passed to the factory is temporary
@@ -59,6 +88,18 @@ class agent final : public service {
   up::link* link_ = nullptr;
   bool stopping_ = false;
   std::string active_session_;
+  std::function<void(std::string)> end_active_;  // ends the running session (the server's end_session)
+  std::unique_ptr<tcp::acceptor> legacy_acceptor_;
+  std::shared_ptr<ssl::context> legacy_tls_;
+  std::string legacy_pin_;
+  std::optional<armed_session> armed_;
+  struct failures {
+    int count = 0;
+    clock::time_point last{};
+  };
+  std::map<std::string, failures> legacy_failures_;  // by source address; bounded
+  failures legacy_device_failures_;
+  int legacy_connections_ = 0;                        // bounded
   clock::duration backoff_{};
   std::mt19937 jitter_{std::random_device{}()};
   std::unique_ptr<net::steady_timer> sleep_;

@@ -13,13 +13,7 @@ using namespace net::experimental::awaitable_operators;
 
 awaitable<void> agent::shadow(up::message req) {
   const std::string scope = name_ + "/" + req.session_id;
-  auto answer = [&](up::kind k, std::string reason) {
-    up::message m;
-    m.type = k;
-    m.session_id = req.session_id;
-    m.reason = std::move(reason);
-    send(m);
-  };
+  auto answer = [&](up::kind k, std::string reason) { reply(req, k, std::move(reason)); };
   if (!active_session_.empty()) {
     answer(up::kind::shadow_refused, "device is already being shadowed");
     co_return;
@@ -56,36 +50,37 @@ awaitable<void> agent::shadow(up::message req) {
     }
   }
 
-  // 3. Connect the local VNC server and open the shadowing tunnel to the server.
+  // 3. Connect the local VNC server and the viewer's side: on OS 12 we open the shadowing tunnel
+  //    to the server; on OS 11 the viewer first comes to our legacy port with the session
+  //    password (no VNC connection is held open for a viewer who may never come).
   stream_ptr vnc, tunnel;
-  try {
-    vnc = make_tcp_stream(co_await connect_tcp(cfg_.vnc_host, cfg_.vnc_port, 5s));
-  } catch (const std::exception& e) {
-    log::warn(scope, "local VNC server unreachable: ", e.what());
-    answer(up::kind::shadow_refused, "VNC server on the device is not reachable");
-    co_return;
-  }
-  try {
-    auto target = parse_wss_url(req.tunnel_url);  // a ws:// URL (a typo, or a forged request) is refused
-    std::unique_ptr<tls_client> pinned;
-    if (!req.pin.empty()) {
-      pinned = std::make_unique<tls_client>(make_trust("", req.pin));
-      pinned->set_proxy(proxy_);
+  if (req.password.empty()) {
+    vnc = co_await connect_vnc(scope);
+    if (!vnc) {
+      answer(up::kind::shadow_refused, "VNC server on the device is not reachable");
+      co_return;
     }
-    const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + req.token}};
-    const auto opts = up::tunnel_options();
-    tunnel = co_await connect_ws(pinned ? pinned.get() : tls_.get(), target, headers, opts);
-  } catch (const std::exception& e) {
-    log::warn(scope, "cannot open the tunnel: ", e.what());
-    answer(up::kind::shadow_refused, std::string("cannot open the tunnel: ") + e.what());
-    co_return;
+    tunnel = co_await open_tunnel(req, scope);
+  } else {
+    tunnel = co_await await_legacy_viewer(req, scope);
+    if (tunnel) vnc = co_await connect_vnc(scope);
+    if (tunnel && !vnc) {
+      co_await close_stream(*tunnel, "VNC server on the device is not reachable");
+      answer(up::kind::shadow_ended, "VNC server on the device is not reachable");
+      co_return;
+    }
   }
+  if (!tunnel) co_return;  // the server has been told why
   // View only is enforced here, on the device: keyboard, pointer and clipboard never reach the VNC server.
   if (req.view_only) tunnel = rfb::make_view_only(std::move(tunnel), scope);
-  answer(up::kind::shadow_accepted, {});
 
-  // 6. VNC data flows until either side ends.
+  // 6. VNC data flows until either side ends (or the server ends the session).
   splicer sp(*tunnel, *vnc);
+  end_active_ = [&sp](std::string why) { sp.stop(why); };
+  struct forget {
+    std::function<void(std::string)>& f;
+    ~forget() { f = nullptr; }
+  } forget_guard{end_active_};
   stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("device agent stopping"); });
   // The indicator closing is the device's user ending the session.
   auto watch_indicator = [&]() -> awaitable<void> {
@@ -115,6 +110,70 @@ awaitable<void> agent::shadow(up::message req) {
   ended.bytes_to_viewer = sp.counters().bytes_ba;
   ended.bytes_from_viewer = sp.counters().bytes_ab;
   send(ended);
+}
+
+awaitable<stream_ptr> agent::connect_vnc(const std::string& scope) {
+  try {
+    co_return make_tcp_stream(co_await connect_tcp(cfg_.vnc_host, cfg_.vnc_port, 5s));
+  } catch (const std::exception& e) {
+    log::warn(scope, "local VNC server unreachable: ", e.what());
+  }
+  co_return nullptr;
+}
+
+// OS 12: the device opens the shadowing tunnel to the server (or the gateway), then says yes.
+awaitable<stream_ptr> agent::open_tunnel(const up::message& req, const std::string& scope) {
+  stream_ptr tunnel;
+  try {
+    auto target = parse_wss_url(req.tunnel_url);  // a ws:// URL (a typo, or a forged request) is refused
+    std::unique_ptr<tls_client> pinned;
+    if (!req.pin.empty()) {
+      pinned = std::make_unique<tls_client>(make_trust("", req.pin));
+      pinned->set_proxy(proxy_);
+    }
+    const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + req.token}};
+    const auto opts = up::tunnel_options();
+    tunnel = co_await connect_ws(pinned ? pinned.get() : tls_.get(), target, headers, opts);
+  } catch (const std::exception& e) {
+    log::warn(scope, "cannot open the tunnel: ", e.what());
+    reply(req, up::kind::shadow_refused, std::string("cannot open the tunnel: ") + e.what());
+    co_return nullptr;
+  }
+  reply(req, up::kind::shadow_accepted, {});
+  co_return tunnel;
+}
+
+// OS 11: the device says yes at once; the viewer (console, or the UMS for the Web App) then comes
+// to the legacy port with the session's password, within the request's ttl_s.
+awaitable<stream_ptr> agent::await_legacy_viewer(const up::message& req, const std::string& scope) {
+  reply(req, up::kind::shadow_accepted, {});
+  end_active_ = [this, id = req.session_id](std::string) {
+    if (armed_ && armed_->session_id == id && armed_->viewer) armed_->viewer->close();
+  };
+  stream_ptr viewer;
+  std::string why;
+  try {
+    viewer = co_await legacy_viewer(req);
+  } catch (const system_error& e) {
+    why = e.code() == net::error::timed_out ? "no viewer brought the session password in time" : "ended before a viewer came";
+  }
+  end_active_ = nullptr;
+  if (!viewer) {
+    log::info(scope, why);
+    reply(req, up::kind::shadow_ended, why);
+    co_return nullptr;
+  }
+  log::info(scope, "viewer ", viewer->peer(), " presented the session password on the legacy port");
+  reply(req, up::kind::tunnel_arrived, viewer->peer());
+  co_return viewer;
+}
+
+void agent::reply(const up::message& req, up::kind k, std::string reason) {
+  up::message m;
+  m.type = k;
+  m.session_id = req.session_id;
+  m.reason = std::move(reason);
+  send(m);
 }
 
 }  // namespace shadowlink::device

@@ -18,7 +18,10 @@ std::string address_of(const std::string& peer) { return peer.substr(0, peer.rfi
 
 icg_service::icg_service(service_env& env, settings& s) : env_(env), name_(env.name), rv_(env.ex) {
   listener_ = tls_listener_settings::read(s, 9443, "external_url");
-  ums_credential_ = s.required_str("ums_credential");
+  auto credential = s.secret("ums_credential");
+  ums_credential_ = credential.value;
+  if (credential.inline_in_config)
+    log::warn(name_, "the UMS's credential is in the main config: put it in a file only the service's user can read (ums_credential_file)");
   if (ums_credential_.size() < 16) s.reject("ums_credential", "must be at least 16 characters");
   ca_dir_ = s.str("ca_dir", env.shared_dir.string());
   device_grace_ = std::chrono::seconds(s.integer("device_grace_s", 30, 1, 3600));
@@ -97,6 +100,7 @@ up::message icg_service::hello_for_ums(const std::string& device, up::link_id id
   m.device_id = device;
   m.credential = hello.credential;
   m.agent = hello.agent;
+  m.os = hello.os;
   m.reason = peer;
   m.link = id;
   return m;
@@ -133,6 +137,7 @@ awaitable<void> icg_service::serve_ums(up::link& link) {
     up::message hello;
     hello.credential = e.info.credential;
     hello.agent = e.info.agent;
+    hello.os = e.info.os;
     outbox_.push_back(hello_for_ums(id, e.id, hello, e.info.peer));
   }
   for (auto& [id, u] : unverified_) outbox_.push_back(hello_for_ums(u.hello.device_id, id, u.hello, u.peer));
@@ -272,7 +277,7 @@ awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> 
 
   // 3. Verified: the link becomes the device's, replacing an older one, and stops counting as unverified.
   verified();
-  auto reg = devices_.attach(device, link, device_info{link.peer(), hello->credential, hello->agent}, "replaced by a newer connection", id);
+  auto reg = devices_.attach(device, link, device_info{link.peer(), hello->credential, hello->agent, hello->os}, "replaced by a newer connection", id);
   up::message welcome;
   welcome.type = up::kind::welcome;
   welcome.heartbeat_s = 5;

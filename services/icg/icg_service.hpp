@@ -21,6 +21,7 @@ struct device_info {
   std::string peer;
   std::string credential;  // kept to re-announce the device when the UMS reconnects
   std::string agent;
+  std::string os;  // the device's OS family, for the UMS's device list
 };
 
 // A device's link between its hello and the UMS's verdict. It displaces nobody and is bounded in

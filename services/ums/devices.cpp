@@ -1,6 +1,7 @@
 // The UP endpoint: a device's persistent WebSocket. Hello first, then messages until it ends.
 #include "framework/deadline.hpp"
 #include "framework/log.hpp"
+#include "framework/certs.hpp"
 #include "framework/token.hpp"
 #include "services/ums/ums_service.hpp"
 
@@ -28,6 +29,11 @@ awaitable<void> ums_service::serve_device(up::link& link) {
     co_return;
   }
   auto& dev = d->second;
+  // What the device says about itself counts only now that it has proven who it is. A new
+  // certificate of its legacy port is trusted from this hello on, never before.
+  dev.os = hello.os.empty() ? "12" : hello.os;
+  dev.legacy_address = hello.address;
+  dev.legacy_pin = normalize_fingerprint(hello.pin);
   // The device reconnected before we noticed: the new link replaces (and closes) the old one.
   auto reg = online_.attach(dev.id, link, live_link{name_, link.peer()}, "replaced by a newer connection");
   dev.last_seen = clock::now();
@@ -69,14 +75,19 @@ void ums_service::on_device_message(device_record& dev, up::link& link, const up
     case up::kind::shadow_asking:
     case up::kind::shadow_accepted:
     case up::kind::shadow_refused:
+    case up::kind::tunnel_arrived:
     case up::kind::shadow_ended: {
       auto s = sessions_.find(m.session_id);
       // Only the device the session is for may answer for it.
       if (s == sessions_.end() || s->second->device_id != dev.id) return;
       if (m.type == up::kind::shadow_asking)
         device_asking(*s->second);
-      else if (m.type == up::kind::shadow_ended)
+      else if (m.type == up::kind::tunnel_arrived)
+        s->second->reports.post(m);  // OS 11: the viewer reached the device's legacy port
+      else if (m.type == up::kind::shadow_ended) {
         log::info(scope(*s->second), "device reports the session ended: ", m.reason);
+        s->second->reports.post(m);
+      }
       else
         s->second->device_answer.deliver(m);
       return;

@@ -67,6 +67,7 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
         } else {
           verdict.type = up::kind::device_accepted;
           auto& dev = d->second;
+          dev.os = m.os.empty() ? "12" : m.os;  // behind a gateway every family uses the gateway's tunnels
           behind[dev.id] = online_.attach(dev.id, link, live_link{gw.name, m.reason, &gw, m.link}, "");
           dev.last_seen = clock::now();
           log::info(name_, "device ", dev.id, " online through gateway ", gw.name, " from ", m.reason, " (", m.agent, ")");

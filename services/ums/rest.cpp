@@ -89,7 +89,7 @@ http_response ums_service::list_devices(const http_request& req, const std::stri
     const auto may = rights.to(id, groups_);
     if (may == access::none && !rights.sees_everything()) continue;
     auto* live = online_.find(id);
-    json::object o{{"id", d.id}, {"name", d.name}, {"os", "OS " + d.os}, {"online", live != nullptr},
+    json::object o{{"id", d.id}, {"name", d.name}, {"os", d.os.empty() ? "" : "OS " + d.os}, {"online", live != nullptr},
                    {"shadowed", !d.busy_with.empty()}, {"access", to_string(may)}};
     if (live) {
       o["peer"] = live->info.peer;
@@ -123,6 +123,11 @@ json::object ums_service::session_json(const shadow_session& s, bool with_ticket
   if (with_ticket && !s.viewer_token.empty()) {
     o["tunnel_url"] = s.tunnel_url;
     o["token"] = s.viewer_token;
+  }
+  if (with_ticket && !s.password.empty()) {  // OS 11: the console connects in to the device
+    o["device_address"] = s.device_address;
+    o["device_pin"] = s.device_pin;
+    o["password"] = s.password;
   }
   return o;
 }
@@ -237,8 +242,11 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
   if (!online_.find(device)) co_return co_await refused(http::status::conflict, "device is offline");
   if (!d->second.busy_with.empty()) co_return co_await refused(http::status::conflict, "device is already being shadowed");
   auto s = new_session(std::string(device), user, "console", view_only);
+  // The flow follows from the device: behind a gateway, or an OS 11 device's legacy port, or OS 12 direct.
   if (auto* gw = gateway_of(d->second))
     env_.tasks.spawn(console_icg_flow(s, *gw), scope(*s));
+  else if (d->second.os == "11")
+    env_.tasks.spawn(console_legacy_flow(s), scope(*s));
   else
     env_.tasks.spawn(console_flow(s), scope(*s));
   // Without waiting: the session's id at once; its state (GET /api/v1/sessions/ID) tells each

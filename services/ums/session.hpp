@@ -45,6 +45,7 @@ struct shadow_session {
   clock::time_point created = clock::now();
   clock::time_point started{};  // splice began
   std::string tunnel_url, viewer_token;  // step 4 of a console flow, until the viewer's tunnel arrives
+  std::string device_address, device_pin, password;  // OS 11: the device's legacy port and the session password
 
   meeting_point<up::message> device_answer;  // step 2: accepted / refused, from the UP link
   meeting_point<session_answer> answer;      // step 4: for the REST handler

@@ -31,8 +31,6 @@ ums_service::ums_service(service_env& env, settings& s)
     r.id = d.required_str("id");
     r.name = d.str("name", r.id);
     r.credential = d.required_str("credential");
-    r.os = d.str("os", "12");
-    if (r.os != "12" && r.os != "11") d.reject("os", "expected \"12\" or \"11\" (the device's OS family)");
     // Asking is the default: shadowing someone unannounced is unlawful in many places. The
     // device's own policy and its groups' apply together: the strictest wins.
     auto group_consent = groups_.consent_of(r.id);
@@ -65,7 +63,10 @@ ums_service::ums_service(service_env& env, settings& s)
     } catch (const std::invalid_argument&) {
       g.reject("external_url", "must be a wss:// URL: consoles and devices send tokens and VNC there");
     }
-    gw->credential = g.required_str("credential");
+    auto credential = g.secret("credential");
+    gw->credential = credential.value;
+    if (credential.inline_in_config)
+      log::warn(name_, "gateway ", gw->name, ": the UMS's credential is in the main config: put it in a file only the service's user can read (credential_file)");
     gw->ca_file = g.str("ca_file", "");
     gw->pin = g.str("pin", "");
     gw->proxy = g.str("proxy", "");
@@ -123,8 +124,11 @@ void ums_service::start() {
     if (!d->second.busy_with.empty()) co_return co_await refused(http::status::conflict, "device is already being shadowed");
     auto s = new_session(device, *user, "webapp", view_only);
     s->ref = ref;
+    // The flow follows from the device: behind a gateway, or an OS 11 device's legacy port, or OS 12 direct.
     if (auto* gw = gateway_of(d->second))
       co_await webapp_icg_flow(up, s, *gw);
+    else if (d->second.os == "11")
+      co_await webapp_legacy_flow(up, s);
     else
       co_await webapp_flow(up, s);
   });

@@ -21,7 +21,9 @@ namespace shadowlink::ums {
 
 struct device_record {
   std::string id, name, credential;
-  std::string os = "12";  // OS family: "12" (Unified Protocol) or "11" (legacy TLS listener on the device)
+  // As the device last reported over its authenticated link: its OS family ("12", or "11": a
+  // legacy TLS port on the device, reached at `legacy_address`, its certificate pinned by `legacy_pin`).
+  std::string os, legacy_address, legacy_pin;
   up::consent_policy consent = up::consent_policy::ask;  // is the device's user asked first?
   clock::time_point last_seen{};
   std::string busy_with;  // session id while being shadowed
@@ -100,6 +102,12 @@ class ums_service final : public service {
   std::string tunnel_url(const std::string& session_id) const;
   // The shadow request for step 2 (to the device, or to its gateway), with the device's consent policy.
   up::message shadow_request(const shadow_session& s) const;
+
+  // OS 11 and earlier, direct (legacy_flows.cpp): the viewer connects in to the device's TLS port.
+  awaitable<void> console_legacy_flow(session_ptr s);
+  awaitable<void> webapp_legacy_flow(ws_upgrade& up, session_ptr s);
+  awaitable<void> ask_device_legacy(shadow_session& s);
+  awaitable<up::message> device_report(shadow_session& s, up::kind k, clock::time_point deadline);
 
   // Over an ICG (gateways.cpp, gateway_flows.cpp).
   awaitable<void> gateway_link(gateway& gw);

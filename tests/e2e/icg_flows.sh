@@ -7,6 +7,7 @@ source "$(dirname "$0")/lib.sh"
 UMS_PORT=$(free_port); ICG_PORT=$(free_port); PROXY_PORT=$(free_port); DEAD_PORT=$(free_port)
 CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
 CRED=icg-ums-credential-0123456789
+secret "$CRED"
 
 health() { curl -s --max-time 5 --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$ICG_PORT/health" || echo "unreachable"; }
 upgrade_status() {  # upgrade_status URL TOKEN: the HTTP status of a tunnel upgrade attempt
@@ -32,19 +33,21 @@ MaxClients 100
 CONF
 start tinyproxy tinyproxy -d -c "$WORK/tinyproxy.conf"
 wait_port "$PROXY_PORT" 10
+# The credential the UMS presents to the gateway, in a file only this user can read (both ends).
+(umask 077; printf '%s\n' "$CRED" > "$WORK/gateway.credential")
 cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential", "consent": "none"}], "viewer_timeout_s": 3, "setup_timeout_s": 4,
   "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
-                "credential": "$CRED", "proxy": "http://127.0.0.1:$PROXY_PORT"}]}}]}
+                "credential_file": "$WORK/gateway.credential", "proxy": "http://127.0.0.1:$PROXY_PORT"}]}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
 wait_port "$UMS_PORT" 15
 cat > "$WORK/icg.json" <<JSON
 {"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": $ICG_PORT,
-  "external_url": "wss://localhost:$ICG_PORT", "ums_credential": "$CRED", "ca_dir": "$WORK/data", "device_grace_s": 3}}]}
+  "external_url": "wss://localhost:$ICG_PORT", "ums_credential_file": "$WORK/gateway.credential", "ca_dir": "$WORK/data", "device_grace_s": 3}}]}
 JSON
 start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"; ICG_PID=$LAST_PID
 wait_port "$ICG_PORT" 15
@@ -134,6 +137,8 @@ for _ in $(seq 300); do [ "$(grep -c "device remote-1 online through gateway icg
 
 step "view only holds at the gateway: a scripted viewer's pointer, click, key and clipboard reach the device in full control only"
 RFB_INPUT="$(dirname "$0")/../tools/rfb_input.py"
+start xev xev -display "$VNC_DISPLAY" -root -event keyboard  # the device's key events
+sleep 0.5
 DISPLAY=$VNC_DISPLAY xdotool mousemove 300 200
 DISPLAY=$VNC_DISPLAY xclip -selection clipboard <<<"before"
 # input_session NAME [--view-only]: the scripted viewer through the gateway; CLIPBOARD is the
@@ -154,10 +159,13 @@ DROPPED=$(sed -n 's/.*view only: \([0-9]*\) input messages dropped.*/\1/p' "$WOR
 [ "$DROPPED" -ge 6 ] || fail "the gateway dropped $DROPPED input messages, expected the 6 the viewer sent"
 [ "$(DISPLAY=$VNC_DISPLAY xdotool getmouselocation | cut -d' ' -f1-2)" = "x:300 y:200" ] || fail "view only: the pointer moved"
 [ "$CLIPBOARD" = before ] || fail "view only: the device's clipboard is '$CLIPBOARD'"
+if grep -q "keysym 0x61, a" "$WORK/xev.log"; then fail "view only: the viewer's key reached the device"; fi
 input_session input-full
+for _ in $(seq 30); do grep -q "keysym 0x61, a" "$WORK/xev.log" && break; sleep 0.1; done
+grep -q "keysym 0x61, a" "$WORK/xev.log" || fail "full control (positive control): the viewer's key did not reach the device"
 [ "$(DISPLAY=$VNC_DISPLAY xdotool getmouselocation | cut -d' ' -f1-2)" = "x:40 y:50" ] || fail "full control (positive control): the pointer did not move"
 [ "$CLIPBOARD" = "shadowlink clipboard check" ] || fail "full control: the device's clipboard is '$CLIPBOARD', not the viewer's text"
-echo "ok: the gateway dropped $DROPPED input messages in view only; full control moved the pointer and set the clipboard"
+echo "ok: the gateway dropped $DROPPED input messages in view only; full control moved the pointer, typed the key and set the clipboard"
 
 step "ICG killed: UMS and device reconnect with backoff when it is back"
 kill -KILL "$ICG_PID"

@@ -111,7 +111,7 @@ ensure_playwright() {
 browse() {
   local dir=${ARTIFACTS:-$WORK}/$6
   mkdir -p "$dir"
-  DEVICE_DISPLAY=$5 EXPECT_STEP=${EXPECT_STEP:-} REFUSED_DEVICE=${REFUSED_DEVICE:-} timeout 150 node "$BROWSER_DIR/webapp.mjs" "$1" "$2" "$3" "$4" "$dir" | tee "$WORK/browser-$6.log"
+  DEVICE_DISPLAY=$5 EXPECT_STEP=${EXPECT_STEP:-} REFUSED_DEVICE=${REFUSED_DEVICE:-} EXPECT_OS=${EXPECT_OS:-OS 12} timeout 150 node "$BROWSER_DIR/webapp.mjs" "$1" "$2" "$3" "$4" "$dir" | tee "$WORK/browser-$6.log"
   grep -q "ok: after logout" "$WORK/browser-$6.log" || fail "the browser test ($6) did not finish"
 }
 
@@ -171,12 +171,15 @@ write_ums_config() {
 JSON
 }
 
-# write_device_config FILE ID CREDENTIAL UMS_PORT VNC_PORT
+# write_device_config FILE ID CREDENTIAL UMS_PORT VNC_PORT: the credential in a file of its own
+# (0600), as a real installation keeps it.
 write_device_config() {
+  (umask 077; printf '%s\n' "$3" > "$WORK/$2.credential")
+  secret "$3"
   cat > "$1" <<JSON
 {"log_level": "info", "data_dir": "$WORK/device-data", "services": [
   {"type": "device", "name": "$2", "settings": {
-    "device_id": "$2", "credential": "$3", "server": "wss://127.0.0.1:$4/up",
+    "device_id": "$2", "credential_file": "$WORK/$2.credential", "server": "wss://127.0.0.1:$4/up",
     "ca_file": "$WORK/data/ca.pem", "vnc_port": $5, "reconnect_min_ms": 200, "reconnect_max_ms": 2000}}]}
 JSON
 }

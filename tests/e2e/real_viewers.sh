@@ -65,6 +65,8 @@ viewer_session() {
     DISPLAY=$ADMIN_DISPLAY timeout 5 xdotool mousemove $(($1 + WX)) $(($2 + WY)) sleep 0.2
   done
   DISPLAY=$ADMIN_DISPLAY timeout 5 xdotool click 1
+  # A key typed into the viewer's window (a different letter per session, read back with xev).
+  DISPLAY=$ADMIN_DISPLAY timeout 5 xdotool type --delay 50 "$KEY"
   sleep 0.5
   AFTER=$(device_pointer)
   echo "device pointer before: $BEFORE, after: $AFTER"
@@ -74,18 +76,25 @@ step "negative control: the admin screen shows no checkerboard before a viewer i
 timeout 10 gvnccapture "127.0.0.1:$((ADMIN_VNC - 5900))" "$WORK/empty.png" > /dev/null 2>&1
 if "$TOOLS/png_probe" "$WORK/empty.png" 4 4 255 0 0 > /dev/null; then fail "red before any viewer"; fi
 
-step "full control: the viewer shows the screen and its pointer moves reach the device"
-viewer_session "" full
+start xev xev -display "$DEVICE_DISPLAY" -root -event keyboard  # the device's key events
+sleep 0.5
+key_arrived() { grep -q "keysym 0x$(printf %x "'$1"), $1" "$WORK/xev.log"; }
+
+step "full control: the viewer shows the screen and its pointer moves and keys reach the device"
+KEY=k viewer_session "" full
 [ "$AFTER" = "x:70 y:70" ] || fail "full control: the device's pointer is at $AFTER, not where the viewer put it (x:70 y:70)"
+for _ in $(seq 30); do key_arrived k && break; sleep 0.1; done
+key_arrived k || fail "full control: the key typed into vncviewer did not reach the device"
 kill "$VIEWER_PID"
 wait_count ums "AUDIT session ended: device=tc-1" 1 15
 DISPLAY=$ADMIN_DISPLAY timeout 10 xsetroot -solid green
 
-step "view-only: the viewer shows the screen and nothing it sends moves the device's pointer"
+step "view-only: the viewer shows the screen and nothing it sends moves the device's pointer or types"
 # Put the device's pointer somewhere the sweep would not leave it.
 DISPLAY=$DEVICE_DISPLAY timeout 5 xdotool mousemove 300 200
-viewer_session --view-only view-only
+KEY=j viewer_session --view-only view-only
 [ "$BEFORE" = "$AFTER" ] || fail "view-only: the device's pointer moved from $BEFORE to $AFTER"
+if key_arrived j; then fail "view-only: the key typed into vncviewer reached the device"; fi
 [ "$AFTER" = "x:300 y:200" ] || fail "view-only: the device's pointer is at $AFTER, not where it was put"
 grep -q "shadow request from automation (view only)" "$WORK/device.log" || fail "the device did not see the view-only flag"
 # The session is still alive after the viewer's clipboard and input messages: the screen follows.

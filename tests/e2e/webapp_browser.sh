@@ -16,7 +16,9 @@ cat > "$WORK/ums.json" <<JSON
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "devices": [{"id": "tc-1", "name": "Thin client 1", "credential": "tc-1-credential", "consent": "none"},
               {"id": "remote-1", "name": "Home office", "credential": "remote-1-credential", "consent": "none"},
-              {"id": "tc-broken", "name": "Broken VNC", "credential": "tc-broken-credential", "consent": "none"}],
+              {"id": "tc-broken", "name": "Broken VNC", "credential": "tc-broken-credential", "consent": "none"},
+              {"id": "tc-11", "name": "Legacy 1", "credential": "tc-11-credential", "consent": "none"},
+              {"id": "remote-11", "name": "Legacy at home", "credential": "remote-11-credential", "consent": "none"}],
   "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
                 "credential": "$CRED"}]}}]}
 JSON
@@ -45,9 +47,21 @@ cat > "$WORK/remote.json" <<JSON
   "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT}}]}
 JSON
 start remote "$BIN/shadowlinkd" --config "$WORK/remote.json"
+# Two OS 11 devices: one at the UMS (the UMS connects in to its legacy TLS port), one behind the gateway.
+for d in "tc-11 wss://127.0.0.1:$UMS_PORT/up" "remote-11 wss://localhost:$ICG_PORT/up"; do
+  set -- $d
+  cat > "$WORK/$1.json" <<JSON
+{"data_dir": "$WORK/$1-data", "services": [{"type": "device", "name": "$1", "settings": {
+  "device_id": "$1", "credential": "$1-credential", "server": "$2", "ca_file": "$WORK/data/ca.pem",
+  "vnc_port": $VNC_PORT, "os": "11", "legacy_listen": "127.0.0.1", "legacy_port": $(free_port)}}]}
+JSON
+  start "$1" "$BIN/shadowlinkd" --config "$WORK/$1.json"
+done
 wait_log ums "device tc-1 online" 15
 wait_log ums "device tc-broken online" 15
 wait_log ums "device remote-1 online through gateway icg" 20
+wait_log ums "device tc-11 online" 15
+wait_log ums "device remote-11 online through gateway icg" 20
 
 # Origin check: the page is opened as https://localhost:PORT, one of the UMS's web origins.
 # flow NAME DEVICE_ID DEVICE_NAME DEVICE_LOG: the whole browser run for one Web App flow.
@@ -63,4 +77,9 @@ grep -q '"event":"session_ended".*"tc-broken"\|"tc-broken".*"event":"session_end
   || fail "the refused session is not in the audit trail"
 step "Chromium, OS12 over the ICG: the same for the device behind the gateway"
 flow icg remote-1 "Home office" remote
+step "Chromium, OS11 direct: the same for an OS 11 device, which the UMS reaches on its legacy TLS port"
+EXPECT_OS="OS 11" flow os11-direct tc-11 "Legacy 1" tc-11
+grep -q "web app session (OS 11) by admin for device tc-11" "$WORK/ums.log" || fail "the OS 11 Web App flow was not used"
+step "Chromium, OS11 over the ICG: the same for an OS 11 device behind the gateway"
+EXPECT_OS="OS 11" flow os11-icg remote-11 "Legacy at home" remote-11
 echo "web app in Chromium: all checks passed for both Web App flows (screenshots in ${ARTIFACTS:-$WORK})"

@@ -2,6 +2,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 using namespace shadowlink;
 
 namespace {
@@ -54,4 +59,38 @@ TEST_CASE("duplicate service names, a missing type and a missing service list ar
 
 TEST_CASE("text that is not JSON is rejected with a parse error") {
   CHECK_THAT(error_of("{services: ["), Catch::StartsWith("config: not valid JSON"));
+}
+
+TEST_CASE("a secret comes from a file only its owner can read, or inline; never both, never from a file others can read") {
+  const auto dir = std::filesystem::temp_directory_path() / ("shadowlink-secret-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "credential";
+  std::ofstream(file) << "s3cret-from-a-file\n";
+  std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  auto secret_of = [](const std::string& json) {
+    simdjson::dom::parser p;
+    settings s(p.parse(json).get_object().value(), "settings");
+    return s.secret("credential");
+  };
+  const auto from_file = secret_of(R"({"credential_file": ")" + file.string() + R"("})");
+  CHECK(from_file.value == "s3cret-from-a-file");
+  CHECK_FALSE(from_file.inline_in_config);
+  const auto inline_value = secret_of(R"({"credential": "inline"})");
+  CHECK(inline_value.value == "inline");
+  CHECK(inline_value.inline_in_config);
+  auto error_of_secret = [&](const std::string& json) {
+    try {
+      secret_of(json);
+    } catch (const config_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(error_of_secret(R"({"credential": "x", "credential_file": ")" + file.string() + R"("})") ==
+        "settings.credential: give either credential or credential_file, not both");
+  std::filesystem::permissions(file, std::filesystem::perms::group_read, std::filesystem::perm_options::add);
+  CHECK(error_of_secret(R"({"credential_file": ")" + file.string() + R"("})").ends_with("is readable by others: chmod 600 it (only the service's user may read a secret)"));
+  CHECK(error_of_secret(R"({"credential_file": ")" + (dir / "missing").string() + R"("})").starts_with("settings.credential_file: cannot read"));
+  CHECK(error_of_secret(R"({})") == "settings.credential: is required");
+  std::filesystem::remove_all(dir);
 }

@@ -1,0 +1,138 @@
+// OS 11 and earlier: the device's legacy shadowing port. A viewer (the console, or the UMS for the
+// Web App) connects in over TLS, checks the device's own certificate against the pin the server
+// handed it, and presents the session's one-time password. Before a valid password the port
+// serves nothing; a wrong one closes the connection, and failures slow down the next attempts.
+#include "framework/certs.hpp"
+#include "framework/log.hpp"
+#include "framework/token.hpp"
+#include "protocol/legacy_password.hpp"
+#include "services/device/agent.hpp"
+
+namespace shadowlink::device {
+namespace {
+
+constexpr int max_connections = 16;          // handshakes and password exchanges at once
+constexpr std::size_t max_addresses = 1024;  // remembered sources of failed attempts
+constexpr auto forget_after = 10min;         // failures this old are forgiven
+
+// 0.5 s after the first failure, doubling up to 8 s.
+clock::duration penalty_for(int failures) {
+  if (failures <= 0) return {};
+  return std::chrono::milliseconds(500) * (1 << std::min(failures - 1, 4));
+}
+
+}  // namespace
+
+void agent::start_legacy_port() {
+  // The device's own key and certificate, made on first start and kept (key 0600). Its CA is its
+  // own too: nobody but the pin the device reports over its UP link vouches for it.
+  const auto dir = env_.data_dir / "legacy";
+  const auto host = cfg_.advertise.substr(0, cfg_.advertise.rfind(':'));
+  auto id = ensure_server_identity(dir, dir, {host});
+  legacy_tls_ = make_server_tls(id.cert_chain_pem, id.key_pem);
+  legacy_pin_ = id.server_fingerprint;
+  legacy_acceptor_ = std::make_unique<tcp::acceptor>(env_.ex);
+  const tcp::endpoint ep(net::ip::make_address(cfg_.legacy_listen), cfg_.legacy_port);
+  legacy_acceptor_->open(ep.protocol());
+  legacy_acceptor_->set_option(tcp::acceptor::reuse_address(true));
+  legacy_acceptor_->bind(ep);
+  legacy_acceptor_->listen();
+  log::info(name_, "OS 11 legacy shadowing port on ", cfg_.legacy_listen, ":", legacy_acceptor_->local_endpoint().port(),
+            " (advertised as ", cfg_.advertise, ", certificate ", legacy_pin_.substr(0, 16), "…)");
+  env_.tasks.spawn(legacy_accept_loop(), name_ + "/legacy");
+}
+
+awaitable<void> agent::legacy_accept_loop() {
+  while (legacy_acceptor_->is_open()) {
+    auto [ec, sock] = co_await legacy_acceptor_->async_accept(use_tuple);
+    if (ec) {
+      if (ec == net::error::operation_aborted || stopping_) co_return;
+      co_await sleep_for(100ms);  // e.g. out of descriptors: do not spin
+      continue;
+    }
+    if (legacy_connections_ >= max_connections) continue;  // dropped: the socket closes here
+    env_.tasks.spawn(legacy_connection(std::move(sock)), name_ + "/legacy");
+  }
+}
+
+awaitable<void> agent::legacy_connection(tcp::socket sock) {
+  ++legacy_connections_;
+  struct count_guard {
+    int& n;
+    ~count_guard() { --n; }
+  } guard{legacy_connections_};
+  error_code ec;
+  const auto remote = sock.remote_endpoint(ec);
+  const std::string address = ec ? "?" : remote.address().to_string();
+  auto tls = std::make_unique<tls_socket>(std::move(sock), *legacy_tls_);
+  try {
+    co_await accept_tls(*tls, 10s);
+  } catch (const std::exception& e) {
+    log::info(name_, "legacy port: TLS handshake with ", address, " failed: ", e.what());
+    co_return;
+  }
+  auto viewer = make_tls_stream(std::move(tls));
+  auto offered = co_await legacy::receive(*viewer, 10s);
+  // The penalty is served before the answer, whatever it will be: guessing costs time.
+  if (auto wait = legacy_penalty(address); wait > clock::duration{}) co_await sleep_for(wait);
+  std::string why;
+  if (!offered) why = "no session password";
+  else if (!armed_ || !tokens_equal(offered->session_id, armed_->session_id)) why = "no session waiting for this password (ended, used or expired)";
+  else if (clock::now() > armed_->expires) why = "the session password expired";
+  else if (!tokens_equal(offered->password, armed_->password)) why = "wrong session password";
+  if (!why.empty()) {
+    legacy_failure(address, why);
+    co_await close_stream(*viewer, why);
+    co_return;
+  }
+  // Single use: the password opens this one connection.
+  auto* waiting = armed_->viewer;
+  armed_.reset();
+  co_await legacy::accept(*viewer);
+  waiting->deliver(std::move(viewer));
+}
+
+clock::duration agent::legacy_penalty(const std::string& address) const {
+  const auto now = clock::now();
+  int n = 0;
+  if (auto it = legacy_failures_.find(address); it != legacy_failures_.end() && now - it->second.last < forget_after)
+    n = it->second.count;
+  // Failures from anywhere count too (every fourth adds a step): many addresses guessing at once.
+  if (now - legacy_device_failures_.last < forget_after) n += legacy_device_failures_.count / 4;
+  return penalty_for(n);
+}
+
+void agent::legacy_failure(const std::string& address, std::string_view why) {
+  const auto now = clock::now();
+  if (legacy_failures_.size() >= max_addresses && !legacy_failures_.contains(address)) {
+    auto oldest = legacy_failures_.begin();
+    for (auto it = legacy_failures_.begin(); it != legacy_failures_.end(); ++it)
+      if (it->second.last < oldest->second.last) oldest = it;
+    legacy_failures_.erase(oldest);
+  }
+  auto& f = legacy_failures_[address];
+  if (now - f.last >= forget_after) f.count = 0;
+  ++f.count;
+  f.last = now;
+  if (now - legacy_device_failures_.last >= forget_after) legacy_device_failures_.count = 0;
+  ++legacy_device_failures_.count;
+  legacy_device_failures_.last = now;
+  log::warn(name_, "legacy port: refused ", address, ": ", why, " (", f.count, " failure(s) from there; next answer after ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(legacy_penalty(address)).count(), " ms)");
+}
+
+awaitable<stream_ptr> agent::legacy_viewer(const up::message& req) {
+  meeting_point<stream_ptr> viewer(co_await net::this_coro::executor);
+  const auto ttl = std::chrono::seconds(req.ttl_s > 0 ? req.ttl_s : 20);
+  armed_ = armed_session{req.session_id, req.password, clock::now() + ttl, &viewer};
+  struct disarm {
+    std::optional<armed_session>& a;
+    std::string id;
+    ~disarm() {
+      if (a && a->session_id == id) a.reset();
+    }
+  } guard{armed_, req.session_id};
+  co_return co_await viewer.wait(clock::now() + ttl);
+}
+
+}  // namespace shadowlink::device

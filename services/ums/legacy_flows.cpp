@@ -1,0 +1,124 @@
+// The OS 11 (and earlier) flows on the UMS, device reached directly ("IGEL OS 11 or Earlier —
+// Direct Connection" in the seed). Unlike OS 12 the viewer side connects *in* to the device: a TLS
+// connection to the device's legacy port, trusted by pinning the certificate the device reported
+// over its authenticated UP link, opened with a one-time session password. Over an ICG an OS 11
+// device uses the gateway's tunnels, so those flows are console_icg_flow and webapp_icg_flow.
+#include "framework/errors.hpp"
+#include "framework/log.hpp"
+#include "framework/token.hpp"
+#include "protocol/legacy_password.hpp"
+#include "services/ums/ums_service.hpp"
+
+#include <boost/json.hpp>
+
+namespace shadowlink::ums {
+namespace json = boost::json;
+
+// Internal or external viewer: the console opens the TLS tunnel to the device itself.
+awaitable<void> ums_service::console_legacy_flow(session_ptr s) {
+  std::string outcome;
+  try {
+    // 1. The console requests the device's certificate and a session password (REST).
+    log::info(scope(*s), "console session (OS 11) requested by ", s->user, " for device ", s->device_id);
+
+    // 2. The device learns the session password over its UP link and says yes (after its user).
+    co_await ask_device_legacy(*s);
+
+    // 3. The console receives the device's address, certificate pin and the session password.
+    s->step("waiting for the viewer", clock::now() + cfg_.setup_timeout);
+    s->answer.deliver({201, json::serialize(json::object{{"session_id", s->id},
+                                                          {"device", s->device_id},
+                                                          {"device_address", s->device_address},
+                                                          {"device_pin", s->device_pin},
+                                                          {"password", s->password},
+                                                          {"view_only", s->view_only}})});
+
+    // 4. The console checks the device's certificate, sends the password; the device reports it.
+    co_await device_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + 5s);
+    s->password.clear();
+    s->step("active");
+    s->started = clock::now();
+    co_await record("session_started", *s);
+
+    // 5. VNC data flows in the TLS tunnel between the console and the device until either ends.
+    auto ended = co_await device_report(*s, up::kind::shadow_ended, clock::time_point::max());
+    outcome = ended.reason;
+  } catch (const flow_error& e) {
+    outcome = e.what();
+    s->answer.deliver({static_cast<unsigned>(e.status), error_json(outcome)});
+  } catch (const std::exception& e) {
+    outcome = s->end_reason.empty() ? ending_words(e) : s->end_reason;
+    s->answer.deliver({504, error_json("session could not be set up: " + outcome)});
+  }
+  co_await end_session(*s, outcome);
+}
+
+// Web App: the UMS opens the TLS tunnel to the device; the browser's WebSocket carries the VNC data.
+awaitable<void> ums_service::webapp_legacy_flow(ws_upgrade& up, session_ptr s) {
+  std::string outcome;
+  stream_ptr browser, device;
+  try {
+    // 1. The Web App requests a session: its shadowing WebSocket names the device.
+    const auto opts = up::tunnel_options();
+    browser = co_await up.accept(opts);
+    log::info(scope(*s), "web app session (OS 11) by ", s->user, " for device ", s->device_id, " from ", up.peer());
+
+    // 2. The device learns the session password over its UP link and says yes (after its user).
+    co_await ask_device_legacy(*s);
+
+    // 3. The UMS establishes the TLS tunnel: the device's certificate must be the one it
+    //    reported (nothing is sent otherwise), then the password.
+    tls_client pinned(make_trust("", s->device_pin));
+    const legacy::credentials password{s->id, s->password};
+    device = co_await legacy::connect(pinned, s->device_address, password, cfg_.setup_timeout);
+    s->password.clear();
+
+    // 4. VNC data flows: browser <-> UMS <-> device.
+    outcome = co_await splice_session(*s, browser, *device);
+  } catch (const std::exception& e) {
+    outcome = s->end_reason.empty() ? ending_words(e) : s->end_reason;
+  }
+  if (browser && s->started == clock::time_point{}) co_await close_stream(*browser, outcome);
+  co_await end_session(*s, outcome);
+}
+
+// Step 2 of the OS 11 flows: a fresh password (256 bits from the CSPRNG) to the device, which
+// keeps it for setup_timeout_s after it says yes, for this session only.
+awaitable<void> ums_service::ask_device_legacy(shadow_session& s) {
+  co_await record("session_requested", s);
+  auto* device = online_.link_of(s.device_id);
+  auto d = devices_.find(s.device_id);
+  if (!device || d == devices_.end()) throw flow_error(http::status::conflict, "device is offline");
+  if (d->second.legacy_address.empty() || d->second.legacy_pin.empty())
+    throw flow_error(http::status::conflict, "the device has not reported its legacy port and certificate");
+  s.device_address = d->second.legacy_address;
+  s.device_pin = d->second.legacy_pin;
+  s.password = random_token();
+  // When the session is ended from outside before or after the viewer came, the device ends it.
+  s.on_stop = [this, id = s.id, device_id = s.device_id] {
+    rv_.cancel(id);
+    if (auto* link = online_.link_of(device_id)) {
+      up::message end;
+      end.type = up::kind::end_session;
+      end.session_id = id;
+      link->send(end);
+    }
+  };
+  auto req = shadow_request(s);
+  req.password = s.password;
+  req.ttl_s = std::chrono::duration_cast<std::chrono::seconds>(cfg_.setup_timeout).count();
+  s.step("asking the device", clock::now() + cfg_.consent_timeout);
+  if (!device->send(req)) throw flow_error(http::status::conflict, "device link is congested");
+  co_await await_device_answer(s);
+}
+
+// The next report of kind `k` from the device about this session; a premature end is an error.
+awaitable<up::message> ums_service::device_report(shadow_session& s, up::kind k, clock::time_point deadline) {
+  for (;;) {
+    auto m = co_await s.reports.next(deadline);
+    if (m.type == k) co_return m;
+    if (m.type == up::kind::shadow_ended) throw std::runtime_error(m.reason.empty() ? "ended on the device" : m.reason);
+  }
+}
+
+}  // namespace shadowlink::ums
