@@ -70,7 +70,8 @@ awaitable<std::optional<credentials>> receive(stream& viewer, clock::duration de
   }
   auto space = line.find(' ');
   if (space == std::string::npos || space == 0 || space + 1 == line.size()) co_return std::nullopt;
-  co_return credentials{line.substr(0, space), line.substr(space + 1)};
+  credentials offered{line.substr(0, space), line.substr(space + 1)};
+  co_return offered;
 }
 
 awaitable<void> accept(stream& viewer) { co_await write_all(viewer, "OK\n"); }

@@ -99,6 +99,7 @@ message parse(std::string_view text) {
       m.heartbeat_s = r.num<std::int64_t>("heartbeat_s");
       break;
     case kind::heartbeat:
+      m.session_id = r.str("session_id", false);
       break;
     case kind::shadow_request:
       m.session_id = r.str("session_id", true);
@@ -177,6 +178,7 @@ std::string serialize(const message& m) {
       o["heartbeat_s"] = m.heartbeat_s;
       break;
     case kind::heartbeat:
+      put("session_id", m.session_id);
       break;
     case kind::shadow_request:
       put("session_id", m.session_id);

@@ -44,7 +44,7 @@ struct message {
   std::string agent;       // hello: agent name/version
   std::string os;          // hello, device_hello: the device's OS family ("12", or "11": legacy TLS port)
   std::string address;     // hello of an OS 11 device: HOST:PORT of its legacy shadowing port (its pin in `pin`)
-  std::string session_id;  // shadow_*
+  std::string session_id;  // shadow_*; heartbeat: the device's running session, if any
   std::string tunnel_url;  // shadow_request
   std::string token;       // shadow_request: the device side's one-time token
   std::string viewer_token;  // shadow_request to a gateway: the viewer side's token

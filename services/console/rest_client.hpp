@@ -33,7 +33,8 @@ class client {
   explicit client(const options& o);
 
   // A REST call with the bearer token (logging in first if needed).
-  awaitable<http_response> call(http::verb verb, std::string target, std::string body = {});
+  awaitable<http_response> call(http::verb verb, std::string target, std::string body);
+  awaitable<http_response> call(http::verb verb, std::string target) { return call(verb, std::move(target), std::string()); }
   // Logs in with user and password (unless an API token was given); remembers the cookie too.
   awaitable<void> ensure_login();
   // The answer's JSON (valid until the next parse); throws cli_error if it is not JSON.

@@ -13,8 +13,7 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
   cfg_.device_id = s.required_str("device_id");
   auto credential = s.secret("credential");
   cfg_.credential = credential.value;
-  if (credential.inline_in_config)
-    log::warn(name_, "the device's credential is in the main config: put it in a file only the service's user can read (credential_file)");
+  credential_inline_ = credential.inline_in_config;
   // "server": one connector; "servers": an ordered list (UMS and/or gateways), first reachable wins.
   const char* key = s.has("servers") ? "servers" : "server";
   cfg_.server_urls = s.has("servers") ? s.strings("servers", {}) : std::vector<std::string>{s.required_str("server")};
@@ -52,8 +51,11 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
     const bool any = cfg_.legacy_listen == "0.0.0.0" || cfg_.legacy_listen == "::";
     cfg_.advertise = s.str("advertise", any ? "" : cfg_.legacy_listen);
     if (cfg_.advertise.empty()) s.reject("advertise", "give the address the UMS and consoles reach this device's legacy port at");
-    if (cfg_.advertise.find(':') == std::string::npos || cfg_.advertise.front() == '[')
-      cfg_.advertise += ":" + std::to_string(cfg_.legacy_port);
+    // HOST, HOST:PORT, [IPv6] or [IPv6]:PORT; a bare IPv6 address gets its brackets.
+    auto& a = cfg_.advertise;
+    const auto colons = std::count(a.begin(), a.end(), ':');
+    if (a.front() != '[' && colons > 1) a = "[" + a + "]";
+    if (a.front() == '[' ? a.find("]:") == std::string::npos : colons == 0) a += ":" + std::to_string(cfg_.legacy_port);
   }
   ca_file_ = s.str("ca_file", "");
   pin_ = s.str("pin", "");
@@ -63,6 +65,9 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
 
 void agent::start() {
   // The CA file is read at start: in a composite process the UMS creates it in its own start().
+  // (Warned here, not while reading the config: a config error stays one line.)
+  if (credential_inline_)
+    log::warn(name_, "the device's credential is in the main config: put it in a file only the service's user can read (credential_file)");
   tls_ = std::make_unique<tls_client>(make_trust(ca_file_, pin_));
   tls_->set_proxy(proxy_);
   sleep_ = std::make_unique<net::steady_timer>(env_.ex);
@@ -146,8 +151,8 @@ awaitable<void> agent::serve(up::link& link) {
       auto m = co_await link.receive();
       if (m.type == up::kind::shadow_request)
         env_.tasks.spawn(shadow(m), name_ + "/" + m.session_id.substr(0, 32));
-      else if (m.type == up::kind::end_session && m.session_id == active_session_ && end_active_)
-        end_active_(m.reason.empty() ? "ended by the server" : m.reason);
+      else if (m.type == up::kind::end_session && !active_session_.empty() && m.session_id == active_session_)
+        end_session(m.reason.empty() ? "ended by the server" : m.reason);
       else if (m.type == up::kind::error)
         log::warn(name_, "server reports an error: ", m.reason);
     }
@@ -189,8 +194,16 @@ awaitable<void> agent::heartbeats(up::link& link, clock::duration period) {
     co_await t.async_wait(use_awaitable);
     up::message hb;
     hb.type = up::kind::heartbeat;
+    hb.session_id = active_session_;  // the server knows the session still runs (OS 11: it sees no traffic)
     if (!link.send(hb)) co_return;
   }
+}
+
+// The server ends the running session: at whatever step it is; before the splice exists the end
+// is remembered and applied when it starts.
+void agent::end_session(std::string reason) {
+  if (end_active_) end_active_(reason);
+  else pending_end_ = std::move(reason);
 }
 
 void agent::send(const up::message& m) {

@@ -84,11 +84,14 @@ class agent final : public service {
   std::vector<ws_target> targets_;
   std::string current_;  // the connector in use
   std::string ca_file_, pin_, proxy_;
+  bool credential_inline_ = false;
   std::unique_ptr<tls_client> tls_;
   up::link* link_ = nullptr;
   bool stopping_ = false;
   std::string active_session_;
   std::function<void(std::string)> end_active_;  // ends the running session (the server's end_session)
+  std::string pending_end_;                      // an end that came before anything could be stopped
+  void end_session(std::string reason);
   std::unique_ptr<tcp::acceptor> legacy_acceptor_;
   std::shared_ptr<ssl::context> legacy_tls_;
   std::string legacy_pin_;
@@ -100,6 +103,7 @@ class agent final : public service {
   std::map<std::string, failures> legacy_failures_;  // by source address; bounded
   failures legacy_device_failures_;
   int legacy_connections_ = 0;                        // bounded
+  std::map<std::string, int> legacy_per_address_;     // connections being served per source, bounded
   clock::duration backoff_{};
   std::mt19937 jitter_{std::random_device{}()};
   std::unique_ptr<net::steady_timer> sleep_;

@@ -5,6 +5,7 @@
 #include "framework/log.hpp"
 #include "framework/splice.hpp"
 #include "framework/tcp_stream.hpp"
+#include "protocol/legacy_password.hpp"
 #include "protocol/rfb_input_filter.hpp"
 #include "services/device/agent.hpp"
 
@@ -19,10 +20,15 @@ awaitable<void> agent::shadow(up::message req) {
     co_return;
   }
   active_session_ = req.session_id;
+  pending_end_.clear();
   struct release {
     std::string& s;
-    ~release() { s.clear(); }
-  } release_guard{active_session_};
+    std::string& pending;
+    ~release() {
+      s.clear();
+      pending.clear();
+    }
+  } release_guard{active_session_, pending_end_};
   log::info(scope, "shadow request from ", req.user.empty() ? "the server" : req.user, req.view_only ? " (view only)" : "");
 
   // 2. Consent: the stricter of the server's policy and ours. With "ask", nothing is opened
@@ -77,6 +83,7 @@ awaitable<void> agent::shadow(up::message req) {
   // 6. VNC data flows until either side ends (or the server ends the session).
   splicer sp(*tunnel, *vnc);
   end_active_ = [&sp](std::string why) { sp.stop(why); };
+  if (!pending_end_.empty()) sp.stop(pending_end_);  // the server ended it while it was being set up
   struct forget {
     std::function<void(std::string)>& f;
     ~forget() { f = nullptr; }
@@ -158,6 +165,14 @@ awaitable<stream_ptr> agent::await_legacy_viewer(const up::message& req, const s
     why = e.code() == net::error::timed_out ? "no viewer brought the session password in time" : "ended before a viewer came";
   }
   end_active_ = nullptr;
+  if (viewer) {
+    try {
+      co_await legacy::accept(*viewer);  // "OK": VNC follows
+    } catch (const std::exception& e) {
+      why = std::string("the viewer left: ") + e.what();
+      viewer.reset();
+    }
+  }
   if (!viewer) {
     log::info(scope, why);
     reply(req, up::kind::shadow_ended, why);

@@ -12,10 +12,12 @@ namespace shadowlink::device {
 namespace {
 
 constexpr int max_connections = 16;          // handshakes and password exchanges at once
+constexpr int max_per_address = 4;           // of which one source may hold this many
 constexpr std::size_t max_addresses = 1024;  // remembered sources of failed attempts
 constexpr auto forget_after = 10min;         // failures this old are forgiven
 
-// 0.5 s after the first failure, doubling up to 8 s.
+// 0.5 s after the first failure, doubling up to 8 s (max_penalty).
+constexpr auto max_penalty = 8s;
 clock::duration penalty_for(int failures) {
   if (failures <= 0) return {};
   return std::chrono::milliseconds(500) * (1 << std::min(failures - 1, 4));
@@ -56,39 +58,47 @@ awaitable<void> agent::legacy_accept_loop() {
 }
 
 awaitable<void> agent::legacy_connection(tcp::socket sock) {
-  ++legacy_connections_;
-  struct count_guard {
-    int& n;
-    ~count_guard() { --n; }
-  } guard{legacy_connections_};
   error_code ec;
   const auto remote = sock.remote_endpoint(ec);
   const std::string address = ec ? "?" : remote.address().to_string();
+  // One source cannot take every slot and lock the real viewer out.
+  if (auto it = legacy_per_address_.find(address); it != legacy_per_address_.end() && it->second >= max_per_address) co_return;
+  ++legacy_connections_;
+  ++legacy_per_address_[address];
+  struct count_guard {
+    agent& a;
+    std::string address;
+    ~count_guard() {
+      --a.legacy_connections_;
+      if (--a.legacy_per_address_[address] <= 0) a.legacy_per_address_.erase(address);
+    }
+  } guard{*this, address};
   auto tls = std::make_unique<tls_socket>(std::move(sock), *legacy_tls_);
   try {
-    co_await accept_tls(*tls, 10s);
+    co_await accept_tls(*tls, 5s);
   } catch (const std::exception& e) {
     log::info(name_, "legacy port: TLS handshake with ", address, " failed: ", e.what());
     co_return;
   }
   auto viewer = make_tls_stream(std::move(tls));
-  auto offered = co_await legacy::receive(*viewer, 10s);
+  auto offered = co_await legacy::receive(*viewer, 5s);
+  const auto arrived = clock::now();  // in time or not is judged here, before any penalty
   // The penalty is served before the answer, whatever it will be: guessing costs time.
   if (auto wait = legacy_penalty(address); wait > clock::duration{}) co_await sleep_for(wait);
   std::string why;
   if (!offered) why = "no session password";
   else if (!armed_ || !tokens_equal(offered->session_id, armed_->session_id)) why = "no session waiting for this password (ended, used or expired)";
-  else if (clock::now() > armed_->expires) why = "the session password expired";
+  else if (arrived > armed_->expires) why = "the session password expired";
   else if (!tokens_equal(offered->password, armed_->password)) why = "wrong session password";
   if (!why.empty()) {
     legacy_failure(address, why);
     co_await close_stream(*viewer, why);
     co_return;
   }
-  // Single use: the password opens this one connection.
+  // Single use: the password opens this one connection. Handed over at once (the session's flow
+  // answers "OK"): nothing here is suspended between the check and the hand-over.
   auto* waiting = armed_->viewer;
   armed_.reset();
-  co_await legacy::accept(*viewer);
   waiting->deliver(std::move(viewer));
 }
 
@@ -125,6 +135,7 @@ awaitable<stream_ptr> agent::legacy_viewer(const up::message& req) {
   meeting_point<stream_ptr> viewer(co_await net::this_coro::executor);
   const auto ttl = std::chrono::seconds(req.ttl_s > 0 ? req.ttl_s : 20);
   armed_ = armed_session{req.session_id, req.password, clock::now() + ttl, &viewer};
+  // A viewer who came in time may still be serving a penalty (someone else failed from its address).
   struct disarm {
     std::optional<armed_session>& a;
     std::string id;
@@ -132,7 +143,7 @@ awaitable<stream_ptr> agent::legacy_viewer(const up::message& req) {
       if (a && a->session_id == id) a.reset();
     }
   } guard{armed_, req.session_id};
-  co_return co_await viewer.wait(clock::now() + ttl);
+  co_return co_await viewer.wait(clock::now() + ttl + max_penalty + 6s);
 }
 
 }  // namespace shadowlink::device

@@ -20,8 +20,7 @@ icg_service::icg_service(service_env& env, settings& s) : env_(env), name_(env.n
   listener_ = tls_listener_settings::read(s, 9443, "external_url");
   auto credential = s.secret("ums_credential");
   ums_credential_ = credential.value;
-  if (credential.inline_in_config)
-    log::warn(name_, "the UMS's credential is in the main config: put it in a file only the service's user can read (ums_credential_file)");
+  credential_inline_ = credential.inline_in_config;
   if (ums_credential_.size() < 16) s.reject("ums_credential", "must be at least 16 characters");
   ca_dir_ = s.str("ca_dir", env.shared_dir.string());
   device_grace_ = std::chrono::seconds(s.integer("device_grace_s", 30, 1, 3600));
@@ -39,6 +38,8 @@ icg_service::icg_service(service_env& env, settings& s) : env_(env), name_(env.n
 }
 
 void icg_service::start() {
+  if (credential_inline_)
+    log::warn(name_, "the UMS's credential is in the main config: put it in a file only the service's user can read (ums_credential_file)");
   server_ = make_tls_listener(listener_, env_, ca_dir_);
   server_->add_ws("/up/ums", [this](ws_upgrade& up) { return ums_endpoint(up); });
   server_->add_ws("/up", [this](ws_upgrade& up) { return device_endpoint(up); });

@@ -69,6 +69,7 @@ class icg_service final : public service {
   std::string name_;
   tls_listener_settings listener_;  // public_url ("external_url"): what devices and consoles are told
   std::string ums_credential_;
+  bool credential_inline_ = false;  // warned at start
   std::string ca_dir_;
   clock::duration device_grace_ = 30s;
   clock::duration session_timeout_ = 90s;

@@ -60,7 +60,9 @@ void ums_service::device_gone(const std::string& id, const live_link& how) {
   else log::info(name_, "device ", id, " offline");
   auto d = devices_.find(id);
   if (d == devices_.end()) return;
-  if (auto s = sessions_.find(d->second.busy_with); s != sessions_.end() && !s->second->active) s->second->stop("device went offline");
+  // (An OS 11 console session runs between console and device: it ends when the device stops reporting it.)
+  if (auto s = sessions_.find(d->second.busy_with); s != sessions_.end() && !s->second->active && !s->second->ends_on_device)
+    s->second->stop("device went offline");
 }
 
 // The device's user is being asked: the set-up now waits for a person, within the same deadline.
@@ -71,6 +73,8 @@ void ums_service::device_asking(shadow_session& s) {
 void ums_service::on_device_message(device_record& dev, up::link& link, const up::message& m) {
   switch (m.type) {
     case up::kind::heartbeat:
+      if (auto s = sessions_.find(m.session_id); !m.session_id.empty() && s != sessions_.end() && s->second->device_id == dev.id)
+        s->second->last_report = clock::now();
       return;
     case up::kind::shadow_asking:
     case up::kind::shadow_accepted:

@@ -34,15 +34,16 @@ awaitable<void> ums_service::console_legacy_flow(session_ptr s) {
                                                           {"view_only", s->view_only}})});
 
     // 4. The console checks the device's certificate, sends the password; the device reports it.
-    co_await device_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + 5s);
+    // (The device may make a viewer wait up to 8 s after failed attempts from its address.)
+    co_await device_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + 15s);
     s->password.clear();
     s->step("active");
-    s->started = clock::now();
+    s->started = s->last_report = clock::now();
+    s->ends_on_device = true;
     co_await record("session_started", *s);
 
     // 5. VNC data flows in the TLS tunnel between the console and the device until either ends.
-    auto ended = co_await device_report(*s, up::kind::shadow_ended, clock::time_point::max());
-    outcome = ended.reason;
+    outcome = co_await legacy_session_end(*s);
   } catch (const flow_error& e) {
     outcome = e.what();
     s->answer.deliver({static_cast<unsigned>(e.status), error_json(outcome)});
@@ -57,6 +58,7 @@ awaitable<void> ums_service::console_legacy_flow(session_ptr s) {
 awaitable<void> ums_service::webapp_legacy_flow(ws_upgrade& up, session_ptr s) {
   std::string outcome;
   stream_ptr browser, device;
+  std::unique_ptr<tls_client> pinned;  // outlives the device's stream
   try {
     // 1. The Web App requests a session: its shadowing WebSocket names the device.
     const auto opts = up::tunnel_options();
@@ -68,9 +70,9 @@ awaitable<void> ums_service::webapp_legacy_flow(ws_upgrade& up, session_ptr s) {
 
     // 3. The UMS establishes the TLS tunnel: the device's certificate must be the one it
     //    reported (nothing is sent otherwise), then the password.
-    tls_client pinned(make_trust("", s->device_pin));
+    pinned = std::make_unique<tls_client>(make_trust("", s->device_pin));
     const legacy::credentials password{s->id, s->password};
-    device = co_await legacy::connect(pinned, s->device_address, password, cfg_.setup_timeout);
+    device = co_await legacy::connect(*pinned, s->device_address, password, cfg_.setup_timeout);
     s->password.clear();
 
     // 4. VNC data flows: browser <-> UMS <-> device.
@@ -110,6 +112,23 @@ awaitable<void> ums_service::ask_device_legacy(shadow_session& s) {
   s.step("asking the device", clock::now() + cfg_.consent_timeout);
   if (!device->send(req)) throw flow_error(http::status::conflict, "device link is congested");
   co_await await_device_answer(s);
+}
+
+// Step 5 of the OS 11 console flow: the device's report of the end; a device that stops naming the
+// session in its heartbeats (it died, or lost the report while reconnecting) ends it too.
+awaitable<std::string> ums_service::legacy_session_end(shadow_session& s) {
+  const auto silence = 3 * cfg_.heartbeat + 2s;
+  for (;;) {
+    bool quiet = false;
+    try {
+      auto ended = co_await device_report(s, up::kind::shadow_ended, clock::now() + silence);
+      co_return ended.reason;
+    } catch (const system_error& e) {
+      if (e.code() != net::error::timed_out) throw;
+      quiet = true;
+    }
+    if (quiet && clock::now() - s.last_report > silence) co_return "the device stopped reporting the session";
+  }
 }
 
 // The next report of kind `k` from the device about this session; a premature end is an error.

@@ -124,7 +124,9 @@ json::object ums_service::session_json(const shadow_session& s, bool with_ticket
     o["tunnel_url"] = s.tunnel_url;
     o["token"] = s.viewer_token;
   }
-  if (with_ticket && !s.password.empty()) {  // OS 11: the console connects in to the device
+  // OS 11: the console connects in to the device, once the device has said yes (the password is
+  // the UMS's own in the Web App flow).
+  if (with_ticket && !s.password.empty() && s.via == "console" && s.state == "waiting for the viewer") {
     o["device_address"] = s.device_address;
     o["device_pin"] = s.device_pin;
     o["password"] = s.password;

@@ -46,6 +46,10 @@ struct shadow_session {
   clock::time_point started{};  // splice began
   std::string tunnel_url, viewer_token;  // step 4 of a console flow, until the viewer's tunnel arrives
   std::string device_address, device_pin, password;  // OS 11: the device's legacy port and the session password
+  // OS 11 console: the VNC data bypasses the UMS, so the device's reports (its end, and its
+  // heartbeats naming the session) are how the UMS knows the session still runs.
+  bool ends_on_device = false;
+  clock::time_point last_report{};
 
   meeting_point<up::message> device_answer;  // step 2: accepted / refused, from the UP link
   meeting_point<session_answer> answer;      // step 4: for the REST handler

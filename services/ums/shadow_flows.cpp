@@ -162,6 +162,7 @@ awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome)
   s.end_reason = outcome;
   s.tunnel_url.clear();
   s.viewer_token.clear();
+  s.password.clear();
   s.answer.close();
   co_await rv_.finish(s.id, outcome);
   auto secs = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); };

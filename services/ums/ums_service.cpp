@@ -65,8 +65,7 @@ ums_service::ums_service(service_env& env, settings& s)
     }
     auto credential = g.secret("credential");
     gw->credential = credential.value;
-    if (credential.inline_in_config)
-      log::warn(name_, "gateway ", gw->name, ": the UMS's credential is in the main config: put it in a file only the service's user can read (credential_file)");
+    gw->credential_inline = credential.inline_in_config;
     gw->ca_file = g.str("ca_file", "");
     gw->pin = g.str("pin", "");
     gw->proxy = g.str("proxy", "");
@@ -141,6 +140,8 @@ void ums_service::start() {
   });
   server_->listen(cfg_.listener.listen, cfg_.listener.port);
   for (auto& gw : gateways_) {
+    if (gw->credential_inline)
+      log::warn(name_, "gateway ", gw->name, ": the UMS's credential is in the main config: put it in a file only the service's user can read (credential_file)");
     // Without a CA file or pin, the gateway is trusted through the installation CA that signed it.
     gw->tls = std::make_unique<tls_client>(make_trust(gw->ca_file.empty() && gw->pin.empty() ? (env_.shared_dir / "ca.pem").string() : gw->ca_file, gw->pin));
     gw->tls->set_proxy(gw->proxy);

@@ -45,6 +45,7 @@ struct gateway {
   std::string url;           // internal address, as the UMS reaches it: wss://host:port
   std::string external_url;  // what consoles and devices reach: tunnel URLs handed out use it
   std::string credential;    // presented to the gateway, which only accepts its UMS
+  bool credential_inline = false;  // given in the main config rather than a file (warned at start)
   std::string ca_file, pin;
   std::string proxy;  // HTTP CONNECT proxy on the way to the gateway, if any
   std::unique_ptr<tls_client> tls;
@@ -108,6 +109,7 @@ class ums_service final : public service {
   awaitable<void> webapp_legacy_flow(ws_upgrade& up, session_ptr s);
   awaitable<void> ask_device_legacy(shadow_session& s);
   awaitable<up::message> device_report(shadow_session& s, up::kind k, clock::time_point deadline);
+  awaitable<std::string> legacy_session_end(shadow_session& s);
 
   // Over an ICG (gateways.cpp, gateway_flows.cpp).
   awaitable<void> gateway_link(gateway& gw);

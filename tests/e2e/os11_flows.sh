@@ -15,7 +15,7 @@ secret "$CRED"
 step "start Xvnc, the UMS, the gateway, an OS 11 device at the UMS and one behind the gateway"
 start_xvnc
 cat > "$WORK/ums.json" <<JSON
-{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT, "setup_timeout_s": 4,
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT, "setup_timeout_s": 4, "heartbeat_s": 1,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "tc-11", "name": "Legacy 1", "credential": "tc-11-credential", "consent": "none"},
@@ -32,13 +32,16 @@ cat > "$WORK/icg.json" <<JSON
 JSON
 start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"
 wait_port "$ICG_PORT" 15
-# legacy_device NAME ID SERVER LEGACY_PORT [ADVERTISE]: an OS 11 device agent's config.
+# legacy_device NAME ID SERVER LEGACY_PORT [ADVERTISE]: an OS 11 device agent's config. Its user is
+# asked first (a 1 s stand-in for the dialog that always agrees): the console must wait for that
+# before it may connect in.
 legacy_device() {
   (umask 077; printf '%s\n' "$2-credential" > "$WORK/$2.credential")
   cat > "$WORK/$1.json" <<JSON
 {"data_dir": "$WORK/$1-data", "services": [{"type": "device", "name": "$2", "settings": {
   "device_id": "$2", "credential_file": "$WORK/$2.credential", "server": "$3", "ca_file": "$WORK/data/ca.pem",
-  "vnc_port": $VNC_PORT, "os": "11", "legacy_listen": "127.0.0.1", "legacy_port": $4 ${5:+, \"advertise\": \"$5\"}}}]}
+  "vnc_port": $VNC_PORT, "os": "11", "legacy_listen": "127.0.0.1", "legacy_port": $4 ${5:+, \"advertise\": \"$5\"},
+  "consent": "ask", "consent_command": ["sleep", "1"], "display": "$VNC_DISPLAY"}}]}
 JSON
 }
 legacy_device tc11 tc-11 "wss://127.0.0.1:$UMS_PORT/up" "$LEGACY_PORT"
@@ -159,7 +162,8 @@ wait_log tc11 "refused 127.0.0.1: no session waiting for this password" 10
 armed_session
 sleep 5  # setup_timeout_s is 4: the password expires
 [ -z "$(raw_password "$ID" "$PASSWORD")" ] || fail "an expired password got an answer"
-wait_log ums "no viewer brought the session password in time" 10
+wait_log tc11 "refused 127.0.0.1: the session password expired" 15
+wait_log ums "no viewer brought the session password in time" 25
 echo "ok: wrong, replayed and expired passwords refused without a VNC byte; the genuine one answered OK and RFB"
 
 step "failed attempts slow down the next ones (growing delay, logged)"
@@ -172,10 +176,20 @@ raw_password "s-000000000000" "guess-4" > /dev/null
 [ $(( ($(date +%s%N) - START) / 1000000 )) -ge 2900 ] || fail "the next answer was not delayed"
 echo "ok: after repeated failures the next answer waits (delays $(sed -n 's/.*next answer after \([0-9]*\) ms.*/\1/p' "$WORK/tc11.log" | tr '\n' ' ')ms)"
 
-step "a device's new certificate is trusted once the device has reported it"
+step "a device killed during an OS 11 console session: the UMS ends the session when the device stops reporting it"
 armed_session; OLD_PIN=$PIN
 "${CLI[@]}" end "$ID"
-kill -TERM "$TC11_PID"; wait "$TC11_PID" || true
+port=$(free_port 6000 6899)
+start console-kill "${CLI[@]}" shadow tc-11 --listen "127.0.0.1:$port"
+wait_log console-kill "vncviewer 127.0.0.1::$port" 20
+exec 3<>"/dev/tcp/127.0.0.1/$port"  # a viewer holds the session open
+wait_count tc11 "presented the session password on the legacy port" 4 10
+kill -KILL "$TC11_PID"; wait "$TC11_PID" 2> /dev/null || true
+wait_log ums 'outcome="the device stopped reporting the session"' 15
+exec 3<&-
+echo "ok: the session of a killed device ended after its heartbeats stopped naming it"
+
+step "a device's new certificate is trusted once the device has reported it"
 rm -rf "$WORK/tc11-data/tc-11/legacy"
 start tc11b "$BIN/shadowlinkd" --config "$WORK/tc11.json"
 wait_log tc11b "OS 11 legacy shadowing port" 10
