@@ -57,6 +57,7 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
     if (a.front() != '[' && colons > 1) a = "[" + a + "]";
     if (a.front() == '[' ? a.find("]:") == std::string::npos : colons == 0) a += ":" + std::to_string(cfg_.legacy_port);
   }
+  cfg_.control_socket = s.str("control_socket", (env.data_dir / "control.sock").string());
   ca_file_ = s.str("ca_file", "");
   pin_ = s.str("pin", "");
   if (ca_file_.empty() && pin_.empty()) s.reject("ca_file", "give ca_file or pin: the server's certificate is always verified");
@@ -72,6 +73,7 @@ void agent::start() {
   tls_->set_proxy(proxy_);
   sleep_ = std::make_unique<net::steady_timer>(env_.ex);
   if (cfg_.os == "11") start_legacy_port();
+  start_control_socket();
   env_.tasks.spawn(run(), name_);
 }
 
@@ -80,6 +82,7 @@ void agent::stop() {
   if (link_) link_->close("device agent stopping");
   if (sleep_) sleep_->cancel();
   if (legacy_acceptor_) legacy_acceptor_->close();
+  if (control_) control_->close();
 }
 
 clock::duration agent::next_backoff() {

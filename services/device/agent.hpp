@@ -8,6 +8,8 @@
 #include "protocol/consent.hpp"
 #include "protocol/up_link.hpp"
 
+#include <boost/asio/local/stream_protocol.hpp>
+
 #include <functional>
 #include <map>
 #include <optional>
@@ -38,6 +40,7 @@ struct agent_settings {
   std::string legacy_listen = "0.0.0.0";
   std::uint16_t legacy_port = 5901;
   std::string advertise;  // HOST:PORT the UMS and consoles reach the port at
+  std::string control_socket;  // Unix socket for `shadowlink-device end` (control_socket.cpp); empty: none
 };
 
 // OS 11: the session a viewer may open on the legacy port now, and where its stream goes.
@@ -63,6 +66,10 @@ class agent final : public service {
   // A consent or indicator command with its placeholders filled in for this request.
   std::vector<std::string> command(const std::vector<std::string>& argv, const up::message& request, std::int64_t timeout_s) const;
   void send(const up::message& m);
+  // The device's user ends a session locally (control_socket.cpp).
+  void start_control_socket();
+  void open_control_socket();
+  awaitable<void> control_loop();
   // OS 11 (legacy_port.cpp).
   void start_legacy_port();
   awaitable<void> legacy_accept_loop();
@@ -92,6 +99,7 @@ class agent final : public service {
   std::function<void(std::string)> end_active_;  // ends the running session (the server's end_session)
   std::string pending_end_;                      // an end that came before anything could be stopped
   void end_session(std::string reason);
+  std::unique_ptr<net::local::stream_protocol::acceptor> control_;
   std::unique_ptr<tcp::acceptor> legacy_acceptor_;
   std::shared_ptr<ssl::context> legacy_tls_;
   std::string legacy_pin_;

@@ -80,9 +80,27 @@ exec 3<>"/dev/tcp/127.0.0.1/$VIEW_PORT"  # a viewer holds the session open
 wait_log ums "active: viewer" 10
 press_return indicator
 wait_log device1 "the device's user ended the session" 10
-wait_log ums "device reports the session ended: stopped: ended by the device's user" 10
+wait_log device1 "session ended (stopped: ended by the device's user)" 10
 wait_log console "ended: device side closed" 10
 exec 3<&-
+
+step "the user ends a running session with shadowlink-device end (the agent's control socket, 0600)"
+SOCKET="$WORK/device-data/tc-1/control.sock"
+[ "$(stat -c %a "$SOCKET")" = 600 ] || fail "the control socket is mode $(stat -c %a "$SOCKET"), not 600"
+"$BIN/shadowlink-device" --socket "$SOCKET" status | grep -q "no session is running" || fail "status before a session"
+VIEW_PORT=$(free_port 6000 6899)
+start console2 "${CLI[@]}" shadow tc-1 --listen "127.0.0.1:$VIEW_PORT"
+press_return consent
+wait_log console2 "vncviewer 127.0.0.1::$VIEW_PORT" 20
+exec 3<>"/dev/tcp/127.0.0.1/$VIEW_PORT"  # a viewer holds the session open
+wait_count ums "active: viewer" 2 10
+"$BIN/shadowlink-device" --socket "$SOCKET" end | tee "$WORK/local-end.out"
+grep -q "^ended session s-" "$WORK/local-end.out" || fail "shadowlink-device end did not end the session"
+wait_count device1 "session ended (stopped: ended by the device's user)" 2 10
+wait_log console2 "ended: device side closed" 10
+exec 3<&-
+if "$BIN/shadowlink-device" --socket "$SOCKET" end > "$WORK/local-end2.out"; then fail "ending with no session running succeeded"; fi
+grep -q "no session is running" "$WORK/local-end2.out" || fail "unclear answer: $(cat "$WORK/local-end2.out")"
 
 step "the user says no"
 restart_device Deny "$VNC_DISPLAY"
