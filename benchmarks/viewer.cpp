@@ -1,11 +1,34 @@
 #include "benchmarks/viewer.hpp"
 
+#include "protocol/legacy_password.hpp"
 #include "protocol/up_link.hpp"
 
 #include <boost/json.hpp>
 #include <simdjson.h>
 
 namespace shadowlink::bench {
+
+namespace {
+
+// An OS 11 tunnel together with the client that pins the device's certificate, which must outlive
+// it (members go in reverse order: the stream first).
+class pinned_stream final : public stream {
+ public:
+  pinned_stream(std::unique_ptr<tls_client> client, stream_ptr s) : client_(std::move(client)), s_(std::move(s)) {}
+  awaitable<std::size_t> read_some(net::mutable_buffer b, error_code& ec) override { return s_->read_some(b, ec); }
+  awaitable<void> write(net::const_buffer b, error_code& ec) override { return s_->write(b, ec); }
+  void interrupt(std::string_view reason) override { s_->interrupt(reason); }
+  awaitable<void> close(std::string_view reason) override { return s_->close(reason); }
+  void abort() noexcept override { s_->abort(); }
+  std::string_view kind() const override { return s_->kind(); }
+  const std::string& peer() const override { return s_->peer(); }
+
+ private:
+  std::unique_ptr<tls_client> client_;
+  stream_ptr s_;
+};
+
+}  // namespace
 
 awaitable<stream_ptr> open_shadow_session(tls_client& tls, const ums_access& ums, const std::string& device) {
   rest_target t{ums.host, ums.port};
@@ -17,6 +40,15 @@ awaitable<stream_ptr> open_shadow_session(tls_client& tls, const ums_access& ums
   if (res.result() != http::status::created) throw std::runtime_error("session not created: " + res.body());
   simdjson::dom::parser p;
   simdjson::dom::element doc = p.parse(res.body());
+  std::string_view password;
+  if (!doc["password"].get(password)) {
+    // An OS 11 device: connect in to its legacy port, its certificate pinned.
+    auto client = std::make_unique<tls_client>(make_trust("", std::string(doc["device_pin"].get_string().value())));
+    const legacy::credentials c{std::string(doc["session_id"].get_string().value()), std::string(password)};
+    const std::string address(doc["device_address"].get_string().value());
+    auto tunnel = co_await legacy::connect(*client, address, c, 15s);
+    co_return std::make_unique<pinned_stream>(std::move(client), std::move(tunnel));
+  }
   const std::string url(doc["tunnel_url"].get_string().value());
   const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + std::string(doc["token"].get_string().value())}};
   const auto opts = up::tunnel_options();

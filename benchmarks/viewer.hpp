@@ -10,7 +10,8 @@ struct ums_access {
   std::string host, port, token;
 };
 
-// POST /api/v1/sessions for `device`, then connects the returned tunnel. Throws on refusal.
+// POST /api/v1/sessions for `device`, then connects the returned tunnel (for an OS 11 device: the
+// TLS tunnel into its legacy port, certificate pinned, with the session password). Throws on refusal.
 awaitable<stream_ptr> open_shadow_session(tls_client& tls, const ums_access& ums, const std::string& device);
 
 // The Web App's way: log in with user and password for the session cookie, then open the page's

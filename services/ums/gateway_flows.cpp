@@ -34,8 +34,8 @@ awaitable<void> ums_service::console_icg_flow(session_ptr s, gateway& gw) {
                                                           {"view_only", s->view_only}})});
 
     // 4. The device and the console open their tunnels to the ICG (reported in either order).
-    co_await gateway_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + cfg_.viewer_timeout);
-    co_await gateway_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + cfg_.viewer_timeout);
+    co_await session_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + cfg_.viewer_timeout);
+    co_await session_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + cfg_.viewer_timeout);
 
     // 5. VNC data flows through the gateway until either side ends.
     s->step("active");
@@ -43,16 +43,12 @@ awaitable<void> ums_service::console_icg_flow(session_ptr s, gateway& gw) {
     s->viewer_token.clear();
     s->started = clock::now();
     co_await record("session_started", *s);
-    auto ended = co_await gateway_report(*s, up::kind::session_ended, clock::time_point::max());
+    auto ended = co_await session_report(*s, up::kind::session_ended, clock::time_point::max());
     outcome = ended.reason;
     s->bytes_to_viewer = ended.bytes_to_viewer;
     s->bytes_from_viewer = ended.bytes_from_viewer;
-  } catch (const flow_error& e) {
-    outcome = e.what();
-    s->answer.deliver({static_cast<unsigned>(e.status), error_json(outcome)});
   } catch (const std::exception& e) {
-    outcome = s->end_reason.empty() ? ending_words(e) : s->end_reason;
-    s->answer.deliver({504, error_json("session could not be set up: " + outcome)});
+    outcome = console_failed(*s, e);
   }
   co_await end_session(*s, outcome);
 }
@@ -76,8 +72,8 @@ awaitable<void> ums_service::webapp_icg_flow(ws_upgrade& up, session_ptr s, gate
     auto icg_end = co_await connect_ws(gw.tls.get(), target, headers, opts);
 
     // 4. The device's tunnel (and ours) reach the ICG.
-    co_await gateway_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout);
-    co_await gateway_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout);
+    co_await session_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout);
+    co_await session_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout);
 
     // 5. VNC data flows: browser <-> UMS <-> ICG <-> device.
     outcome = co_await splice_session(*s, browser, *icg_end);
@@ -107,15 +103,6 @@ awaitable<void> ums_service::ask_gateway(shadow_session& s, gateway& gw, const t
   s.step("asking the device", clock::now() + cfg_.consent_timeout);
   if (!gw.link->send(req)) throw flow_error(http::status::conflict, "gateway link is congested");
   co_await await_device_answer(s);
-}
-
-// The next report of kind `k` from the gateway about this session; a premature end is an error.
-awaitable<up::message> ums_service::gateway_report(shadow_session& s, up::kind k, clock::time_point deadline) {
-  for (;;) {
-    auto m = co_await s.reports.next(deadline);
-    if (m.type == k) co_return m;
-    if (m.type == up::kind::session_ended) throw std::runtime_error(m.reason.empty() ? "ended at the gateway" : m.reason);
-  }
 }
 
 }  // namespace shadowlink::ums

@@ -35,7 +35,7 @@ awaitable<void> ums_service::console_legacy_flow(session_ptr s) {
 
     // 4. The console checks the device's certificate, sends the password; the device reports it.
     // (The device may make a viewer wait up to 8 s after failed attempts from its address.)
-    co_await device_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + 15s);
+    co_await session_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + 15s);
     s->password.clear();
     s->step("active");
     s->started = s->last_report = clock::now();
@@ -44,12 +44,8 @@ awaitable<void> ums_service::console_legacy_flow(session_ptr s) {
 
     // 5. VNC data flows in the TLS tunnel between the console and the device until either ends.
     outcome = co_await legacy_session_end(*s);
-  } catch (const flow_error& e) {
-    outcome = e.what();
-    s->answer.deliver({static_cast<unsigned>(e.status), error_json(outcome)});
   } catch (const std::exception& e) {
-    outcome = s->end_reason.empty() ? ending_words(e) : s->end_reason;
-    s->answer.deliver({504, error_json("session could not be set up: " + outcome)});
+    outcome = console_failed(*s, e);
   }
   co_await end_session(*s, outcome);
 }
@@ -121,22 +117,13 @@ awaitable<std::string> ums_service::legacy_session_end(shadow_session& s) {
   for (;;) {
     bool quiet = false;
     try {
-      auto ended = co_await device_report(s, up::kind::shadow_ended, clock::now() + silence);
+      auto ended = co_await session_report(s, up::kind::shadow_ended, clock::now() + silence);
       co_return ended.reason;
     } catch (const system_error& e) {
       if (e.code() != net::error::timed_out) throw;
       quiet = true;
     }
     if (quiet && clock::now() - s.last_report > silence) co_return "the device stopped reporting the session";
-  }
-}
-
-// The next report of kind `k` from the device about this session; a premature end is an error.
-awaitable<up::message> ums_service::device_report(shadow_session& s, up::kind k, clock::time_point deadline) {
-  for (;;) {
-    auto m = co_await s.reports.next(deadline);
-    if (m.type == k) co_return m;
-    if (m.type == up::kind::shadow_ended) throw std::runtime_error(m.reason.empty() ? "ended on the device" : m.reason);
   }
 }
 

@@ -39,12 +39,8 @@ awaitable<void> ums_service::console_flow(session_ptr s) {
 
     // 6. VNC data flows through both tunnels until either side ends.
     outcome = co_await splice_session(*s, viewer_end, *device_end);
-  } catch (const flow_error& e) {
-    outcome = e.what();
-    s->answer.deliver({static_cast<unsigned>(e.status), error_json(outcome)});
   } catch (const std::exception& e) {
-    outcome = s->end_reason.empty() ? ending_words(e) : s->end_reason;
-    s->answer.deliver({504, error_json("session could not be set up: " + outcome)});
+    outcome = console_failed(*s, e);
   }
   co_await end_session(*s, outcome);
 }
@@ -74,6 +70,29 @@ awaitable<void> ums_service::webapp_flow(ws_upgrade& up, session_ptr s) {
   // The browser hears why (a WebSocket close reason) if the session ended before its splice.
   if (browser && s->started == clock::time_point{}) co_await close_stream(*browser, outcome);
   co_await end_session(*s, outcome);
+}
+
+// A console flow that failed: its reason; the REST request still waiting for step 4 (if any)
+// hears it, with the status a flow_error names (504 for anything else).
+std::string ums_service::console_failed(shadow_session& s, const std::exception& e) {
+  if (auto* f = dynamic_cast<const flow_error*>(&e)) {
+    s.answer.deliver({static_cast<unsigned>(f->status), error_json(f->what())});
+    return f->what();
+  }
+  auto outcome = s.end_reason.empty() ? ending_words(e) : s.end_reason;
+  s.answer.deliver({504, error_json("session could not be set up: " + outcome)});
+  return outcome;
+}
+
+// The next report of kind `k` about the session — from its gateway, or from an OS 11 device whose
+// VNC bypasses the UMS; the session's end before that (`session_ended`, `shadow_ended`) is an error.
+awaitable<up::message> ums_service::session_report(shadow_session& s, up::kind k, clock::time_point deadline) {
+  for (;;) {
+    auto m = co_await s.reports.next(deadline);
+    if (m.type == k) co_return m;
+    if (m.type == up::kind::session_ended || m.type == up::kind::shadow_ended)
+      throw std::runtime_error(m.reason.empty() ? "ended at the gateway or on the device" : m.reason);
+  }
 }
 
 // Step 2 of every flow: the request over UP and the device's answer (after its user's consent).

@@ -97,6 +97,8 @@ class ums_service final : public service {
   awaitable<void> await_device_answer(shadow_session& s);
   awaitable<std::string> splice_session(shadow_session& s, stream_ptr& viewer, stream& device);
   awaitable<void> end_session(shadow_session& s, std::string outcome);
+  std::string console_failed(shadow_session& s, const std::exception& e);
+  awaitable<up::message> session_report(shadow_session& s, up::kind k, clock::time_point deadline);
   awaitable<void> record(std::string_view event, shadow_session& s, boost::json::object details);
   awaitable<void> record(std::string_view event, shadow_session& s) { return record(event, s, {}); }
   session_ptr new_session(const std::string& device_id, const std::string& user, std::string via, bool view_only);
@@ -108,7 +110,6 @@ class ums_service final : public service {
   awaitable<void> console_legacy_flow(session_ptr s);
   awaitable<void> webapp_legacy_flow(ws_upgrade& up, session_ptr s);
   awaitable<void> ask_device_legacy(shadow_session& s);
-  awaitable<up::message> device_report(shadow_session& s, up::kind k, clock::time_point deadline);
   awaitable<std::string> legacy_session_end(shadow_session& s);
 
   // Over an ICG (gateways.cpp, gateway_flows.cpp).
@@ -117,7 +118,6 @@ class ums_service final : public service {
   awaitable<void> console_icg_flow(session_ptr s, gateway& gw);
   awaitable<void> webapp_icg_flow(ws_upgrade& up, session_ptr s, gateway& gw);
   awaitable<void> ask_gateway(shadow_session& s, gateway& gw, const tickets& t);
-  awaitable<up::message> gateway_report(shadow_session& s, up::kind k, clock::time_point deadline);
   gateway* gateway_of(const device_record& d);
 
   // UP link handling (devices.cpp).

@@ -68,24 +68,31 @@ step "a view-only operator's input never reaches the device (xev and xdotool on 
 start xev xev -display "$VNC_DISPLAY" -root -event keyboard
 sleep 0.5
 DISPLAY=$VNC_DISPLAY xdotool mousemove 300 200
-input_as() {  # input_as WHO NAME [--view-only]: the scripted viewer (pointer to 40,50, click, key "a")
+DISPLAY=$VNC_DISPLAY xclip -selection clipboard <<<"before"
+# input_as WHO NAME [--view-only]: the scripted viewer (pointer to 40,50, click, key "a", a
+# clipboard text); CLIPBOARD is the device's clipboard while the viewer is still connected.
+input_as() {
   local who=$1 name=$2 port; shift 2
   port=$(free_port 6000 6899)
   start "$name" "${CLI[@]}" -u "$who" -p "$ADMIN_PASSWORD" shadow tc-1 "$@" --listen "127.0.0.1:$port"
   wait_log "$name" "vncviewer 127.0.0.1::$port" 20
-  start "$name-viewer" timeout 30 python3 "$RFB_INPUT" 127.0.0.1 "$port" 40 50
+  start "$name-viewer" timeout 30 python3 "$RFB_INPUT" 127.0.0.1 "$port" 40 50 3
   wait_log "$name-viewer" "sent pointer" 20
+  sleep 0.5
+  CLIPBOARD=$(DISPLAY=$VNC_DISPLAY timeout 5 xclip -o -selection clipboard || true)
   wait_log "$name" "ended: viewer closed" 15
 }
 input_as victor victor-input --view-only
 sleep 0.5
 [ "$(DISPLAY=$VNC_DISPLAY xdotool getmouselocation | cut -d' ' -f1-2)" = "x:300 y:200" ] || fail "victor's pointer reached the device"
 if grep -q "keysym 0x61, a" "$WORK/xev.log"; then fail "victor's key reached the device"; fi
+[ "$CLIPBOARD" = before ] || fail "victor's clipboard text reached the device: '$CLIPBOARD'"
 input_as olga olga-input
 for _ in $(seq 30); do grep -q "keysym 0x61, a" "$WORK/xev.log" && break; sleep 0.1; done
 grep -q "keysym 0x61, a" "$WORK/xev.log" || fail "olga's key did not reach the device (positive control)"
 [ "$(DISPLAY=$VNC_DISPLAY xdotool getmouselocation | cut -d' ' -f1-2)" = "x:40 y:50" ] || fail "olga's pointer did not reach the device (positive control)"
-echo "ok: victor's pointer and key stayed off the device; olga's arrived"
+[ "$CLIPBOARD" = "shadowlink clipboard check" ] || fail "olga's clipboard text did not reach the device: '$CLIPBOARD'"
+echo "ok: victor's pointer, key and clipboard stayed off the device; olga's arrived"
 
 step "sessions: each sees what they may, ends what they may"
 PORT=$(free_port 6000 6899)
