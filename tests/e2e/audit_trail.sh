@@ -104,6 +104,7 @@ CUT=$("${CLI[@]}" sessions | python3 -c "import json,sys; print(json.load(sys.st
 for _ in $(seq 50); do [ -n "$(field_of "$CUT" session_started session)" ] && break; sleep 0.1; done
 [ -n "$(field_of "$CUT" session_started session)" ] || fail "the session did not start"
 kill -KILL "$UMS_PID"
+wait "$UMS_PID" 2> /dev/null || true  # gone, listening socket and all: wait_port below must see the new one
 exec 3<&-
 start ums2 "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
 wait_port "$UMS_PORT" 15
