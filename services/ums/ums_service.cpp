@@ -166,9 +166,9 @@ std::optional<std::string> ums_service::may_shadow(const std::string& user, std:
   return std::nullopt;
 }
 
-bool ums_service::sees(const std::string& user, const shadow_session& s) const {
+bool ums_service::sees(const std::string& user, const std::string& owner, std::string_view device) const {
   const auto& p = auth_.rights_of(user);
-  return p.sees_everything() || s.user == user || p.to(s.device_id, groups_) != access::none;
+  return p.sees_everything() || owner == user || p.to(device, groups_) != access::none;
 }
 
 up::message ums_service::shadow_request(const shadow_session& s) const {

@@ -84,7 +84,9 @@ class ums_service final : public service {
   // Rights (rights.hpp): whether `user` may shadow `device` in this mode (the refusal's words if
   // not), and whether they may see a session.
   std::optional<std::string> may_shadow(const std::string& user, std::string_view device, bool view_only) const;
-  bool sees(const std::string& user, const shadow_session& s) const;
+  // (Of a session `owner` started on `device`: live, or ended a little while ago.)
+  bool sees(const std::string& user, const std::string& owner, std::string_view device) const;
+  bool sees(const std::string& user, const shadow_session& s) const { return sees(user, s.user, s.device_id); }
   // A request refused before any session existed, recorded before it is answered.
   awaitable<void> record_refusal(const std::string& device, const std::string& user, std::string_view via, std::string_view reason);
 

@@ -136,35 +136,14 @@ for _ in $(seq 300); do [ "$(grep -c "device remote-1 online through gateway icg
 [ "$(grep -c "device remote-1 online through gateway icg" "$WORK/ums.log")" -ge 2 ] || fail "device did not fall back to the gateway again"
 
 step "view only holds at the gateway: a scripted viewer's pointer, click, key and clipboard reach the device in full control only"
-RFB_INPUT="$(dirname "$0")/../tools/rfb_input.py"
-start xev xev -display "$VNC_DISPLAY" -root -event keyboard  # the device's key events
-sleep 0.5
-DISPLAY=$VNC_DISPLAY xdotool mousemove 300 200
-DISPLAY=$VNC_DISPLAY xclip -selection clipboard <<<"before"
-# input_session NAME [--view-only]: the scripted viewer through the gateway; CLIPBOARD is the
-# device's clipboard while the viewer is still connected.
-input_session() {
-  local port; port=$(free_port 6000 6899)
-  start "$1" "${CLI[@]}" shadow remote-1 ${2:-} --listen "127.0.0.1:$port"
-  wait_log "$1" "vncviewer 127.0.0.1::$port" 20
-  start "$1-viewer" timeout 30 python3 "$RFB_INPUT" 127.0.0.1 "$port" 40 50 3
-  wait_log "$1-viewer" "sent pointer" 20
-  sleep 0.5
-  CLIPBOARD=$(DISPLAY=$VNC_DISPLAY timeout 5 xclip -o -selection clipboard || true)
-  wait_log "$1" "ended: viewer closed" 15
-}
-input_session input-view-only --view-only
+watch_device_input
+scripted_input input-view-only "${CLI[@]}" shadow remote-1 --view-only
 wait_log icg "view only: [0-9]* input messages dropped" 10
 DROPPED=$(sed -n 's/.*view only: \([0-9]*\) input messages dropped.*/\1/p' "$WORK/icg.log" | tail -1)
 [ "$DROPPED" -ge 6 ] || fail "the gateway dropped $DROPPED input messages, expected the 6 the viewer sent"
-[ "$(DISPLAY=$VNC_DISPLAY xdotool getmouselocation | cut -d' ' -f1-2)" = "x:300 y:200" ] || fail "view only: the pointer moved"
-[ "$CLIPBOARD" = before ] || fail "view only: the device's clipboard is '$CLIPBOARD'"
-if grep -q "keysym 0x61, a" "$WORK/xev.log"; then fail "view only: the viewer's key reached the device"; fi
-input_session input-full
-for _ in $(seq 30); do grep -q "keysym 0x61, a" "$WORK/xev.log" && break; sleep 0.1; done
-grep -q "keysym 0x61, a" "$WORK/xev.log" || fail "full control (positive control): the viewer's key did not reach the device"
-[ "$(DISPLAY=$VNC_DISPLAY xdotool getmouselocation | cut -d' ' -f1-2)" = "x:40 y:50" ] || fail "full control (positive control): the pointer did not move"
-[ "$CLIPBOARD" = "shadowlink clipboard check" ] || fail "full control: the device's clipboard is '$CLIPBOARD', not the viewer's text"
+input_stayed_off "view only at the gateway"
+scripted_input input-full "${CLI[@]}" shadow remote-1
+input_arrived "full control (the positive control)"
 echo "ok: the gateway dropped $DROPPED input messages in view only; full control moved the pointer, typed the key and set the clipboard"
 
 step "ICG killed: UMS and device reconnect with backoff when it is back"

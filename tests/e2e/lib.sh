@@ -183,3 +183,41 @@ write_device_config() {
     "ca_file": "$WORK/data/ca.pem", "vnc_port": $5, "reconnect_min_ms": 200, "reconnect_max_ms": 2000}}]}
 JSON
 }
+
+# Input checks with a scripted viewer (tests/tools/rfb_input.py: a pointer move to 40,50, a click,
+# the key "a" and a clipboard text). watch_device_input first puts the device's pointer at 300,200,
+# its clipboard to "before" and starts an xev log of its keys ($WORK/xev.log).
+RFB_INPUT="$(dirname "${BASH_SOURCE[0]}")/../tools/rfb_input.py"
+watch_device_input() {
+  start xev xev -display "$VNC_DISPLAY" -root -event keyboard
+  sleep 0.5
+  DISPLAY=$VNC_DISPLAY xdotool mousemove 300 200
+  DISPLAY=$VNC_DISPLAY xclip -selection clipboard <<<"before"
+}
+# scripted_input NAME COMMAND...: COMMAND (a `shadowlink ... shadow DEVICE ...`) proxies a local
+# port for the scripted viewer; CLIPBOARD is the device's clipboard while that viewer is connected.
+scripted_input() {
+  local name=$1 port; shift
+  port=$(free_port 6000 6899)
+  start "$name" "$@" --listen "127.0.0.1:$port"
+  wait_log "$name" "vncviewer 127.0.0.1::$port" 20
+  start "$name-viewer" timeout 30 python3 "$RFB_INPUT" 127.0.0.1 "$port" 40 50 3
+  wait_log "$name-viewer" "sent pointer" 20
+  sleep 0.5
+  CLIPBOARD=$(DISPLAY=$VNC_DISPLAY timeout 5 xclip -o -selection clipboard || true)
+  wait_log "$name" "ended: viewer closed" 15
+}
+device_pointer_at() { [ "$(DISPLAY=$VNC_DISPLAY xdotool getmouselocation | cut -d' ' -f1-2)" = "x:$1 y:$2" ]; }
+# input_stayed_off WHAT: nothing of the scripted viewer reached the device.
+input_stayed_off() {
+  device_pointer_at 300 200 || fail "$1: the pointer reached the device"
+  if grep -q "keysym 0x61, a" "$WORK/xev.log"; then fail "$1: the key reached the device"; fi
+  [ "$CLIPBOARD" = before ] || fail "$1: the clipboard text reached the device: '$CLIPBOARD'"
+}
+# input_arrived WHAT: all of it did (the positive control of input_stayed_off).
+input_arrived() {
+  for _ in $(seq 30); do grep -q "keysym 0x61, a" "$WORK/xev.log" && break; sleep 0.1; done
+  grep -q "keysym 0x61, a" "$WORK/xev.log" || fail "$1: the key did not reach the device"
+  device_pointer_at 40 50 || fail "$1: the pointer did not reach the device"
+  [ "$CLIPBOARD" = "shadowlink clipboard check" ] || fail "$1: the device's clipboard is '$CLIPBOARD', not the viewer's text"
+}
