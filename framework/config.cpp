@@ -1,5 +1,7 @@
 #include "framework/config.hpp"
 
+#include "framework/token.hpp"
+
 #include <sys/stat.h>
 
 #include <cctype>
@@ -59,10 +61,15 @@ bool settings::boolean(std::string_view key, bool def) {
   return v;
 }
 
-settings::secret_value settings::secret(std::string_view key) {
+std::string settings::secret(std::string_view key, bool allow_inline) {
   const std::string file_key = std::string(key) + "_file";
   if (has(key) && has(file_key)) reject(key, "give either " + std::string(key) + " or " + file_key + ", not both");
-  if (!has(file_key)) return {required_str(key), true};
+  if (has(key) && !allow_inline)
+    reject(key, "plain-text secrets are refused in the main config: put it in a file only the service's user can read and name it in " + file_key);
+  if (!has(file_key)) {
+    if (!allow_inline) reject(file_key, "is required");
+    return required_str(key);
+  }
   const auto path = required_str(file_key);
   struct stat st{};
   if (::stat(path.c_str(), &st) != 0) reject(file_key, "cannot read " + path + ": " + std::strerror(errno));
@@ -74,7 +81,23 @@ settings::secret_value settings::secret(std::string_view key) {
   if (!in && !in.eof()) reject(file_key, "cannot read " + path);
   while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
   if (value.empty()) reject(file_key, path + " is empty");
-  return {value, false};
+  return value;
+}
+
+std::string settings::verifier(std::string_view key, bool allow_plain) {
+  const std::string hash_key = std::string(key) + "_sha256";
+  if (has(key) && has(hash_key)) reject(key, "give either " + std::string(key) + " or " + hash_key + ", not both");
+  if (has(key)) {
+    if (!allow_plain)
+      reject(key, "plain-text secrets are refused: put \"" + hash_key + "\" (printf %s SECRET | sha256sum) here instead");
+    auto plain = required_str(key);
+    if (plain.size() < 16) reject(key, "must be at least 16 characters");
+    return sha256_hex(plain);
+  }
+  auto hashed = required_str(hash_key);
+  if (hashed.size() != 64 || hashed.find_first_not_of("0123456789abcdef") != std::string::npos)
+    reject(hash_key, "expected 64 lowercase hex digits (printf %s SECRET | sha256sum)");
+  return hashed;
 }
 
 std::vector<std::string> settings::strings(std::string_view key, std::vector<std::string> def) {

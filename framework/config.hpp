@@ -30,13 +30,13 @@ class settings {
   }
   bool boolean(std::string_view key, bool def);
   std::vector<std::string> strings(std::string_view key, std::vector<std::string> def);
-  // A secret the process presents (a credential): from the file named by KEY_file, which only
-  // its owner may read (trailing whitespace dropped), or inline as KEY. Required, not empty.
-  struct secret_value {
-    std::string value;
-    bool inline_in_config = false;  // worth a warning: the main config is read by more people
-  };
-  secret_value secret(std::string_view key);
+  // A secret the process presents (its credential): from the file named by KEY_file, which only
+  // its owner may read (trailing whitespace dropped). Inline as KEY only where `allow_inline` (the
+  // demo, whose config is printed on screen): the main config is read by more people and tools.
+  std::string secret(std::string_view key, bool allow_inline);
+  // What the process checks a peer's secret against: KEY_sha256 (64 lowercase hex digits), or KEY
+  // in plain text (at least 16 characters, hashed here) only where `allow_plain`. Returns the hex hash.
+  std::string verifier(std::string_view key, bool allow_plain);
   std::vector<settings> objects(std::string_view key);  // array of objects; empty if absent
   std::optional<settings> object(std::string_view key);
   bool has(std::string_view key) const;

@@ -1,11 +1,14 @@
 #include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "framework/service.hpp"
+#include "framework/version.hpp"
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 
+#include <filesystem>
 #include <iostream>
+#include <optional>
 #include <sys/resource.h>
 
 namespace shadowlink {
@@ -78,14 +81,77 @@ void raise_open_file_limit() {
   getrlimit(RLIMIT_NOFILE, &rl);
   log::info("shadowlinkd", "open-file limit ", rl.rlim_cur);
 }
+
+// Reads and checks a configuration: every service is constructed from its settings (which checks
+// them) but none is started. The demo's relative data_dir is its own; elsewhere it must be absolute
+// (under systemd the working directory is /).
+struct loaded {
+  config_file cfg;
+  std::vector<instance> services;
+};
+loaded load(net::io_context& ioc, task_group& tasks, const std::string& path, std::string_view demo_config,
+            const service_registry& registry) {
+  loaded l{path.empty() ? config_file::parse(demo_config) : config_file::load(path), {}};
+  l.services = create_services(ioc, tasks, l.cfg, registry);
+  if (!path.empty() && !std::filesystem::path(l.cfg.data_dir).is_absolute())
+    throw config_error("config.data_dir: give an absolute path (e.g. /var/lib/shadowlink): a daemon's working directory is not its state");
+  return l;
+}
+
+// SIGHUP: the file is read and checked again (a fresh instance of every service is built from it
+// and thrown away); if it is good, the log level changes and each running service takes what can
+// change without a restart. A bad file changes nothing and says why.
+awaitable<void> reload_on_hangup(std::string path, const service_registry& registry, task_group& tasks,
+                                 std::vector<instance>& running, std::string& running_level) {
+  auto ex = co_await net::this_coro::executor;
+  net::signal_set hup(ex, SIGHUP);
+  stop_hook stop(tasks, [&hup] { hup.cancel(); });
+  for (;;) {
+    auto [ec, sig] = co_await hup.async_wait(use_tuple);
+    if (ec) co_return;
+    if (path.empty()) {
+      log::warn("shadowlinkd", "SIGHUP: the demo configuration is built in; nothing to reload");
+      continue;
+    }
+    try {
+      net::io_context scratch(1);
+      task_group scratch_tasks(scratch.get_executor());
+      auto fresh = load(scratch, scratch_tasks, path, {}, registry);
+      std::vector<std::string> before, after;
+      for (auto& s : running) before.push_back(s.name);
+      for (auto& s : fresh.cfg.services) after.push_back(s.name);
+      if (before != after)
+        log::warn("shadowlinkd", "SIGHUP: services added, removed or renamed take effect at the next restart");
+      if (fresh.cfg.log_level != running_level) {
+        log::info("shadowlinkd", "SIGHUP: log level ", running_level, " -> ", fresh.cfg.log_level);
+        log::set_level(log::parse_level(fresh.cfg.log_level));
+        running_level = fresh.cfg.log_level;
+      }
+      for (auto& s : running)
+        for (auto& c : fresh.cfg.services)
+          if (c.name == s.name) s.svc->reload(c.options);
+      log::info("shadowlinkd", "SIGHUP: reloaded ", path);
+    } catch (const std::exception& e) {
+      log::warn("shadowlinkd", "SIGHUP: ", path, " not reloaded, the running configuration stays: ", e.what());
+    }
+  }
+}
+
 }  // namespace
 
 int run_daemon(int argc, char** argv, const service_registry& registry, std::string_view default_config) {
-  std::string config_path;
-  po::options_description desc("Usage: shadowlinkd [--config FILE]\nOptions");
-  desc.add_options()("help,h", "show this help")("config,c", po::value(&config_path),
-                                                   "JSON configuration file (default: the embedded demo configuration)")(
-      "print-default-config", "print the embedded configuration and exit");
+  std::string config_path, check_path;
+  po::options_description desc(
+      "Usage: shadowlinkd --config FILE | --demo | --check-config FILE\n"
+      "       shadowlinkd hash-password [--iterations N] < password\n"
+      "Signals: SIGINT/SIGTERM stop (sessions end politely first); SIGHUP reloads the config file\n"
+      "(log level, administrators, rights, devices) without dropping sessions.\n"
+      "Exit codes: 0 stopped cleanly; 1 could not start; 2 bad configuration or usage.\nOptions");
+  desc.add_options()("help,h", "show this help")("version", "print the version and exit")(
+      "config,c", po::value(&config_path), "JSON configuration file")(
+      "demo", "run the embedded demo configuration (demo credentials: never on a network others use)")(
+      "check-config", po::value(&check_path), "check a configuration file and exit (0: good; 2: the error in one line)")(
+      "print-default-config", "print the embedded demo configuration and exit");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -98,9 +164,30 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
     std::cout << desc;
     return 0;
   }
+  if (vm.count("version")) {
+    std::cout << "shadowlinkd " << version << "\n";
+    return 0;
+  }
   if (vm.count("print-default-config")) {
     std::cout << default_config;
     return 0;
+  }
+  if (!check_path.empty()) {
+    try {
+      net::io_context scratch(1);
+      task_group scratch_tasks(scratch.get_executor());
+      load(scratch, scratch_tasks, check_path, {}, registry);
+    } catch (const std::exception& e) {
+      std::cerr << "shadowlinkd: config error: " << e.what() << "\n";
+      return 2;
+    }
+    std::cout << check_path << ": good\n";
+    return 0;
+  }
+  // Never the demo's well-known credentials by accident.
+  if (config_path.empty() == !vm.count("demo")) {
+    std::cerr << "shadowlinkd: give --config FILE (or --demo for the embedded demo configuration)\n";
+    return 2;
   }
 
   // One io_context on one thread: shared tables (rendezvous, device links, sessions) need no
@@ -108,19 +195,15 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
   // out with more processes (see README, "Runtime").
   net::io_context ioc(1);
   task_group tasks(ioc.get_executor());
-  std::vector<instance> services;
-  std::optional<config_file> cfg;
+  std::optional<loaded> running;
   try {
-    cfg.emplace(config_path.empty() ? config_file::parse(default_config) : config_file::load(config_path));
-    log::set_level(log::parse_level(cfg->log_level));
-    services = create_services(ioc, tasks, *cfg, registry);
-  } catch (const config_error& e) {
-    std::cerr << "shadowlinkd: config error: " << e.what() << "\n";
-    return 2;
+    running.emplace(load(ioc, tasks, config_path, default_config, registry));
+    log::set_level(log::parse_level(running->cfg.log_level));
   } catch (const std::exception& e) {
     std::cerr << "shadowlinkd: config error: " << e.what() << "\n";
     return 2;
   }
+  auto& services = running->services;
   raise_open_file_limit();
   try {
     for (auto& s : services) {
@@ -131,8 +214,10 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
     std::cerr << "shadowlinkd: cannot start: " << e.what() << "\n";
     return 1;
   }
-  net::co_spawn(ioc, shutdown_on_signal(ioc, tasks, services, std::chrono::milliseconds(cfg->shutdown_grace_ms)),
+  net::co_spawn(ioc, shutdown_on_signal(ioc, tasks, services, std::chrono::milliseconds(running->cfg.shutdown_grace_ms)),
                 log_exceptions{"shadowlinkd"});
+  // Owned by the task group: cancelled with everything else at shutdown.
+  tasks.spawn(reload_on_hangup(config_path, registry, tasks, services, running->cfg.log_level), "shadowlinkd/reload");
   ioc.run();
   services.clear();
   log::info("shadowlinkd", "stopped");

@@ -28,6 +28,9 @@ class service {
   virtual void start() = 0;
   // First stage of shutdown: stop accepting, ask sessions to end politely.
   virtual void stop() = 0;
+  // SIGHUP: takes what can change without a restart from the re-read settings (which were checked
+  // by constructing a fresh instance from them first) and logs what changed. Live sessions go on.
+  virtual void reload(settings&) {}
 };
 
 // Reads its settings (unknown keys are rejected by the framework after the factory returns).

@@ -1,6 +1,7 @@
 #include "framework/token.hpp"
 
 #include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/hash.h>
 
 #include <stdexcept>
 #include <vector>
@@ -30,6 +31,13 @@ std::string to_hex(const unsigned char* bytes, std::size_t n) {
     out += hex[bytes[i] & 15];
   }
   return out;
+}
+
+std::string sha256_hex(std::string_view text) {
+  unsigned char h[WC_SHA256_DIGEST_SIZE];
+  if (wc_Sha256Hash(reinterpret_cast<const unsigned char*>(text.data()), static_cast<word32>(text.size()), h) != 0)
+    throw std::runtime_error("sha256 failed");
+  return to_hex(h, sizeof h);
 }
 
 std::string random_id(std::size_t bytes) { return random_token(bytes); }

@@ -9,5 +9,7 @@ std::string random_token(std::size_t bytes = 32);
 std::string random_id(std::size_t bytes = 8);  // short non-secret identifiers (session ids)
 bool tokens_equal(std::string_view a, std::string_view b);
 std::string to_hex(const unsigned char* bytes, std::size_t n);  // lowercase
+// What servers keep of long random secrets (API tokens, device credentials): a fast hash is enough.
+std::string sha256_hex(std::string_view text);
 
 }  // namespace shadowlink

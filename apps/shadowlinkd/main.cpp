@@ -20,12 +20,12 @@ constexpr std::string_view default_config = R"json({
                   {"id": "remote-device", "name": "Demo device (behind the ICG)", "credential": "remote-device-secret", "consent": "none"}],
       "gateways": [{"name": "icg", "url": "wss://127.0.0.1:9443", "credential": "demo-gateway-credential"}]}},
     {"type": "icg", "name": "icg", "settings": {
-      "port": 9443, "ums_credential": "demo-gateway-credential"}},
+      "port": 9443, "demo": true, "ums_credential": "demo-gateway-credential"}},
     {"type": "device", "name": "demo-device", "settings": {
-      "device_id": "demo-device", "credential": "demo-device-secret",
+      "device_id": "demo-device", "demo": true, "credential": "demo-device-secret",
       "server": "wss://127.0.0.1:8443/up", "ca_file": "shadowlink-data/ca.pem", "vnc_port": 5900}},
     {"type": "device", "name": "remote-device", "settings": {
-      "device_id": "remote-device", "credential": "remote-device-secret",
+      "device_id": "remote-device", "demo": true, "credential": "remote-device-secret",
       "servers": ["wss://127.0.0.1:9443/up"], "ca_file": "shadowlink-data/ca.pem", "vnc_port": 5900}}
   ]
 }

@@ -130,10 +130,14 @@ pid_t launch_viewer(const std::string& cmd, const std::string& address) {
 
 }  // namespace
 
-awaitable<int> cmd_devices(client& c) {
+awaitable<int> cmd_devices(client& c, const options& o) {
   auto res = co_await c.call(http::verb::get, "/api/v1/devices");
   if (res.result() != http::status::ok) throw cli_error("cannot list devices: " + c.error_of(res));
   auto doc = c.parse(res);
+  if (o.json) {
+    std::cout << simdjson::minify(doc) << "\n";
+    co_return 0;
+  }
   std::printf("%-20s %-24s %-8s %-9s %-12s %-22s %s\n", "ID", "NAME", "ONLINE", "SHADOWED", "CONNECTOR", "ADDRESS", "OS");
   for (auto d : doc["devices"].get_array()) {
     std::string_view id = d["id"].get_string().value_unsafe(), name = d["name"].get_string().value_unsafe(), peer, connector, os;
@@ -210,10 +214,27 @@ awaitable<int> cmd_shadow(client& c, const options& o) {
   co_return 0;
 }
 
-awaitable<int> cmd_sessions(client& c) {
+awaitable<int> cmd_sessions(client& c, const options& o) {
   auto res = co_await c.call(http::verb::get, "/api/v1/sessions");
   if (res.result() != http::status::ok) throw cli_error("cannot list sessions: " + c.error_of(res));
-  std::cout << res.body() << "\n";
+  auto doc = c.parse(res);
+  if (o.json) {
+    std::cout << simdjson::minify(doc) << "\n";
+    co_return 0;
+  }
+  std::printf("%-18s %-20s %-14s %-10s %-26s %-10s %s\n", "ID", "DEVICE", "USER", "VIA", "STATE", "VIEW-ONLY", "AGE");
+  for (auto s : doc["sessions"].get_array()) {
+    auto text = [&](const char* key) {
+      std::string_view v;
+      return s[key].get(v) ? std::string("-") : std::string(v);
+    };
+    bool view_only = false;
+    std::int64_t age = 0;
+    if (s["view_only"].get(view_only)) view_only = false;
+    if (s["age_s"].get(age)) age = 0;
+    std::printf("%-18s %-20s %-14s %-10s %-26s %-10s %llds\n", text("id").c_str(), text("device").c_str(), text("user").c_str(),
+                text("via").c_str(), text("state").c_str(), view_only ? "yes" : "no", static_cast<long long>(age));
+  }
   co_return 0;
 }
 

@@ -5,10 +5,10 @@
 
 namespace shadowlink::console {
 
-awaitable<int> cmd_devices(client& c);
+awaitable<int> cmd_devices(client& c, const options& o);
 awaitable<int> cmd_shadow(client& c, const options& o);
 awaitable<int> cmd_snapshot(client& c, const options& o);
-awaitable<int> cmd_sessions(client& c);
+awaitable<int> cmd_sessions(client& c, const options& o);
 awaitable<int> cmd_end(client& c, const options& o);
 awaitable<int> cmd_audit(client& c, const options& o);
 

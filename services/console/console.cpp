@@ -1,44 +1,85 @@
 #include "services/console/console.hpp"
 
 #include "framework/log.hpp"
+#include "framework/version.hpp"
 #include "services/console/commands.hpp"
 
 #include <boost/program_options.hpp>
 
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <iostream>
+#include <optional>
+#include <set>
 
 namespace shadowlink::console {
 namespace po = boost::program_options;
 
 namespace {
 
+constexpr std::string_view usage =
+    "Usage:\n"
+    "  shadowlink [options] devices [--json]\n"
+    "  shadowlink [options] shadow DEVICE [--listen 127.0.0.1:PORT] [--viewer CMD] [--view-only]\n"
+    "  shadowlink [options] snapshot DEVICE OUT.png [--webapp]\n"
+    "  shadowlink [options] sessions [--json]\n"
+    "  shadowlink [options] end SESSION\n"
+    "  shadowlink [options] audit [DEVICE] [--by USER] [--since TIME] [--until TIME] [--limit N] [--json]\n";
+
+constexpr std::string_view footer =
+    "\nEnvironment (used when the option is not given):\n"
+    "  SHADOWLINK_SERVER    --server\n"
+    "  SHADOWLINK_TOKEN     --token (API token)\n"
+    "  SHADOWLINK_PASSWORD  --password (without either, the password is asked for on the terminal)\n"
+    "  SHADOWLINK_CA        --ca\n"
+    "\nExit codes: 0 done; 1 refused or failed (the reason is printed); 2 usage error.\n";
+
+const std::set<std::string, std::less<>> commands{"devices", "shadow", "snapshot", "sessions", "end", "audit"};
+
 awaitable<int> dispatch(const options& o) {
   client c(o);
-  if (o.command == "devices") co_return co_await cmd_devices(c);
+  if (o.command == "devices") co_return co_await cmd_devices(c, o);
   if (o.command == "shadow") co_return co_await cmd_shadow(c, o);
   if (o.command == "snapshot") co_return co_await cmd_snapshot(c, o);
-  if (o.command == "sessions") co_return co_await cmd_sessions(c);
+  if (o.command == "sessions") co_return co_await cmd_sessions(c, o);
   if (o.command == "end") co_return co_await cmd_end(c, o);
-  if (o.command == "audit") co_return co_await cmd_audit(c, o);
-  throw cli_error("unknown command '" + o.command + "'");
+  co_return co_await cmd_audit(c, o);
+}
+
+// The password from the terminal, not echoed: never in argv (visible in ps) or the shell's history.
+std::optional<std::string> ask_password(const std::string& user) {
+  if (!::isatty(STDIN_FILENO)) return std::nullopt;
+  std::cerr << "Password for " << user << ": " << std::flush;
+  termios saved{};
+  const bool restore = ::tcgetattr(STDIN_FILENO, &saved) == 0;
+  if (restore) {
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  std::string password;
+  std::getline(std::cin, password);
+  if (restore) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+  std::cerr << "\n";
+  return password;
+}
+
+int usage_error(const std::string& what) {
+  std::cerr << "shadowlink: " << what << " (see shadowlink --help)\n";
+  return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   options o;
-  po::options_description desc(
-      "Usage:\n"
-      "  shadowlink [options] devices\n"
-      "  shadowlink [options] shadow DEVICE [--listen 127.0.0.1:PORT] [--viewer CMD] [--view-only]\n"
-      "  shadowlink [options] snapshot DEVICE OUT.png [--webapp]\n"
-      "  shadowlink [options] sessions | end SESSION\n"
-      "  shadowlink [options] audit [DEVICE] [--by USER] [--since TIME] [--until TIME] [--limit N] [--json]\n"
-      "Options");
-  desc.add_options()("help,h", "show this help")(
+  po::options_description desc("Options");
+  desc.add_options()("help,h", "show this help")("version", "print the version and exit")(
       "server,s", po::value(&o.server)->default_value(o.server), "UMS address (https://HOST:PORT)")(
       "user,u", po::value(&o.user), "administrator name")("password,p", po::value(&o.password),
-                                                            "password (or the SHADOWLINK_PASSWORD environment variable)")(
+                                                            "password (better: SHADOWLINK_PASSWORD, or typed when asked)")(
       "token", po::value(&o.token), "API token instead of user and password")("ca", po::value(&o.ca_file),
                                                                                 "CA certificate file to trust")(
       "pin", po::value(&o.pin), "SHA-256 fingerprint of the server's or its CA's certificate")(
@@ -50,33 +91,48 @@ int main(int argc, char** argv) {
       "since", po::value(&o.since), "audit: from this UTC time (2026-11-28T08:00:00Z)")(
       "until", po::value(&o.until), "audit: up to this UTC time")(
       "limit", po::value(&o.limit)->default_value(o.limit), "audit: at most the latest N records")(
-      "json", po::bool_switch(&o.json), "audit: one JSON object per line")(
-      "command", po::value(&o.command), "")("device", po::value(&o.device), "")("output", po::value(&o.output), "");
+      "json", po::bool_switch(&o.json), "devices, sessions, audit: JSON instead of a table");
+  po::options_description positionals;  // not shown in --help: the usage lines name them
+  positionals.add_options()("command", po::value(&o.command))("device", po::value(&o.device))("output", po::value(&o.output));
+  po::options_description all;
+  all.add(desc).add(positionals);
   po::positional_options_description pos;
   pos.add("command", 1).add("device", 1).add("output", 1);
+  po::variables_map vm;
   try {
-    po::variables_map vm;
-    po::store(po::command_line_parser(argc, argv).options(desc).positional(pos).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
     po::notify(vm);
-    if (vm.count("help") || o.command.empty()) {
-      std::cout << desc;
-      return vm.count("help") ? 0 : 2;
-    }
   } catch (const po::error& e) {
-    std::cerr << "shadowlink: " << e.what() << "\n";
+    return usage_error(e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << usage << desc << footer;
+    return 0;
+  }
+  if (vm.count("version")) {
+    std::cout << "shadowlink " << version << "\n";
+    return 0;
+  }
+  // Usage errors first: a typo should not be answered with a complaint about trust or login.
+  if (o.command.empty()) {
+    std::cerr << usage << desc << footer;
     return 2;
   }
-  if (o.password.empty())
-    if (const char* p = std::getenv("SHADOWLINK_PASSWORD")) o.password = p;
-  if (const char* ca = std::getenv("SHADOWLINK_CA"); ca && o.ca_file.empty() && o.pin.empty()) o.ca_file = ca;
-  bool needs_device = o.command == "shadow" || o.command == "snapshot" || o.command == "end";
-  if (needs_device && o.device.empty()) {
-    std::cerr << "shadowlink: " << o.command << " needs a " << (o.command == "end" ? "session id" : "device id") << "\n";
-    return 2;
-  }
-  if (o.command == "snapshot" && o.output.empty()) {
-    std::cerr << "shadowlink: snapshot needs an output file (OUT.png)\n";
-    return 2;
+  if (!commands.contains(o.command)) return usage_error("unknown command '" + o.command + "'");
+  const bool needs_device = o.command == "shadow" || o.command == "snapshot" || o.command == "end";
+  if (needs_device && o.device.empty())
+    return usage_error(o.command + " needs a " + (o.command == "end" ? "session id" : "device id"));
+  if (o.command == "snapshot" && o.output.empty()) return usage_error("snapshot needs an output file (OUT.png)");
+  auto env = [](const char* name) { return std::string(std::getenv(name) ? std::getenv(name) : ""); };
+  if (vm["server"].defaulted() && !env("SHADOWLINK_SERVER").empty()) o.server = env("SHADOWLINK_SERVER");
+  if (o.ca_file.empty() && o.pin.empty()) o.ca_file = env("SHADOWLINK_CA");
+  if (o.token.empty() && o.user.empty()) o.token = env("SHADOWLINK_TOKEN");
+  if (o.password.empty()) o.password = env("SHADOWLINK_PASSWORD");
+  if (o.token.empty() && o.user.empty()) return usage_error("give --token (or SHADOWLINK_TOKEN), or --user");
+  if (o.token.empty() && o.password.empty()) {
+    auto typed = ask_password(o.user);
+    if (!typed) return usage_error("no password: give SHADOWLINK_PASSWORD or --password, or run on a terminal to be asked");
+    o.password = *typed;
   }
   log::set_level(log::level::warn);
   net::io_context ioc(1);

@@ -11,9 +11,7 @@ using namespace net::experimental::awaitable_operators;
 
 agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
   cfg_.device_id = s.required_str("device_id");
-  auto credential = s.secret("credential");
-  cfg_.credential = credential.value;
-  credential_inline_ = credential.inline_in_config;
+  cfg_.credential = s.secret("credential", s.boolean("demo", false));
   // "server": one connector; "servers": an ordered list (UMS and/or gateways), first reachable wins.
   const char* key = s.has("servers") ? "servers" : "server";
   cfg_.server_urls = s.has("servers") ? s.strings("servers", {}) : std::vector<std::string>{s.required_str("server")};
@@ -66,9 +64,6 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
 
 void agent::start() {
   // The CA file is read at start: in a composite process the UMS creates it in its own start().
-  // (Warned here, not while reading the config: a config error stays one line.)
-  if (credential_inline_)
-    log::warn(name_, "the device's credential is in the main config: put it in a file only the service's user can read (credential_file)");
   tls_ = std::make_unique<tls_client>(make_trust(ca_file_, pin_));
   tls_->set_proxy(proxy_);
   sleep_ = std::make_unique<net::steady_timer>(env_.ex);

@@ -91,7 +91,6 @@ class agent final : public service {
   std::vector<ws_target> targets_;
   std::string current_;  // the connector in use
   std::string ca_file_, pin_, proxy_;
-  bool credential_inline_ = false;
   std::unique_ptr<tls_client> tls_;
   up::link* link_ = nullptr;
   bool stopping_ = false;

@@ -68,8 +68,7 @@ class icg_service final : public service {
   service_env env_;
   std::string name_;
   tls_listener_settings listener_;  // public_url ("external_url"): what devices and consoles are told
-  std::string ums_credential_;
-  bool credential_inline_ = false;  // warned at start
+  std::string ums_credential_sha256_;
   std::string ca_dir_;
   clock::duration device_grace_ = 30s;
   clock::duration session_timeout_ = 90s;

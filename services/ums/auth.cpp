@@ -7,18 +7,17 @@
 
 namespace shadowlink::ums {
 
-void auth::configure(settings& s, const device_groups& groups) {
-  // The demo runs from a config printed on screen: plain text is accepted there, nowhere else.
-  const bool demo = s.boolean("demo", false);
-  auto plain_refused = [](settings& where, std::string_view key, std::string_view instead) {
-    where.reject(key, "plain-text secrets are refused: put " + std::string(instead) + " here instead");
-  };
+void auth::configure(settings& s, const device_groups& groups, bool demo) {
+  users_.clear();
+  api_tokens_.clear();
+  principals_.clear();
   int max_iterations = 1000;
   for (auto& u : s.objects("users")) {
     auto name = u.required_str("user");
     password_hash h;
     if (u.has("password")) {
-      if (!demo) plain_refused(u, "password", "\"password_hash\" (the output of `shadowlinkd hash-password`)");
+      if (!demo)
+        u.reject("password", "plain-text secrets are refused: put \"password_hash\" (the output of `shadowlinkd hash-password`) here instead");
       h = hash_password(u.required_str("password"), 1000);
     } else {
       auto parsed = parse_password_hash(u.required_str("password_hash"));
@@ -31,17 +30,7 @@ void auth::configure(settings& s, const device_groups& groups) {
     u.finish();
   }
   for (auto& t : s.objects("api_tokens")) {
-    std::string hashed;
-    if (t.has("token")) {
-      if (!demo) plain_refused(t, "token", "\"token_sha256\" (printf %s TOKEN | sha256sum)");
-      auto token = t.required_str("token");
-      if (token.size() < 16) t.reject("token", "must be at least 16 characters");
-      hashed = sha256_hex(token);
-    } else {
-      hashed = t.required_str("token_sha256");
-      if (hashed.size() != 64 || hashed.find_first_not_of("0123456789abcdef") != std::string::npos)
-        t.reject("token_sha256", "expected 64 lowercase hex digits (printf %s TOKEN | sha256sum)");
-    }
+    const auto hashed = t.verifier("token", demo);
     const auto user = t.required_str("user");
     if (!api_tokens_.emplace(hashed, user).second) t.reject("token_sha256", "duplicate API token");
     // A token of a user with a password acts with that user's rights; a token of its own
@@ -58,6 +47,8 @@ void auth::configure(settings& s, const device_groups& groups) {
   idle_limit_ = std::chrono::seconds(s.integer("login_idle_timeout_s", 1800, 1, 8 * 3600));
   if (users_.empty() && api_tokens_.empty())
     s.reject("users", "at least one user or API token is required: nothing is open without authentication");
+  // On a reload: a removed administrator's logins end with it.
+  std::erase_if(logins_, [&](const auto& l) { return !principals_.contains(l.second.user); });
 }
 
 awaitable<auth::login_result> auth::login(std::string user, std::string password) {
@@ -94,10 +85,9 @@ void auth::logout(std::string_view token) {
 }
 
 std::optional<std::string> auth::user_of_token(std::string_view token) {
-  // Only the tokens' hashes are kept; a fast hash is enough for long random tokens.
-  const auto hashed = sha256_hex(token);
-  for (auto& [t, user] : api_tokens_)
-    if (tokens_equal(hashed, t)) return user;
+  // Only the tokens' hashes are kept; a fast hash is enough for long random tokens. Looking the
+  // hash up tells a timing observer nothing about the token: nobody can steer a SHA-256 prefix.
+  if (auto t = api_tokens_.find(sha256_hex(token)); t != api_tokens_.end()) return t->second;
   auto it = logins_.find(token);
   if (it == logins_.end()) return std::nullopt;
   const auto now = clock::now();
@@ -132,10 +122,7 @@ std::string_view auth::request_token(const http_request& req, bool allow_cookie)
 bool auth::uses_api_token(const http_request& req) {
   auto token = request_token(req, false);
   if (token.empty()) return false;
-  const auto hashed = sha256_hex(token);
-  for (auto& [t, user] : api_tokens_)
-    if (tokens_equal(hashed, t)) return true;
-  return false;
+  return api_tokens_.contains(sha256_hex(token));
 }
 
 std::optional<std::string> auth::user_of(const http_request& req, bool allow_cookie) {

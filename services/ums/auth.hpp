@@ -17,8 +17,9 @@ namespace shadowlink::ums {
 
 class auth {
  public:
-  // Users and API tokens with their roles and grants (which may name the device groups).
-  void configure(settings& s, const device_groups& groups);
+  // Users and API tokens with their roles and grants (which may name the device groups); plain-text
+  // passwords and tokens only in the demo.
+  void configure(settings& s, const device_groups& groups, bool demo);
 
   struct login_result {
     std::optional<std::string> token;  // set for valid credentials

@@ -19,7 +19,7 @@ awaitable<void> ums_service::serve_device(up::link& link) {
   if (!first) co_return;
   auto hello = *first;
   auto d = devices_.find(hello.device_id);
-  if (d == devices_.end() || !tokens_equal(hello.credential, d->second.credential)) {
+  if (d == devices_.end() || !d->second.accepts(hello.credential)) {
     log::warn(name_, "device connection from ", link.peer(), " refused: unknown device or wrong credential");
     up::message err;
     err.type = up::kind::error;

@@ -62,10 +62,6 @@ bool verify_password(std::string_view password, const password_hash& h) {
   return tokens_equal(derive(password, h.salt, h.iterations), h.hash);
 }
 
-std::string sha256_hex(std::string_view text) {
-  return sha256_fingerprint(reinterpret_cast<const unsigned char*>(text.data()), text.size());
-}
-
 int hash_password_main(int argc, char** argv) {
   namespace po = boost::program_options;
   int iterations = default_iterations;

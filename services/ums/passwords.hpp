@@ -21,7 +21,6 @@ std::optional<password_hash> parse_password_hash(std::string_view text);  // not
 std::string to_string(const password_hash& h);
 password_hash hash_password(std::string_view password, int iterations);   // with a new random salt
 bool verify_password(std::string_view password, const password_hash& h);  // slow; compares in constant time
-std::string sha256_hex(std::string_view text);
 
 // `shadowlinkd hash-password [--iterations N]`: reads a password from standard input (one line)
 // and prints its hash for the config's "password_hash". Returns the exit code.

@@ -24,30 +24,11 @@ ums_service::ums_service(service_env& env, settings& s)
   cfg_.idle_timeout = std::chrono::seconds(s.integer("idle_timeout_s", 600, 1, 86400));
   cfg_.heartbeat = std::chrono::seconds(s.integer("heartbeat_s", 5, 1, 300));
   cfg_.audit_rotate_bytes = static_cast<std::uint64_t>(s.integer("audit_rotate_bytes", 64ll << 20, 4096, 1ll << 40));
+  // The demo runs from a config printed on screen: plain-text secrets are accepted there, nowhere else.
+  const bool demo = s.boolean("demo", false);
   groups_.configure(s);
-  auth_.configure(s, groups_);
-  for (auto& d : s.objects("devices")) {
-    device_record r;
-    r.id = d.required_str("id");
-    r.name = d.str("name", r.id);
-    r.credential = d.required_str("credential");
-    // Asking is the default: shadowing someone unannounced is unlawful in many places. The
-    // device's own policy and its groups' apply together: the strictest wins.
-    auto group_consent = groups_.consent_of(r.id);
-    if (d.has("consent")) {
-      auto consent = up::parse_consent(d.required_str("consent"));
-      if (!consent) d.reject("consent", "expected none, notify or ask");
-      r.consent = group_consent ? up::strictest(*consent, *group_consent) : *consent;
-    } else {
-      r.consent = group_consent.value_or(up::consent_policy::ask);
-    }
-    d.finish();
-    if (!devices_.emplace(r.id, r).second) d.reject("id", "duplicate device id '" + r.id + "'");
-  }
-  std::set<std::string, std::less<>> known;
-  for (auto& [id, d] : devices_) known.insert(id);
-  if (auto unknown = groups_.unknown_devices(known); !unknown.empty())
-    s.reject("device_groups", "no device with id " + unknown.front() + " (a typo would grant or ask nothing)");
+  auth_.configure(s, groups_, demo);
+  devices_ = read_devices(s, demo);
   for (auto& g : s.objects("gateways")) {
     auto gw = std::make_unique<gateway>();
     gw->name = g.required_str("name");
@@ -63,9 +44,7 @@ ums_service::ums_service(service_env& env, settings& s)
     } catch (const std::invalid_argument&) {
       g.reject("external_url", "must be a wss:// URL: consoles and devices send tokens and VNC there");
     }
-    auto credential = g.secret("credential");
-    gw->credential = credential.value;
-    gw->credential_inline = credential.inline_in_config;
+    gw->credential = g.secret("credential", demo);
     gw->ca_file = g.str("ca_file", "");
     gw->pin = g.str("pin", "");
     gw->proxy = g.str("proxy", "");
@@ -77,6 +56,61 @@ ums_service::ums_service(service_env& env, settings& s)
   novnc_dir_ = s.str("novnc_dir", "/usr/share/novnc");
   webapp_dir_ = s.str("webapp_dir", SHADOWLINK_WEBAPP_DIR);
   online_.on_removed = [this](const std::string& id, const up::link_registry<live_link>::entry& gone) { device_gone(id, gone.info); };
+}
+
+std::map<std::string, device_record, std::less<>> ums_service::read_devices(settings& s, bool demo) const {
+  std::map<std::string, device_record, std::less<>> out;
+  for (auto& d : s.objects("devices")) {
+    device_record r;
+    r.id = d.required_str("id");
+    r.name = d.str("name", r.id);
+    r.credential_sha256 = d.verifier("credential", demo);
+    // Asking is the default: shadowing someone unannounced is unlawful in many places. The
+    // device's own policy and its groups' apply together: the strictest wins.
+    auto group_consent = groups_.consent_of(r.id);
+    if (d.has("consent")) {
+      auto consent = up::parse_consent(d.required_str("consent"));
+      if (!consent) d.reject("consent", "expected none, notify or ask");
+      r.consent = group_consent ? up::strictest(*consent, *group_consent) : *consent;
+    } else {
+      r.consent = group_consent.value_or(up::consent_policy::ask);
+    }
+    d.finish();
+    if (!out.emplace(r.id, r).second) d.reject("id", "duplicate device id '" + r.id + "'");
+  }
+  std::set<std::string, std::less<>> known;
+  for (auto& [id, d] : out) known.insert(id);
+  if (auto unknown = groups_.unknown_devices(known); !unknown.empty())
+    s.reject("device_groups", "no device with id " + unknown.front() + " (a typo would grant or ask nothing)");
+  return out;
+}
+
+void ums_service::reload(settings& s) {
+  const bool demo = s.boolean("demo", false);
+  groups_ = device_groups{};
+  groups_.configure(s);
+  auth_.configure(s, groups_, demo);
+  // What a device reported over its link (OS, address, pin) and a running session stay; name,
+  // credential and consent policy come from the new config. A removed device can no longer be
+  // shadowed, and its link is refused when it next connects.
+  auto fresh = read_devices(s, demo);
+  int added = 0, removed = 0;
+  for (auto it = devices_.begin(); it != devices_.end();) {
+    auto f = fresh.find(it->first);
+    if (f == fresh.end()) {
+      it = devices_.erase(it);
+      ++removed;
+      continue;
+    }
+    it->second.name = f->second.name;
+    it->second.credential_sha256 = f->second.credential_sha256;
+    it->second.consent = f->second.consent;
+    ++it;
+  }
+  for (auto& [id, r] : fresh)
+    if (devices_.emplace(id, r).second) ++added;
+  log::info(name_, "reloaded administrators, rights and devices: ", devices_.size(), " devices (", added, " added, ", removed,
+            " removed)");
 }
 
 void ums_service::start() {
@@ -140,8 +174,6 @@ void ums_service::start() {
   });
   server_->listen(cfg_.listener.listen, cfg_.listener.port);
   for (auto& gw : gateways_) {
-    if (gw->credential_inline)
-      log::warn(name_, "gateway ", gw->name, ": the UMS's credential is in the main config: put it in a file only the service's user can read (credential_file)");
     // Without a CA file or pin, the gateway is trusted through the installation CA that signed it.
     gw->tls = std::make_unique<tls_client>(make_trust(gw->ca_file.empty() && gw->pin.empty() ? (env_.shared_dir / "ca.pem").string() : gw->ca_file, gw->pin));
     gw->tls->set_proxy(gw->proxy);
@@ -196,7 +228,7 @@ session_ptr ums_service::new_session(const std::string& device_id, const std::st
   s->view_only = view_only;
   s->on_stop = [this, id = s->id] { rv_.cancel(id); };
   sessions_[s->id] = s;
-  devices_[device_id].busy_with = s->id;
+  if (auto d = devices_.find(device_id); d != devices_.end()) d->second.busy_with = s->id;
   return s;
 }
 

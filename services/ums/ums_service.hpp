@@ -3,6 +3,7 @@
 // Web App's shadow endpoint, all on one TLS port routed by path.
 #include "framework/certs.hpp"
 #include "framework/tls_listener.hpp"
+#include "framework/token.hpp"
 #include "framework/https_server.hpp"
 #include "framework/rendezvous.hpp"
 #include "framework/service.hpp"
@@ -20,7 +21,9 @@
 namespace shadowlink::ums {
 
 struct device_record {
-  std::string id, name, credential;
+  std::string id, name;
+  std::string credential_sha256;  // only the hash is kept: the config never holds what a device presents
+  bool accepts(std::string_view credential) const { return tokens_equal(sha256_hex(credential), credential_sha256); }
   // As the device last reported over its authenticated link: its OS family ("12", or "11": a
   // legacy TLS port on the device, reached at `legacy_address`, its certificate pinned by `legacy_pin`).
   std::string os, legacy_address, legacy_pin;
@@ -45,7 +48,6 @@ struct gateway {
   std::string url;           // internal address, as the UMS reaches it: wss://host:port
   std::string external_url;  // what consoles and devices reach: tunnel URLs handed out use it
   std::string credential;    // presented to the gateway, which only accepts its UMS
-  bool credential_inline = false;  // given in the main config rather than a file (warned at start)
   std::string ca_file, pin;
   std::string proxy;  // HTTP CONNECT proxy on the way to the gateway, if any
   std::unique_ptr<tls_client> tls;
@@ -69,6 +71,7 @@ class ums_service final : public service {
   ums_service(service_env& env, settings& s);
   void start() override;
   void stop() override;
+  void reload(settings& s) override;
 
  private:
   // Routes.
@@ -146,6 +149,7 @@ class ums_service final : public service {
   rendezvous rv_;
   std::unique_ptr<https_server> server_;
   std::map<std::string, device_record, std::less<>> devices_;
+  std::map<std::string, device_record, std::less<>> read_devices(settings& s, bool demo) const;
   up::link_registry<live_link> online_;  // verified links of the devices online now
   std::map<std::string, session_ptr, std::less<>> sessions_;
   struct ended_session {

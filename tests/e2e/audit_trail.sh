@@ -29,7 +29,7 @@ cat > "$WORK/ums.json" <<JSON
 {"log_level": "warn", "data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
-  "devices": [{"id": "tc-1", "credential": "tc-1-credential", "consent": "none"}, {"id": "tc-2", "credential": "tc-2-credential", "consent": "none"}],
+  "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"}, {"id": "tc-2", "credential_sha256": "$(sha256_of tc-2-credential)", "consent": "none"}],
   "audit_rotate_bytes": 4096, "heartbeat_s": 2}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
@@ -87,7 +87,7 @@ VIEW_PORT=$(free_port 6000 6899)
 start console "${CLI[@]}" shadow tc-1 --listen "127.0.0.1:$VIEW_PORT"
 wait_log console "vncviewer 127.0.0.1::$VIEW_PORT" 20
 exec 3<>"/dev/tcp/127.0.0.1/$VIEW_PORT"  # a viewer that holds the session open
-LIVE=$("${CLI[@]}" sessions | python3 -c "import json,sys; print(json.load(sys.stdin)['sessions'][0]['id'])")
+LIVE=$("${CLI[@]}" sessions --json | python3 -c "import json,sys; print(json.load(sys.stdin)['sessions'][0]['id'])")
 for _ in $(seq 50); do [ -n "$(field_of "$LIVE" session_started session)" ] && break; sleep 0.1; done
 "${CLI[@]}" end "$LIVE"
 for _ in $(seq 50); do [ -n "$(field_of "$LIVE" session_ended outcome)" ] && break; sleep 0.1; done
@@ -100,7 +100,7 @@ VIEW_PORT=$(free_port 6000 6899)
 start console2 "${CLI[@]}" shadow tc-1 --listen "127.0.0.1:$VIEW_PORT"
 wait_log console2 "vncviewer 127.0.0.1::$VIEW_PORT" 20
 exec 3<>"/dev/tcp/127.0.0.1/$VIEW_PORT"
-CUT=$("${CLI[@]}" sessions | python3 -c "import json,sys; print(json.load(sys.stdin)['sessions'][0]['id'])")
+CUT=$("${CLI[@]}" sessions --json | python3 -c "import json,sys; print(json.load(sys.stdin)['sessions'][0]['id'])")
 for _ in $(seq 50); do [ -n "$(field_of "$CUT" session_started session)" ] && break; sleep 0.1; done
 [ -n "$(field_of "$CUT" session_started session)" ] || fail "the session did not start"
 kill -KILL "$UMS_PID"

@@ -10,8 +10,9 @@ secret benchmark-token-0123456789
 python3 - "$WORK" "$UMS" > "$WORK/ums.json" <<'PY'
 import hashlib, json, sys
 work, port = sys.argv[1], int(sys.argv[2])
-devices = [{"id": f"scale-{i}", "credential": f"scale-credential-{i}", "consent": "none"} for i in range(40)]
-devices += [{"id": f"act-{i}", "credential": f"act-credential-{i}", "consent": "none"} for i in range(5)]
+sha = lambda c: hashlib.sha256(c.encode()).hexdigest()
+devices = [{"id": f"scale-{i}", "credential_sha256": sha(f"scale-credential-{i}"), "consent": "none"} for i in range(40)]
+devices += [{"id": f"act-{i}", "credential_sha256": sha(f"act-credential-{i}"), "consent": "none"} for i in range(5)]
 print(json.dumps({"log_level": "warn", "data_dir": work + "/data", "services": [{"type": "ums", "settings": {"port": port,
   "api_tokens": [{"token_sha256": hashlib.sha256(b"benchmark-token-0123456789").hexdigest(), "user": "bench"}], "devices": devices}}]}))
 PY
@@ -37,10 +38,15 @@ set +e; "$BENCH/scale" idle --url "wss://127.0.0.1:$UMS/up" --ca "$WORK/data/ca.
 
 step "5 real device agents, 5 active sessions through the UMS, counted active by the UMS"
 python3 - "$WORK" "$UMS" "$ECHO" > "$WORK/dev.json" <<'PY'
-import json, sys
+import json, os, sys
 work, port, echo = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+os.makedirs(work + "/secrets", exist_ok=True)
+def credential_file(i):  # the device's own credential, in a file only this user may read
+    path = f"{work}/secrets/act-{i}"
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f: f.write(f"act-credential-{i}")
+    return path
 print(json.dumps({"log_level": "warn", "data_dir": work + "/dev", "services": [{"type": "device", "name": f"dev{i}",
-  "settings": {"device_id": f"act-{i}", "credential": f"act-credential-{i}", "server": f"wss://127.0.0.1:{port}/up",
+  "settings": {"device_id": f"act-{i}", "credential_file": credential_file(i), "server": f"wss://127.0.0.1:{port}/up",
                "ca_file": work + "/data/ca.pem", "vnc_port": echo}} for i in range(5)]}))
 PY
 start devices "$BIN/shadowlinkd" --config "$WORK/dev.json"

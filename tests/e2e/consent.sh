@@ -12,7 +12,7 @@ start_xvnc
 cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}], "consent_timeout_s": 8,
-  "devices": [{"id": "tc-1", "credential": "tc-1-credential", "consent": "ask"}]}}]}
+  "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "ask"}]}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
 wait_port "$UMS_PORT" 15
@@ -20,7 +20,7 @@ wait_port "$UMS_PORT" 15
 device_config() {
   cat > "$WORK/device.json" <<JSON
 {"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "tc-1", "settings": {
-  "device_id": "tc-1", "credential": "tc-1-credential", "server": "wss://127.0.0.1:$UMS_PORT/up",
+  "device_id": "tc-1", "credential_file": "$(credential_file "tc-1-credential")", "server": "wss://127.0.0.1:$UMS_PORT/up",
   "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT, "reconnect_min_ms": 200, "reconnect_max_ms": 1000,
   "display": "$2",
   "consent_command": ["xmessage", "-name", "consent", "-geometry", "-0-0", "-buttons", "Allow:10,Deny:11",

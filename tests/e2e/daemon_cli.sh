@@ -47,6 +47,15 @@ expect_config_error '{"services": [{"type": "ums", "settings": {"api_tokens": [{
 expect_config_error '{"services": [{"type": "ums", "settings": {"users": [{"user": "a", "password_hash": "pbkdf2-sha256$10$00$11"}]}}]}' "settings.users[0].password_hash: expected the output of"
 expect_config_error '{"services": [{"type": "ums", "settings": {"api_tokens": [{"token_sha256": "abc", "user": "x"}]}}]}' "settings.api_tokens[0].token_sha256: expected 64 lowercase hex digits"
 expect_config_error '{"services": [{"type": "ums", "settings": {"users": [{"user": "a", "password_hash": "'"$ADMIN_HASH"'"}, {"user": "a", "password_hash": "'"$ADMIN_HASH"'"}]}}]}' "settings.users[1].user: duplicate user 'a'"
+# Credentials a process presents come from files only its user may read; what a server checks a
+# peer's credential against is its SHA-256. Plain text in the main config is refused (the demo aside).
+expect_config_error '{"services": [{"type": "device", "settings": {"device_id": "d", "credential": "device-credential-0123", "server": "wss://x/up"}}]}' "settings.credential: plain-text secrets are refused in the main config: put it in a file only the service's user can read and name it in credential_file"
+expect_config_error '{"services": [{"type": "icg", "settings": {"ums_credential": "0123456789abcdef0123"}}]}' "settings.ums_credential: plain-text secrets are refused: put \"ums_credential_sha256\""
+expect_config_error '{"services": [{"type": "ums", "settings": {"devices": [{"id": "d", "credential": "device-credential-0123"}], "users": [{"user": "a", "password_hash": "'"$ADMIN_HASH"'"}]}}]}' "settings.devices[0].credential: plain-text secrets are refused: put \"credential_sha256\""
+expect_config_error '{"services": [{"type": "ums", "settings": {"devices": [{"id": "d", "credential_sha256": "0123"}], "users": [{"user": "a", "password_hash": "'"$ADMIN_HASH"'"}]}}]}' "settings.devices[0].credential_sha256: expected 64 lowercase hex digits"
+expect_config_error '{"services": [{"type": "ums", "settings": {"gateways": [{"name": "icg", "url": "wss://10.1.0.9:9443", "credential": "0123456789abcdef0123"}], "users": [{"user": "a", "password_hash": "'"$ADMIN_HASH"'"}]}}]}' "settings.gateways[0].credential: plain-text secrets are refused in the main config"
+LOOSE=$(credential_file loose-credential-0123); chmod 644 "$LOOSE"
+expect_config_error '{"services": [{"type": "device", "settings": {"device_id": "d", "credential_file": "'"$LOOSE"'", "server": "wss://x/up"}}]}' "settings.credential_file: $LOOSE is readable by others"
 HASH=$("$BIN/shadowlinkd" hash-password <<<"correct horse")
 [[ "$HASH" =~ ^pbkdf2-sha256\$600000\$[0-9a-f]{32}\$[0-9a-f]{64}$ ]] || fail "hash-password printed '$HASH'"
 [ "$HASH" != "$("$BIN/shadowlinkd" hash-password <<<"correct horse")" ] || fail "two hashes of one password share their salt"
@@ -59,20 +68,22 @@ expect_config_error '{"services": [{"type": "ums", "settings": {"prot": 1, "user
 expect_config_error '{"services": [{"type": "teleporter"}]}' "unknown service type 'teleporter'"
 expect_config_error '{"services": [{"type": "ums", "settings": {"port": "x", "users": [{"user": "a", "password_hash": "'"$ADMIN_HASH"'"}]}}]}' "settings.port: expected an integer"
 expect_config_error '{"services": [{"type": "ums", "settings": {}}]}' "at least one user or API token is required"
-expect_config_error '{"services": [{"type": "device", "settings": {"device_id": "d", "credential": "c", "server": "ws://x/up", "pin": "ab"}}]}' "must be a wss:// URL"
-expect_config_error '{"services": [{"type": "device", "settings": {"device_id": "d", "credential": "c", "server": "wss://x/up", "pin": "ab"}}]}' "settings.pin: expected a SHA-256 fingerprint"
+D='"device_id": "d", "credential_file": "'"$(credential_file device-credential-0123)"'"'
+expect_config_error "{\"services\": [{\"type\": \"device\", \"settings\": {$D, \"server\": \"ws://x/up\", \"pin\": \"ab\"}}]}" "must be a wss:// URL"
+expect_config_error "{\"services\": [{\"type\": \"device\", \"settings\": {$D, \"server\": \"wss://x/up\", \"pin\": \"ab\"}}]}" "settings.pin: expected a SHA-256 fingerprint"
 expect_config_error '{"services": [' "not valid JSON"
 # The TLS listener's settings, checked once by the framework for the UMS and the gateway alike.
 U='"users": [{"user": "a", "password_hash": "'"$ADMIN_HASH"'"}]'
 expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"names\": [], $U}}]}" "settings.names: give at least one host name"
 expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"public_url\": \"ws://ums.example:8443\", $U}}]}" "settings.public_url: must be a wss:// URL"
 expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"cert_file\": \"/x.pem\", $U}}]}" "settings.key_file: cert_file and key_file go together"
-G='"ums_credential": "0123456789abcdef0123"'
+G='"ums_credential_sha256": "'"$(sha256_of 0123456789abcdef0123)"'"'
 expect_config_error "{\"services\": [{\"type\": \"icg\", \"settings\": {\"names\": [], $G}}]}" "settings.names: give at least one host name"
 expect_config_error "{\"services\": [{\"type\": \"icg\", \"settings\": {\"external_url\": \"ws://gw.example:9443\", $G}}]}" "settings.external_url: must be a wss:// URL"
-expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"devices\": [{\"id\": \"d\", \"credential\": \"c\", \"consent\": \"maybe\"}], $U}}]}" "devices[0].consent: expected none, notify or ask"
-expect_config_error '{"services": [{"type": "device", "settings": {"device_id": "d", "credential": "c", "server": "wss://x/up", "ca_file": "/x", "consent": "sometimes"}}]}' "settings.consent: expected none, notify or ask"
-GW='"name": "icg", "url": "wss://10.1.0.9:9443", "credential": "0123456789abcdef0123"'
+DEV='"id": "d", "credential_sha256": "'"$(sha256_of device-credential-0123)"'"'
+expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"devices\": [{$DEV, \"consent\": \"maybe\"}], $U}}]}" "devices[0].consent: expected none, notify or ask"
+expect_config_error "{\"services\": [{\"type\": \"device\", \"settings\": {$D, \"server\": \"wss://x/up\", \"ca_file\": \"/x\", \"consent\": \"sometimes\"}}]}" "settings.consent: expected none, notify or ask"
+GW='"name": "icg", "url": "wss://10.1.0.9:9443", "credential_file": "'"$(credential_file 0123456789abcdef0123)"'"'
 expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"gateways\": [{$GW, \"external_url\": \"ws://gw.example:9443\"}], $U}}]}" "gateways[0].external_url: must be a wss:// URL"
 expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"login_idle_timeout_s\": 0, $U}}]}" "settings.login_idle_timeout_s"
 set +e; "$BIN/shadowlinkd" --config "$WORK/missing.json" > "$WORK/out.txt" 2>&1; rc=$?; set -e
@@ -95,6 +106,104 @@ JSON
   wait "$pid" || fail "shadowlinkd exited with $? after SIG$sig"
   grep -q "stopped" "$WORK/daemon.log" || fail "no 'stopped' line"
 done
+
+step "the command lines: --version, --help without internal options, usage errors before trust errors"
+VERSION=$(sed -n 's/^project(shadowlink VERSION \([0-9.]*\).*/\1/p' "$(dirname "$0")/../../CMakeLists.txt")
+[ -n "$VERSION" ] || fail "test bug: no version in CMakeLists.txt"
+[ "$("$BIN/shadowlinkd" --version)" = "shadowlinkd $VERSION" ] || fail "shadowlinkd --version: $("$BIN/shadowlinkd" --version)"
+[ "$("$BIN/shadowlink" --version)" = "shadowlink $VERSION" ] || fail "shadowlink --version: $("$BIN/shadowlink" --version)"
+"$BIN/shadowlink" --help > "$WORK/help.txt"
+for want in SHADOWLINK_SERVER SHADOWLINK_TOKEN SHADOWLINK_PASSWORD SHADOWLINK_CA "Exit codes" "sessions \[--json\]"; do
+  grep -q "$want" "$WORK/help.txt" || fail "shadowlink --help does not mention $want"
+done
+if grep -Eq -- '--(command|device|output)\b' "$WORK/help.txt"; then fail "--help shows internal options: $(grep -E -- '--(command|device|output)' "$WORK/help.txt")"; fi
+set +e; env -u SHADOWLINK_CA "$BIN/shadowlink" --token x bogus > "$WORK/out.txt" 2>&1; rc=$?; set -e
+[ $rc -eq 2 ] && grep -q "unknown command 'bogus'" "$WORK/out.txt" || fail "unknown command: rc=$rc $(cat "$WORK/out.txt")"
+set +e; "$BIN/shadowlinkd" > "$WORK/out.txt" 2>&1; rc=$?; set -e
+[ $rc -eq 2 ] && grep -q "give --config FILE (or --demo" "$WORK/out.txt" || fail "shadowlinkd without a config: rc=$rc $(cat "$WORK/out.txt")"
+echo "ok: versions, help, usage errors"
+
+step "--check-config: a good file says so, a bad one gets its one line; data_dir must be absolute"
+GOOD_PORT=$(free_port)
+cat > "$WORK/good.json" <<JSON
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $GOOD_PORT, "users": [{"user": "a", "password_hash": "$ADMIN_HASH"}]}}]}
+JSON
+[ "$("$BIN/shadowlinkd" --check-config "$WORK/good.json")" = "$WORK/good.json: good" ] || fail "a good config was not called good"
+port_free "$GOOD_PORT" || fail "--check-config bound the port"
+sed 's|"data_dir": "[^"]*"|"data_dir": "relative-data"|' "$WORK/good.json" > "$WORK/relative.json"
+set +e; "$BIN/shadowlinkd" --check-config "$WORK/relative.json" > "$WORK/out.txt" 2>&1; rc=$?; set -e
+[ $rc -eq 2 ] && grep -q "config.data_dir: give an absolute path" "$WORK/out.txt" || fail "relative data_dir: rc=$rc $(cat "$WORK/out.txt")"
+echo "ok: --check-config"
+
+step "SIGHUP: a good file is taken without a restart (log level, administrators, devices); a bad one changes nothing"
+PORT=$(free_port)
+ums_with() {  # ums_with LOG_LEVEL USERS DEVICES: the reload test's UMS config
+  cat > "$WORK/hup.json" <<JSON
+{"log_level": "$1", "data_dir": "$WORK/data", "services": [{"type": "ums", "name": "ums", "settings": {"port": $PORT,
+  "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}], "users": [$2], "devices": [$3]}}]}
+JSON
+}
+device_entry() { echo "{\"id\": \"$1\", \"credential_sha256\": \"$(sha256_of "$1-credential")\", \"consent\": \"none\"}"; }
+ums_with info '{"user": "admin", "password_hash": "'"$ADMIN_HASH"'"}' "$(device_entry tc-1)"
+start ums "$BIN/shadowlinkd" --config "$WORK/hup.json"; HUP_PID=$LAST_PID
+wait_port "$PORT" 15
+HCLI=("$BIN/shadowlink" --server "https://127.0.0.1:$PORT" --ca "$WORK/data/ca.pem")
+device_ids() { "${HCLI[@]}" --token "$API_TOKEN" devices --json | python3 -c "import json,sys; print(' '.join(d['id'] for d in json.load(sys.stdin)['devices']))"; }
+[ "$(device_ids)" = "tc-1" ] || fail "before the reload: devices $(device_ids)"
+# A login from before the reload must outlive it (its administrator stays).
+LOGIN=$(curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H 'Content-Type: application/json' \
+  -d "{\"user\": \"admin\", \"password\": \"$ADMIN_PASSWORD\"}" "https://127.0.0.1:$PORT/api/v1/login" | python3 -c "import json,sys; print(json.load(sys.stdin)['token'])")
+secret "$LOGIN"
+ums_with debug '{"user": "admin", "password_hash": "'"$ADMIN_HASH"'"}, {"user": "bob", "password_hash": "'"$ADMIN_HASH"'", "role": "auditor"}' \
+  "$(device_entry tc-2), $(device_entry tc-3)"
+kill -HUP "$HUP_PID"
+wait_log ums "SIGHUP: reloaded" 10
+grep -q "SIGHUP: log level info -> debug" "$WORK/ums.log" || fail "the log level change was not logged"
+grep -q "reloaded administrators, rights and devices: 2 devices (2 added, 1 removed)" "$WORK/ums.log" || fail "the device changes were not logged"
+[ "$(device_ids)" = "tc-2 tc-3" ] || fail "after the reload: devices $(device_ids)"
+SHADOWLINK_PASSWORD="$ADMIN_PASSWORD" "${HCLI[@]}" -u bob devices > /dev/null || fail "the administrator added by the reload cannot log in"
+[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $LOGIN" \
+  "https://127.0.0.1:$PORT/api/v1/devices")" = 200 ] || fail "a login from before the reload was dropped"
+sed -i 's/"log_level": "debug"/"log_level": "loud"/' "$WORK/hup.json"
+kill -HUP "$HUP_PID"
+wait_log ums "not reloaded, the running configuration stays: config.log_level: expected one of debug, info, warn, error" 10
+kill -0 "$HUP_PID" || fail "a bad reload killed the daemon"
+[ "$(device_ids)" = "tc-2 tc-3" ] || fail "a bad reload changed the devices: $(device_ids)"
+echo "ok: SIGHUP reload"
+
+step "the console asks for the password on its terminal (never in argv), and lists sessions as a table"
+python3 - "$ADMIN_PASSWORD" "${HCLI[@]}" -u admin devices > "$WORK/pty.out" <<'PY' || fail "password prompt: $(cat "$WORK/pty.out")"
+import os, pty, select, sys, time
+password, argv = sys.argv[1], sys.argv[2:]
+env = {k: v for k, v in os.environ.items() if not k.startswith("SHADOWLINK_")}
+pid, fd = pty.fork()
+if pid == 0:
+    os.execve(argv[0], argv, env)
+out, sent, deadline = b"", False, time.time() + 20
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try: chunk = os.read(fd, 4096)
+        except OSError: break
+        if not chunk: break
+        out += chunk
+    if not sent and b"Password for admin: " in out:
+        os.write(fd, password.encode() + b"\n"); sent = True
+_, status = os.waitpid(pid, 0)
+text = out.decode(errors="replace")
+print(text)
+assert sent, "no prompt"
+assert password not in text, "the password was echoed"
+assert os.waitstatus_to_exitcode(status) == 0 and "tc-2" in text, text
+PY
+set +e; "${HCLI[@]}" -u admin devices < /dev/null > "$WORK/out.txt" 2>&1; rc=$?; set -e
+[ $rc -eq 2 ] && grep -q "no password: give SHADOWLINK_PASSWORD or --password, or run on a terminal" "$WORK/out.txt" \
+  || fail "no password and no terminal: rc=$rc $(cat "$WORK/out.txt")"
+"${HCLI[@]}" --token "$API_TOKEN" sessions > "$WORK/sessions.txt"
+head -1 "$WORK/sessions.txt" | grep -Eq '^ID +DEVICE +USER +VIA +STATE +VIEW-ONLY +AGE$' || fail "sessions is not a table: $(cat "$WORK/sessions.txt")"
+"${HCLI[@]}" --token "$API_TOKEN" sessions --json | python3 -c "import json,sys; assert json.load(sys.stdin)['sessions'] == []" \
+  || fail "sessions --json"
+echo "ok: password prompt, sessions table"
 
 step "the generated private keys are readable by the owner only"
 [ "$(stat -c %a "$WORK/data/ca.key")" = 600 ] || fail "ca.key mode $(stat -c %a "$WORK/data/ca.key")"

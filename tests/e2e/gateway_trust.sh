@@ -33,27 +33,28 @@ scale_field() { python3 -c "import json,sys; print(json.load(open('$1')).get('$2
 
 step "start Xvnc, the UMS ($BULK bulk devices besides remote-1), the ICG and the real device behind it"
 start_xvnc
-python3 - "$WORK" "$UMS_PORT" "$ICG_PORT" "$CRED" "$BULK" > "$WORK/ums.json" <<'PY'
+python3 - "$WORK" "$UMS_PORT" "$ICG_PORT" "$(credential_file "$CRED")" "$BULK" > "$WORK/ums.json" <<'PY'
 import hashlib, json, sys
-work, ums, icg, cred, bulk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
-devices = [{"id": "remote-1", "credential": "remote-1-credential", "consent": "none"}]
-devices += [{"id": f"bulk-{i}", "credential": f"bulk-credential-{i}", "consent": "none"} for i in range(bulk)]
+work, ums, icg, cred_file, bulk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+sha = lambda c: hashlib.sha256(c.encode()).hexdigest()
+devices = [{"id": "remote-1", "credential_sha256": sha("remote-1-credential"), "consent": "none"}]
+devices += [{"id": f"bulk-{i}", "credential_sha256": sha(f"bulk-credential-{i}"), "consent": "none"} for i in range(bulk)]
 print(json.dumps({"data_dir": work + "/data", "services": [{"type": "ums", "settings": {"port": ums,
     "api_tokens": [{"token_sha256": hashlib.sha256(b"0123456789abcdef0123").hexdigest(), "user": "automation"}], "devices": devices,
-    "gateways": [{"name": "icg", "url": f"wss://127.0.0.1:{icg}", "external_url": f"wss://localhost:{icg}", "credential": cred}]}}]}))
+    "gateways": [{"name": "icg", "url": f"wss://127.0.0.1:{icg}", "external_url": f"wss://localhost:{icg}", "credential_file": cred_file}]}}]}))
 PY
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
 wait_port "$UMS_PORT" 15
 cat > "$WORK/icg.json" <<JSON
 {"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": $ICG_PORT,
-  "external_url": "wss://localhost:$ICG_PORT", "ums_credential": "$CRED", "ca_dir": "$WORK/data",
+  "external_url": "wss://localhost:$ICG_PORT", "ums_credential_sha256": "$(sha256_of "$CRED")", "ca_dir": "$WORK/data",
   "device_grace_s": 30, "max_unverified": 150, "max_unverified_per_address": 100, "verdict_timeout_s": 5}}]}
 JSON
 start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"
 wait_port "$ICG_PORT" 15
 cat > "$WORK/device.json" <<JSON
 {"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "remote-1", "settings": {
-  "device_id": "remote-1", "credential": "remote-1-credential", "server": "wss://localhost:$ICG_PORT/up",
+  "device_id": "remote-1", "credential_file": "$(credential_file remote-1-credential)", "server": "wss://localhost:$ICG_PORT/up",
   "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT, "reconnect_min_ms": 200, "reconnect_max_ms": 1000}}]}
 JSON
 start device "$BIN/shadowlinkd" --config "$WORK/device.json"; DEVICE_PID=$LAST_PID

@@ -33,27 +33,26 @@ MaxClients 100
 CONF
 start tinyproxy tinyproxy -d -c "$WORK/tinyproxy.conf"
 wait_port "$PROXY_PORT" 10
-# The credential the UMS presents to the gateway, in a file only this user can read (both ends).
-(umask 077; printf '%s\n' "$CRED" > "$WORK/gateway.credential")
+# The credential the UMS presents to the gateway sits in a file only this user can read; the gateway keeps its SHA-256.
 cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
-  "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential", "consent": "none"}], "viewer_timeout_s": 3, "setup_timeout_s": 4,
+  "devices": [{"id": "remote-1", "name": "Home office", "credential_sha256": "$(sha256_of remote-1-credential)", "consent": "none"}], "viewer_timeout_s": 3, "setup_timeout_s": 4,
   "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
-                "credential_file": "$WORK/gateway.credential", "proxy": "http://127.0.0.1:$PROXY_PORT"}]}}]}
+                "credential_file": "$(credential_file "$CRED")", "proxy": "http://127.0.0.1:$PROXY_PORT"}]}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
 wait_port "$UMS_PORT" 15
 cat > "$WORK/icg.json" <<JSON
 {"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": $ICG_PORT,
-  "external_url": "wss://localhost:$ICG_PORT", "ums_credential_file": "$WORK/gateway.credential", "ca_dir": "$WORK/data", "device_grace_s": 3}}]}
+  "external_url": "wss://localhost:$ICG_PORT", "ums_credential_sha256": "$(sha256_of "$CRED")", "ca_dir": "$WORK/data", "device_grace_s": 3}}]}
 JSON
 start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"; ICG_PID=$LAST_PID
 wait_port "$ICG_PORT" 15
 cat > "$WORK/device.json" <<JSON
 {"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "remote-1", "settings": {
-  "device_id": "remote-1", "credential": "remote-1-credential", "servers": ["wss://localhost:$DEAD_PORT/up", "wss://localhost:$ICG_PORT/up"], "return_check_s": 2,
+  "device_id": "remote-1", "credential_file": "$(credential_file "remote-1-credential")", "servers": ["wss://localhost:$DEAD_PORT/up", "wss://localhost:$ICG_PORT/up"], "return_check_s": 2,
   "proxy": "http://127.0.0.1:$PROXY_PORT",
   "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT, "reconnect_min_ms": 200, "reconnect_max_ms": 1000}}]}
 JSON
@@ -126,7 +125,7 @@ step "the preferred connector comes back: the device returns to it (here a secon
 cat > "$WORK/ums-b.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "name": "ums-b", "settings": {"port": $DEAD_PORT,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
-  "devices": [{"id": "remote-1", "name": "Home office", "credential": "remote-1-credential", "consent": "none"}]}}]}
+  "devices": [{"id": "remote-1", "name": "Home office", "credential_sha256": "$(sha256_of remote-1-credential)", "consent": "none"}]}}]}
 JSON
 start ums_b "$BIN/shadowlinkd" --config "$WORK/ums-b.json"; UMS_B_PID=$LAST_PID
 wait_log device "preferred connector wss://localhost:$DEAD_PORT/up is reachable again" 20

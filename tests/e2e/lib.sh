@@ -17,13 +17,26 @@ SECRETS+=("$ADMIN_PASSWORD" "$API_TOKEN")
 
 secret() { SECRETS+=("$@"); }
 
+# What configs hold instead of a credential: a process's own credential sits in a file only its
+# user may read (`credential_file VALUE` writes one and prints its path); what a server checks a
+# peer's credential against is its SHA-256 (`sha256_of VALUE`). Both run in $(...) subshells, so
+# check_no_secrets reads the files back instead of relying on SECRETS.
+sha256_of() { printf %s "$1" | sha256sum | cut -c1-64; }
+credential_file() {
+  local f="$WORK/secrets/$(sha256_of "$1" | cut -c1-12)"
+  mkdir -p "$WORK/secrets"
+  (umask 077; printf '%s\n' "$1" > "$f")
+  echo "$f"
+}
+
 # check_no_secrets: no log of this test contains a password, token or credential it used: those
-# in its JSON files (keys password, credential, token, ums_credential; 8 characters or more) and
-# those added with `secret`. Logs are every *.log in $WORK (daemons, consoles, tools).
+# in its JSON files (keys password, credential, token, ums_credential; 8 characters or more), in
+# its credential files and those added with `secret`. Logs are every *.log in $WORK (daemons, consoles, tools).
 check_no_secrets() {
   python3 - "$WORK" "${SECRETS[@]}" <<'PY'
 import glob, json, os, sys
 work, extra = sys.argv[1], sys.argv[2:]
+extra += [open(f).read().strip() for f in glob.glob(os.path.join(work, "secrets", "*"))]
 secrets = set(s for s in extra if len(s) >= 8)
 def walk(v):
     if isinstance(v, dict):
@@ -166,20 +179,18 @@ write_ums_config() {
     "port": $2,
     "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
     "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
-    "devices": [{"id": "tc-1", "name": "Thin client 1", "credential": "tc-1-credential", "consent": "none"},
-                {"id": "tc-2", "name": "Thin client 2", "credential": "tc-2-credential", "consent": "none"}]}}]}
+    "devices": [{"id": "tc-1", "name": "Thin client 1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"},
+                {"id": "tc-2", "name": "Thin client 2", "credential_sha256": "$(sha256_of tc-2-credential)", "consent": "none"}]}}]}
 JSON
 }
 
 # write_device_config FILE ID CREDENTIAL UMS_PORT VNC_PORT: the credential in a file of its own
 # (0600), as a real installation keeps it.
 write_device_config() {
-  (umask 077; printf '%s\n' "$3" > "$WORK/$2.credential")
-  secret "$3"
   cat > "$1" <<JSON
 {"log_level": "info", "data_dir": "$WORK/device-data", "services": [
   {"type": "device", "name": "$2", "settings": {
-    "device_id": "$2", "credential_file": "$WORK/$2.credential", "server": "wss://127.0.0.1:$4/up",
+    "device_id": "$2", "credential_file": "$(credential_file "$3")", "server": "wss://127.0.0.1:$4/up",
     "ca_file": "$WORK/data/ca.pem", "vnc_port": $5, "reconnect_min_ms": 200, "reconnect_max_ms": 2000}}]}
 JSON
 }

@@ -18,17 +18,17 @@ cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT, "setup_timeout_s": 4, "heartbeat_s": 1,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
-  "devices": [{"id": "tc-11", "name": "Legacy 1", "credential": "tc-11-credential", "consent": "none"},
-              {"id": "tc-mitm", "name": "Redirected", "credential": "tc-mitm-credential", "consent": "none"},
-              {"id": "remote-11", "name": "Legacy at home", "credential": "remote-11-credential", "consent": "none"}],
+  "devices": [{"id": "tc-11", "name": "Legacy 1", "credential_sha256": "$(sha256_of tc-11-credential)", "consent": "none"},
+              {"id": "tc-mitm", "name": "Redirected", "credential_sha256": "$(sha256_of tc-mitm-credential)", "consent": "none"},
+              {"id": "remote-11", "name": "Legacy at home", "credential_sha256": "$(sha256_of remote-11-credential)", "consent": "none"}],
   "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
-                "credential": "$CRED"}]}}]}
+                "credential_file": "$(credential_file "$CRED")"}]}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
 wait_port "$UMS_PORT" 15
 cat > "$WORK/icg.json" <<JSON
 {"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": $ICG_PORT,
-  "external_url": "wss://localhost:$ICG_PORT", "ums_credential": "$CRED", "ca_dir": "$WORK/data"}}]}
+  "external_url": "wss://localhost:$ICG_PORT", "ums_credential_sha256": "$(sha256_of "$CRED")", "ca_dir": "$WORK/data"}}]}
 JSON
 start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"
 wait_port "$ICG_PORT" 15
@@ -36,10 +36,9 @@ wait_port "$ICG_PORT" 15
 # asked first (a 1 s stand-in for the dialog that always agrees): the console must wait for that
 # before it may connect in.
 legacy_device() {
-  (umask 077; printf '%s\n' "$2-credential" > "$WORK/$2.credential")
   cat > "$WORK/$1.json" <<JSON
 {"data_dir": "$WORK/$1-data", "services": [{"type": "device", "name": "$2", "settings": {
-  "device_id": "$2", "credential_file": "$WORK/$2.credential", "server": "$3", "ca_file": "$WORK/data/ca.pem",
+  "device_id": "$2", "credential_file": "$(credential_file "$2-credential")", "server": "$3", "ca_file": "$WORK/data/ca.pem",
   "vnc_port": $VNC_PORT, "os": "11", "legacy_listen": "127.0.0.1", "legacy_port": $4 ${5:+, \"advertise\": \"$5\"},
   "consent": "ask", "consent_command": ["sleep", "1"], "display": "$VNC_DISPLAY"}}]}
 JSON

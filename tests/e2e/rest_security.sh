@@ -11,7 +11,7 @@ cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT, "names": ["localhost"],
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
-  "devices": [{"id": "tc-1", "credential": "tc-1-credential", "consent": "none"}], "login_idle_timeout_s": 3}}]}
+  "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"}], "login_idle_timeout_s": 3}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
 wait_port "$PORT" 15

@@ -17,9 +17,9 @@ cat > "$WORK/ums.json" <<JSON
             {"user": "victor", "password_hash": "$ADMIN_HASH", "role": "operator",
              "allow": [{"groups": ["lab"], "mode": "view_only"}], "deny": [{"devices": ["tc-2"]}]},
             {"user": "audrey", "password_hash": "$ADMIN_HASH", "role": "auditor"}],
-  "devices": [{"id": "tc-1", "name": "Thin client 1", "credential": "tc-1-credential", "consent": "none"},
-              {"id": "tc-2", "name": "Thin client 2", "credential": "tc-2-credential", "consent": "none"},
-              {"id": "tc-3", "name": "Thin client 3", "credential": "tc-3-credential", "consent": "none"}]}}]}
+  "devices": [{"id": "tc-1", "name": "Thin client 1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"},
+              {"id": "tc-2", "name": "Thin client 2", "credential_sha256": "$(sha256_of tc-2-credential)", "consent": "none"},
+              {"id": "tc-3", "name": "Thin client 3", "credential_sha256": "$(sha256_of tc-3-credential)", "consent": "none"}]}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
 wait_port "$UMS_PORT" 15

@@ -14,19 +14,19 @@ CLOSED_PORT=$(free_port)
 cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
-  "devices": [{"id": "tc-1", "name": "Thin client 1", "credential": "tc-1-credential", "consent": "none"},
-              {"id": "remote-1", "name": "Home office", "credential": "remote-1-credential", "consent": "none"},
-              {"id": "tc-broken", "name": "Broken VNC", "credential": "tc-broken-credential", "consent": "none"},
-              {"id": "tc-11", "name": "Legacy 1", "credential": "tc-11-credential", "consent": "none"},
-              {"id": "remote-11", "name": "Legacy at home", "credential": "remote-11-credential", "consent": "none"}],
+  "devices": [{"id": "tc-1", "name": "Thin client 1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"},
+              {"id": "remote-1", "name": "Home office", "credential_sha256": "$(sha256_of remote-1-credential)", "consent": "none"},
+              {"id": "tc-broken", "name": "Broken VNC", "credential_sha256": "$(sha256_of tc-broken-credential)", "consent": "none"},
+              {"id": "tc-11", "name": "Legacy 1", "credential_sha256": "$(sha256_of tc-11-credential)", "consent": "none"},
+              {"id": "remote-11", "name": "Legacy at home", "credential_sha256": "$(sha256_of remote-11-credential)", "consent": "none"}],
   "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
-                "credential": "$CRED"}]}}]}
+                "credential_file": "$(credential_file "$CRED")"}]}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
 wait_port "$UMS_PORT" 15
 cat > "$WORK/icg.json" <<JSON
 {"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": $ICG_PORT,
-  "external_url": "wss://localhost:$ICG_PORT", "ums_credential": "$CRED", "ca_dir": "$WORK/data"}}]}
+  "external_url": "wss://localhost:$ICG_PORT", "ums_credential_sha256": "$(sha256_of "$CRED")", "ca_dir": "$WORK/data"}}]}
 JSON
 start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"
 wait_port "$ICG_PORT" 15
@@ -34,7 +34,7 @@ wait_port "$ICG_PORT" 15
 # page has a moment in which it must show that it waits for a person.
 cat > "$WORK/tc1.json" <<JSON
 {"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "tc-1", "settings": {
-  "device_id": "tc-1", "credential": "tc-1-credential", "server": "wss://127.0.0.1:$UMS_PORT/up",
+  "device_id": "tc-1", "credential_file": "$(credential_file "tc-1-credential")", "server": "wss://127.0.0.1:$UMS_PORT/up",
   "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT,
   "consent": "ask", "consent_command": ["sleep", "2"], "display": "$VNC_DISPLAY"}}]}
 JSON
@@ -43,7 +43,7 @@ write_device_config "$WORK/broken.json" tc-broken tc-broken-credential "$UMS_POR
 start broken "$BIN/shadowlinkd" --config "$WORK/broken.json"
 cat > "$WORK/remote.json" <<JSON
 {"data_dir": "$WORK/remote-data", "services": [{"type": "device", "name": "remote-1", "settings": {
-  "device_id": "remote-1", "credential": "remote-1-credential", "server": "wss://localhost:$ICG_PORT/up",
+  "device_id": "remote-1", "credential_file": "$(credential_file "remote-1-credential")", "server": "wss://localhost:$ICG_PORT/up",
   "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT}}]}
 JSON
 start remote "$BIN/shadowlinkd" --config "$WORK/remote.json"
@@ -52,7 +52,7 @@ for d in "tc-11 wss://127.0.0.1:$UMS_PORT/up" "remote-11 wss://localhost:$ICG_PO
   set -- $d
   cat > "$WORK/$1.json" <<JSON
 {"data_dir": "$WORK/$1-data", "services": [{"type": "device", "name": "$1", "settings": {
-  "device_id": "$1", "credential": "$1-credential", "server": "$2", "ca_file": "$WORK/data/ca.pem",
+  "device_id": "$1", "credential_file": "$(credential_file "$1-credential")", "server": "$2", "ca_file": "$WORK/data/ca.pem",
   "vnc_port": $VNC_PORT, "os": "11", "legacy_listen": "127.0.0.1", "legacy_port": $(free_port)}}]}
 JSON
   start "$1" "$BIN/shadowlinkd" --config "$WORK/$1.json"

@@ -1,4 +1,5 @@
 #include "framework/config.hpp"
+#include "framework/token.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -61,23 +62,19 @@ TEST_CASE("text that is not JSON is rejected with a parse error") {
   CHECK_THAT(error_of("{services: ["), Catch::StartsWith("config: not valid JSON"));
 }
 
-TEST_CASE("a secret comes from a file only its owner can read, or inline; never both, never from a file others can read") {
+TEST_CASE("a secret comes from a file only its owner can read; inline only where allowed (the demo); never both, never from a file others can read") {
   const auto dir = std::filesystem::temp_directory_path() / ("shadowlink-secret-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto file = dir / "credential";
   std::ofstream(file) << "s3cret-from-a-file\n";
   std::filesystem::permissions(file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-  auto secret_of = [](const std::string& json) {
+  auto secret_of = [](const std::string& json, bool allow_inline = false) {
     simdjson::dom::parser p;
     settings s(p.parse(json).get_object().value(), "settings");
-    return s.secret("credential");
+    return s.secret("credential", allow_inline);
   };
-  const auto from_file = secret_of(R"({"credential_file": ")" + file.string() + R"("})");
-  CHECK(from_file.value == "s3cret-from-a-file");
-  CHECK_FALSE(from_file.inline_in_config);
-  const auto inline_value = secret_of(R"({"credential": "inline"})");
-  CHECK(inline_value.value == "inline");
-  CHECK(inline_value.inline_in_config);
+  CHECK(secret_of(R"({"credential_file": ")" + file.string() + R"("})") == "s3cret-from-a-file");
+  CHECK(secret_of(R"({"credential": "inline"})", true) == "inline");
   auto error_of_secret = [&](const std::string& json) {
     try {
       secret_of(json);
@@ -91,6 +88,32 @@ TEST_CASE("a secret comes from a file only its owner can read, or inline; never 
   std::filesystem::permissions(file, std::filesystem::perms::group_read, std::filesystem::perm_options::add);
   CHECK(error_of_secret(R"({"credential_file": ")" + file.string() + R"("})").ends_with("is readable by others: chmod 600 it (only the service's user may read a secret)"));
   CHECK(error_of_secret(R"({"credential_file": ")" + (dir / "missing").string() + R"("})").starts_with("settings.credential_file: cannot read"));
-  CHECK(error_of_secret(R"({})") == "settings.credential: is required");
+  CHECK(error_of_secret(R"({})") == "settings.credential_file: is required");
+  CHECK(error_of_secret(R"({"credential": "inline"})") ==
+        "settings.credential: plain-text secrets are refused in the main config: put it in a file only the service's user can read and name it in credential_file");
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("what a server checks a peer's secret against is its SHA-256; plain text only where allowed, and hashed at once") {
+  const std::string secret = "device-credential-0123";
+  const std::string genuine = "c0e6d6c1b53c1ac87d56e8f08aa0f1b25e9c4c9e5d9f46d8a6d1c1e3b7f8a9d0";  // any well-formed hash
+  auto verifier_of = [](const std::string& json, bool allow_plain) {
+    simdjson::dom::parser p;
+    settings s(p.parse(json).get_object().value(), "settings");
+    try {
+      return s.verifier("credential", allow_plain);
+    } catch (const config_error& e) {
+      return std::string(e.what());
+    }
+  };
+  CHECK(verifier_of(R"({"credential_sha256": ")" + genuine + R"("})", false) == genuine);
+  // The plain text allowed in the demo is kept only as its hash (sha256sum of the same text).
+  CHECK(verifier_of(R"({"credential": ")" + secret + R"("})", true) == sha256_hex(secret));
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(verifier_of(R"({"credential": ")" + secret + R"("})", false) ==
+        "settings.credential: plain-text secrets are refused: put \"credential_sha256\" (printf %s SECRET | sha256sum) here instead");
+  CHECK(verifier_of(R"({"credential": "short"})", true) == "settings.credential: must be at least 16 characters");
+  CHECK(verifier_of(R"({"credential_sha256": ")" + genuine.substr(1) + R"("})", false) ==
+        "settings.credential_sha256: expected 64 lowercase hex digits (printf %s SECRET | sha256sum)");
+  CHECK(verifier_of(R"({})", false) == "settings.credential_sha256: is required");
 }
