@@ -1,6 +1,7 @@
 #include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "framework/service.hpp"
+#include "framework/systemd_notify.hpp"
 #include "framework/version.hpp"
 
 #include <boost/asio/signal_set.hpp>
@@ -55,6 +56,7 @@ awaitable<void> shutdown_on_signal(net::io_context& ioc, task_group& tasks, std:
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   auto [ec, sig] = co_await signals.async_wait(use_tuple);
   if (ec) co_return;
+  systemd::notify("STOPPING=1");
   log::info("shadowlinkd", "signal ", sig, ": stopping ", tasks.size(), " tasks");
   for (auto& s : services) s.svc->stop();
   tasks.request_stop();
@@ -113,6 +115,7 @@ awaitable<void> reload_on_hangup(std::string path, const service_registry& regis
       log::warn("shadowlinkd", "SIGHUP: the demo configuration is built in; nothing to reload");
       continue;
     }
+    systemd::notify("RELOADING=1");
     try {
       net::io_context scratch(1);
       task_group scratch_tasks(scratch.get_executor());
@@ -134,6 +137,19 @@ awaitable<void> reload_on_hangup(std::string path, const service_registry& regis
     } catch (const std::exception& e) {
       log::warn("shadowlinkd", "SIGHUP: ", path, " not reloaded, the running configuration stays: ", e.what());
     }
+    systemd::notify("READY=1");
+  }
+}
+
+// Fed from the event loop itself: if the loop stalls, systemd sees the silence and restarts us.
+awaitable<void> feed_watchdog(task_group& tasks, clock::duration every) {
+  net::steady_timer timer(co_await net::this_coro::executor);
+  stop_hook stop(tasks, [&timer] { timer.cancel(); });
+  while (!tasks.stopping()) {
+    systemd::notify("WATCHDOG=1");
+    timer.expires_after(every);
+    auto [ec] = co_await timer.async_wait(use_tuple);
+    if (ec) co_return;
   }
 }
 
@@ -143,10 +159,12 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
   std::string config_path, check_path;
   po::options_description desc(
       "Usage: shadowlinkd --config FILE | --demo | --check-config FILE\n"
-      "       shadowlinkd hash-password [--iterations N] < password\n"
+      "  or:  shadowlinkd hash-password [--iterations N] < password\n"
+      "The composite server of shadowlink: runs the UMS, ICG gateway and device agent instances its\n"
+      "configuration lists.\n\n"
       "Signals: SIGINT/SIGTERM stop (sessions end politely first); SIGHUP reloads the config file\n"
-      "(log level, administrators, rights, devices) without dropping sessions.\n"
-      "Exit codes: 0 stopped cleanly; 1 could not start; 2 bad configuration or usage.\nOptions");
+      "(log level, administrators, rights, devices) without dropping sessions.\n\n"
+      "Exit codes: 0 stopped cleanly; 1 could not start; 2 bad configuration or usage.\n\nOptions");
   desc.add_options()("help,h", "show this help")("version", "print the version and exit")(
       "config,c", po::value(&config_path), "JSON configuration file")(
       "demo", "run the embedded demo configuration (demo credentials: never on a network others use)")(
@@ -218,6 +236,9 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
                 log_exceptions{"shadowlinkd"});
   // Owned by the task group: cancelled with everything else at shutdown.
   tasks.spawn(reload_on_hangup(config_path, registry, tasks, services, running->cfg.log_level), "shadowlinkd/reload");
+  if (auto every = systemd::watchdog_interval(); every > clock::duration::zero())
+    tasks.spawn(feed_watchdog(tasks, every), "shadowlinkd/watchdog");
+  systemd::notify("READY=1");
   ioc.run();
   services.clear();
   log::info("shadowlinkd", "stopped");

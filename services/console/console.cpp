@@ -20,13 +20,14 @@ namespace po = boost::program_options;
 namespace {
 
 constexpr std::string_view usage =
-    "Usage:\n"
-    "  shadowlink [options] devices [--json]\n"
-    "  shadowlink [options] shadow DEVICE [--listen 127.0.0.1:PORT] [--viewer CMD] [--view-only]\n"
-    "  shadowlink [options] snapshot DEVICE OUT.png [--webapp]\n"
-    "  shadowlink [options] sessions [--json]\n"
-    "  shadowlink [options] end SESSION\n"
-    "  shadowlink [options] audit [DEVICE] [--by USER] [--since TIME] [--until TIME] [--limit N] [--json]\n";
+    "Usage: shadowlink [options] devices [--json]\n"
+    "  or:  shadowlink [options] shadow DEVICE [--listen 127.0.0.1:PORT] [--viewer CMD] [--view-only]\n"
+    "  or:  shadowlink [options] snapshot DEVICE OUT.png [--webapp]\n"
+    "  or:  shadowlink [options] sessions [--json]\n"
+    "  or:  shadowlink [options] end SESSION\n"
+    "  or:  shadowlink [options] audit [DEVICE] [--by USER] [--since TIME] [--until TIME] [--limit N] [--json]\n"
+    "The console of shadowlink: lists devices, shadows a device's screen (a local port for an external\n"
+    "VNC viewer, or a snapshot by the internal viewer), lists and ends sessions, reads the audit trail.\n\n";
 
 constexpr std::string_view footer =
     "\nEnvironment (used when the option is not given):\n"

@@ -12,6 +12,20 @@
 namespace shadowlink::ums {
 namespace json = boost::json;
 
+namespace {
+// Installed, the files sit beside the binary (PREFIX/bin/shadowlinkd, PREFIX/share/shadowlink/webapp);
+// a build that was not installed serves them from its source tree.
+std::string default_webapp_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const auto installed = exe.parent_path().parent_path() / "share" / "shadowlink" / "webapp";
+    if (std::filesystem::exists(installed / "index.html", ec)) return installed.string();
+  }
+  return SHADOWLINK_WEBAPP_DIR;
+}
+}  // namespace
+
 ums_service::ums_service(service_env& env, settings& s)
     : env_(env), name_(env.name), rv_(env.ex) {
   cfg_.listener = tls_listener_settings::read(s, 8443, "public_url");
@@ -54,7 +68,7 @@ ums_service::ums_service(service_env& env, settings& s)
     gateways_.push_back(std::move(gw));
   }
   novnc_dir_ = s.str("novnc_dir", "/usr/share/novnc");
-  webapp_dir_ = s.str("webapp_dir", SHADOWLINK_WEBAPP_DIR);
+  webapp_dir_ = s.str("webapp_dir", default_webapp_dir());
   online_.on_removed = [this](const std::string& id, const up::link_registry<live_link>::entry& gone) { device_gone(id, gone.info); };
 }
 
@@ -179,6 +193,7 @@ void ums_service::start() {
     gw->tls->set_proxy(gw->proxy);
     env_.tasks.spawn(gateway_link(*gw), name_ + "/" + gw->name);
   }
+  log::info(name_, "Web App files from ", webapp_dir_, ", noVNC from ", novnc_dir_);
   log::info(name_, "listening on ", cfg_.listener.listen, ":", server_->port(), " (REST /api/v1, UP /up, tunnels /tunnel/, Web App /webapp/shadow)");
 }
 
