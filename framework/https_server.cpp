@@ -2,6 +2,7 @@
 
 #include "framework/errors.hpp"
 #include "framework/log.hpp"
+#include "framework/metrics.hpp"
 #include "framework/tcp_stream.hpp"
 
 #include <boost/asio/ssl.hpp>
@@ -29,6 +30,12 @@ http_response json_response(const http_request& req, http::status status, std::s
   res.body() = std::move(body);
   res.prepare_payload();
   return res;
+}
+
+std::string_view bearer_token(const http_request& req) {
+  constexpr std::string_view bearer = "Bearer ";
+  const std::string_view authz = req[http::field::authorization];
+  return authz.substr(0, bearer.size()) == bearer ? authz.substr(bearer.size()) : std::string_view{};
 }
 
 http_response error_response(const http_request& req, http::status status, std::string_view message) {
@@ -121,6 +128,20 @@ awaitable<void> https_server::accept_loop(std::shared_ptr<tcp::acceptor> acc) {
   }
 }
 
+namespace {
+// A fixed set of reasons: a metric's labels must not grow with whatever peers send.
+std::string_view handshake_failure_reason(const system_error& e) {
+  if (e.code() == net::error::timed_out || e.code() == net::error::operation_aborted) return "timeout";
+  std::string text = e.what();
+  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (text.find("version") != std::string::npos) return "version";
+  if (text.find("cipher") != std::string::npos || text.find("suite") != std::string::npos) return "cipher";
+  if (text.find("cert") != std::string::npos || text.find("asn") != std::string::npos || text.find("signer") != std::string::npos)
+    return "certificate";
+  return "other";
+}
+}  // namespace
+
 awaitable<void> https_server::serve(tcp::socket sock) {
   ++connections_;
   struct counted {
@@ -136,7 +157,10 @@ awaitable<void> https_server::serve(tcp::socket sock) {
     // A connection that closes before saying anything (a port probe, a load balancer's check) is
     // not worth a warning; a failed handshake (wrong version, no shared cipher, bad certificate) is.
     if (is_normal_end(e.code())) log::info(scope_, "connection from ", peer, " closed before the TLS handshake: ", e.what());
-    else log::warn(scope_, "TLS handshake with ", peer, " failed: ", e.what());
+    else {
+      log::warn(scope_, "TLS handshake with ", peer, " failed: ", e.what());
+      metrics::tls_handshake_failed(handshake_failure_reason(e));
+    }
     co_return;
   }
   beast::flat_buffer buf(limits_.header_bytes + limits_.body_bytes);

@@ -68,5 +68,7 @@ class https_server {
 http_response json_response(const http_request& req, http::status status, std::string body);
 http_response error_response(const http_request& req, http::status status, std::string_view message);
 std::string error_json(std::string_view message);
+// The token of an "Authorization: Bearer TOKEN" header; empty without one.
+std::string_view bearer_token(const http_request& req);
 
 }  // namespace shadowlink

@@ -3,11 +3,11 @@
 SHADOWLINK_PACKAGES=(
   g++ cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
-  libwolfssl-dev libsimdjson-dev catch2 libpng-dev libsystemd-dev help2man
+  libwolfssl-dev libsimdjson-dev catch2 libpng-dev libsystemd-dev help2man prometheus-cpp-dev
   dpkg-dev autoconf automake libtool make xz-utils
   openssl procps curl util-linux tinyproxy python3
   tigervnc-standalone-server tigervnc-tools tigervnc-viewer xdotool xclip x11-utils x11-xserver-utils gvncviewer novnc
-  chromium
+  chromium prometheus
 )
 # Node.js and npm drive Chromium in the browser tests (playwright-core from the npm registry). A
 # machine may already have Node.js from elsewhere (NodeSource bundles npm): only ask Debian for

@@ -19,7 +19,9 @@ std::string address_of(const std::string& peer) { return peer.substr(0, peer.rfi
 icg_service::icg_service(service_env& env, settings& s) : env_(env), name_(env.name), rv_(env.ex) {
   listener_ = tls_listener_settings::read(s, 9443, "external_url");
   // Only the hash of what the UMS presents is kept; plain text only in the demo.
-  ums_credential_sha256_ = s.verifier("ums_credential", s.boolean("demo", false));
+  const bool demo = s.boolean("demo", false);
+  ums_credential_sha256_ = s.verifier("ums_credential", demo);
+  if (s.has("metrics_token") || s.has("metrics_token_sha256")) metrics_token_sha256_ = s.verifier("metrics_token", demo);
   ca_dir_ = s.str("ca_dir", env.shared_dir.string());
   device_grace_ = std::chrono::seconds(s.integer("device_grace_s", 30, 1, 3600));
   session_timeout_ = std::chrono::seconds(s.integer("session_timeout_s", 90, 5, 3600));
@@ -41,7 +43,16 @@ void icg_service::start() {
   server_->add_ws("/up", [this](ws_upgrade& up) { return device_endpoint(up); });
   server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return up::accept_tunnel_end(rv_, up, "/tunnel/", name_); });
   server_->add_http("/health", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
-    co_return json_response(req, http::status::ok, boost::json::serialize(boost::json::object{{"status", status()}}));
+    // 503 unless the UMS is connected: without it no device is verified and no session starts.
+    const auto st = status();
+    co_return json_response(req, st == "ok" ? http::status::ok : http::status::service_unavailable,
+                            boost::json::serialize(boost::json::object{{"status", st}}));
+  });
+  server_->add_http("/metrics", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
+    refresh_metrics();
+    auto res = metrics::answer(req, metrics_token_sha256_, metrics_);
+    if (res.result() == http::status::unauthorized) auth_failures_.Add({{"what", "metrics_token"}}).Increment();
+    co_return res;
   });
   // Counts for operators and tests on the gateway's own host; not for the internet.
   server_->add_http("/stats", [this](const http_request& req, const std::string& peer) -> awaitable<http_response> {
@@ -66,6 +77,14 @@ void icg_service::stop() {
   devices_.close_all("gateway shutting down");
   for (auto& [id, u] : unverified_) u.link->close("gateway shutting down");
   if (ums_) ums_->close("gateway shutting down");
+}
+
+void icg_service::refresh_metrics() {
+  gauges_.Add({{"what", "devices_verified"}}).Set(static_cast<double>(devices_.size()));
+  gauges_.Add({{"what", "devices_unverified"}}).Set(unverified_count_);
+  gauges_.Add({{"what", "ums_connected"}}).Set(ums_ ? 1 : 0);
+  gauges_.Add({{"what", "sessions_active"}}).Set(static_cast<double>(active_.size()));
+  gauges_.Add({{"what", "rendezvous_pending"}}).Set(static_cast<double>(rv_.size()));
 }
 
 std::string icg_service::status() const {
@@ -106,9 +125,10 @@ up::message icg_service::hello_for_ums(const std::string& device, up::link_id id
 // ---- the UMS's link -------------------------------------------------------------------------
 
 awaitable<void> icg_service::ums_endpoint(ws_upgrade& up) {
-  auto authz = up.request()[http::field::authorization];
-  if (authz.substr(0, 7) != "Bearer " || !tokens_equal(sha256_hex(authz.substr(7)), ums_credential_sha256_)) {
+  auto token = bearer_token(up.request());
+  if (token.empty() || !tokens_equal(sha256_hex(token), ums_credential_sha256_)) {
     log::warn(name_, "UMS connection from ", up.peer(), " refused: wrong credential");
+    auth_failures_.Add({{"what", "ums_credential"}}).Increment();
     co_return co_await up.reject(http::status::forbidden, "wrong UMS credential");
   }
   const auto opts = up::link_options();
@@ -187,6 +207,7 @@ void icg_service::on_ums_message(const up::message& m) {
 // verified link that the UMS no longer accepts. Never about whoever holds the device id now.
 void icg_service::on_verdict(const up::message& m) {
   if (auto u = unverified_.find(m.link); u != unverified_.end()) {
+    if (m.type == up::kind::device_rejected) auth_failures_.Add({{"what", "device_credential"}}).Increment();
     if (u->second.hello.device_id == m.device_id) u->second.verdict->deliver(m);
     return;
   }

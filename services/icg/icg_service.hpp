@@ -8,6 +8,7 @@
 #include "framework/splice.hpp"
 #include "framework/service.hpp"
 #include "framework/meeting_point.hpp"
+#include "framework/metrics.hpp"
 #include "protocol/link_registry.hpp"
 
 #include <deque>
@@ -87,6 +88,15 @@ class icg_service final : public service {
   net::steady_timer* outbox_wake_ = nullptr;  // announce()'s, while it runs
   std::map<std::string, std::string, std::less<>> session_device_;          // session id -> device id
   std::map<std::string, splicer*, std::less<>> active_;                     // session id -> splice
+
+  // GET /metrics (with metrics_token_sha256): the gateway's tables read when scraped, refusals counted.
+  std::string metrics_token_sha256_;
+  prometheus::Registry metrics_;
+  prometheus::Family<prometheus::Gauge>& gauges_ = prometheus::BuildGauge()
+      .Name("shadowlink_gateway").Help("The gateway's links and sessions now").Register(metrics_);
+  prometheus::Family<prometheus::Counter>& auth_failures_ = prometheus::BuildCounter()
+      .Name("shadowlink_auth_failures_total").Help("Refused credentials, by what was refused").Register(metrics_);
+  void refresh_metrics();
 };
 
 void register_icg(service_registry& r);

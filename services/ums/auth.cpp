@@ -1,5 +1,6 @@
 #include "services/ums/auth.hpp"
 
+#include "framework/https_server.hpp"
 #include "framework/offload.hpp"
 #include "framework/token.hpp"
 
@@ -100,9 +101,7 @@ std::optional<std::string> auth::user_of_token(std::string_view token) {
 }
 
 std::string_view auth::request_token(const http_request& req, bool allow_cookie) {
-  auto authz = req[http::field::authorization];
-  constexpr std::string_view bearer = "Bearer ";
-  if (authz.substr(0, bearer.size()) == bearer) return authz.substr(bearer.size());
+  if (auto token = bearer_token(req); !token.empty()) return token;
   if (!allow_cookie) return {};
   // Cookie: a=b; sl_session=TOKEN; c=d
   std::string_view cookies = req[http::field::cookie];

@@ -20,6 +20,7 @@ awaitable<void> ums_service::serve_device(up::link& link) {
   auto hello = *first;
   auto d = devices_.find(hello.device_id);
   if (d == devices_.end() || !d->second.accepts(hello.credential)) {
+    metrics_.auth_failed("device_credential");
     log::warn(name_, "device connection from ", link.peer(), " refused: unknown device or wrong credential");
     up::message err;
     err.type = up::kind::error;

@@ -41,7 +41,7 @@ awaitable<void> ums_service::console_icg_flow(session_ptr s, gateway& gw) {
     s->step("active");
     s->tunnel_url.clear();
     s->viewer_token.clear();
-    s->started = clock::now();
+    session_started(*s);
     co_await record("session_started", *s);
     auto ended = co_await session_report(*s, up::kind::session_ended, clock::time_point::max());
     outcome = ended.reason;

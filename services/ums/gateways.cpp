@@ -61,6 +61,7 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
         verdict.device_id = m.device_id;
         verdict.link = m.link;  // the verdict is about that link at the gateway, nothing else
         if (d == devices_.end() || !d->second.accepts(m.credential)) {
+          metrics_.auth_failed("device_credential");
           verdict.type = up::kind::device_rejected;
           verdict.reason = "unknown device or wrong credential";
           log::warn(scope, "device ", m.device_id.substr(0, 64), " at the gateway refused: ", verdict.reason);

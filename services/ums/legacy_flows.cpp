@@ -38,7 +38,8 @@ awaitable<void> ums_service::console_legacy_flow(session_ptr s) {
     co_await session_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout + 15s);
     s->password.clear();
     s->step("active");
-    s->started = s->last_report = clock::now();
+    session_started(*s);
+    s->last_report = s->started;
     s->ends_on_device = true;
     co_await record("session_started", *s);
 

@@ -34,7 +34,10 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
   }
   if (is_login) co_return co_await login(req, peer);
   auto user = auth_.user_of(req, true);
-  if (!user) co_return error_response(req, http::status::unauthorized, "authentication required");
+  if (!user) {
+    metrics_.auth_failed(auth::request_token(req, true).empty() ? "no_credential" : "token");
+    co_return error_response(req, http::status::unauthorized, "authentication required");
+  }
   if (auth_.uses_api_token(req)) audit_->api_token(*user, peer, std::string(req.method_string()) + " " + std::string(target.substr(0, 100)));
   const auto& rights = auth_.rights_of(*user);
   if (target.starts_with("/api/v1/audit") && req.method() == http::verb::get) {
@@ -71,6 +74,7 @@ awaitable<http_response> ums_service::login(const http_request& req, const std::
   audit_->login(user, peer, token.has_value());
   if (!token) {
     log::warn(name_, "failed login for '", user.substr(0, 64), "' from ", peer);
+    metrics_.auth_failed("password");
     co_return error_response(req, http::status::unauthorized, "wrong user or password");
   }
   const auto role = to_string(auth_.rights_of(user).r);

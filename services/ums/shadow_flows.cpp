@@ -140,7 +140,7 @@ awaitable<std::string> ums_service::splice_session(shadow_session& s, stream_ptr
   s.step("active");
   s.tunnel_url.clear();
   s.viewer_token.clear();
-  s.started = clock::now();
+  session_started(s);
   stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("server shutting down"); });
   if (!s.end_reason.empty()) sp.stop(s.end_reason);
   log::info(scope(s), "active: viewer ", viewer.peer(), " <-> device ", device.peer());
@@ -160,7 +160,9 @@ awaitable<std::string> ums_service::splice_session(shadow_session& s, stream_ptr
 awaitable<void> ums_service::record(std::string_view event, shadow_session& s, json::object details) {
   try {
     co_await audit_->session(event, s, std::move(details));
+    audit_failing_ = false;
   } catch (const system_error& e) {
+    audit_failing_ = true;
     throw flow_error(http::status::service_unavailable, "the audit trail cannot be written: " + e.code().message());
   }
 }
@@ -189,6 +191,10 @@ awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome)
             " view_only=", s.view_only, " duration_s=", s.started == clock::time_point{} ? 0 : secs(clock::now() - s.started),
             " outcome=\"", outcome, "\"");
   const auto duration = s.started == clock::time_point{} ? 0 : secs(clock::now() - s.started);
+  const std::string path = s.gateway.empty() ? "direct" : "icg";
+  metrics_.sessions_total.Add({{"via", s.via}, {"path", path}, {"outcome", s.started == clock::time_point{} ? "failed" : "completed"}}).Increment();
+  metrics_.bytes.Add({{"direction", "to_viewer"}}).Increment(static_cast<double>(s.bytes_to_viewer));
+  metrics_.bytes.Add({{"direction", "from_viewer"}}).Increment(static_cast<double>(s.bytes_from_viewer));
   try {
     json::object end{{"outcome", outcome}, {"duration_s", duration}, {"bytes_to_viewer", s.bytes_to_viewer},
                       {"bytes_from_viewer", s.bytes_from_viewer}};

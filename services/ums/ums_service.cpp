@@ -2,6 +2,7 @@
 
 #include "framework/http_proxy.hpp"
 #include "framework/log.hpp"
+#include "framework/metrics.hpp"
 #include "framework/token.hpp"
 #include "protocol/tunnel_endpoint.hpp"
 #include "services/ums/webapp.hpp"
@@ -43,6 +44,7 @@ ums_service::ums_service(service_env& env, settings& s)
   groups_.configure(s);
   auth_.configure(s, groups_, demo);
   devices_ = read_devices(s, demo);
+  if (s.has("metrics_token") || s.has("metrics_token_sha256")) metrics_token_sha256_ = s.verifier("metrics_token", demo);
   for (auto& g : s.objects("gateways")) {
     auto gw = std::make_unique<gateway>();
     gw->name = g.required_str("name");
@@ -180,6 +182,15 @@ void ums_service::start() {
       co_await webapp_flow(up, s);
   });
   server_->add_http("/api/", [this](const http_request& req, const std::string& peer) { return rest(req, peer); });
+  server_->add_http("/health", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
+    co_return health(req);
+  });
+  server_->add_http("/metrics", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
+    refresh_metrics();
+    auto res = metrics::answer(req, metrics_token_sha256_, metrics_.registry);
+    if (res.result() == http::status::unauthorized) metrics_.auth_failed("metrics_token");
+    co_return res;
+  });
   server_->add_http("/novnc/", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
     co_return novnc_file(req, novnc_dir_);
   });
@@ -195,6 +206,31 @@ void ums_service::start() {
   }
   log::info(name_, "Web App files from ", webapp_dir_, ", noVNC from ", novnc_dir_);
   log::info(name_, "listening on ", cfg_.listener.listen, ":", server_->port(), " (REST /api/v1, UP /up, tunnels /tunnel/, Web App /webapp/shadow)");
+}
+
+// 200 while the UMS serves; 503 while it stops or cannot write its audit trail (no session can
+// start then), so a load balancer sends consoles elsewhere.
+http_response ums_service::health(const http_request& req) const {
+  const std::string status = stopping_ ? "stopping" : audit_failing_ ? "audit trail cannot be written" : "ok";
+  json::object gateways;
+  for (auto& gw : gateways_) gateways[gw->name] = gw->link ? "connected" : "disconnected";
+  json::object body{{"status", status}, {"devices_online", online_.size()}, {"sessions", sessions_.size()}, {"gateways", gateways}};
+  return json_response(req, status == "ok" ? http::status::ok : http::status::service_unavailable, json::serialize(body));
+}
+
+void ums_service::refresh_metrics() {
+  std::map<std::map<std::string, std::string>, double> online, active;
+  for (auto& [id, e] : online_.entries()) online[{{"connector", e.info.connector}}] += 1;
+  for (auto& [id, s] : sessions_)
+    if (s->active) active[{{"via", s->via}, {"path", s->gateway.empty() ? "direct" : "icg"}}] += 1;
+  metrics_.set_counts(metrics_.devices_online, online);
+  metrics_.set_counts(metrics_.sessions_active, active);
+  metrics_.rendezvous_pending.Set(static_cast<double>(rv_.size()));
+}
+
+void ums_service::session_started(shadow_session& s) {
+  s.started = clock::now();
+  metrics_.setup_seconds.Observe(std::chrono::duration<double>(s.started - s.created).count());
 }
 
 void ums_service::stop() {

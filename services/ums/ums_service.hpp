@@ -12,6 +12,7 @@
 #include "services/ums/audit.hpp"
 #include "services/ums/auth.hpp"
 #include "services/ums/session.hpp"
+#include "services/ums/ums_metrics.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -143,6 +144,12 @@ class ums_service final : public service {
   std::string name_;
   ums_settings cfg_;
   std::string novnc_dir_, webapp_dir_;
+  ums_metrics metrics_;
+  std::string metrics_token_sha256_;  // empty: /metrics is off
+  bool audit_failing_ = false;        // the last session record could not be written: /health says so
+  void session_started(shadow_session& s);
+  http_response health(const http_request& req) const;
+  void refresh_metrics();
   device_groups groups_;
   auth auth_;
   std::unique_ptr<audit_trail> audit_;  // opened at start()

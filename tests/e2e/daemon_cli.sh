@@ -150,6 +150,10 @@ wait_port "$PORT" 15
 HCLI=("$BIN/shadowlink" --server "https://127.0.0.1:$PORT" --ca "$WORK/data/ca.pem")
 device_ids() { "${HCLI[@]}" --token "$API_TOKEN" devices --json | python3 -c "import json,sys; print(' '.join(d['id'] for d in json.load(sys.stdin)['devices']))"; }
 [ "$(device_ids)" = "tc-1" ] || fail "before the reload: devices $(device_ids)"
+# Without metrics_token_sha256 the metrics are off (not open to anyone); health needs no token.
+[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$PORT/metrics")" = 404 ] \
+  || fail "/metrics without a configured token is not off"
+[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$PORT/health")" = 200 ] || fail "/health"
 # A login from before the reload must outlive it (its administrator stays).
 LOGIN=$(curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H 'Content-Type: application/json' \
   -d "{\"user\": \"admin\", \"password\": \"$ADMIN_PASSWORD\"}" "https://127.0.0.1:$PORT/api/v1/login" | python3 -c "import json,sys; print(json.load(sys.stdin)['token'])")

@@ -168,6 +168,30 @@ step "Web App endpoint: login cookie and Origin, no token in the URL"
 check_checkerboard "$WORK/webapp.png"
 wait_log ums "via=webapp" 10
 
+step "metrics: promtool accepts them, the counters moved with the sessions above, and they need their token"
+scrape "https://127.0.0.1:$UMS_PORT/metrics" "$WORK/metrics.txt"
+[ "$(metric "$WORK/metrics.txt" 'shadowlink_devices_online{connector="ums"}')" = 1 ] || fail "devices online: $(grep devices_online "$WORK/metrics.txt")"
+COMPLETED=$(metric "$WORK/metrics.txt" 'shadowlink_sessions_total{outcome="completed",path="direct",via="console"}')
+[ "$COMPLETED" -ge 1 ] || fail "completed console sessions: $COMPLETED ($(grep sessions_total "$WORK/metrics.txt"))"
+[ "$(metric "$WORK/metrics.txt" 'shadowlink_sessions_total{outcome="completed",path="direct",via="webapp"}')" -ge 1 ] || fail "no Web App session counted"
+[ "$(metric "$WORK/metrics.txt" 'shadowlink_session_setup_seconds_count')" -ge "$COMPLETED" ] || fail "set-up times not observed"
+[ "$(metric "$WORK/metrics.txt" 'shadowlink_relayed_bytes_total{direction="to_viewer"}' | cut -d. -f1)" -gt 100000 ] || fail "relayed bytes: $(grep relayed "$WORK/metrics.txt")"
+[ "$(metric "$WORK/metrics.txt" 'shadowlink_auth_failures_total{what="password"}')" -ge 1 ] || fail "the wrong password was not counted"
+[ "$(metric "$WORK/metrics.txt" 'shadowlink_process{what="open_descriptors"}')" -gt 5 ] || fail "open descriptors not read"
+BEFORE=$(metric "$WORK/metrics.txt" 'shadowlink_sessions_total{outcome="completed",path="direct",via="console"}')
+"${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-1 "$WORK/counted.png"
+scrape "https://127.0.0.1:$UMS_PORT/metrics" "$WORK/metrics2.txt"
+[ "$(metric "$WORK/metrics2.txt" 'shadowlink_sessions_total{outcome="completed",path="direct",via="console"}')" = $((BEFORE + 1)) ] \
+  || fail "one more session did not count one more"
+WRONG_METRICS="${METRICS_TOKEN}x"
+[ "$WRONG_METRICS" != "$METRICS_TOKEN" ] || fail "test bug: the wrong metrics token equals the genuine one"
+for header in "" "Authorization: Bearer $WRONG_METRICS" "Authorization: Bearer $API_TOKEN"; do
+  CODE=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$WORK/data/ca.pem" ${header:+-H "$header"} "https://127.0.0.1:$UMS_PORT/metrics")
+  [ "$CODE" = 401 ] || fail "/metrics answered $CODE to '${header:0:30}': the metrics token is required"
+done
+HEALTH=$(curl -s -w ' %{http_code}' --max-time 5 --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$UMS_PORT/health")
+[[ "$HEALTH" == '{"status":"ok","devices_online":1,'*' 200' ]] || fail "health: $HEALTH"
+
 step "the device agent reconnects after the UMS restarts"
 kill -TERM "$UMS_PID"
 wait "$UMS_PID" || fail "UMS did not exit cleanly on SIGTERM"

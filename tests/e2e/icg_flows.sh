@@ -46,7 +46,8 @@ start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
 wait_port "$UMS_PORT" 15
 cat > "$WORK/icg.json" <<JSON
 {"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": $ICG_PORT,
-  "external_url": "wss://localhost:$ICG_PORT", "ums_credential_sha256": "$(sha256_of "$CRED")", "ca_dir": "$WORK/data", "device_grace_s": 3}}]}
+  "external_url": "wss://localhost:$ICG_PORT", "ums_credential_sha256": "$(sha256_of "$CRED")", "ca_dir": "$WORK/data", "device_grace_s": 3,
+  "metrics_token_sha256": "$(sha256_of "$METRICS_TOKEN")"}}]}
 JSON
 start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"; ICG_PID=$LAST_PID
 wait_port "$ICG_PORT" 15
@@ -108,6 +109,11 @@ secret "$WRONG_CRED"
 [ "$(upgrade_status "https://127.0.0.1:$ICG_PORT/up/ums" "$WRONG_CRED")" = 403 ] || fail "a wrong UMS credential was not refused"
 wait_log icg "UMS connection from 127.0.0.1:[0-9]* refused: wrong credential" 5
 [ "$(health)" = '{"status":"ok"}' ] || fail "the real UMS's link suffered: $(health)"
+scrape "https://127.0.0.1:$ICG_PORT/metrics" "$WORK/icg-metrics.txt"
+[ "$(metric "$WORK/icg-metrics.txt" 'shadowlink_auth_failures_total{what="ums_credential"}')" -ge 1 ] || fail "the wrong UMS credential was not counted: $(grep auth_failures "$WORK/icg-metrics.txt")"
+[ "$(metric "$WORK/icg-metrics.txt" 'shadowlink_gateway{what="devices_verified"}')" = 1 ] || fail "gateway devices: $(grep shadowlink_gateway "$WORK/icg-metrics.txt")"
+[ "$(metric "$WORK/icg-metrics.txt" 'shadowlink_gateway{what="ums_connected"}')" = 1 ] || fail "the UMS link is not counted"
+[ "$(metric "$WORK/icg-metrics.txt" 'shadowlink_splices{state="since_start"}')" -ge 1 ] || fail "the gateway's splices are not counted"
 
 step "a session the UMS gives up on (no viewer in time) is ended at the gateway too"
 ENDED=$(grep -c "AUDIT session ended: device=remote-1 user=automation" "$WORK/ums.log")
@@ -170,5 +176,7 @@ wait_log icg2 "UMS connected" 30
 kill -TERM "$UMS_PID"; wait "$UMS_PID" || true
 for _ in $(seq 50); do [ "$(health)" = '{"status":"warn"}' ] && break; sleep 0.1; done
 [ "$(health)" = '{"status":"warn"}' ] || fail "health without UMS: $(health)"
+CODE=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$ICG_PORT/health")
+[ "$CODE" = 503 ] || fail "health without UMS answered HTTP $CODE, not 503 (a load balancer would keep sending devices)"
 wait_log device "no UMS connected to the gateway" 15
 echo "icg flows: all checks passed"

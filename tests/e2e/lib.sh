@@ -11,9 +11,10 @@ SECRETS=()  # secrets a test minted at run time (session tokens); `secret VALUE`
 # password's PBKDF2 hash (at a test's low cost) and the API token's SHA-256.
 ADMIN_PASSWORD=s3cret-pass
 API_TOKEN=0123456789abcdef0123
+METRICS_TOKEN=metrics-scrape-token-0123456789
 ADMIN_HASH=$("$BIN/shadowlinkd" hash-password --iterations 1000 <<<"$ADMIN_PASSWORD")
 TOKEN_SHA=$(printf %s "$API_TOKEN" | sha256sum | cut -c1-64)
-SECRETS+=("$ADMIN_PASSWORD" "$API_TOKEN")
+SECRETS+=("$ADMIN_PASSWORD" "$API_TOKEN" "$METRICS_TOKEN")
 
 secret() { SECRETS+=("$@"); }
 
@@ -179,6 +180,7 @@ write_ums_config() {
     "port": $2,
     "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
     "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
+    "metrics_token_sha256": "$(sha256_of "$METRICS_TOKEN")",
     "devices": [{"id": "tc-1", "name": "Thin client 1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"},
                 {"id": "tc-2", "name": "Thin client 2", "credential_sha256": "$(sha256_of tc-2-credential)", "consent": "none"}]}}]}
 JSON
@@ -194,6 +196,16 @@ write_device_config() {
     "ca_file": "$WORK/data/ca.pem", "vnc_port": $5, "reconnect_min_ms": 200, "reconnect_max_ms": 2000}}]}
 JSON
 }
+
+# scrape URL OUT: GET /metrics with the metrics token, checked by Prometheus' own promtool.
+scrape() {
+  local code
+  code=$(curl -s -o "$2" -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $METRICS_TOKEN" "$1")
+  [ "$code" = 200 ] || fail "$1 answered HTTP $code: $(cat "$2")"
+  promtool check metrics < "$2" > "$WORK/promtool.out" 2>&1 || fail "promtool rejects $1: $(cat "$WORK/promtool.out")"
+}
+# metric FILE 'NAME{LABELS}': the sample's value (0 when absent).
+metric() { awk -v k="$2 " 'index($0, k) == 1 { v = substr($0, length(k) + 1) } END { print v + 0 }' "$1"; }
 
 # Input checks with a scripted viewer (tests/tools/rfb_input.py: a pointer move to 40,50, a click,
 # the key "a" and a clipboard text). watch_device_input first puts the device's pointer at 300,200,
