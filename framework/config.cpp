@@ -169,6 +169,8 @@ void config_file::read(simdjson::dom::element root) {
   log_level = top.str("log_level", log_level);
   if (log_level != "debug" && log_level != "info" && log_level != "warn" && log_level != "error")
     top.reject("log_level", "expected one of debug, info, warn, error");
+  log_format = top.str("log_format", log_format);
+  if (log_format != "text" && log_format != "json") top.reject("log_format", "expected text or json");
   data_dir = top.str("data_dir", data_dir);
   shutdown_grace_ms = top.integer("shutdown_grace_ms", shutdown_grace_ms, 0, 600000);
   if (!top.has("services")) top.reject("services", "is required (a list of service instances)");

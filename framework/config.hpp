@@ -67,6 +67,7 @@ class config_file {
   static config_file parse(std::string_view json);
 
   std::string log_level = "info";
+  std::string log_format = "text";  // or "json": one object per line
   std::string data_dir = "shadowlink-data";
   std::int64_t shutdown_grace_ms = 3000;
   std::vector<service_config> services;

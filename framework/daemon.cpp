@@ -130,6 +130,7 @@ awaitable<void> reload_on_hangup(std::string path, const service_registry& regis
         log::set_level(log::parse_level(fresh.cfg.log_level));
         running_level = fresh.cfg.log_level;
       }
+      log::set_format(log::parse_format(fresh.cfg.log_format));
       for (auto& s : running)
         for (auto& c : fresh.cfg.services)
           if (c.name == s.name) s.svc->reload(c.options);
@@ -217,11 +218,13 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
   try {
     running.emplace(load(ioc, tasks, config_path, default_config, registry));
     log::set_level(log::parse_level(running->cfg.log_level));
+    log::set_format(log::parse_format(running->cfg.log_format));
   } catch (const std::exception& e) {
     std::cerr << "shadowlinkd: config error: " << e.what() << "\n";
     return 2;
   }
   auto& services = running->services;
+  if (log::use_journal_if_connected()) log::info("shadowlinkd", "logging to the journal (stderr is its stream)");
   raise_open_file_limit();
   try {
     for (auto& s : services) {

@@ -215,6 +215,7 @@ awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome)
       }
   if (auto d = devices_.find(s.device_id); d != devices_.end() && d->second.busy_with == s.id) d->second.busy_with.clear();
   remember_ended(s);
+  log::forget_session(s.id);
   sessions_.erase(s.id);
 }
 

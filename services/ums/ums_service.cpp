@@ -279,6 +279,7 @@ session_ptr ums_service::new_session(const std::string& device_id, const std::st
   s->view_only = view_only;
   s->on_stop = [this, id = s->id] { rv_.cancel(id); };
   sessions_[s->id] = s;
+  log::session_fields(s->id, device_id, user);
   if (auto d = devices_.find(device_id); d != devices_.end()) d->second.busy_with = s->id;
   return s;
 }

@@ -1,5 +1,6 @@
 #include "framework/log.hpp"
 
+#include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
 #include <regex>
@@ -25,4 +26,24 @@ TEST_CASE("text a peer chose cannot start a forged log line or hide part of one"
   CHECK(log::escape("grüße, 設備") == "grüße, 設備");  // UTF-8 stays readable
   CHECK(log::escape(std::string("nul\0byte", 8)) == R"(nul\x00byte)");
   CHECK(log::format(log::level::info, "scope\nforged", "m").find("[scope\\x0aforged]") != std::string::npos);
+}
+
+TEST_CASE("in json format a log line is one JSON object, and a session's lines carry its device and user") {
+  log::session_fields("s-abc123", "tc-1", "alice");
+  const auto line = log::format_json(log::level::warn, "ums/s-abc123", "asking the device\nforged line");
+  CHECK(line.find('\n') == std::string::npos);
+  const auto v = boost::json::parse(line).as_object();
+  CHECK(std::regex_match(std::string(v.at("time").as_string()), std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")));
+  CHECK(v.at("level").as_string() == "warn");
+  CHECK(v.at("scope").as_string() == "ums/s-abc123");
+  CHECK(v.at("session").as_string() == "s-abc123");
+  CHECK(v.at("device").as_string() == "tc-1");
+  CHECK(v.at("user").as_string() == "alice");
+  CHECK(v.at("message").as_string() == "asking the device\nforged line");
+  // Another scope, and the same one once the session is forgotten, carry no session fields.
+  CHECK_FALSE(boost::json::parse(log::format_json(log::level::info, "ums/s-other", "m")).as_object().contains("device"));
+  log::forget_session("s-abc123");
+  CHECK_FALSE(boost::json::parse(log::format_json(log::level::info, "ums/s-abc123", "m")).as_object().contains("device"));
+  CHECK(log::parse_format("json") == log::format_kind::json);
+  CHECK_THROWS_AS(log::parse_format("xml"), std::invalid_argument);
 }
