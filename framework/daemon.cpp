@@ -29,7 +29,7 @@ std::string service_registry::types() const {
 namespace {
 
 struct instance {
-  std::string name;
+  std::string name, type;
   std::unique_ptr<service> svc;
 };
 
@@ -45,7 +45,7 @@ std::vector<instance> create_services(net::io_context& ioc, task_group& tasks, c
     service_env env{ioc.get_executor(), tasks, sc.name, data / sc.name, data};
     auto svc = (*f)(env, sc.options);
     sc.options.finish();
-    out.push_back({sc.name, std::move(svc)});
+    out.push_back({sc.name, sc.type, std::move(svc)});
     ++i;
   }
   return out;
@@ -86,7 +86,7 @@ void raise_open_file_limit() {
 
 // Reads and checks a configuration: every service is constructed from its settings (which checks
 // them) but none is started. The demo's relative data_dir is its own; elsewhere it must be absolute
-// (under systemd the working directory is /).
+// (a daemon's working directory is whatever started it chose: / by default under systemd).
 struct loaded {
   config_file cfg;
   std::vector<instance> services;
@@ -103,10 +103,8 @@ loaded load(net::io_context& ioc, task_group& tasks, const std::string& path, st
 // SIGHUP: the file is read and checked again (a fresh instance of every service is built from it
 // and thrown away); if it is good, the log level changes and each running service takes what can
 // change without a restart. A bad file changes nothing and says why.
-awaitable<void> reload_on_hangup(std::string path, const service_registry& registry, task_group& tasks,
+awaitable<void> reload_on_hangup(net::signal_set& hup, std::string path, const service_registry& registry, task_group& tasks,
                                  std::vector<instance>& running, std::string& running_level) {
-  auto ex = co_await net::this_coro::executor;
-  net::signal_set hup(ex, SIGHUP);
   stop_hook stop(tasks, [&hup] { hup.cancel(); });
   for (;;) {
     auto [ec, sig] = co_await hup.async_wait(use_tuple);
@@ -121,8 +119,8 @@ awaitable<void> reload_on_hangup(std::string path, const service_registry& regis
       task_group scratch_tasks(scratch.get_executor());
       auto fresh = load(scratch, scratch_tasks, path, {}, registry);
       std::vector<std::string> before, after;
-      for (auto& s : running) before.push_back(s.name);
-      for (auto& s : fresh.cfg.services) after.push_back(s.name);
+      for (auto& s : running) before.push_back(s.type + " " + s.name);
+      for (auto& s : fresh.cfg.services) after.push_back(s.type + " " + s.name);
       if (before != after)
         log::warn("shadowlinkd", "SIGHUP: services added, removed or renamed take effect at the next restart");
       if (fresh.cfg.log_level != running_level) {
@@ -133,7 +131,7 @@ awaitable<void> reload_on_hangup(std::string path, const service_registry& regis
       log::set_format(log::parse_format(fresh.cfg.log_format));
       for (auto& s : running)
         for (auto& c : fresh.cfg.services)
-          if (c.name == s.name) s.svc->reload(c.options);
+          if (c.name == s.name && c.type == s.type) s.svc->reload(c.options);
       log::info("shadowlinkd", "SIGHUP: reloaded ", path);
     } catch (const std::exception& e) {
       log::warn("shadowlinkd", "SIGHUP: ", path, " not reloaded, the running configuration stays: ", e.what());
@@ -225,6 +223,9 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
   }
   auto& services = running->services;
   if (log::use_journal_if_connected()) log::info("shadowlinkd", "logging to the journal (stderr is its stream)");
+  // Caught from before READY until the process ends: a SIGHUP right after start or during the
+  // shutdown grace must not meet the default action (terminate).
+  net::signal_set hup(ioc, SIGHUP);
   raise_open_file_limit();
   try {
     for (auto& s : services) {
@@ -238,7 +239,7 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
   net::co_spawn(ioc, shutdown_on_signal(ioc, tasks, services, std::chrono::milliseconds(running->cfg.shutdown_grace_ms)),
                 log_exceptions{"shadowlinkd"});
   // Owned by the task group: cancelled with everything else at shutdown.
-  tasks.spawn(reload_on_hangup(config_path, registry, tasks, services, running->cfg.log_level), "shadowlinkd/reload");
+  tasks.spawn(reload_on_hangup(hup, config_path, registry, tasks, services, running->cfg.log_level), "shadowlinkd/reload");
   if (auto every = systemd::watchdog_interval(); every > clock::duration::zero())
     tasks.spawn(feed_watchdog(tasks, every), "shadowlinkd/watchdog");
   systemd::notify("READY=1");

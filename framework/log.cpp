@@ -158,14 +158,42 @@ void to_the_journal(level l, std::string_view scope, std::string_view message) {
 }
 }  // namespace
 
-std::string format_json(level l, std::string_view scope, std::string_view message) {
-  boost::json::object o{{"time", utc_now_iso()}, {"level", lowercase_name(l)}, {"scope", scope}};
-  if (auto s = info_of(scope)) {
-    o["session"] = session_of(scope);
-    o["device"] = s->device;
-    o["user"] = s->user;
+namespace {
+// JSON text must be UTF-8, and peers choose some of what is logged (names, reasons, possibly cut
+// in the middle of a character): each byte that does not start a well-formed sequence becomes U+FFFD.
+std::string well_formed(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size();) {
+    const auto c = static_cast<unsigned char>(in[i]);
+    const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = n > 0 && i + n <= in.size();
+    for (std::size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(in[i + k]) >> 6) == 0x2;
+    if (ok && n > 1) {  // no overlong forms, surrogates or code points past U+10FFFF
+      const auto c1 = static_cast<unsigned char>(in[i + 1]);
+      ok = !(c == 0xc0 || c == 0xc1 || (c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) || (c == 0xf0 && c1 < 0x90) ||
+             (c == 0xf4 && c1 >= 0x90) || c > 0xf4);
+    }
+    if (ok) {
+      out.append(in.substr(i, n));
+      i += n;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++i;
+    }
   }
-  o["message"] = message;
+  return out;
+}
+}  // namespace
+
+std::string format_json(level l, std::string_view scope, std::string_view message) {
+  boost::json::object o{{"time", utc_now_iso()}, {"level", lowercase_name(l)}, {"scope", well_formed(scope)}};
+  if (auto s = info_of(scope)) {
+    o["session"] = well_formed(session_of(scope));
+    o["device"] = well_formed(s->device);
+    o["user"] = well_formed(s->user);
+  }
+  o["message"] = well_formed(message);
   return boost::json::serialize(o);
 }
 

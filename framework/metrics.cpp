@@ -54,12 +54,16 @@ void tls_handshake_failed(std::string_view reason) {
   the_process().handshakes.Add({{"reason", std::string(reason)}}).Increment();
 }
 
-http_response answer(const http_request& req, const std::string& token_sha256, const prometheus::Registry& service) {
+std::optional<http_response> refused(const http_request& req, const std::string& token_sha256) {
   if (token_sha256.empty())
     return error_response(req, http::status::not_found, "metrics are off: set metrics_token_sha256 to turn them on");
   auto token = bearer_token(req);
   if (token.empty() || !tokens_equal(sha256_hex(token), token_sha256))
     return error_response(req, http::status::unauthorized, "metrics need the metrics token");
+  return std::nullopt;
+}
+
+http_response answer(const http_request& req, const prometheus::Registry& service) {
   the_process().refresh();
   auto families = service.Collect();
   auto own = the_process().registry.Collect();

@@ -12,6 +12,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,8 +21,10 @@ namespace shadowlink::metrics {
 prometheus::Registry& process();
 void tls_handshake_failed(std::string_view reason);  // a short reason: version, cipher, certificate, timeout, other
 
-// GET /metrics: 404 when no token is configured, 401 without the right bearer token, else the
-// service's and the process's metrics in Prometheus' text format.
-http_response answer(const http_request& req, const std::string& token_sha256, const prometheus::Registry& service);
+// GET /metrics, checked first (before the service spends anything on the figures): 404 when no
+// token is configured, 401 without the right bearer token; nothing if the request may read them.
+std::optional<http_response> refused(const http_request& req, const std::string& token_sha256);
+// The service's and the process's metrics in Prometheus' text format.
+http_response answer(const http_request& req, const prometheus::Registry& service);
 
 }  // namespace shadowlink::metrics

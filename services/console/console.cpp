@@ -9,6 +9,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -49,21 +50,36 @@ awaitable<int> dispatch(const options& o) {
   co_return co_await cmd_audit(c, o);
 }
 
+// The terminal as it was before the prompt: restored on Ctrl-C too, so the shell gets its echo back.
+termios saved_terminal{};
+extern "C" void restore_terminal_and_die(int sig) {
+  ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_terminal);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+
 // The password from the terminal, not echoed: never in argv (visible in ps) or the shell's history.
+// Nothing (Ctrl-D) is no password.
 std::optional<std::string> ask_password(const std::string& user) {
   if (!::isatty(STDIN_FILENO)) return std::nullopt;
   std::cerr << "Password for " << user << ": " << std::flush;
-  termios saved{};
-  const bool restore = ::tcgetattr(STDIN_FILENO, &saved) == 0;
+  const bool restore = ::tcgetattr(STDIN_FILENO, &saved_terminal) == 0;
   if (restore) {
-    termios quiet = saved;
+    std::signal(SIGINT, restore_terminal_and_die);
+    std::signal(SIGTERM, restore_terminal_and_die);
+    termios quiet = saved_terminal;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
     ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   }
   std::string password;
-  std::getline(std::cin, password);
-  if (restore) ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+  const bool got = static_cast<bool>(std::getline(std::cin, password));
+  if (restore) {
+    ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_terminal);
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+  }
   std::cerr << "\n";
+  if (!got || password.empty()) return std::nullopt;
   return password;
 }
 
@@ -132,7 +148,7 @@ int main(int argc, char** argv) {
   if (o.token.empty() && o.user.empty()) return usage_error("give --token (or SHADOWLINK_TOKEN), or --user");
   if (o.token.empty() && o.password.empty()) {
     auto typed = ask_password(o.user);
-    if (!typed) return usage_error("no password: give SHADOWLINK_PASSWORD or --password, or run on a terminal to be asked");
+    if (!typed) return usage_error("no password: give SHADOWLINK_PASSWORD or --password, or type it when asked");
     o.password = *typed;
   }
   log::set_level(log::level::warn);

@@ -49,10 +49,12 @@ void icg_service::start() {
                             boost::json::serialize(boost::json::object{{"status", st}}));
   });
   server_->add_http("/metrics", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
+    if (auto no = metrics::refused(req, metrics_token_sha256_)) {
+      if (no->result() == http::status::unauthorized) auth_failures_.Add({{"what", "metrics_token"}}).Increment();
+      co_return *no;
+    }
     refresh_metrics();
-    auto res = metrics::answer(req, metrics_token_sha256_, metrics_);
-    if (res.result() == http::status::unauthorized) auth_failures_.Add({{"what", "metrics_token"}}).Increment();
-    co_return res;
+    co_return metrics::answer(req, metrics_);
   });
   // Counts for operators and tests on the gateway's own host; not for the internet.
   server_->add_http("/stats", [this](const http_request& req, const std::string& peer) -> awaitable<http_response> {

@@ -9,9 +9,10 @@
 namespace shadowlink::ums {
 
 void auth::configure(settings& s, const device_groups& groups, bool demo) {
-  users_.clear();
-  api_tokens_.clear();
-  principals_.clear();
+  // Read into new tables and swapped in at the end: a reload that fails half-way changes nothing.
+  decltype(users_) users;
+  decltype(api_tokens_) api_tokens;
+  decltype(principals_) principals;
   int max_iterations = 1000;
   for (auto& u : s.objects("users")) {
     auto name = u.required_str("user");
@@ -26,30 +27,38 @@ void auth::configure(settings& s, const device_groups& groups, bool demo) {
       h = *parsed;
     }
     max_iterations = std::max(max_iterations, h.iterations);
-    if (!users_.emplace(name, h).second) u.reject("user", "duplicate user '" + name + "'");
-    principals_[name] = principal::read(u, groups);
+    if (!users.emplace(name, h).second) u.reject("user", "duplicate user '" + name + "'");
+    principals[name] = principal::read(u, groups);
     u.finish();
   }
   for (auto& t : s.objects("api_tokens")) {
     const auto hashed = t.verifier("token", demo);
     const auto user = t.required_str("user");
-    if (!api_tokens_.emplace(hashed, user).second) t.reject("token_sha256", "duplicate API token");
+    if (!api_tokens.emplace(hashed, user).second) t.reject("token_sha256", "duplicate API token");
     // A token of a user with a password acts with that user's rights; a token of its own
     // (automation) carries its own role and grants.
-    if (principals_.contains(user)) {
+    if (principals.contains(user)) {
       for (auto key : {"role", "allow", "deny"})
         if (t.has(key)) t.reject(key, "rights of '" + user + "' are set by an earlier entry: set them once per user");
     } else {
-      principals_[user] = principal::read(t, groups);
+      principals[user] = principal::read(t, groups);
     }
     t.finish();
   }
-  dummy_ = hash_password(random_token(16), max_iterations);
-  idle_limit_ = std::chrono::seconds(s.integer("login_idle_timeout_s", 1800, 1, 8 * 3600));
-  if (users_.empty() && api_tokens_.empty())
+  const auto idle_limit = std::chrono::seconds(s.integer("login_idle_timeout_s", 1800, 1, 8 * 3600));
+  if (users.empty() && api_tokens.empty())
     s.reject("users", "at least one user or API token is required: nothing is open without authentication");
-  // On a reload: a removed administrator's logins end with it.
-  std::erase_if(logins_, [&](const auto& l) { return !principals_.contains(l.second.user); });
+  // On a reload: the logins of an administrator who is gone, or whose password changed, end.
+  std::erase_if(logins_, [&](const auto& l) {
+    auto was = users_.find(l.second.user), now = users.find(l.second.user);
+    const bool same_password = was == users_.end() || (now != users.end() && to_string(now->second) == to_string(was->second));
+    return !principals.contains(l.second.user) || !same_password;
+  });
+  users_ = std::move(users);
+  api_tokens_ = std::move(api_tokens);
+  principals_ = std::move(principals);
+  max_iterations_ = max_iterations;
+  idle_limit_ = idle_limit;
 }
 
 awaitable<auth::login_result> auth::login(std::string user, std::string password) {
@@ -58,9 +67,17 @@ awaitable<auth::login_result> auth::login(std::string user, std::string password
     r.busy = true;
     co_return r;
   }
-  auto it = users_.find(user);
-  const password_hash h = it == users_.end() ? dummy_ : it->second;
-  std::function<bool()> check = [h, password] { return verify_password(password, h); };
+  std::optional<password_hash> known;
+  if (auto it = users_.find(user); it != users_.end()) known = it->second;
+  // An unknown user costs one derivation at the highest configured cost, like a known one, so the
+  // answer time does not tell whether the user exists.
+  std::function<bool()> check = [known, password, iterations = max_iterations_] {
+    if (!known) {
+      (void)hash_password(password, iterations);
+      return false;
+    }
+    return verify_password(password, *known);
+  };
   ++checks_;
   bool ok = false;
   try {
@@ -70,7 +87,11 @@ awaitable<auth::login_result> auth::login(std::string user, std::string password
     throw;
   }
   --checks_;
-  if (it == users_.end() || !ok) co_return r;
+  if (!known || !ok) co_return r;
+  // The tables may have been reloaded while the hash was checked: the user must still be there,
+  // with the password that was checked.
+  auto now_known = users_.find(user);
+  if (now_known == users_.end() || to_string(now_known->second) != to_string(*known) || !principals_.contains(user)) co_return r;
   // Expired and idle logins are dropped here: the table is bounded by the logins of the last 8 hours.
   const auto now = clock::now();
   for (auto i = logins_.begin(); i != logins_.end();)

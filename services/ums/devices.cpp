@@ -29,6 +29,7 @@ awaitable<void> ums_service::serve_device(up::link& link) {
     link.close(err.reason);
     co_return;
   }
+  const std::string id = hello.device_id;
   auto& dev = d->second;
   // What the device says about itself counts only now that it has proven who it is. A new
   // certificate of its legacy port is trusted from this hello on, never before.
@@ -36,9 +37,9 @@ awaitable<void> ums_service::serve_device(up::link& link) {
   dev.legacy_address = hello.address;
   dev.legacy_pin = normalize_fingerprint(hello.pin);
   // The device reconnected before we noticed: the new link replaces (and closes) the old one.
-  auto reg = online_.attach(dev.id, link, live_link{name_, link.peer()}, "replaced by a newer connection");
+  auto reg = online_.attach(id, link, live_link{name_, link.peer()}, "replaced by a newer connection");
   dev.last_seen = clock::now();
-  log::info(name_, "device ", dev.id, " online from ", link.peer(), " (", hello.agent, ")");
+  log::info(name_, "device ", id, " online from ", link.peer(), " (", hello.agent, ")");
   up::message welcome;
   welcome.type = up::kind::welcome;
   welcome.heartbeat_s = std::chrono::duration_cast<std::chrono::seconds>(cfg_.heartbeat).count();
@@ -47,11 +48,17 @@ awaitable<void> ums_service::serve_device(up::link& link) {
     while (reg.current()) {
       auto m = co_await link.receive();
       if (!reg.current()) break;  // replaced: what the old link still says is not the device's
-      dev.last_seen = clock::now();
-      on_device_message(dev, link, m);
+      // Looked up again after every wait: a reload (SIGHUP) may have removed the device meanwhile.
+      auto now = devices_.find(id);
+      if (now == devices_.end()) {
+        link.close("removed from the configuration");
+        break;
+      }
+      now->second.last_seen = clock::now();
+      on_device_message(now->second, link, m);
     }
   } catch (const system_error& e) {
-    log::debug(name_, "device ", dev.id, " link ended: ", e.code().message());
+    log::debug(name_, "device ", id, " link ended: ", e.code().message());
   }
 }
 

@@ -160,9 +160,9 @@ awaitable<std::string> ums_service::splice_session(shadow_session& s, stream_ptr
 awaitable<void> ums_service::record(std::string_view event, shadow_session& s, json::object details) {
   try {
     co_await audit_->session(event, s, std::move(details));
-    audit_failing_ = false;
+    audit_failed_at_ = {};
   } catch (const system_error& e) {
-    audit_failing_ = true;
+    audit_failed_at_ = clock::now();
     throw flow_error(http::status::service_unavailable, "the audit trail cannot be written: " + e.code().message());
   }
 }

@@ -43,7 +43,7 @@ ums_service::ums_service(service_env& env, settings& s)
   const bool demo = s.boolean("demo", false);
   groups_.configure(s);
   auth_.configure(s, groups_, demo);
-  devices_ = read_devices(s, demo);
+  devices_ = read_devices(s, demo, groups_);
   if (s.has("metrics_token") || s.has("metrics_token_sha256")) metrics_token_sha256_ = s.verifier("metrics_token", demo);
   for (auto& g : s.objects("gateways")) {
     auto gw = std::make_unique<gateway>();
@@ -74,7 +74,8 @@ ums_service::ums_service(service_env& env, settings& s)
   online_.on_removed = [this](const std::string& id, const up::link_registry<live_link>::entry& gone) { device_gone(id, gone.info); };
 }
 
-std::map<std::string, device_record, std::less<>> ums_service::read_devices(settings& s, bool demo) const {
+std::map<std::string, device_record, std::less<>> ums_service::read_devices(settings& s, bool demo,
+                                                                          const device_groups& groups) const {
   std::map<std::string, device_record, std::less<>> out;
   for (auto& d : s.objects("devices")) {
     device_record r;
@@ -83,7 +84,7 @@ std::map<std::string, device_record, std::less<>> ums_service::read_devices(sett
     r.credential_sha256 = d.verifier("credential", demo);
     // Asking is the default: shadowing someone unannounced is unlawful in many places. The
     // device's own policy and its groups' apply together: the strictest wins.
-    auto group_consent = groups_.consent_of(r.id);
+    auto group_consent = groups.consent_of(r.id);
     if (d.has("consent")) {
       auto consent = up::parse_consent(d.required_str("consent"));
       if (!consent) d.reject("consent", "expected none, notify or ask");
@@ -96,28 +97,37 @@ std::map<std::string, device_record, std::less<>> ums_service::read_devices(sett
   }
   std::set<std::string, std::less<>> known;
   for (auto& [id, d] : out) known.insert(id);
-  if (auto unknown = groups_.unknown_devices(known); !unknown.empty())
+  if (auto unknown = groups.unknown_devices(known); !unknown.empty())
     s.reject("device_groups", "no device with id " + unknown.front() + " (a typo would grant or ask nothing)");
   return out;
 }
 
 void ums_service::reload(settings& s) {
   const bool demo = s.boolean("demo", false);
-  groups_ = device_groups{};
-  groups_.configure(s);
-  auth_.configure(s, groups_, demo);
+  // Everything that can be refused is read first; only then is anything changed.
+  device_groups groups;
+  groups.configure(s);
+  auto fresh = read_devices(s, demo, groups);
+  auth_.configure(s, groups, demo);
+  groups_ = std::move(groups);
   // What a device reported over its link (OS, address, pin) and a running session stay; name,
-  // credential and consent policy come from the new config. A removed device can no longer be
-  // shadowed, and its link is refused when it next connects.
-  auto fresh = read_devices(s, demo);
+  // credential and consent policy come from the new config.
   int added = 0, removed = 0;
+  // A removed device, or one whose credential changed, loses its direct link now (a compromised
+  // credential must not keep a connection open); it is checked anew when it reconnects. Behind a
+  // gateway it can no longer be shadowed, and the gateway's verdict refuses its next hello.
+  auto drop_link = [this](const std::string& id, const char* why) {
+    if (auto* e = online_.find(id); e && !e->info.gw) e->l->close(why);
+  };
   for (auto it = devices_.begin(); it != devices_.end();) {
     auto f = fresh.find(it->first);
     if (f == fresh.end()) {
+      drop_link(it->first, "removed from the configuration");
       it = devices_.erase(it);
       ++removed;
       continue;
     }
+    if (f->second.credential_sha256 != it->second.credential_sha256) drop_link(it->first, "credential changed");
     it->second.name = f->second.name;
     it->second.credential_sha256 = f->second.credential_sha256;
     it->second.consent = f->second.consent;
@@ -186,10 +196,12 @@ void ums_service::start() {
     co_return health(req);
   });
   server_->add_http("/metrics", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
+    if (auto no = metrics::refused(req, metrics_token_sha256_)) {
+      if (no->result() == http::status::unauthorized) metrics_.auth_failed("metrics_token");
+      co_return *no;
+    }
     refresh_metrics();
-    auto res = metrics::answer(req, metrics_token_sha256_, metrics_.registry);
-    if (res.result() == http::status::unauthorized) metrics_.auth_failed("metrics_token");
-    co_return res;
+    co_return metrics::answer(req, metrics_.registry);
   });
   server_->add_http("/novnc/", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
     co_return novnc_file(req, novnc_dir_);
@@ -208,14 +220,14 @@ void ums_service::start() {
   log::info(name_, "listening on ", cfg_.listener.listen, ":", server_->port(), " (REST /api/v1, UP /up, tunnels /tunnel/, Web App /webapp/shadow)");
 }
 
-// 200 while the UMS serves; 503 while it stops or cannot write its audit trail (no session can
-// start then), so a load balancer sends consoles elsewhere.
+// 200 while the UMS serves; 503 while it stops, or for a minute after its audit trail could not
+// be written (no session can start then), so that a load balancer sends consoles elsewhere and
+// tries again. Unauthenticated: it says only that.
 http_response ums_service::health(const http_request& req) const {
-  const std::string status = stopping_ ? "stopping" : audit_failing_ ? "audit trail cannot be written" : "ok";
-  json::object gateways;
-  for (auto& gw : gateways_) gateways[gw->name] = gw->link ? "connected" : "disconnected";
-  json::object body{{"status", status}, {"devices_online", online_.size()}, {"sessions", sessions_.size()}, {"gateways", gateways}};
-  return json_response(req, status == "ok" ? http::status::ok : http::status::service_unavailable, json::serialize(body));
+  const bool audit_failing = audit_failed_at_ != clock::time_point{} && clock::now() - audit_failed_at_ < 60s;
+  const std::string status = stopping_ ? "stopping" : audit_failing ? "audit trail cannot be written" : "ok";
+  return json_response(req, status == "ok" ? http::status::ok : http::status::service_unavailable,
+                       json::serialize(json::object{{"status", status}}));
 }
 
 void ums_service::refresh_metrics() {

@@ -146,7 +146,7 @@ class ums_service final : public service {
   std::string novnc_dir_, webapp_dir_;
   ums_metrics metrics_;
   std::string metrics_token_sha256_;  // empty: /metrics is off
-  bool audit_failing_ = false;        // the last session record could not be written: /health says so
+  clock::time_point audit_failed_at_{};  // the last failed session record: /health says so for a minute
   void session_started(shadow_session& s);
   http_response health(const http_request& req) const;
   void refresh_metrics();
@@ -156,7 +156,7 @@ class ums_service final : public service {
   rendezvous rv_;
   std::unique_ptr<https_server> server_;
   std::map<std::string, device_record, std::less<>> devices_;
-  std::map<std::string, device_record, std::less<>> read_devices(settings& s, bool demo) const;
+  std::map<std::string, device_record, std::less<>> read_devices(settings& s, bool demo, const device_groups& groups) const;
   up::link_registry<live_link> online_;  // verified links of the devices online now
   std::map<std::string, session_ptr, std::less<>> sessions_;
   struct ended_session {

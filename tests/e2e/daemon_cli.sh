@@ -158,6 +158,15 @@ device_ids() { "${HCLI[@]}" --token "$API_TOKEN" devices --json | python3 -c "im
 LOGIN=$(curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H 'Content-Type: application/json' \
   -d "{\"user\": \"admin\", \"password\": \"$ADMIN_PASSWORD\"}" "https://127.0.0.1:$PORT/api/v1/login" | python3 -c "import json,sys; print(json.load(sys.stdin)['token'])")
 secret "$LOGIN"
+login_of() {  # login_of USER: a login token (the test's one password)
+  curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H 'Content-Type: application/json' \
+    -d "{\"user\": \"$1\", \"password\": \"$ADMIN_PASSWORD\"}" "https://127.0.0.1:$PORT/api/v1/login" | python3 -c "import json,sys; print(json.load(sys.stdin)['token'])"
+}
+status_with() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $1" "https://127.0.0.1:$PORT/api/v1/devices"; }
+# A connected device that the reload removes loses its link at once (and is refused when it comes back).
+write_device_config "$WORK/hup-device.json" tc-1 tc-1-credential "$PORT" "$(free_port 5000 5899)"
+start hupdevice "$BIN/shadowlinkd" --config "$WORK/hup-device.json"
+wait_log ums "device tc-1 online" 15
 ums_with debug '{"user": "admin", "password_hash": "'"$ADMIN_HASH"'"}, {"user": "bob", "password_hash": "'"$ADMIN_HASH"'", "role": "auditor"}' \
   "$(device_entry tc-2), $(device_entry tc-3)"
 kill -HUP "$HUP_PID"
@@ -166,8 +175,17 @@ grep -q "SIGHUP: log level info -> debug" "$WORK/ums.log" || fail "the log level
 grep -q "reloaded administrators, rights and devices: 2 devices (2 added, 1 removed)" "$WORK/ums.log" || fail "the device changes were not logged"
 [ "$(device_ids)" = "tc-2 tc-3" ] || fail "after the reload: devices $(device_ids)"
 SHADOWLINK_PASSWORD="$ADMIN_PASSWORD" "${HCLI[@]}" -u bob devices > /dev/null || fail "the administrator added by the reload cannot log in"
-[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $LOGIN" \
-  "https://127.0.0.1:$PORT/api/v1/devices")" = 200 ] || fail "a login from before the reload was dropped"
+[ "$(status_with "$LOGIN")" = 200 ] || fail "a login from before the reload was dropped"
+wait_log ums "device tc-1 offline" 10
+wait_log ums "device connection from 127.0.0.1:[0-9]* refused: unknown device or wrong credential" 15
+step "SIGHUP: a removed administrator's login ends with it; the others' stay"
+BOB=$(login_of bob); secret "$BOB"
+[ "$(status_with "$BOB")" = 200 ] || fail "bob's fresh login does not work"
+ums_with debug '{"user": "admin", "password_hash": "'"$ADMIN_HASH"'"}' "$(device_entry tc-2), $(device_entry tc-3)"
+kill -HUP "$HUP_PID"
+wait_count ums "SIGHUP: reloaded" 2 10
+[ "$(status_with "$BOB")" = 401 ] || fail "the login of a removed administrator still works"
+[ "$(status_with "$LOGIN")" = 200 ] || fail "the remaining administrator's login was dropped"
 sed -i 's/"log_level": "debug"/"log_level": "loud"/' "$WORK/hup.json"
 kill -HUP "$HUP_PID"
 wait_log ums "not reloaded, the running configuration stays: config.log_level: expected one of debug, info, warn, error" 10
@@ -201,7 +219,7 @@ assert password not in text, "the password was echoed"
 assert os.waitstatus_to_exitcode(status) == 0 and "tc-2" in text, text
 PY
 set +e; "${HCLI[@]}" -u admin devices < /dev/null > "$WORK/out.txt" 2>&1; rc=$?; set -e
-[ $rc -eq 2 ] && grep -q "no password: give SHADOWLINK_PASSWORD or --password, or run on a terminal" "$WORK/out.txt" \
+[ $rc -eq 2 ] && grep -q "no password: give SHADOWLINK_PASSWORD or --password, or type it when asked" "$WORK/out.txt" \
   || fail "no password and no terminal: rc=$rc $(cat "$WORK/out.txt")"
 "${HCLI[@]}" --token "$API_TOKEN" sessions > "$WORK/sessions.txt"
 head -1 "$WORK/sessions.txt" | grep -Eq '^ID +DEVICE +USER +VIA +STATE +VIEW-ONLY +AGE$' || fail "sessions is not a table: $(cat "$WORK/sessions.txt")"

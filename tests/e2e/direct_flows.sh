@@ -190,7 +190,7 @@ for header in "" "Authorization: Bearer $WRONG_METRICS" "Authorization: Bearer $
   [ "$CODE" = 401 ] || fail "/metrics answered $CODE to '${header:0:30}': the metrics token is required"
 done
 HEALTH=$(curl -s -w ' %{http_code}' --max-time 5 --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$UMS_PORT/health")
-[[ "$HEALTH" == '{"status":"ok","devices_online":1,'*' 200' ]] || fail "health: $HEALTH"
+[ "$HEALTH" = '{"status":"ok"} 200' ] || fail "health: $HEALTH"
 
 step "the device agent reconnects after the UMS restarts"
 kill -TERM "$UMS_PID"

@@ -51,17 +51,20 @@ sed -e "s|:$UMS_PORT/up|:$J_PORT/up|" -e "s|device-data|device2-data|" "$WORK/tc
 STREAM=$(stat -c '%d:%i' "$WORK/journal.log")
 start journal unshare -m -- bash -c '
   mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal || exit 1
-  timeout 120 python3 "$1" /run/systemd/journal/socket "$2" &
+  timeout 120 python3 "$1" /run/systemd/journal/socket "$2" & echo $! > "$2.pid"
   for _ in $(seq 50); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
   exec env JOURNAL_STREAM="$3" "$4" --config "$5"' sh "$LISTENER" "$WORK/records.jsonl" "$STREAM" "$BIN/shadowlinkd" "$WORK/journal.json"
 wait_port "$J_PORT" 15
+PIDS+=("$(cat "$WORK/records.jsonl.pid")")  # the stand-in journal, stopped with the rest
 start device2 "$BIN/shadowlinkd" --config "$WORK/tc1-j.json"
-for _ in $(seq 150); do grep -q "device tc-1 online" "$WORK/records.jsonl" 2>/dev/null && break; sleep 0.1; done
+touch "$WORK/records.jsonl"
+wait_until() { for _ in $(seq $(($2 * 10))); do grep -q -- "$1" "$WORK/records.jsonl" && return 0; sleep 0.1; done; fail "'$1' not in the journal within $2 s"; }
+wait_until "device tc-1 online" 15
 # A failed login is logged as a warning: the journal must get it with warning priority.
 curl -s -o /dev/null --max-time 10 --cacert "$WORK/data/ca.pem" -H 'Content-Type: application/json' \
   -d '{"user": "admin", "password": "not-the-password"}' "https://127.0.0.1:$J_PORT/api/v1/login"
 session_attempt "$J_PORT"
-for _ in $(seq 100); do grep -q "AUDIT session ended" "$WORK/records.jsonl" 2>/dev/null && break; sleep 0.1; done
+wait_until "AUDIT session ended" 10
 python3 - "$WORK/records.jsonl" <<'PY' || fail "journal records: see above"
 import json, sys
 records = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

@@ -33,7 +33,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y "$DEB" > "$WORK/apt.log" 2>&1 
 getent passwd shadowlink > /dev/null || fail "no shadowlink user"
 [ "$(stat -c '%U %a' /var/lib/shadowlink)" = "shadowlink 750" ] || fail "/var/lib/shadowlink: $(stat -c '%U %a' /var/lib/shadowlink)"
 [ "$(stat -c '%G %a' /etc/shadowlink/shadowlinkd.json)" = "shadowlink 640" ] || fail "the config's mode: $(stat -c '%G %a' /etc/shadowlink/shadowlinkd.json)"
-[ "$(/usr/bin/shadowlinkd --version)" = "$("$BIN/shadowlinkd" --version)" ] || fail "the installed binary is not this build's"
+dpkg-deb --fsys-tarfile "$DEB" | tar -xO ./usr/bin/shadowlinkd | cmp -s - /usr/bin/shadowlinkd || fail "the installed shadowlinkd is not the package's"
 man -w shadowlinkd > /dev/null 2>&1 || fail "man shadowlinkd finds no page"
 # The shipped example config is refused until an administrator is configured: nothing starts with a default password.
 set +e; /usr/bin/shadowlinkd --check-config /etc/shadowlink/shadowlinkd.json > "$WORK/check.txt" 2>&1; rc=$?; set -e
@@ -78,6 +78,10 @@ sed -i "s|\"ca_file\": \"[^\"]*\"|\"ca_file\": \"$WORK/ca.pem\"|" "$WORK/tc1.jso
 cp /var/lib/shadowlink/ca.pem "$WORK/ca.pem"
 start device /usr/bin/shadowlinkd --config "$WORK/tc1.json"
 wait_log installed "device tc-1 online" 15
+DAEMON_PID=$(pgrep -u shadowlink -xf "/usr/bin/shadowlinkd --config /etc/shadowlink/shadowlinkd.json") || fail "no shadowlinkd runs as shadowlink"
+kill -HUP "$DAEMON_PID"   # what `systemctl reload` sends: RELOADING=1, then READY=1 again
+wait_log notify "RELOADING=1" 10
+wait_count notify "READY=1" 2 10
 SHADOWLINK_PASSWORD="$ADMIN_PASSWORD" /usr/bin/shadowlink --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/ca.pem" -u admin \
   snapshot tc-1 "$WORK/installed.png" || fail "the installed console could not shadow through the installed daemon"
 check_checkerboard "$WORK/installed.png"

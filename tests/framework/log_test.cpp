@@ -44,6 +44,9 @@ TEST_CASE("in json format a log line is one JSON object, and a session's lines c
   CHECK_FALSE(boost::json::parse(log::format_json(log::level::info, "ums/s-other", "m")).as_object().contains("device"));
   log::forget_session("s-abc123");
   CHECK_FALSE(boost::json::parse(log::format_json(log::level::info, "ums/s-abc123", "m")).as_object().contains("device"));
+  // Bytes a peer chose that are not UTF-8 (here a name cut inside "ü") cannot make the line invalid JSON.
+  const auto cut = boost::json::parse(log::format_json(log::level::info, "ums", "user gr\xc3 and \xff, grüße")).as_object();
+  CHECK(cut.at("message").as_string() == "user gr\xef\xbf\xbd and \xef\xbf\xbd, grüße");
   CHECK(log::parse_format("json") == log::format_kind::json);
   CHECK_THROWS_AS(log::parse_format("xml"), std::invalid_argument);
 }
