@@ -37,6 +37,14 @@ step "a device already being shadowed refuses a second session"
 if "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-1 "$WORK/x.png" 2> "$WORK/err.out"; then fail "second session"; fi
 grep -q "already being shadowed" "$WORK/err.out" || fail "unclear error: $(cat "$WORK/err.out")"
 
+step "SIGHUP (what systemctl reload sends) while the session is up: the UMS reloads, the session goes on"
+LIVE_STATE=$("${CLI[@]}" --token 0123456789abcdef0123 sessions --json | python3 -c "import json,sys; print(json.load(sys.stdin)['sessions'][0]['state'])")
+kill -HUP "$UMS_PID"
+wait_log ums "SIGHUP: reloaded" 10
+[ "$("${CLI[@]}" --token 0123456789abcdef0123 sessions --json | python3 -c "import json,sys; print(json.load(sys.stdin)['sessions'][0]['state'])")" = "$LIVE_STATE" ] \
+  || fail "the session changed state across the reload (was: $LIVE_STATE)"
+if grep -q "AUDIT session ended" "$WORK/ums.log"; then fail "the reload ended the session"; fi
+
 timeout 30 gvnccapture "127.0.0.1:$((VIEW_PORT - 5900))" "$WORK/external.png" > "$WORK/gvnc.log" 2>&1 || fail "gvnccapture failed"
 check_checkerboard "$WORK/external.png"
 wait_log console "ended: viewer closed" 10

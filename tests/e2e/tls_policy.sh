@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 PORT=$(free_port)
 cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT,
-  "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}]}}]}
+  "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}], "metrics_token_sha256": "$(sha256_of "$METRICS_TOKEN")"}}]}
 JSON
 start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
 wait_port "$PORT" 15
@@ -60,4 +60,13 @@ expect_refused "TLS 1.1" TLSv1.1 -tls1_1 -cipher "$LEGACY" -- -tls1_1 -cipher "$
 expect_refused "TLS 1.2 with AES-CBC (no AEAD)" TLSv1.2 -tls1_2 -cipher "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0" -- -tls1_2 -cipher "ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0"
 expect_refused "TLS 1.2 with AES-CBC and SHA-256 (no AEAD)" TLSv1.2 -tls1_2 -cipher "ECDHE-ECDSA-AES128-SHA256" -- -tls1_2 -cipher "ECDHE-ECDSA-AES128-SHA256"
 grep -q "TLS handshake with 127.0.0.1:.* failed" "$WORK/ums.log" || fail "refused handshakes are not logged as warnings with the peer"
+# The metric counts them, by reason, from the fixed set (every refusal above is an old version or
+# a suite we do not offer).
+curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $METRICS_TOKEN" "https://127.0.0.1:$PORT/metrics" > "$WORK/metrics.txt"
+FAILED=$(awk '/^shadowlink_tls_handshake_failures_total\{/ { n += $2 } END { print n + 0 }' "$WORK/metrics.txt")
+[ "$FAILED" -ge 4 ] || fail "the refused handshakes are not counted: $(grep tls_handshake "$WORK/metrics.txt")"
+if grep -q '^shadowlink_tls_handshake_failures_total{reason="other"}' "$WORK/metrics.txt"; then
+  fail "refusals counted as 'other': $(grep tls_handshake "$WORK/metrics.txt")"
+fi
+echo "ok: $(grep '^shadowlink_tls_handshake_failures_total' "$WORK/metrics.txt" | tr '\n' ' ')"
 echo "tls policy: all checks passed"
