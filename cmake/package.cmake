@@ -14,18 +14,15 @@ install(FILES ${PROJECT_SOURCE_DIR}/packaging/shadowlinkd.json DESTINATION ${CMA
 find_program(HELP2MAN help2man)
 if(HELP2MAN)
   set(MAN_DIR ${PROJECT_BINARY_DIR}/man)
-  add_custom_command(OUTPUT ${MAN_DIR}/shadowlinkd.8
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${MAN_DIR}
-    COMMAND ${HELP2MAN} --no-info --no-discard-stderr --section 8
-            --name "shadowlink server: UMS, ICG gateway and device agent in one process"
-            --output ${MAN_DIR}/shadowlinkd.8 $<TARGET_FILE:shadowlinkd>
-    DEPENDS shadowlinkd VERBATIM)
-  add_custom_command(OUTPUT ${MAN_DIR}/shadowlink.1
-    COMMAND ${CMAKE_COMMAND} -E make_directory ${MAN_DIR}
-    COMMAND ${HELP2MAN} --no-info --no-discard-stderr --section 1
-            --name "shadowlink console: list devices, shadow a device's screen, read the audit trail"
-            --output ${MAN_DIR}/shadowlink.1 $<TARGET_FILE:shadowlink>
-    DEPENDS shadowlink VERBATIM)
+  function(shadowlink_man_page target section summary)
+    add_custom_command(OUTPUT ${MAN_DIR}/${target}.${section}
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${MAN_DIR}
+      COMMAND ${HELP2MAN} --no-info --no-discard-stderr --section ${section} --name ${summary}
+              --output ${MAN_DIR}/${target}.${section} $<TARGET_FILE:${target}>
+      DEPENDS ${target} VERBATIM)
+  endfunction()
+  shadowlink_man_page(shadowlinkd 8 "shadowlink server: UMS, ICG gateway and device agent in one process")
+  shadowlink_man_page(shadowlink 1 "shadowlink console: list devices, shadow a device's screen, read the audit trail")
   add_custom_target(manpages ALL DEPENDS ${MAN_DIR}/shadowlinkd.8 ${MAN_DIR}/shadowlink.1)
   install(FILES ${MAN_DIR}/shadowlinkd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
   install(FILES ${MAN_DIR}/shadowlink.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)

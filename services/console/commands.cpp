@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 
 #include <iostream>
+#include <optional>
 
 extern char** environ;
 
@@ -130,14 +131,22 @@ pid_t launch_viewer(const std::string& cmd, const std::string& address) {
 
 }  // namespace
 
-awaitable<int> cmd_devices(client& c, const options& o) {
-  auto res = co_await c.call(http::verb::get, "/api/v1/devices");
-  if (res.result() != http::status::ok) throw cli_error("cannot list devices: " + c.error_of(res));
+namespace {
+// A listing's answer: its JSON, already printed as it came if --json asked for that (then null).
+awaitable<std::optional<simdjson::dom::element>> listing(client& c, const options& o, std::string target, std::string_view what) {
+  auto res = co_await c.call(http::verb::get, std::move(target));
+  if (res.result() != http::status::ok) throw cli_error("cannot list " + std::string(what) + ": " + c.error_of(res));
   auto doc = c.parse(res);
-  if (o.json) {
-    std::cout << simdjson::minify(doc) << "\n";
-    co_return 0;
-  }
+  if (!o.json) co_return doc;
+  std::cout << simdjson::minify(doc) << "\n";
+  co_return std::nullopt;
+}
+}  // namespace
+
+awaitable<int> cmd_devices(client& c, const options& o) {
+  auto answer = co_await listing(c, o, "/api/v1/devices", "devices");
+  if (!answer) co_return 0;
+  auto doc = *answer;
   std::printf("%-20s %-24s %-8s %-9s %-12s %-22s %s\n", "ID", "NAME", "ONLINE", "SHADOWED", "CONNECTOR", "ADDRESS", "OS");
   for (auto d : doc["devices"].get_array()) {
     std::string_view id = d["id"].get_string().value_unsafe(), name = d["name"].get_string().value_unsafe(), peer, connector, os;
@@ -215,13 +224,9 @@ awaitable<int> cmd_shadow(client& c, const options& o) {
 }
 
 awaitable<int> cmd_sessions(client& c, const options& o) {
-  auto res = co_await c.call(http::verb::get, "/api/v1/sessions");
-  if (res.result() != http::status::ok) throw cli_error("cannot list sessions: " + c.error_of(res));
-  auto doc = c.parse(res);
-  if (o.json) {
-    std::cout << simdjson::minify(doc) << "\n";
-    co_return 0;
-  }
+  auto answer = co_await listing(c, o, "/api/v1/sessions", "sessions");
+  if (!answer) co_return 0;
+  auto doc = *answer;
   std::printf("%-18s %-20s %-14s %-10s %-26s %-10s %s\n", "ID", "DEVICE", "USER", "VIA", "STATE", "VIEW-ONLY", "AGE");
   for (auto s : doc["sessions"].get_array()) {
     auto text = [&](const char* key) {
