@@ -8,7 +8,7 @@
 
 namespace shadowlink::ums {
 
-void auth::configure(settings& s, const device_groups& groups, bool demo) {
+std::string auth::configure(settings& s, const device_groups& groups, bool demo) {
   // Read into new tables and swapped in at the end: a reload that fails half-way changes nothing.
   decltype(users_) users;
   decltype(api_tokens_) api_tokens;
@@ -54,11 +54,22 @@ void auth::configure(settings& s, const device_groups& groups, bool demo) {
     const bool same_password = was == users_.end() || (now != users.end() && to_string(now->second) == to_string(was->second));
     return !principals.contains(l.second.user) || !same_password;
   });
+  std::string changes;
+  auto note = [&changes](std::string_view what) { changes += (changes.empty() ? "" : " ") + std::string(what); };
+  for (auto& [name, h] : users)
+    if (auto was = users_.find(name); was == users_.end()) note("+" + name);
+    else if (to_string(was->second) != to_string(h)) note("new password: " + name);
+  for (auto& [name, h] : users_)
+    if (!users.contains(name)) note("-" + name);
+  if (api_tokens.size() != api_tokens_.size() ||
+      !std::equal(api_tokens.begin(), api_tokens.end(), api_tokens_.begin(), [](auto& a, auto& b) { return a == b; }))
+    note("API tokens: " + std::to_string(api_tokens.size()));
   users_ = std::move(users);
   api_tokens_ = std::move(api_tokens);
   principals_ = std::move(principals);
   max_iterations_ = max_iterations;
   idle_limit_ = idle_limit;
+  return changes;
 }
 
 awaitable<auth::login_result> auth::login(std::string user, std::string password) {

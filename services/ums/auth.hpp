@@ -19,7 +19,8 @@ class auth {
  public:
   // Users and API tokens with their roles and grants (which may name the device groups); plain-text
   // passwords and tokens only in the demo.
-  void configure(settings& s, const device_groups& groups, bool demo);
+  // Returns what changed for the log ("+bob -carol, new password: dave"), empty if nothing.
+  std::string configure(settings& s, const device_groups& groups, bool demo);
 
   struct login_result {
     std::optional<std::string> token;  // set for valid credentials

@@ -108,7 +108,7 @@ void ums_service::reload(settings& s) {
   device_groups groups;
   groups.configure(s);
   auto fresh = read_devices(s, demo, groups);
-  auth_.configure(s, groups, demo);
+  const auto administrators = auth_.configure(s, groups, demo);
   groups_ = std::move(groups);
   // What a device reported over its link (OS, address, pin) and a running session stay; name,
   // credential and consent policy come from the new config.
@@ -136,7 +136,7 @@ void ums_service::reload(settings& s) {
   for (auto& [id, r] : fresh)
     if (devices_.emplace(id, r).second) ++added;
   log::info(name_, "reloaded administrators, rights and devices: ", devices_.size(), " devices (", added, " added, ", removed,
-            " removed)");
+            " removed); administrators: ", administrators.empty() ? "unchanged" : administrators);
 }
 
 void ums_service::start() {

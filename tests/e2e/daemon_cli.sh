@@ -172,7 +172,7 @@ ums_with debug '{"user": "admin", "password_hash": "'"$ADMIN_HASH"'"}, {"user": 
 kill -HUP "$HUP_PID"
 wait_log ums "SIGHUP: reloaded" 10
 grep -q "SIGHUP: log level info -> debug" "$WORK/ums.log" || fail "the log level change was not logged"
-grep -q "reloaded administrators, rights and devices: 2 devices (2 added, 1 removed)" "$WORK/ums.log" || fail "the device changes were not logged"
+grep -q "reloaded administrators, rights and devices: 2 devices (2 added, 1 removed); administrators: +bob$" "$WORK/ums.log" || fail "the changes were not logged"
 [ "$(device_ids)" = "tc-2 tc-3" ] || fail "after the reload: devices $(device_ids)"
 SHADOWLINK_PASSWORD="$ADMIN_PASSWORD" "${HCLI[@]}" -u bob devices > /dev/null || fail "the administrator added by the reload cannot log in"
 [ "$(status_with "$LOGIN")" = 200 ] || fail "a login from before the reload was dropped"
@@ -185,6 +185,7 @@ ums_with debug '{"user": "admin", "password_hash": "'"$ADMIN_HASH"'"}' "$(device
 kill -HUP "$HUP_PID"
 wait_count ums "SIGHUP: reloaded" 2 10
 [ "$(status_with "$BOB")" = 401 ] || fail "the login of a removed administrator still works"
+grep -q "0 removed); administrators: -bob$" "$WORK/ums.log" || fail "the removed administrator was not logged"
 [ "$(status_with "$LOGIN")" = 200 ] || fail "the remaining administrator's login was dropped"
 sed -i 's/"log_level": "debug"/"log_level": "loud"/' "$WORK/hup.json"
 kill -HUP "$HUP_PID"
