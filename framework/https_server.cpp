@@ -6,6 +6,9 @@
 #include "framework/tcp_stream.hpp"
 
 #include <boost/asio/ssl.hpp>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -129,16 +132,21 @@ awaitable<void> https_server::accept_loop(std::shared_ptr<tcp::acceptor> acc) {
 }
 
 namespace {
-// A fixed set of reasons: a metric's labels must not grow with whatever peers send.
-std::string_view handshake_failure_reason(const system_error& e) {
-  if (e.code() == net::error::timed_out || e.code() == net::error::operation_aborted) return "timeout";
-  std::string text = e.what();
-  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (text.find("version") != std::string::npos) return "version";
-  if (text.find("cipher") != std::string::npos || text.find("suite") != std::string::npos) return "cipher";
-  if (text.find("cert") != std::string::npos || text.find("asn") != std::string::npos || text.find("signer") != std::string::npos)
-    return "certificate";
-  return "other";
+// A fixed set of reasons (a metric's labels must not grow with whatever peers send), read from
+// wolfSSL's own error code, the one tls_failure_reason() puts into words.
+std::string_view handshake_failure_kind(void* native_ssl, const error_code& ec) {
+  if (ec == net::error::timed_out || ec == net::error::operation_aborted) return "timeout";
+  switch (native_ssl ? wolfSSL_get_error(static_cast<WOLFSSL*>(native_ssl), 0) : 0) {
+    case VERSION_ERROR:
+    case UNSUPPORTED_PROTO_VERSION: return "version";
+    case MATCH_SUITE_ERROR: return "cipher";
+    case VERIFY_CERT_ERROR:
+    case NO_PEER_CERT:
+    case ASN_NO_SIGNER_E:
+    case ASN_AFTER_DATE_E:
+    case ASN_BEFORE_DATE_E: return "certificate";
+    default: return "other";
+  }
 }
 }  // namespace
 
@@ -159,7 +167,7 @@ awaitable<void> https_server::serve(tcp::socket sock) {
     if (is_normal_end(e.code())) log::info(scope_, "connection from ", peer, " closed before the TLS handshake: ", e.what());
     else {
       log::warn(scope_, "TLS handshake with ", peer, " failed: ", e.what());
-      metrics::tls_handshake_failed(handshake_failure_reason(e));
+      metrics::tls_handshake_failed(handshake_failure_kind(s->native_handle(), e.code()));
     }
     co_return;
   }
