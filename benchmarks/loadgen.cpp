@@ -6,6 +6,7 @@
 //          | webapp://DEVICE@127.0.0.1:P (login cookie -> the Web App's WebSocket, as noVNC does)
 //     --round-trips N (20000) --bulk-mib M (256) --ca FILE --token T --user U --password P
 //     --pids "1 2" (relays, for CPU s/GB)
+#include "benchmarks/cli.hpp"
 #include "benchmarks/measure.hpp"
 #include "benchmarks/viewer.hpp"
 #include "framework/tcp_stream.hpp"
@@ -224,11 +225,32 @@ awaitable<void> echo_server(unsigned short port) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: loadgen echo PORT | loadgen measure URL [--round-trips N] [--bulk-mib M] [--ca F] [--token T] [--pids \"P ...\"]\n");
+  options o;
+  std::string mode, pids;
+  std::size_t bulk_mib = o.bulk >> 20;
+  bench::po::options_description opts("loadgen echo PORT | loadgen measure URL [options]");
+  opts.add_options()
+      ("mode", bench::po::value(&mode)->required(), "echo or measure")
+      ("target", bench::po::value(&o.url)->required(), "echo: the port; measure: the URL")
+      ("round-trips", bench::po::value(&o.round_trips)->default_value(o.round_trips), "round trips per message size (at least 10)")
+      ("bulk-mib", bench::po::value(&bulk_mib)->default_value(bulk_mib), "MiB sent one way for the bulk figure")
+      ("ca", bench::po::value(&o.ca), "CA file of the server")
+      ("token", bench::po::value(&o.token), "API token (shadowlink:// URLs)")
+      ("user", bench::po::value(&o.user), "user (webapp:// URLs)")
+      ("password", bench::po::value(&o.password), "password (webapp:// URLs)")
+      ("pids", bench::po::value(&pids), "\"PID ...\": relays whose CPU time is reported per GB");
+  bench::po::positional_options_description positional;
+  positional.add("mode", 1).add("target", 1);
+  bench::po::variables_map vm;
+  if (auto done = bench::parse_command_line(argc, argv, "loadgen", opts, positional, vm)) return *done;
+  if (mode != "echo" && mode != "measure") {
+    std::fprintf(stderr, "loadgen: the mode is echo or measure, not '%s'\n", mode.c_str());
     return 2;
   }
-  std::string mode = argv[1];
+  o.round_trips = std::max(10, o.round_trips);
+  o.bulk = bulk_mib << 20;
+  std::istringstream in(pids);
+  for (int p; in >> p;) o.pids.push_back(p);
   net::io_context ioc(1);
   int rc = 0;
   auto report = [&](std::exception_ptr ep) {
@@ -237,20 +259,17 @@ int main(int argc, char** argv) {
     try { std::rethrow_exception(ep); } catch (const std::exception& e) { std::fprintf(stderr, "loadgen: %s\n", e.what()); }
   };
   if (mode == "echo") {
-    net::co_spawn(ioc, echo_server(static_cast<unsigned short>(std::atoi(argv[2]))), report);
-  } else {
-    options o;
-    o.url = argv[2];
-    for (int i = 3; i + 1 < argc; i += 2) {
-      std::string a = argv[i], v = argv[i + 1];
-      if (a == "--round-trips") o.round_trips = std::max(10, std::stoi(v));
-      else if (a == "--bulk-mib") o.bulk = static_cast<std::size_t>(std::stoi(v)) << 20;
-      else if (a == "--ca") o.ca = v;
-      else if (a == "--token") o.token = v;
-      else if (a == "--user") o.user = v;
-      else if (a == "--password") o.password = v;
-      else if (a == "--pids") { std::istringstream in(v); for (int p; in >> p;) o.pids.push_back(p); }
+    int port = 0;
+    try {
+      port = std::stoi(o.url);
+    } catch (const std::exception&) {
     }
+    if (port < 1 || port > 65535) {
+      std::fprintf(stderr, "loadgen: echo needs a port, not '%s'\n", o.url.c_str());
+      return 2;
+    }
+    net::co_spawn(ioc, echo_server(static_cast<unsigned short>(port)), report);
+  } else {
     net::co_spawn(ioc, measure(o), report);
   }
   ioc.run();

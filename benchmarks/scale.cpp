@@ -10,9 +10,11 @@
 //                [--hold-s S] [--parallel M]
 //     N viewers each open a session (REST, then the tunnel) to devices PREFIX0.. that are served by
 //     real device agents, then send a 64-byte message every second and wait for its echo.
+#include "benchmarks/cli.hpp"
 #include "benchmarks/measure.hpp"
 #include "benchmarks/viewer.hpp"
 #include "framework/deadline.hpp"
+#include "framework/service_host.hpp"
 #include "framework/task_group.hpp"
 #include "protocol/up_link.hpp"
 
@@ -23,7 +25,7 @@
 #include <cstdio>
 #include <fstream>
 #include <random>
-#include <sys/resource.h>
+
 
 using namespace shadowlink;
 using namespace net::experimental::awaitable_operators;
@@ -253,43 +255,34 @@ awaitable<void> run(options o, int& rc) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: scale idle|active [--url U] [--ums H:P] [--ca F] [--token T] [--devices N] [--prefix P]\n"
-                         "       [--credential C] [--sources K] [--pid PID] [--hold-s S] [--parallel M] [--start I] [--silent]\n");
+  options o;
+  bench::po::options_description opts("scale idle|active [options]");
+  opts.add_options()
+      ("mode", bench::po::value(&o.mode)->required(), "idle or active")
+      ("url", bench::po::value(&o.url), "idle: the UP URL (wss://127.0.0.1:P/up)")
+      ("ums", bench::po::value(&o.ums), "HOST:PORT of the UMS's REST API")
+      ("ca", bench::po::value(&o.ca), "CA file of the server")
+      ("token", bench::po::value(&o.token), "API token")
+      ("devices", bench::po::value(&o.devices)->default_value(o.devices), "how many device links or sessions")
+      ("prefix", bench::po::value(&o.prefix), "device id prefix (idle: scale-, active: act-)")
+      ("credential", bench::po::value(&o.credential)->default_value(o.credential), "credential prefix (the device's number follows)")
+      ("sources", bench::po::value(&o.sources)->default_value(o.sources), "source addresses 127.0.0.2 .. 127.0.0.(K+1)")
+      ("pid", bench::po::value(&o.pid)->default_value(o.pid), "the server's PID (its resident memory is reported)")
+      ("hold-s", bench::po::value(&o.hold_s)->default_value(o.hold_s), "seconds to hold the links once all are up")
+      ("parallel", bench::po::value(&o.parallel)->default_value(o.parallel), "connections being set up at once")
+      ("start", bench::po::value(&o.start)->default_value(o.start), "the first device's number")
+      ("silent", bench::po::bool_switch(&o.silent), "connect without ever saying hello");
+  bench::po::positional_options_description positional;
+  positional.add("mode", 1);
+  bench::po::variables_map vm;
+  if (auto done = bench::parse_command_line(argc, argv, "scale", opts, positional, vm)) return *done;
+  if (o.mode != "idle" && o.mode != "active") {
+    std::fprintf(stderr, "scale: the mode is idle or active, not '%s'\n", o.mode.c_str());
     return 2;
   }
-  options o;
-  o.mode = argv[1];
-  o.prefix = o.mode == "idle" ? "scale-" : "act-";
-  for (int i = 2; i < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--silent") {
-      o.silent = true;
-      --i;
-      continue;
-    }
-    if (i + 1 >= argc) { std::fprintf(stderr, "scale: %s needs a value\n", a.c_str()); return 2; }
-    std::string v = argv[i + 1];
-    if (a == "--url") o.url = v;
-    else if (a == "--ums") o.ums = v;
-    else if (a == "--ca") o.ca = v;
-    else if (a == "--token") o.token = v;
-    else if (a == "--prefix") o.prefix = v;
-    else if (a == "--credential") o.credential = v;
-    else if (a == "--devices") o.devices = std::stoi(v);
-    else if (a == "--sources") o.sources = std::stoi(v);
-    else if (a == "--pid") o.pid = std::stoi(v);
-    else if (a == "--hold-s") o.hold_s = std::stoi(v);
-    else if (a == "--parallel") o.parallel = std::max(1, std::stoi(v));
-    else if (a == "--start") o.start = std::stoi(v);
-    else { std::fprintf(stderr, "scale: unknown option %s\n", a.c_str()); return 2; }
-  }
-  // Every connection is a file descriptor: take all the process may have.
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
+  if (o.prefix.empty()) o.prefix = o.mode == "idle" ? "scale-" : "act-";
+  o.parallel = std::max(1, o.parallel);
+  raise_open_file_limit();
   net::io_context ioc(1);
   int rc = 1;
   net::co_spawn(ioc, run(o, rc), [&](std::exception_ptr ep) {

@@ -3,6 +3,7 @@
 // WebSockets. Round-trip latency percentiles for small and 4 KiB messages, and bulk throughput.
 //
 //   splice_bench [--round-trips N] [--bulk-mib M] [--json FILE]
+#include "benchmarks/cli.hpp"
 #include "benchmarks/measure.hpp"
 #include "framework/certs.hpp"
 #include "framework/https_server.hpp"
@@ -13,6 +14,7 @@
 #include "protocol/up_link.hpp"
 
 #include <boost/asio/write.hpp>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
@@ -213,16 +215,15 @@ int main(int argc, char** argv) {
   int round_trips = 20000;
   std::size_t bulk_mib = 256;
   std::string json_path;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--round-trips") round_trips = std::max(10, std::atoi(argv[i + 1]));
-    else if (a == "--bulk-mib") bulk_mib = static_cast<std::size_t>(std::max(1, std::atoi(argv[i + 1])));
-    else if (a == "--json") json_path = argv[i + 1];
-    else {
-      std::fprintf(stderr, "usage: splice_bench [--round-trips N] [--bulk-mib M] [--json FILE]\n");
-      return 2;
-    }
-  }
+  bench::po::options_description opts("splice_bench [options]");
+  opts.add_options()
+      ("round-trips", bench::po::value(&round_trips)->default_value(round_trips), "round trips per message size (at least 10)")
+      ("bulk-mib", bench::po::value(&bulk_mib)->default_value(bulk_mib), "MiB sent one way for the bulk figure")
+      ("json", bench::po::value(&json_path), "also write the figures to this file as JSON");
+  bench::po::variables_map vm;
+  if (auto done = bench::parse_command_line(argc, argv, "splice_bench", opts, {}, vm)) return *done;
+  round_trips = std::max(10, round_trips);
+  bulk_mib = std::max<std::size_t>(1, bulk_mib);
   char dir[] = "/tmp/splice-bench-XXXXXX";
   if (!mkdtemp(dir)) return 1;
   auto id = ensure_server_identity(std::string(dir) + "/s", std::string(dir) + "/ca", {"127.0.0.1"});
@@ -243,18 +244,14 @@ int main(int argc, char** argv) {
   std::printf("splice_bench: %d round trips per size, %zu MiB bulk, one thread (client, relay and echo share it)\n",
               round_trips, bulk_mib);
   std::printf("| path | 64 B p50 µs | p99 | p99.9 | 4 KiB p50 µs | p99 | p99.9 | bulk MB/s |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
-  std::string json = "[";
+  boost::json::array figures;
   for (auto& r : b.results) {
     std::printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f |\n", r.path.c_str(), r.p50_64, r.p99_64, r.p999_64,
                 r.p50_4k, r.p99_4k, r.p999_4k, r.mb_s);
-    char line[512];
-    std::snprintf(line, sizeof line,
-                  "%s{\"path\":\"%s\",\"p50_64\":%.2f,\"p99_64\":%.2f,\"p999_64\":%.2f,\"p50_4k\":%.2f,\"p99_4k\":%.2f,\"p999_4k\":%.2f,\"mb_s\":%.1f}",
-                  json.size() > 1 ? "," : "", r.path.c_str(), r.p50_64, r.p99_64, r.p999_64, r.p50_4k, r.p99_4k, r.p999_4k, r.mb_s);
-    json += line;
+    figures.push_back(boost::json::object{{"path", r.path}, {"p50_64", r.p50_64}, {"p99_64", r.p99_64}, {"p999_64", r.p999_64},
+                                          {"p50_4k", r.p50_4k}, {"p99_4k", r.p99_4k}, {"p999_4k", r.p999_4k}, {"mb_s", r.mb_s}});
   }
-  json += "]\n";
-  if (!json_path.empty()) std::ofstream(json_path) << json;
+  if (!json_path.empty()) std::ofstream(json_path) << boost::json::serialize(figures) << "\n";
   std::string rm = std::string("rm -rf ") + dir;
   if (std::system(rm.c_str()) != 0) rc = rc ? rc : 0;
   return b.results.size() == 4 ? rc : 1;

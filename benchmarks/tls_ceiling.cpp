@@ -2,10 +2,12 @@
 // one thread, bulk data one way, for each cipher suite the servers offer. Every byte is encrypted
 // once and decrypted once on this core, so this bounds what one TLS leg of a relay can carry.
 //   tls_ceiling [--mib M] [--json FILE]      prints a Markdown table, writes JSON
+#include "benchmarks/cli.hpp"
 #include "framework/certs.hpp"
 #include "framework/tls.hpp"
 
 #include <boost/asio/write.hpp>
+#include <boost/json.hpp>
 #include <wolfssl/ssl.h>
 
 #include <cstdio>
@@ -58,15 +60,13 @@ awaitable<figure> measure(const identity& id, std::string suite, std::size_t byt
 int main(int argc, char** argv) {
   std::size_t mib = 256;
   std::string json_path;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    if (a == "--mib") mib = static_cast<std::size_t>(std::max(1, std::atoi(argv[i + 1])));
-    else if (a == "--json") json_path = argv[i + 1];
-    else {
-      std::fprintf(stderr, "usage: tls_ceiling [--mib M] [--json FILE]\n");
-      return 2;
-    }
-  }
+  bench::po::options_description opts("tls_ceiling [options]");
+  opts.add_options()
+      ("mib", bench::po::value(&mib)->default_value(mib), "MiB sent one way per cipher suite")
+      ("json", bench::po::value(&json_path), "also write the figures to this file as JSON");
+  bench::po::variables_map vm;
+  if (auto done = bench::parse_command_line(argc, argv, "tls_ceiling", opts, {}, vm)) return *done;
+  mib = std::max<std::size_t>(1, mib);
   char dir[] = "/tmp/tls-ceiling-XXXXXX";
   if (!mkdtemp(dir)) return 1;
   auto id = ensure_server_identity(std::string(dir) + "/s", std::string(dir) + "/ca", {"127.0.0.1"});
@@ -86,15 +86,13 @@ int main(int argc, char** argv) {
   const std::string preference = tls_cipher_preference();
   const std::string first = preference.substr(0, preference.find(':'));
   std::printf("| cipher (one TLS connection, loopback, one thread) | MB/s | preferred |\n|---|---:|:---:|\n");
-  std::string json = "[";
+  boost::json::array out;
   for (auto& f : figures) {
     const bool preferred = f.cipher == first;
     std::printf("| %s | %.0f | %s |\n", f.cipher.c_str(), f.mb_s, preferred ? "yes" : "");
-    json += (json.size() > 1 ? "," : "") + std::string("{\"cipher\":\"") + f.cipher + "\",\"mb_s\":" + std::to_string(f.mb_s) +
-            ",\"preferred\":" + (preferred ? "true" : "false") + "}";
+    out.push_back(boost::json::object{{"cipher", f.cipher}, {"mb_s", f.mb_s}, {"preferred", preferred}});
   }
-  json += "]\n";
-  if (!json_path.empty()) std::ofstream(json_path) << json;
+  if (!json_path.empty()) std::ofstream(json_path) << boost::json::serialize(out) << "\n";
   std::filesystem::remove_all(dir);
   return figures.size() == 3 ? rc : 1;
 }

@@ -13,19 +13,27 @@
 
 namespace shadowlink {
 
+settings::settings(simdjson::dom::object obj, std::string path) : node_(std::make_shared<node>()) {
+  node_->obj = obj;
+  node_->path = std::move(path);
+  std::set<std::string_view> seen;
+  for (auto field : obj)
+    if (!seen.insert(field.key).second) reject(field.key, "given twice in one object (which one counts?)");
+}
+
 [[noreturn]] void settings::reject(std::string_view key, std::string_view why) const {
-  throw config_error(path_ + "." + std::string(key) + ": " + std::string(why));
+  throw config_error(node_->path + "." + std::string(key) + ": " + std::string(why));
 }
 
 bool settings::has(std::string_view key) const {
   simdjson::dom::element e;
-  return obj_[key].get(e) == simdjson::SUCCESS;
+  return node_->obj[key].get(e) == simdjson::SUCCESS;
 }
 
 std::optional<simdjson::dom::element> settings::get(std::string_view key) {
-  used_.emplace(key);
+  node_->used.emplace(key);
   simdjson::dom::element e;
-  if (obj_[key].get(e) != simdjson::SUCCESS) return std::nullopt;
+  if (node_->obj[key].get(e) != simdjson::SUCCESS) return std::nullopt;
   return e;
 }
 
@@ -51,6 +59,16 @@ std::int64_t settings::integer(std::string_view key, std::int64_t def, std::int6
   if (e->get(v) != simdjson::SUCCESS || v < min || v > max)
     reject(key, "expected an integer in " + std::to_string(min) + ".." + std::to_string(max));
   return v;
+}
+
+void settings::seconds(std::string_view key, std::chrono::steady_clock::duration& field, std::int64_t min, std::int64_t max) {
+  const auto def = std::chrono::duration_cast<std::chrono::seconds>(field).count();
+  field = std::chrono::seconds(integer(key, def, min, max));
+}
+
+void settings::milliseconds(std::string_view key, std::chrono::steady_clock::duration& field, std::int64_t min, std::int64_t max) {
+  const auto def = std::chrono::duration_cast<std::chrono::milliseconds>(field).count();
+  field = std::chrono::milliseconds(integer(key, def, min, max));
 }
 
 bool settings::boolean(std::string_view key, bool def) {
@@ -115,6 +133,13 @@ std::vector<std::string> settings::strings(std::string_view key, std::vector<std
 }
 
 std::vector<settings> settings::objects(std::string_view key) {
+  if (auto known = node_->children.find(key); known != node_->children.end()) return known->second;
+  auto out = read_objects(key);
+  node_->children.emplace(std::string(key), out);
+  return out;
+}
+
+std::vector<settings> settings::read_objects(std::string_view key) {
   auto e = get(key);
   if (!e) return {};
   simdjson::dom::array arr;
@@ -123,24 +148,33 @@ std::vector<settings> settings::objects(std::string_view key) {
   std::size_t i = 0;
   for (auto item : arr) {
     simdjson::dom::object o;
-    auto p = path_ + "." + std::string(key) + "[" + std::to_string(i++) + "]";
+    auto p = node_->path + "." + std::string(key) + "[" + std::to_string(i++) + "]";
     if (item.get(o) != simdjson::SUCCESS) throw config_error(p + ": expected an object");
     out.emplace_back(o, p);
   }
   return out;
 }
 
-std::optional<settings> settings::object(std::string_view key) {
+std::optional<settings> settings::detached_object(std::string_view key) {
   auto e = get(key);
   if (!e) return std::nullopt;
   simdjson::dom::object o;
   if (e->get(o) != simdjson::SUCCESS) reject(key, "expected an object");
-  return settings(o, path_ + "." + std::string(key));
+  return settings(o, node_->path + "." + std::string(key));
+}
+
+std::optional<settings> settings::object(std::string_view key) {
+  if (auto known = node_->children.find(key); known != node_->children.end()) return known->second.front();
+  auto o = detached_object(key);
+  if (o) node_->children.emplace(std::string(key), std::vector<settings>{*o});
+  return o;
 }
 
 void settings::finish() const {
-  for (auto field : obj_)
-    if (!used_.count(field.key)) reject(field.key, "unknown key");
+  for (auto field : node_->obj)
+    if (!node_->used.count(field.key)) reject(field.key, "unknown key");
+  for (auto& [key, nested] : node_->children)
+    for (auto& n : nested) n.finish();
 }
 
 config_file config_file::load(const std::string& path) {
@@ -183,8 +217,7 @@ void config_file::read(simdjson::dom::element root) {
     auto type = entry.required_str("type");
     auto name = entry.str("name", type);
     if (!names.insert(name).second) entry.reject("name", "duplicate service name '" + name + "'");
-    auto opts = entry.object("settings");
-    entry.finish();
+    auto opts = entry.detached_object("settings");  // checked by create_services, once the service has read it
     if (!opts) {
       opts.emplace(none, entry.path() + ".settings");
     }

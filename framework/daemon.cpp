@@ -1,6 +1,6 @@
 #include "framework/errors.hpp"
 #include "framework/log.hpp"
-#include "framework/service.hpp"
+#include "framework/service_host.hpp"
 #include "framework/systemd_notify.hpp"
 #include "framework/version.hpp"
 
@@ -10,78 +10,21 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
-#include <sys/resource.h>
 
 namespace shadowlink {
 namespace po = boost::program_options;
 
-const service_factory* service_registry::find(std::string_view type) const {
-  auto it = factories_.find(type);
-  return it == factories_.end() ? nullptr : &it->second;
-}
-
-std::string service_registry::types() const {
-  std::string out;
-  for (auto& [k, v] : factories_) out += (out.empty() ? "" : ", ") + k;
-  return out;
-}
-
 namespace {
 
-struct instance {
-  std::string name, type;
-  std::unique_ptr<service> svc;
-};
-
-std::vector<instance> create_services(net::io_context& ioc, task_group& tasks, config_file& cfg, const service_registry& reg) {
-  std::vector<instance> out;
-  std::filesystem::path data(cfg.data_dir);
-  std::size_t i = 0;
-  for (auto& sc : cfg.services) {
-    auto* f = reg.find(sc.type);
-    if (!f)
-      throw config_error("services[" + std::to_string(i) + "].type: unknown service type '" + sc.type + "' (known: " +
-                         reg.types() + ")");
-    service_env env{ioc.get_executor(), tasks, sc.name, data / sc.name, data};
-    auto svc = (*f)(env, sc.options);
-    sc.options.finish();
-    out.push_back({sc.name, sc.type, std::move(svc)});
-    ++i;
-  }
-  return out;
-}
-
-awaitable<void> shutdown_on_signal(net::io_context& ioc, task_group& tasks, std::vector<instance>& services,
+awaitable<void> shutdown_on_signal(net::io_context& ioc, task_group& tasks, std::vector<service_instance>& services,
                                    clock::duration grace) {
   net::signal_set signals(ioc, SIGINT, SIGTERM);
   auto [ec, sig] = co_await signals.async_wait(use_tuple);
   if (ec) co_return;
   systemd::notify("STOPPING=1");
   log::info("shadowlinkd", "signal ", sig, ": stopping ", tasks.size(), " tasks");
-  for (auto& s : services) s.svc->stop();
-  tasks.request_stop();
-  if (!co_await tasks.wait_empty(clock::now() + grace)) {
-    log::warn("shadowlinkd", tasks.size(), " tasks still running after the grace period: cancelling them");
-    tasks.cancel();
-    co_await tasks.wait_empty(clock::now() + 2s);
-  }
+  co_await stop_services(tasks, services, grace);
   ioc.stop();
-}
-
-}  // namespace
-
-namespace {
-// Every device link is a descriptor: a server holding thousands of devices needs the hard limit,
-// not the usual soft 1,024.
-void raise_open_file_limit() {
-  rlimit rl{};
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-  if (rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-  getrlimit(RLIMIT_NOFILE, &rl);
-  log::info("shadowlinkd", "open-file limit ", rl.rlim_cur);
 }
 
 // Reads and checks a configuration: every service is constructed from its settings (which checks
@@ -89,12 +32,12 @@ void raise_open_file_limit() {
 // (a daemon's working directory is whatever started it chose: / by default under systemd).
 struct loaded {
   config_file cfg;
-  std::vector<instance> services;
+  std::vector<service_instance> services;
 };
 loaded load(net::io_context& ioc, task_group& tasks, const std::string& path, std::string_view demo_config,
             const service_registry& registry) {
   loaded l{path.empty() ? config_file::parse(demo_config) : config_file::load(path), {}};
-  l.services = create_services(ioc, tasks, l.cfg, registry);
+  l.services = create_services(ioc.get_executor(), tasks, l.cfg, registry);
   if (!path.empty() && !std::filesystem::path(l.cfg.data_dir).is_absolute())
     throw config_error("config.data_dir: give an absolute path (e.g. /var/lib/shadowlink): a daemon's working directory is not its state");
   return l;
@@ -104,7 +47,7 @@ loaded load(net::io_context& ioc, task_group& tasks, const std::string& path, st
 // and thrown away); if it is good, the log level changes and each running service takes what can
 // change without a restart. A bad file changes nothing and says why.
 awaitable<void> reload_on_hangup(net::signal_set& hup, std::string path, const service_registry& registry, task_group& tasks,
-                                 std::vector<instance>& running, std::string& running_level) {
+                                 std::vector<service_instance>& running, std::string& running_level) {
   stop_hook stop(tasks, [&hup] { hup.cancel(); });
   for (;;) {
     auto [ec, sig] = co_await hup.async_wait(use_tuple);
@@ -226,12 +169,9 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
   // Caught from before READY until the process ends: a SIGHUP right after start or during the
   // shutdown grace must not meet the default action (terminate).
   net::signal_set hup(ioc, SIGHUP);
-  raise_open_file_limit();
+  log::info("shadowlinkd", "open-file limit ", raise_open_file_limit());
   try {
-    for (auto& s : services) {
-      s.svc->start();
-      log::info(s.name, "started");
-    }
+    start_services(services);
   } catch (const std::exception& e) {
     std::cerr << "shadowlinkd: cannot start: " << e.what() << "\n";
     return 1;

@@ -43,6 +43,7 @@ bool is_normal_end(const std::exception_ptr& ep) {
 }
 
 std::string ending_words(const std::exception& e) {
+  if (auto* step = dynamic_cast<const step_timed_out*>(&e)) return step->words;
   if (auto* se = dynamic_cast<const system_error*>(&e)) {
     if (se->code() == net::error::timed_out) return "timed out";
     if (se->code() == net::error::operation_aborted) return "stopped";

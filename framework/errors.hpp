@@ -18,8 +18,16 @@ bool is_tls_failure(const error_code& ec);
 // Same question for an exception that left a session coroutine.
 bool is_normal_end(const std::exception_ptr& ep);
 
-// The words for how an operation ended by an exception, for logs, audit records and answers:
-// "timed out", "stopped" (cancelled or aborted), or the exception's own message.
+// A step that ran out of time, with the words that say which ("the viewer did not connect in
+// time"): an administrator reading a session's end must know which party to look at.
+struct step_timed_out : system_error {
+  explicit step_timed_out(std::string words) : system_error(make_error_code(boost::system::errc::timed_out)), words(std::move(words)) {}
+  std::string words;
+};
+
+// The words for how an operation ended by an exception, for logs, audit records and answers: a
+// step_timed_out's own words, "timed out", "stopped" (cancelled or aborted), or the exception's
+// own message.
 std::string ending_words(const std::exception& e);
 
 // wolfSSL reports every failure through Asio as "unexpected result"; this asks wolfSSL for the reason.

@@ -1,5 +1,6 @@
 #include "framework/rendezvous.hpp"
 
+#include "framework/errors.hpp"
 #include "framework/token.hpp"
 
 namespace shadowlink {
@@ -47,7 +48,12 @@ bool rendezvous::deliver(std::string_view session_id, side who, stream_ptr end) 
 awaitable<stream_ptr> rendezvous::wait(std::string_view session_id, side who, clock::time_point deadline) {
   entry* e = find(session_id);
   if (!e) throw system_error(net::error::not_found, "unknown session");
-  co_return co_await e->ends[static_cast<std::size_t>(who)].wait(deadline);
+  try {
+    co_return co_await e->ends[static_cast<std::size_t>(who)].wait(deadline);
+  } catch (const system_error& failed) {
+    if (failed.code() != net::error::timed_out) throw;
+  }
+  throw step_timed_out(who == side::viewer ? "the viewer did not connect in time" : "the device's tunnel did not arrive in time");
 }
 
 void rendezvous::cancel(std::string_view session_id) {

@@ -40,7 +40,8 @@ class rendezvous {
   // Hands a connected end over after a successful claim; false if the session is gone.
   bool deliver(std::string_view session_id, side who, stream_ptr end);
 
-  // The session's coroutine awaits an end; throws system_error(timed_out) at the deadline.
+  // The session's coroutine awaits an end; throws step_timed_out at the deadline, naming the side
+  // that did not come.
   awaitable<stream_ptr> wait(std::string_view session_id, side who, clock::time_point deadline);
 
   // Makes the session's waiters give up (operation_aborted) without removing it.

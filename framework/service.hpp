@@ -31,6 +31,9 @@ class service {
   // SIGHUP: takes what can change without a restart from the re-read settings (which were checked
   // by constructing a fresh instance from them first) and logs what changed. Live sessions go on.
   virtual void reload(settings&) {}
+  // The port its listener is bound to once started (a configured port 0 is the kernel's pick); 0
+  // for a service that listens nowhere.
+  virtual std::uint16_t port() const { return 0; }
 };
 
 // Reads its settings (unknown keys are rejected by the framework after the factory returns).

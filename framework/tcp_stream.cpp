@@ -2,7 +2,10 @@
 
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/write.hpp>
+
+#include <type_traits>
 
 namespace shadowlink {
 
@@ -14,12 +17,11 @@ std::string endpoint_string(const tcp::socket& s) {
 }
 
 namespace {
-class tcp_stream final : public stream {
+// A byte stream over a connected socket: TCP, or a Unix socket to a local server.
+template <class Socket>
+class socket_stream final : public stream {
  public:
-  explicit tcp_stream(tcp::socket s) : s_(std::move(s)), peer_(endpoint_string(s_)) {
-    error_code ec;
-    s_.set_option(tcp::no_delay(true), ec);
-  }
+  socket_stream(Socket s, std::string peer) : s_(std::move(s)), peer_(std::move(peer)) {}
   awaitable<std::size_t> read_some(net::mutable_buffer b, error_code& ec) override {
     auto [e, n] = co_await s_.async_read_some(b, use_tuple);
     ec = e;
@@ -36,7 +38,7 @@ class tcp_stream final : public stream {
   }
   awaitable<void> close(std::string_view) override {
     error_code ec;
-    s_.shutdown(tcp::socket::shutdown_send, ec);
+    s_.shutdown(Socket::shutdown_send, ec);
     s_.close(ec);
     co_return;
   }
@@ -44,16 +46,40 @@ class tcp_stream final : public stream {
     error_code ec;
     s_.close(ec);
   }
-  std::string_view kind() const override { return "tcp"; }
+  std::string_view kind() const override {
+    if constexpr (std::is_same_v<Socket, tcp::socket>) return "tcp";
+    else return "unix";
+  }
   const std::string& peer() const override { return peer_; }
 
  private:
-  tcp::socket s_;
+  Socket s_;
   std::string peer_;
 };
 }  // namespace
 
-stream_ptr make_tcp_stream(tcp::socket s) { return std::make_unique<tcp_stream>(std::move(s)); }
+stream_ptr make_tcp_stream(tcp::socket s) {
+  error_code ec;
+  s.set_option(tcp::no_delay(true), ec);
+  auto peer = endpoint_string(s);
+  return std::make_unique<socket_stream<tcp::socket>>(std::move(s), std::move(peer));
+}
+
+awaitable<stream_ptr> connect_unix(const std::string& path, clock::duration deadline) {
+  using namespace net::experimental::awaitable_operators;
+  using local = net::local::stream_protocol;
+  auto ex = co_await net::this_coro::executor;
+  local::socket sock(ex);
+  auto connect = [&]() -> awaitable<error_code> {
+    auto [ec] = co_await sock.async_connect(local::endpoint(path), use_tuple);
+    co_return ec;
+  };
+  net::steady_timer timer(ex, deadline);
+  auto r = co_await (connect() || timer.async_wait(use_awaitable));
+  if (r.index() == 1) throw system_error(net::error::timed_out, "connect to " + path);
+  if (auto ec = std::get<0>(r)) throw system_error(error_code(ec.value(), ec.category()), "connect to " + path);
+  co_return std::make_unique<socket_stream<local::socket>>(std::move(sock), path);
+}
 
 awaitable<tcp::socket> connect_tcp(std::string_view host, std::string_view port, clock::duration deadline,
                                    std::string_view source) {

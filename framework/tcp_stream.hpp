@@ -17,4 +17,8 @@ inline awaitable<tcp::socket> connect_tcp(std::string_view host, std::string_vie
   return connect_tcp(host, port, deadline, {});
 }
 
+// A local server's Unix socket (a VNC server that listens on one: TigerVNC's -rfbunixpath,
+// x11vnc's -unixsock); throws system_error (timed_out on deadline).
+awaitable<stream_ptr> connect_unix(const std::string& path, clock::duration deadline);
+
 }  // namespace shadowlink

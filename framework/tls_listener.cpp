@@ -11,10 +11,11 @@ tls_listener_settings tls_listener_settings::read(settings& s, std::uint16_t def
   tls_listener_settings t;
   t.listen = s.str("listen", t.listen);
   t.port = s.port("port", default_port);
-  t.names = s.strings("names", {"localhost", "127.0.0.1"});
+  t.names = s.strings("names", t.names);
   if (t.names.empty()) s.reject("names", "give at least one host name or address for the certificate");
   for (const auto& n : t.names)
     if (n.empty()) s.reject("names", "an empty name");
+  t.public_url_given = s.has(url_key);
   t.public_url = s.str(url_key, "wss://" + t.names.front() + ":" + std::to_string(t.port));
   try {
     // Tunnel tokens and VNC travel to this URL: a typo must not send them in clear.
@@ -22,11 +23,24 @@ tls_listener_settings tls_listener_settings::read(settings& s, std::uint16_t def
   } catch (const std::invalid_argument& e) {
     s.reject(url_key, e.what());
   }
-  t.cert_file = s.str("cert_file", "");
-  t.key_file = s.str("key_file", "");
+  t.cert_file = s.str("cert_file", t.cert_file);
+  t.key_file = s.str("key_file", t.key_file);
   if (t.cert_file.empty() != t.key_file.empty())
     s.reject(t.cert_file.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
   return t;
+}
+
+bool tls_listener_settings::bound_to(std::uint16_t actual) {
+  if (port != 0 || actual == 0) return false;
+  port = actual;
+  if (!public_url_given) public_url = "wss://" + names.front() + ":" + std::to_string(port);
+  return true;
+}
+
+std::vector<std::string> tls_listener_settings::own_origins() const {
+  std::vector<std::string> out;
+  for (auto& n : names) out.push_back("https://" + n + ":" + std::to_string(port));
+  return out;
 }
 
 std::unique_ptr<https_server> make_tls_listener(const tls_listener_settings& s, service_env& env,

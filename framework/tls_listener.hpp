@@ -19,13 +19,19 @@ namespace shadowlink {
 struct tls_listener_settings {
   std::string listen = "127.0.0.1";
   std::uint16_t port = 0;
-  std::vector<std::string> names;   // never empty: the certificate's names, the default URL's host
+  std::vector<std::string> names{"localhost", "127.0.0.1"};  // never empty: the certificate's names, the default URL's host
   std::string cert_file, key_file;  // both or neither; neither: signed by the installation CA
   std::string public_url;           // wss://host:port, the base of every tunnel URL handed out
+  bool public_url_given = false;    // false: derived from the first name and the port
 
   // Reads listen, port, names, cert_file, key_file and the public URL (under `url_key`), with
   // errors naming the key: empty names, a URL that is not wss://, a certificate without its key.
   static tls_listener_settings read(settings& s, std::uint16_t default_port, std::string_view url_key);
+  // After listen(): with port 0 the kernel picked the port (tests, several instances on one host);
+  // what was derived from the port follows it. Returns whether anything changed.
+  bool bound_to(std::uint16_t actual);
+  // https://NAME:PORT for every name: the origins of the service's own pages.
+  std::vector<std::string> own_origins() const;
 };
 
 // The listener's https_server with its identity: the configured files, or a certificate signed

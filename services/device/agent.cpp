@@ -25,23 +25,28 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
     if (!targets_.back().tls) s.reject(key, "must be a wss:// URL: the UP connection is always encrypted");
   }
   cfg_.vnc_host = s.str("vnc_host", cfg_.vnc_host);
-  cfg_.vnc_port = std::to_string(s.port("vnc_port", 5900));
-  cfg_.backoff_min = std::chrono::milliseconds(s.integer("reconnect_min_ms", 500, 10, 600000));
-  cfg_.backoff_max = std::chrono::milliseconds(s.integer("reconnect_max_ms", 30000, 10, 3600000));
-  cfg_.heartbeat = std::chrono::seconds(s.integer("heartbeat_s", 5, 1, 300));
-  cfg_.return_check = std::chrono::seconds(s.integer("return_check_s", 60, 1, 86400));
+  s.number("vnc_port", cfg_.vnc_port, 1, 65535);
+  cfg_.vnc_socket = s.str("vnc_socket", cfg_.vnc_socket);
+  if (!cfg_.vnc_socket.empty() && (s.has("vnc_host") || s.has("vnc_port")))
+    s.reject("vnc_socket", "give either vnc_socket or vnc_host/vnc_port: the VNC server listens on one of them");
+  s.milliseconds("reconnect_min_ms", cfg_.backoff_min, 10, 600000);
+  s.milliseconds("reconnect_max_ms", cfg_.backoff_max, 10, 3600000);
+  s.seconds("heartbeat_s", cfg_.heartbeat, 1, 300);
+  s.seconds("return_check_s", cfg_.return_check, 1, 86400);
+  if (cfg_.backoff_max < cfg_.backoff_min) s.reject("reconnect_max_ms", "must not be below reconnect_min_ms");
+  backoff_ = backoff(cfg_.backoff_min, cfg_.backoff_max);
   proxy_ = s.str("proxy", "");
   if (auto why = check_proxy(proxy_); !proxy_.empty() && !why.empty()) s.reject("proxy", why);
-  auto consent = up::parse_consent(s.str("consent", "none"));
+  auto consent = up::parse_consent(s.str("consent", std::string(up::to_string(cfg_.consent))));
   if (!consent) s.reject("consent", "expected none, notify or ask");
   cfg_.consent = *consent;
   cfg_.consent_command = s.strings("consent_command", cfg_.consent_command);
   if (cfg_.consent_command.empty()) s.reject("consent_command", "give the program and its arguments");
-  cfg_.consent_yes_exit = static_cast<int>(s.integer("consent_yes_exit", 0, 0, 255));
-  cfg_.notify_command = s.strings("notify_command", {});
+  s.number("consent_yes_exit", cfg_.consent_yes_exit, 0, 255);
+  cfg_.notify_command = s.strings("notify_command", cfg_.notify_command);
   const char* env_display = std::getenv("DISPLAY");
   cfg_.display = s.str("display", env_display ? env_display : "");
-  cfg_.os = s.str("os", "12");
+  cfg_.os = s.str("os", cfg_.os);
   if (cfg_.os != "12" && cfg_.os != "11") s.reject("os", "expected \"12\" or \"11\"");
   if (cfg_.os == "11") {
     cfg_.legacy_listen = s.str("legacy_listen", cfg_.legacy_listen);
@@ -80,13 +85,6 @@ void agent::stop() {
   if (control_) control_->close();
 }
 
-clock::duration agent::next_backoff() {
-  // Exponential with full jitter: thousands of devices that lost the same server do not return in step.
-  backoff_ = backoff_ == clock::duration{} ? cfg_.backoff_min : std::min(backoff_ * 2, cfg_.backoff_max);
-  std::uniform_int_distribution<long long> pick(backoff_.count() / 2, backoff_.count());
-  return clock::duration(pick(jitter_));
-}
-
 awaitable<void> agent::run() {
   while (!stopping_) {
     // One round over the connectors in order: the first one that takes us is used until it fails.
@@ -97,10 +95,11 @@ awaitable<void> agent::run() {
         const std::map<std::string, std::string> no_headers;
         up::link link(co_await connect_ws(tls_.get(), targets_[i], no_headers, opts));
         link_ = &link;
+        // link.serve: what the reader queued last (a refusal and its reason) still goes out.
         if (i == 0)
-          co_await (link.write_loop() || serve(link));
+          co_await link.serve(serve(link));
         else
-          co_await (link.write_loop() || serve(link) || return_probe(i, link));
+          co_await link.serve(serve_on_fallback(i, link));
         link_ = nullptr;
         auto why = link.stream().close_reason();
         if (!stopping_) log::warn(name_, "connection to ", current_, " lost", why.empty() ? "" : ": " + why);
@@ -112,7 +111,7 @@ awaitable<void> agent::run() {
       }
     }
     if (stopping_) break;
-    auto wait = next_backoff();
+    auto wait = backoff_.next();
     log::info(name_, "reconnecting in ", std::chrono::duration_cast<std::chrono::milliseconds>(wait).count(), " ms");
     sleep_->expires_after(wait);
     co_await sleep_->async_wait(use_tuple);
@@ -139,7 +138,7 @@ awaitable<void> agent::serve(up::link& link) {
     link.close("refused");
     co_return;
   }
-  backoff_ = {};
+  backoff_.reset();
   // The server says how often it wants to hear from us; our own setting only when it does not.
   const auto period = welcome.heartbeat_s > 0 ? std::chrono::seconds(std::min<std::int64_t>(welcome.heartbeat_s, 300)) : cfg_.heartbeat;
   log::info(name_, "connected to ", current_, " as ", cfg_.device_id, " (heartbeat every ",
@@ -156,6 +155,10 @@ awaitable<void> agent::serve(up::link& link) {
     }
   };
   co_await (heartbeats(link, period) || settle(reader()));
+}
+
+awaitable<void> agent::serve_on_fallback(std::size_t current, up::link& link) {
+  co_await (serve(link) || return_probe(current, link));
 }
 
 // On a fallback connector: now and then try the preferred ones; when one answers, end the
@@ -176,7 +179,7 @@ awaitable<void> agent::return_probe(std::size_t current, up::link& link) {
         continue;
       }
       log::info(name_, "preferred connector ", cfg_.server_urls[j], " is reachable again: returning to it");
-      backoff_ = {};
+      backoff_.reset();
       link.close("device returns to its preferred connector");
       t.expires_at(clock::time_point::max());
       co_await t.async_wait(use_tuple);  // the writer ends the link; `||` then cancels this wait

@@ -1,6 +1,7 @@
 #pragma once
 // The device agent: keeps its UP connection to the server (reconnecting with jittered backoff),
 // answers shadow requests by opening a tunnel and connecting it to the local VNC server.
+#include "framework/backoff.hpp"
 #include "framework/meeting_point.hpp"
 #include "framework/service.hpp"
 #include "framework/tls.hpp"
@@ -13,7 +14,6 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <random>
 #include <vector>
 
 namespace shadowlink::device {
@@ -22,7 +22,8 @@ struct agent_settings {
   std::string device_id, credential;
   std::vector<std::string> server_urls;  // connectors in order of preference: UMS and/or gateways
   std::string vnc_host = "127.0.0.1";
-  std::string vnc_port = "5900";
+  std::uint16_t vnc_port = 5900;
+  std::string vnc_socket;  // the VNC server's Unix socket instead of vnc_host:vnc_port
   clock::duration backoff_min = 500ms, backoff_max = 30s;
   clock::duration heartbeat = 5s;
   clock::duration return_check = 60s;  // on a fallback connector: how often to try the preferred ones
@@ -61,6 +62,7 @@ class agent final : public service {
   awaitable<void> serve(up::link& link);                // hello, then requests until the link ends
   awaitable<void> heartbeats(up::link& link, clock::duration period);
   awaitable<void> return_probe(std::size_t current, up::link& link);
+  awaitable<void> serve_on_fallback(std::size_t current, up::link& link);  // serve until a preferred connector is back
   awaitable<void> shadow(up::message request);          // device_flow.cpp: one session
   awaitable<std::string> ask_user(const up::message& request);  // consent.cpp: empty if the user said yes
   // A consent or indicator command with its placeholders filled in for this request.
@@ -83,7 +85,6 @@ class agent final : public service {
   awaitable<stream_ptr> open_tunnel(const up::message& req, const std::string& scope);
   awaitable<stream_ptr> await_legacy_viewer(const up::message& req, const std::string& scope);
   void reply(const up::message& req, up::kind k, std::string reason);  // an answer about a request
-  clock::duration next_backoff();
 
   service_env env_;  // a copy: the one passed to the factory is temporary
   std::string name_;
@@ -111,8 +112,7 @@ class agent final : public service {
   failures legacy_device_failures_;
   int legacy_connections_ = 0;                        // bounded
   std::map<std::string, int> legacy_per_address_;     // connections being served per source, bounded
-  clock::duration backoff_{};
-  std::mt19937 jitter_{std::random_device{}()};
+  backoff backoff_{cfg_.backoff_min, cfg_.backoff_max};  // reset once the settings are read
   std::unique_ptr<net::steady_timer> sleep_;
 };
 

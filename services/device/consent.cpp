@@ -45,9 +45,13 @@ awaitable<std::string> agent::ask_user(const up::message& req) {
   } catch (const std::exception& e) {
     co_return std::string("the device's user cannot be asked: ") + e.what();
   }
-  // The dialog's own timeout comes first; ours ends one that ignores it.
-  auto code = co_await dialog->wait(asked + std::chrono::seconds(timeout_s) + 2s);
+  // The dialog's own timeout comes first; ours ends one that ignores it. The server may end the
+  // session meanwhile (an administrator, its own deadline): the dialog closes at once then.
+  const auto until = asked + std::chrono::seconds(timeout_s) + 2s;
+  std::optional<int> code;
+  while (!code && clock::now() < until && pending_end_.empty()) code = co_await dialog->wait(std::min(until, clock::now() + 200ms));
   if (!code) co_await dialog->stop(2s);
+  if (!pending_end_.empty()) co_return "ended by the server while the device's user was asked: " + pending_end_;
   if (code && *code == cfg_.consent_yes_exit) co_return "";
   if (!code || clock::now() - asked >= std::chrono::seconds(timeout_s) - 500ms)
     co_return "the device's user did not answer within " + std::to_string(timeout_s) + " s";

@@ -2,6 +2,7 @@
 #include "framework/child_process.hpp"
 #include "framework/errors.hpp"
 #include "framework/meeting_point.hpp"
+#include "framework/on_exit.hpp"
 #include "framework/log.hpp"
 #include "framework/splice.hpp"
 #include "framework/tcp_stream.hpp"
@@ -21,14 +22,15 @@ awaitable<void> agent::shadow(up::message req) {
   }
   active_session_ = req.session_id;
   pending_end_.clear();
-  struct release {
-    std::string& s;
-    std::string& pending;
-    ~release() {
-      s.clear();
-      pending.clear();
-    }
-  } release_guard{active_session_, pending_end_};
+  // The device is free again as soon as its splice has ended (the indicator's cleanup must not
+  // refuse the next request); only its own session is released, never a newer one.
+  auto release = [this, id = req.session_id] {
+    if (active_session_ != id) return;
+    active_session_.clear();
+    pending_end_.clear();
+    end_active_ = nullptr;
+  };
+  on_exit release_guard(release);
   log::info(scope, "shadow request from ", req.user.empty() ? "the server" : req.user, req.view_only ? " (view only)" : "");
 
   // 2. Consent: the stricter of the server's policy and ours. With "ask", nothing is opened
@@ -44,6 +46,10 @@ awaitable<void> agent::shadow(up::message req) {
       co_return;
     }
     log::info(scope, "the device's user agreed");
+  }
+  if (!pending_end_.empty()) {  // ended by the server meanwhile: nothing is opened
+    answer(up::kind::shadow_refused, "ended by the server: " + pending_end_);
+    co_return;
   }
   std::optional<child_process> indicator;
   if (policy != up::consent_policy::none && !cfg_.notify_command.empty()) {
@@ -84,10 +90,6 @@ awaitable<void> agent::shadow(up::message req) {
   splicer sp(*tunnel, *vnc);
   end_active_ = [&sp](std::string why) { sp.stop(why); };
   if (!pending_end_.empty()) sp.stop(pending_end_);  // the server ended it while it was being set up
-  struct forget {
-    std::function<void(std::string)>& f;
-    ~forget() { f = nullptr; }
-  } forget_guard{end_active_};
   stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("device agent stopping"); });
   // The indicator closing is the device's user ending the session.
   auto watch_indicator = [&]() -> awaitable<void> {
@@ -107,6 +109,7 @@ awaitable<void> agent::shadow(up::message req) {
   auto ran = co_await (sp.run() || watch_indicator());
   // (The watcher only finishes first when the whole coroutine is being cancelled.)
   const auto end = ran.index() == 0 ? std::get<0>(ran) : splice_end{splice_end::kind::cancelled, true, {}};
+  release_guard.run();
   if (indicator) co_await indicator->stop(2s);
   up::message ended;
   ended.type = up::kind::shadow_ended;
@@ -121,7 +124,8 @@ awaitable<void> agent::shadow(up::message req) {
 
 awaitable<stream_ptr> agent::connect_vnc(const std::string& scope) {
   try {
-    co_return make_tcp_stream(co_await connect_tcp(cfg_.vnc_host, cfg_.vnc_port, 5s));
+    if (!cfg_.vnc_socket.empty()) co_return co_await connect_unix(cfg_.vnc_socket, 5s);
+    co_return make_tcp_stream(co_await connect_tcp(cfg_.vnc_host, std::to_string(cfg_.vnc_port), 5s));
   } catch (const std::exception& e) {
     log::warn(scope, "local VNC server unreachable: ", e.what());
   }

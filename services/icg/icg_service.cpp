@@ -23,11 +23,11 @@ icg_service::icg_service(service_env& env, settings& s) : env_(env), name_(env.n
   ums_credential_sha256_ = s.verifier("ums_credential", demo);
   if (s.has("metrics_token") || s.has("metrics_token_sha256")) metrics_token_sha256_ = s.verifier("metrics_token", demo);
   ca_dir_ = s.str("ca_dir", env.shared_dir.string());
-  device_grace_ = std::chrono::seconds(s.integer("device_grace_s", 30, 1, 3600));
-  session_timeout_ = std::chrono::seconds(s.integer("session_timeout_s", 90, 5, 3600));
-  limits_.total = static_cast<int>(s.integer("max_unverified", 1000, 1, 1000000));
-  limits_.per_address = static_cast<int>(s.integer("max_unverified_per_address", 100, 1, 1000000));
-  limits_.verdict_timeout = std::chrono::seconds(s.integer("verdict_timeout_s", 20, 1, 600));
+  s.seconds("device_grace_s", device_grace_, 1, 3600);
+  s.seconds("session_timeout_s", session_timeout_, 5, 3600);
+  s.number("max_unverified", limits_.total, 1, 1000000);
+  s.number("max_unverified_per_address", limits_.per_address, 1, 1000000);
+  s.seconds("verdict_timeout_s", limits_.verdict_timeout, 1, 600);
   devices_.on_removed = [this](const std::string& id, const up::link_registry<device_info>::entry& gone) {
     up::message m;
     m.type = up::kind::device_offline;
@@ -68,6 +68,7 @@ void icg_service::start() {
                                                                        {"ums_connected", ums_ != nullptr}}));
   });
   server_->listen(listener_.listen, listener_.port);
+  listener_.bound_to(server_->port());
   started_ = true;
   env_.tasks.spawn(drop_devices_without_ums(), name_);
   log::info(name_, "gateway listening on ", listener_.listen, ":", server_->port(), " (UMS /up/ums, devices /up, tunnels /tunnel/, /health, /stats)");
@@ -75,10 +76,12 @@ void icg_service::start() {
 
 void icg_service::stop() {
   if (server_) server_->stop();
+  // The UMS hears first that the gateway goes: its sessions here end as "gateway connection lost",
+  // not one by one as devices going offline (which they are not).
+  if (ums_) ums_->close("gateway shutting down");
   for (auto& [id, sp] : active_) sp->stop("gateway shutting down");
   devices_.close_all("gateway shutting down");
   for (auto& [id, u] : unverified_) u.link->close("gateway shutting down");
-  if (ums_) ums_->close("gateway shutting down");
 }
 
 void icg_service::refresh_metrics() {
@@ -227,9 +230,10 @@ void icg_service::on_verdict(const up::message& m) {
 // (they reconnect with backoff, perhaps to another connector).
 awaitable<void> icg_service::drop_devices_without_ums() {
   net::steady_timer t(co_await net::this_coro::executor);
+  stop_hook on_stop(env_.tasks, [&t] { t.cancel(); });  // ends with the gateway, not at the grace period's cancel
   for (;;) {
     t.expires_after(1s);
-    co_await t.async_wait(use_awaitable);
+    if (auto [ec] = co_await t.async_wait(use_tuple); ec) co_return;
     if (ums_ || clock::now() - ums_lost_ < device_grace_) continue;
     devices_.close_all("no UMS connected to the gateway");
     for (auto& [id, u] : unverified_) u.link->close("no UMS connected to the gateway");

@@ -47,6 +47,7 @@ class icg_service final : public service {
   icg_service(service_env& env, settings& s);
   void start() override;
   void stop() override;
+  std::uint16_t port() const override { return server_ ? server_->port() : 0; }
 
  private:
   awaitable<void> ums_endpoint(ws_upgrade& up);

@@ -29,7 +29,6 @@ std::string auth::configure(settings& s, const device_groups& groups, bool demo)
     max_iterations = std::max(max_iterations, h.iterations);
     if (!users.emplace(name, h).second) u.reject("user", "duplicate user '" + name + "'");
     principals[name] = principal::read(u, groups);
-    u.finish();
   }
   for (auto& t : s.objects("api_tokens")) {
     const auto hashed = t.verifier("token", demo);
@@ -43,9 +42,9 @@ std::string auth::configure(settings& s, const device_groups& groups, bool demo)
     } else {
       principals[user] = principal::read(t, groups);
     }
-    t.finish();
   }
-  const auto idle_limit = std::chrono::seconds(s.integer("login_idle_timeout_s", 1800, 1, 8 * 3600));
+  auto idle_limit = default_idle_limit;
+  s.seconds("login_idle_timeout_s", idle_limit, 1, 8 * 3600);
   if (users.empty() && api_tokens.empty())
     s.reject("users", "at least one user or API token is required: nothing is open without authentication");
   // On a reload: the logins of an administrator who is gone, or whose password changed, end.

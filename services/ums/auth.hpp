@@ -59,7 +59,8 @@ class auth {
     clock::time_point expires;
     clock::time_point last_used;
   };
-  clock::duration idle_limit_ = 30min;  // a login unused this long is gone (a forgotten browser tab)
+  static constexpr clock::duration default_idle_limit = 30min;  // a login unused this long is gone (a forgotten browser tab)
+  clock::duration idle_limit_ = default_idle_limit;
   std::map<std::string, login_session, std::less<>> logins_;
 };
 

@@ -1,11 +1,11 @@
 // The UMS's UP links to its gateways (ICG): kept open from the UMS's side with reconnect and
 // jittered backoff; devices behind a gateway are authenticated here and appear online through it.
+#include "framework/backoff.hpp"
 #include "framework/log.hpp"
 #include "framework/on_exit.hpp"
 #include "framework/token.hpp"
 #include "services/ums/ums_service.hpp"
 
-#include <random>
 
 namespace shadowlink::ums {
 using namespace net::experimental::awaitable_operators;
@@ -16,7 +16,7 @@ gateway* ums_service::gateway_of(const device_record& d) {
 }
 
 awaitable<void> ums_service::gateway_link(gateway& gw) {
-  std::mt19937 jitter{std::random_device{}()};
+  backoff delays(500ms, 30s);
   net::steady_timer sleep(co_await net::this_coro::executor);
   const std::string scope = name_ + "/" + gw.name;
   while (!stopping_) {
@@ -25,17 +25,15 @@ awaitable<void> ums_service::gateway_link(gateway& gw) {
       const auto opts = up::link_options();
       auto target = parse_ws_url(gw.url + "/up/ums");
       up::link link(co_await connect_ws(gw.tls.get(), target, headers, opts));
-      gw.backoff = {};
-      co_await (link.write_loop() || serve_gateway(gw, link));
+      delays.reset();
+      co_await link.serve(serve_gateway(gw, link));
       if (!stopping_) log::warn(scope, "connection to gateway ", gw.url, " lost");
     } catch (const std::exception& e) {
       if (stopping_) break;
       log::warn(scope, "cannot reach gateway ", gw.url, ": ", e.what());
     }
     if (stopping_) break;
-    gw.backoff = gw.backoff == clock::duration{} ? clock::duration(500ms) : std::min<clock::duration>(gw.backoff * 2, 30s);
-    std::uniform_int_distribution<long long> pick(gw.backoff.count() / 2, gw.backoff.count());
-    sleep.expires_after(clock::duration(pick(jitter)));
+    sleep.expires_after(delays.next());
     co_await sleep.async_wait(use_tuple);
   }
 }
@@ -44,14 +42,16 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
   const std::string scope = name_ + "/" + gw.name;
   gw.link = &link;
   log::info(scope, "connected to gateway ", gw.url);
-  on_exit lost([&] {
-    gw.link = nullptr;
-    for (auto& [id, s] : sessions_)
-      if (s->gateway == gw.name) s->stop("gateway connection lost");
-  });
+  on_exit lost([&] { gw.link = nullptr; });
   // The devices online through this gateway; they go offline with it (declared after `lost`, so
   // they go first).
   std::map<std::string, up::link_registry<live_link>::registration, std::less<>> behind;
+  // Declared after `behind`, so it runs before the devices go: the sessions through this gateway
+  // end for what happened to the gateway, not as if each device had gone offline.
+  on_exit sessions_end([&] {
+    for (auto& [id, s] : sessions_)
+      if (s->gateway == gw.name) s->stop("gateway connection lost");
+  });
   for (;;) {
     auto m = co_await link.receive();
     switch (m.type) {

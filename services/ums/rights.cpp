@@ -29,7 +29,6 @@ void device_groups::configure(settings& ums) {
       if (!policy) g.reject("consent", "expected none, notify or ask");
       consent_[name] = *policy;
     }
-    g.finish();
     if (!members_.emplace(name, std::set<std::string, std::less<>>(devices.begin(), devices.end())).second)
       g.reject("name", "duplicate device group '" + name + "'");
   }
@@ -90,12 +89,10 @@ principal principal::read(settings& entry, const device_groups& groups) {
     const auto mode = a.str("mode", "full_control");
     if (mode == "view_only") g.mode = access::view_only;
     else if (mode != "full_control") a.reject("mode", "expected full_control or view_only");
-    a.finish();
     p.allow.push_back(std::move(g));
   }
   for (auto& d : entry.objects("deny")) {
     p.deny.push_back(read_set(d, groups));
-    d.finish();
   }
   if (p.r != role::operator_ && (!p.allow.empty() || !p.deny.empty()))
     entry.reject(p.allow.empty() ? "deny" : "allow", "only operators take grants (an admin may shadow everything, an auditor nothing)");

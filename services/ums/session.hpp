@@ -50,6 +50,7 @@ struct shadow_session {
   // heartbeats naming the session) are how the UMS knows the session still runs.
   bool ends_on_device = false;
   clock::time_point last_report{};
+  bool asked = false;  // the shadow request went to the device (directly): it is told of the end
 
   meeting_point<up::message> device_answer;  // step 2: accepted / refused, from the UP link
   meeting_point<session_answer> answer;      // step 4: for the REST handler

@@ -105,6 +105,7 @@ awaitable<void> ums_service::ask_device(shadow_session& s, const std::string& de
   req.token = device_token;
   s.step("asking the device", clock::now() + cfg_.consent_timeout);
   if (!device->send(req)) throw flow_error(http::status::conflict, "device link is congested");
+  s.asked = true;
   co_await await_device_answer(s);
 }
 
@@ -213,6 +214,16 @@ awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome)
         end.reason = outcome;
         gw->link->send(end);
       }
+  // A device asked directly stops its side as well: the consent dialog on its user's screen
+  // closes, a tunnel it was about to open is not opened. (One that ended it first ignores this.)
+  if (s.asked && s.gateway.empty() && !s.ends_on_device)
+    if (auto* device = online_.link_of(s.device_id)) {
+      up::message end;
+      end.type = up::kind::end_session;
+      end.session_id = s.id;
+      end.reason = outcome;
+      device->send(end);
+    }
   if (auto d = devices_.find(s.device_id); d != devices_.end() && d->second.busy_with == s.id) d->second.busy_with.clear();
   remember_ended(s);
   log::forget_session(s.id);

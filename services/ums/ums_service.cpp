@@ -30,15 +30,14 @@ std::string default_webapp_dir() {
 ums_service::ums_service(service_env& env, settings& s)
     : env_(env), name_(env.name), rv_(env.ex) {
   cfg_.listener = tls_listener_settings::read(s, 8443, "public_url");
-  std::vector<std::string> origins;
-  for (auto& n : cfg_.listener.names) origins.push_back("https://" + n + ":" + std::to_string(cfg_.listener.port));
-  cfg_.web_origins = s.strings("web_origins", origins);
-  cfg_.consent_timeout = std::chrono::seconds(s.integer("consent_timeout_s", 60, 1, 600));
-  cfg_.setup_timeout = std::chrono::seconds(s.integer("setup_timeout_s", 20, 1, 300));
-  cfg_.viewer_timeout = std::chrono::seconds(s.integer("viewer_timeout_s", 60, 1, 3600));
-  cfg_.idle_timeout = std::chrono::seconds(s.integer("idle_timeout_s", 600, 1, 86400));
-  cfg_.heartbeat = std::chrono::seconds(s.integer("heartbeat_s", 5, 1, 300));
-  cfg_.audit_rotate_bytes = static_cast<std::uint64_t>(s.integer("audit_rotate_bytes", 64ll << 20, 4096, 1ll << 40));
+  web_origins_given_ = s.has("web_origins");
+  cfg_.web_origins = s.strings("web_origins", cfg_.listener.own_origins());
+  s.seconds("consent_timeout_s", cfg_.consent_timeout, 1, 600);
+  s.seconds("setup_timeout_s", cfg_.setup_timeout, 1, 300);
+  s.seconds("viewer_timeout_s", cfg_.viewer_timeout, 1, 3600);
+  s.seconds("idle_timeout_s", cfg_.idle_timeout, 1, 86400);
+  s.seconds("heartbeat_s", cfg_.heartbeat, 1, 300);
+  s.number("audit_rotate_bytes", cfg_.audit_rotate_bytes, 4096, 1ll << 40);
   // The demo runs from a config printed on screen: plain-text secrets are accepted there, nowhere else.
   const bool demo = s.boolean("demo", false);
   groups_.configure(s);
@@ -66,10 +65,9 @@ ums_service::ums_service(service_env& env, settings& s)
     gw->proxy = g.str("proxy", "");
     if (auto why = check_proxy(gw->proxy); !gw->proxy.empty() && !why.empty()) g.reject("proxy", why);
     if (!gw->pin.empty() && normalize_fingerprint(gw->pin).empty()) g.reject("pin", "expected a SHA-256 fingerprint (64 hex digits)");
-    g.finish();
     gateways_.push_back(std::move(gw));
   }
-  novnc_dir_ = s.str("novnc_dir", "/usr/share/novnc");
+  novnc_dir_ = s.str("novnc_dir", novnc_dir_);
   webapp_dir_ = s.str("webapp_dir", default_webapp_dir());
   online_.on_removed = [this](const std::string& id, const up::link_registry<live_link>::entry& gone) { device_gone(id, gone.info); };
 }
@@ -92,7 +90,6 @@ std::map<std::string, device_record, std::less<>> ums_service::read_devices(sett
     } else {
       r.consent = group_consent.value_or(up::consent_policy::ask);
     }
-    d.finish();
     if (!out.emplace(r.id, r).second) d.reject("id", "duplicate device id '" + r.id + "'");
   }
   std::set<std::string, std::less<>> known;
@@ -210,6 +207,7 @@ void ums_service::start() {
     co_return webapp_file(req, webapp_dir_);
   });
   server_->listen(cfg_.listener.listen, cfg_.listener.port);
+  if (cfg_.listener.bound_to(server_->port()) && !web_origins_given_) cfg_.web_origins = cfg_.listener.own_origins();
   for (auto& gw : gateways_) {
     // Without a CA file or pin, the gateway is trusted through the installation CA that signed it.
     gw->tls = std::make_unique<tls_client>(make_trust(gw->ca_file.empty() && gw->pin.empty() ? (env_.shared_dir / "ca.pem").string() : gw->ca_file, gw->pin));

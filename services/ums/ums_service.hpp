@@ -53,7 +53,6 @@ struct gateway {
   std::string proxy;  // HTTP CONNECT proxy on the way to the gateway, if any
   std::unique_ptr<tls_client> tls;
   up::link* link = nullptr;
-  clock::duration backoff{};
 };
 
 struct ums_settings {
@@ -73,6 +72,7 @@ class ums_service final : public service {
   void start() override;
   void stop() override;
   void reload(settings& s) override;
+  std::uint16_t port() const override { return server_ ? server_->port() : 0; }
 
  private:
   // Routes.
@@ -143,7 +143,8 @@ class ums_service final : public service {
   service_env env_;  // a copy: the one passed to the factory is temporary
   std::string name_;
   ums_settings cfg_;
-  std::string novnc_dir_, webapp_dir_;
+  std::string novnc_dir_ = "/usr/share/novnc", webapp_dir_;
+  bool web_origins_given_ = false;
   ums_metrics metrics_;
   std::string metrics_token_sha256_;  // empty: /metrics is off
   clock::time_point audit_failed_at_{};  // the last failed session record: /health says so for a minute

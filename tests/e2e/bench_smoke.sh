@@ -4,6 +4,23 @@
 # client measures the one-hop path including its one-way mode.
 source "$(dirname "$0")/lib.sh"
 
+step "the tools' command lines: an unknown option or a bad value is a usage error naming it (exit 2), --help lists the options"
+usage_error() {  # usage_error EXPECTED_TEXT TOOL ARGS...
+  set +e; timeout 10 "$BENCH/$2" "${@:3}" > "$WORK/usage.txt" 2>&1; local rc=$?; set -e
+  [ $rc -eq 2 ] && grep -q -- "$1" "$WORK/usage.txt" || fail "$2 ${*:3}: rc=$rc $(cat "$WORK/usage.txt")"
+}
+usage_error "unrecognised option '--round-trip'" splice_bench --round-trip 5
+usage_error "unrecognised option '--mb'" tls_ceiling --mb 5
+usage_error "unrecognised option '--bulk'" loadgen measure tcp://127.0.0.1:1 --bulk 5
+usage_error "the argument ('many') for option '--devices' is invalid" scale idle --devices many
+usage_error "the mode is idle or active, not 'busy'" scale busy
+usage_error "echo needs a port, not 'x'" loadgen echo x
+for tool in splice_bench tls_ceiling loadgen scale; do
+  "$BENCH/$tool" --help > "$WORK/help.txt" || fail "$tool --help failed"
+  grep -q -- "--help" "$WORK/help.txt" || fail "$tool --help: $(cat "$WORK/help.txt")"
+done
+echo "ok: usage errors and help"
+
 ECHO=$(free_port); start echo "$BENCH/loadgen" echo "$ECHO"; wait_port "$ECHO" 10
 UMS=$(free_port)
 secret benchmark-token-0123456789

@@ -6,9 +6,10 @@ source "$(dirname "$0")/lib.sh"
 expect_config_error() {  # expect_config_error JSON EXPECTED_TEXT
   echo "$1" > "$WORK/bad.json"
   set +e
-  "$BIN/shadowlinkd" --config "$WORK/bad.json" > "$WORK/out.txt" 2>&1
+  timeout 30 "$BIN/shadowlinkd" --config "$WORK/bad.json" > "$WORK/out.txt" 2>&1  # a config taken by mistake would run on
   local rc=$?
   set -e
+  [ $rc -ne 124 ] || fail "shadowlinkd ran with a bad config (expected '$2'): $(cat "$WORK/out.txt")"
   [ $rc -eq 2 ] || fail "exit code $rc for a bad config (expected 2): $(cat "$WORK/out.txt")"
   [ "$(wc -l < "$WORK/out.txt")" -eq 1 ] || fail "expected one line of error, got: $(cat "$WORK/out.txt")"
   grep -qF "$2" "$WORK/out.txt" || fail "expected '$2' in: $(cat "$WORK/out.txt")"
@@ -219,7 +220,8 @@ assert sent, "no prompt"
 assert password not in text, "the password was echoed"
 assert os.waitstatus_to_exitcode(status) == 0 and "tc-2" in text, text
 PY
-set +e; "${HCLI[@]}" -u admin devices < /dev/null > "$WORK/out.txt" 2>&1; rc=$?; set -e
+# setsid: no controlling terminal either (a CI runner may have one, and the console would ask on it).
+set +e; setsid -w timeout 20 "${HCLI[@]}" -u admin devices < /dev/null > "$WORK/out.txt" 2>&1; rc=$?; set -e
 [ $rc -eq 2 ] && grep -q "no password: give SHADOWLINK_PASSWORD or --password, or type it when asked" "$WORK/out.txt" \
   || fail "no password and no terminal: rc=$rc $(cat "$WORK/out.txt")"
 "${HCLI[@]}" --token "$API_TOKEN" sessions > "$WORK/sessions.txt"

@@ -79,7 +79,7 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "--- $*"; }
+step() { echo "--- [${SECONDS}s] $*"; }  # seconds since the script started: where a slow run spent its time
 
 # start NAME CMD...: runs CMD in the background with its output in $WORK/NAME.log; sets $LAST_PID.
 start() {

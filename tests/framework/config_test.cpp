@@ -58,6 +58,65 @@ TEST_CASE("duplicate service names, a missing type and a missing service list ar
   CHECK(error_of(R"({})") == "config.services: is required (a list of service instances)");
 }
 
+TEST_CASE("a key given twice in one object is an error naming it, at the top, in a service's settings and in a nested entry") {
+  CHECK(error_of(R"({"log_level":"info","services":[],"log_level":"debug"})") ==
+        "config.log_level: given twice in one object (which one counts?)");
+  CHECK(error_of(R"({"services":[{"type":"ums","settings":{"port":1,"port":2}}]})") ==
+        "config.services[0].settings.port: given twice in one object (which one counts?)");
+  CHECK(error_of(R"({"services":[{"type":"ums","type":"icg"}]})") ==
+        "config.services[0].type: given twice in one object (which one counts?)");
+  auto c = config_file::parse(R"({"services":[{"type":"ums","settings":{"users":[{"user":"a"},{"user":"b","user":"c"}]}}]})");
+  try {
+    c.services[0].options.objects("users");
+    FAIL("a duplicate key in a nested entry passed");
+  } catch (const config_error& e) {
+    CHECK(std::string(e.what()) == "config.services[0].settings.users[1].user: given twice in one object (which one counts?)");
+  }
+}
+
+TEST_CASE("a typo in a nested entry is found by the service's finish, without a call for each entry") {
+  auto c = config_file::parse(R"({"services":[{"type":"ums","settings":{"users":[{"user":"a"},{"user":"b","rol":"x"}],
+      "limits":{"total":1,"totl":2}}}]})");
+  auto& s = c.services[0].options;
+  for (auto& u : s.objects("users")) u.str("user", "");
+  s.object("limits")->integer("total", 0, 0, 10);
+  try {
+    s.finish();
+    FAIL("a nested unknown key passed");
+  } catch (const config_error& e) {
+    // The first nested key by name: "limits" sorts before "users".
+    CHECK(std::string(e.what()) == "config.services[0].settings.limits.totl: unknown key");
+  }
+  s.object("limits")->integer("totl", 0, 0, 10);  // the same object again: what it read adds up
+  try {
+    s.finish();
+    FAIL("a nested unknown key passed");
+  } catch (const config_error& e) {
+    CHECK(std::string(e.what()) == "config.services[0].settings.users[1].rol: unknown key");
+  }
+  s.objects("users")[1].str("rol", "");
+  CHECK_NOTHROW(s.finish());
+}
+
+TEST_CASE("a setting read into its field takes the field's initializer as its default") {
+  auto c = config_file::parse(R"({"services":[{"type":"ums","settings":{"a_s":7,"b_ms":250,"n":3}}]})");
+  auto& s = c.services[0].options;
+  std::chrono::steady_clock::duration a = std::chrono::seconds(60), b = std::chrono::seconds(1), absent = std::chrono::seconds(42);
+  int n = 1, m = 9;
+  s.seconds("a_s", a, 1, 100);
+  s.milliseconds("b_ms", b, 1, 1000);
+  s.seconds("absent_s", absent, 1, 100);
+  s.number("n", n, 0, 10);
+  s.number("m", m, 0, 10);
+  CHECK(a == std::chrono::seconds(7));
+  CHECK(b == std::chrono::milliseconds(250));
+  CHECK(absent == std::chrono::seconds(42));
+  CHECK(n == 3);
+  CHECK(m == 9);
+  CHECK(error_of(R"({"services":[{"type":"ums","settings":{"port":1}}],"shutdown_grace_ms":-1})") ==
+        "config.shutdown_grace_ms: expected an integer in 0..600000");
+}
+
 TEST_CASE("text that is not JSON is rejected with a parse error") {
   CHECK_THAT(error_of("{services: ["), Catch::StartsWith("config: not valid JSON"));
 }

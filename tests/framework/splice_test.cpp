@@ -1,5 +1,6 @@
 #include "framework/splice.hpp"
 #include "framework/meeting_point.hpp"
+#include "framework/service_host.hpp"
 #include "framework/tcp_stream.hpp"
 #include "support/async.hpp"
 
@@ -147,7 +148,7 @@ TEST_CASE("with the reading side stopped, the splice's buffered bytes stay bound
 }
 
 TEST_CASE("a thousand spliced pairs run concurrently and all close without leaking") {
-  raise_fd_limit();
+  raise_open_file_limit();
   run_async(
       []() -> awaitable<void> {
         constexpr int pairs = 1000;

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <vector>
 
-#include <sys/resource.h>
+
 
 #include <cstdlib>
 
@@ -53,13 +53,6 @@ const identity& test_identity() {
     return ensure_server_identity(dir + "/server", dir + "/ca", {"localhost", "127.0.0.1"});
   }();
   return id;
-}
-
-void raise_fd_limit() {
-  rlimit rl{};
-  getrlimit(RLIMIT_NOFILE, &rl);
-  rl.rlim_cur = rl.rlim_max;
-  setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 }  // namespace shadowlink::testing

@@ -22,7 +22,4 @@ awaitable<void> tcp_pair(tcp::socket& client, tcp::socket& server);
 const identity& test_identity();
 std::string temp_dir();
 
-// Raises the soft open-file limit to the hard limit (tests with thousands of sockets).
-void raise_fd_limit();
-
 }  // namespace shadowlink::testing

@@ -1,0 +1,296 @@
+// The UMS's flows and their failure paths, in process: every set-up step that can fail, and the
+// three ways a running session ends, each checked in the session list (GET /api/v1/sessions/ID),
+// the audit trail and what the viewer's tunnel hears.
+#include "framework/deadline.hpp"
+#include "framework/tls.hpp"
+#include "framework/token.hpp"
+#include "protocol/rfb_client.hpp"
+#include "services/service_stack.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <array>
+
+using namespace shadowlink;
+using namespace shadowlink::testing;
+namespace json = boost::json;
+
+namespace {
+
+std::string up_url(std::uint16_t port) { return "wss://127.0.0.1:" + std::to_string(port) + "/up"; }
+std::string socket_of(const xvnc& v) { return R"("vnc_socket": ")" + v.socket() + "\""; }
+
+// The events, space-separated (not a braced list: g++ 12 cannot hold one in a coroutine's frame).
+std::string events_of(const std::vector<json::object>& records) {
+  std::string out;
+  for (auto& r : records) out += (out.empty() ? "" : " ") + std::string(r.at("event").as_string());
+  return out;
+}
+
+std::string text(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string("<no ") + std::string(key) + ">";
+}
+
+// Step 5 of the console flow: the viewer's tunnel with its one-time ticket.
+awaitable<stream_ptr> open_viewer(tls_client& tls, const json::object& session) {
+  const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + text(session, "token")}};
+  const auto opts = up::tunnel_options();
+  co_return co_await connect_ws(&tls, parse_wss_url(text(session, "tunnel_url")), headers, opts);
+}
+
+// "R,G,B" (a string: g++ 12 cannot keep array temporaries in a coroutine's frame).
+std::string pixel(const rfb::framebuffer& fb, int x, int y) {
+  const auto at = static_cast<std::size_t>((y * fb.width + x) * 3);
+  return std::to_string(fb.rgb.at(at)) + "," + std::to_string(fb.rgb.at(at + 1)) + "," + std::to_string(fb.rgb.at(at + 2));
+}
+
+// Reads until the stream ends; the WebSocket close reason it ended with. (Never co_await inside a
+// CHECK: Catch's macro names its expression twice, and g++ 12 runs the await twice.)
+awaitable<std::string> close_reason_of(stream& s, clock::duration limit) {
+  std::array<char, 4096> buf;
+  const auto until = clock::now() + limit;
+  for (;;) {
+    error_code ec;
+    co_await with_deadline(s.read_some(net::buffer(buf), ec), until - clock::now(), "waiting for the tunnel to end");
+    if (ec) break;
+  }
+  auto* ws = dynamic_cast<ws_stream*>(&s);
+  co_return ws ? ws->close_reason() : std::string();
+}
+
+const std::string red = "255,0,0", blue = "0,0,255";
+
+}  // namespace
+
+TEST_CASE("a console session through the UMS and the device agent shows the device's screen, and how it ended is in the session list and the audit trail") {
+  service_stack st;
+  xvnc vnc;
+  st.run([&]() -> awaitable<void> {
+    co_await vnc.start(st.dir(), "#ff0000");
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("tc-1")) + "]");
+    st.start("[" + st.agent("tc-1", up_url(port), socket_of(vnc)) + "]");
+    st.console(port);
+    co_await st.wait_online("tc-1", 10s);
+    const auto id = co_await st.request("tc-1");
+    auto waiting = co_await st.wait_state(id, "waiting for the viewer", 10s);
+    REQUIRE(text(waiting, "state") == "waiting for the viewer");
+    tls_client tls(make_trust(st.ca_file(), ""));
+    auto tunnel = co_await open_viewer(tls, waiting);
+    auto active = co_await st.wait_state(id, "active", 5s);
+    CHECK(text(active, "state") == "active");
+    auto fb = co_await rfb::capture(*tunnel, 10s);
+    CHECK(fb.width == 64);
+    CHECK(fb.height == 48);
+    CHECK(pixel(fb, 10, 10) == red);
+    CHECK(pixel(fb, 63, 47) == red);
+    CHECK(pixel(fb, 10, 10) != blue);  // the probe tells colours apart (the blue screen below is its positive case)
+    co_await close_stream(*tunnel, "viewer done");
+    auto ended = co_await st.wait_state(id, "ended", 5s);
+    CHECK(text(ended, "end_reason") == "viewer closed");
+    CHECK(ended.at("bytes_to_viewer").to_number<std::int64_t>() > 64 * 48 * 3);
+    auto audit = co_await st.audit_of(id);
+    CHECK(events_of(audit) == "session_requested device_answer session_started session_ended");
+    REQUIRE(audit.size() == 4);
+    CHECK(text(audit[1], "answer") == "accepted");
+    CHECK(text(audit[3], "outcome") == "viewer closed");
+    co_await vnc.stop();
+  }, 60s);
+}
+
+TEST_CASE("a device that refuses, or whose VNC server is down, ends the session with its reason before any tunnel") {
+  service_stack st;
+  xvnc vnc;
+  st.run([&]() -> awaitable<void> {
+    co_await vnc.start(st.dir(), "#0000ff");
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("asks", "ask") + "," + service_stack::device_entry("novnc") + "," +
+                                            service_stack::device_entry("fine")) + "]");
+    // Nobody to ask: no X display for the consent dialog.
+    st.start("[" + st.agent("asks", up_url(port), socket_of(vnc) + R"(, "display": "")") + "," +
+             st.agent("novnc", up_url(port), R"("vnc_socket": ")" + st.dir() + R"(/no-such-vnc.sock")") + "," +
+             st.agent("fine", up_url(port), socket_of(vnc)) + "]");
+    st.console(port);
+    co_await st.wait_online("asks", 10s);
+    co_await st.wait_online("novnc", 10s);
+    co_await st.wait_online("fine", 10s);
+
+    const auto refused = co_await st.request("asks");
+    auto a = co_await st.wait_state(refused, "ended", 10s);
+    CHECK_THAT(text(a, "end_reason"), Catch::StartsWith("device refused: "));
+    CHECK(!a.contains("tunnel_url"));
+    auto audit = co_await st.audit_of(refused);
+    CHECK(events_of(audit) == "session_requested device_answer session_ended");
+    REQUIRE(audit.size() == 3);
+    CHECK(text(audit[1], "answer") == "refused");
+    CHECK(text(audit[2], "outcome") == text(a, "end_reason"));
+
+    const auto down = co_await st.request("novnc");
+    auto b = co_await st.wait_state(down, "ended", 10s);
+    CHECK(text(b, "end_reason") == "device refused: VNC server on the device is not reachable");
+    auto down_audit = co_await st.audit_of(down);
+    CHECK(events_of(down_audit) == "session_requested device_answer session_ended");
+
+    // Positive control: the same UMS and screen with a device that can serve, and blue is blue.
+    const auto ok = co_await st.request("fine");
+    auto c = co_await st.wait_state(ok, "waiting for the viewer", 10s);
+    tls_client tls(make_trust(st.ca_file(), ""));
+    auto tunnel = co_await open_viewer(tls, c);
+    auto fb = co_await rfb::capture(*tunnel, 10s);
+    CHECK(pixel(fb, 10, 10) == blue);
+    co_await close_stream(*tunnel, "viewer done");
+    co_await vnc.stop();
+  }, 60s);
+}
+
+TEST_CASE("a session for a device that is not connected is refused at once and the refusal is audited") {
+  service_stack st;
+  st.run([&]() -> awaitable<void> {
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("away")) + "]");
+    auto& c = st.console(port);
+    auto res = co_await c.call(http::verb::post, "/api/v1/sessions", R"({"device": "away", "wait": false})");
+    CHECK(res.result() == http::status::conflict);
+    CHECK(c.error_of(res).find("device is offline") != std::string::npos);
+    auto audit = co_await st.get("/api/v1/audit");
+    std::string refusals;
+    for (auto& r : audit.at("records").as_array())
+      if (text(r.as_object(), "event") == "session_refused")
+        refusals += text(r.as_object(), "device") + ": " + text(r.as_object(), "reason") + ";";
+    CHECK(refusals == "away: device is offline;");
+  }, 30s);
+}
+
+TEST_CASE("a device that never answers, or leaves while it is asked, ends the session within the answer deadline") {
+  service_stack st;
+  st.run([&]() -> awaitable<void> {
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("silent") + "," + service_stack::device_entry("leaves"),
+                                            R"("consent_timeout_s": 1)") + "]");
+    st.console(port);
+    tls_client tls(make_trust(st.ca_file(), ""));
+    scripted_device silent, leaves;
+    co_await silent.connect(st.tasks(), tls, port, "silent");
+    co_await leaves.connect(st.tasks(), tls, port, "leaves");
+
+    const auto quiet = co_await st.request("silent");
+    auto asked = co_await silent.next(up::kind::shadow_request, 5s);
+    CHECK(asked.session_id == quiet);
+    const auto started = clock::now();
+    auto a = co_await st.wait_state(quiet, "ended", 5s);
+    CHECK(text(a, "end_reason") == "device did not answer");
+    CHECK(clock::now() - started < 3s);
+    auto quiet_audit = co_await st.audit_of(quiet);
+    CHECK(events_of(quiet_audit) == "session_requested session_ended");
+
+    const auto gone = co_await st.request("leaves");
+    co_await leaves.next(up::kind::shadow_request, 5s);
+    leaves.leave();
+    auto b = co_await st.wait_state(gone, "ended", 5s);
+    CHECK(text(b, "end_reason") == "device went offline");
+    silent.leave();
+  }, 30s);
+}
+
+TEST_CASE("a console that never opens its tunnel loses the session at the viewer deadline, and the device's tunnel is closed") {
+  service_stack st;
+  xvnc vnc;
+  st.run([&]() -> awaitable<void> {
+    co_await vnc.start(st.dir(), "#ff0000");
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("tc-1"), R"("viewer_timeout_s": 1)") + "]");
+    st.start("[" + st.agent("tc-1", up_url(port), socket_of(vnc)) + "]");
+    st.console(port);
+    co_await st.wait_online("tc-1", 10s);
+    const auto id = co_await st.request("tc-1");
+    auto waiting = co_await st.wait_state(id, "waiting for the viewer", 10s);
+    REQUIRE(text(waiting, "state") == "waiting for the viewer");
+    auto ended = co_await st.wait_state(id, "ended", 5s);
+    CHECK(text(ended, "end_reason") == "the viewer did not connect in time");
+    auto audit = co_await st.audit_of(id);
+    CHECK(events_of(audit) == "session_requested device_answer session_ended");
+    // The ticket died with the session: a late viewer is refused.
+    tls_client tls(make_trust(st.ca_file(), ""));
+    auto late = co_await settle(open_viewer(tls, waiting));
+    CHECK(late.error);
+    // The device is free again: the next session gets as far as the viewer.
+    const auto next = co_await st.request("tc-1");
+    auto again = co_await st.wait_state(next, "waiting for the viewer", 10s);
+    CHECK(text(again, "state") == "waiting for the viewer");
+    co_await vnc.stop();
+  }, 60s);
+}
+
+TEST_CASE("an administrator ends a session through REST while the device is asked, while the viewer is awaited and while it runs") {
+  service_stack st;
+  xvnc vnc;
+  st.run([&]() -> awaitable<void> {
+    co_await vnc.start(st.dir(), "#ff0000");
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("silent") + "," + service_stack::device_entry("tc-1")) + "]");
+    st.start("[" + st.agent("tc-1", up_url(port), socket_of(vnc)) + "]");
+    st.console(port);
+    tls_client tls(make_trust(st.ca_file(), ""));
+    scripted_device silent;
+    co_await silent.connect(st.tasks(), tls, port, "silent");
+    co_await st.wait_online("tc-1", 10s);
+
+    const auto asking = co_await st.request("silent");
+    co_await silent.next(up::kind::shadow_request, 5s);
+    auto ended_asking = co_await st.end(asking);
+    CHECK(ended_asking.result() == http::status::no_content);
+    auto a = co_await st.wait_state(asking, "ended", 5s);
+    CHECK(text(a, "end_reason") == "ended by automation");
+    auto told = co_await silent.next(up::kind::end_session, 5s);  // the device stops asking its user
+    CHECK(told.session_id == asking);
+
+    const auto waiting = co_await st.request("tc-1");
+    co_await st.wait_state(waiting, "waiting for the viewer", 10s);
+    auto ended_waiting = co_await st.end(waiting);
+    CHECK(ended_waiting.result() == http::status::no_content);
+    auto b = co_await st.wait_state(waiting, "ended", 5s);
+    CHECK(text(b, "end_reason") == "ended by automation");
+
+    const auto running = co_await st.request("tc-1");
+    auto c = co_await st.wait_state(running, "waiting for the viewer", 10s);
+    auto tunnel = co_await open_viewer(tls, c);
+    co_await rfb::capture(*tunnel, 10s);
+    auto ended_running = co_await st.end(running);
+    CHECK(ended_running.result() == http::status::no_content);
+    auto heard = co_await close_reason_of(*tunnel, 5s);
+    CHECK(heard == "ended by automation");
+    auto d = co_await st.wait_state(running, "ended", 5s);
+    CHECK(text(d, "end_reason") == "stopped: ended by automation");
+    auto audit = co_await st.audit_of(running);
+    CHECK(events_of(audit) == "session_requested device_answer session_started session_end_requested session_ended");
+    silent.leave();
+    co_await vnc.stop();
+  }, 60s);
+}
+
+TEST_CASE("a console session through the gateway shows the device's screen, and a gateway that goes away ends it with that reason") {
+  service_stack st;
+  xvnc vnc;
+  st.run([&]() -> awaitable<void> {
+    co_await vnc.start(st.dir(), "#ff0000");
+    const std::string ums_credential = "ums-credential-for-the-gateway-0123";
+    const auto gw_port = st.start(R"([{"type": "icg", "name": "icg", "settings": {"port": 0, "ums_credential_sha256": ")" +
+                                  sha256_hex(ums_credential) + R"("}}])");
+    const std::string gw_url = "wss://127.0.0.1:" + std::to_string(gw_port);
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("remote"), R"("demo": true, "gateways": [{"name": "icg", "url": ")" +
+                                                                                 gw_url + R"(", "credential": ")" + ums_credential + R"("}])") + "]");
+    st.start("[" + st.agent("remote", gw_url + "/up", socket_of(vnc)) + "]");
+    st.console(port);
+    co_await st.wait_online("remote", 15s);
+    const auto id = co_await st.request("remote");
+    auto waiting = co_await st.wait_state(id, "waiting for the viewer", 10s);
+    REQUIRE(text(waiting, "gateway") == "icg");
+    tls_client tls(make_trust(st.ca_file(), ""));
+    auto tunnel = co_await open_viewer(tls, waiting);
+    CHECK(parse_wss_url(text(waiting, "tunnel_url")).port == std::to_string(gw_port));
+    auto fb = co_await rfb::capture(*tunnel, 10s);
+    CHECK(pixel(fb, 10, 10) == red);
+    co_await st.wait_state(id, "active", 5s);
+    st.stop_service("icg");
+    auto ended = co_await st.wait_state(id, "ended", 10s);
+    CHECK(text(ended, "end_reason") == "gateway connection lost");
+    auto audit = co_await st.audit_of(id);
+    CHECK_THAT(events_of(audit), Catch::StartsWith("session_requested") && Catch::EndsWith("session_ended"));
+    co_await vnc.stop();
+  }, 60s);
+}
