@@ -227,7 +227,7 @@ awaitable<void> echo_server(unsigned short port) {
 int main(int argc, char** argv) {
   options o;
   std::string mode, pids;
-  std::size_t bulk_mib = o.bulk >> 20;
+  int bulk_mib = static_cast<int>(o.bulk >> 20);
   bench::po::options_description opts("loadgen echo PORT | loadgen measure URL [options]");
   opts.add_options()
       ("mode", bench::po::value(&mode)->required(), "echo or measure")
@@ -248,7 +248,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.round_trips = std::max(10, o.round_trips);
-  o.bulk = bulk_mib << 20;
+  o.bulk = static_cast<std::size_t>(std::clamp(bulk_mib, 1, 1 << 20)) << 20;
   std::istringstream in(pids);
   for (int p; in >> p;) o.pids.push_back(p);
   net::io_context ioc(1);

@@ -213,7 +213,7 @@ struct bench_run {
 
 int main(int argc, char** argv) {
   int round_trips = 20000;
-  std::size_t bulk_mib = 256;
+  int bulk_mib = 256;
   std::string json_path;
   bench::po::options_description opts("splice_bench [options]");
   opts.add_options()
@@ -223,11 +223,11 @@ int main(int argc, char** argv) {
   bench::po::variables_map vm;
   if (auto done = bench::parse_command_line(argc, argv, "splice_bench", opts, {}, vm)) return *done;
   round_trips = std::max(10, round_trips);
-  bulk_mib = std::max<std::size_t>(1, bulk_mib);
+  bulk_mib = std::clamp(bulk_mib, 1, 1 << 20);
   char dir[] = "/tmp/splice-bench-XXXXXX";
   if (!mkdtemp(dir)) return 1;
   auto id = ensure_server_identity(std::string(dir) + "/s", std::string(dir) + "/ca", {"127.0.0.1"});
-  bench_run b{round_trips, bulk_mib << 20, id, {}};
+  bench_run b{round_trips, static_cast<std::size_t>(bulk_mib) << 20, id, {}};
   net::io_context ioc(1);
   int rc = 0;
   net::co_spawn(ioc, [&]() -> awaitable<void> {
@@ -241,7 +241,7 @@ int main(int argc, char** argv) {
     try { std::rethrow_exception(ep); } catch (const std::exception& e) { std::fprintf(stderr, "splice_bench: %s\n", e.what()); }
   });
   ioc.run();
-  std::printf("splice_bench: %d round trips per size, %zu MiB bulk, one thread (client, relay and echo share it)\n",
+  std::printf("splice_bench: %d round trips per size, %d MiB bulk, one thread (client, relay and echo share it)\n",
               round_trips, bulk_mib);
   std::printf("| path | 64 B p50 µs | p99 | p99.9 | 4 KiB p50 µs | p99 | p99.9 | bulk MB/s |\n|---|---:|---:|---:|---:|---:|---:|---:|\n");
   boost::json::array figures;

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <wolfssl/ssl.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -58,7 +59,7 @@ awaitable<figure> measure(const identity& id, std::string suite, std::size_t byt
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::size_t mib = 256;
+  int mib = 256;
   std::string json_path;
   bench::po::options_description opts("tls_ceiling [options]");
   opts.add_options()
@@ -66,7 +67,7 @@ int main(int argc, char** argv) {
       ("json", bench::po::value(&json_path), "also write the figures to this file as JSON");
   bench::po::variables_map vm;
   if (auto done = bench::parse_command_line(argc, argv, "tls_ceiling", opts, {}, vm)) return *done;
-  mib = std::max<std::size_t>(1, mib);
+  mib = std::clamp(mib, 1, 1 << 20);
   char dir[] = "/tmp/tls-ceiling-XXXXXX";
   if (!mkdtemp(dir)) return 1;
   auto id = ensure_server_identity(std::string(dir) + "/s", std::string(dir) + "/ca", {"127.0.0.1"});
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   net::co_spawn(ioc, [&]() -> awaitable<void> {
     for (const char* suite : {"TLS13-CHACHA20-POLY1305-SHA256", "TLS13-AES128-GCM-SHA256", "TLS13-AES256-GCM-SHA384"})
-      figures.push_back(co_await measure(id, suite, mib << 20));
+      figures.push_back(co_await measure(id, suite, static_cast<std::size_t>(mib) << 20));
   }, [&](std::exception_ptr ep) {
     if (!ep) return;
     rc = 1;

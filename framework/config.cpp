@@ -164,7 +164,11 @@ std::optional<settings> settings::detached_object(std::string_view key) {
 }
 
 std::optional<settings> settings::object(std::string_view key) {
-  if (auto known = node_->children.find(key); known != node_->children.end()) return known->second.front();
+  // (The cache holds what object() put there: one entry. A key read both ways is a programming error.)
+  if (auto known = node_->children.find(key); known != node_->children.end()) {
+    if (known->second.size() != 1) reject(key, "read as an object and as a list of objects");
+    return known->second.front();
+  }
   auto o = detached_object(key);
   if (o) node_->children.emplace(std::string(key), std::vector<settings>{*o});
   return o;

@@ -21,7 +21,7 @@ bool is_normal_end(const std::exception_ptr& ep);
 // A step that ran out of time, with the words that say which ("the viewer did not connect in
 // time"): an administrator reading a session's end must know which party to look at.
 struct step_timed_out : system_error {
-  explicit step_timed_out(std::string words) : system_error(make_error_code(boost::system::errc::timed_out)), words(std::move(words)) {}
+  explicit step_timed_out(std::string words) : system_error(net::error::timed_out, words), words(std::move(words)) {}
   std::string words;
 };
 

@@ -72,6 +72,10 @@ awaitable<void> agent::shadow(up::message req) {
       answer(up::kind::shadow_refused, "VNC server on the device is not reachable");
       co_return;
     }
+    if (!pending_end_.empty()) {  // ended by the server while the VNC server was being reached
+      answer(up::kind::shadow_refused, "ended by the server: " + pending_end_);
+      co_return;
+    }
     tunnel = co_await open_tunnel(req, scope);
   } else {
     tunnel = co_await await_legacy_viewer(req, scope);
@@ -125,7 +129,8 @@ awaitable<void> agent::shadow(up::message req) {
 awaitable<stream_ptr> agent::connect_vnc(const std::string& scope) {
   try {
     if (!cfg_.vnc_socket.empty()) co_return co_await connect_unix(cfg_.vnc_socket, 5s);
-    co_return make_tcp_stream(co_await connect_tcp(cfg_.vnc_host, std::to_string(cfg_.vnc_port), 5s));
+    const auto port = std::to_string(cfg_.vnc_port);
+    co_return make_tcp_stream(co_await connect_tcp(cfg_.vnc_host, port, 5s));
   } catch (const std::exception& e) {
     log::warn(scope, "local VNC server unreachable: ", e.what());
   }

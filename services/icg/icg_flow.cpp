@@ -1,6 +1,7 @@
 // The gateway's part of a shadow session ("IGEL OS 12 — Over ICG" in the seed): one coroutine,
 // from the UMS's request to the end of the splice. Every step is reported to the UMS, whose own
 // session coroutine awaits those reports.
+#include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "framework/splice.hpp"
 #include "protocol/rfb_input_filter.hpp"
@@ -61,7 +62,7 @@ awaitable<void> icg_service::relay_session(up::message req) {
     if (end.how == splice_end::kind::failed) log::warn(scope, "splice ended: ", outcome);
     report(up::kind::session_ended, outcome, &sp.counters());
   } catch (const std::exception& e) {
-    outcome = e.what();
+    outcome = ending_words(e);
     report(up::kind::session_ended, "gateway: " + outcome);
   }
   session_device_.erase(req.session_id);

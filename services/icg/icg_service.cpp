@@ -202,6 +202,9 @@ void icg_service::on_ums_message(const up::message& m) {
     case up::kind::end_session:
       if (auto a = active_.find(m.session_id); a != active_.end()) a->second->stop(m.reason.empty() ? "ended by the UMS" : m.reason);
       else rv_.cancel(m.session_id);
+      // The device hears it too: its user's consent dialog closes (it ignores other sessions' ends).
+      if (auto d = session_device_.find(m.session_id); d != session_device_.end())
+        if (auto* e = devices_.find(d->second)) e->l->send(m);
       return;
     default:
       return;
@@ -231,7 +234,7 @@ void icg_service::on_verdict(const up::message& m) {
 awaitable<void> icg_service::drop_devices_without_ums() {
   net::steady_timer t(co_await net::this_coro::executor);
   stop_hook on_stop(env_.tasks, [&t] { t.cancel(); });  // ends with the gateway, not at the grace period's cancel
-  for (;;) {
+  while (!env_.tasks.stopping()) {
     t.expires_after(1s);
     if (auto [ec] = co_await t.async_wait(use_tuple); ec) co_return;
     if (ums_ || clock::now() - ums_lost_ < device_grace_) continue;

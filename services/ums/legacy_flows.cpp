@@ -108,6 +108,7 @@ awaitable<void> ums_service::ask_device_legacy(shadow_session& s) {
   req.ttl_s = std::chrono::duration_cast<std::chrono::seconds>(cfg_.setup_timeout).count();
   s.step("asking the device", clock::now() + cfg_.consent_timeout);
   if (!device->send(req)) throw flow_error(http::status::conflict, "device link is congested");
+  s.asked = true;
   co_await await_device_answer(s);
 }
 

@@ -177,16 +177,33 @@ awaitable<void> ums_service::record_refusal(const std::string& device, const std
   }
 }
 
-// Records the end (the audit line) and frees the device for the next session.
+// Ends a session: everyone it involved is told, the device is free again, then the audit line.
 awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome) {
   s.ended = true;
-  s.step("ended");
+  s.step("ending");
   s.end_reason = outcome;
   s.tunnel_url.clear();
   s.viewer_token.clear();
   s.password.clear();
   s.answer.close();
   co_await rv_.finish(s.id, outcome);
+  // A gateway keeps a session's tokens and tunnels until told: tell it whenever the session ends
+  // here, also when we gave up during set-up (a late viewer must find nothing to join); it tells
+  // the device.
+  up::message end;
+  end.type = up::kind::end_session;
+  end.session_id = s.id;
+  end.reason = outcome;
+  if (!s.gateway.empty())
+    for (auto& gw : gateways_)
+      if (gw->name == s.gateway && gw->link) gw->link->send(end);
+  // A device asked directly stops its side as well: the consent dialog on its user's screen
+  // closes, a tunnel it was about to open is not opened. (One that ended it first ignores this.)
+  if (s.asked && s.gateway.empty() && !s.ends_on_device)
+    if (auto* device = online_.link_of(s.device_id)) device->send(end);
+  // Free before anyone sees "ended": a console that asks again at once is not refused as busy.
+  if (auto d = devices_.find(s.device_id); d != devices_.end() && d->second.busy_with == s.id) d->second.busy_with.clear();
+  s.step("ended");
   auto secs = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); };
   log::info(scope(s), "AUDIT session ended: device=", s.device_id, " user=", s.user, " via=", s.via,
             " view_only=", s.view_only, " duration_s=", s.started == clock::time_point{} ? 0 : secs(clock::now() - s.started),
@@ -197,34 +214,12 @@ awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome)
   metrics_.bytes.Add({{"direction", "to_viewer"}}).Increment(static_cast<double>(s.bytes_to_viewer));
   metrics_.bytes.Add({{"direction", "from_viewer"}}).Increment(static_cast<double>(s.bytes_from_viewer));
   try {
-    json::object end{{"outcome", outcome}, {"duration_s", duration}, {"bytes_to_viewer", s.bytes_to_viewer},
-                      {"bytes_from_viewer", s.bytes_from_viewer}};
-    co_await audit_->session("session_ended", s, std::move(end));
+    json::object record{{"outcome", outcome}, {"duration_s", duration}, {"bytes_to_viewer", s.bytes_to_viewer},
+                        {"bytes_from_viewer", s.bytes_from_viewer}};
+    co_await audit_->session("session_ended", s, std::move(record));
   } catch (const system_error& e) {
     log::error(scope(s), "audit trail: cannot record the end: ", e.what());
   }
-  // A gateway keeps a session's tokens and tunnels until told: tell it whenever the session ends
-  // here, also when we gave up during set-up (a late viewer must find nothing to join).
-  if (!s.gateway.empty())
-    for (auto& gw : gateways_)
-      if (gw->name == s.gateway && gw->link) {
-        up::message end;
-        end.type = up::kind::end_session;
-        end.session_id = s.id;
-        end.reason = outcome;
-        gw->link->send(end);
-      }
-  // A device asked directly stops its side as well: the consent dialog on its user's screen
-  // closes, a tunnel it was about to open is not opened. (One that ended it first ignores this.)
-  if (s.asked && s.gateway.empty() && !s.ends_on_device)
-    if (auto* device = online_.link_of(s.device_id)) {
-      up::message end;
-      end.type = up::kind::end_session;
-      end.session_id = s.id;
-      end.reason = outcome;
-      device->send(end);
-    }
-  if (auto d = devices_.find(s.device_id); d != devices_.end() && d->second.busy_with == s.id) d->second.busy_with.clear();
   remember_ended(s);
   log::forget_session(s.id);
   sessions_.erase(s.id);

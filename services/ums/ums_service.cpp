@@ -47,6 +47,8 @@ ums_service::ums_service(service_env& env, settings& s)
   for (auto& g : s.objects("gateways")) {
     auto gw = std::make_unique<gateway>();
     gw->name = g.required_str("name");
+    for (auto& other : gateways_)
+      if (other->name == gw->name) g.reject("name", "duplicate gateway '" + gw->name + "'");
     gw->url = g.required_str("url");
     try {
       if (!parse_ws_url(gw->url).tls) g.reject("url", "must be a wss:// URL");

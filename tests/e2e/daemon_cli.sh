@@ -86,6 +86,10 @@ expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"device
 expect_config_error "{\"services\": [{\"type\": \"device\", \"settings\": {$D, \"server\": \"wss://x/up\", \"ca_file\": \"/x\", \"consent\": \"sometimes\"}}]}" "settings.consent: expected none, notify or ask"
 GW='"name": "icg", "url": "wss://10.1.0.9:9443", "credential_file": "'"$(credential_file 0123456789abcdef0123)"'"'
 expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"gateways\": [{$GW, \"external_url\": \"ws://gw.example:9443\"}], $U}}]}" "gateways[0].external_url: must be a wss:// URL"
+expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"gateways\": [{$GW}, {$GW}], $U}}]}" "gateways[1].name: duplicate gateway 'icg'"
+expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"devices\": [{$DEV}, {$DEV}], $U}}]}" "devices[1].id: duplicate device id 'd'"
+expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"port\": 1, \"port\": 2, $U}}]}" "settings.port: given twice in one object"
+expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"devices\": [{$DEV, \"colour\": \"red\"}], $U}}]}" "settings.devices[0].colour: unknown key"
 expect_config_error "{\"services\": [{\"type\": \"ums\", \"settings\": {\"login_idle_timeout_s\": 0, $U}}]}" "settings.login_idle_timeout_s"
 set +e; "$BIN/shadowlinkd" --config "$WORK/missing.json" > "$WORK/out.txt" 2>&1; rc=$?; set -e
 [ $rc -eq 2 ] && grep -q "cannot read the file" "$WORK/out.txt" || fail "missing file: rc=$rc $(cat "$WORK/out.txt")"

@@ -263,7 +263,7 @@ TEST_CASE("an administrator ends a session through REST while the device is aske
   }, 60s);
 }
 
-TEST_CASE("a console session through the gateway shows the device's screen, and a gateway that goes away ends it with that reason") {
+TEST_CASE("a console session through the gateway shows the device's screen, a device behind it that is asked hears of an end through REST, and a gateway that goes away ends the session with that reason") {
   service_stack st;
   xvnc vnc;
   st.run([&]() -> awaitable<void> {
@@ -272,15 +272,26 @@ TEST_CASE("a console session through the gateway shows the device's screen, and 
     const auto gw_port = st.start(R"([{"type": "icg", "name": "icg", "settings": {"port": 0, "ums_credential_sha256": ")" +
                                   sha256_hex(ums_credential) + R"("}}])");
     const std::string gw_url = "wss://127.0.0.1:" + std::to_string(gw_port);
-    const auto port = st.start("[" + st.ums(service_stack::device_entry("remote"), R"("demo": true, "gateways": [{"name": "icg", "url": ")" +
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("remote") + "," + service_stack::device_entry("silent"), R"("demo": true, "gateways": [{"name": "icg", "url": ")" +
                                                                                  gw_url + R"(", "credential": ")" + ums_credential + R"("}])") + "]");
     st.start("[" + st.agent("remote", gw_url + "/up", socket_of(vnc)) + "]");
     st.console(port);
     co_await st.wait_online("remote", 15s);
+    tls_client tls(make_trust(st.ca_file(), ""));
+    scripted_device silent;  // behind the gateway: the gateway relays the request and the end
+    co_await silent.connect(st.tasks(), tls, gw_port, "silent");
+    co_await st.wait_online("silent", 10s);
+    const auto asking = co_await st.request("silent");
+    co_await silent.next(up::kind::shadow_request, 5s);
+    auto ended_asking = co_await st.end(asking);
+    CHECK(ended_asking.result() == http::status::no_content);
+    auto told = co_await silent.next(up::kind::end_session, 5s);
+    CHECK(told.session_id == asking);
+    silent.leave();
+
     const auto id = co_await st.request("remote");
     auto waiting = co_await st.wait_state(id, "waiting for the viewer", 10s);
     REQUIRE(text(waiting, "gateway") == "icg");
-    tls_client tls(make_trust(st.ca_file(), ""));
     auto tunnel = co_await open_viewer(tls, waiting);
     CHECK(parse_wss_url(text(waiting, "tunnel_url")).port == std::to_string(gw_port));
     auto fb = co_await rfb::capture(*tunnel, 10s);

@@ -8,6 +8,7 @@
 #include "services/ums/ums_service.hpp"
 #include "support/async.hpp"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/detached.hpp>
 
 #include <filesystem>
@@ -74,6 +75,7 @@ service_stack::~service_stack() = default;
 void service_stack::run(std::function<awaitable<void>()> body, std::chrono::seconds limit) {
   std::exception_ptr failed;
   bool done = false;
+  net::cancellation_signal cancel_body;
   net::co_spawn(*ioc_, [&]() -> awaitable<void> {
     try {
       co_await body();
@@ -84,15 +86,28 @@ void service_stack::run(std::function<awaitable<void>()> body, std::chrono::seco
     co_await stop_services(*tasks_, services_, 5s);
     done = true;
     ioc_->stop();
-  }, net::detached);
+  }, net::bind_cancellation_slot(cancel_body.slot(), net::detached));
   ioc_->run_for(limit);
+  if (!done) {
+    // Out of time: everything still running is cancelled and unwinds now, while the services it
+    // refers to exist (frames destroyed with the io_context later would touch freed services).
+    cancel_body.emit(net::cancellation_type::terminal);
+    tasks_->cancel();
+    ioc_->restart();
+    ioc_->run_for(5s);
+  }
+  if (!done) {
+    // Still stuck: keep the services (a leak the sanitizer reports) rather than free them under
+    // coroutines that may still refer to them.
+    [[maybe_unused]] auto* kept = new std::vector<service_instance>(std::move(services_));
+    FAIL("the test did not finish (services stopped included) within " << limit.count() << " s");
+  }
   if (failed) std::rethrow_exception(failed);
-  if (!done) FAIL("the test did not finish (services stopped included) within " << limit.count() << " s");
 }
 
 std::uint16_t service_stack::start(const std::string& services_json) {
   configs_.push_back(std::make_unique<config_file>(
-      config_file::parse(R"({"log_level": "warn", "data_dir": ")" + dir_ + R"(", "services": )" + services_json + "}")));
+      config_file::parse(R"({"data_dir": ")" + dir_ + R"(", "services": )" + services_json + "}")));
   auto created = create_services(ioc_->get_executor(), *tasks_, *configs_.back(), registry());
   start_services(created);
   const auto port = created.empty() ? 0 : created.front().svc->port();
