@@ -1,5 +1,7 @@
 #include "framework/tcp_stream.hpp"
 
+#include "framework/deadline.hpp"
+
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -66,18 +68,10 @@ stream_ptr make_tcp_stream(tcp::socket s) {
 }
 
 awaitable<stream_ptr> connect_unix(const std::string& path, clock::duration deadline) {
-  using namespace net::experimental::awaitable_operators;
   using local = net::local::stream_protocol;
-  auto ex = co_await net::this_coro::executor;
-  local::socket sock(ex);
-  auto connect = [&]() -> awaitable<error_code> {
-    auto [ec] = co_await sock.async_connect(local::endpoint(path), use_tuple);
-    co_return ec;
-  };
-  net::steady_timer timer(ex, deadline);
-  auto r = co_await (connect() || timer.async_wait(use_awaitable));
-  if (r.index() == 1) throw system_error(net::error::timed_out, "connect to " + path);
-  if (auto ec = std::get<0>(r)) throw system_error(error_code(ec.value(), ec.category()), "connect to " + path);
+  local::socket sock(co_await net::this_coro::executor);
+  auto connected = sock.async_connect(local::endpoint(path), use_awaitable);
+  co_await with_deadline(std::move(connected), deadline, "connect to " + path);
   co_return std::make_unique<socket_stream<local::socket>>(std::move(sock), path);
 }
 

@@ -2,6 +2,7 @@
 // the program's exit code. Nothing is opened before a yes.
 #include "framework/child_process.hpp"
 #include "framework/log.hpp"
+#include "framework/on_exit.hpp"
 #include "services/device/agent.hpp"
 
 #include <filesystem>
@@ -46,10 +47,14 @@ awaitable<std::string> agent::ask_user(const up::message& req) {
     co_return std::string("the device's user cannot be asked: ") + e.what();
   }
   // The dialog's own timeout comes first; ours ends one that ignores it. The server may end the
-  // session meanwhile (an administrator, its own deadline): the dialog closes at once then.
-  const auto until = asked + std::chrono::seconds(timeout_s) + 2s;
-  std::optional<int> code;
-  while (!code && clock::now() < until && pending_end_.empty()) code = co_await dialog->wait(std::min(until, clock::now() + 200ms));
+  // session meanwhile (an administrator, its own deadline): its end closes the dialog at once.
+  end_active_ = [this, &dialog](std::string why) {
+    pending_end_ = std::move(why);
+    dialog->terminate();
+  };
+  on_exit forget([this] { end_active_ = nullptr; });
+  auto code = co_await dialog->wait(asked + std::chrono::seconds(timeout_s) + 2s);
+  forget.run();
   if (!code) co_await dialog->stop(2s);
   if (!pending_end_.empty()) co_return "ended by the server while the device's user was asked: " + pending_end_;
   if (code && *code == cfg_.consent_yes_exit) co_return "";

@@ -142,6 +142,40 @@ TEST_CASE("a device that refuses, or whose VNC server is down, ends the session 
   }, 60s);
 }
 
+TEST_CASE("a real agent whose user is being asked closes the dialog when the session is ended, and is free for the next request within moments, not when the dialog would have timed out") {
+  service_stack st;
+  xvnc vnc;
+  st.run([&]() -> awaitable<void> {
+    co_await vnc.start(st.dir(), "#ff0000");
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("asks", "ask")) + "]");
+    // A "dialog" nobody answers for 60 s: only the end can close it in time.
+    st.start("[" + st.agent("asks", up_url(port), socket_of(vnc) + R"(, "display": ")" + vnc.display() +
+                                                    R"(", "consent_command": ["sleep", "60"])") + "]");
+    st.console(port);
+    co_await st.wait_online("asks", 10s);
+    const auto first = co_await st.request("asks");
+    auto asking = co_await st.wait_state(first, "waiting for the device's user", 10s);
+    REQUIRE(text(asking, "state") == "waiting for the device's user");
+    auto ended = co_await st.end(first);
+    CHECK(ended.result() == http::status::no_content);
+    co_await st.wait_state(first, "ended", 5s);
+    // With the dialog still open the device refuses as "already being shadowed" for 60 s; once it
+    // is closed (the agent reaps it within its 50 ms poll) the next request is asked again.
+    json::object again;
+    const auto until = clock::now() + 5s;
+    do {
+      const auto next = co_await st.request("asks");
+      again = co_await st.wait_state(next, "waiting for the device's user", 5s);
+      if (text(again, "state") != "ended") break;
+      CHECK_THAT(text(again, "end_reason"), Catch::EndsWith("device is already being shadowed"));
+      net::steady_timer pause(co_await net::this_coro::executor, 100ms);
+      co_await pause.async_wait(use_awaitable);
+    } while (clock::now() < until);
+    CHECK(text(again, "state") == "waiting for the device's user");
+    co_await vnc.stop();
+  }, 60s);
+}
+
 TEST_CASE("a session for a device that is not connected is refused at once and the refusal is audited") {
   service_stack st;
   st.run([&]() -> awaitable<void> {

@@ -58,6 +58,7 @@ awaitable<void> xvnc::start(const std::string& dir, const std::string& colour) {
     child_process paint({"xsetroot", "-solid", colour}, {{"DISPLAY", d}});
     auto code = co_await paint.wait(clock::now() + 10s);
     REQUIRE(code == std::optional<int>(0));
+    display_ = d;
     co_return;
   }
   FAIL("no free X display for Xvnc in :600..:699");

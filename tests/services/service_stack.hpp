@@ -24,10 +24,11 @@ class xvnc {
   awaitable<void> start(const std::string& dir, const std::string& colour);
   awaitable<void> stop();
   const std::string& socket() const { return socket_; }
+  const std::string& display() const { return display_; }  // ":N", for X clients on its screen
 
  private:
   std::unique_ptr<child_process> server_;
-  std::string socket_;
+  std::string socket_, display_;
 };
 
 // One test's services, clients and io_context.
