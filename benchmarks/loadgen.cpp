@@ -1,6 +1,6 @@
 // The benchmark harness's own load client and echo server (a Python client would dominate the
 // figures). Modes:
-//   loadgen echo PORT                                   TCP echo server on 127.0.0.1:PORT
+//   loadgen echo PORT                                   TCP echo server on 127.0.0.1:PORT (0: any free one)
 //   loadgen measure URL [options]                       measure one path, print one JSON object
 //     URL: tcp://127.0.0.1:P | ws://127.0.0.1:P/path | shadowlink://DEVICE@127.0.0.1:P (REST -> tunnel)
 //          | webapp://DEVICE@127.0.0.1:P (login cookie -> the Web App's WebSocket, as noVNC does)
@@ -17,6 +17,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <cstdio>
 #include <fstream>
@@ -192,6 +193,8 @@ awaitable<void> measure(options o) {  // by value: the caller's options end befo
 awaitable<void> echo_server(unsigned short port) {
   auto ex = co_await net::this_coro::executor;
   tcp::acceptor acc(ex, tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  // With port 0 the kernel picks one: whoever started us reads it here.
+  std::fprintf(stderr, "listening on 127.0.0.1:%u\n", static_cast<unsigned>(acc.local_endpoint().port()));
   for (;;) {
     auto sock = co_await acc.async_accept(use_awaitable);
     net::co_spawn(ex, [s = make_tcp_stream(std::move(sock))]() -> awaitable<void> {
@@ -259,12 +262,10 @@ int main(int argc, char** argv) {
     try { std::rethrow_exception(ep); } catch (const std::exception& e) { std::fprintf(stderr, "loadgen: %s\n", e.what()); }
   };
   if (mode == "echo") {
-    int port = 0;
-    try {
-      port = std::stoi(o.url);
-    } catch (const std::exception&) {
-    }
-    if (port < 1 || port > 65535) {
+    int port = -1;
+    const auto* end = o.url.data() + o.url.size();
+    if (auto [p, ec] = std::from_chars(o.url.data(), end, port); ec != std::errc() || p != end) port = -1;
+    if (port < 0 || port > 65535) {
       std::fprintf(stderr, "loadgen: echo needs a port, not '%s'\n", o.url.c_str());
       return 2;
     }

@@ -7,7 +7,10 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -83,6 +86,19 @@ awaitable<void> reload_on_hangup(net::signal_set& hup, std::string path, const s
   }
 }
 
+// Written whole under a temporary name and renamed: whoever waits for the file never reads half of it.
+void write_port_file(const std::string& path, const std::vector<service_instance>& services) {
+  const auto tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& s : services)
+      if (s.svc->port() != 0) out << s.name << ' ' << s.svc->port() << '\n';
+    out.flush();
+    if (!out) throw std::runtime_error(tmp + ": " + std::strerror(errno));
+  }
+  std::filesystem::rename(tmp, path);
+}
+
 // Fed from the event loop itself: if the loop stalls, systemd sees the silence and restarts us.
 awaitable<void> feed_watchdog(task_group& tasks, clock::duration every) {
   net::steady_timer timer(co_await net::this_coro::executor);
@@ -98,7 +114,7 @@ awaitable<void> feed_watchdog(task_group& tasks, clock::duration every) {
 }  // namespace
 
 int run_daemon(int argc, char** argv, const service_registry& registry, std::string_view default_config) {
-  std::string config_path, check_path;
+  std::string config_path, check_path, port_file;
   po::options_description desc(
       "Usage: shadowlinkd --config FILE | --demo | --check-config FILE\n"
       "  or:  shadowlinkd hash-password [--iterations N] < password\n"
@@ -111,7 +127,9 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
       "config,c", po::value(&config_path), "JSON configuration file")(
       "demo", "run the embedded demo configuration (demo credentials: never on a network others use)")(
       "check-config", po::value(&check_path), "check a configuration file and exit (0: good; 2: the error in one line)")(
-      "print-default-config", "print the embedded demo configuration and exit");
+      "print-default-config", "print the embedded demo configuration and exit")(
+      "port-file", po::value(&port_file),
+      "once started, write \"NAME PORT\" for each listening service to this file (useful with port 0); removed at stop");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -176,6 +194,12 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
     std::cerr << "shadowlinkd: cannot start: " << e.what() << "\n";
     return 1;
   }
+  try {
+    if (!port_file.empty()) write_port_file(port_file, services);
+  } catch (const std::exception& e) {
+    std::cerr << "shadowlinkd: cannot write the port file: " << e.what() << "\n";
+    return 1;
+  }
   net::co_spawn(ioc, shutdown_on_signal(ioc, tasks, services, std::chrono::milliseconds(running->cfg.shutdown_grace_ms)),
                 log_exceptions{"shadowlinkd"});
   // Owned by the task group: cancelled with everything else at shutdown.
@@ -185,6 +209,7 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
   systemd::notify("READY=1");
   ioc.run();
   services.clear();
+  if (std::error_code ec; !port_file.empty()) std::filesystem::remove(port_file, ec);  // gone already: fine
   log::info("shadowlinkd", "stopped");
   return 0;
 }

@@ -47,6 +47,11 @@ std::string ending_words(const std::exception& e) {
   if (auto* se = dynamic_cast<const system_error*>(&e)) {
     if (se->code() == net::error::timed_out) return "timed out";
     if (se->code() == net::error::operation_aborted) return "stopped";
+    // Boost appends where the error was raised ("... [system:2 at /usr/include/...]"): source
+    // locations are for debuggers, not for an administrator's log line.
+    std::string w = e.what();
+    if (auto cut = w.rfind(std::string(" [") + se->code().category().name() + ":"); cut != std::string::npos) w.resize(cut);
+    return w;
   }
   return e.what();
 }

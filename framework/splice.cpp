@@ -14,7 +14,7 @@ std::string splice_end::words(std::string_view a_name, std::string_view b_name) 
     case kind::failed: return end + " failed: " + detail;
     case kind::idle_timeout: return "idle timeout";
     case kind::write_timeout: return "write timeout";
-    case kind::stopped: return "stopped: " + detail;
+    case kind::stopped: return detail.empty() ? "stopped" : detail;  // the reason says who stopped it
     case kind::cancelled: return "cancelled";
   }
   return "?";

@@ -4,10 +4,15 @@
 // accepted WebSocket is handed to the session waiting for it.
 #include "framework/https_server.hpp"
 #include "framework/rendezvous.hpp"
+#include "framework/splice.hpp"
 
 namespace shadowlink::up {
 
 // `up` is an upgrade of PREFIX{session_id}; refusals are HTTP 401/403 with the reason.
 awaitable<void> accept_tunnel_end(rendezvous& rv, ws_upgrade& up, std::string_view prefix, const std::string& scope);
+
+// How a shadow session's splice ended, in the words every party uses (logs, audit, close reasons,
+// REST, the device's shadow_ended report): side a is always the viewer's, side b the device's.
+inline std::string session_ending(const splice_end& e) { return e.words("viewer", "device"); }
 
 }  // namespace shadowlink::up

@@ -2,6 +2,7 @@
 
 #include "framework/meeting_point.hpp"
 #include "framework/splice.hpp"
+#include "protocol/tunnel_endpoint.hpp"
 #include "framework/tcp_stream.hpp"
 #include "protocol/legacy_password.hpp"
 #include "protocol/rfb_client.hpp"
@@ -218,7 +219,7 @@ awaitable<int> cmd_shadow(client& c, const options& o) {
   });
   const auto end = co_await sp.run();
   signals.cancel();
-  std::printf("session %s ended: %s\n", s.id.c_str(), end.words("viewer", "device side").c_str());
+  std::printf("session %s ended: %s\n", s.id.c_str(), up::session_ending(end).c_str());
   if (viewer > 0) waitpid(viewer, nullptr, WNOHANG);
   co_return 0;
 }

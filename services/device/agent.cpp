@@ -58,6 +58,7 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
     auto& a = cfg_.advertise;
     const auto colons = std::count(a.begin(), a.end(), ':');
     if (a.front() != '[' && colons > 1) a = "[" + a + "]";
+    // Port 0 (tests) binds any free port; the advertised ":0" then becomes the bound port (start_legacy_port).
     if (a.front() == '[' ? a.find("]:") == std::string::npos : colons == 0) a += ":" + std::to_string(cfg_.legacy_port);
   }
   cfg_.control_socket = s.str("control_socket", (env.data_dir / "control.sock").string());
@@ -107,7 +108,7 @@ awaitable<void> agent::run() {
       } catch (const std::exception& e) {
         link_ = nullptr;
         if (stopping_) break;
-        log::warn(name_, "cannot reach ", current_, ": ", e.what());
+        log::warn(name_, "cannot reach ", current_, ": ", ending_words(e));
       }
     }
     if (stopping_) break;

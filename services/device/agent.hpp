@@ -56,6 +56,8 @@ class agent final : public service {
   agent(service_env& env, settings& s);
   void start() override;
   void stop() override;
+  // The OS 11 legacy port (0 for an OS 12 device, which listens nowhere).
+  std::uint16_t port() const override;
 
  private:
   awaitable<void> run();                                // connect to the first reachable connector, serve, repeat

@@ -2,6 +2,7 @@
 // as — on a thin client, the logged-in user's session — can use it) on which `shadowlink-device
 // end` ends the running session, as the indicator's close button does.
 #include "framework/deadline.hpp"
+#include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "services/device/agent.hpp"
 
@@ -34,7 +35,7 @@ void agent::start_control_socket() {
     open_control_socket();
   } catch (const std::exception& e) {
     control_.reset();
-    log::warn(name_, "no control socket (shadowlink-device end will not work): ", e.what());
+    log::warn(name_, "no control socket (shadowlink-device end will not work): ", ending_words(e));
   }
 }
 

@@ -5,6 +5,7 @@
 #include "framework/on_exit.hpp"
 #include "framework/log.hpp"
 #include "framework/splice.hpp"
+#include "protocol/tunnel_endpoint.hpp"
 #include "framework/tcp_stream.hpp"
 #include "protocol/legacy_password.hpp"
 #include "protocol/rfb_input_filter.hpp"
@@ -56,7 +57,7 @@ awaitable<void> agent::shadow(up::message req) {
     try {
       indicator.emplace(command(cfg_.notify_command, req, 0), std::map<std::string, std::string>{{"DISPLAY", cfg_.display}});
     } catch (const std::exception& e) {
-      log::warn(scope, "cannot show the shadowing indicator: ", e.what());
+      log::warn(scope, "cannot show the shadowing indicator: ", ending_words(e));
       answer(up::kind::shadow_refused, std::string("the device cannot show that it is being shadowed: ") + e.what());
       co_return;
     }
@@ -118,7 +119,7 @@ awaitable<void> agent::shadow(up::message req) {
   up::message ended;
   ended.type = up::kind::shadow_ended;
   ended.session_id = req.session_id;
-  ended.reason = end.words("viewer side", "VNC server");
+  ended.reason = up::session_ending(end);
   if (end.how == splice_end::kind::failed) log::warn(scope, "splice ended: ", ended.reason);
   log::info(scope, "session ended (", ended.reason, "): ", sp.counters().bytes_ba, " bytes sent to the viewer");
   ended.bytes_to_viewer = sp.counters().bytes_ba;
@@ -132,7 +133,7 @@ awaitable<stream_ptr> agent::connect_vnc(const std::string& scope) {
     const auto port = std::to_string(cfg_.vnc_port);
     co_return make_tcp_stream(co_await connect_tcp(cfg_.vnc_host, port, 5s));
   } catch (const std::exception& e) {
-    log::warn(scope, "local VNC server unreachable: ", e.what());
+    log::warn(scope, "local VNC server unreachable: ", ending_words(e));
   }
   co_return nullptr;
 }
@@ -151,8 +152,8 @@ awaitable<stream_ptr> agent::open_tunnel(const up::message& req, const std::stri
     const auto opts = up::tunnel_options();
     tunnel = co_await connect_ws(pinned ? pinned.get() : tls_.get(), target, headers, opts);
   } catch (const std::exception& e) {
-    log::warn(scope, "cannot open the tunnel: ", e.what());
-    reply(req, up::kind::shadow_refused, std::string("cannot open the tunnel: ") + e.what());
+    log::warn(scope, "cannot open the tunnel: ", ending_words(e));
+    reply(req, up::kind::shadow_refused, std::string("cannot open the tunnel: ") + ending_words(e));
     co_return nullptr;
   }
   reply(req, up::kind::shadow_accepted, {});

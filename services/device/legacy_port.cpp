@@ -3,6 +3,7 @@
 // handed it, and presents the session's one-time password. Before a valid password the port
 // serves nothing; a wrong one closes the connection, and failures slow down the next attempts.
 #include "framework/certs.hpp"
+#include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "framework/token.hpp"
 #include "protocol/legacy_password.hpp"
@@ -25,20 +26,26 @@ clock::duration penalty_for(int failures) {
 
 }  // namespace
 
+std::uint16_t agent::port() const {
+  boost::system::error_code ec;
+  return legacy_acceptor_ ? legacy_acceptor_->local_endpoint(ec).port() : 0;
+}
+
 void agent::start_legacy_port() {
-  // The device's own key and certificate, made on first start and kept (key 0600). Its CA is its
-  // own too: nobody but the pin the device reports over its UP link vouches for it.
-  const auto dir = env_.data_dir / "legacy";
-  const auto host = cfg_.advertise.substr(0, cfg_.advertise.rfind(':'));
-  auto id = ensure_server_identity(dir, dir, {host});
-  legacy_tls_ = make_server_tls(id.cert_chain_pem, id.key_pem);
-  legacy_pin_ = id.server_fingerprint;
   legacy_acceptor_ = std::make_unique<tcp::acceptor>(env_.ex);
   const tcp::endpoint ep(net::ip::make_address(cfg_.legacy_listen), cfg_.legacy_port);
   legacy_acceptor_->open(ep.protocol());
   legacy_acceptor_->set_option(tcp::acceptor::reuse_address(true));
   legacy_acceptor_->bind(ep);
   legacy_acceptor_->listen();
+  const auto host = cfg_.advertise.substr(0, cfg_.advertise.rfind(':'));
+  if (cfg_.advertise.ends_with(":0")) cfg_.advertise = host + ":" + std::to_string(legacy_acceptor_->local_endpoint().port());
+  // The device's own key and certificate, made on first start and kept (key 0600). Its CA is its
+  // own too: nobody but the pin the device reports over its UP link vouches for it.
+  const auto dir = env_.data_dir / "legacy";
+  auto id = ensure_server_identity(dir, dir, {host});
+  legacy_tls_ = make_server_tls(id.cert_chain_pem, id.key_pem);
+  legacy_pin_ = id.server_fingerprint;
   log::info(name_, "OS 11 legacy shadowing port on ", cfg_.legacy_listen, ":", legacy_acceptor_->local_endpoint().port(),
             " (advertised as ", cfg_.advertise, ", certificate ", legacy_pin_.substr(0, 16), "…)");
   env_.tasks.spawn(legacy_accept_loop(), name_ + "/legacy");
@@ -77,7 +84,7 @@ awaitable<void> agent::legacy_connection(tcp::socket sock) {
   try {
     co_await accept_tls(*tls, 5s);
   } catch (const std::exception& e) {
-    log::info(name_, "legacy port: TLS handshake with ", address, " failed: ", e.what());
+    log::info(name_, "legacy port: TLS handshake with ", address, " failed: ", ending_words(e));
     co_return;
   }
   auto viewer = make_tls_stream(std::move(tls));

@@ -4,6 +4,7 @@
 #include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "framework/splice.hpp"
+#include "protocol/tunnel_endpoint.hpp"
 #include "protocol/rfb_input_filter.hpp"
 #include "services/icg/icg_service.hpp"
 
@@ -58,7 +59,7 @@ awaitable<void> icg_service::relay_session(up::message req) {
     stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("gateway shutting down"); });
     const auto end = co_await sp.run();
     active_.erase(req.session_id);
-    outcome = end.words("viewer", "device");
+    outcome = up::session_ending(end);
     if (end.how == splice_end::kind::failed) log::warn(scope, "splice ended: ", outcome);
     report(up::kind::session_ended, outcome, &sp.counters());
   } catch (const std::exception& e) {

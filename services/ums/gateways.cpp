@@ -1,6 +1,7 @@
 // The UMS's UP links to its gateways (ICG): kept open from the UMS's side with reconnect and
 // jittered backoff; devices behind a gateway are authenticated here and appear online through it.
 #include "framework/backoff.hpp"
+#include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "framework/on_exit.hpp"
 #include "framework/token.hpp"
@@ -30,7 +31,7 @@ awaitable<void> ums_service::gateway_link(gateway& gw) {
       if (!stopping_) log::warn(scope, "connection to gateway ", gw.url, " lost");
     } catch (const std::exception& e) {
       if (stopping_) break;
-      log::warn(scope, "cannot reach gateway ", gw.url, ": ", e.what());
+      log::warn(scope, "cannot reach gateway ", gw.url, ": ", ending_words(e));
     }
     if (stopping_) break;
     sleep.expires_after(delays.next());

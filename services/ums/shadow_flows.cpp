@@ -3,6 +3,7 @@
 #include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "protocol/rfb_input_filter.hpp"
+#include "protocol/tunnel_endpoint.hpp"
 #include "services/ums/ums_service.hpp"
 
 #include <boost/json.hpp>
@@ -150,7 +151,7 @@ awaitable<std::string> ums_service::splice_session(shadow_session& s, stream_ptr
   auto& c = sp.counters();
   s.bytes_to_viewer = c.bytes_ba;
   s.bytes_from_viewer = c.bytes_ab;
-  const auto words = end.words("viewer", "device");
+  const auto words = up::session_ending(end);
   if (end.how == splice_end::kind::failed) log::warn(scope(s), "splice ended: ", words);
   log::info(scope(s), "splice ended (", words, "): ", c.bytes_ba, " bytes to viewer, ", c.bytes_ab, " bytes from viewer");
   co_return words;

@@ -5,9 +5,7 @@
 # whatever the log level, rotated by size without losing a record, and a session cut off by a
 # killed UMS (SIGKILL) is ended "unknown, server restarted" when it comes back.
 source "$(dirname "$0")/lib.sh"
-UMS_PORT=$(free_port)
 TOKEN=0123456789abcdef0123
-CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$TOKEN")
 records() { "${CLI[@]}" audit "$@" --json --limit 100000; }  # one JSON object per line
 # has PATTERN RECORDS-ARGS...: (captured first: with pipefail, `records | grep -q` fails when grep's
 # early exit cuts the pipe)
@@ -26,15 +24,16 @@ for line in sys.stdin:
 step "start Xvnc, the UMS (log level warn, audit files rotated at 4 KiB) and a device"
 start_xvnc
 cat > "$WORK/ums.json" <<JSON
-{"log_level": "warn", "data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
+{"log_level": "warn", "data_dir": "$WORK/data", "services": [{"type": "ums", "name": "ums", "settings": {"port": 0,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"}, {"id": "tc-2", "credential_sha256": "$(sha256_of tc-2-credential)", "consent": "none"}],
   "audit_rotate_bytes": 4096, "heartbeat_s": 2}}]}
 JSON
-start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
-wait_port "$UMS_PORT" 15
-write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_PORT"
+start_daemon ums "$WORK/ums.json"; UMS_PID=$LAST_PID
+UMS_PORT=$(daemon_port ums)
+CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$TOKEN")
+write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
 start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
 for _ in $(seq 100); do "${CLI[@]}" devices 2>/dev/null | grep -Eq '^tc-1 .* yes' && break; sleep 0.2; done
 grep -q "connected to wss://127.0.0.1:$UMS_PORT/up as tc-1 (heartbeat every 2 s)" "$WORK/device.log" \
@@ -83,22 +82,20 @@ head -1 "$WORK/table.out" | grep -q "^TIME .*EVENT .*USER .*DEVICE .*SESSION .*D
 [ "$(wc -l < "$WORK/table.out")" = 6 ] || fail "--limit 5 did not give 5 rows"
 
 step "an administrator ends a session through REST: recorded with who ended it"
-VIEW_PORT=$(free_port 6000 6899)
-start console "${CLI[@]}" shadow tc-1 --listen "127.0.0.1:$VIEW_PORT"
-wait_log console "vncviewer 127.0.0.1::$VIEW_PORT" 20
+start console "${CLI[@]}" shadow tc-1 --listen 127.0.0.1:0
+VIEW_PORT=$(listen_port console 20)
 exec 3<>"/dev/tcp/127.0.0.1/$VIEW_PORT"  # a viewer that holds the session open
 LIVE=$("${CLI[@]}" sessions --json | python3 -c "import json,sys; print(json.load(sys.stdin)['sessions'][0]['id'])")
 for _ in $(seq 50); do [ -n "$(field_of "$LIVE" session_started session)" ] && break; sleep 0.1; done
 "${CLI[@]}" end "$LIVE"
 for _ in $(seq 50); do [ -n "$(field_of "$LIVE" session_ended outcome)" ] && break; sleep 0.1; done
 [ "$(field_of "$LIVE" session_end_requested by)" = automation ] || fail "who ended the session is not recorded"
-[ "$(field_of "$LIVE" session_ended outcome)" = "stopped: ended by automation" ] || fail "end: $(field_of "$LIVE" session_ended outcome)"
+[ "$(field_of "$LIVE" session_ended outcome)" = "ended by automation" ] || fail "end: $(field_of "$LIVE" session_ended outcome)"
 exec 3<&-
 
 step "the UMS killed (SIGKILL) mid-session: the session is ended 'unknown, server restarted' on the next start"
-VIEW_PORT=$(free_port 6000 6899)
-start console2 "${CLI[@]}" shadow tc-1 --listen "127.0.0.1:$VIEW_PORT"
-wait_log console2 "vncviewer 127.0.0.1::$VIEW_PORT" 20
+start console2 "${CLI[@]}" shadow tc-1 --listen 127.0.0.1:0
+VIEW_PORT=$(listen_port console2 20)
 exec 3<>"/dev/tcp/127.0.0.1/$VIEW_PORT"
 CUT=$("${CLI[@]}" sessions --json | python3 -c "import json,sys; print(json.load(sys.stdin)['sessions'][0]['id'])")
 for _ in $(seq 50); do [ -n "$(field_of "$CUT" session_started session)" ] && break; sleep 0.1; done
@@ -106,8 +103,9 @@ for _ in $(seq 50); do [ -n "$(field_of "$CUT" session_started session)" ] && br
 kill -KILL "$UMS_PID"
 wait "$UMS_PID" 2> /dev/null || true  # gone, listening socket and all: wait_port below must see the new one
 exec 3<&-
-start ums2 "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
-wait_port "$UMS_PORT" 15
+keep_port "$WORK/ums.json" "$UMS_PORT"
+start_daemon ums2 "$WORK/ums.json"; UMS_PID=$LAST_PID
+daemon_port ums2 > /dev/null
 [ "$(field_of "$CUT" session_ended outcome)" = "unknown, server restarted" ] || fail "the cut session's end: '$(field_of "$CUT" session_ended outcome)'"
 [ "$(field_of "$CUT" session_ended user)" = automation ] || fail "the restart record lost the session's user"
 echo "ok: $CUT ended 'unknown, server restarted'"

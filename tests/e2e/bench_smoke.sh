@@ -21,20 +21,18 @@ for tool in splice_bench tls_ceiling loadgen scale; do
 done
 echo "ok: usage errors and help"
 
-ECHO=$(free_port); start echo "$BENCH/loadgen" echo "$ECHO"; wait_port "$ECHO" 10
-UMS=$(free_port)
+start echo "$BENCH/loadgen" echo 0; ECHO=$(listen_port echo)
 secret benchmark-token-0123456789
-python3 - "$WORK" "$UMS" > "$WORK/ums.json" <<'PY'
+python3 - "$WORK" > "$WORK/ums.json" <<'PY'
 import hashlib, json, sys
-work, port = sys.argv[1], int(sys.argv[2])
+work = sys.argv[1]
 sha = lambda c: hashlib.sha256(c.encode()).hexdigest()
 devices = [{"id": f"scale-{i}", "credential_sha256": sha(f"scale-credential-{i}"), "consent": "none"} for i in range(40)]
 devices += [{"id": f"act-{i}", "credential_sha256": sha(f"act-credential-{i}"), "consent": "none"} for i in range(5)]
-print(json.dumps({"log_level": "warn", "data_dir": work + "/data", "services": [{"type": "ums", "settings": {"port": port,
+print(json.dumps({"log_level": "warn", "data_dir": work + "/data", "services": [{"type": "ums", "settings": {"port": 0,
   "api_tokens": [{"token_sha256": hashlib.sha256(b"benchmark-token-0123456789").hexdigest(), "user": "bench"}], "devices": devices}}]}))
 PY
-start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID; wait_port "$UMS" 10
-for _ in $(seq 50); do [ -f "$WORK/data/ca.pem" ] && break; sleep 0.1; done
+start_daemon ums "$WORK/ums.json"; UMS_PID=$LAST_PID; UMS=$(daemon_port ums)
 
 step "40 idle device links from 4 source addresses, counted online by the UMS"
 "$BENCH/scale" idle --url "wss://127.0.0.1:$UMS/up" --ca "$WORK/data/ca.pem" --devices 40 --sources 4 --pid "$UMS_PID" \

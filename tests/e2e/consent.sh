@@ -4,24 +4,23 @@
 # key press through XTEST (xdotool), as a person would. Yes, no, no answer, no one logged in, and
 # the user ending a running session from the "you are being shadowed" indicator.
 source "$(dirname "$0")/lib.sh"
-UMS_PORT=$(free_port)
-CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
 
 step "start Xvnc (the device's screen), the UMS (tc-1: consent ask, 8 s) and the device agent"
 start_xvnc
 cat > "$WORK/ums.json" <<JSON
-{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0,
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}], "consent_timeout_s": 8,
   "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "ask"}]}}]}
 JSON
-start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
-wait_port "$UMS_PORT" 15
+start_daemon ums "$WORK/ums.json"
+UMS_PORT=$(daemon_port ums)
+CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
 # device_config DEFAULT_BUTTON DISPLAY: the dialog's Return key answers DEFAULT_BUTTON.
 device_config() {
   cat > "$WORK/device.json" <<JSON
 {"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "tc-1", "settings": {
   "device_id": "tc-1", "credential_file": "$(credential_file "tc-1-credential")", "server": "wss://127.0.0.1:$UMS_PORT/up",
-  "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT, "reconnect_min_ms": 200, "reconnect_max_ms": 1000,
+  "ca_file": "$WORK/data/ca.pem", "vnc_socket": "$VNC_SOCKET", "reconnect_min_ms": 200, "reconnect_max_ms": 1000,
   "display": "$2",
   "consent_command": ["xmessage", "-name", "consent", "-geometry", "-0-0", "-buttons", "Allow:10,Deny:11",
                       "-default", "$1", "-timeout", "{timeout}", "{message}"],
@@ -72,32 +71,30 @@ for _ in $(seq 30); do [ -z "$(window consent)" ] && break; sleep 0.1; done
 [ -z "$(window consent)" ] || fail "the dialog stayed after its timeout"
 
 step "the user ends a running session from the indicator"
-VIEW_PORT=$(free_port 6000 6899)
-start console "${CLI[@]}" shadow tc-1 --listen "127.0.0.1:$VIEW_PORT"
+start console "${CLI[@]}" shadow tc-1 --listen 127.0.0.1:0
 press_return consent
-wait_log console "vncviewer 127.0.0.1::$VIEW_PORT" 20
+VIEW_PORT=$(listen_port console 20)
 exec 3<>"/dev/tcp/127.0.0.1/$VIEW_PORT"  # a viewer holds the session open
 wait_log ums "active: viewer" 10
 press_return indicator
 wait_log device1 "the device's user ended the session" 10
-wait_log device1 "session ended (stopped: ended by the device's user)" 10
-wait_log console "ended: device side closed" 10
+wait_log device1 "session ended (ended by the device's user)" 10
+wait_log console "ended: device closed" 10
 exec 3<&-
 
 step "the user ends a running session with shadowlink-device end (the agent's control socket, 0600)"
 SOCKET="$WORK/device-data/tc-1/control.sock"
 [ "$(stat -c %a "$SOCKET")" = 600 ] || fail "the control socket is mode $(stat -c %a "$SOCKET"), not 600"
 "$BIN/shadowlink-device" --socket "$SOCKET" status | grep -q "no session is running" || fail "status before a session"
-VIEW_PORT=$(free_port 6000 6899)
-start console2 "${CLI[@]}" shadow tc-1 --listen "127.0.0.1:$VIEW_PORT"
+start console2 "${CLI[@]}" shadow tc-1 --listen 127.0.0.1:0
 press_return consent
-wait_log console2 "vncviewer 127.0.0.1::$VIEW_PORT" 20
+VIEW_PORT=$(listen_port console2 20)
 exec 3<>"/dev/tcp/127.0.0.1/$VIEW_PORT"  # a viewer holds the session open
 wait_count ums "active: viewer" 2 10
 "$BIN/shadowlink-device" --socket "$SOCKET" end | tee "$WORK/local-end.out"
 grep -q "^ended session s-" "$WORK/local-end.out" || fail "shadowlink-device end did not end the session"
-wait_count device1 "session ended (stopped: ended by the device's user)" 2 10
-wait_log console2 "ended: device side closed" 10
+wait_count device1 "session ended (ended by the device's user)" 2 10
+wait_log console2 "ended: device closed" 10
 exec 3<&-
 if "$BIN/shadowlink-device" --socket "$SOCKET" end > "$WORK/local-end2.out"; then fail "ending with no session running succeeded"; fi
 grep -q "no session is running" "$WORK/local-end2.out" || fail "unclear answer: $(cat "$WORK/local-end2.out")"

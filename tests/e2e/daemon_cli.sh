@@ -98,18 +98,18 @@ set +e; "$BIN/shadowlinkd" --bogus > "$WORK/out.txt" 2>&1; rc=$?; set -e
 
 for sig in INT TERM; do
   step "SIGINT/SIGTERM: clean stop ($sig)"
-  PORT=$(free_port)
   cat > "$WORK/ok.json" <<JSON
-{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT, "users": [{"user": "a", "password_hash": "$ADMIN_HASH"}]}}]}
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0, "users": [{"user": "a", "password_hash": "$ADMIN_HASH"}]}}]}
 JSON
-  start daemon "$BIN/shadowlinkd" --config "$WORK/ok.json"
+  start_daemon daemon "$WORK/ok.json"
   pid=$LAST_PID
-  wait_port "$PORT" 15
+  daemon_port daemon > /dev/null
   kill -"$sig" "$pid"
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -0 "$pid" 2>/dev/null && fail "shadowlinkd still running 5 s after SIG$sig"
   wait "$pid" || fail "shadowlinkd exited with $? after SIG$sig"
   grep -q "stopped" "$WORK/daemon.log" || fail "no 'stopped' line"
+  [ ! -e "$WORK/daemon.ports" ] || fail "the port file outlived the daemon"
 done
 
 step "the command lines: --version, --help without internal options, usage errors before trust errors"
@@ -129,29 +129,29 @@ set +e; "$BIN/shadowlinkd" > "$WORK/out.txt" 2>&1; rc=$?; set -e
 echo "ok: versions, help, usage errors"
 
 step "--check-config: a good file says so, a bad one gets its one line; data_dir must be absolute"
-GOOD_PORT=$(free_port)
+hold_port  # another process has the port: --check-config, which binds nothing, must not mind
 cat > "$WORK/good.json" <<JSON
-{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $GOOD_PORT, "users": [{"user": "a", "password_hash": "$ADMIN_HASH"}]}}]}
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $HELD_PORT, "users": [{"user": "a", "password_hash": "$ADMIN_HASH"}]}}]}
 JSON
 [ "$("$BIN/shadowlinkd" --check-config "$WORK/good.json")" = "$WORK/good.json: good" ] || fail "a good config was not called good"
-port_free "$GOOD_PORT" || fail "--check-config bound the port"
+port_free "$HELD_PORT" || fail "--check-config listens on the port"
+release_port "$HELD_PID"
 sed 's|"data_dir": "[^"]*"|"data_dir": "relative-data"|' "$WORK/good.json" > "$WORK/relative.json"
 set +e; "$BIN/shadowlinkd" --check-config "$WORK/relative.json" > "$WORK/out.txt" 2>&1; rc=$?; set -e
 [ $rc -eq 2 ] && grep -q "config.data_dir: give an absolute path" "$WORK/out.txt" || fail "relative data_dir: rc=$rc $(cat "$WORK/out.txt")"
 echo "ok: --check-config"
 
 step "SIGHUP: a good file is taken without a restart (log level, administrators, devices); a bad one changes nothing"
-PORT=$(free_port)
-ums_with() {  # ums_with LOG_LEVEL USERS DEVICES: the reload test's UMS config
+ums_with() {  # ums_with LOG_LEVEL USERS DEVICES: the reload test's UMS config (port 0 until it has one)
   cat > "$WORK/hup.json" <<JSON
-{"log_level": "$1", "data_dir": "$WORK/data", "services": [{"type": "ums", "name": "ums", "settings": {"port": $PORT,
+{"log_level": "$1", "data_dir": "$WORK/data", "services": [{"type": "ums", "name": "ums", "settings": {"port": ${PORT:-0},
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}], "users": [$2], "devices": [$3]}}]}
 JSON
 }
 device_entry() { echo "{\"id\": \"$1\", \"credential_sha256\": \"$(sha256_of "$1-credential")\", \"consent\": \"none\"}"; }
 ums_with info '{"user": "admin", "password_hash": "'"$ADMIN_HASH"'"}' "$(device_entry tc-1)"
-start ums "$BIN/shadowlinkd" --config "$WORK/hup.json"; HUP_PID=$LAST_PID
-wait_port "$PORT" 15
+start_daemon ums "$WORK/hup.json"; HUP_PID=$LAST_PID
+PORT=$(daemon_port ums)
 HCLI=("$BIN/shadowlink" --server "https://127.0.0.1:$PORT" --ca "$WORK/data/ca.pem")
 device_ids() { "${HCLI[@]}" --token "$API_TOKEN" devices --json | python3 -c "import json,sys; print(' '.join(d['id'] for d in json.load(sys.stdin)['devices']))"; }
 [ "$(device_ids)" = "tc-1" ] || fail "before the reload: devices $(device_ids)"
@@ -169,7 +169,7 @@ login_of() {  # login_of USER: a login token (the test's one password)
 }
 status_with() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $1" "https://127.0.0.1:$PORT/api/v1/devices"; }
 # A connected device that the reload removes loses its link at once (and is refused when it comes back).
-write_device_config "$WORK/hup-device.json" tc-1 tc-1-credential "$PORT" "$(free_port 5000 5899)"
+write_device_config "$WORK/hup-device.json" tc-1 tc-1-credential "$PORT" "$CLOSED_VNC_SOCKET"
 start hupdevice "$BIN/shadowlinkd" --config "$WORK/hup-device.json"
 wait_log ums "device tc-1 online" 15
 ums_with debug '{"user": "admin", "password_hash": "'"$ADMIN_HASH"'"}, {"user": "bob", "password_hash": "'"$ADMIN_HASH"'", "role": "auditor"}' \

@@ -2,15 +2,15 @@
 # OS12 direct flows end to end, every party a separate process: Xvnc -> device agent -> UMS ->
 # console (external viewer gvnccapture, internal snapshot) and the Web App endpoint.
 source "$(dirname "$0")/lib.sh"
-CLI=("$BIN/shadowlink" --server "https://127.0.0.1:${UMS_PORT:=$(free_port)}" --ca "$WORK/data/ca.pem")
 
 step "start Xvnc, the UMS and the device agent as separate processes"
 start_xvnc
-write_ums_config "$WORK/ums.json" "$UMS_PORT"
-start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
+write_ums_config "$WORK/ums.json"
+start_daemon ums "$WORK/ums.json"
 UMS_PID=$LAST_PID
-wait_port "$UMS_PORT" 15
-write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_PORT"
+UMS_PORT=$(daemon_port ums)
+CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem")
+write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
 start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
 wait_log ums "device tc-1 online" 15
 
@@ -28,10 +28,9 @@ if "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-2 "$WORK/x.png" 2> "$WOR
 grep -q "device is offline" "$WORK/err.out" || fail "unclear error: $(cat "$WORK/err.out")"
 
 step "external viewer: gvnccapture through the console's local proxy"
-VIEW_PORT=$(free_port 6000 6899)
-start console "${CLI[@]}" -u admin -p s3cret-pass shadow tc-1 --listen "127.0.0.1:$VIEW_PORT"
+start console "${CLI[@]}" -u admin -p s3cret-pass shadow tc-1 --listen 127.0.0.1:0
 CONSOLE_PID=$LAST_PID
-wait_log console "vncviewer 127.0.0.1::$VIEW_PORT" 20
+VIEW_PORT=$(listen_port console 20)
 
 step "a device already being shadowed refuses a second session"
 if "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-1 "$WORK/x.png" 2> "$WORK/err.out"; then fail "second session"; fi
@@ -58,8 +57,7 @@ port=\${1##*::}
 exec timeout 30 gvnccapture "127.0.0.1:\$((port - 5900))" "$WORK/launched.png"
 VIEWER
 chmod +x "$WORK/viewer.sh"
-VIEW_PORT2=$(free_port 6000 6899)
-timeout 60 "${CLI[@]}" --token 0123456789abcdef0123 shadow tc-1 --listen "127.0.0.1:$VIEW_PORT2" --viewer "$WORK/viewer.sh" > "$WORK/launch.log" 2>&1 || fail "shadow --viewer failed: $(cat "$WORK/launch.log")"
+timeout 60 "${CLI[@]}" --token 0123456789abcdef0123 shadow tc-1 --listen 127.0.0.1:0 --viewer "$WORK/viewer.sh" > "$WORK/launch.log" 2>&1 || fail "shadow --viewer failed: $(cat "$WORK/launch.log")"
 check_checkerboard "$WORK/launched.png"
 
 step "internal viewer: shadowlink snapshot"
@@ -204,6 +202,7 @@ step "the device agent reconnects after the UMS restarts"
 kill -TERM "$UMS_PID"
 wait "$UMS_PID" || fail "UMS did not exit cleanly on SIGTERM"
 wait_log device "reconnecting in" 10
+keep_port "$WORK/ums.json" "$UMS_PORT"
 start ums2 "$BIN/shadowlinkd" --config "$WORK/ums.json"
 wait_log ums2 "device tc-1 online" 20
 "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-1 "$WORK/after-restart.png"

@@ -6,8 +6,7 @@
 # session is recorded and /health is back to 200.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || fail "this test needs root (a private mount namespace for a small file system)"
-UMS_PORT=$(free_port)
-write_ums_config "$WORK/ums.json" "$UMS_PORT"
+write_ums_config "$WORK/ums.json"
 mkdir -p "$WORK/data/ums"
 # Inside the namespace: the tmpfs, and a helper that fills it when $WORK/fill exists and empties it
 # when $WORK/empty exists (the tmpfs is invisible from outside).
@@ -18,9 +17,9 @@ start ums unshare -m -- bash -c '
       [ -e "$1/empty" ] && [ ! -e "$1/emptied" ] && { rm -f "$1/data/ums/filler"; touch "$1/emptied"; }
       sleep 0.1
     done ) &
-  exec "$2" --config "$3"' sh "$WORK" "$BIN/shadowlinkd" "$WORK/ums.json"
-wait_port "$UMS_PORT" 15
-write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$(free_port 5000 5899)"
+  exec "$2" --config "$3" --port-file "$1/ums.ports"' sh "$WORK" "$BIN/shadowlinkd" "$WORK/ums.json"
+UMS_PORT=$(daemon_port ums)
+write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$CLOSED_VNC_SOCKET"
 start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
 wait_log ums "device tc-1 online" 15
 CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$API_TOKEN")

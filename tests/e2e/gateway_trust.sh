@@ -4,10 +4,7 @@
 # real device agent; attackers are benchmarks/scale connections). After each attack the real
 # device must still be online through the gateway, its link never replaced, and shadowable.
 source "$(dirname "$0")/lib.sh"
-UMS_PORT=$(free_port); ICG_PORT=$(free_port)
-CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
 CRED=icg-ums-credential-0123456789
-SCALE=("$BENCH/scale" idle --url "wss://localhost:$ICG_PORT/up" --ca "$WORK/data/ca.pem")
 # Many devices re-announced at once after a UMS reconnect (each one a descriptor at the gateway
 # and one in the scale tool, both on this machine).
 BULK=5000
@@ -31,31 +28,28 @@ device_intact() {
 }
 scale_field() { python3 -c "import json,sys; print(json.load(open('$1')).get('$2', ''))"; }
 
-step "start Xvnc, the UMS ($BULK bulk devices besides remote-1), the ICG and the real device behind it"
+step "start Xvnc, the ICG, the UMS ($BULK bulk devices besides remote-1) and the real device behind the gateway"
 start_xvnc
-python3 - "$WORK" "$UMS_PORT" "$ICG_PORT" "$(credential_file "$CRED")" "$BULK" > "$WORK/ums.json" <<'PY'
+start_gateway "$CRED" '"device_grace_s": 30, "max_unverified": 150, "max_unverified_per_address": 100, "verdict_timeout_s": 5'
+SCALE=("$BENCH/scale" idle --url "wss://localhost:$ICG_PORT/up" --ca "$WORK/data/ca.pem")
+python3 - "$WORK" "$ICG_PORT" "$(credential_file "$CRED")" "$BULK" > "$WORK/ums.json" <<'PY'
 import hashlib, json, sys
-work, ums, icg, cred_file, bulk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+work, icg, cred_file, bulk = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 sha = lambda c: hashlib.sha256(c.encode()).hexdigest()
 devices = [{"id": "remote-1", "credential_sha256": sha("remote-1-credential"), "consent": "none"}]
 devices += [{"id": f"bulk-{i}", "credential_sha256": sha(f"bulk-credential-{i}"), "consent": "none"} for i in range(bulk)]
-print(json.dumps({"data_dir": work + "/data", "services": [{"type": "ums", "settings": {"port": ums,
+print(json.dumps({"data_dir": work + "/data", "services": [{"type": "ums", "settings": {"port": 0,
     "api_tokens": [{"token_sha256": hashlib.sha256(b"0123456789abcdef0123").hexdigest(), "user": "automation"}], "devices": devices,
     "gateways": [{"name": "icg", "url": f"wss://127.0.0.1:{icg}", "external_url": f"wss://localhost:{icg}", "credential_file": cred_file}]}}]}))
 PY
-start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
-wait_port "$UMS_PORT" 15
-cat > "$WORK/icg.json" <<JSON
-{"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": $ICG_PORT,
-  "external_url": "wss://localhost:$ICG_PORT", "ums_credential_sha256": "$(sha256_of "$CRED")", "ca_dir": "$WORK/data",
-  "device_grace_s": 30, "max_unverified": 150, "max_unverified_per_address": 100, "verdict_timeout_s": 5}}]}
-JSON
-start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"
-wait_port "$ICG_PORT" 15
+start_daemon ums "$WORK/ums.json"; UMS_PID=$LAST_PID
+UMS_PORT=$(daemon_port ums)
+keep_port "$WORK/ums.json" "$UMS_PORT"  # (for its restarts below)
+CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
 cat > "$WORK/device.json" <<JSON
 {"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "remote-1", "settings": {
   "device_id": "remote-1", "credential_file": "$(credential_file remote-1-credential)", "server": "wss://localhost:$ICG_PORT/up",
-  "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT, "reconnect_min_ms": 200, "reconnect_max_ms": 1000}}]}
+  "ca_file": "$WORK/data/ca.pem", "vnc_socket": "$VNC_SOCKET", "reconnect_min_ms": 200, "reconnect_max_ms": 1000}}]}
 JSON
 start device "$BIN/shadowlinkd" --config "$WORK/device.json"; DEVICE_PID=$LAST_PID
 wait_log ums "device remote-1 online through gateway icg" 20

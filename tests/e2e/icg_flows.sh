@@ -4,8 +4,6 @@
 # through the gateway; the device's connector list; forged and reused tunnel tokens; ICG killed,
 # frozen (SIGSTOP) and left without its UMS.
 source "$(dirname "$0")/lib.sh"
-UMS_PORT=$(free_port); ICG_PORT=$(free_port); PROXY_PORT=$(free_port); DEAD_PORT=$(free_port)
-CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
 CRED=icg-ums-credential-0123456789
 secret "$CRED"
 
@@ -16,8 +14,12 @@ upgrade_status() {  # upgrade_status URL TOKEN: the HTTP status of a tunnel upgr
     -H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" -H "Authorization: Bearer $2" "$1" || true
 }
 
-step "start Xvnc, tinyproxy, the UMS, the ICG and a device behind the ICG as separate processes"
+step "start Xvnc, the ICG, tinyproxy, the UMS and a device behind the ICG as separate processes"
 start_xvnc
+start_gateway "$CRED" "\"device_grace_s\": 3, \"metrics_token_sha256\": \"$(sha256_of "$METRICS_TOKEN")\""
+keep_port "$WORK/icg.json" "$ICG_PORT"  # (for its restart below)
+hold_port; DEAD_PORT=$HELD_PORT DEAD_HOLDER=$HELD_PID  # the device's first connector: refused until a second UMS takes it
+hold_port; PROXY_PORT=$HELD_PORT
 chmod 755 "$WORK"
 cat > "$WORK/tinyproxy.conf" <<CONF
 Port $PROXY_PORT
@@ -31,31 +33,25 @@ LogLevel Connect
 PidFile "$WORK/tinyproxy.pid"
 MaxClients 100
 CONF
+release_port "$HELD_PID"
 start tinyproxy tinyproxy -d -c "$WORK/tinyproxy.conf"
 wait_port "$PROXY_PORT" 10
 # The credential the UMS presents to the gateway sits in a file only this user can read; the gateway keeps its SHA-256.
 cat > "$WORK/ums.json" <<JSON
-{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "remote-1", "name": "Home office", "credential_sha256": "$(sha256_of remote-1-credential)", "consent": "none"}], "viewer_timeout_s": 3, "setup_timeout_s": 4,
-  "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
-                "credential_file": "$(credential_file "$CRED")", "proxy": "http://127.0.0.1:$PROXY_PORT"}]}}]}
+  "gateways": [$(gateway_entry "$CRED" "\"proxy\": \"http://127.0.0.1:$PROXY_PORT\"")]}}]}
 JSON
-start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"; UMS_PID=$LAST_PID
-wait_port "$UMS_PORT" 15
-cat > "$WORK/icg.json" <<JSON
-{"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": $ICG_PORT,
-  "external_url": "wss://localhost:$ICG_PORT", "ums_credential_sha256": "$(sha256_of "$CRED")", "ca_dir": "$WORK/data", "device_grace_s": 3,
-  "metrics_token_sha256": "$(sha256_of "$METRICS_TOKEN")"}}]}
-JSON
-start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"; ICG_PID=$LAST_PID
-wait_port "$ICG_PORT" 15
+start_daemon ums "$WORK/ums.json"; UMS_PID=$LAST_PID
+UMS_PORT=$(daemon_port ums)
+CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
 cat > "$WORK/device.json" <<JSON
 {"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "remote-1", "settings": {
   "device_id": "remote-1", "credential_file": "$(credential_file "remote-1-credential")", "servers": ["wss://localhost:$DEAD_PORT/up", "wss://localhost:$ICG_PORT/up"], "return_check_s": 2,
   "proxy": "http://127.0.0.1:$PROXY_PORT",
-  "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT, "reconnect_min_ms": 200, "reconnect_max_ms": 1000}}]}
+  "ca_file": "$WORK/data/ca.pem", "vnc_socket": "$VNC_SOCKET", "reconnect_min_ms": 200, "reconnect_max_ms": 1000}}]}
 JSON
 start device "$BIN/shadowlinkd" --config "$WORK/device.json"; DEVICE_PID=$LAST_PID
 wait_log ums "device remote-1 online through gateway icg" 20
@@ -73,9 +69,8 @@ check_checkerboard "$WORK/snapshot.png"
 wait_log icg "session ended: viewer closed" 10
 
 step "console, external viewer (gvnccapture), through the ICG"
-VIEW_PORT=$(free_port 6000 6899)
-start console "${CLI[@]}" shadow remote-1 --listen "127.0.0.1:$VIEW_PORT"
-wait_log console "vncviewer 127.0.0.1::$VIEW_PORT" 20
+start console "${CLI[@]}" shadow remote-1 --listen 127.0.0.1:0
+VIEW_PORT=$(listen_port console 20)
 timeout 30 gvnccapture "127.0.0.1:$((VIEW_PORT - 5900))" "$WORK/external.png" > "$WORK/gvnc.log" 2>&1 || fail "gvnccapture failed"
 check_checkerboard "$WORK/external.png"
 wait_log ums "AUDIT session ended: device=remote-1 user=automation via=console" 10
@@ -133,6 +128,7 @@ cat > "$WORK/ums-b.json" <<JSON
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "devices": [{"id": "remote-1", "name": "Home office", "credential_sha256": "$(sha256_of remote-1-credential)", "consent": "none"}]}}]}
 JSON
+release_port "$DEAD_HOLDER"
 start ums_b "$BIN/shadowlinkd" --config "$WORK/ums-b.json"; UMS_B_PID=$LAST_PID
 wait_log device "preferred connector wss://localhost:$DEAD_PORT/up is reachable again" 20
 wait_log ums_b "device remote-1 online" 20

@@ -91,17 +91,82 @@ start() {
 
 port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 
-# free_port [LOW HIGH]: a port nobody listens on.
-free_port() {
-  local low=${1:-10000} high=${2:-32000} p  # below the ephemeral range (32768+), which other tests use up
-  for _ in $(seq 200); do
-    p=$((low + RANDOM % (high - low)))
-    port_free "$p" && { echo "$p"; return 0; }
+# Tests give every listener port 0 and read the port the kernel chose: no test draws a free port
+# that another process could take before it binds. A restarted server is given the port its first
+# run reported.
+# start_daemon NAME CONFIG: shadowlinkd on CONFIG, output in NAME.log, the ports its services
+# listen on in NAME.ports (--port-file); sets $LAST_PID.
+start_daemon() {
+  rm -f "$WORK/$1.ports"
+  start "$1" "$BIN/shadowlinkd" --config "$2" --port-file "$WORK/$1.ports"
+}
+# daemon_port NAME [SERVICE]: the port service SERVICE (default: the first listening one) of the
+# daemon started as NAME listens on, once it has started.
+daemon_port() {
+  local f=$WORK/$1.ports p
+  for _ in $(seq 150); do [ -f "$f" ] && break; sleep 0.1; done
+  [ -f "$f" ] || fail "shadowlinkd $1 wrote no port file within 15 s"
+  p=$(awk -v s="${2:-}" 's == "" || $1 == s { print $2; exit }' "$f")
+  [ -n "$p" ] || fail "$1.ports has no port for '${2:-}': $(cat "$f")"
+  echo "$p"
+}
+# pid_port PID: the TCP port process PID listens on, for programs that do not say (s_server, tinyproxy).
+pid_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$(ss -Hltnp 2>/dev/null | awk -v k="pid=$1," 'index($0, k) { n = split($4, a, ":"); print a[n]; exit }')
+    [ -n "$p" ] && { echo "$p"; return 0; }
+    sleep 0.1
   done
-  fail "no free port"
+  fail "process $1 listens on no TCP port after 10 s"
+}
+# hold_port: a port the kernel picked, held by a bound socket that does not listen (connections to
+# it are refused), for the few programs that need a number in advance: tinyproxy, and servers that
+# must appear later at an address their clients were already given. Sets HELD_PORT and HELD_PID;
+# `release_port PID` frees it just before such a program binds it.
+hold_port() {
+  local name=held-${#PIDS[@]}
+  start "$name" python3 -c 'import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1], flush=True); time.sleep(3600)'
+  HELD_PID=$LAST_PID HELD_PORT=
+  for _ in $(seq 50); do HELD_PORT=$(head -1 "$WORK/$name.log"); [ -n "$HELD_PORT" ] && return 0; sleep 0.1; done
+  fail "hold_port: the holder reported no port"
+}
+release_port() { kill "$1"; wait "$1" 2> /dev/null || true; }
+# start_gateway CREDENTIAL [SETTINGS]: the ICG (config icg.json, log icg.log; more settings as
+# JSON members) that accepts the UMS presenting CREDENTIAL. It starts first: it creates the
+# installation CA in the UMS's data directory ($WORK/data), and the UMS's config names its port.
+# Sets ICG_PORT and ICG_PID.
+start_gateway() {
+  cat > "$WORK/icg.json" <<JSON
+{"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": 0,
+  "ums_credential_sha256": "$(sha256_of "$1")", "ca_dir": "$WORK/data"${2:+, $2}}}]}
+JSON
+  start_daemon icg "$WORK/icg.json"; ICG_PID=$LAST_PID
+  ICG_PORT=$(daemon_port icg)
+}
+# gateway_entry CREDENTIAL [SETTINGS]: the UMS's "gateways" entry for that gateway.
+gateway_entry() {
+  echo "{\"name\": \"icg\", \"url\": \"wss://127.0.0.1:$ICG_PORT\", \"external_url\": \"wss://localhost:$ICG_PORT\",
+    \"credential_file\": \"$(credential_file "$1")\"${2:+, $2}}"
+}
+# keep_port CONFIG PORT: the listener's "port": 0 in CONFIG becomes PORT, for a restart on the
+# port its clients were given.
+keep_port() { sed -i "s/\"port\": 0\b/\"port\": $2/" "$1"; }
+# listen_port NAME [SECONDS]: the port a process reported in NAME.log: a console whose session is
+# ready ("vncviewer ADDRESS::PORT"), a daemon without a port file ("listening on ADDRESS:PORT").
+listen_port() {
+  local p
+  for _ in $(seq $((${2:-15} * 10))); do
+    p=$(grep -oE "listening on [^ ]*:[0-9]+|vncviewer [^ ]*::[0-9]+" "$WORK/$1.log" 2>/dev/null |
+        tail -1 | grep -oE '[0-9]+$' || true)
+    [ -n "$p" ] && { echo "$p"; return 0; }
+    sleep 0.1
+  done
+  fail "$1.log reports no listening port within ${2:-15} s"
 }
 
-wait_port() {  # wait_port PORT SECONDS
+wait_port() {  # wait_port PORT SECONDS: for a server restarted on the port its first run reported
   for _ in $(seq $(($2 * 10))); do port_free "$1" || return 0; sleep 0.1; done
   fail "nothing listens on port $1 after $2 s"
 }
@@ -140,21 +205,25 @@ wait_count() {  # wait_count NAME PATTERN N SECONDS: until PATTERN is on at leas
 }
 
 # start_xvnc: a TigerVNC server showing a red/blue checkerboard (16x16 tiles of 8x8 squares,
-# red at the top-left). Sets VNC_PORT and VNC_DISPLAY (":N", for X clients on that screen).
+# red at the top-left), listening on a Unix socket only. Sets VNC_SOCKET (a device agent's
+# vnc_socket) and VNC_DISPLAY (":N", for X clients on that screen).
 start_xvnc() {
   local display
   for display in $(shuf -i 100-400 -n 50); do
     [ -e "/tmp/.X$display-lock" ] || [ -e "/tmp/.X11-unix/X$display" ] || break
   done
-  VNC_PORT=$(free_port 5000 5899)
-  start xvnc Xvnc ":$display" -geometry 320x240 -depth 24 -rfbport "$VNC_PORT" -interface 127.0.0.1 \
+  VNC_SOCKET=$WORK/vnc.sock
+  start xvnc Xvnc ":$display" -geometry 320x240 -depth 24 -rfbport -1 -rfbunixpath "$VNC_SOCKET" \
     -nolisten tcp -SecurityTypes None -AlwaysShared
-  wait_port "$VNC_PORT" 10
+  for _ in $(seq 100); do [ -S "$VNC_SOCKET" ] && break; sleep 0.1; done
+  [ -S "$VNC_SOCKET" ] || fail "Xvnc made no socket $VNC_SOCKET within 10 s"
   printf '#define cb_width 16\n#define cb_height 16\nstatic unsigned char cb_bits[] = {\n%s\n%s};\n' \
     "$(printf '0xff,0x00,%.0s' $(seq 8))" "$(printf '0x00,0xff,%.0s' $(seq 8) | sed 's/,$//')" > "$WORK/cb.xbm"
   DISPLAY=":$display" timeout 10 xsetroot -bitmap "$WORK/cb.xbm" -fg red -bg blue
   VNC_DISPLAY=":$display"
 }
+# Where a device's VNC server is not running: nothing listens on this socket path.
+CLOSED_VNC_SOCKET=$WORK/no-vnc-server.sock
 
 # check_checkerboard FILE [DX DY]: red at (4,4) and (12,12), blue at (12,4) and (4,12) (shifted by
 # DX, DY when the picture is inside a window), and the negative control: the same probe must reject
@@ -172,12 +241,12 @@ check_checkerboard() {
   echo "pixels ok in $(basename "$f") (red/blue checkerboard, negative control rejected)"
 }
 
-# write_ums_config FILE PORT: a UMS with one admin and two devices.
+# write_ums_config FILE [PORT]: a UMS with one admin and two devices, on PORT (0: any free port).
 write_ums_config() {
   cat > "$1" <<JSON
 {"log_level": "info", "data_dir": "$WORK/data", "services": [
   {"type": "ums", "name": "ums", "settings": {
-    "port": $2,
+    "port": ${2:-0},
     "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
     "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
     "metrics_token_sha256": "$(sha256_of "$METRICS_TOKEN")",
@@ -186,14 +255,14 @@ write_ums_config() {
 JSON
 }
 
-# write_device_config FILE ID CREDENTIAL UMS_PORT VNC_PORT: the credential in a file of its own
+# write_device_config FILE ID CREDENTIAL UMS_PORT VNC_SOCKET: the credential in a file of its own
 # (0600), as a real installation keeps it.
 write_device_config() {
   cat > "$1" <<JSON
 {"log_level": "info", "data_dir": "$WORK/device-data", "services": [
   {"type": "device", "name": "$2", "settings": {
     "device_id": "$2", "credential_file": "$(credential_file "$3")", "server": "wss://127.0.0.1:$4/up",
-    "ca_file": "$WORK/data/ca.pem", "vnc_port": $5, "reconnect_min_ms": 200, "reconnect_max_ms": 2000}}]}
+    "ca_file": "$WORK/data/ca.pem", "vnc_socket": "$5", "reconnect_min_ms": 200, "reconnect_max_ms": 2000}}]}
 JSON
 }
 
@@ -221,9 +290,8 @@ watch_device_input() {
 # port for the scripted viewer; CLIPBOARD is the device's clipboard while that viewer is connected.
 scripted_input() {
   local name=$1 port; shift
-  port=$(free_port 6000 6899)
-  start "$name" "$@" --listen "127.0.0.1:$port"
-  wait_log "$name" "vncviewer 127.0.0.1::$port" 20
+  start "$name" "$@" --listen 127.0.0.1:0
+  port=$(listen_port "$name" 20)
   start "$name-viewer" timeout 30 python3 "$RFB_INPUT" 127.0.0.1 "$port" 40 50 3
   wait_log "$name-viewer" "sent pointer" 20
   sleep 0.5

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.sh"
 LISTENER="$(dirname "$0")/../tools/journal_listener.py"
 [ "$(id -u)" = 0 ] || fail "this test needs root (a private mount namespace for the journal's socket)"
-CLOSED_VNC=$(free_port 5000 5899)  # nobody listens: the device refuses each session, after asking starts it
+# $CLOSED_VNC_SOCKET: nobody listens, the device refuses each session after asking starts it.
 
 # session_attempt PORT: a session through that UMS (it fails at the device's VNC server); its id.
 session_attempt() {
@@ -17,14 +17,13 @@ session_attempt() {
 }
 
 step "json: every line is one object with time, level, scope and message; a session's lines name its device and user"
-UMS_PORT=$(free_port)
-write_ums_config "$WORK/ums.json" "$UMS_PORT"
+write_ums_config "$WORK/ums.json"
 sed -i 's|^{"log_level": "info",|{"log_level": "info", "log_format": "json",|' "$WORK/ums.json"
 grep -q '"log_format": "json"' "$WORK/ums.json" || fail "test bug: the json format was not set"
 # A JOURNAL_STREAM that is not our stderr (negative control) must not divert the lines.
-start ums env JOURNAL_STREAM=1:1 "$BIN/shadowlinkd" --config "$WORK/ums.json"
-wait_port "$UMS_PORT" 15
-write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$CLOSED_VNC"
+start ums env JOURNAL_STREAM=1:1 "$BIN/shadowlinkd" --config "$WORK/ums.json" --port-file "$WORK/ums.ports"
+UMS_PORT=$(daemon_port ums)
+write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$CLOSED_VNC_SOCKET"
 start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
 wait_log ums "device tc-1 online" 15
 session_attempt "$UMS_PORT"
@@ -44,17 +43,17 @@ print(f"ok: {len(objs)} JSON lines, {len(ours)} of them the session's")
 PY
 
 step "journal: with stderr as the journal's stream, events go to the journal with their fields"
-J_PORT=$(free_port)
-sed -e "s|\"port\": $UMS_PORT|\"port\": $J_PORT|" -e 's|"log_format": "json", ||' "$WORK/ums.json" > "$WORK/journal.json"
-sed -e "s|:$UMS_PORT/up|:$J_PORT/up|" -e "s|device-data|device2-data|" "$WORK/tc1.json" > "$WORK/tc1-j.json"
+sed -e 's|"log_format": "json", ||' "$WORK/ums.json" > "$WORK/journal.json"
 : > "$WORK/journal.log"   # the daemon's stderr: its device and inode are the stream's
 STREAM=$(stat -c '%d:%i' "$WORK/journal.log")
 start journal unshare -m -- bash -c '
   mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/journal || exit 1
   timeout 120 python3 "$1" /run/systemd/journal/socket "$2" & echo $! > "$2.pid"
   for _ in $(seq 50); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
-  exec env JOURNAL_STREAM="$3" "$4" --config "$5"' sh "$LISTENER" "$WORK/records.jsonl" "$STREAM" "$BIN/shadowlinkd" "$WORK/journal.json"
-wait_port "$J_PORT" 15
+  exec env JOURNAL_STREAM="$3" "$4" --config "$5" --port-file "$6"' sh "$LISTENER" "$WORK/records.jsonl" "$STREAM" \
+  "$BIN/shadowlinkd" "$WORK/journal.json" "$WORK/journal.ports"
+J_PORT=$(daemon_port journal)
+sed -e "s|:$UMS_PORT/up|:$J_PORT/up|" -e "s|device-data|device2-data|" "$WORK/tc1.json" > "$WORK/tc1-j.json"
 PIDS+=("$(cat "$WORK/records.jsonl.pid")")  # the stand-in journal, stopped with the rest
 start device2 "$BIN/shadowlinkd" --config "$WORK/tc1-j.json"
 touch "$WORK/records.jsonl"

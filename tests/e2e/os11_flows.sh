@@ -7,45 +7,40 @@
 # byte, failures slow the next attempts, clients without a password get nothing, and a device's
 # new certificate is trusted once it has reported it.
 source "$(dirname "$0")/lib.sh"
-UMS_PORT=$(free_port) ICG_PORT=$(free_port) LEGACY_PORT=$(free_port) MITM_LEGACY_PORT=$(free_port) IMPOSTOR_PORT=$(free_port)
-CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$API_TOKEN")
 CRED=gateway-credential-0123456789
 secret "$CRED"
 
-step "start Xvnc, the UMS, the gateway, an OS 11 device at the UMS and one behind the gateway"
+step "start Xvnc, the gateway, the UMS, an OS 11 device at the UMS and one behind the gateway"
 start_xvnc
+start_gateway "$CRED"
 cat > "$WORK/ums.json" <<JSON
-{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT, "setup_timeout_s": 4, "heartbeat_s": 1,
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0, "setup_timeout_s": 4, "heartbeat_s": 1,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "tc-11", "name": "Legacy 1", "credential_sha256": "$(sha256_of tc-11-credential)", "consent": "none"},
               {"id": "tc-mitm", "name": "Redirected", "credential_sha256": "$(sha256_of tc-mitm-credential)", "consent": "none"},
               {"id": "remote-11", "name": "Legacy at home", "credential_sha256": "$(sha256_of remote-11-credential)", "consent": "none"}],
-  "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
-                "credential_file": "$(credential_file "$CRED")"}]}}]}
+  "gateways": [$(gateway_entry "$CRED")]}}]}
 JSON
-start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
-wait_port "$UMS_PORT" 15
-cat > "$WORK/icg.json" <<JSON
-{"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": $ICG_PORT,
-  "external_url": "wss://localhost:$ICG_PORT", "ums_credential_sha256": "$(sha256_of "$CRED")", "ca_dir": "$WORK/data"}}]}
-JSON
-start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"
-wait_port "$ICG_PORT" 15
-# legacy_device NAME ID SERVER LEGACY_PORT [ADVERTISE]: an OS 11 device agent's config. Its user is
+start_daemon ums "$WORK/ums.json"
+UMS_PORT=$(daemon_port ums)
+CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$API_TOKEN")
+# legacy_device NAME ID SERVER [ADVERTISE]: an OS 11 device agent's config (its legacy port: any
+# free one, reported in NAME.ports; ADVERTISE overrides the address it tells). Its user is
 # asked first (a 1 s stand-in for the dialog that always agrees): the console must wait for that
 # before it may connect in.
 legacy_device() {
   cat > "$WORK/$1.json" <<JSON
 {"data_dir": "$WORK/$1-data", "services": [{"type": "device", "name": "$2", "settings": {
   "device_id": "$2", "credential_file": "$(credential_file "$2-credential")", "server": "$3", "ca_file": "$WORK/data/ca.pem",
-  "vnc_port": $VNC_PORT, "os": "11", "legacy_listen": "127.0.0.1", "legacy_port": $4 ${5:+, \"advertise\": \"$5\"},
+  "vnc_socket": "$VNC_SOCKET", "os": "11", "legacy_listen": "127.0.0.1", "legacy_port": 0 ${4:+, \"advertise\": \"$4\"},
   "consent": "ask", "consent_command": ["sleep", "1"], "display": "$VNC_DISPLAY"}}]}
 JSON
 }
-legacy_device tc11 tc-11 "wss://127.0.0.1:$UMS_PORT/up" "$LEGACY_PORT"
-start tc11 "$BIN/shadowlinkd" --config "$WORK/tc11.json"; TC11_PID=$LAST_PID
-legacy_device remote11 remote-11 "wss://localhost:$ICG_PORT/up" "$(free_port)"
+legacy_device tc11 tc-11 "wss://127.0.0.1:$UMS_PORT/up"
+start_daemon tc11 "$WORK/tc11.json"; TC11_PID=$LAST_PID
+LEGACY_PORT=$(daemon_port tc11)
+legacy_device remote11 remote-11 "wss://localhost:$ICG_PORT/up"
 start remote11 "$BIN/shadowlinkd" --config "$WORK/remote11.json"
 wait_log ums "device tc-11 online" 15
 wait_log ums "device remote-11 online through gateway icg" 20
@@ -60,9 +55,8 @@ wait_log tc11 "presented the session password on the legacy port" 5
 grep -q '"event":"session_started".*"tc-11"' "$WORK"/data/*/audit.jsonl || fail "the session's start is not in the audit trail"
 
 step "OS 11 direct, external viewer: gvnccapture through the console's proxy to the device"
-port=$(free_port 6000 6899)
-start console-ext "${CLI[@]}" shadow tc-11 --listen "127.0.0.1:$port"
-wait_log console-ext "vncviewer 127.0.0.1::$port" 20
+start console-ext "${CLI[@]}" shadow tc-11 --listen 127.0.0.1:0
+port=$(listen_port console-ext 20)
 timeout 20 gvnccapture "127.0.0.1:$((port - 5900))" "$WORK/direct-external.png" > /dev/null 2>&1 || true
 check_checkerboard "$WORK/direct-external.png"
 wait_log console-ext "ended" 10
@@ -76,9 +70,8 @@ wait_log ums "web app session (OS 11) by admin for device tc-11" 5
 step "OS 11 over the ICG: internal viewer, external viewer and Web App use the gateway's tunnels"
 "${CLI[@]}" snapshot remote-11 "$WORK/icg-internal.png"
 check_checkerboard "$WORK/icg-internal.png"
-port=$(free_port 6000 6899)
-start console-icg "${CLI[@]}" shadow remote-11 --listen "127.0.0.1:$port"
-wait_log console-icg "vncviewer 127.0.0.1::$port" 20
+start console-icg "${CLI[@]}" shadow remote-11 --listen 127.0.0.1:0
+port=$(listen_port console-icg 20)
 timeout 20 gvnccapture "127.0.0.1:$((port - 5900))" "$WORK/icg-external.png" > /dev/null 2>&1 || true
 check_checkerboard "$WORK/icg-external.png"
 "$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" -u admin -p "$ADMIN_PASSWORD" \
@@ -89,15 +82,12 @@ check_checkerboard "$WORK/icg-webapp.png"
 step "a man in the middle with another certificate receives nothing, from the console or the UMS"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/impostor.key" -out "$WORK/impostor.pem" \
   -subj /CN=127.0.0.1 -days 1 2> /dev/null
-# What the impostor receives goes to impostor.out (its own messages to impostor.err).
+# What the impostor receives goes to impostor.out (its own messages to impostor.log).
 : > "$WORK/impostor.out"
-python3 "$(dirname "$0")/../tools/tls_recorder.py" "$IMPOSTOR_PORT" "$WORK/impostor.pem" "$WORK/impostor.key" \
-  "$WORK/impostor.out" 2> "$WORK/impostor.err" &
-PIDS+=($!)
-wait_port "$IMPOSTOR_PORT" 10
-: > "$WORK/impostor.err"  # (wait_port's probe was a connection too)
+start impostor python3 "$(dirname "$0")/../tools/tls_recorder.py" 0 "$WORK/impostor.pem" "$WORK/impostor.key" "$WORK/impostor.out"
+IMPOSTOR_PORT=$(listen_port impostor)
 # tc-mitm's traffic is redirected to the impostor: its advertised address is the impostor's.
-legacy_device mitm tc-mitm "wss://127.0.0.1:$UMS_PORT/up" "$MITM_LEGACY_PORT" "127.0.0.1:$IMPOSTOR_PORT"
+legacy_device mitm tc-mitm "wss://127.0.0.1:$UMS_PORT/up" "127.0.0.1:$IMPOSTOR_PORT"
 start mitm "$BIN/shadowlinkd" --config "$WORK/mitm.json"
 wait_log ums "device tc-mitm online" 15
 if "${CLI[@]}" snapshot tc-mitm "$WORK/x.png" 2> "$WORK/mitm-console.err"; then fail "the console shadowed through the impostor"; fi
@@ -108,8 +98,8 @@ for _ in $(seq 50); do "${CLI[@]}" devices | grep -Eq "^tc-mitm .* yes +no " && 
 if "$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" -u admin -p "$ADMIN_PASSWORD" \
   snapshot tc-mitm "$WORK/x.png" --webapp 2> "$WORK/mitm-webapp.err"; then fail "the UMS shadowed through the impostor"; fi
 sleep 0.5
-[ "$(grep -c "^connection from" "$WORK/impostor.err")" -ge 2 ] || {
-  cat "$WORK/impostor.err" "$WORK/mitm-console.err" "$WORK/mitm-webapp.err" >&2
+[ "$(grep -c "^connection from" "$WORK/impostor.log")" -ge 2 ] || {
+  cat "$WORK/impostor.log" "$WORK/mitm-console.err" "$WORK/mitm-webapp.err" >&2
   fail "console and UMS did not both reach the impostor: the refusals above prove nothing"; }
 IMPOSTOR_BYTES=$(wc -c < "$WORK/impostor.out")
 [ "$IMPOSTOR_BYTES" = 0 ] || fail "the impostor received $IMPOSTOR_BYTES bytes: $(cat "$WORK/impostor.out")"
@@ -178,9 +168,8 @@ echo "ok: after repeated failures the next answer waits (delays $(sed -n 's/.*ne
 step "a device killed during an OS 11 console session: the UMS ends the session when the device stops reporting it"
 armed_session; OLD_PIN=$PIN
 "${CLI[@]}" end "$ID"
-port=$(free_port 6000 6899)
-start console-kill "${CLI[@]}" shadow tc-11 --listen "127.0.0.1:$port"
-wait_log console-kill "vncviewer 127.0.0.1::$port" 20
+start console-kill "${CLI[@]}" shadow tc-11 --listen 127.0.0.1:0
+port=$(listen_port console-kill 20)
 exec 3<>"/dev/tcp/127.0.0.1/$port"  # a viewer holds the session open
 wait_count tc11 "presented the session password on the legacy port" 4 10
 kill -KILL "$TC11_PID"; wait "$TC11_PID" 2> /dev/null || true

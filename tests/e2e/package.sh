@@ -51,9 +51,8 @@ grep -q "Overall exposure level for shadowlinkd.service: [0-2]\.[0-9] OK" "$WORK
 
 step "the installed daemon runs as its unit would (user shadowlink, notify socket) and shadows a real VNC server"
 start_xvnc
-UMS_PORT=$(free_port)
 cat > /etc/shadowlink/shadowlinkd.json <<JSON
-{"data_dir": "/var/lib/shadowlink", "services": [{"type": "ums", "name": "ums", "settings": {"port": $UMS_PORT,
+{"data_dir": "/var/lib/shadowlink", "services": [{"type": "ums", "name": "ums", "settings": {"port": 0,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"}]}}]}
 JSON
@@ -71,9 +70,10 @@ start installed env -C /var/lib/shadowlink NOTIFY_SOCKET="$NOTIFY_DIR/notify.soc
   runuser -u shadowlink -- /usr/bin/shadowlinkd --config /etc/shadowlink/shadowlinkd.json
 INSTALLED_PID=$LAST_PID
 wait_log notify "READY=1" 15
+UMS_PORT=$(listen_port installed)
 wait_count notify "WATCHDOG=1" 2 5
 [ "$(stat -c %U /var/lib/shadowlink/ca.key)" = shadowlink ] || fail "the CA key is not the service user's"
-write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_PORT"
+write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
 sed -i "s|\"ca_file\": \"[^\"]*\"|\"ca_file\": \"$WORK/ca.pem\"|" "$WORK/tc1.json"
 cp /var/lib/shadowlink/ca.pem "$WORK/ca.pem"
 start device /usr/bin/shadowlinkd --config "$WORK/tc1.json"

@@ -5,23 +5,23 @@
 # server in full control (the positive control) but not in view-only.
 # The viewer runs on a screen of its own (a second Xvnc) which gvnccapture photographs.
 source "$(dirname "$0")/lib.sh"
-UMS_PORT=$(free_port)
-CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
 
 step "start Xvnc (the device's screen), the UMS and the device agent"
 start_xvnc
-DEVICE_DISPLAY=$VNC_DISPLAY DEVICE_VNC=$VNC_PORT
-write_ums_config "$WORK/ums.json" "$UMS_PORT"
-start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
-wait_port "$UMS_PORT" 15
-write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$DEVICE_VNC"
+DEVICE_DISPLAY=$VNC_DISPLAY
+write_ums_config "$WORK/ums.json"
+start_daemon ums "$WORK/ums.json"
+UMS_PORT=$(daemon_port ums)
+CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
+write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
 start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
 wait_log ums "device tc-1 online" 15
 
 step "a second Xvnc is the administrator's screen, where vncviewer opens its window"
 for d in $(shuf -i 401-700 -n 50); do [ -e "/tmp/.X$d-lock" ] || [ -e "/tmp/.X11-unix/X$d" ] || break; done
-ADMIN_DISPLAY=":$d" ADMIN_VNC=$(free_port 6000 6899)  # gvnccapture takes display numbers: ports 5900+
-start admin-screen Xvnc "$ADMIN_DISPLAY" -geometry 640x480 -depth 24 -rfbport "$ADMIN_VNC" -interface 127.0.0.1 \
+# gvnccapture takes display numbers: the screen's VNC port is Xvnc's default, 5900 + display.
+ADMIN_DISPLAY=":$d" ADMIN_VNC=$((5900 + d))
+start admin-screen Xvnc "$ADMIN_DISPLAY" -geometry 640x480 -depth 24 -interface 127.0.0.1 \
   -nolisten tcp -SecurityTypes None -AlwaysShared
 wait_port "$ADMIN_VNC" 10
 # A green background: before the viewer draws, no red or blue is anywhere on this screen.
@@ -33,9 +33,8 @@ device_pointer() { DISPLAY=$DEVICE_DISPLAY timeout 5 xdotool getmouselocation | 
 # admin screen; photographs the screen and sweeps the admin pointer over the viewer's window.
 viewer_session() {
   local mode=$1 name=$2 port
-  port=$(free_port 6000 6899)
-  start "console-$name" "${CLI[@]}" shadow tc-1 --listen "127.0.0.1:$port" $mode
-  wait_log "console-$name" "vncviewer 127.0.0.1::$port" 20
+  start "console-$name" "${CLI[@]}" shadow tc-1 --listen 127.0.0.1:0 $mode
+  port=$(listen_port "console-$name" 20)
   start "vncviewer-$name" env DISPLAY="$ADMIN_DISPLAY" vncviewer -Shared -RemoteResize=0 -geometry 320x240+0+0 "127.0.0.1::$port"
   VIEWER_PID=$LAST_PID
   # Without a window manager the window's content lands near the top-left; ask X where exactly.

@@ -3,18 +3,17 @@
 # (Origin / Sec-Fetch-Site checks), logout revokes the login, an idle login expires; bearer tokens
 # (scripts, the console) are unaffected. The UMS is the shipped binary, the client curl.
 source "$(dirname "$0")/lib.sh"
-PORT=$(free_port)
-OWN="https://localhost:$PORT"
-EVIL="https://evil.example"
-[ "$EVIL" != "$OWN" ] || fail "test bug: the foreign origin equals the UMS's own"
 cat > "$WORK/ums.json" <<JSON
-{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT, "names": ["localhost"],
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0, "names": ["localhost"],
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"}], "login_idle_timeout_s": 3}}]}
 JSON
-start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
-wait_port "$PORT" 15
+start_daemon ums "$WORK/ums.json"
+PORT=$(daemon_port ums)
+OWN="https://localhost:$PORT"
+EVIL="https://evil.example"
+[ "$EVIL" != "$OWN" ] || fail "test bug: the foreign origin equals the UMS's own"
 
 # status METHOD PATH [curl options...]: the HTTP status of one request.
 status() {

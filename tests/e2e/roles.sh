@@ -4,13 +4,11 @@
 # auditor — each allowed and each denied action through REST, the CLI and the Web App's socket,
 # and a view-only operator's input checked on the device's real X server.
 source "$(dirname "$0")/lib.sh"
-UMS_PORT=$(free_port)
-CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem")
 
 step "start Xvnc, a UMS with four users and a device group, and the device agent"
 start_xvnc
 cat > "$WORK/ums.json" <<JSON
-{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0,
   "device_groups": [{"name": "lab", "devices": ["tc-1", "tc-2"]}],
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"},
             {"user": "olga", "password_hash": "$ADMIN_HASH", "role": "operator", "allow": [{"devices": ["tc-1"]}]},
@@ -21,9 +19,10 @@ cat > "$WORK/ums.json" <<JSON
               {"id": "tc-2", "name": "Thin client 2", "credential_sha256": "$(sha256_of tc-2-credential)", "consent": "none"},
               {"id": "tc-3", "name": "Thin client 3", "credential_sha256": "$(sha256_of tc-3-credential)", "consent": "none"}]}}]}
 JSON
-start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
-wait_port "$UMS_PORT" 15
-write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_PORT"
+start_daemon ums "$WORK/ums.json"
+UMS_PORT=$(daemon_port ums)
+CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem")
+write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
 start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
 wait_log ums "device tc-1 online" 15
 as() { local who=$1; shift; "${CLI[@]}" -u "$who" -p "$ADMIN_PASSWORD" "$@"; }
@@ -73,9 +72,8 @@ input_arrived "olga (full control, the positive control)"
 echo "ok: victor's pointer, key and clipboard stayed off the device; olga's arrived"
 
 step "sessions: each sees what they may, ends what they may"
-PORT=$(free_port 6000 6899)
-start olga-session "${CLI[@]}" -u olga -p "$ADMIN_PASSWORD" shadow tc-1 --listen "127.0.0.1:$PORT"
-wait_log olga-session "vncviewer 127.0.0.1::$PORT" 20
+start olga-session "${CLI[@]}" -u olga -p "$ADMIN_PASSWORD" shadow tc-1 --listen 127.0.0.1:0
+PORT=$(listen_port olga-session 20)
 exec 3<>"/dev/tcp/127.0.0.1/$PORT"  # a viewer holds the session open
 ID=$(sed -n 's/^session \(s-[0-9a-f]*\) is ready.*/\1/p' "$WORK/olga-session.log")
 [ -n "$ID" ] || fail "no session id in olga's console"
@@ -85,7 +83,7 @@ as victor sessions | grep -q "$ID" || fail "victor (view only on tc-1) does not 
 refused victor "may end only their own sessions" end "$ID"
 refused audrey "may end only their own sessions" end "$ID"
 as olga end "$ID"
-wait_log olga-session "ended: device side closed" 10
+wait_log olga-session "ended: device closed" 10
 exec 3<&-
 echo "ok: admin, auditor and victor see olga's session; victor and the auditor may not end it; olga may"
 

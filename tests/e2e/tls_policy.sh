@@ -4,13 +4,12 @@
 # command succeeds against an OpenSSL s_server that allows it, so a failure is the UMS's refusal
 # and not OpenSSL 3 refusing old protocols on its own side.
 source "$(dirname "$0")/lib.sh"
-PORT=$(free_port)
 cat > "$WORK/ums.json" <<JSON
-{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $PORT,
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0,
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}], "metrics_token_sha256": "$(sha256_of "$METRICS_TOKEN")"}}]}
 JSON
-start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
-wait_port "$PORT" 15
+start_daemon ums "$WORK/ums.json"
+PORT=$(daemon_port ums)
 for _ in $(seq 50); do [ -f "$WORK/data/ca.pem" ] && break; sleep 0.1; done
 
 # handshake PORT S_CLIENT_OPTIONS...: prints the negotiated protocol and cipher, or "refused".
@@ -28,11 +27,10 @@ handshake() {
 # control_server S_SERVER_OPTIONS...: an OpenSSL server that accepts what the options allow, on a
 # port of its own ($CONTROL).
 control_server() {
-  CONTROL=$(free_port)
-  start control openssl s_server -accept "$CONTROL" -cert "$WORK/data/ums/server.pem" -key "$WORK/data/ums/server.key" \
+  start control openssl s_server -accept 127.0.0.1:0 -cert "$WORK/data/ums/server.pem" -key "$WORK/data/ums/server.key" \
     -quiet "$@"
   CONTROL_PID=$LAST_PID
-  wait_port "$CONTROL" 10
+  CONTROL=$(pid_port "$CONTROL_PID")
 }
 expect_refused() {  # expect_refused WHAT PROTOCOL S_SERVER_OPTIONS -- S_CLIENT_OPTIONS
   local what=$1 expect_protocol=$2; shift 2

@@ -4,47 +4,38 @@
 # Screenshots are kept in $ARTIFACTS.
 source "$(dirname "$0")/lib.sh"
 ensure_playwright
-UMS_PORT=$(free_port) ICG_PORT=$(free_port)
-[ "$ICG_PORT" != "$UMS_PORT" ] || ICG_PORT=$(free_port)
 CRED=gateway-credential-0123456789
 
-step "start Xvnc, the UMS, the gateway, two devices at the UMS (one without a VNC server) and one behind the gateway"
+step "start Xvnc, the gateway, the UMS, two devices at the UMS (one without a VNC server) and one behind the gateway"
 start_xvnc
-CLOSED_PORT=$(free_port)
+start_gateway "$CRED"
 cat > "$WORK/ums.json" <<JSON
-{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": $UMS_PORT,
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "devices": [{"id": "tc-1", "name": "Thin client 1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"},
               {"id": "remote-1", "name": "Home office", "credential_sha256": "$(sha256_of remote-1-credential)", "consent": "none"},
               {"id": "tc-broken", "name": "Broken VNC", "credential_sha256": "$(sha256_of tc-broken-credential)", "consent": "none"},
               {"id": "tc-11", "name": "Legacy 1", "credential_sha256": "$(sha256_of tc-11-credential)", "consent": "none"},
               {"id": "remote-11", "name": "Legacy at home", "credential_sha256": "$(sha256_of remote-11-credential)", "consent": "none"}],
-  "gateways": [{"name": "icg", "url": "wss://127.0.0.1:$ICG_PORT", "external_url": "wss://localhost:$ICG_PORT",
-                "credential_file": "$(credential_file "$CRED")"}]}}]}
+  "gateways": [$(gateway_entry "$CRED")]}}]}
 JSON
-start ums "$BIN/shadowlinkd" --config "$WORK/ums.json"
-wait_port "$UMS_PORT" 15
-cat > "$WORK/icg.json" <<JSON
-{"data_dir": "$WORK/icg-data", "services": [{"type": "icg", "name": "icg", "settings": {"port": $ICG_PORT,
-  "external_url": "wss://localhost:$ICG_PORT", "ums_credential_sha256": "$(sha256_of "$CRED")", "ca_dir": "$WORK/data"}}]}
-JSON
-start icg "$BIN/shadowlinkd" --config "$WORK/icg.json"
-wait_port "$ICG_PORT" 15
+start_daemon ums "$WORK/ums.json"
+UMS_PORT=$(daemon_port ums)
 # tc-1 asks its user first; its "user" (a 2 s sleep on the device's display) always agrees, so the
 # page has a moment in which it must show that it waits for a person.
 cat > "$WORK/tc1.json" <<JSON
 {"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "tc-1", "settings": {
   "device_id": "tc-1", "credential_file": "$(credential_file "tc-1-credential")", "server": "wss://127.0.0.1:$UMS_PORT/up",
-  "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT,
+  "ca_file": "$WORK/data/ca.pem", "vnc_socket": "$VNC_SOCKET",
   "consent": "ask", "consent_command": ["sleep", "2"], "display": "$VNC_DISPLAY"}}]}
 JSON
 start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
-write_device_config "$WORK/broken.json" tc-broken tc-broken-credential "$UMS_PORT" "$CLOSED_PORT"
+write_device_config "$WORK/broken.json" tc-broken tc-broken-credential "$UMS_PORT" "$CLOSED_VNC_SOCKET"
 start broken "$BIN/shadowlinkd" --config "$WORK/broken.json"
 cat > "$WORK/remote.json" <<JSON
 {"data_dir": "$WORK/remote-data", "services": [{"type": "device", "name": "remote-1", "settings": {
   "device_id": "remote-1", "credential_file": "$(credential_file "remote-1-credential")", "server": "wss://localhost:$ICG_PORT/up",
-  "ca_file": "$WORK/data/ca.pem", "vnc_port": $VNC_PORT}}]}
+  "ca_file": "$WORK/data/ca.pem", "vnc_socket": "$VNC_SOCKET"}}]}
 JSON
 start remote "$BIN/shadowlinkd" --config "$WORK/remote.json"
 # Two OS 11 devices: one at the UMS (the UMS connects in to its legacy TLS port), one behind the gateway.
@@ -53,7 +44,7 @@ for d in "tc-11 wss://127.0.0.1:$UMS_PORT/up" "remote-11 wss://localhost:$ICG_PO
   cat > "$WORK/$1.json" <<JSON
 {"data_dir": "$WORK/$1-data", "services": [{"type": "device", "name": "$1", "settings": {
   "device_id": "$1", "credential_file": "$(credential_file "$1-credential")", "server": "$2", "ca_file": "$WORK/data/ca.pem",
-  "vnc_port": $VNC_PORT, "os": "11", "legacy_listen": "127.0.0.1", "legacy_port": $(free_port)}}]}
+  "vnc_socket": "$VNC_SOCKET", "os": "11", "legacy_listen": "127.0.0.1", "legacy_port": 0}}]}
 JSON
   start "$1" "$BIN/shadowlinkd" --config "$WORK/$1.json"
 done
@@ -71,7 +62,7 @@ flow() {
   grep -q "shadow request from admin (view only)" "$WORK/$4.log" || fail "the view-only choice did not reach $2"
 }
 step "Chromium, OS12 direct: log in, filter, shadow in full control and view only (the device's user asked), end, a refusal, log out"
-port_free "$CLOSED_PORT" || fail "the closed VNC port $CLOSED_PORT is in use: the refusal would not be a real one"
+[ ! -e "$CLOSED_VNC_SOCKET" ] || fail "test bug: $CLOSED_VNC_SOCKET exists, the refusal would not be a real one"
 EXPECT_STEP="waiting for the device's user" REFUSED_DEVICE="Broken VNC" flow direct tc-1 "Thin client 1" device
 grep -q '"event":"session_ended".*"tc-broken"\|"tc-broken".*"event":"session_ended"' "$WORK"/data/*/audit.jsonl \
   || fail "the refused session is not in the audit trail"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""An impostor TLS server for man-in-the-middle checks: listens on 127.0.0.1:PORT with CERT and
-KEY and appends every application byte any client sends to OUT (unbuffered); each connection and
+"""An impostor TLS server for man-in-the-middle checks: listens on 127.0.0.1:PORT (0: any free port,
+reported on stderr as "listening on 127.0.0.1:PORT") with CERT and KEY and appends every application byte any client sends to OUT (unbuffered); each connection and
 each failed handshake is reported on stderr, so that a test can tell "nobody came" from "came and
 sent nothing". Usage: tls_recorder.py PORT CERT KEY OUT"""
 import socket
@@ -13,6 +13,7 @@ def main():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     srv = socket.create_server(("127.0.0.1", port))
+    print(f"listening on 127.0.0.1:{srv.getsockname()[1]}", file=sys.stderr, flush=True)
     with open(out_path, "ab", buffering=0) as out:
         while True:
             conn, peer = srv.accept()
