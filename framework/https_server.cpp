@@ -1,8 +1,10 @@
 #include "framework/https_server.hpp"
 
 #include "framework/errors.hpp"
+#include "framework/failure_penalty.hpp"
 #include "framework/log.hpp"
 #include "framework/metrics.hpp"
+#include "framework/on_exit.hpp"
 #include "framework/tcp_stream.hpp"
 
 #include <boost/asio/ssl.hpp>
@@ -121,12 +123,28 @@ awaitable<void> https_server::accept_loop(std::shared_ptr<tcp::acceptor> acc) {
       co_await t.async_wait(use_tuple);
       continue;
     }
-    if (connections_ >= limits_.max_connections || tasks_.stopping()) {
+    auto peer = endpoint_string(sock);
+    const auto address = address_of(peer);
+    const auto known = addresses_.find(address);
+    const auto from = known == addresses_.end() ? per_address{} : known->second;
+    const char* full = connections_ >= limits_.max_connections                         ? "connections"
+                       : handshakes_ >= limits_.max_handshakes                         ? "TLS handshakes in progress"
+                       : from.connections >= limits_.max_connections_per_address       ? "connections from that address"
+                       : from.handshakes >= limits_.max_handshakes_per_address         ? "TLS handshakes in progress from that address"
+                                                                                       : nullptr;
+    if (full || tasks_.stopping()) {
       error_code ignored;
       sock.close(ignored);
+      if (full) {
+        // One line per second at most: a flood must not become a flood of log lines.
+        if (++refused_ == 1 || clock::now() - last_refusal_log_ >= 1s) {
+          log::warn(scope_, "connection from ", peer, " closed: the limit of ", full, " is reached (", refused_, " refused so far)");
+          last_refusal_log_ = clock::now();
+        }
+        metrics::connection_refused(full);
+      }
       continue;
     }
-    auto peer = endpoint_string(sock);
     tasks_.spawn(serve(std::move(sock)), scope_ + " " + peer);
   }
 }
@@ -151,22 +169,33 @@ std::string_view handshake_failure_kind(void* native_ssl, const error_code& ec) 
 }  // namespace
 
 awaitable<void> https_server::serve(tcp::socket sock) {
-  ++connections_;
-  struct counted {
-    std::size_t& n;
-    ~counted() { --n; }
-  } counted_guard{connections_};
   std::string peer = endpoint_string(sock);
+  const auto address = address_of(peer);
+  ++connections_;
+  ++addresses_[address].connections;
+  on_exit counted([this, &address] {
+    --connections_;
+    auto it = addresses_.find(address);
+    if (--it->second.connections == 0) addresses_.erase(it);
+  });
   sock.set_option(tcp::no_delay(true));
   auto s = std::make_unique<tls_socket>(std::move(sock), *tls_);
+  const auto opened = clock::now();
+  ++handshakes_;
+  ++addresses_[address].handshakes;
+  on_exit handshake_done([this, &address] {
+    --handshakes_;
+    --addresses_.find(address)->second.handshakes;
+  });
   try {
     co_await accept_tls(*s, limits_.tls_handshake);
+    handshake_done.run();
   } catch (const system_error& e) {
     // A connection that closes before saying anything (a port probe, a load balancer's check) is
     // not worth a warning; a failed handshake (wrong version, no shared cipher, bad certificate) is.
-    if (is_normal_end(e.code())) log::info(scope_, "connection from ", peer, " closed before the TLS handshake: ", e.what());
+    if (is_normal_end(e.code())) log::info(scope_, "connection from ", peer, " closed before the TLS handshake: ", ending_words(e));
     else {
-      log::warn(scope_, "TLS handshake with ", peer, " failed: ", e.what());
+      log::warn(scope_, "TLS handshake with ", peer, " failed: ", ending_words(e));
       metrics::tls_handshake_failed(handshake_failure_kind(s->native_handle(), e.code()));
     }
     co_return;
@@ -237,6 +266,7 @@ awaitable<void> https_server::serve(tcp::socket sock) {
     if (w.index() == 1) break;
     if (auto [wec, wn] = std::get<0>(w); wec) break;
     if (!res.keep_alive()) break;
+    if (clock::now() - opened >= limits_.keep_alive_lifetime) break;  // (the client reconnects)
   }
   if (s) {
     net::steady_timer t(s->get_executor(), 1s);

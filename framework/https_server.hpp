@@ -6,6 +6,7 @@
 #include "framework/ws_stream.hpp"
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,9 +15,19 @@ namespace shadowlink {
 struct server_limits {
   clock::duration tls_handshake = 10s;
   clock::duration request = 30s;  // idle keep-alive connection or slow request
+  // An HTTP connection (not a WebSocket) is closed after the answer that ends this: a client that
+  // asks something every 29 s cannot hold its connection forever.
+  clock::duration keep_alive_lifetime = 10min;
   std::size_t header_bytes = 8 * 1024;
   std::size_t body_bytes = 64 * 1024;
   std::size_t max_connections = 19000;
+  // TLS handshakes cost CPU and a half-open one holds a slot until its deadline: at most this many
+  // at once on the listener, and from one source address. Connections beyond are closed at once.
+  std::size_t max_handshakes = 256;
+  std::size_t max_handshakes_per_address = 64;
+  // Connections from one address, WebSockets included. Many devices may share one address (a NAT,
+  // a proxy, a load balancer): set it to what the network needs.
+  std::size_t max_connections_per_address = 4096;
 };
 
 // The handed-over upgrade request: the handler checks it, then accepts or rejects.
@@ -46,6 +57,9 @@ class https_server {
   void stop();
   unsigned short port() const { return port_; }
   std::size_t connections() const { return connections_; }
+  std::size_t handshakes() const { return handshakes_; }
+  // Connections closed at accept because a limit was reached.
+  std::uint64_t refused() const { return refused_; }
 
  private:
   awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acc);
@@ -62,6 +76,15 @@ class https_server {
   std::shared_ptr<tcp::acceptor> acceptor_;
   unsigned short port_ = 0;
   std::size_t connections_ = 0;
+  std::size_t handshakes_ = 0;
+  std::uint64_t refused_ = 0;
+  clock::time_point last_refusal_log_{};
+  // Per source address: connections and handshakes in progress (entries removed at zero: bounded
+  // by the connections themselves).
+  struct per_address {
+    std::size_t connections = 0, handshakes = 0;
+  };
+  std::map<std::string, per_address, std::less<>> addresses_;
 };
 
 // JSON responses (bodies written with Boost.JSON by the callers).

@@ -19,6 +19,8 @@ struct process_metrics {
   prometheus::Registry registry;
   prometheus::Family<prometheus::Counter>& handshakes = prometheus::BuildCounter()
       .Name("shadowlink_tls_handshake_failures_total").Help("TLS handshakes that failed, by reason").Register(registry);
+  prometheus::Family<prometheus::Counter>& refusals = prometheus::BuildCounter()
+      .Name("shadowlink_connections_refused_total").Help("Connections closed at accept because a limit was reached, by limit").Register(registry);
   prometheus::Family<prometheus::Gauge>& process = prometheus::BuildGauge()
       .Name("shadowlink_process").Help("The process: open descriptors, resident memory in bytes").Register(registry);
   prometheus::Gauge& fds = process.Add({{"what", "open_descriptors"}});
@@ -52,6 +54,10 @@ prometheus::Registry& process() { return the_process().registry; }
 
 void tls_handshake_failed(std::string_view reason) {
   the_process().handshakes.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void connection_refused(std::string_view limit) {
+  the_process().refusals.Add({{"limit", std::string(limit)}}).Increment();
 }
 
 std::optional<http_response> refused(const http_request& req, const std::string& token_sha256) {

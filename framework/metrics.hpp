@@ -20,6 +20,7 @@ namespace shadowlink::metrics {
 
 prometheus::Registry& process();
 void tls_handshake_failed(std::string_view reason);  // a short reason: version, cipher, certificate, timeout, other
+void connection_refused(std::string_view limit);     // one of https_server's fixed limit names
 
 // GET /metrics, checked first (before the service spends anything on the figures): 404 when no
 // token is configured, 401 without the right bearer token; nothing if the request may read them.

@@ -27,6 +27,11 @@ tls_listener_settings tls_listener_settings::read(settings& s, std::uint16_t def
   t.key_file = s.str("key_file", t.key_file);
   if (t.cert_file.empty() != t.key_file.empty())
     s.reject(t.cert_file.empty() ? "cert_file" : "key_file", "cert_file and key_file go together");
+  s.number("max_connections", t.limits.max_connections, 1, 1000000);
+  s.number("max_connections_per_address", t.limits.max_connections_per_address, 1, 1000000);
+  s.number("max_handshakes", t.limits.max_handshakes, 1, 100000);
+  s.number("max_handshakes_per_address", t.limits.max_handshakes_per_address, 1, 100000);
+  s.seconds("keep_alive_lifetime_s", t.limits.keep_alive_lifetime, 1, 24 * 3600);
   return t;
 }
 
@@ -56,7 +61,7 @@ std::unique_ptr<https_server> make_tls_listener(const tls_listener_settings& s, 
     log::info(env.name, "installation CA ", (ca_dir / "ca.pem").string(), " SHA-256 fingerprint ", id.ca_fingerprint,
               "; server fingerprint ", id.server_fingerprint);
   }
-  return std::make_unique<https_server>(env.tasks, make_server_tls(id.cert_chain_pem, id.key_pem), env.name);
+  return std::make_unique<https_server>(env.tasks, make_server_tls(id.cert_chain_pem, id.key_pem), env.name, s.limits);
 }
 
 }  // namespace shadowlink

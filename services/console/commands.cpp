@@ -219,7 +219,12 @@ awaitable<int> cmd_shadow(client& c, const options& o) {
   });
   const auto end = co_await sp.run();
   signals.cancel();
-  std::printf("session %s ended: %s\n", s.id.c_str(), up::session_ending(end).c_str());
+  // The server says why it closed the tunnel (an administrator, the device's user, its VNC
+  // server): more than "device closed", which is all the splice itself can tell.
+  auto words = up::session_ending(end);
+  if (auto* ws = dynamic_cast<ws_stream*>(tunnel.get()); ws && !end.by_a && !ws->close_reason().empty())
+    words += " (" + ws->close_reason() + ")";
+  std::printf("session %s ended: %s\n", s.id.c_str(), words.c_str());
   if (viewer > 0) waitpid(viewer, nullptr, WNOHANG);
   co_return 0;
 }

@@ -62,15 +62,18 @@ extern "C" void restore_terminal_and_die(int sig) {
 // Nothing (Ctrl-D) is no password.
 std::optional<std::string> ask_password(const std::string& user) {
   if (!::isatty(STDIN_FILENO)) return std::nullopt;
-  std::cerr << "Password for " << user << ": " << std::flush;
   const bool restore = ::tcgetattr(STDIN_FILENO, &saved_terminal) == 0;
   if (restore) {
     std::signal(SIGINT, restore_terminal_and_die);
     std::signal(SIGTERM, restore_terminal_and_die);
     termios quiet = saved_terminal;
     quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    // TCSAFLUSH drops what was typed before the prompt. The prompt comes after it, as getpass()
+    // does it: whoever answers as soon as it appears (a script, a fast typist) must neither see
+    // the password echoed nor have it thrown away — which once left the console waiting forever.
     ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   }
+  std::cerr << "Password for " << user << ": " << std::flush;
   std::string password;
   const bool got = static_cast<bool>(std::getline(std::cin, password));
   if (restore) {

@@ -2,6 +2,7 @@
 // The device agent: keeps its UP connection to the server (reconnecting with jittered backoff),
 // answers shadow requests by opening a tunnel and connecting it to the local VNC server.
 #include "framework/backoff.hpp"
+#include "framework/failure_penalty.hpp"
 #include "framework/meeting_point.hpp"
 #include "framework/service.hpp"
 #include "framework/tls.hpp"
@@ -106,12 +107,8 @@ class agent final : public service {
   std::shared_ptr<ssl::context> legacy_tls_;
   std::string legacy_pin_;
   std::optional<armed_session> armed_;
-  struct failures {
-    int count = 0;
-    clock::time_point last{};
-  };
-  std::map<std::string, failures> legacy_failures_;  // by source address; bounded
-  failures legacy_device_failures_;
+  // Failed attempts on the legacy port by source address, and under "" from anywhere (bounded).
+  failure_penalty legacy_failures_{{.first = 500ms, .max = 8s, .forget_after = 10min, .max_keys = 1024}};
   int legacy_connections_ = 0;                        // bounded
   std::map<std::string, int> legacy_per_address_;     // connections being served per source, bounded
   backoff backoff_{cfg_.backoff_min, cfg_.backoff_max};  // reset once the settings are read

@@ -1,5 +1,6 @@
 // Asking the device's user (consent policy "ask"): a dialog on their X display, whose answer is
 // the program's exit code. Nothing is opened before a yes.
+#include "framework/errors.hpp"
 #include "framework/child_process.hpp"
 #include "framework/log.hpp"
 #include "framework/on_exit.hpp"
@@ -44,7 +45,7 @@ awaitable<std::string> agent::ask_user(const up::message& req) {
   try {
     dialog.emplace(command(cfg_.consent_command, req, timeout_s), std::map<std::string, std::string>{{"DISPLAY", cfg_.display}});
   } catch (const std::exception& e) {
-    co_return std::string("the device's user cannot be asked: ") + e.what();
+    co_return "the device's user cannot be asked: " + ending_words(e);
   }
   // The dialog's own timeout comes first; ours ends one that ignores it. The server may end the
   // session meanwhile (an administrator, its own deadline): its end closes the dialog at once.

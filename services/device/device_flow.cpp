@@ -58,7 +58,7 @@ awaitable<void> agent::shadow(up::message req) {
       indicator.emplace(command(cfg_.notify_command, req, 0), std::map<std::string, std::string>{{"DISPLAY", cfg_.display}});
     } catch (const std::exception& e) {
       log::warn(scope, "cannot show the shadowing indicator: ", ending_words(e));
-      answer(up::kind::shadow_refused, std::string("the device cannot show that it is being shadowed: ") + e.what());
+      answer(up::kind::shadow_refused, "the device cannot show that it is being shadowed: " + ending_words(e));
       co_return;
     }
   }
@@ -179,7 +179,7 @@ awaitable<stream_ptr> agent::await_legacy_viewer(const up::message& req, const s
     try {
       co_await legacy::accept(*viewer);  // "OK": VNC follows
     } catch (const std::exception& e) {
-      why = std::string("the viewer left: ") + e.what();
+      why = "the viewer left: " + ending_words(e);
       viewer.reset();
     }
   }

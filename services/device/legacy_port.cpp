@@ -12,17 +12,10 @@
 namespace shadowlink::device {
 namespace {
 
-constexpr int max_connections = 16;          // handshakes and password exchanges at once
-constexpr int max_per_address = 4;           // of which one source may hold this many
-constexpr std::size_t max_addresses = 1024;  // remembered sources of failed attempts
-constexpr auto forget_after = 10min;         // failures this old are forgiven
-
-// 0.5 s after the first failure, doubling up to 8 s (max_penalty).
-constexpr auto max_penalty = 8s;
-clock::duration penalty_for(int failures) {
-  if (failures <= 0) return {};
-  return std::chrono::milliseconds(500) * (1 << std::min(failures - 1, 4));
-}
+constexpr int max_connections = 16;  // handshakes and password exchanges at once
+constexpr int max_per_address = 4;   // of which one source may hold this many
+constexpr auto max_penalty = 8s;     // (legacy_failures_: 0.5 s after the first failure, doubling up to this)
+const std::string anywhere;          // legacy_failures_'s key for failures from every source
 
 }  // namespace
 
@@ -110,31 +103,14 @@ awaitable<void> agent::legacy_connection(tcp::socket sock) {
 }
 
 clock::duration agent::legacy_penalty(const std::string& address) const {
-  const auto now = clock::now();
-  int n = 0;
-  if (auto it = legacy_failures_.find(address); it != legacy_failures_.end() && now - it->second.last < forget_after)
-    n = it->second.count;
   // Failures from anywhere count too (every fourth adds a step): many addresses guessing at once.
-  if (now - legacy_device_failures_.last < forget_after) n += legacy_device_failures_.count / 4;
-  return penalty_for(n);
+  return legacy_failures_.delay_for(legacy_failures_.count(address) + legacy_failures_.count(anywhere) / 4);
 }
 
 void agent::legacy_failure(const std::string& address, std::string_view why) {
-  const auto now = clock::now();
-  if (legacy_failures_.size() >= max_addresses && !legacy_failures_.contains(address)) {
-    auto oldest = legacy_failures_.begin();
-    for (auto it = legacy_failures_.begin(); it != legacy_failures_.end(); ++it)
-      if (it->second.last < oldest->second.last) oldest = it;
-    legacy_failures_.erase(oldest);
-  }
-  auto& f = legacy_failures_[address];
-  if (now - f.last >= forget_after) f.count = 0;
-  ++f.count;
-  f.last = now;
-  if (now - legacy_device_failures_.last >= forget_after) legacy_device_failures_.count = 0;
-  ++legacy_device_failures_.count;
-  legacy_device_failures_.last = now;
-  log::warn(name_, "legacy port: refused ", address, ": ", why, " (", f.count, " failure(s) from there; next answer after ",
+  const int n = legacy_failures_.failed(address);
+  legacy_failures_.failed(anywhere);
+  log::warn(name_, "legacy port: refused ", address, ": ", why, " (", n, " failure(s) from there; next answer after ",
             std::chrono::duration_cast<std::chrono::milliseconds>(legacy_penalty(address)).count(), " ms)");
 }
 

@@ -1,5 +1,6 @@
 #include "services/icg/icg_service.hpp"
 
+#include "framework/failure_penalty.hpp"
 #include "framework/deadline.hpp"
 #include "framework/log.hpp"
 #include "framework/on_exit.hpp"
@@ -10,11 +11,6 @@
 
 namespace shadowlink::icg {
 using namespace net::experimental::awaitable_operators;
-
-namespace {
-// The address part of "address:port" (IPv6 addresses are printed without brackets).
-std::string address_of(const std::string& peer) { return peer.substr(0, peer.rfind(':')); }
-}  // namespace
 
 icg_service::icg_service(service_env& env, settings& s) : env_(env), name_(env.name), rv_(env.ex) {
   listener_ = tls_listener_settings::read(s, 9443, "external_url");
@@ -130,12 +126,22 @@ up::message icg_service::hello_for_ums(const std::string& device, up::link_id id
 // ---- the UMS's link -------------------------------------------------------------------------
 
 awaitable<void> icg_service::ums_endpoint(ws_upgrade& up) {
+  const auto address = address_of(up.peer());
+  if (auto wait = ums_failures_.retry_after(address); wait > clock::duration::zero()) {
+    auth_failures_.Add({{"what", "ums_throttled"}}).Increment();
+    const auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
+    co_return co_await up.reject(http::status::too_many_requests,
+                                 "too many wrong UMS credentials from this address: try again in " + std::to_string(secs) + " s");
+  }
   auto token = bearer_token(up.request());
   if (token.empty() || !tokens_equal(sha256_hex(token), ums_credential_sha256_)) {
-    log::warn(name_, "UMS connection from ", up.peer(), " refused: wrong credential");
+    const int n = ums_failures_.failed(address);
+    log::warn(name_, "UMS connection from ", up.peer(), " refused: wrong credential (", n, " from that address; the next is heard after ",
+              std::chrono::duration_cast<std::chrono::milliseconds>(ums_failures_.delay(address)).count(), " ms)");
     auth_failures_.Add({{"what", "ums_credential"}}).Increment();
     co_return co_await up.reject(http::status::forbidden, "wrong UMS credential");
   }
+  ums_failures_.forgive(address);
   const auto opts = up::link_options();
   up::link link(co_await up.accept(opts));
   co_await link.serve(serve_ums(link));

@@ -1,6 +1,7 @@
 #pragma once
 // The ICG gateway: for devices the UMS cannot reach. The UMS and the devices both connect *out* to
 // it (UP WebSockets); it relays UP commands between them and pairs and splices shadow tunnels.
+#include "framework/failure_penalty.hpp"
 #include "framework/certs.hpp"
 #include "framework/tls_listener.hpp"
 #include "framework/https_server.hpp"
@@ -92,6 +93,8 @@ class icg_service final : public service {
 
   // GET /metrics (with metrics_token_sha256): the gateway's tables read when scraped, refusals counted.
   std::string metrics_token_sha256_;
+  // Wrong UMS credentials by source address: attempts within the penalty get 429 unheard.
+  failure_penalty ums_failures_{{.first = 1s, .max = 60s, .forget_after = 15min, .max_keys = 4096}};
   prometheus::Registry metrics_;
   prometheus::Family<prometheus::Gauge>& gauges_ = prometheus::BuildGauge()
       .Name("shadowlink_gateway").Help("The gateway's links and sessions now").Register(metrics_);

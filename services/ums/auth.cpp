@@ -71,8 +71,11 @@ std::string auth::configure(settings& s, const device_groups& groups, bool demo)
   return changes;
 }
 
-awaitable<auth::login_result> auth::login(std::string user, std::string password) {
+awaitable<auth::login_result> auth::login(std::string user, std::string password, const std::string& address) {
   login_result r;
+  const auto user_key = user.substr(0, 64);  // (the penalty table's keys stay small)
+  r.retry_after = std::max(failed_users_.retry_after(user_key), failed_addresses_.retry_after(address));
+  if (r.retry_after > clock::duration::zero()) co_return r;
   if (checks_ >= max_checks) {
     r.busy = true;
     co_return r;
@@ -97,11 +100,17 @@ awaitable<auth::login_result> auth::login(std::string user, std::string password
     throw;
   }
   --checks_;
-  if (!known || !ok) co_return r;
   // The tables may have been reloaded while the hash was checked: the user must still be there,
   // with the password that was checked.
   auto now_known = users_.find(user);
-  if (now_known == users_.end() || to_string(now_known->second) != to_string(*known) || !principals_.contains(user)) co_return r;
+  if (!known || !ok || now_known == users_.end() || to_string(now_known->second) != to_string(*known) ||
+      !principals_.contains(user)) {
+    r.failures = failed_users_.failed(user_key);
+    failed_addresses_.failed(address);
+    r.next_after = std::max(failed_users_.delay(user_key), failed_addresses_.delay(address));
+    co_return r;
+  }
+  failed_users_.forgive(user_key);
   // Expired and idle logins are dropped here: the table is bounded by the logins of the last 8 hours.
   const auto now = clock::now();
   for (auto i = logins_.begin(); i != logins_.end();)

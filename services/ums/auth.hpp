@@ -2,6 +2,7 @@
 // Who may use the UMS: administrators from the config (user + password, or API tokens), logged-in
 // browser/console sessions (a random token, sent as a bearer token or an HttpOnly cookie).
 #include "framework/config.hpp"
+#include "framework/failure_penalty.hpp"
 #include "framework/net.hpp"
 #include "framework/ws_stream.hpp"
 #include "services/ums/passwords.hpp"
@@ -25,10 +26,15 @@ class auth {
   struct login_result {
     std::optional<std::string> token;  // set for valid credentials
     bool busy = false;                 // too many checks at once: try again
+    clock::duration retry_after{};     // not checked: recent failures for this user or address
+    int failures = 0;                  // a failed check: the user's unforgiven failures with it
+    clock::duration next_after{};      // a failed check: how long the next attempt must wait
   };
   // Checks the password on a worker thread (sessions on the event loop never wait for the slow
-  // hash); an unknown user costs as much time as a known one. Returns a new login token.
-  awaitable<login_result> login(std::string user, std::string password);
+  // hash); an unknown user costs as much time as a known one. Returns a new login token. Failed
+  // checks make the next attempt for the same user, or from the same address, wait (growing);
+  // attempts within the wait are not checked at all, so parallel guessing gains nothing.
+  awaitable<login_result> login(std::string user, std::string password, const std::string& address);
   void logout(std::string_view token);
 
   // The administrator behind a request: bearer token (API token or login token) or the session cookie.
@@ -50,6 +56,10 @@ class auth {
   std::map<std::string, password_hash, std::less<>> users_;
   std::map<std::string, std::string, std::less<>> api_tokens_;  // SHA-256 of the token (hex) -> user
   std::map<std::string, principal, std::less<>> principals_;   // user -> role and grants
+  // Guessing costs time: 1 s after a user's first failure, doubling up to 30 s; an address (where
+  // many users may sit behind one NAT) starts at 250 ms. Forgiven after 15 minutes.
+  failure_penalty failed_users_{{.first = 1s, .max = 30s, .forget_after = 15min, .max_keys = 4096}};
+  failure_penalty failed_addresses_{{.first = 250ms, .max = 30s, .forget_after = 15min, .max_keys = 4096}};
   int max_iterations_ = 1000;  // an unknown user's check costs this much, so the answer time does not tell
   net::thread_pool pool_{1};
   int checks_ = 0;  // password checks queued or running: bounded, so a flood of logins queues nowhere

@@ -1,6 +1,7 @@
 // The UP endpoint: a device's persistent WebSocket. Hello first, then messages until it ends.
 #include "framework/deadline.hpp"
 #include "framework/log.hpp"
+#include "framework/meeting_point.hpp"
 #include "framework/certs.hpp"
 #include "framework/token.hpp"
 #include "services/ums/ums_service.hpp"
@@ -18,10 +19,15 @@ awaitable<void> ums_service::serve_device(up::link& link) {
   auto first = co_await up::receive_hello(link, 10s);
   if (!first) co_return;
   auto hello = *first;
+  const auto address = address_of(link.peer());
+  if (auto wait = hello_failures_.delay(address); wait > clock::duration::zero()) co_await sleep_for(wait);
   auto d = devices_.find(hello.device_id);
   if (d == devices_.end() || !d->second.accepts(hello.credential)) {
     metrics_.auth_failed("device_credential");
-    log::warn(name_, "device connection from ", link.peer(), " refused: unknown device or wrong credential");
+    const int n = hello_failures_.failed(address);
+    log::warn(name_, "device connection from ", link.peer(), " refused: unknown device or wrong credential (", n,
+              " from that address; hellos from there now wait ",
+              std::chrono::duration_cast<std::chrono::milliseconds>(hello_failures_.delay(address)).count(), " ms)");
     up::message err;
     err.type = up::kind::error;
     err.reason = "unknown device or wrong credential";

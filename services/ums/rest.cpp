@@ -1,6 +1,7 @@
 // The UMS's REST API (/api/v1): login and logout, devices, sessions (create, list, end) and the
 // audit trail. Bearer tokens for scripts and the console; the login cookie for the Web App, from
 // its own pages only.
+#include "framework/failure_penalty.hpp"
 #include "framework/log.hpp"
 #include "services/ums/ums_service.hpp"
 
@@ -68,12 +69,23 @@ awaitable<http_response> ums_service::login(const http_request& req, const std::
   std::string_view user, password;
   if (p.parse(req.body()).get(body) || body["user"].get(user) || body["password"].get(password))
     co_return error_response(req, http::status::bad_request, "expected JSON {\"user\": ..., \"password\": ...}");
-  auto result = co_await auth_.login(std::string(user), std::string(password));
+  auto result = co_await auth_.login(std::string(user), std::string(password), address_of(peer));
+  if (result.retry_after > clock::duration::zero()) {
+    // Not checked, so neither audited nor logged one by one: a guesser must not flood either.
+    metrics_.auth_failed("throttled");
+    const auto secs = std::chrono::ceil<std::chrono::seconds>(result.retry_after).count();
+    auto res = error_response(req, http::status::too_many_requests,
+                              "too many failed logins for this user or from this address: try again in " + std::to_string(secs) + " s");
+    res.set(http::field::retry_after, std::to_string(secs));
+    co_return res;
+  }
   if (result.busy) co_return error_response(req, http::status::service_unavailable, "too many logins at once, try again");
   const auto& token = result.token;
   audit_->login(user, peer, token.has_value());
   if (!token) {
-    log::warn(name_, "failed login for '", user.substr(0, 64), "' from ", peer);
+    log::warn(name_, "failed login for '", user.substr(0, 64), "' from ", peer, " (", result.failures,
+              " unforgiven for this user; the next attempt is heard after ",
+              std::chrono::duration_cast<std::chrono::milliseconds>(result.next_after).count(), " ms)");
     metrics_.auth_failed("password");
     co_return error_response(req, http::status::unauthorized, "wrong user or password");
   }

@@ -1,6 +1,7 @@
 #pragma once
 // The UMS server: REST API for consoles, UP endpoint for devices, shadow-tunnel endpoint and the
 // Web App's shadow endpoint, all on one TLS port routed by path.
+#include "framework/failure_penalty.hpp"
 #include "framework/certs.hpp"
 #include "framework/tls_listener.hpp"
 #include "framework/token.hpp"
@@ -159,6 +160,9 @@ class ums_service final : public service {
   std::map<std::string, device_record, std::less<>> devices_;
   std::map<std::string, device_record, std::less<>> read_devices(settings& s, bool demo, const device_groups& groups) const;
   up::link_registry<live_link> online_;  // verified links of the devices online now
+  // Failed device hellos by source address: the next hello from there waits before it is checked
+  // (never refused: devices behind one NAT with a misconfigured one must still come in).
+  failure_penalty hello_failures_{{.first = 250ms, .max = 5s, .forget_after = 10min, .max_keys = 4096}};
   std::map<std::string, session_ptr, std::less<>> sessions_;
   struct ended_session {
     clock::time_point at;

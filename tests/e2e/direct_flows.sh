@@ -22,6 +22,17 @@ grep -Eq '^tc-2 +Thin client 2 +no' "$WORK/devices.out" || fail "tc-2 not listed
 step "wrong credentials and unknown devices get clear errors"
 if "${CLI[@]}" -u admin -p wrong devices 2> "$WORK/err.out"; then fail "wrong password accepted"; fi
 grep -q "wrong user or password" "$WORK/err.out" || fail "unclear login error: $(cat "$WORK/err.out")"
+# Guessing costs time: right after a failure even the right password is not heard (429 with
+# Retry-After); after the wait it is.
+HEADERS=$(curl -s -D - -o "$WORK/throttled.out" --cacert "$WORK/data/ca.pem" -H 'Content-Type: application/json' \
+  -d "{\"user\":\"admin\",\"password\":\"$ADMIN_PASSWORD\"}" "https://127.0.0.1:$UMS_PORT/api/v1/login")
+grep -q "^HTTP/1.1 429" <<<"$HEADERS" || fail "a login right after a failure was heard: $HEADERS $(cat "$WORK/throttled.out")"
+WAIT=$(sed -n 's/^Retry-After: \([0-9]*\).*/\1/ip' <<<"$HEADERS")
+[ -n "$WAIT" ] && [ "$WAIT" -ge 1 ] && grep -q "try again in $WAIT s" "$WORK/throttled.out" || fail "no Retry-After: $HEADERS"
+sleep "$WAIT"
+"${CLI[@]}" -u admin -p "$ADMIN_PASSWORD" devices > /dev/null || fail "the right password after the wait ($WAIT s) was refused"
+grep -q "failed login for 'admin' from 127.0.0.1:[0-9]* (1 unforgiven for this user; the next attempt is heard after 1000 ms)" "$WORK/ums.log" \
+  || fail "the failed login's penalty is not logged"
 if "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-9 "$WORK/x.png" 2> "$WORK/err.out"; then fail "unknown device"; fi
 grep -q "unknown device" "$WORK/err.out" || fail "unclear error: $(cat "$WORK/err.out")"
 if "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-2 "$WORK/x.png" 2> "$WORK/err.out"; then fail "offline device"; fi

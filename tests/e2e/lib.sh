@@ -114,7 +114,7 @@ daemon_port() {
 pid_port() {
   local p
   for _ in $(seq 100); do
-    p=$(ss -Hltnp 2>/dev/null | awk -v k="pid=$1," 'index($0, k) { n = split($4, a, ":"); print a[n]; exit }')
+    p=$(ss -Hltnp | awk -v k="pid=$1," 'index($0, k) && !found { n = split($4, a, ":"); print a[n]; found = 1 }' || true)
     [ -n "$p" ] && { echo "$p"; return 0; }
     sleep 0.1
   done
@@ -129,7 +129,7 @@ hold_port() {
   start "$name" python3 -c 'import socket, time
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1], flush=True); time.sleep(3600)'
   HELD_PID=$LAST_PID HELD_PORT=
-  for _ in $(seq 50); do HELD_PORT=$(head -1 "$WORK/$name.log"); [ -n "$HELD_PORT" ] && return 0; sleep 0.1; done
+  for _ in $(seq 50); do HELD_PORT=$(head -1 "$WORK/$name.log" 2> /dev/null || true); [ -n "$HELD_PORT" ] && return 0; sleep 0.1; done
   fail "hold_port: the holder reported no port"
 }
 release_port() { kill "$1"; wait "$1" 2> /dev/null || true; }
@@ -152,7 +152,10 @@ gateway_entry() {
 }
 # keep_port CONFIG PORT: the listener's "port": 0 in CONFIG becomes PORT, for a restart on the
 # port its clients were given.
-keep_port() { sed -i "s/\"port\": 0\b/\"port\": $2/" "$1"; }
+keep_port() {
+  grep -q '"port": 0\b' "$1" || fail "keep_port: $1 has no \"port\": 0"
+  sed -i "s/\"port\": 0\b/\"port\": $2/" "$1"
+}
 # listen_port NAME [SECONDS]: the port a process reported in NAME.log: a console whose session is
 # ready ("vncviewer ADDRESS::PORT"), a daemon without a port file ("listening on ADDRESS:PORT").
 listen_port() {

@@ -6,6 +6,9 @@
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
 
 #include <wolfssl/wolfcrypt/ecc.h>
 
@@ -33,8 +36,8 @@ struct fixture {
   https_server server;
   tcp::acceptor echo;
   std::string last_reason;
-  explicit fixture(net::any_io_executor ex)
-      : tasks(ex), server(tasks, make_server_tls(test_identity().cert_chain_pem, test_identity().key_pem), "test"),
+  explicit fixture(net::any_io_executor ex, server_limits limits = {})
+      : tasks(ex), server(tasks, make_server_tls(test_identity().cert_chain_pem, test_identity().key_pem), "test", limits),
         echo(ex, {net::ip::make_address("127.0.0.1"), 0}) {
     // WebSocket over TLS spliced to TCP: the shape of a device agent's tunnel.
     server.add_ws("/echo", [this](ws_upgrade& up) -> awaitable<void> {
@@ -159,4 +162,107 @@ TEST_CASE("a URL that will carry a token or a screen must be wss://, and a plain
   CHECK_THROWS_WITH(parse_wss_url("ws://gw.example:9443/tunnel/s-1"),  // ...but clients of tunnels refuse it
                     "refusing ws://gw.example:9443/tunnel/s-1: tokens and screens travel only over wss://");
   CHECK_THROWS_WITH(parse_wss_url("gopher://x"), Catch::StartsWith("expected a ws:// or wss:// URL"));
+}
+
+namespace {
+// Waits (at most 3 s) until `value()` equals `want`; returns the last value seen.
+template <class F>
+awaitable<std::size_t> settle(F value, std::size_t want) {
+  for (auto deadline = clock::now() + 3s; value() != want && clock::now() < deadline;) co_await sleep_for(10ms);
+  co_return value();
+}
+
+// Whether the server closed `s` (read end or reset) within 3 s, without a byte.
+awaitable<bool> closed_by_server(tcp::socket& s) {
+  char byte;
+  net::steady_timer t(s.get_executor(), 3s);
+  auto r = co_await (s.async_read_some(net::buffer(&byte, 1), use_tuple) || t.async_wait(use_tuple));
+  co_return r.index() == 0 && std::get<0>(std::get<0>(r)) != error_code{};
+}
+
+// An upgrade refused with 403 proves the server did the TLS handshake and read the request.
+awaitable<bool> served(fixture& f) {
+  tls_client client(client_trust{test_identity().ca_pem, {}});
+  const ws_options opts;
+  std::map<std::string, std::string> headers{{"X-Token", "wrong"}};
+  try {
+    co_await connect_ws(&client, f.target("/echo"), headers, opts);
+  } catch (const system_error& e) {
+    co_return std::string(e.what()).find("403") != std::string::npos;
+  }
+  co_return false;
+}
+}  // namespace
+
+TEST_CASE("a listener closes a connection beyond its limit of TLS handshakes from one address at once, and serves again once they are done") {
+  run_async([]() -> awaitable<void> {
+    server_limits limits;
+    limits.max_handshakes_per_address = 2;
+    fixture f(co_await net::this_coro::executor, limits);
+    const auto port = std::to_string(f.server.port());
+    // Two connections that never say hello: handshakes in progress (the live counter says so).
+    auto silent1 = co_await connect_tcp("127.0.0.1", port, 2s);
+    auto silent2 = co_await connect_tcp("127.0.0.1", port, 2s);
+    CHECK(co_await settle([&] { return f.server.handshakes(); }, 2) == 2);
+    auto third = co_await connect_tcp("127.0.0.1", port, 2s);
+    const bool third_closed = co_await closed_by_server(third);
+    CHECK(third_closed);
+    CHECK(f.server.refused() == 1);
+    silent1.close();
+    silent2.close();
+    CHECK(co_await settle([&] { return f.server.handshakes(); }, 0) == 0);
+    const bool serves = co_await served(f);
+    CHECK(serves);
+    CHECK(f.server.refused() == 1);
+    co_await f.shutdown();
+  });
+}
+
+TEST_CASE("a listener closes connections beyond its limit from one address, and a connection that was let in is served") {
+  run_async([]() -> awaitable<void> {
+    server_limits limits;
+    limits.max_connections_per_address = 1;
+    fixture f(co_await net::this_coro::executor, limits);
+    const auto port = std::to_string(f.server.port());
+    auto first = co_await connect_tcp("127.0.0.1", port, 2s);
+    CHECK(co_await settle([&] { return f.server.connections(); }, 1) == 1);
+    auto second = co_await connect_tcp("127.0.0.1", port, 2s);
+    const bool second_closed = co_await closed_by_server(second);
+    CHECK(second_closed);
+    CHECK(f.server.refused() == 1);
+    first.close();
+    CHECK(co_await settle([&] { return f.server.connections(); }, 0) == 0);
+    const bool serves = co_await served(f);  // the positive control: one at a time is let in
+    CHECK(serves);
+    co_await f.shutdown();
+  });
+}
+
+TEST_CASE("a keep-alive HTTP connection is closed after the answer that ends its lifetime, however often it asks") {
+  run_async([]() -> awaitable<void> {
+    server_limits limits;
+    limits.keep_alive_lifetime = 300ms;
+    fixture f(co_await net::this_coro::executor, limits);
+    tls_client client(client_trust{test_identity().ca_pem, {}});
+    auto s = co_await connect_tls(client, "127.0.0.1", std::to_string(f.server.port()), 2s);
+    boost::beast::flat_buffer buf;
+    int answered = 0;
+    error_code ec;
+    // Well within the idle limit (30 s) each time: only the lifetime can end the connection.
+    for (int i = 0; i < 20 && !ec; ++i) {
+      http_request req{http::verb::get, "/hello", 11};
+      req.set(http::field::host, "127.0.0.1");
+      req.keep_alive(true);
+      auto [wec, wn] = co_await http::async_write(*s, req, use_tuple);
+      if (wec) break;
+      http_response res;
+      auto [rec, rn] = co_await http::async_read(*s, buf, res, use_tuple);
+      ec = rec;
+      if (!ec) ++answered;
+      co_await sleep_for(100ms);
+    }
+    CHECK(answered >= 2);   // kept alive at first
+    CHECK(answered < 20);   // and closed once its lifetime was over
+    co_await f.shutdown();
+  });
 }

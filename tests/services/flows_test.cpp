@@ -288,3 +288,29 @@ TEST_CASE("a console session through the gateway shows the device's screen, a de
     co_await vnc.stop();
   }, 60s);
 }
+
+TEST_CASE("wrong device credentials make later hellos from that address wait before they are checked, and the genuine device still comes in") {
+  service_stack st;
+  st.run([&]() -> awaitable<void> {
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("tc-1")) + "]");
+    st.console(port);
+    tls_client tls(make_trust(st.ca_file(), ""));
+    const auto genuine = service_stack::credential_of("tc-1");
+    const auto wrong = genuine + "-guessed";
+    REQUIRE(wrong != genuine);
+    std::vector<clock::duration> took;
+    for (int i = 0; i < 3; ++i) {
+      scripted_device guesser;
+      const auto began = clock::now();
+      auto refused = co_await guesser.hello_with(st.tasks(), tls, port, "tc-1", wrong);
+      took.push_back(clock::now() - began);
+      CHECK(refused == "unknown device or wrong credential");
+    }
+    // The first guess is answered at once; the second waits 250 ms, the third 500 ms (at least).
+    CHECK(took[1] >= 250ms);
+    CHECK(took[2] >= 500ms);
+    scripted_device real;  // delayed too (from the same address), but let in
+    co_await real.connect(st.tasks(), tls, port, "tc-1");
+    co_await st.wait_online("tc-1", 5s);
+  }, 60s);
+}

@@ -196,6 +196,12 @@ awaitable<http_response> service_stack::end(const std::string& id) {
 }
 
 awaitable<void> scripted_device::connect(task_group& tasks, tls_client& tls, std::uint16_t port, const std::string& id) {
+  auto refused = co_await hello_with(tasks, tls, port, id, service_stack::credential_of(id));
+  if (!refused.empty()) throw std::runtime_error("scripted device " + id + " refused: " + refused);
+}
+
+awaitable<std::string> scripted_device::hello_with(task_group& tasks, tls_client& tls, std::uint16_t port, const std::string& id,
+                                                   const std::string& credential) {
   const std::map<std::string, std::string> no_headers;
   const auto opts = up::link_options();
   const auto target = parse_wss_url("wss://127.0.0.1:" + std::to_string(port) + "/up");
@@ -205,12 +211,16 @@ awaitable<void> scripted_device::connect(task_group& tasks, tls_client& tls, std
   up::message hello;
   hello.type = up::kind::hello;
   hello.device_id = id;
-  hello.credential = service_stack::credential_of(id);
+  hello.credential = credential;
   hello.agent = "scripted-device";
   hello.os = "12";
   link_->send(hello);
-  auto welcome = co_await next(up::kind::welcome, 5s);
-  (void)welcome;
+  const auto until = clock::now() + 15s;
+  for (;;) {
+    auto m = co_await with_deadline(link_->receive(), until - clock::now(), "scripted device: waiting for the answer to its hello");
+    if (m.type == up::kind::welcome) co_return std::string();
+    if (m.type == up::kind::error) co_return m.reason;
+  }
 }
 
 awaitable<up::message> scripted_device::next(up::kind k, clock::duration limit) {

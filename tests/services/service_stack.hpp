@@ -89,6 +89,9 @@ class scripted_device {
   // Connects to the UMS on `port` as device `id` (its genuine credential) and reads the welcome;
   // the link's writer runs in `tasks`.
   awaitable<void> connect(task_group& tasks, tls_client& tls, std::uint16_t port, const std::string& id);
+  // Says hello with `credential`: the UMS's reason if it refuses, empty if it welcomes the device.
+  awaitable<std::string> hello_with(task_group& tasks, tls_client& tls, std::uint16_t port, const std::string& id,
+                                    const std::string& credential);
   // The next message of kind `k` (others are skipped), or throws at the deadline.
   awaitable<up::message> next(up::kind k, clock::duration limit);
   void send(const up::message& m) { link_->send(m); }
