@@ -1,5 +1,6 @@
 // The UP endpoint: a device's persistent WebSocket. Hello first, then messages until it ends.
 #include "framework/deadline.hpp"
+#include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "framework/meeting_point.hpp"
 #include "framework/certs.hpp"
@@ -64,7 +65,9 @@ awaitable<void> ums_service::serve_device(up::link& link) {
       on_device_message(now->second, link, m);
     }
   } catch (const system_error& e) {
-    log::debug(name_, "device ", id, " link ended: ", e.code().message());
+    // A peer going away is normal; a message over the size limit or a broken stream is not.
+    if (is_normal_end(e.code())) log::debug(name_, "device ", id, " link ended: ", e.code().message());
+    else log::warn(name_, "device ", id, " link closed: ", e.code().message());
   }
 }
 

@@ -2,6 +2,8 @@
 // three ways a running session ends, each checked in the session list (GET /api/v1/sessions/ID),
 // the audit trail and what the viewer's tunnel hears.
 #include "framework/deadline.hpp"
+#include "framework/log.hpp"
+#include "framework/meeting_point.hpp"
 #include "framework/tls.hpp"
 #include "framework/token.hpp"
 #include "services/flow_checks.hpp"
@@ -312,5 +314,121 @@ TEST_CASE("wrong device credentials make later hellos from that address wait bef
     scripted_device real;  // delayed too (from the same address), but let in
     co_await real.connect(st.tasks(), tls, port, "tc-1");
     co_await st.wait_online("tc-1", 5s);
+  }, 60s);
+}
+
+TEST_CASE("a device cannot answer for another device's session: its yes is ignored, and the session goes on with the answer of its own device") {
+  service_stack st;
+  st.run([&]() -> awaitable<void> {
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("target") + "," + service_stack::device_entry("intruder")) + "]");
+    st.console(port);
+    tls_client tls(make_trust(st.ca_file(), ""));
+    scripted_device target, intruder;
+    co_await target.connect(st.tasks(), tls, port, "target");
+    co_await intruder.connect(st.tasks(), tls, port, "intruder");
+    co_await st.wait_online("target", 5s);
+    co_await st.wait_online("intruder", 5s);
+    const auto id = co_await st.request("target");
+    auto request = co_await target.next(up::kind::shadow_request, 5s);
+    REQUIRE(request.session_id == id);
+    // The intruder knows (or guesses) the session's id and says yes for it, then that the tunnel is there.
+    up::message forged;
+    forged.type = up::kind::shadow_accepted;
+    forged.session_id = id;
+    intruder.send(forged);
+    forged.type = up::kind::tunnel_arrived;
+    intruder.send(forged);
+    forged.type = up::kind::shadow_ended;
+    forged.reason = "forged end";
+    intruder.send(forged);
+    co_await sleep_for(1s);  // time for the forged messages to be (ignored and) acted on, were they heeded
+    auto still = (co_await st.get("/api/v1/sessions/" + id)).as_object();
+    CHECK(text(still, "state") == "asking the device");
+    // The session's own device refuses: that is the answer that counts.
+    up::message no;
+    no.type = up::kind::shadow_refused;
+    no.session_id = id;
+    no.reason = "declined by the device's user";
+    target.send(no);
+    auto ended = co_await st.wait_state(id, "ended", 5s);
+    CHECK_THAT(text(ended, "end_reason"), Catch::Contains("declined by the device's user"));
+    CHECK_THAT(text(ended, "end_reason"), !Catch::Contains("forged"));
+  }, 60s);
+}
+
+TEST_CASE("a device link that sends an oversized message is closed, and other devices stay online") {
+  service_stack st;
+  st.run([&]() -> awaitable<void> {
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("big") + "," + service_stack::device_entry("calm")) + "]");
+    st.console(port);
+    tls_client tls(make_trust(st.ca_file(), ""));
+    scripted_device big, calm;
+    co_await big.connect(st.tasks(), tls, port, "big");
+    co_await calm.connect(st.tasks(), tls, port, "calm");
+    co_await st.wait_online("big", 5s);
+    up::message huge;
+    huge.type = up::kind::shadow_refused;  // (a kind whose reason is sent)
+    huge.session_id = "s-000000000000";
+    huge.reason = std::string(up::max_message_bytes + 1024, 'x');  // certainly over the limit
+    REQUIRE(huge.reason.size() > up::max_message_bytes);
+    big.send(huge);
+    std::string ended;
+    try {
+      co_await big.next(up::kind::welcome, 5s);  // (nothing comes: the link ends)
+    } catch (const std::exception& e) {
+      ended = e.what();
+    }
+    CHECK(!ended.empty());
+    CHECK_THAT(ended, !Catch::Contains("waiting for a message"));  // closed at once, not timed out
+    json::array devices;
+    for (int i = 0; i < 50; ++i) {
+      devices = (co_await st.get("/api/v1/devices")).at("devices").as_array();
+      bool big_online = false;
+      for (auto& d : devices)
+        if (text(d.as_object(), "id") == "big") big_online = d.as_object().at("online").as_bool();
+      if (!big_online) break;
+      co_await sleep_for(100ms);
+    }
+    for (auto& d : devices) {
+      INFO(json::serialize(d));
+      CHECK(d.as_object().at("online").as_bool() == (text(d.as_object(), "id") == "calm"));
+    }
+  }, 60s);
+}
+
+TEST_CASE("behind the gateway too, a device cannot answer for another device's session") {
+  service_stack st;
+  st.run([&]() -> awaitable<void> {
+    const std::string ums_credential = "ums-credential-for-the-gateway-0123";
+    const auto gw_port = st.start(R"([{"type": "icg", "name": "icg", "settings": {"port": 0, "ums_credential_sha256": ")" +
+                                  sha256_hex(ums_credential) + R"("}}])");
+    const std::string gw_url = "wss://127.0.0.1:" + std::to_string(gw_port);
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("target") + "," + service_stack::device_entry("intruder"),
+                                            R"("demo": true, "gateways": [{"name": "icg", "url": ")" + gw_url +
+                                                R"(", "credential": ")" + ums_credential + R"("}])") + "]");
+    st.console(port);
+    tls_client tls(make_trust(st.ca_file(), ""));
+    scripted_device target, intruder;
+    co_await target.connect(st.tasks(), tls, gw_port, "target");
+    co_await intruder.connect(st.tasks(), tls, gw_port, "intruder");
+    co_await st.wait_online("target", 10s);
+    co_await st.wait_online("intruder", 10s);
+    const auto id = co_await st.request("target");
+    auto request = co_await target.next(up::kind::shadow_request, 5s);
+    REQUIRE(request.session_id == id);
+    up::message forged;
+    forged.type = up::kind::shadow_accepted;
+    forged.session_id = id;
+    intruder.send(forged);
+    co_await sleep_for(1s);
+    auto still = (co_await st.get("/api/v1/sessions/" + id)).as_object();
+    CHECK(text(still, "state") == "asking the device");
+    up::message no;
+    no.type = up::kind::shadow_refused;
+    no.session_id = id;
+    no.reason = "declined by the device's user";
+    target.send(no);
+    auto ended = co_await st.wait_state(id, "ended", 5s);
+    CHECK_THAT(text(ended, "end_reason"), Catch::Contains("declined by the device's user"));
   }, 60s);
 }
