@@ -5,6 +5,7 @@
 #include "framework/log.hpp"
 #include "framework/metrics.hpp"
 #include "framework/on_exit.hpp"
+#include "framework/proxy_protocol.hpp"
 #include "framework/tcp_stream.hpp"
 
 #include <boost/asio/ssl.hpp>
@@ -124,25 +125,17 @@ awaitable<void> https_server::accept_loop(std::shared_ptr<tcp::acceptor> acc) {
       continue;
     }
     auto peer = endpoint_string(sock);
-    const auto address = address_of(peer);
-    const auto known = addresses_.find(address);
-    const auto from = known == addresses_.end() ? per_address{} : known->second;
-    const char* full = connections_ >= limits_.max_connections                         ? "connections"
-                       : handshakes_ >= limits_.max_handshakes                         ? "TLS handshakes in progress"
-                       : from.connections >= limits_.max_connections_per_address       ? "connections from that address"
-                       : from.handshakes >= limits_.max_handshakes_per_address         ? "TLS handshakes in progress from that address"
-                                                                                       : nullptr;
+    error_code rec;
+    const auto from = sock.remote_endpoint(rec).address();
+    const bool balancer = !rec && std::find(balancers_.begin(), balancers_.end(), from) != balancers_.end();
+    // A balancer's connections carry many clients: their per-address limits apply once the header
+    // has named the client (serve()).
+    const char* full = connections_ >= limits_.max_connections ? "connections"
+                       : handshakes_ >= limits_.max_handshakes ? "TLS handshakes in progress"
+                       : balancer                              ? nullptr
+                                                               : full_for(address_of(peer));
     if (full || tasks_.stopping()) {
-      error_code ignored;
-      sock.close(ignored);
-      if (full) {
-        // One line per second at most: a flood must not become a flood of log lines.
-        if (++refused_ == 1 || clock::now() - last_refusal_log_ >= 1s) {
-          log::warn(scope_, "connection from ", peer, " closed: the limit of ", full, " is reached (", refused_, " refused so far)");
-          last_refusal_log_ = clock::now();
-        }
-        metrics::connection_refused(full);
-      }
+      refuse(sock, peer, full);
       continue;
     }
     tasks_.spawn(serve(std::move(sock)), scope_ + " " + peer);
@@ -168,8 +161,42 @@ std::string_view handshake_failure_kind(void* native_ssl, const error_code& ec) 
 }
 }  // namespace
 
+const char* https_server::full_for(const std::string& address) const {
+  const auto known = addresses_.find(address);
+  if (known == addresses_.end()) return nullptr;
+  if (known->second.connections >= limits_.max_connections_per_address) return "connections from that address";
+  if (known->second.handshakes >= limits_.max_handshakes_per_address) return "TLS handshakes in progress from that address";
+  return nullptr;
+}
+
+void https_server::refuse(tcp::socket& sock, const std::string& peer, const char* limit) {
+  error_code ignored;
+  sock.close(ignored);
+  if (!limit) return;  // stopping: nothing to report
+  // One line per second at most: a flood must not become a flood of log lines.
+  if (++refused_ == 1 || clock::now() - last_refusal_log_ >= 1s) {
+    log::warn(scope_, "connection from ", peer, " closed: the limit of ", limit, " is reached (", refused_, " refused so far)");
+    last_refusal_log_ = clock::now();
+  }
+  metrics::connection_refused(limit);
+}
+
 awaitable<void> https_server::serve(tcp::socket sock) {
   std::string peer = endpoint_string(sock);
+  if (error_code ec; !balancers_.empty() &&
+                     std::find(balancers_.begin(), balancers_.end(), sock.remote_endpoint(ec).address()) != balancers_.end()) {
+    try {
+      if (auto client = co_await proxy_protocol::read_header(sock, limits_.tls_handshake))
+        peer = client->address().to_string() + ":" + std::to_string(client->port());
+    } catch (const std::exception& e) {
+      log::warn(scope_, "connection from balancer ", peer, " closed: ", ending_words(e));
+      co_return;
+    }
+    if (const char* full = full_for(address_of(peer))) {
+      refuse(sock, peer, full);
+      co_return;
+    }
+  }
   const auto address = address_of(peer);
   ++connections_;
   ++addresses_[address].connections;

@@ -52,6 +52,11 @@ class https_server {
   void add_http(std::string prefix, http_handler h);
   void add_ws(std::string prefix, ws_handler h);
 
+  // Connections from these addresses (TCP load balancers) start with a PROXY protocol v2 header
+  // naming the client: limits, logs and handlers then see the client's address. From anyone else
+  // a header is not expected (and would fail the TLS handshake).
+  void accept_proxy_protocol_from(std::vector<net::ip::address> balancers) { balancers_ = std::move(balancers); }
+
   // Binds now (throws system_error naming the address if it cannot) and accepts in the background.
   void listen(const std::string& address, unsigned short port);
   void stop();
@@ -85,6 +90,10 @@ class https_server {
     std::size_t connections = 0, handshakes = 0;
   };
   std::map<std::string, per_address, std::less<>> addresses_;
+  std::vector<net::ip::address> balancers_;
+  // Which limit a new connection from `address` would break (nullptr: none).
+  const char* full_for(const std::string& address) const;
+  void refuse(tcp::socket& sock, const std::string& peer, const char* limit);
 };
 
 // JSON responses (bodies written with Boost.JSON by the callers).

@@ -32,6 +32,12 @@ tls_listener_settings tls_listener_settings::read(settings& s, std::uint16_t def
   s.number("max_handshakes", t.limits.max_handshakes, 1, 100000);
   s.number("max_handshakes_per_address", t.limits.max_handshakes_per_address, 1, 100000);
   s.seconds("keep_alive_lifetime_s", t.limits.keep_alive_lifetime, 1, 24 * 3600);
+  t.proxy_protocol_from = s.strings("proxy_protocol_from", t.proxy_protocol_from);
+  for (const auto& a : t.proxy_protocol_from) {
+    error_code ec;
+    net::ip::make_address(a, ec);
+    if (ec) s.reject("proxy_protocol_from", "'" + a + "' is not an IP address (the load balancers' addresses, as they connect)");
+  }
   return t;
 }
 
@@ -61,7 +67,11 @@ std::unique_ptr<https_server> make_tls_listener(const tls_listener_settings& s, 
     log::info(env.name, "installation CA ", (ca_dir / "ca.pem").string(), " SHA-256 fingerprint ", id.ca_fingerprint,
               "; server fingerprint ", id.server_fingerprint);
   }
-  return std::make_unique<https_server>(env.tasks, make_server_tls(id.cert_chain_pem, id.key_pem), env.name, s.limits);
+  auto server = std::make_unique<https_server>(env.tasks, make_server_tls(id.cert_chain_pem, id.key_pem), env.name, s.limits);
+  std::vector<net::ip::address> balancers;
+  for (const auto& a : s.proxy_protocol_from) balancers.push_back(net::ip::make_address(a));
+  server->accept_proxy_protocol_from(std::move(balancers));
+  return server;
 }
 
 }  // namespace shadowlink

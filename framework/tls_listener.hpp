@@ -24,6 +24,7 @@ struct tls_listener_settings {
   std::string public_url;           // wss://host:port, the base of every tunnel URL handed out
   bool public_url_given = false;    // false: derived from the first name and the port
   server_limits limits;             // connection limits (max_connections, ..._per_address, max_handshakes, ...)
+  std::vector<std::string> proxy_protocol_from;  // TCP load balancers that send a PROXY v2 header
 
   // Reads listen, port, names, cert_file, key_file and the public URL (under `url_key`), with
   // errors naming the key: empty names, a URL that is not wss://, a certificate without its key.

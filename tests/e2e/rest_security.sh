@@ -7,7 +7,8 @@ cat > "$WORK/ums.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0, "names": ["localhost"],
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
-  "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"}], "login_idle_timeout_s": 3}}]}
+  "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"}], "login_idle_timeout_s": 3,
+  "proxy_protocol_from": ["127.0.0.2"]}}]}
 JSON
 start_daemon ums "$WORK/ums.json"
 PORT=$(daemon_port ums)
@@ -77,4 +78,40 @@ for _ in 1 2 3 4 5; do
   expect 200 "a login in use stays valid" GET /api/v1/devices -b "$WORK/busy" -H "Origin: $OWN"
 done
 expect 401 "a login idle for 5 s (limit 3 s)" GET /api/v1/devices -b "$WORK/idle" -H "Origin: $OWN"
+step "behind a TCP load balancer (haproxy, send-proxy-v2 from 127.0.0.2): the UMS sees the client's address"
+hold_port; LB_PORT=$HELD_PORT
+cat > "$WORK/haproxy.cfg" <<CFG
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+frontend clients
+  bind 127.0.0.1:$LB_PORT
+  default_backend ums
+backend ums
+  server ums 127.0.0.1:$PORT send-proxy-v2 source 127.0.0.2
+CFG
+release_port "$HELD_PID"
+start haproxy haproxy -db -f "$WORK/haproxy.cfg"
+wait_port "$LB_PORT" 10
+# A failed login from 127.0.0.3 through the balancer: logged (and limited) as 127.0.0.3's.
+code=$(curl -s -o "$WORK/body" -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" --interface 127.0.0.3 \
+  --connect-to "localhost:$LB_PORT:127.0.0.1:$LB_PORT" -H 'Content-Type: application/json' \
+  -d '{"user":"mallory","password":"guess"}' "https://localhost:$LB_PORT/api/v1/login" || true)
+[ "$code" = 401 ] || fail "a login through the balancer: HTTP $code $(cat "$WORK/body")"
+wait_log ums "failed login for 'mallory' from 127.0.0.3:[0-9]*" 5
+# Through the balancer an administrator from another address logs in: the guesser's penalty is
+# 127.0.0.3's, not the balancer's (which every client shares).
+code=$(curl -s -o "$WORK/body" -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" --interface 127.0.0.4 \
+  --connect-to "localhost:$LB_PORT:127.0.0.1:$LB_PORT" -H 'Content-Type: application/json' -H "Origin: $OWN" \
+  -d "{\"user\":\"admin\",\"password\":\"$ADMIN_PASSWORD\"}" "https://localhost:$LB_PORT/api/v1/login" || true)
+[ "$code" = 200 ] || fail "an administrator's login through the balancer: HTTP $code $(cat "$WORK/body")"
+# The balancer's address without a header (anyone could claim to be it) gets nothing.
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" --interface 127.0.0.2 "$OWN/health" || true)
+[ "$code" = 000 ] || fail "a connection from the balancer's address without a PROXY header was served: HTTP $code"
+wait_log ums "connection from balancer 127.0.0.2:[0-9]* closed: not a PROXY protocol v2 header" 5
+# Everyone else connects directly as before (the positive control).
+[ "$(status GET /health)" = 200 ] || fail "a direct connection is no longer served"
+echo "ok: through haproxy the UMS saw 127.0.0.3 and 127.0.0.4; the balancer's address without a header was refused"
 echo "rest security: all checks passed"
