@@ -29,8 +29,10 @@ int failure_penalty::failed(std::string_view key) {
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     if (entries_.size() >= p_.max_keys) {
-      entries_.erase(std::min_element(entries_.begin(), entries_.end(),
-                                      [](auto& a, auto& b) { return a.second.last < b.second.last; }));
+      std::erase_if(entries_, [&](auto& e) { return now - e.second.last >= p_.forget_after; });
+      if (entries_.size() >= p_.max_keys)
+        entries_.erase(std::min_element(entries_.begin(), entries_.end(),
+                                        [](auto& a, auto& b) { return a.second.last < b.second.last; }));
     }
     it = entries_.emplace(std::string(key), entry{}).first;
   }

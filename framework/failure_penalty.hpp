@@ -2,8 +2,8 @@
 // Growing delays for repeated failures, so that guessing (passwords, credentials, tokens, session
 // passwords) costs time: the n-th failure from a key (a user name, a source address, a device id)
 // makes the next answer to that key wait first * 2^(n-1), at most `max`. Failures older than
-// `forget_after` are forgiven; the table holds at most `max_keys` keys (the stalest goes first),
-// so a flood of distinct keys cannot grow memory. One instance per event loop: no locks.
+// `forget_after` are forgiven; the table holds at most `max_keys` keys (forgiven ones go first,
+// then the stalest), so a flood of distinct keys cannot grow memory. One instance per event loop: no locks.
 #include "framework/net.hpp"
 
 #include <map>

@@ -55,7 +55,7 @@ class upgrade_impl final : public ws_upgrade {
       : s_(s), req_(req), peer_(std::move(peer)) {}
   const http_request& request() const override { return req_; }
   const std::string& peer() const override { return peer_; }
-  awaitable<ws_ptr> accept(const ws_options& o) override { co_return co_await accept_ws(std::move(s_), req_, o); }
+  awaitable<ws_ptr> accept(const ws_options& o) override { co_return co_await accept_ws(std::move(s_), req_, o, peer_); }
   awaitable<void> reject(http::status status, std::string_view reason) override {
     auto res = error_response(req_, status, reason);
     res.keep_alive(false);

@@ -34,7 +34,8 @@ class ws_stream : public stream {
 using ws_ptr = std::unique_ptr<ws_stream>;
 
 // Server side: completes the upgrade of an already-read request. Throws system_error.
-awaitable<ws_ptr> accept_ws(std::unique_ptr<tls_socket> s, const http_request& req, const ws_options& o);
+// `peer`: the client as the server knows it (behind a load balancer, the PROXY header's address).
+awaitable<ws_ptr> accept_ws(std::unique_ptr<tls_socket> s, const http_request& req, const ws_options& o, std::string peer);
 awaitable<ws_ptr> accept_ws(tcp::socket s, const http_request& req, const ws_options& o);
 
 struct ws_target {

@@ -3,8 +3,7 @@
 
 namespace shadowlink {
 
-awaitable<ws_ptr> accept_ws(std::unique_ptr<tls_socket> s, const http_request& req, const ws_options& o) {
-  auto peer = endpoint_string(s->next_layer());
+awaitable<ws_ptr> accept_ws(std::unique_ptr<tls_socket> s, const http_request& req, const ws_options& o, std::string peer) {
   auto p = std::make_unique<detail::ws_impl<tls_socket>>(std::move(peer), o, std::move(*s));
   co_return co_await detail::accept_on(std::move(p), req);
 }

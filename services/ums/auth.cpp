@@ -1,5 +1,7 @@
 #include "services/ums/auth.hpp"
 
+#include "framework/on_exit.hpp"
+
 #include "framework/https_server.hpp"
 #include "framework/offload.hpp"
 #include "framework/token.hpp"
@@ -73,8 +75,14 @@ std::string auth::configure(settings& s, const device_groups& groups, bool demo)
 
 awaitable<auth::login_result> auth::login(std::string user, std::string password, const std::string& address) {
   login_result r;
-  const auto user_key = user.substr(0, 64);  // (the penalty table's keys stay small)
+  // Per user *from this address*: an attacker elsewhere cannot lock an administrator out.
+  const auto user_key = user.substr(0, 64) + " from " + address;
+  const auto address_key = "address " + address;
   r.retry_after = std::max(failed_users_.retry_after(user_key), failed_addresses_.retry_after(address));
+  // One check at a time for a user from an address, and for an address that has failed before:
+  // parallel guesses are not all heard at once.
+  if (checking_.contains(user_key) || (checking_.contains(address_key) && failed_addresses_.count(address) > 0))
+    r.retry_after = std::max(r.retry_after, clock::duration(1s));
   if (r.retry_after > clock::duration::zero()) co_return r;
   if (checks_ >= max_checks) {
     r.busy = true;
@@ -91,6 +99,12 @@ awaitable<auth::login_result> auth::login(std::string user, std::string password
     }
     return verify_password(password, *known);
   };
+  ++checking_[user_key];
+  ++checking_[address_key];
+  on_exit checked([&] {
+    for (const auto* k : {&user_key, &address_key})
+      if (auto it = checking_.find(*k); it != checking_.end() && --it->second == 0) checking_.erase(it);
+  });
   ++checks_;
   bool ok = false;
   try {

@@ -56,10 +56,12 @@ class auth {
   std::map<std::string, password_hash, std::less<>> users_;
   std::map<std::string, std::string, std::less<>> api_tokens_;  // SHA-256 of the token (hex) -> user
   std::map<std::string, principal, std::less<>> principals_;   // user -> role and grants
-  // Guessing costs time: 1 s after a user's first failure, doubling up to 30 s; an address (where
-  // many users may sit behind one NAT) starts at 250 ms. Forgiven after 15 minutes.
+  // Guessing costs time: 1 s after a user's first failure from an address, doubling up to 30 s;
+  // an address (where many users may sit behind one NAT) starts at 250 ms. Forgiven after 15
+  // minutes. Keyed by user *and* address, so nobody can lock an administrator out from elsewhere.
   failure_penalty failed_users_{{.first = 1s, .max = 30s, .forget_after = 15min, .max_keys = 4096}};
   failure_penalty failed_addresses_{{.first = 250ms, .max = 30s, .forget_after = 15min, .max_keys = 4096}};
+  std::map<std::string, int, std::less<>> checking_;  // checks running, by user-and-address and by address (bounded by max_checks)
   int max_iterations_ = 1000;  // an unknown user's check costs this much, so the answer time does not tell
   net::thread_pool pool_{1};
   int checks_ = 0;  // password checks queued or running: bounded, so a flood of logins queues nowhere

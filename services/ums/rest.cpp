@@ -75,7 +75,7 @@ awaitable<http_response> ums_service::login(const http_request& req, const std::
     metrics_.auth_failed("throttled");
     const auto secs = std::chrono::ceil<std::chrono::seconds>(result.retry_after).count();
     auto res = error_response(req, http::status::too_many_requests,
-                              "too many failed logins for this user or from this address: try again in " + std::to_string(secs) + " s");
+                              "too many failed logins from this address: try again in " + std::to_string(secs) + " s");
     res.set(http::field::retry_after, std::to_string(secs));
     co_return res;
   }
@@ -84,7 +84,7 @@ awaitable<http_response> ums_service::login(const http_request& req, const std::
   audit_->login(user, peer, token.has_value());
   if (!token) {
     log::warn(name_, "failed login for '", user.substr(0, 64), "' from ", peer, " (", result.failures,
-              " unforgiven for this user; the next attempt is heard after ",
+              " unforgiven for this user from there; the next attempt is heard after ",
               std::chrono::duration_cast<std::chrono::milliseconds>(result.next_after).count(), " ms)");
     metrics_.auth_failed("password");
     co_return error_response(req, http::status::unauthorized, "wrong user or password");

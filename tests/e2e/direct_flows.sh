@@ -31,7 +31,7 @@ WAIT=$(sed -n 's/^Retry-After: \([0-9]*\).*/\1/ip' <<<"$HEADERS")
 [ -n "$WAIT" ] && [ "$WAIT" -ge 1 ] && grep -q "try again in $WAIT s" "$WORK/throttled.out" || fail "no Retry-After: $HEADERS"
 sleep "$WAIT"
 "${CLI[@]}" -u admin -p "$ADMIN_PASSWORD" devices > /dev/null || fail "the right password after the wait ($WAIT s) was refused"
-grep -q "failed login for 'admin' from 127.0.0.1:[0-9]* (1 unforgiven for this user; the next attempt is heard after 1000 ms)" "$WORK/ums.log" \
+grep -q "failed login for 'admin' from 127.0.0.1:[0-9]* (1 unforgiven for this user from there; the next attempt is heard after 1000 ms)" "$WORK/ums.log" \
   || fail "the failed login's penalty is not logged"
 if "${CLI[@]}" --token 0123456789abcdef0123 snapshot tc-9 "$WORK/x.png" 2> "$WORK/err.out"; then fail "unknown device"; fi
 grep -q "unknown device" "$WORK/err.out" || fail "unclear error: $(cat "$WORK/err.out")"

@@ -78,6 +78,16 @@ for _ in 1 2 3 4 5; do
   expect 200 "a login in use stays valid" GET /api/v1/devices -b "$WORK/busy" -H "Origin: $OWN"
 done
 expect 401 "a login idle for 5 s (limit 3 s)" GET /api/v1/devices -b "$WORK/idle" -H "Origin: $OWN"
+step "guessing an administrator's password from one address does not lock the administrator out elsewhere"
+guess() {  # guess ADDRESS: a wrong password for admin from ADDRESS; the HTTP status
+  curl -s -o "$WORK/body" -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" --interface "$1" \
+    -H 'Content-Type: application/json' -d '{"user":"admin","password":"a-guess"}' "$OWN/api/v1/login" || true
+}
+[ "$(guess 127.0.0.5)" = 401 ] || fail "a wrong password: $(cat "$WORK/body")"
+[ "$(guess 127.0.0.5)" = 429 ] || fail "the guesser's next attempt was heard at once: $(cat "$WORK/body")"
+login "$WORK/admin-elsewhere"  # (from 127.0.0.1, right away)
+echo "ok: the guesser waits (429), the administrator logs in from another address at once"
+
 step "behind a TCP load balancer (haproxy, send-proxy-v2 from 127.0.0.2): the UMS sees the client's address"
 hold_port; LB_PORT=$HELD_PORT
 cat > "$WORK/haproxy.cfg" <<CFG

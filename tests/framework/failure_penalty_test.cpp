@@ -2,6 +2,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 using namespace shadowlink;
 
 TEST_CASE("failure penalties double with each failure up to their maximum, and a success forgives them") {
@@ -40,4 +42,15 @@ TEST_CASE("the address of a peer is its host part, for IPv4 and IPv6") {
   CHECK(address_of("192.0.2.7:51000") == "192.0.2.7");
   CHECK(address_of("2001:db8::1:51000") == "2001:db8::1");
   CHECK(address_of("[2001:db8::1]:51000") == "2001:db8::1");
+}
+
+TEST_CASE("a full failure-penalty table drops forgiven entries before live ones") {
+  failure_penalty expiring({.first = 1s, .max = 8s, .forget_after = 50ms, .max_keys = 2});
+  expiring.failed("old");
+  std::this_thread::sleep_for(60ms);  // "old" is forgiven now
+  expiring.failed("live");
+  expiring.failed("new");  // the table is full: the forgiven entry goes, not the live one
+  CHECK(expiring.count("live") == 1);
+  CHECK(expiring.count("new") == 1);
+  CHECK(expiring.size() == 2);
 }
