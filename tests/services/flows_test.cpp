@@ -317,42 +317,49 @@ TEST_CASE("wrong device credentials make later hellos from that address wait bef
   }, 60s);
 }
 
-TEST_CASE("a device cannot answer for another device's session: its yes is ignored, and the session goes on with the answer of its own device") {
+namespace {
+// Devices "target" and "intruder" connect at `device_port` (the UMS's or a gateway's); a session
+// for target is asked; the intruder says yes, that the tunnel is there and that it ended, for that
+// session; nothing of it counts, and target's own refusal ends the session.
+awaitable<void> check_intruder_is_ignored(service_stack& st, tls_client& tls, std::uint16_t device_port) {
+  scripted_device target, intruder;
+  co_await target.connect(st.tasks(), tls, device_port, "target");
+  co_await intruder.connect(st.tasks(), tls, device_port, "intruder");
+  co_await st.wait_online("target", 10s);
+  co_await st.wait_online("intruder", 10s);
+  const auto id = co_await st.request("target");
+  auto request = co_await target.next(up::kind::shadow_request, 5s);
+  REQUIRE(request.session_id == id);
+  up::message forged;  // the intruder knows (or guesses) the session's id
+  forged.session_id = id;
+  forged.type = up::kind::shadow_accepted;
+  intruder.send(forged);
+  forged.type = up::kind::tunnel_arrived;
+  intruder.send(forged);
+  forged.type = up::kind::shadow_ended;
+  forged.reason = "forged end";
+  intruder.send(forged);
+  co_await sleep_for(1s);  // time for the forged messages to be acted on, were they heeded
+  auto still = (co_await st.get("/api/v1/sessions/" + id)).as_object();
+  CHECK(text(still, "state") == "asking the device");
+  up::message no;
+  no.type = up::kind::shadow_refused;
+  no.session_id = id;
+  no.reason = "declined by the device's user";
+  target.send(no);
+  auto ended = co_await st.wait_state(id, "ended", 5s);
+  CHECK_THAT(text(ended, "end_reason"), Catch::Contains("declined by the device's user"));
+  CHECK_THAT(text(ended, "end_reason"), !Catch::Contains("forged"));
+}
+}  // namespace
+
+TEST_CASE("a device cannot answer for another device's session: its yes, tunnel report and end are ignored, and its own device's answer counts") {
   service_stack st;
   st.run([&]() -> awaitable<void> {
     const auto port = st.start("[" + st.ums(service_stack::device_entry("target") + "," + service_stack::device_entry("intruder")) + "]");
     st.console(port);
     tls_client tls(make_trust(st.ca_file(), ""));
-    scripted_device target, intruder;
-    co_await target.connect(st.tasks(), tls, port, "target");
-    co_await intruder.connect(st.tasks(), tls, port, "intruder");
-    co_await st.wait_online("target", 5s);
-    co_await st.wait_online("intruder", 5s);
-    const auto id = co_await st.request("target");
-    auto request = co_await target.next(up::kind::shadow_request, 5s);
-    REQUIRE(request.session_id == id);
-    // The intruder knows (or guesses) the session's id and says yes for it, then that the tunnel is there.
-    up::message forged;
-    forged.type = up::kind::shadow_accepted;
-    forged.session_id = id;
-    intruder.send(forged);
-    forged.type = up::kind::tunnel_arrived;
-    intruder.send(forged);
-    forged.type = up::kind::shadow_ended;
-    forged.reason = "forged end";
-    intruder.send(forged);
-    co_await sleep_for(1s);  // time for the forged messages to be (ignored and) acted on, were they heeded
-    auto still = (co_await st.get("/api/v1/sessions/" + id)).as_object();
-    CHECK(text(still, "state") == "asking the device");
-    // The session's own device refuses: that is the answer that counts.
-    up::message no;
-    no.type = up::kind::shadow_refused;
-    no.session_id = id;
-    no.reason = "declined by the device's user";
-    target.send(no);
-    auto ended = co_await st.wait_state(id, "ended", 5s);
-    CHECK_THAT(text(ended, "end_reason"), Catch::Contains("declined by the device's user"));
-    CHECK_THAT(text(ended, "end_reason"), !Catch::Contains("forged"));
+    co_await check_intruder_is_ignored(st, tls, port);
   }, 60s);
 }
 
@@ -408,27 +415,6 @@ TEST_CASE("behind the gateway too, a device cannot answer for another device's s
                                                 R"(", "credential": ")" + ums_credential + R"("}])") + "]");
     st.console(port);
     tls_client tls(make_trust(st.ca_file(), ""));
-    scripted_device target, intruder;
-    co_await target.connect(st.tasks(), tls, gw_port, "target");
-    co_await intruder.connect(st.tasks(), tls, gw_port, "intruder");
-    co_await st.wait_online("target", 10s);
-    co_await st.wait_online("intruder", 10s);
-    const auto id = co_await st.request("target");
-    auto request = co_await target.next(up::kind::shadow_request, 5s);
-    REQUIRE(request.session_id == id);
-    up::message forged;
-    forged.type = up::kind::shadow_accepted;
-    forged.session_id = id;
-    intruder.send(forged);
-    co_await sleep_for(1s);
-    auto still = (co_await st.get("/api/v1/sessions/" + id)).as_object();
-    CHECK(text(still, "state") == "asking the device");
-    up::message no;
-    no.type = up::kind::shadow_refused;
-    no.session_id = id;
-    no.reason = "declined by the device's user";
-    target.send(no);
-    auto ended = co_await st.wait_state(id, "ended", 5s);
-    CHECK_THAT(text(ended, "end_reason"), Catch::Contains("declined by the device's user"));
+    co_await check_intruder_is_ignored(st, tls, gw_port);
   }, 60s);
 }
