@@ -67,4 +67,36 @@ if grep -q '^shadowlink_tls_handshake_failures_total{reason="other"}' "$WORK/met
   fail "refusals counted as 'other': $(grep tls_handshake "$WORK/metrics.txt")"
 fi
 echo "ok: $(grep '^shadowlink_tls_handshake_failures_total' "$WORK/metrics.txt" | tr '\n' ' ')"
+step "a server whose certificate has expired is refused by the console and the device agent, trusting its CA or pinning it"
+EXPIRED=$(cd "$(dirname "$0")/../framework/data" && pwd)  # (a committed fixture: valid until 2020, CA included)
+cat > "$WORK/expired.json" <<JSON
+{"data_dir": "$WORK/expired-data", "services": [{"type": "ums", "name": "ums", "settings": {"port": 0,
+  "cert_file": "$EXPIRED/expired-chain.pem", "key_file": "$EXPIRED/expired.key",
+  "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
+  "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"}]}}]}
+JSON
+start_daemon expired "$WORK/expired.json"
+EPORT=$(daemon_port expired)
+LEAF_PIN=$(openssl x509 -in "$EXPIRED/expired-chain.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g')
+[ ${#LEAF_PIN} = 64 ] || fail "test bug: no fingerprint of the expired certificate"
+for trust in "--ca $EXPIRED/expired-ca.pem" "--pin $LEAF_PIN"; do
+  set +e
+  # shellcheck disable=SC2086
+  "$BIN/shadowlink" --server "https://127.0.0.1:$EPORT" $trust --token "$API_TOKEN" devices > "$WORK/expired.out" 2>&1; rc=$?
+  set -e
+  [ $rc -ne 0 ] && grep -Eq "ASN date error, current date after|has expired" "$WORK/expired.out" || fail "the console accepted an expired certificate ($trust): rc=$rc $(cat "$WORK/expired.out")"
+done
+# The positive control: the same console with the same token against the UMS whose certificate is valid.
+"$BIN/shadowlink" --server "https://127.0.0.1:$PORT" --ca "$WORK/data/ca.pem" --token "$API_TOKEN" devices > /dev/null \
+  || fail "the positive control failed: the console does not reach the valid UMS"
+cat > "$WORK/expired-device.json" <<JSON
+{"data_dir": "$WORK/expired-device", "services": [{"type": "device", "name": "tc-1", "settings": {
+  "device_id": "tc-1", "credential_file": "$(credential_file tc-1-credential)", "server": "wss://127.0.0.1:$EPORT/up",
+  "ca_file": "$EXPIRED/expired-ca.pem", "vnc_socket": "$CLOSED_VNC_SOCKET", "reconnect_min_ms": 200, "reconnect_max_ms": 1000}}]}
+JSON
+start expired-device "$BIN/shadowlinkd" --config "$WORK/expired-device.json"
+wait_log expired-device "cannot reach wss://127.0.0.1:$EPORT/up" 10
+grep -Eq "cannot reach wss://127.0.0.1:$EPORT/up: .*(ASN date error, current date after|has expired)" "$WORK/expired-device.log" || fail "the device's refusal does not say why: $(tail -3 "$WORK/expired-device.log")"
+if grep -q "device tc-1 online" "$WORK/expired.log"; then fail "the device connected to a server with an expired certificate"; fi
+echo "ok: console (CA and pin) and device refused the expired certificate; the valid server is reached"
 echo "tls policy: all checks passed"
