@@ -47,10 +47,4 @@ void failure_penalty::forgive(std::string_view key) {
   if (auto it = entries_.find(key); it != entries_.end()) entries_.erase(it);
 }
 
-std::string address_of(std::string_view peer) {
-  auto host = peer.substr(0, peer.rfind(':'));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  return std::string(host);
-}
-
 }  // namespace shadowlink

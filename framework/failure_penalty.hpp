@@ -47,7 +47,4 @@ class failure_penalty {
   std::map<std::string, entry, std::less<>> entries_;
 };
 
-// The host part of "HOST:PORT" or "[V6]:PORT" (a peer as endpoint_string() writes it).
-std::string address_of(std::string_view peer);
-
 }  // namespace shadowlink

@@ -1,7 +1,6 @@
 #include "framework/https_server.hpp"
 
 #include "framework/errors.hpp"
-#include "framework/failure_penalty.hpp"
 #include "framework/log.hpp"
 #include "framework/metrics.hpp"
 #include "framework/on_exit.hpp"
@@ -138,7 +137,7 @@ awaitable<void> https_server::accept_loop(std::shared_ptr<tcp::acceptor> acc) {
       refuse(sock, peer, full);
       continue;
     }
-    tasks_.spawn(serve(std::move(sock)), scope_ + " " + peer);
+    tasks_.spawn(serve(std::move(sock), balancer), scope_ + " " + peer);
   }
 }
 
@@ -181,10 +180,9 @@ void https_server::refuse(tcp::socket& sock, const std::string& peer, const char
   metrics::connection_refused(limit);
 }
 
-awaitable<void> https_server::serve(tcp::socket sock) {
+awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
   std::string peer = endpoint_string(sock);
-  if (error_code ec; !balancers_.empty() &&
-                     std::find(balancers_.begin(), balancers_.end(), sock.remote_endpoint(ec).address()) != balancers_.end()) {
+  if (from_balancer) {
     try {
       if (auto client = co_await proxy_protocol::read_header(sock, limits_.tls_handshake))
         peer = client->address().to_string() + ":" + std::to_string(client->port());

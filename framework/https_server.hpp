@@ -68,7 +68,8 @@ class https_server {
 
  private:
   awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acc);
-  awaitable<void> serve(tcp::socket s);
+  // from_balancer: the connection starts with a PROXY header naming the client.
+  awaitable<void> serve(tcp::socket s, bool from_balancer);
   template <class H>
   const H* route(const std::vector<std::pair<std::string, H>>& table, std::string_view path) const;
 

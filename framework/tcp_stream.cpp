@@ -18,6 +18,12 @@ std::string endpoint_string(const tcp::socket& s) {
   return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+std::string address_of(std::string_view peer) {
+  auto host = peer.substr(0, peer.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return std::string(host);
+}
+
 namespace {
 // A byte stream over a connected socket: TCP, or a Unix socket to a local server.
 template <class Socket>

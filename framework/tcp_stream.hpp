@@ -4,6 +4,8 @@
 namespace shadowlink {
 
 std::string endpoint_string(const tcp::socket& s);
+// The host part of a peer as endpoint_string() writes it ("HOST:PORT"; "[V6]:PORT" too).
+std::string address_of(std::string_view peer);
 
 // Plain TCP; Nagle is off because tunnels carry small interactive messages.
 stream_ptr make_tcp_stream(tcp::socket s);

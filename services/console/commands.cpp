@@ -2,10 +2,10 @@
 
 #include "framework/meeting_point.hpp"
 #include "framework/splice.hpp"
-#include "protocol/tunnel_endpoint.hpp"
 #include "framework/tcp_stream.hpp"
 #include "protocol/legacy_password.hpp"
 #include "protocol/rfb_client.hpp"
+#include "protocol/tunnel_endpoint.hpp"
 #include "protocol/up_link.hpp"
 #include "services/console/png_writer.hpp"
 

@@ -1,7 +1,7 @@
 // Asking the device's user (consent policy "ask"): a dialog on their X display, whose answer is
 // the program's exit code. Nothing is opened before a yes.
-#include "framework/errors.hpp"
 #include "framework/child_process.hpp"
+#include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "framework/on_exit.hpp"
 #include "services/device/agent.hpp"

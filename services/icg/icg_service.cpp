@@ -1,9 +1,9 @@
 #include "services/icg/icg_service.hpp"
 
-#include "framework/failure_penalty.hpp"
 #include "framework/deadline.hpp"
 #include "framework/log.hpp"
 #include "framework/on_exit.hpp"
+#include "framework/tcp_stream.hpp"
 #include "framework/token.hpp"
 #include "protocol/tunnel_endpoint.hpp"
 

@@ -1,15 +1,15 @@
 #pragma once
 // The ICG gateway: for devices the UMS cannot reach. The UMS and the devices both connect *out* to
 // it (UP WebSockets); it relays UP commands between them and pairs and splices shadow tunnels.
-#include "framework/failure_penalty.hpp"
 #include "framework/certs.hpp"
-#include "framework/tls_listener.hpp"
+#include "framework/failure_penalty.hpp"
 #include "framework/https_server.hpp"
-#include "framework/rendezvous.hpp"
-#include "framework/splice.hpp"
-#include "framework/service.hpp"
 #include "framework/meeting_point.hpp"
 #include "framework/metrics.hpp"
+#include "framework/rendezvous.hpp"
+#include "framework/service.hpp"
+#include "framework/splice.hpp"
+#include "framework/tls_listener.hpp"
 #include "protocol/link_registry.hpp"
 
 #include <deque>

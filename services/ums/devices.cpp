@@ -1,9 +1,10 @@
 // The UP endpoint: a device's persistent WebSocket. Hello first, then messages until it ends.
+#include "framework/certs.hpp"
 #include "framework/deadline.hpp"
 #include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "framework/meeting_point.hpp"
-#include "framework/certs.hpp"
+#include "framework/tcp_stream.hpp"
 #include "framework/token.hpp"
 #include "services/ums/ums_service.hpp"
 

@@ -1,8 +1,8 @@
 // The UMS's REST API (/api/v1): login and logout, devices, sessions (create, list, end) and the
 // audit trail. Bearer tokens for scripts and the console; the login cookie for the Web App, from
 // its own pages only.
-#include "framework/failure_penalty.hpp"
 #include "framework/log.hpp"
+#include "framework/tcp_stream.hpp"
 #include "services/ums/ums_service.hpp"
 
 #include <boost/json.hpp>

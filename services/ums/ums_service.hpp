@@ -1,13 +1,13 @@
 #pragma once
 // The UMS server: REST API for consoles, UP endpoint for devices, shadow-tunnel endpoint and the
 // Web App's shadow endpoint, all on one TLS port routed by path.
-#include "framework/failure_penalty.hpp"
 #include "framework/certs.hpp"
-#include "framework/tls_listener.hpp"
-#include "framework/token.hpp"
+#include "framework/failure_penalty.hpp"
 #include "framework/https_server.hpp"
 #include "framework/rendezvous.hpp"
 #include "framework/service.hpp"
+#include "framework/tls_listener.hpp"
+#include "framework/token.hpp"
 #include "protocol/consent.hpp"
 #include "protocol/link_registry.hpp"
 #include "services/ums/audit.hpp"

@@ -1,4 +1,5 @@
 #include "framework/failure_penalty.hpp"
+#include "framework/tcp_stream.hpp"
 
 #include <catch2/catch.hpp>
 
