@@ -1,5 +1,6 @@
 #include "framework/certs.hpp"
 
+#include "framework/pki.hpp"
 #include "framework/token.hpp"
 
 #include <wolfssl/wolfcrypt/asn_public.h>
@@ -10,9 +11,6 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <fstream>
@@ -23,111 +21,7 @@
 namespace shadowlink {
 namespace fs = std::filesystem;
 namespace {
-
-void check(int rc, const char* what) {
-  if (rc < 0) throw std::runtime_error(std::string("certificate generation: ") + what + ": " + wc_GetErrorString(rc));
-}
-
-struct rng_guard {
-  WC_RNG rng{};
-  rng_guard() { check(wc_InitRng(&rng), "init rng"); }
-  ~rng_guard() { wc_FreeRng(&rng); }
-};
-struct ecc_guard {
-  ecc_key key{};
-  ecc_guard() { check(wc_ecc_init(&key), "init key"); }
-  ~ecc_guard() { wc_ecc_free(&key); }
-};
-
-[[noreturn]] void fail_write(const fs::path& p, int err) {
-  throw std::runtime_error("cannot write " + p.string() + ": " + std::strerror(err));
-}
-
-// Whole or not at all: a new file (never following a link an attacker planted, never reusing a
-// file someone else opened) is written, flushed to disk and renamed over the final name; a crash
-// or a full disk leaves the old file or none, never a truncated key.
-void write_file(const fs::path& p, std::string_view data, bool secret) {
-  auto tmp = p;
-  tmp += ".tmp-" + std::to_string(::getpid());
-  ::unlink(tmp.c_str());  // a leftover of a crashed run with our pid (O_NOFOLLOW: a link is removed, not followed)
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, secret ? 0600 : 0644);
-  if (fd < 0) fail_write(tmp, errno);
-  std::size_t done = 0;
-  int err = 0;
-  while (done < data.size()) {
-    auto n = ::write(fd, data.data() + done, data.size() - done);
-    if (n <= 0) {
-      err = n < 0 ? errno : ENOSPC;
-      break;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (!err && ::fsync(fd) != 0) err = errno;
-  ::close(fd);
-  if (!err && ::rename(tmp.c_str(), p.c_str()) != 0) err = errno;
-  if (err) {
-    ::unlink(tmp.c_str());
-    fail_write(p, err);
-  }
-  if (int dir = ::open(p.parent_path().empty() ? "." : p.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir >= 0) {
-    ::fsync(dir);  // the rename itself survives a crash
-    ::close(dir);
-  }
-}
-
-// An exclusive lock on <dir>/.lock for as long as it lives: two processes starting on one fresh
-// data directory must end up with one CA, not each with its own half-overwritten one.
-class dir_lock {
- public:
-  explicit dir_lock(const fs::path& dir) {
-    fs::create_directories(dir);
-    auto p = dir / ".lock";
-    fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd_ < 0) throw std::runtime_error("cannot open " + p.string() + ": " + std::strerror(errno));
-    while (::flock(fd_, LOCK_EX) != 0)
-      if (errno != EINTR) throw std::runtime_error("cannot lock " + p.string() + ": " + std::strerror(errno));
-  }
-  dir_lock(const dir_lock&) = delete;
-  dir_lock& operator=(const dir_lock&) = delete;
-  ~dir_lock() { ::close(fd_); }  // closing releases the lock
-
- private:
-  int fd_ = -1;
-};
-
-std::vector<unsigned char> pem_to_der(std::string_view pem, int type) {
-  std::vector<unsigned char> der(pem.size());
-  int n = wc_CertPemToDer(reinterpret_cast<const unsigned char*>(pem.data()), static_cast<int>(pem.size()), der.data(),
-                          static_cast<int>(der.size()), type);
-  check(n, "decode PEM");
-  der.resize(static_cast<std::size_t>(n));
-  return der;
-}
-
-std::string der_to_pem(const unsigned char* der, int len, int type) {
-  std::string pem(static_cast<std::size_t>(len) * 2 + 128, '\0');
-  int n = wc_DerToPem(der, static_cast<unsigned>(len), reinterpret_cast<unsigned char*>(pem.data()),
-                      static_cast<unsigned>(pem.size()), type);
-  check(n, "encode PEM");
-  pem.resize(static_cast<std::size_t>(n));
-  return pem;
-}
-
-std::string key_pem(ecc_key& key) {
-  unsigned char der[512];
-  int n = wc_EccKeyToDer(&key, der, sizeof der);
-  check(n, "encode key");
-  return der_to_pem(der, n, ECC_PRIVATEKEY_TYPE);
-}
-
-void load_key(std::string_view pem, ecc_key& key) {
-  std::vector<unsigned char> der(pem.size());
-  int n = wc_KeyPemToDer(reinterpret_cast<const unsigned char*>(pem.data()), static_cast<int>(pem.size()), der.data(),
-                         static_cast<int>(der.size()), nullptr);
-  check(n, "decode CA key");
-  word32 idx = 0;
-  check(wc_EccPrivateKeyDecode(der.data(), &idx, &key, static_cast<word32>(n)), "load CA key");
-}
+using namespace pki;
 
 // subjectAltName as raw DER: a SEQUENCE of dNSName [2] / iPAddress [7] entries.
 std::vector<unsigned char> alt_names(const std::vector<std::string>& names) {
@@ -170,8 +64,8 @@ void make_ca(const fs::path& ca_dir, rng_guard& r) {
   int n = wc_SignCert(c.bodySz, c.sigType, der, sizeof der, nullptr, &k.key, &r.rng);
   check(n, "sign CA cert");
   fs::create_directories(ca_dir);
-  write_file(ca_dir / "ca.key", key_pem(k.key), true);
-  write_file(ca_dir / "ca.pem", der_to_pem(der, n, CERT_TYPE), false);
+  write_file_atomically(ca_dir / "ca.key", key_pem(k.key), true);
+  write_file_atomically(ca_dir / "ca.pem", der_to_pem(der, n, CERT_TYPE), false);
 }
 
 void make_server(const fs::path& dir, const fs::path& ca_dir, const std::vector<std::string>& names, rng_guard& r) {
@@ -195,8 +89,8 @@ void make_server(const fs::path& dir, const fs::path& ca_dir, const std::vector<
   int n = wc_SignCert(c.bodySz, c.sigType, der, sizeof der, nullptr, &ca_key.key, &r.rng);
   check(n, "sign server cert");
   fs::create_directories(dir);
-  write_file(dir / "server.key", key_pem(k.key), true);
-  write_file(dir / "server.pem", der_to_pem(der, n, CERT_TYPE) + read_file(ca_dir / "ca.pem"), false);
+  write_file_atomically(dir / "server.key", key_pem(k.key), true);
+  write_file_atomically(dir / "server.pem", der_to_pem(der, n, CERT_TYPE) + read_file(ca_dir / "ca.pem"), false);
 }
 
 }  // namespace

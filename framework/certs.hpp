@@ -1,5 +1,6 @@
 #pragma once
-// Installation CA and server certificates, generated in-process with wolfCrypt (ECDSA P-256).
+// Installation CA, server and device certificates, generated in-process with wolfCrypt (ECDSA P-256).
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -30,5 +31,39 @@ std::string pem_fingerprint(std::string_view pem);
 std::string normalize_fingerprint(std::string_view text);
 
 std::string read_file(const std::filesystem::path& p);  // throws std::runtime_error naming the file
+// Whole or not at all: a new temporary file (O_EXCL|O_NOFOLLOW; mode 0600 if `secret`, else
+// 0644), fsynced, renamed over `p`. Throws std::runtime_error naming the file.
+void write_file_atomically(const std::filesystem::path& p, std::string_view data, bool secret);
+
+// ---- Device certificates (SECURITY.md, "Device identity") ------------------------------------
+// A device makes its own key, which never leaves it, and asks (over its authenticated link) for a
+// client certificate; the UMS signs one naming the device, with the installation CA.
+
+std::string make_private_key_pem();  // ECDSA P-256
+// A certificate signing request (PKCS #10, PEM) for `key_pem`, naming `common_name`.
+std::string make_certificate_request(const std::string& key_pem, const std::string& common_name);
+
+struct certificate_info {
+  std::string common_name;
+  std::string fingerprint;      // SHA-256 of the DER certificate (hex)
+  std::string key_fingerprint;  // SHA-256 of its SubjectPublicKeyInfo (hex): the same across renewals with one key
+  std::chrono::system_clock::time_point not_before, not_after;
+};
+// The first certificate of a PEM text; throws std::runtime_error if it is not one.
+certificate_info inspect_certificate(std::string_view pem);
+// Whether `cert_pem` certifies the public half of `key_pem`.
+bool key_matches_certificate(const std::string& key_pem, const std::string& cert_pem);
+
+// The SHA-256 of the public key (SubjectPublicKeyInfo) a certificate request asks a certificate
+// for, after checking the request's signature; throws std::runtime_error as sign_client_certificate.
+std::string request_key_fingerprint(std::string_view csr_pem);
+
+// A TLS client certificate for `common_name`, valid for `days`, with the public key of `csr_pem`
+// (whose signature must prove that the requester holds the key, an ECDSA P-256 one: else
+// std::runtime_error). The
+// request's own subject is ignored: the caller names whom the certificate is for. Signed with the
+// CA in `ca_dir` (ca.pem, ca.key).
+std::string sign_client_certificate(const std::filesystem::path& ca_dir, std::string_view csr_pem,
+                                    const std::string& common_name, int days);
 
 }  // namespace shadowlink

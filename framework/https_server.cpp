@@ -50,10 +50,11 @@ http_response error_response(const http_request& req, http::status status, std::
 namespace {
 class upgrade_impl final : public ws_upgrade {
  public:
-  upgrade_impl(std::unique_ptr<tls_socket>& s, http_request& req, std::string peer)
-      : s_(s), req_(req), peer_(std::move(peer)) {}
+  upgrade_impl(std::unique_ptr<tls_socket>& s, http_request& req, std::string peer, const peer_certificate& cert)
+      : s_(s), req_(req), peer_(std::move(peer)), cert_(cert) {}
   const http_request& request() const override { return req_; }
   const std::string& peer() const override { return peer_; }
+  const peer_certificate& client_certificate() const override { return cert_; }
   awaitable<ws_ptr> accept(const ws_options& o) override { co_return co_await accept_ws(std::move(s_), req_, o, peer_); }
   awaitable<void> reject(http::status status, std::string_view reason) override {
     auto res = error_response(req_, status, reason);
@@ -67,6 +68,7 @@ class upgrade_impl final : public ws_upgrade {
   std::unique_ptr<tls_socket>& s_;
   http_request& req_;
   std::string peer_;
+  const peer_certificate& cert_;
 };
 }  // namespace
 
@@ -225,6 +227,7 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
     }
     co_return;
   }
+  const auto client_cert = client_certificate(*s);
   beast::flat_buffer buf(limits_.header_bytes + limits_.body_bytes);
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -266,7 +269,7 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
     http_request req = parser.release();
     if (beast::websocket::is_upgrade(req)) {
       if (auto* h = route(ws_routes_, req.target())) {
-        upgrade_impl up(s, req, peer);
+        upgrade_impl up(s, req, peer, client_cert);
         co_await (*h)(up);
       } else {
         auto res = error_response(req, http::status::not_found, "no WebSocket endpoint at this path");

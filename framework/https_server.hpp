@@ -3,6 +3,7 @@
 // path: plain HTTP handlers (REST, pages) or WebSocket upgrades handed to a session coroutine.
 // Every phase has a deadline; one bad client never affects another.
 #include "framework/task_group.hpp"
+#include "framework/tls.hpp"
 #include "framework/ws_stream.hpp"
 
 #include <functional>
@@ -36,6 +37,9 @@ class ws_upgrade {
   virtual ~ws_upgrade() = default;
   virtual const http_request& request() const = 0;
   virtual const std::string& peer() const = 0;
+  // The certificate the client presented in the TLS handshake (verified against the server's
+  // client CA); empty if none.
+  virtual const peer_certificate& client_certificate() const = 0;
   virtual awaitable<ws_ptr> accept(const ws_options& o) = 0;
   // Answers with an HTTP error and a JSON body {"error": reason}; the connection then closes.
   virtual awaitable<void> reject(http::status status, std::string_view reason) = 0;

@@ -41,7 +41,17 @@ bool is_ip(std::string_view host) {
   return !ec;
 }
 
+// A leaf whose extended key usage leaves out serverAuth (a device's client certificate, signed by
+// the same installation CA) is no server's, whatever name it carries. Without the extension any
+// use is allowed (the server certificates made here have none).
+bool usable_by_a_server(WOLFSSL_X509* cert) {
+  constexpr unsigned server_auth = 0x1, any_usage = 0x100;  // XKU_SSL_SERVER, XKU_ANYEKU
+  const unsigned eku = wolfSSL_X509_get_extended_key_usage(cert);
+  return eku == 0 || (eku & (server_auth | any_usage)) != 0;
+}
+
 bool names_host(WOLFSSL_X509* cert, std::string_view host) {
+  if (!usable_by_a_server(cert)) return false;
   std::string h(host);
   return is_ip(host) ? wolfSSL_X509_check_ip_asc(cert, h.c_str(), 0) == WOLFSSL_SUCCESS
                      : wolfSSL_X509_check_host(cert, h.c_str(), h.size(), 0, nullptr) == WOLFSSL_SUCCESS;
@@ -84,6 +94,7 @@ const char* pin_refusal(WOLFSSL* ssl, const std::string& pin, std::string_view h
   };
   x509_ptr leaf(chain, 0);
   if (!leaf.p) return mismatch;
+  if (!usable_by_a_server(leaf.p)) return "the certificate is not a server's (its extended key usage)";
   if (fp(0) == pin) return valid_now(leaf.p) ? nullptr : out_of_date;
   for (int i = 1; i < count; ++i) {
     if (fp(i) != pin) continue;
@@ -111,12 +122,39 @@ bool tls_aes_in_hardware() {
 
 const char* tls_cipher_preference() { return tls_aes_in_hardware() ? aes_first : chacha_first; }
 
-std::shared_ptr<ssl::context> make_server_tls(const std::string& cert_chain_pem, const std::string& key_pem) {
+std::shared_ptr<ssl::context> make_server_tls(const std::string& cert_chain_pem, const std::string& key_pem,
+                                              const std::string& client_ca_pem) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   restrict_protocols(*ctx);
   ctx->use_certificate_chain(net::buffer(cert_chain_pem));
   ctx->use_private_key(net::buffer(key_pem), ssl::context::pem);
+  if (!client_ca_pem.empty()) {
+    // verify_peer without fail_if_no_peer_cert: a certificate is asked for, not required.
+    ctx->add_certificate_authority(net::buffer(client_ca_pem));
+    ctx->set_verify_mode(ssl::verify_peer);
+    // The request names the CA, so that a browser holding other client certificates offers none
+    // of them (and asks its user nothing) instead of one that would fail the handshake.
+    WOLFSSL_X509* ca = wolfSSL_X509_load_certificate_buffer(reinterpret_cast<const unsigned char*>(client_ca_pem.data()),
+                                                            static_cast<int>(client_ca_pem.size()), WOLFSSL_FILETYPE_PEM);
+    const bool named = ca && wolfSSL_CTX_add_client_CA(ctx->native_handle(), ca) == WOLFSSL_SUCCESS;
+    wolfSSL_X509_free(ca);
+    if (!named) throw std::runtime_error("cannot read the installation CA certificate for client certificates");
+  }
   return ctx;
+}
+
+peer_certificate client_certificate(tls_socket& s) {
+  WOLFSSL* ssl = s.native_handle();
+  WOLFSSL_X509_CHAIN* chain = wolfSSL_get_peer_chain(ssl);
+  if (!chain || wolfSSL_get_chain_count(chain) <= 0 || wolfSSL_get_verify_result(ssl) != X509_V_OK) return {};
+  x509_ptr leaf(chain, 0);
+  if (!leaf.p) return {};
+  peer_certificate c;
+  char cn[256] = {};
+  if (wolfSSL_X509_NAME_get_text_by_NID(wolfSSL_X509_get_subject_name(leaf.p), NID_commonName, cn, sizeof cn) > 0)
+    c.common_name = cn;
+  c.fingerprint = sha256_fingerprint(wolfSSL_get_chain_cert(chain, 0), static_cast<std::size_t>(wolfSSL_get_chain_length(chain, 0)));
+  return c;
 }
 
 client_trust make_trust(const std::string& ca_file, const std::string& pin) {
@@ -135,6 +173,11 @@ tls_client::tls_client(client_trust trust)
   restrict_protocols(*ctx_);
   ctx_->set_verify_mode(ssl::verify_peer);
   if (!trust_.ca_pem.empty()) ctx_->add_certificate_authority(net::buffer(trust_.ca_pem));
+}
+
+void tls_client::set_identity(const std::string& cert_pem, const std::string& key_pem) {
+  ctx_->use_certificate_chain(net::buffer(cert_pem));
+  ctx_->use_private_key(net::buffer(key_pem), ssl::context::pem);
 }
 
 awaitable<std::unique_ptr<tls_socket>> connect_tls(tls_client& client, std::string_view host, std::string_view port,

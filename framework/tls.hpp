@@ -20,8 +20,20 @@ bool tls_aes_in_hardware();
 // ChaCha20-Poly1305 first.
 const char* tls_cipher_preference();
 
-// Server context from PEM text, TLS 1.2+ with AEAD suites in the order above.
-std::shared_ptr<ssl::context> make_server_tls(const std::string& cert_chain_pem, const std::string& key_pem);
+// Server context from PEM text, TLS 1.2+ with AEAD suites in the order above. With
+// `client_ca_pem`, a client may present a certificate (devices do); one it presents must chain to
+// that CA or the handshake fails. Clients without one are let in: the service decides what a
+// connection without a certificate may do.
+std::shared_ptr<ssl::context> make_server_tls(const std::string& cert_chain_pem, const std::string& key_pem,
+                                              const std::string& client_ca_pem = {});
+
+// The certificate a client presented and the handshake verified; empty if it presented none.
+struct peer_certificate {
+  std::string common_name;
+  std::string fingerprint;  // SHA-256 (hex)
+  bool empty() const { return fingerprint.empty(); }
+};
+peer_certificate client_certificate(tls_socket& s);
 
 struct client_trust {
   std::string ca_pem;       // trust anchors (PEM), or
@@ -43,6 +55,8 @@ class tls_client {
   // Direct connections of this client leave from this local address if set.
   void set_source_address(std::string address) { source_ = std::move(address); }
   const std::string& source_address() const { return source_; }
+  // Connections of this client present this certificate (a device's own) when a server asks.
+  void set_identity(const std::string& cert_pem, const std::string& key_pem);
 
  private:
   client_trust trust_;

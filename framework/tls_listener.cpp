@@ -61,13 +61,19 @@ std::unique_ptr<https_server> make_tls_listener(const tls_listener_settings& s, 
     id.cert_chain_pem = read_file(s.cert_file);
     id.key_pem = read_file(s.key_file);
     log::info(env.name, "certificate from ", s.cert_file);
+    // Device certificates are checked against the installation CA: its certificate is enough
+    // (the key that signs stays with the UMS).
+    if (std::filesystem::exists(ca_dir / "ca.pem")) id.ca_pem = read_file(ca_dir / "ca.pem");
   } else {
     id = ensure_server_identity(env.data_dir, ca_dir, s.names);
     if (id.created) log::info(env.name, "created certificate in ", env.data_dir.string());
     log::info(env.name, "installation CA ", (ca_dir / "ca.pem").string(), " SHA-256 fingerprint ", id.ca_fingerprint,
               "; server fingerprint ", id.server_fingerprint);
   }
-  auto server = std::make_unique<https_server>(env.tasks, make_server_tls(id.cert_chain_pem, id.key_pem), env.name, s.limits);
+  if (id.ca_pem.empty())
+    log::warn(env.name, "no installation CA certificate ", (ca_dir / "ca.pem").string(),
+              ": device certificates are not checked here, so enrolled devices (which send no credential) cannot connect");
+  auto server = std::make_unique<https_server>(env.tasks, make_server_tls(id.cert_chain_pem, id.key_pem, id.ca_pem), env.name, s.limits);
   std::vector<net::ip::address> balancers;
   for (const auto& a : s.proxy_protocol_from) balancers.push_back(net::ip::make_address(a));
   server->accept_proxy_protocol_from(std::move(balancers));

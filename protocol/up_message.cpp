@@ -10,7 +10,7 @@
 namespace shadowlink::up {
 namespace {
 
-constexpr std::array<std::pair<kind, std::string_view>, 16> names{{
+constexpr std::array<std::pair<kind, std::string_view>, 19> names{{
     {kind::hello, "hello"},
     {kind::welcome, "welcome"},
     {kind::heartbeat, "heartbeat"},
@@ -27,6 +27,9 @@ constexpr std::array<std::pair<kind, std::string_view>, 16> names{{
     {kind::tunnel_arrived, "tunnel_arrived"},
     {kind::session_ended, "session_ended"},
     {kind::end_session, "end_session"},
+    {kind::certificate_request, "certificate_request"},
+    {kind::certificate, "certificate"},
+    {kind::device_revoked, "device_revoked"},
 }};
 
 kind kind_of(std::string_view s) {
@@ -87,7 +90,7 @@ message parse(std::string_view text) {
   switch (m.type) {
     case kind::hello:
       m.device_id = r.str("device_id", true);
-      m.credential = r.str("credential", true);
+      m.credential = r.str("credential", false);  // none when the device presented its certificate
       m.agent = r.str("agent", false);
       m.os = r.str("os", false);
       m.address = r.str("address", false);
@@ -131,7 +134,10 @@ message parse(std::string_view text) {
       break;
     case kind::device_hello:
       m.device_id = r.str("device_id", true);
-      m.credential = r.str("credential", true);
+      m.credential = r.str("credential", false);
+      m.fingerprint = r.str("fingerprint", false);
+      if (m.credential.empty() == m.fingerprint.empty())
+        throw protocol_error("a device_hello carries either 'credential' or 'fingerprint' (a verified client certificate)");
       m.agent = r.str("agent", false);
       m.os = r.str("os", false);
       m.reason = r.str("reason", false);
@@ -153,6 +159,21 @@ message parse(std::string_view text) {
       m.reason = r.str("reason", false);
       m.bytes_to_viewer = r.num<std::uint64_t>("bytes_to_viewer");
       m.bytes_from_viewer = r.num<std::uint64_t>("bytes_from_viewer");
+      break;
+    case kind::certificate_request:
+      m.csr = r.str("csr", true);
+      m.device_id = r.str("device_id", false);  // set by a gateway relaying it, with `link`
+      m.link = r.num<std::uint64_t>("link");
+      break;
+    case kind::certificate:
+      m.certificate = r.str("certificate", true);
+      m.device_id = r.str("device_id", false);
+      m.link = r.num<std::uint64_t>("link");
+      break;
+    case kind::device_revoked:
+      m.device_id = r.str("device_id", true);
+      m.fingerprint = r.str("fingerprint", false);
+      m.reason = r.str("reason", false);
       break;
   }
   return m;
@@ -213,6 +234,7 @@ std::string serialize(const message& m) {
     case kind::device_hello:
       put("device_id", m.device_id);
       put("credential", m.credential);
+      put("fingerprint", m.fingerprint);
       put("agent", m.agent);
       put("os", m.os);
       put("reason", m.reason);
@@ -234,6 +256,18 @@ std::string serialize(const message& m) {
         o["bytes_to_viewer"] = m.bytes_to_viewer;
         o["bytes_from_viewer"] = m.bytes_from_viewer;
       }
+      break;
+    case kind::certificate_request:
+    case kind::certificate:
+      put("csr", m.csr);
+      put("certificate", m.certificate);
+      put("device_id", m.device_id);
+      if (m.link != 0) o["link"] = m.link;
+      break;
+    case kind::device_revoked:
+      put("device_id", m.device_id);
+      put("fingerprint", m.fingerprint);
+      put("reason", m.reason);
       break;
   }
   return boost::json::serialize(o);

@@ -11,6 +11,10 @@ namespace shadowlink::up {
 inline constexpr int version = 1;
 inline constexpr std::size_t max_message_bytes = 16 * 1024;
 
+// The refusal of a device whose client certificate is not (or no longer) the one on record: the
+// device then drops it and enrolls again with its bootstrap credential, if it has one.
+inline constexpr std::string_view certificate_not_accepted = "device certificate not accepted (revoked, replaced or not this device's)";
+
 struct protocol_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
@@ -33,6 +37,10 @@ enum class kind {
   tunnel_arrived,   // icg -> ums: one end of a session reached the gateway (reason = side)
   session_ended,    // icg -> ums: the gateway's splice ended
   end_session,      // ums -> icg: end this session now
+  // A device's own client certificate (SECURITY.md, "Device identity"):
+  certificate_request,  // device -> server (and icg -> ums, relayed): sign this request for me
+  certificate,          // server -> device (and ums -> icg, relayed): the signed certificate
+  device_revoked,       // ums -> icg: this device's certificate is revoked; close its link
 };
 
 std::string_view to_string(kind k);
@@ -40,7 +48,10 @@ std::string_view to_string(kind k);
 struct message {
   kind type = kind::error;
   std::string device_id;   // hello
-  std::string credential;  // hello
+  std::string credential;  // hello, device_hello: the bootstrap credential (not with a certificate)
+  std::string fingerprint;  // device_hello, device_revoked: SHA-256 of the client certificate the device presented
+  std::string csr;          // certificate_request: PKCS #10 request, PEM
+  std::string certificate;  // certificate: the device's certificate, PEM
   std::string agent;       // hello: agent name/version
   std::string os;          // hello, device_hello: the device's OS family ("12", or "11": legacy TLS port)
   std::string address;     // hello of an OS 11 device: HOST:PORT of its legacy shadowing port (its pin in `pin`)
@@ -58,7 +69,7 @@ struct message {
   std::int64_t consent_timeout_s = 0;  // shadow_request: how long the device's user may take to answer
   std::uint64_t bytes_to_viewer = 0, bytes_from_viewer = 0;  // shadow_ended
   std::int64_t heartbeat_s = 0;                              // welcome
-  // device_hello/_accepted/_rejected/_offline: the gateway's id of the device's link, so that a
+  // device_hello/_accepted/_rejected/_offline, certificate_request/certificate to and from a gateway: the gateway's id of the device's link, so that a
   // verdict or an offline report applies to that link only, never to whichever link holds the id now.
   std::uint64_t link = 0;
 };

@@ -255,6 +255,19 @@ awaitable<int> cmd_end(client& c, const options& o) {
   co_return 0;
 }
 
+awaitable<int> cmd_revoke_certificate(client& c, const options& o) {
+  boost::urls::url target;
+  target.set_path_absolute(true);
+  target.segments() = {"api", "v1", "devices", o.device, "certificate"};
+  auto res = co_await c.call(http::verb::delete_, std::string(target.buffer()));
+  if (res.result() != http::status::ok) throw cli_error("cannot revoke the certificate of " + o.device + ": " + c.error_of(res));
+  auto doc = c.parse(res);
+  std::string_view fp;
+  if (doc["revoked"].get(fp)) fp = "?";
+  std::printf("revoked certificate %s of %s\n", std::string(fp).c_str(), o.device.c_str());
+  co_return 0;
+}
+
 awaitable<int> cmd_audit(client& c, const options& o) {
   boost::urls::url target;
   target.set_path("/api/v1/audit");

@@ -11,5 +11,6 @@ awaitable<int> cmd_snapshot(client& c, const options& o);
 awaitable<int> cmd_sessions(client& c, const options& o);
 awaitable<int> cmd_end(client& c, const options& o);
 awaitable<int> cmd_audit(client& c, const options& o);
+awaitable<int> cmd_revoke_certificate(client& c, const options& o);
 
 }  // namespace shadowlink::console

@@ -27,8 +27,10 @@ constexpr std::string_view usage =
     "  or:  shadowlink [options] sessions [--json]\n"
     "  or:  shadowlink [options] end SESSION\n"
     "  or:  shadowlink [options] audit [DEVICE] [--by USER] [--since TIME] [--until TIME] [--limit N] [--json]\n"
+    "  or:  shadowlink [options] revoke-certificate DEVICE\n"
     "The console of shadowlink: lists devices, shadows a device's screen (a local port for an external\n"
-    "VNC viewer, or a snapshot by the internal viewer), lists and ends sessions, reads the audit trail.\n\n";
+    "VNC viewer, or a snapshot by the internal viewer), lists and ends sessions, reads the audit trail,\n"
+    "revokes a device's certificate (it loses the links it opened and must enroll again).\n\n";
 
 constexpr std::string_view footer =
     "\nEnvironment (used when the option is not given):\n"
@@ -38,7 +40,7 @@ constexpr std::string_view footer =
     "  SHADOWLINK_CA        --ca\n"
     "\nExit codes: 0 done; 1 refused or failed (the reason is printed); 2 usage error.\n";
 
-const std::set<std::string, std::less<>> commands{"devices", "shadow", "snapshot", "sessions", "end", "audit"};
+const std::set<std::string, std::less<>> commands{"devices", "shadow", "snapshot", "sessions", "end", "audit", "revoke-certificate"};
 
 awaitable<int> dispatch(const options& o) {
   client c(o);
@@ -47,6 +49,7 @@ awaitable<int> dispatch(const options& o) {
   if (o.command == "snapshot") co_return co_await cmd_snapshot(c, o);
   if (o.command == "sessions") co_return co_await cmd_sessions(c, o);
   if (o.command == "end") co_return co_await cmd_end(c, o);
+  if (o.command == "revoke-certificate") co_return co_await cmd_revoke_certificate(c, o);
   co_return co_await cmd_audit(c, o);
 }
 
@@ -139,7 +142,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!commands.contains(o.command)) return usage_error("unknown command '" + o.command + "'");
-  const bool needs_device = o.command == "shadow" || o.command == "snapshot" || o.command == "end";
+  const bool needs_device = o.command == "shadow" || o.command == "snapshot" || o.command == "end" || o.command == "revoke-certificate";
   if (needs_device && o.device.empty())
     return usage_error(o.command + " needs a " + (o.command == "end" ? "session id" : "device id"));
   if (o.command == "snapshot" && o.output.empty()) return usage_error("snapshot needs an output file (OUT.png)");

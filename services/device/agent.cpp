@@ -11,7 +11,10 @@ using namespace net::experimental::awaitable_operators;
 
 agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
   cfg_.device_id = s.required_str("device_id");
-  cfg_.credential = s.secret("credential", s.boolean("demo", false));
+  // The bootstrap credential: needed until the device holds its own certificate (enrollment.cpp).
+  const bool demo = s.boolean("demo", false);
+  if (s.has("credential") || s.has("credential_file")) cfg_.credential = s.secret("credential", demo);
+  cfg_.enroll = s.boolean("enroll", cfg_.enroll);
   // "server": one connector; "servers": an ordered list (UMS and/or gateways), first reachable wins.
   const char* key = s.has("servers") ? "servers" : "server";
   cfg_.server_urls = s.has("servers") ? s.strings("servers", {}) : std::vector<std::string>{s.required_str("server")};
@@ -70,8 +73,10 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
 
 void agent::start() {
   // The CA file is read at start: in a composite process the UMS creates it in its own start().
-  tls_ = std::make_unique<tls_client>(make_trust(ca_file_, pin_));
-  tls_->set_proxy(proxy_);
+  make_tls_client(true);
+  if (!certificate_ && cfg_.credential.empty())
+    throw std::runtime_error("device " + cfg_.device_id + " has neither a credential nor a usable certificate in " +
+                             env_.data_dir.string() + ": give it its credential (credential_file) to enroll");
   sleep_ = std::make_unique<net::steady_timer>(env_.ex);
   if (cfg_.os == "11") start_legacy_port();
   start_control_socket();
@@ -123,7 +128,7 @@ awaitable<void> agent::serve(up::link& link) {
   up::message hello;
   hello.type = up::kind::hello;
   hello.device_id = cfg_.device_id;
-  hello.credential = cfg_.credential;
+  hello.credential = certificate_ ? "" : cfg_.credential;  // with a certificate, no secret goes anywhere
   hello.agent = "shadowlink-device/0.1";
   hello.os = cfg_.os;
   if (cfg_.os == "11") {
@@ -135,7 +140,8 @@ awaitable<void> agent::serve(up::link& link) {
   link.send(hello);
   auto welcome = co_await link.receive();
   if (welcome.type != up::kind::welcome) {
-    log::error(name_, current_, " refused the device: ", welcome.reason);
+    if (!told_no_credential_) log::error(name_, current_, " refused the device: ", welcome.reason);
+    if (certificate_ && welcome.reason == up::certificate_not_accepted) drop_certificate(welcome.reason);
     link.close("refused");
     co_return;
   }
@@ -143,7 +149,10 @@ awaitable<void> agent::serve(up::link& link) {
   // The server says how often it wants to hear from us; our own setting only when it does not.
   const auto period = welcome.heartbeat_s > 0 ? std::chrono::seconds(std::min<std::int64_t>(welcome.heartbeat_s, 300)) : cfg_.heartbeat;
   log::info(name_, "connected to ", current_, " as ", cfg_.device_id, " (heartbeat every ",
-            std::chrono::duration_cast<std::chrono::seconds>(period).count(), " s)");
+            std::chrono::duration_cast<std::chrono::seconds>(period).count(), " s, ",
+            certificate_ ? "device certificate" : "credential", ")");
+  certificate_asked_ = false;
+  request_certificate_if_due(link);
   auto reader = [&]() -> awaitable<void> {
     for (;;) {
       auto m = co_await link.receive();
@@ -151,6 +160,8 @@ awaitable<void> agent::serve(up::link& link) {
         env_.tasks.spawn(shadow(m), name_ + "/" + m.session_id.substr(0, 32));
       else if (m.type == up::kind::end_session && !active_session_.empty() && m.session_id == active_session_)
         end_session(m.reason.empty() ? "ended by the server" : m.reason);
+      else if (m.type == up::kind::certificate)
+        store_certificate(m);
       else if (m.type == up::kind::error)
         log::warn(name_, "server reports an error: ", m.reason);
     }
@@ -198,6 +209,7 @@ awaitable<void> agent::heartbeats(up::link& link, clock::duration period) {
     hb.type = up::kind::heartbeat;
     hb.session_id = active_session_;  // the server knows the session still runs (OS 11: it sees no traffic)
     if (!link.send(hb)) co_return;
+    request_certificate_if_due(link);  // a link may outlive the time to renew
   }
 }
 

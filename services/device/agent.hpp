@@ -43,6 +43,9 @@ struct agent_settings {
   std::uint16_t legacy_port = 5901;
   std::string advertise;  // HOST:PORT the UMS and consoles reach the port at
   std::string control_socket;  // Unix socket for `shadowlink-device end` (control_socket.cpp); empty: none
+  // Its own client certificate (enrollment.cpp): asked for over the first authenticated link, kept
+  // in the data directory, presented from then on instead of the credential.
+  bool enroll = true;
 };
 
 // OS 11: the session a viewer may open on the legacy port now, and where its stream goes.
@@ -88,6 +91,16 @@ class agent final : public service {
   awaitable<stream_ptr> open_tunnel(const up::message& req, const std::string& scope);
   awaitable<stream_ptr> await_legacy_viewer(const up::message& req, const std::string& scope);
   void reply(const up::message& req, up::kind k, std::string reason);  // an answer about a request
+  // Device certificate (enrollment.cpp).
+  void make_tls_client(bool with_certificate);      // with the stored certificate, if asked and usable
+  // Once per link: none yet, or a third of its validity left (at the welcome and each heartbeat).
+  void request_certificate_if_due(up::link& link);
+  void store_certificate(const up::message& m);     // presented from the next connection on
+  // The server refused it (in the hello, or the TLS handshake failed while presenting it): the
+  // next connections present the credential, which enrolls the device again.
+  void drop_certificate(std::string_view why);
+  std::filesystem::path key_file() const { return env_.data_dir / "device.key"; }
+  std::filesystem::path cert_file() const { return env_.data_dir / "device.pem"; }
 
   service_env env_;  // a copy: the one passed to the factory is temporary
   std::string name_;
@@ -96,6 +109,16 @@ class agent final : public service {
   std::string current_;  // the connector in use
   std::string ca_file_, pin_, proxy_;
   std::unique_ptr<tls_client> tls_;
+  // A replaced client lives on for a while: a connection being set up with it refers to it until
+  // its handshake is done (within its deadline); established ones hold wolfSSL's counted context.
+  std::vector<std::pair<clock::time_point, std::unique_ptr<tls_client>>> retired_tls_;
+  struct validity {
+    std::chrono::system_clock::time_point not_before, not_after;
+  };
+  std::optional<validity> certificate_;  // set while one is presented
+  bool certificate_asked_ = false;       // on the current link
+  std::string pending_key_;  // the key of the certificate request in flight
+  bool told_no_credential_ = false;
   up::link* link_ = nullptr;
   bool stopping_ = false;
   std::string active_session_;

@@ -1,5 +1,6 @@
 #include "services/icg/icg_service.hpp"
 
+#include "framework/certs.hpp"
 #include "framework/deadline.hpp"
 #include "framework/log.hpp"
 #include "framework/on_exit.hpp"
@@ -116,6 +117,7 @@ up::message icg_service::hello_for_ums(const std::string& device, up::link_id id
   m.type = up::kind::device_hello;
   m.device_id = device;
   m.credential = hello.credential;
+  m.fingerprint = hello.fingerprint;
   m.agent = hello.agent;
   m.os = hello.os;
   m.reason = peer;
@@ -167,6 +169,7 @@ awaitable<void> icg_service::serve_ums(up::link& link) {
   for (auto& [id, e] : devices_.entries()) {
     up::message hello;
     hello.credential = e.info.credential;
+    hello.fingerprint = e.info.fingerprint;
     hello.agent = e.info.agent;
     hello.os = e.info.os;
     outbox_.push_back(hello_for_ums(id, e.id, hello, e.info.peer));
@@ -207,6 +210,33 @@ void icg_service::on_ums_message(const up::message& m) {
       return;
     case up::kind::shadow_request:
       env_.tasks.spawn(relay_session(m), name_ + "/" + m.session_id.substr(0, 32));
+      return;
+    case up::kind::certificate:
+      // The answer to a request that link made: to that link only.
+      if (auto* e = devices_.find(m.device_id); e && e->id == m.link) {
+        // The gateway forgets the credential now: a re-announce names the certificate the UMS
+        // just issued to this link, and the device presents it from its next connection on.
+        try {
+          e->info.fingerprint = pem_fingerprint(m.certificate);
+          e->info.credential.clear();
+        } catch (const std::runtime_error&) {
+          return;  // not a certificate: nothing to relay
+        }
+        up::message cert;
+        cert.type = up::kind::certificate;
+        cert.certificate = m.certificate;
+        e->l->send(cert);
+      }
+      return;
+    case up::kind::device_revoked:
+      if (auto* e = devices_.find(m.device_id); e && !e->info.fingerprint.empty() && e->info.fingerprint == m.fingerprint) {
+        log::warn(name_, "device ", m.device_id, ": ", m.reason);
+        up::message err;
+        err.type = up::kind::error;
+        err.reason = m.reason;
+        e->l->send(err);
+        e->l->close(m.reason);
+      }
       return;
     case up::kind::end_session:
       if (auto a = active_.find(m.session_id); a != active_.end()) a->second->stop(m.reason.empty() ? "ended by the UMS" : m.reason);
@@ -277,17 +307,37 @@ awaitable<void> icg_service::device_endpoint(ws_upgrade& up) {
   const auto opts = up::link_options();
   up::link link(co_await up.accept(opts));
   std::function<void()> verified = [&] { release.run(); };  // (named: g++ 12 and lambdas in co_await)
-  co_await link.serve(serve_device(link, std::move(verified)));
+  co_await link.serve(serve_device(link, std::move(verified), up.client_certificate()));
 }
 
-awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> verified) {
-  // 1. The device says who it is, in time.
+awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> verified, peer_certificate cert) {
+  // 1. The device says who it is, in time. A device with a certificate (its chain checked in the
+  //    TLS handshake against the installation CA) is the device it names, or nobody; only the
+  //    certificate's fingerprint goes on to the UMS, no secret.
   auto hello = co_await up::receive_hello(link, limits_.hello_timeout);
   if (!hello) co_return;
   const std::string device = hello->device_id;
+  std::string refusal;
+  if (!cert.empty() && cert.common_name != device) refusal = up::certificate_not_accepted;
+  else if (cert.empty() && hello->credential.empty()) refusal = "no credential and no device certificate";
+  if (!refusal.empty()) {
+    auth_failures_.Add({{"what", cert.empty() ? "device_credential" : "device_certificate"}}).Increment();
+    log::warn(name_, "device connection from ", link.peer(), " refused: ", refusal);
+    up::message err;
+    err.type = up::kind::error;
+    err.reason = refusal;
+    link.send(err);
+    link.close(refusal);
+    co_return;
+  }
+  if (!cert.empty()) {
+    hello->credential.clear();
+    hello->fingerprint = cert.fingerprint;
+  }
 
   // 2. The UMS decides whether this device and credential are genuine; its verdict names this link.
   //    Meanwhile the link is nobody's: a device already connected stays connected.
+  if (auto wait = id_failures_.delay(device); wait > clock::duration::zero()) co_await sleep_for(wait);
   const auto id = devices_.next_id();
   meeting_point<up::message> verdict(co_await net::this_coro::executor);
   unverified_[id] = unverified_link{&link, *hello, link.peer(), &verdict};
@@ -302,6 +352,7 @@ awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> 
   }
   forget.run();
   if (answer.type != up::kind::device_accepted) {
+    id_failures_.failed(device);
     log::warn(name_, "device connection from ", link.peer(), " refused: ", answer.reason);
     up::message err;
     err.type = up::kind::error;
@@ -313,17 +364,26 @@ awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> 
 
   // 3. Verified: the link becomes the device's, replacing an older one, and stops counting as unverified.
   verified();
-  auto reg = devices_.attach(device, link, device_info{link.peer(), hello->credential, hello->agent, hello->os}, "replaced by a newer connection", id);
+  auto reg = devices_.attach(device, link, device_info{link.peer(), hello->credential, hello->fingerprint, hello->agent, hello->os}, "replaced by a newer connection", id);
   up::message welcome;
   welcome.type = up::kind::welcome;
   welcome.heartbeat_s = 5;
   link.send(welcome);
 
-  // 4. Relay the device's answers about its own sessions, for as long as it is the device's link.
+  // 4. Relay the device's answers about its own sessions, and its certificate request (one per
+  //    link), for as long as it is the device's link.
+  bool asked_for_certificate = false;
   try {
     while (reg.current()) {
       auto m = co_await link.receive();
       if (!reg.current()) break;
+      if (m.type == up::kind::certificate_request && !asked_for_certificate) {
+        asked_for_certificate = true;
+        m.device_id = device;
+        m.link = reg.id();
+        to_ums(m);
+        continue;
+      }
       if (m.type == up::kind::shadow_asking || m.type == up::kind::shadow_accepted || m.type == up::kind::shadow_refused ||
           m.type == up::kind::shadow_ended) {
         auto s = session_device_.find(m.session_id);

@@ -21,7 +21,10 @@ namespace shadowlink::icg {
 // A verified device's link, as the gateway keeps it.
 struct device_info {
   std::string peer;
-  std::string credential;  // kept to re-announce the device when the UMS reconnects
+  // Kept to re-announce the device when the UMS reconnects: the fingerprint of its certificate
+  // (nothing secret), or the bootstrap credential of a device that has none yet.
+  std::string credential;
+  std::string fingerprint;
   std::string agent;
   std::string os;  // the device's OS family, for the UMS's device list
 };
@@ -55,7 +58,7 @@ class icg_service final : public service {
   awaitable<void> device_endpoint(ws_upgrade& up);
   awaitable<void> serve_ums(up::link& link);
   awaitable<void> announce(up::link& link);
-  awaitable<void> serve_device(up::link& link, std::function<void()> verified);
+  awaitable<void> serve_device(up::link& link, std::function<void()> verified, peer_certificate cert);
   awaitable<void> drop_devices_without_ums();
   void on_ums_message(const up::message& m);
   void on_verdict(const up::message& m);
@@ -95,6 +98,9 @@ class icg_service final : public service {
   std::string metrics_token_sha256_;
   // Wrong UMS credentials by source address: attempts within the penalty get 429 unheard.
   failure_penalty ums_failures_{{.first = 1s, .max = 60s, .forget_after = 15min, .max_keys = 4096}};
+  // Refused hellos by the device id they named: later hellos naming it wait before they go to the
+  // UMS (from any address; never refused, so the real device still comes in).
+  failure_penalty id_failures_{{.first = 250ms, .max = 5s, .forget_after = 10min, .max_keys = 4096}};
   prometheus::Registry metrics_;
   prometheus::Family<prometheus::Gauge>& gauges_ = prometheus::BuildGauge()
       .Name("shadowlink_gateway").Help("The gateway's links and sessions now").Register(metrics_);

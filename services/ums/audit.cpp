@@ -43,6 +43,14 @@ void audit_trail::api_token(std::string_view user, std::string_view peer, std::s
   j_.note(json::object{{"event", "api_token_used"}, {"user", user}, {"peer", peer}, {"request", request.substr(0, 128)}});
 }
 
+void audit_trail::certificate(std::string_view event, std::string_view device, std::string_view fingerprint, std::string_view user,
+                              std::string_view via) {
+  json::object r{{"event", event}, {"device", device}, {"fingerprint", fingerprint}};
+  if (!user.empty()) r["user"] = user;
+  if (!via.empty()) r["via"] = via;
+  j_.note(std::move(r));
+}
+
 std::size_t audit_trail::close_unfinished() {
   std::map<std::string, json::object> open;  // session id -> its request record
   for (auto& r : j_.read_now([](const json::object& r) { return text(r, "event").starts_with("session_"); })) {

@@ -33,6 +33,9 @@ class audit_trail {
   awaitable<void> refusal(std::string_view device, std::string_view user, std::string_view via, std::string_view reason);
   void login(std::string_view user, std::string_view peer, bool ok);
   void api_token(std::string_view user, std::string_view peer, std::string_view request);
+  // certificate_issued (via: "direct" or "gateway NAME") or certificate_revoked (by `user`).
+  void certificate(std::string_view event, std::string_view device, std::string_view fingerprint, std::string_view user,
+                   std::string_view via);
   // At start: sessions whose requests were recorded without an end (the server was killed) are
   // ended as "unknown, server restarted". Returns how many.
   std::size_t close_unfinished();

@@ -14,25 +14,41 @@ using namespace net::experimental::awaitable_operators;
 awaitable<void> ums_service::up_endpoint(ws_upgrade& up) {
   const auto opts = up::link_options();
   up::link link(co_await up.accept(opts));
-  co_await link.serve(serve_device(link));
+  co_await link.serve(serve_device(link, up.client_certificate()));
 }
 
-awaitable<void> ums_service::serve_device(up::link& link) {
+awaitable<void> ums_service::serve_device(up::link& link, peer_certificate cert) {
   auto first = co_await up::receive_hello(link, 10s);
   if (!first) co_return;
   auto hello = *first;
   const auto address = address_of(link.peer());
-  if (auto wait = hello_failures_.delay(address); wait > clock::duration::zero()) co_await sleep_for(wait);
   auto d = devices_.find(hello.device_id);
-  if (d == devices_.end() || !d->second.accepts(hello.credential)) {
-    metrics_.auth_failed("device_credential");
+  // Wrong hellos slow down those from their address and, for a known device, those naming it
+  // (from anywhere: guessing from many addresses gains nothing). They wait, never are refused:
+  // the real device still comes in, within the longest delay.
+  const std::string id_key = d == devices_.end() ? std::string() : "device " + d->first;
+  auto wait = hello_failures_.delay(address);
+  if (!id_key.empty()) wait = std::max(wait, hello_failures_.delay(id_key));
+  if (wait > clock::duration::zero()) {
+    co_await sleep_for(wait);
+    d = devices_.find(hello.device_id);  // (a reload may have changed the list meanwhile)
+  }
+  // A device that presented its certificate is that certificate's device, or nobody: its
+  // credential (it sends none) is not a second way in.
+  const bool by_certificate = !cert.empty();
+  const bool accepted = by_certificate ? certificate_accepted(hello.device_id, cert.common_name, cert.fingerprint)
+                                       : d != devices_.end() && d->second.accepts(hello.credential);
+  if (!accepted) {
+    metrics_.auth_failed(by_certificate ? "device_certificate" : "device_credential");
     const int n = hello_failures_.failed(address);
-    log::warn(name_, "device connection from ", link.peer(), " refused: unknown device or wrong credential (", n,
+    if (!id_key.empty()) hello_failures_.failed(id_key);
+    const std::string why = by_certificate ? std::string(up::certificate_not_accepted) : "unknown device or wrong credential";
+    log::warn(name_, "device connection from ", link.peer(), " refused: ", why, " (", n,
               " from that address; hellos from there now wait ",
               std::chrono::duration_cast<std::chrono::milliseconds>(hello_failures_.delay(address)).count(), " ms)");
     up::message err;
     err.type = up::kind::error;
-    err.reason = "unknown device or wrong credential";
+    err.reason = why;
     link.send(err);
     link.close(err.reason);
     co_return;
@@ -45,9 +61,9 @@ awaitable<void> ums_service::serve_device(up::link& link) {
   dev.legacy_address = hello.address;
   dev.legacy_pin = normalize_fingerprint(hello.pin);
   // The device reconnected before we noticed: the new link replaces (and closes) the old one.
-  auto reg = online_.attach(id, link, live_link{name_, link.peer()}, "replaced by a newer connection");
+  auto reg = online_.attach(id, link, live_link{name_, link.peer(), nullptr, 0, cert.fingerprint}, "replaced by a newer connection");
   dev.last_seen = clock::now();
-  log::info(name_, "device ", id, " online from ", link.peer(), " (", hello.agent, ")");
+  log::info(name_, "device ", id, " online from ", link.peer(), " (", hello.agent, by_certificate ? ", certificate)" : ", credential)");
   up::message welcome;
   welcome.type = up::kind::welcome;
   welcome.heartbeat_s = std::chrono::duration_cast<std::chrono::seconds>(cfg_.heartbeat).count();
@@ -114,6 +130,9 @@ void ums_service::on_device_message(device_record& dev, up::link& link, const up
         s->second->device_answer.deliver(m);
       return;
     }
+    case up::kind::certificate_request:
+      if (auto* live = online_.find(dev.id)) link.send(issue_certificate(dev.id, m.csr, "direct", !live->info.fingerprint.empty()));
+      return;
     default: {
       up::message err;
       err.type = up::kind::error;

@@ -61,16 +61,21 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
         up::message verdict;
         verdict.device_id = m.device_id;
         verdict.link = m.link;  // the verdict is about that link at the gateway, nothing else
-        if (d == devices_.end() || !d->second.accepts(m.credential)) {
-          metrics_.auth_failed("device_credential");
+        // The gateway checked the certificate's chain and that it names the device; whether it is
+        // the device's certificate now (not revoked, not replaced) only the UMS knows.
+        const bool by_certificate = !m.fingerprint.empty();
+        const bool accepted = by_certificate ? certificate_accepted(m.device_id, m.device_id, m.fingerprint)
+                                             : d != devices_.end() && d->second.accepts(m.credential);
+        if (!accepted) {
+          metrics_.auth_failed(by_certificate ? "device_certificate" : "device_credential");
           verdict.type = up::kind::device_rejected;
-          verdict.reason = "unknown device or wrong credential";
+          verdict.reason = by_certificate ? std::string(up::certificate_not_accepted) : "unknown device or wrong credential";
           log::warn(scope, "device ", m.device_id.substr(0, 64), " at the gateway refused: ", verdict.reason);
         } else {
           verdict.type = up::kind::device_accepted;
           auto& dev = d->second;
           dev.os = m.os.empty() ? "12" : m.os;  // behind a gateway every family uses the gateway's tunnels
-          behind[dev.id] = online_.attach(dev.id, link, live_link{gw.name, m.reason, &gw, m.link}, "");
+          behind[dev.id] = online_.attach(dev.id, link, live_link{gw.name, m.reason, &gw, m.link, m.fingerprint}, "");
           dev.last_seen = clock::now();
           log::info(name_, "device ", dev.id, " online through gateway ", gw.name, " from ", m.reason, " (", m.agent, ")");
         }
@@ -86,6 +91,17 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
           if (!b->second.current() || (live && live->info.remote == m.link)) behind.erase(b);
         }
         break;
+      case up::kind::certificate_request: {
+        // Only for the device's link at this gateway that the UMS accepted (the link id says which).
+        auto* live = online_.find(m.device_id);
+        if (!live || live->info.gw != &gw || live->info.remote != m.link) break;
+        auto answer = issue_certificate(m.device_id, m.csr, "gateway " + gw.name, !live->info.fingerprint.empty());
+        if (answer.type != up::kind::certificate) break;  // (logged; the device asks again on its next connection)
+        answer.device_id = m.device_id;
+        answer.link = m.link;
+        if (!co_await link.send_paced(answer)) co_return;
+        break;
+      }
       case up::kind::shadow_asking:
         if (auto s = sessions_.find(m.session_id); s != sessions_.end() && s->second->gateway == gw.name)
           device_asking(*s->second);

@@ -49,6 +49,14 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
   if (path == "/api/v1/devices" && req.method() == http::verb::get) co_return list_devices(req, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::get) co_return list_sessions(req, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::post) co_return co_await create_session(req, *user);
+  if (req.method() == http::verb::delete_ && path.starts_with("/api/v1/devices/")) {
+    // DELETE /api/v1/devices/ID/certificate, the id percent-decoded (the console encodes it).
+    std::vector<std::string> segments;
+    if (auto url = boost::urls::parse_origin_form(target))
+      for (auto seg : url->segments()) segments.push_back(seg);
+    if (segments.size() == 5 && segments[4] == "certificate" && !segments[3].empty())
+      co_return co_await revoke_certificate(req, segments[3], *user);
+  }
   constexpr std::string_view one = "/api/v1/sessions/";
   if (path.starts_with(one) && req.method() == http::verb::get) co_return session_state(req, path.substr(one.size()), *user);
   if (path.starts_with(one) && req.method() == http::verb::delete_)
@@ -107,8 +115,10 @@ http_response ums_service::list_devices(const http_request& req, const std::stri
     auto* live = online_.find(id);
     json::object o{{"id", d.id}, {"name", d.name}, {"os", d.os.empty() ? "" : "OS " + d.os}, {"online", live != nullptr},
                    {"shadowed", !d.busy_with.empty()}, {"access", to_string(may)}};
+    if (auto* c = certs_->current(id)) o["certificate"] = json::object{{"fingerprint", c->fingerprint}, {"not_after", c->not_after}};
     if (live) {
       o["peer"] = live->info.peer;
+      o["authenticated_by"] = live->info.fingerprint.empty() ? "credential" : "certificate";
       o["connector"] = live->info.connector;
       o["last_seen_s"] = std::chrono::duration_cast<std::chrono::seconds>(now - d.last_seen).count();
     }

@@ -38,6 +38,7 @@ ums_service::ums_service(service_env& env, settings& s)
   s.seconds("idle_timeout_s", cfg_.idle_timeout, 1, 86400);
   s.seconds("heartbeat_s", cfg_.heartbeat, 1, 300);
   s.number("audit_rotate_bytes", cfg_.audit_rotate_bytes, 4096, 1ll << 40);
+  s.number("certificate_days", certificate_days_, 1, 3650);
   // The demo runs from a config printed on screen: plain-text secrets are accepted there, nowhere else.
   const bool demo = s.boolean("demo", false);
   groups_.configure(s);
@@ -81,7 +82,8 @@ std::map<std::string, device_record, std::less<>> ums_service::read_devices(sett
     device_record r;
     r.id = d.required_str("id");
     r.name = d.str("name", r.id);
-    r.credential_sha256 = d.verifier("credential", demo);
+    // Optional: an enrolled device comes in with its certificate (a device without either cannot).
+    if (d.has("credential") || d.has("credential_sha256")) r.credential_sha256 = d.verifier("credential", demo);
     // Asking is the default: shadowing someone unannounced is unlawful in many places. The
     // device's own policy and its groups' apply together: the strictest wins.
     auto group_consent = groups.consent_of(r.id);
@@ -144,6 +146,7 @@ void ums_service::start() {
   if (auto n = audit_->close_unfinished())
     log::warn(name_, n, " session(s) were cut off by a restart: recorded as ended, \"unknown, server restarted\"");
   server_ = make_tls_listener(cfg_.listener, env_, env_.shared_dir);
+  certs_ = std::make_unique<device_certificates>(env_.data_dir / "device-certificates.json");
   server_->add_ws("/up", [this](ws_upgrade& up) { return up_endpoint(up); });
   server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return up::accept_tunnel_end(rv_, up, "/tunnel/", name_); });
   server_->add_ws("/webapp/shadow", [this](ws_upgrade& up) -> awaitable<void> {

@@ -12,6 +12,7 @@
 #include "protocol/link_registry.hpp"
 #include "services/ums/audit.hpp"
 #include "services/ums/auth.hpp"
+#include "services/ums/device_certificates.hpp"
 #include "services/ums/session.hpp"
 #include "services/ums/ums_metrics.hpp"
 
@@ -24,8 +25,12 @@ namespace shadowlink::ums {
 
 struct device_record {
   std::string id, name;
-  std::string credential_sha256;  // only the hash is kept: the config never holds what a device presents
-  bool accepts(std::string_view credential) const { return tokens_equal(sha256_hex(credential), credential_sha256); }
+  // Only the hash is kept: the config never holds what a device presents. Empty: the device has
+  // no bootstrap credential and comes in with its certificate only.
+  std::string credential_sha256;
+  bool accepts(std::string_view credential) const {
+    return !credential_sha256.empty() && tokens_equal(sha256_hex(credential), credential_sha256);
+  }
   // As the device last reported over its authenticated link: its OS family ("12", or "11": a
   // legacy TLS port on the device, reached at `legacy_address`, its certificate pinned by `legacy_pin`).
   std::string os, legacy_address, legacy_pin;
@@ -42,6 +47,7 @@ struct live_link {
   std::string peer;
   gateway* gw = nullptr;  // behind a gateway: which one, and the gateway's id of the device's link
   up::link_id remote = 0;
+  std::string fingerprint;  // the client certificate the link was opened with; empty: the credential
 };
 
 // An ICG the UMS keeps a UP link to (outbound: the gateway needs no way into the UMS's network).
@@ -128,10 +134,18 @@ class ums_service final : public service {
   gateway* gateway_of(const device_record& d);
 
   // UP link handling (devices.cpp).
-  awaitable<void> serve_device(up::link& link);
+  awaitable<void> serve_device(up::link& link, peer_certificate cert);
   void on_device_message(device_record& d, up::link& link, const up::message& m);
   void device_gone(const std::string& id, const live_link& how);
   void device_asking(shadow_session& s);
+
+  // Device certificates (enrollment.cpp).
+  // Whether a link presenting this certificate (name, fingerprint) is `device`'s; notes its use.
+  bool certificate_accepted(std::string_view device, std::string_view common_name, std::string_view fingerprint);
+  // The answer to a device's certificate request: a `certificate`, or an `error` saying why not.
+  // A link opened by a certificate may only renew for that certificate's key.
+  up::message issue_certificate(const std::string& device, const std::string& csr, std::string_view via, bool opened_by_certificate);
+  awaitable<http_response> revoke_certificate(const http_request& req, std::string_view device, const std::string& user);
 
   // Session state for the REST API (rest.cpp): live sessions, and ended ones for a while so that
   // whoever follows a set-up can read how it ended.
@@ -160,6 +174,8 @@ class ums_service final : public service {
   std::map<std::string, device_record, std::less<>> devices_;
   std::map<std::string, device_record, std::less<>> read_devices(settings& s, bool demo, const device_groups& groups) const;
   up::link_registry<live_link> online_;  // verified links of the devices online now
+  std::unique_ptr<device_certificates> certs_;  // opened at start()
+  int certificate_days_ = 365;
   // Failed device hellos by source address: the next hello from there waits before it is checked
   // (never refused: devices behind one NAT with a misconfigured one must still come in).
   failure_penalty hello_failures_{{.first = 250ms, .max = 5s, .forget_after = 10min, .max_keys = 4096}};

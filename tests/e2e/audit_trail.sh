@@ -36,7 +36,7 @@ CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/c
 write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
 start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
 for _ in $(seq 100); do "${CLI[@]}" devices 2>/dev/null | grep -Eq '^tc-1 .* yes' && break; sleep 0.2; done
-grep -q "connected to wss://127.0.0.1:$UMS_PORT/up as tc-1 (heartbeat every 2 s)" "$WORK/device.log" \
+grep -q "connected to wss://127.0.0.1:$UMS_PORT/up as tc-1 (heartbeat every 2 s, " "$WORK/device.log" \
   || fail "the device does not use the heartbeat the UMS asked for (heartbeat_s: 2; its own default is 5)"
 
 step "sessions: request, the device's answer, start and end with bytes and duration"

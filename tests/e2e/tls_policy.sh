@@ -99,4 +99,41 @@ wait_log expired-device "cannot reach wss://127.0.0.1:$EPORT/up" 10
 grep -Eq "cannot reach wss://127.0.0.1:$EPORT/up: .*(ASN date error, current date after|has expired)" "$WORK/expired-device.log" || fail "the device's refusal does not say why: $(tail -3 "$WORK/expired-device.log")"
 if grep -q "device tc-1 online" "$WORK/expired.log"; then fail "the device connected to a server with an expired certificate"; fi
 echo "ok: console (CA and pin) and device refused the expired certificate; the valid server is reached"
+step "in pin mode, an attacker's own leaf sent together with the genuine CA certificate is refused"
+# The attacker has the CA's certificate (public) but not its key: their leaf names the right host
+# and travels with the genuine CA certificate, whose fingerprint is what the clients pin.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=127.0.0.1" \
+  -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -keyout "$WORK/attacker.key" -out "$WORK/attacker-leaf.pem" 2> /dev/null
+cat "$WORK/attacker-leaf.pem" "$WORK/data/ca.pem" > "$WORK/attacker-chain.pem"
+CA_PIN=$(openssl x509 -in "$WORK/data/ca.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g')
+ATTACKER_LEAF=$(openssl x509 -in "$WORK/attacker-leaf.pem" -noout -fingerprint -sha256 | sed 's/.*=//; s/://g')
+[ ${#CA_PIN} = 64 ] && [ "$CA_PIN" != "$ATTACKER_LEAF" ] || fail "test bug: the pins"
+cat > "$WORK/attacker.json" <<JSON
+{"data_dir": "$WORK/attacker-data", "services": [{"type": "ums", "name": "ums", "settings": {"port": 0,
+  "cert_file": "$WORK/attacker-chain.pem", "key_file": "$WORK/attacker.key",
+  "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
+  "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"}]}}]}
+JSON
+start_daemon attacker "$WORK/attacker.json"
+APORT=$(daemon_port attacker)
+# The chain really goes out with the genuine CA certificate in it.
+SENT=$(timeout 10 openssl s_client -connect "127.0.0.1:$APORT" -showcerts < /dev/null 2> /dev/null || true)
+grep -Eq "^ *1 s:.*CN ?= ?shadowlink installation CA" <<<"$SENT" || fail "test bug: the attacker's server does not send the CA certificate second"
+set +e
+"$BIN/shadowlink" --server "https://127.0.0.1:$APORT" --pin "$CA_PIN" --token "$API_TOKEN" devices > "$WORK/attacker.out" 2>&1; rc=$?
+set -e
+[ $rc -ne 0 ] && grep -q "certificate pin mismatch" "$WORK/attacker.out" || fail "the console accepted the attacker's leaf: rc=$rc $(cat "$WORK/attacker.out")"
+if grep -q "$API_TOKEN" "$WORK/attacker.log"; then fail "the token reached the attacker"; fi
+cat > "$WORK/attacker-device.json" <<JSON
+{"data_dir": "$WORK/attacker-device", "services": [{"type": "device", "name": "tc-1", "settings": {
+  "device_id": "tc-1", "credential_file": "$(credential_file tc-1-credential)", "server": "wss://127.0.0.1:$APORT/up",
+  "pin": "$CA_PIN", "vnc_socket": "$CLOSED_VNC_SOCKET", "reconnect_min_ms": 200, "reconnect_max_ms": 1000}}]}
+JSON
+start attacker-device "$BIN/shadowlinkd" --config "$WORK/attacker-device.json"
+wait_log attacker-device "cannot reach wss://127.0.0.1:$APORT/up: .*certificate pin mismatch" 10
+if grep -q "device tc-1 online" "$WORK/attacker.log"; then fail "the device gave its credential to the attacker"; fi
+# The positive control: the same pin reaches the genuine UMS, whose leaf the CA signed.
+"$BIN/shadowlink" --server "https://127.0.0.1:$PORT" --pin "$CA_PIN" --token "$API_TOKEN" devices > /dev/null \
+  || fail "the positive control failed: pinning the CA does not reach the genuine UMS"
+echo "ok: pinning the CA, the console and the device refused the attacker's leaf that came with the genuine CA certificate"
 echo "tls policy: all checks passed"

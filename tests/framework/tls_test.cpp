@@ -360,3 +360,22 @@ TEST_CASE("TLS protocol errors are failures, not normal endings") {
   CHECK(is_tls_failure(bad_mac));
   CHECK(splice_end{splice_end::kind::failed, true, "bad record MAC"}.words("viewer", "device") == "viewer failed: bad record MAC");
 }
+
+TEST_CASE("a device's client certificate signed by the pinned CA is no server's: a client pinning the CA refuses it") {
+  run_async([]() -> awaitable<void> {
+    auto dir = temp_dir();
+    auto genuine = ensure_server_identity(dir + "/ums", dir, {"127.0.0.1"});
+    // A "server" presenting a device certificate whose name is the host, with the genuine CA after it.
+    const auto key = make_private_key_pem();
+    const auto device_cert = sign_client_certificate(dir, make_certificate_request(key, "127.0.0.1"), "127.0.0.1", 30);
+    identity impostor;
+    impostor.cert_chain_pem = device_cert + genuine.ca_pem;
+    impostor.key_pem = key;
+    const client_trust pin_ca{{}, genuine.ca_fingerprint};
+    const std::string host = "127.0.0.1";
+    auto refused = co_await try_connect(pin_ca, host, impostor);
+    CHECK_THAT(refused, Catch::Contains("not a server's"));
+    auto accepted = co_await try_connect(pin_ca, host, genuine);
+    CHECK_THAT(accepted, Catch::StartsWith("connected"));
+  });
+}

@@ -26,7 +26,7 @@ TEST_CASE("malformed UP messages are rejected with a reason, never a crash") {
   CHECK_THROWS_WITH(up::parse("[1,2]"), "a message must be a JSON object");
   CHECK_THROWS_WITH(up::parse(R"({"v":2,"type":"hello"})"), "unsupported protocol version 2 (expected 1)");
   CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"teleport"})"), "unknown message type 'teleport'");
-  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"hello","device_id":"d"})"), "missing field 'credential'");
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"hello"})"), "missing field 'device_id'");
   CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"hello","device_id":7,"credential":"c"})"),
                     "field 'device_id' must be a string");
   CHECK_THROWS_WITH(up::parse(std::string(20000, ' ')), "message too large");
@@ -56,4 +56,33 @@ TEST_CASE("a device's note that it is asking its user names the session and surv
   CHECK(back.type == up::kind::shadow_asking);
   CHECK(back.session_id == m.session_id);
   CHECK_THROWS_AS(up::parse(R"({"v":1,"type":"shadow_asking"})"), up::protocol_error);
+}
+
+TEST_CASE("a device's certificate request and its answer survive a round trip; a gateway's hello carries a credential or a fingerprint, never neither") {
+  up::message req;
+  req.type = up::kind::certificate_request;
+  req.csr = "-----BEGIN CERTIFICATE REQUEST-----\nMII...\n-----END CERTIFICATE REQUEST-----\n";
+  req.device_id = "remote-1";
+  req.link = 9;
+  auto back = up::parse(up::serialize(req));
+  CHECK(back.type == up::kind::certificate_request);
+  CHECK(back.csr == req.csr);
+  CHECK(back.device_id == "remote-1");
+  CHECK(back.link == 9);
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"certificate_request"})"), "missing field 'csr'");
+  up::message cert;
+  cert.type = up::kind::certificate;
+  cert.certificate = "-----BEGIN CERTIFICATE-----\nMII...\n-----END CERTIFICATE-----\n";
+  CHECK(up::parse(up::serialize(cert)).certificate == cert.certificate);
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"certificate"})"), "missing field 'certificate'");
+
+  const auto fp = std::string(64, 'a');
+  auto by_cert = up::parse(R"({"v":1,"type":"device_hello","device_id":"d","fingerprint":")" + fp + R"(","link":3})");
+  CHECK(by_cert.fingerprint == fp);
+  CHECK(by_cert.credential.empty());
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"device_hello","device_id":"d","link":3})"), Catch::Contains("either 'credential' or 'fingerprint'"));
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"device_hello","device_id":"d","credential":"c","fingerprint":"f","link":3})"),
+                    Catch::Contains("either 'credential' or 'fingerprint'"));
+  // A hello without a credential parses: the server refuses it unless the TLS handshake carried the device's certificate.
+  CHECK(up::parse(R"({"v":1,"type":"hello","device_id":"d"})").credential.empty());
 }

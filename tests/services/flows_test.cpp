@@ -317,6 +317,41 @@ TEST_CASE("wrong device credentials make later hellos from that address wait bef
   }, 60s);
 }
 
+TEST_CASE("wrong hellos naming a known device make later hellos naming it wait, from any address, while other devices are not slowed") {
+  service_stack st;
+  st.run([&]() -> awaitable<void> {
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("tc-1") + "," + service_stack::device_entry("tc-2")) + "]");
+    st.console(port);
+    const auto wrong = service_stack::credential_of("tc-1") + "-guessed";
+    // One wrong hello for tc-1 from each of two addresses: neither address has earned much, tc-1 has.
+    for (const char* from : {"127.0.0.2", "127.0.0.3"}) {
+      tls_client tls(make_trust(st.ca_file(), ""));
+      tls.set_source_address(from);
+      scripted_device guesser;
+      auto refused = co_await guesser.hello_with(st.tasks(), tls, port, "tc-1", wrong);
+      CHECK(refused == "unknown device or wrong credential");
+    }
+    tls_client fresh(make_trust(st.ca_file(), ""));
+    fresh.set_source_address("127.0.0.4");  // an address with no failure of its own
+    scripted_device third;
+    auto began = clock::now();
+    auto refused = co_await third.hello_with(st.tasks(), fresh, port, "tc-1", wrong);
+    const auto named_tc1 = clock::now() - began;
+    CHECK(refused == "unknown device or wrong credential");
+    CHECK(named_tc1 >= 500ms);  // two failures for tc-1: 250 ms doubled
+    tls_client other(make_trust(st.ca_file(), ""));
+    other.set_source_address("127.0.0.5");
+    scripted_device tc2;
+    began = clock::now();
+    co_await tc2.connect(st.tasks(), other, port, "tc-2");
+    const auto named_tc2 = clock::now() - began;
+    CHECK(named_tc2 < named_tc1);  // tc-2 was not slowed by tc-1's guessers
+    scripted_device real;  // waits too, but comes in
+    co_await real.connect(st.tasks(), other, port, "tc-1");
+    co_await st.wait_online("tc-1", 5s);
+  }, 60s);
+}
+
 namespace {
 // Devices "target" and "intruder" connect at `device_port` (the UMS's or a gateway's); a session
 // for target is asked; the intruder says yes, that the tunnel is there and that it ended, for that
