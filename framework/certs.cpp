@@ -23,32 +23,6 @@ namespace fs = std::filesystem;
 namespace {
 using namespace pki;
 
-// subjectAltName as raw DER: a SEQUENCE of dNSName [2] / iPAddress [7] entries.
-std::vector<unsigned char> alt_names(const std::vector<std::string>& names) {
-  std::vector<unsigned char> body;
-  for (const auto& n : names) {
-    unsigned char ip[16];
-    if (inet_pton(AF_INET, n.c_str(), ip) == 1) {
-      body.insert(body.end(), {0x87, 4});
-      body.insert(body.end(), ip, ip + 4);
-    } else if (inet_pton(AF_INET6, n.c_str(), ip) == 1) {
-      body.insert(body.end(), {0x87, 16});
-      body.insert(body.end(), ip, ip + 16);
-    } else {
-      if (n.size() > 127) throw std::runtime_error("certificate name too long: " + n);
-      body.push_back(0x82);
-      body.push_back(static_cast<unsigned char>(n.size()));
-      body.insert(body.end(), n.begin(), n.end());
-    }
-  }
-  if (body.size() > 127) throw std::runtime_error("too many certificate names");
-  // The SEQUENCE header goes in front of the body (copying the body after a two-byte vector
-  // trips g++ 12's -Warray-bounds at -O3, a false positive).
-  const auto length = static_cast<unsigned char>(body.size());
-  body.insert(body.begin(), {0x30, length});
-  return body;
-}
-
 void make_ca(const fs::path& ca_dir, rng_guard& r) {
   ecc_guard k;
   check(wc_ecc_make_key_ex(&r.rng, 32, &k.key, ECC_SECP256R1), "make CA key");
@@ -122,6 +96,46 @@ std::string normalize_fingerprint(std::string_view text) {
     out += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   }
   return out.size() == 64 ? out : std::string{};
+}
+
+identity make_bootstrap_identity(const fs::path& dir, const std::vector<std::string>& names) {
+  dir_lock lock(dir);
+  identity id;
+  rng_guard r;
+  ecc_guard k;
+  if (fs::exists(dir / "server.key")) {
+    load_key(read_file(dir / "server.key"), k.key);
+  } else {
+    check(wc_ecc_make_key_ex(&r.rng, 32, &k.key, ECC_SECP256R1), "make server key");
+    write_file_atomically(dir / "server.key", key_pem(k.key), true);
+    id.created = true;
+  }
+  if (!fs::exists(dir / "bootstrap.pem")) {
+    Cert c;
+    check(wc_InitCert(&c), "init bootstrap cert");
+    std::strncpy(c.subject.commonName, names.empty() ? "localhost" : names.front().c_str(), CTC_NAME_SIZE - 1);
+    std::strncpy(c.subject.org, "shadowlink gateway, not paired yet", CTC_NAME_SIZE - 1);
+    c.isCA = 0;
+    c.sigType = CTC_SHA256wECDSA;
+    c.daysValid = 3650;
+    auto san = alt_names(names);
+    std::memcpy(c.altNames, san.data(), san.size());
+    c.altNamesSz = static_cast<int>(san.size());
+    unsigned char der[4096];
+    check(wc_MakeCert(&c, der, sizeof der, nullptr, &k.key, &r.rng), "make bootstrap cert");
+    const int n = wc_SignCert(c.bodySz, c.sigType, der, sizeof der, nullptr, &k.key, &r.rng);
+    check(n, "sign bootstrap cert");
+    write_file_atomically(dir / "bootstrap.pem", der_to_pem(der, n, CERT_TYPE), false);
+    id.created = true;
+  }
+  id.cert_chain_pem = read_file(dir / "bootstrap.pem");
+  id.key_pem = read_file(dir / "server.key");
+  id.server_fingerprint = pem_fingerprint(id.cert_chain_pem);
+  return id;
+}
+
+std::string make_server_certificate_request(const std::string& key_pem_text, const std::vector<std::string>& names) {
+  return make_certificate_request(key_pem_text, names.empty() ? "localhost" : names.front());
 }
 
 identity ensure_server_identity(const fs::path& dir, const fs::path& ca_dir, const std::vector<std::string>& names) {

@@ -23,6 +23,13 @@ struct identity {
 identity ensure_server_identity(const std::filesystem::path& dir, const std::filesystem::path& ca_dir,
                                 const std::vector<std::string>& names);
 
+// A gateway that has the installation CA's certificate but not its key starts with a key of its
+// own (<dir>/server.key, kept) and a self-signed certificate for `names` (<dir>/bootstrap.pem),
+// until the UMS signs one when they pair (<dir>/server.pem). `created` as above.
+identity make_bootstrap_identity(const std::filesystem::path& dir, const std::vector<std::string>& names);
+// A request for a server certificate for `key_pem`, naming names.front().
+std::string make_server_certificate_request(const std::string& key_pem, const std::vector<std::string>& names);
+
 // SHA-256 of a DER certificate, lowercase hex without separators.
 std::string sha256_fingerprint(const unsigned char* der, std::size_t len);
 // SHA-256 fingerprint of the first certificate in a PEM text.
@@ -51,6 +58,8 @@ struct certificate_info {
 };
 // The first certificate of a PEM text; throws std::runtime_error if it is not one.
 certificate_info inspect_certificate(std::string_view pem);
+// Whether the first certificate of `cert_pem` is signed by the first of `ca_pem`.
+bool signed_by(const std::string& cert_pem, const std::string& ca_pem);
 // Whether `cert_pem` certifies the public half of `key_pem`.
 bool key_matches_certificate(const std::string& key_pem, const std::string& cert_pem);
 
@@ -65,5 +74,9 @@ std::string request_key_fingerprint(std::string_view csr_pem);
 // CA in `ca_dir` (ca.pem, ca.key).
 std::string sign_client_certificate(const std::filesystem::path& ca_dir, std::string_view csr_pem,
                                     const std::string& common_name, int days);
+// A TLS server certificate (a gateway's) for `names` (the signer's, not the request's), with the
+// request's key, checked as above; extended key usage serverAuth.
+std::string sign_server_certificate(const std::filesystem::path& ca_dir, std::string_view csr_pem,
+                                    const std::vector<std::string>& names, int days);
 
 }  // namespace shadowlink

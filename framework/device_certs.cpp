@@ -131,6 +131,16 @@ certificate_info inspect_certificate(std::string_view pem) {
   return info;
 }
 
+bool signed_by(const std::string& cert_pem, const std::string& ca_pem) {
+  try {
+    auto cert = load_certificate(cert_pem), ca = load_certificate(ca_pem);
+    pkey_ptr key(wolfSSL_X509_get_pubkey(ca.get()));
+    return key && wolfSSL_X509_verify(cert.get(), key.get()) == WOLFSSL_SUCCESS;
+  } catch (const std::runtime_error&) {
+    return false;
+  }
+}
+
 bool key_matches_certificate(const std::string& key_pem_text, const std::string& cert_pem) {
   try {
     auto x = load_certificate(cert_pem);
@@ -151,32 +161,55 @@ std::string request_key_fingerprint(std::string_view csr_pem) {
   return key_fingerprint(request.key.get());
 }
 
-std::string sign_client_certificate(const std::filesystem::path& ca_dir, std::string_view csr_pem,
-                                    const std::string& common_name, int days) {
-  if (common_name.empty() || common_name.size() >= CTC_NAME_SIZE) throw std::runtime_error("a device id must have 1 to 63 characters");
+namespace {
+// Signs a certificate for the request's (verified, P-256) key with the CA in `ca_dir`; `shape`
+// sets the subject and extensions.
+template <class Shape>
+std::string sign_for_request(const std::filesystem::path& ca_dir, std::string_view csr_pem, int days, Shape shape) {
   auto request = verify_request(csr_pem);
   ecc_guard subject_key;
   public_key(request.key.get(), subject_key.key);
-
   auto ca_der = pem_to_der(read_file(ca_dir / "ca.pem"), CERT_TYPE);
   ecc_guard ca_key;
   load_key(read_file(ca_dir / "ca.key"), ca_key.key);
   rng_guard r;
   Cert c;
-  check(wc_InitCert(&c), "init device cert");
-  std::strncpy(c.subject.commonName, common_name.c_str(), CTC_NAME_SIZE - 1);
-  std::strncpy(c.subject.org, "shadowlink device", CTC_NAME_SIZE - 1);
+  check(wc_InitCert(&c), "init cert");
   c.isCA = 0;
   c.sigType = CTC_SHA256wECDSA;
   c.daysValid = days;
   check(wc_SetIssuerBuffer(&c, ca_der.data(), static_cast<int>(ca_der.size())), "set issuer");
-  check(wc_SetKeyUsage(&c, "digitalSignature"), "set key usage");
-  check(wc_SetExtKeyUsage(&c, "clientAuth"), "set extended key usage");  // never usable as a server's certificate
+  shape(c);
   unsigned char der[4096];
-  check(wc_MakeCert(&c, der, sizeof der, nullptr, &subject_key.key, &r.rng), "make device cert");
+  check(wc_MakeCert(&c, der, sizeof der, nullptr, &subject_key.key, &r.rng), "make cert");
   const int n = wc_SignCert(c.bodySz, c.sigType, der, sizeof der, nullptr, &ca_key.key, &r.rng);
-  check(n, "sign device cert");
+  check(n, "sign cert");
   return der_to_pem(der, n, CERT_TYPE);
+}
+}  // namespace
+
+std::string sign_server_certificate(const std::filesystem::path& ca_dir, std::string_view csr_pem,
+                                    const std::vector<std::string>& names, int days) {
+  if (names.empty() || names.front().size() >= CTC_NAME_SIZE) throw std::runtime_error("a server certificate needs a name of 1 to 63 characters");
+  const auto san = alt_names(names);
+  return sign_for_request(ca_dir, csr_pem, days, [&](Cert& c) {
+    std::strncpy(c.subject.commonName, names.front().c_str(), CTC_NAME_SIZE - 1);
+    std::strncpy(c.subject.org, "shadowlink gateway", CTC_NAME_SIZE - 1);
+    std::memcpy(c.altNames, san.data(), san.size());
+    c.altNamesSz = static_cast<int>(san.size());
+    check(wc_SetExtKeyUsage(&c, "serverAuth"), "set extended key usage");
+  });
+}
+
+std::string sign_client_certificate(const std::filesystem::path& ca_dir, std::string_view csr_pem,
+                                    const std::string& common_name, int days) {
+  if (common_name.empty() || common_name.size() >= CTC_NAME_SIZE) throw std::runtime_error("a device id must have 1 to 63 characters");
+  return sign_for_request(ca_dir, csr_pem, days, [&](Cert& c) {
+    std::strncpy(c.subject.commonName, common_name.c_str(), CTC_NAME_SIZE - 1);
+    std::strncpy(c.subject.org, "shadowlink device", CTC_NAME_SIZE - 1);
+    check(wc_SetKeyUsage(&c, "digitalSignature"), "set key usage");
+    check(wc_SetExtKeyUsage(&c, "clientAuth"), "set extended key usage");  // never usable as a server's certificate
+  });
 }
 
 }  // namespace shadowlink

@@ -206,7 +206,8 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
     if (--it->second.connections == 0) addresses_.erase(it);
   });
   sock.set_option(tcp::no_delay(true));
-  auto s = std::make_unique<tls_socket>(std::move(sock), *tls_);
+  const auto tls = tls_;  // (kept for this connection: set_tls may replace the listener's)
+  auto s = std::make_unique<tls_socket>(std::move(sock), *tls);
   const auto opened = clock::now();
   ++handshakes_;
   ++addresses_[address].handshakes;

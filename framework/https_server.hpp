@@ -61,6 +61,10 @@ class https_server {
   // a header is not expected (and would fail the TLS handshake).
   void accept_proxy_protocol_from(std::vector<net::ip::address> balancers) { balancers_ = std::move(balancers); }
 
+  // From the next connection on, handshakes use this context (a new certificate); connections
+  // already open keep theirs.
+  void set_tls(std::shared_ptr<net::ssl::context> tls) { tls_ = std::move(tls); }
+
   // Binds now (throws system_error naming the address if it cannot) and accepts in the background.
   void listen(const std::string& address, unsigned short port);
   void stop();

@@ -6,10 +6,23 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <exception>
 #include <functional>
 
 namespace shadowlink {
+
+// Lowers the calling thread's CPU priority (nice 10), once per thread: work that anyone may cause
+// (password checks for login attempts) then yields the CPU to the event loop's sessions instead of
+// competing with them as equals.
+inline void yield_to_the_event_loop() {
+  thread_local const bool lowered = [] {
+    return ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) == 0;
+  }();
+  (void)lowered;
+}
 
 template <class T>
 awaitable<T> offload(net::thread_pool& pool, std::function<T()> work) {

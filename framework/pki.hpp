@@ -46,5 +46,7 @@ std::vector<unsigned char> pem_to_der(std::string_view pem, int type);
 std::string der_to_pem(const unsigned char* der, int len, int type);
 std::string key_pem(ecc_key& key);
 void load_key(std::string_view pem, ecc_key& key);
+// subjectAltName as raw DER: dNSName / iPAddress entries (Cert::altNames).
+std::vector<unsigned char> alt_names(const std::vector<std::string>& names);
 
 }  // namespace shadowlink::pki

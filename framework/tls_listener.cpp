@@ -55,9 +55,19 @@ std::vector<std::string> tls_listener_settings::own_origins() const {
 }
 
 std::unique_ptr<https_server> make_tls_listener(const tls_listener_settings& s, service_env& env,
-                                                const std::filesystem::path& ca_dir) {
+                                                const std::filesystem::path& ca_dir, bool allow_bootstrap,
+                                                bool* bootstrapped) {
+  namespace fs = std::filesystem;
   identity id;
-  if (!s.cert_file.empty()) {
+  const bool has_certificate = fs::exists(env.data_dir / "server.pem") && fs::exists(env.data_dir / "server.key");
+  if (bootstrapped) *bootstrapped = false;
+  if (s.cert_file.empty() && !has_certificate && allow_bootstrap && fs::exists(ca_dir / "ca.pem") && !fs::exists(ca_dir / "ca.key")) {
+    id = make_bootstrap_identity(env.data_dir, s.names);
+    id.ca_pem = read_file(ca_dir / "ca.pem");
+    if (bootstrapped) *bootstrapped = true;
+    log::warn(env.name, "not paired yet: serving a self-signed certificate, SHA-256 fingerprint ", id.server_fingerprint,
+              " (the UMS's \"pair_pin\" for this gateway); the UMS signs one when it connects");
+  } else if (!s.cert_file.empty()) {
     id.cert_chain_pem = read_file(s.cert_file);
     id.key_pem = read_file(s.key_file);
     log::info(env.name, "certificate from ", s.cert_file);

@@ -39,7 +39,11 @@ struct tls_listener_settings {
 // The listener's https_server with its identity: the configured files, or a certificate signed
 // by the CA in `ca_dir` (created there if it is missing). Not listening yet: add routes, then
 // call listen(s.listen, s.port).
+// With `allow_bootstrap` (a gateway): when there is no certificate yet and `ca_dir` holds the CA's
+// certificate but not its key, the listener starts with a self-signed certificate of its own key
+// (make_bootstrap_identity) until the UMS signs one; `*bootstrapped` then says so.
 std::unique_ptr<https_server> make_tls_listener(const tls_listener_settings& s, service_env& env,
-                                                const std::filesystem::path& ca_dir);
+                                                const std::filesystem::path& ca_dir, bool allow_bootstrap = false,
+                                                bool* bootstrapped = nullptr);
 
 }  // namespace shadowlink

@@ -5,6 +5,7 @@
 #include "framework/log.hpp"
 #include "framework/on_exit.hpp"
 #include "framework/tcp_stream.hpp"
+#include "framework/tls.hpp"
 #include "framework/token.hpp"
 #include "protocol/tunnel_endpoint.hpp"
 
@@ -35,7 +36,9 @@ icg_service::icg_service(service_env& env, settings& s) : env_(env), name_(env.n
 }
 
 void icg_service::start() {
-  server_ = make_tls_listener(listener_, env_, ca_dir_);
+  bool bootstrapped = false;
+  server_ = make_tls_listener(listener_, env_, ca_dir_, true, &bootstrapped);
+  paired_ = !bootstrapped;
   server_->add_ws("/up/ums", [this](ws_upgrade& up) { return ums_endpoint(up); });
   server_->add_ws("/up", [this](ws_upgrade& up) { return device_endpoint(up); });
   server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return up::accept_tunnel_end(rv_, up, "/tunnel/", name_); });
@@ -175,6 +178,7 @@ awaitable<void> icg_service::serve_ums(up::link& link) {
     outbox_.push_back(hello_for_ums(id, e.id, hello, e.info.peer));
   }
   for (auto& [id, u] : unverified_) outbox_.push_back(hello_for_ums(u.hello.device_id, id, u.hello, u.peer));
+  if (!paired_) request_own_certificate(link);
   auto reader = [&]() -> awaitable<void> {
     for (;;) on_ums_message(co_await link.receive());
   };
@@ -212,6 +216,10 @@ void icg_service::on_ums_message(const up::message& m) {
       env_.tasks.spawn(relay_session(m), name_ + "/" + m.session_id.substr(0, 32));
       return;
     case up::kind::certificate:
+      if (m.device_id.empty()) {
+        take_own_certificate(m);
+        return;
+      }
       // The answer to a request that link made: to that link only.
       if (auto* e = devices_.find(m.device_id); e && e->id == m.link) {
         // The gateway forgets the credential now: a re-announce names the certificate the UMS
@@ -265,6 +273,40 @@ void icg_service::on_verdict(const up::message& m) {
     err.reason = m.reason;
     e->l->send(err);
     e->l->close(m.reason);
+  }
+}
+
+// ---- pairing --------------------------------------------------------------------------------
+
+void icg_service::request_own_certificate(up::link& ums) {
+  try {
+    up::message m;
+    m.type = up::kind::certificate_request;
+    m.csr = make_server_certificate_request(read_file(env_.data_dir / "server.key"), listener_.names);
+    ums.send(m);
+    log::info(name_, "asking the UMS to sign this gateway's certificate");
+  } catch (const std::exception& e) {
+    log::error(name_, "cannot make this gateway's certificate request: ", e.what());
+  }
+}
+
+// The UMS signed our key: from the next connection on, the listener presents that certificate
+// (connections already open keep the bootstrap one), and later starts find it in the data dir.
+void icg_service::take_own_certificate(const up::message& m) {
+  if (paired_) return;
+  try {
+    const auto key = read_file(env_.data_dir / "server.key");
+    const auto ca = read_file(std::filesystem::path(ca_dir_) / "ca.pem");
+    if (!key_matches_certificate(key, m.certificate)) throw std::runtime_error("it is not for this gateway's key");
+    if (!signed_by(m.certificate, ca)) throw std::runtime_error("the installation CA did not sign it");
+    const auto chain = m.certificate + ca;
+    auto tls = make_server_tls(chain, key, ca);
+    write_file_atomically(env_.data_dir / "server.pem", chain, false);
+    server_->set_tls(std::move(tls));
+    paired_ = true;
+    log::info(name_, "paired: serving the certificate the UMS signed, SHA-256 fingerprint ", pem_fingerprint(m.certificate));
+  } catch (const std::exception& e) {
+    log::error(name_, "the certificate from the UMS is not used: ", e.what());
   }
 }
 

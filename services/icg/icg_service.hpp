@@ -61,6 +61,9 @@ class icg_service final : public service {
   awaitable<void> serve_device(up::link& link, std::function<void()> verified, peer_certificate cert);
   awaitable<void> drop_devices_without_ums();
   void on_ums_message(const up::message& m);
+  // Pairing (a gateway without the CA's key): the certificate the UMS signed for our own key.
+  void request_own_certificate(up::link& ums);
+  void take_own_certificate(const up::message& m);
   void on_verdict(const up::message& m);
   void to_ums(const up::message& m);
   void to_ums_paced(up::message m);
@@ -80,6 +83,7 @@ class icg_service final : public service {
   clock::duration session_timeout_ = 90s;
   unverified_limits limits_;
   bool started_ = false;
+  bool paired_ = true;  // false while serving the self-signed bootstrap certificate
 
   rendezvous rv_;
   std::unique_ptr<https_server> server_;

@@ -93,6 +93,7 @@ awaitable<auth::login_result> auth::login(std::string user, std::string password
   // An unknown user costs one derivation at the highest configured cost, like a known one, so the
   // answer time does not tell whether the user exists.
   std::function<bool()> check = [known, password, iterations = max_iterations_] {
+    yield_to_the_event_loop();  // guessing must not slow the sessions down
     if (!known) {
       (void)hash_password(password, iterations);
       return false;

@@ -1,6 +1,7 @@
 // The UMS's UP links to its gateways (ICG): kept open from the UMS's side with reconnect and
 // jittered backoff; devices behind a gateway are authenticated here and appear online through it.
 #include "framework/backoff.hpp"
+#include "framework/certs.hpp"
 #include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "framework/on_exit.hpp"
@@ -16,6 +17,29 @@ gateway* ums_service::gateway_of(const device_record& d) {
   return live ? live->info.gw : nullptr;
 }
 
+// The gateway's own server certificate, for the names the UMS knows it by (its URLs' hosts),
+// whatever the request asks for. Its link is authenticated both ways: the gateway checked our
+// credential, and we checked its certificate (CA or pairing pin).
+up::message ums_service::sign_gateway_certificate(const gateway& gw, const std::string& csr) {
+  up::message out;
+  out.type = up::kind::error;
+  try {
+    std::vector<std::string> names{parse_ws_url(gw.external_url).host};
+    if (auto internal = parse_ws_url(gw.url).host; internal != names.front()) names.push_back(internal);
+    for (auto& n : names)
+      if (n.size() > 2 && n.front() == '[' && n.back() == ']') n = n.substr(1, n.size() - 2);  // an IPv6 literal
+    auto pem = sign_server_certificate(env_.shared_dir, csr, names, 825);
+    log::info(name_, "signed gateway ", gw.name, "'s certificate for ", names.front(), names.size() > 1 ? " and " + names.back() : "",
+              ", SHA-256 fingerprint ", pem_fingerprint(pem));
+    out.type = up::kind::certificate;
+    out.certificate = std::move(pem);
+  } catch (const std::exception& e) {
+    out.reason = std::string("certificate request refused: ") + e.what();
+    log::warn(name_, "gateway ", gw.name, ": ", out.reason);
+  }
+  return out;
+}
+
 awaitable<void> ums_service::gateway_link(gateway& gw) {
   backoff delays(500ms, 30s);
   net::steady_timer sleep(co_await net::this_coro::executor);
@@ -25,7 +49,17 @@ awaitable<void> ums_service::gateway_link(gateway& gw) {
       const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + gw.credential}};
       const auto opts = up::link_options();
       auto target = parse_ws_url(gw.url + "/up/ums");
-      up::link link(co_await connect_ws(gw.tls.get(), target, headers, opts));
+      // A gateway that is not paired yet presents its self-signed certificate: trusted by its
+      // pinned fingerprint, and only when the installation CA does not vouch for it.
+      ws_ptr ws;
+      try {
+        ws = co_await connect_ws(gw.tls.get(), target, headers, opts);
+      } catch (const system_error& e) {
+        if (!gw.pair_tls) throw;
+        log::debug(scope, "gateway ", gw.url, " not trusted through the CA (", e.what(), "): trying its pairing pin");
+      }
+      if (!ws) ws = co_await connect_ws(gw.pair_tls.get(), target, headers, opts);
+      up::link link(std::move(ws));
       delays.reset();
       co_await link.serve(serve_gateway(gw, link));
       if (!stopping_) log::warn(scope, "connection to gateway ", gw.url, " lost");
@@ -92,6 +126,10 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
         }
         break;
       case up::kind::certificate_request: {
+        if (m.device_id.empty()) {  // the gateway's own (pairing, or renewal)
+          if (!co_await link.send_paced(sign_gateway_certificate(gw, m.csr))) co_return;
+          break;
+        }
         // Only for the device's link at this gateway that the UMS accepted (the link id says which).
         auto* live = online_.find(m.device_id);
         if (!live || live->info.gw != &gw || live->info.remote != m.link) break;

@@ -68,6 +68,9 @@ ums_service::ums_service(service_env& env, settings& s)
     gw->proxy = g.str("proxy", "");
     if (auto why = check_proxy(gw->proxy); !gw->proxy.empty() && !why.empty()) g.reject("proxy", why);
     if (!gw->pin.empty() && normalize_fingerprint(gw->pin).empty()) g.reject("pin", "expected a SHA-256 fingerprint (64 hex digits)");
+    gw->pair_pin = g.str("pair_pin", "");
+    if (!gw->pair_pin.empty() && normalize_fingerprint(gw->pair_pin).empty())
+      g.reject("pair_pin", "expected the SHA-256 fingerprint (64 hex digits) the gateway logs while not paired");
     gateways_.push_back(std::move(gw));
   }
   novnc_dir_ = s.str("novnc_dir", novnc_dir_);
@@ -217,6 +220,10 @@ void ums_service::start() {
     // Without a CA file or pin, the gateway is trusted through the installation CA that signed it.
     gw->tls = std::make_unique<tls_client>(make_trust(gw->ca_file.empty() && gw->pin.empty() ? (env_.shared_dir / "ca.pem").string() : gw->ca_file, gw->pin));
     gw->tls->set_proxy(gw->proxy);
+    if (!gw->pair_pin.empty()) {
+      gw->pair_tls = std::make_unique<tls_client>(make_trust("", gw->pair_pin));
+      gw->pair_tls->set_proxy(gw->proxy);
+    }
     env_.tasks.spawn(gateway_link(*gw), name_ + "/" + gw->name);
   }
   log::info(name_, "Web App files from ", webapp_dir_, ", noVNC from ", novnc_dir_);

@@ -57,8 +57,11 @@ struct gateway {
   std::string external_url;  // what consoles and devices reach: tunnel URLs handed out use it
   std::string credential;    // presented to the gateway, which only accepts its UMS
   std::string ca_file, pin;
+  // The fingerprint of the self-signed certificate a gateway without the CA's key starts with (its
+  // log says it): trusted only to pair, when the gateway asks the UMS to sign its own key.
+  std::string pair_pin;
   std::string proxy;  // HTTP CONNECT proxy on the way to the gateway, if any
-  std::unique_ptr<tls_client> tls;
+  std::unique_ptr<tls_client> tls, pair_tls;
   up::link* link = nullptr;
 };
 
@@ -132,6 +135,7 @@ class ums_service final : public service {
   awaitable<void> webapp_icg_flow(ws_upgrade& up, session_ptr s, gateway& gw);
   awaitable<void> ask_gateway(shadow_session& s, gateway& gw, const tickets& t);
   gateway* gateway_of(const device_record& d);
+  up::message sign_gateway_certificate(const gateway& gw, const std::string& csr);
 
   // UP link handling (devices.cpp).
   awaitable<void> serve_device(up::link& link, peer_certificate cert);

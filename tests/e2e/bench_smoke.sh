@@ -15,7 +15,7 @@ usage_error "unrecognised option '--bulk'" loadgen measure tcp://127.0.0.1:1 --b
 usage_error "the argument ('many') for option '--devices' is invalid" scale idle --devices many
 usage_error "the mode is idle or active, not 'busy'" scale busy
 usage_error "echo needs a port, not 'x'" loadgen echo x
-for tool in splice_bench tls_ceiling loadgen scale; do
+for tool in splice_bench tls_ceiling loadgen scale flood; do
   "$BENCH/$tool" --help > "$WORK/help.txt" || fail "$tool --help failed"
   grep -q -- "--help" "$WORK/help.txt" || fail "$tool --help: $(cat "$WORK/help.txt")"
 done
@@ -90,3 +90,23 @@ out=$("$BENCH/loadgen" measure "shadowlink://act-0@127.0.0.1:$UMS" --ca "$WORK/d
 python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["one_way_mb_s"] > 0 and d["bulk_mb_s"] > 0 and d["rtt4k"]["p50_us"] > 0, d' "$out" \
   || fail "loadgen: $out"
 echo "ok: $out"
+
+step "the flood benchmark: a session's round trip unloaded and under 40 hostile clients of four kinds, while 40 verified links are held"
+for _ in $(seq 100); do  # act-0's session above ends asynchronously
+  list=$("$BIN/shadowlink" --server "https://127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 devices)
+  grep -q "^act-0 .* yes  *no" <<<"$list" && break
+  sleep 0.1
+done
+start held "$BENCH/scale" idle --url "wss://127.0.0.1:$UMS/up" --ca "$WORK/data/ca.pem" --devices 40 --sources 4 --hold-s 10; HELD=$LAST_PID
+wait_log held "holding" 20
+"$BENCH/flood" --ums "127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 --device act-0 --hostile 40 \
+  --seconds 4 --round-trips 100 --id-count 40 --sources 4 > "$WORK/flood.json" 2> "$WORK/flood.err" || fail "flood: $(cat "$WORK/flood.err")"
+python3 - "$WORK/flood.json" <<'PY' || fail "flood: $(cat "$WORK/flood.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["unloaded"]["round_trips"] == 100 and d["under_flood"]["round_trips"] == 100 and d["p99_ratio"] > 0, d
+assert all(d["hostile"][k]["attempts"] > 0 for k in ("half_open", "hellos", "slowloris", "logins")), d
+PY
+wait "$HELD" || fail "verified links were dropped during the flood: $(grep '^{' "$WORK/held.log")"
+grep -q '"dropped_while_holding":0' "$WORK/held.log" || fail "held links: $(grep '^{' "$WORK/held.log")"
+echo "ok: $(cat "$WORK/flood.json")"

@@ -121,7 +121,7 @@ TEST_CASE("text that is not JSON is rejected with a parse error") {
   CHECK_THAT(error_of("{services: ["), Catch::StartsWith("config: not valid JSON"));
 }
 
-TEST_CASE("a secret comes from a file only its owner can read; inline only where allowed (the demo); never both, never from a file others can read") {
+TEST_CASE("a secret comes from a file only its owner can read, and inline only where allowed (the demo), and never both, never from a file others can read") {
   const auto dir = std::filesystem::temp_directory_path() / ("shadowlink-secret-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto file = dir / "credential";
@@ -153,7 +153,7 @@ TEST_CASE("a secret comes from a file only its owner can read; inline only where
   std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("what a server checks a peer's secret against is its SHA-256; plain text only where allowed, and hashed at once") {
+TEST_CASE("what a server checks a peer's secret against is its SHA-256, and plain text only where allowed, and hashed at once") {
   const std::string secret = "device-credential-0123";
   const std::string genuine = "c0e6d6c1b53c1ac87d56e8f08aa0f1b25e9c4c9e5d9f46d8a6d1c1e3b7f8a9d0";  // any well-formed hash
   auto verifier_of = [](const std::string& json, bool allow_plain) {

@@ -63,7 +63,7 @@ TEST_CASE("batched journal records are never lost on a clean stop, and keep thei
   CHECK(records[200]["n"] == 199);
 }
 
-TEST_CASE("rotation by size starts new files and loses no record; reading returns them all in order") {
+TEST_CASE("rotation by size starts new files and loses no record, and reading returns them all in order") {
   auto dir = temp_dir();
   run_async([&]() -> awaitable<void> {
     journal j(in(dir, 2000));

@@ -58,7 +58,7 @@ TEST_CASE("a device's note that it is asking its user names the session and surv
   CHECK_THROWS_AS(up::parse(R"({"v":1,"type":"shadow_asking"})"), up::protocol_error);
 }
 
-TEST_CASE("a device's certificate request and its answer survive a round trip; a gateway's hello carries a credential or a fingerprint, never neither") {
+TEST_CASE("a device's certificate request and its answer survive a round trip, and a gateway's hello carries a credential or a fingerprint, never neither") {
   up::message req;
   req.type = up::kind::certificate_request;
   req.csr = "-----BEGIN CERTIFICATE REQUEST-----\nMII...\n-----END CERTIFICATE REQUEST-----\n";

@@ -86,7 +86,7 @@ awaitable<std::string> hello_with_certificate(service_stack& st, std::uint16_t p
 
 }  // namespace
 
-TEST_CASE("a device enrolls over the link its credential opened and comes back with its certificate alone; another device's or another CA's certificate opens nothing") {
+TEST_CASE("a device enrolls over the link its credential opened and comes back with its certificate alone, and another device's or another CA's certificate opens nothing") {
   service_stack st;
   xvnc vnc;
   st.run([&]() -> awaitable<void> {
@@ -160,7 +160,7 @@ TEST_CASE("a device enrolls over the link its credential opened and comes back w
   }, 60s);
 }
 
-TEST_CASE("a revoked device certificate loses its link at once and opens nothing again; the device enrolls anew with its credential") {
+TEST_CASE("a revoked device certificate loses its link at once and opens nothing again, and the device enrolls anew with its credential") {
   service_stack st;
   st.run([&]() -> awaitable<void> {
     const auto port = st.start("[" + st.ums(service_stack::device_entry("tc-1")) + "]");
