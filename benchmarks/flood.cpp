@@ -8,7 +8,8 @@
 //   half-open  TCP connections that send the first 3 bytes of a TLS record and nothing more;
 //   hellos     TLS + WebSocket to /up, a hello for an existing device id with a wrong credential;
 //   slowloris  TLS, then an HTTP request one header byte every 5 s;
-//   logins     POST /api/v1/login with a wrong password for an existing user.
+//   logins     POST /api/v1/login with a wrong password for --user (known or not: the UMS checks both
+//              at the same cost).
 // Each reconnects when the server closes it. Client sockets leave from 127.0.1.2 .. 127.0.1.(K+1):
 // the attackers' own addresses, not those of the devices (scale's 127.0.0.x).
 // Whether verified device links survive is measured beside it (scale idle's dropped_while_holding).
@@ -17,6 +18,7 @@
 #include "benchmarks/viewer.hpp"
 #include "framework/deadline.hpp"
 #include "framework/https_client.hpp"
+#include "framework/on_exit.hpp"
 #include "framework/service_host.hpp"
 #include "framework/task_group.hpp"
 #include "framework/tcp_stream.hpp"
@@ -180,17 +182,10 @@ awaitable<void> login_guesses(const options& o, tls_client& tls, flood_state& st
   }
 }
 
-// The hostile clients, a quarter of each kind, until st.running is false (then cancelled).
-awaitable<void> flood(const options& o, flood_state& st) {
-  auto ex = co_await net::this_coro::executor;
-  std::vector<std::unique_ptr<tls_client>> tls;
-  std::vector<std::string> sources;
-  for (int k = 0; k < std::max(1, o.sources); ++k) {
-    sources.push_back("127.0.1." + std::to_string(2 + k));
-    tls.push_back(std::make_unique<tls_client>(make_trust(o.ca, "")));
-    tls.back()->set_source_address(sources.back());
-  }
-  task_group hostile(ex);
+// The hostile clients, a quarter of each kind, until st.running is false (then cancelled). Their
+// TLS clients and task group belong to the caller, so they outlive every client's coroutine.
+awaitable<void> flood(const options& o, flood_state& st, std::vector<std::unique_ptr<tls_client>>& tls,
+                      const std::vector<std::string>& sources, task_group& hostile) {
   for (int i = 0; i < o.hostile && st.running; ++i) {
     const auto k = static_cast<std::size_t>(i) % sources.size();
     switch (i % 4) {
@@ -224,17 +219,37 @@ awaitable<void> run(options o, int& rc) {
   std::fprintf(stderr, "flood: unloaded p50 %.0f us; starting %d hostile clients\n", bench::percentile(unloaded, 0.5), o.hostile);
 
   flood_state st;
+  std::vector<std::unique_ptr<tls_client>> tls;
+  std::vector<std::string> sources;
+  for (int k = 0; k < std::max(1, o.sources); ++k) {
+    sources.push_back("127.0.1." + std::to_string(2 + k));
+    tls.push_back(std::make_unique<tls_client>(make_trust(o.ca, "")));
+    tls.back()->set_source_address(sources.back());
+  }
   net::io_context hostile_ioc(1);
-  net::co_spawn(hostile_ioc, flood(o, st), [&](std::exception_ptr) { hostile_ioc.stop(); });
+  task_group hostile(hostile_ioc.get_executor());
+  bool flood_failed = false;
+  net::co_spawn(hostile_ioc, flood(o, st, tls, sources, hostile), [&](std::exception_ptr ep) {
+    if (ep) {
+      flood_failed = true;
+      try { std::rethrow_exception(ep); } catch (const std::exception& e) { std::fprintf(stderr, "flood: the hostile clients failed: %s\n", e.what()); }
+    }
+    hostile_ioc.stop();
+  });
   std::thread hostile_thread([&] { hostile_ioc.run(); });
+  // Whatever ends this coroutine (a failed round trip too), the hostile thread is stopped first.
+  shadowlink::on_exit stop_hostile([&] {
+    st.running = false;
+    if (hostile_thread.joinable()) hostile_thread.join();
+  });
   co_await pause(std::chrono::seconds(std::max(1, o.seconds / 3)));  // the flood at full strength
   const auto t0 = clock::now();
   const auto loaded = co_await round_trips(*session, o.round_trips);
   const auto measured_s = std::chrono::duration<double>(clock::now() - t0).count();
   const auto rest = std::chrono::seconds(o.seconds) - std::chrono::duration_cast<std::chrono::seconds>(clock::now() - t0);
   if (rest > 0s) co_await pause(rest);
-  st.running = false;
-  hostile_thread.join();
+  stop_hostile.run();
+  if (flood_failed) throw std::runtime_error("no flood ran: the numbers under it would be unloaded ones");
   json::object kinds;
   for (std::size_t k = 0; k < kind_names.size(); ++k)
     kinds[kind_names[k]] = json::object{{"attempts", st.kinds[k].attempts}, {"refused_or_closed_at_once", st.kinds[k].refused_at_once}};

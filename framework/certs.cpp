@@ -110,7 +110,8 @@ identity make_bootstrap_identity(const fs::path& dir, const std::vector<std::str
     write_file_atomically(dir / "server.key", key_pem(k.key), true);
     id.created = true;
   }
-  if (!fs::exists(dir / "bootstrap.pem")) {
+  // A certificate left from another key (the key was deleted to make a new one) is made anew.
+  if (id.created || !fs::exists(dir / "bootstrap.pem") || !key_matches_certificate(key_pem(k.key), read_file(dir / "bootstrap.pem"))) {
     Cert c;
     check(wc_InitCert(&c), "init bootstrap cert");
     std::strncpy(c.subject.commonName, names.empty() ? "localhost" : names.front().c_str(), CTC_NAME_SIZE - 1);

@@ -28,10 +28,14 @@ rendezvous::entry* rendezvous::find(std::string_view id) {
 rendezvous::claim_result rendezvous::claim(std::string_view session_id, std::string_view token) {
   entry* e = find(session_id);
   if (!e) return {std::nullopt, "unknown session"};
+  if (e->wrong >= max_wrong_tokens) return {std::nullopt, "too many wrong tokens for this session"};
   // Compare against both sides every time so the timing does not reveal which side was tried.
   bool v = tokens_equal(token, e->tokens[0]);
   bool d = tokens_equal(token, e->tokens[1]);
-  if (!v && !d) return {std::nullopt, "invalid token"};
+  if (!v && !d) {
+    ++e->wrong;
+    return {std::nullopt, "invalid token"};
+  }
   side who = v ? side::viewer : side::device;
   auto i = static_cast<std::size_t>(who);
   if (e->used[i]) return {std::nullopt, "token already used"};

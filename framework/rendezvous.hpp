@@ -32,8 +32,11 @@ class rendezvous {
 
   struct claim_result {
     std::optional<side> who;
-    std::string error;  // "unknown session", "expired", "invalid token", "token already used"
+    std::string error;  // "unknown session", "expired", "invalid token", "token already used", too many wrong
   };
+  // After this many wrong tokens for one session, nothing more is compared for it: its tunnel
+  // URL is being guessed at (tokens are 128-bit random, so this is a bound on work, not luck).
+  static constexpr int max_wrong_tokens = 16;
   // Checks and consumes a presented token. The side is the one whose token matches.
   claim_result claim(std::string_view session_id, std::string_view token);
 
@@ -58,6 +61,7 @@ class rendezvous {
     explicit entry(net::any_io_executor ex) : ends{meeting_point<stream_ptr>(ex), meeting_point<stream_ptr>(ex)} {}
     std::array<std::string, 2> tokens;
     std::array<bool, 2> used{false, false};
+    int wrong = 0;  // wrong tokens presented for this session
     clock::time_point expires;
     std::array<meeting_point<stream_ptr>, 2> ends;
   };

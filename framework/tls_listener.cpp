@@ -67,6 +67,13 @@ std::unique_ptr<https_server> make_tls_listener(const tls_listener_settings& s, 
     if (bootstrapped) *bootstrapped = true;
     log::warn(env.name, "not paired yet: serving a self-signed certificate, SHA-256 fingerprint ", id.server_fingerprint,
               " (the UMS's \"pair_pin\" for this gateway); the UMS signs one when it connects");
+  } else if (allow_bootstrap && s.cert_file.empty() && has_certificate && !fs::exists(ca_dir / "ca.key")) {
+    // A paired gateway: the certificate the UMS signed; nothing to create, so nothing to lock (its
+    // ca_dir may be read-only).
+    id.cert_chain_pem = read_file(env.data_dir / "server.pem");
+    id.key_pem = read_file(env.data_dir / "server.key");
+    if (fs::exists(ca_dir / "ca.pem")) id.ca_pem = read_file(ca_dir / "ca.pem");
+    log::info(env.name, "certificate ", (env.data_dir / "server.pem").string(), ", SHA-256 fingerprint ", pem_fingerprint(id.cert_chain_pem));
   } else if (!s.cert_file.empty()) {
     id.cert_chain_pem = read_file(s.cert_file);
     id.key_pem = read_file(s.key_file);

@@ -253,6 +253,10 @@ void icg_service::on_ums_message(const up::message& m) {
       if (auto d = session_device_.find(m.session_id); d != session_device_.end())
         if (auto* e = devices_.find(d->second)) e->l->send(m);
       return;
+    case up::kind::error:
+      // (The UMS refusing this gateway's certificate request, for one: pairing does not happen.)
+      if (!paired_) log::error(name_, "the UMS reports: ", m.reason);
+      return;
     default:
       return;
   }
@@ -386,15 +390,17 @@ awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> 
   on_exit forget([&] { unverified_.erase(id); });
   to_ums_paced(hello_for_ums(device, id, *hello, link.peer()));
   up::message answer;
+  bool rejected_by_ums = false;
   try {
     answer = co_await verdict.wait_for(limits_.verdict_timeout);
+    rejected_by_ums = answer.type == up::kind::device_rejected;
   } catch (const system_error&) {
     answer.type = up::kind::device_rejected;
     answer.reason = "no verdict from the UMS in time, try again later";
   }
   forget.run();
   if (answer.type != up::kind::device_accepted) {
-    id_failures_.failed(device);
+    if (rejected_by_ums) id_failures_.failed(device);  // (not a UMS that did not answer)
     log::warn(name_, "device connection from ", link.peer(), " refused: ", answer.reason);
     up::message err;
     err.type = up::kind::error;

@@ -26,8 +26,12 @@ up::message ums_service::sign_gateway_certificate(const gateway& gw, const std::
   try {
     std::vector<std::string> names{parse_ws_url(gw.external_url).host};
     if (auto internal = parse_ws_url(gw.url).host; internal != names.front()) names.push_back(internal);
-    for (auto& n : names)
+    for (auto& n : names) {
       if (n.size() > 2 && n.front() == '[' && n.back() == ']') n = n.substr(1, n.size() - 2);  // an IPv6 literal
+      // A gateway certificate must never name the UMS itself: its holder could stand in for the UMS.
+      if (std::find(cfg_.listener.names.begin(), cfg_.listener.names.end(), n) != cfg_.listener.names.end())
+        throw std::runtime_error("the gateway's URL names " + n + ", which is the UMS's own name");
+    }
     auto pem = sign_server_certificate(env_.shared_dir, csr, names, 825);
     log::info(name_, "signed gateway ", gw.name, "'s certificate for ", names.front(), names.size() > 1 ? " and " + names.back() : "",
               ", SHA-256 fingerprint ", pem_fingerprint(pem));
@@ -52,16 +56,28 @@ awaitable<void> ums_service::gateway_link(gateway& gw) {
       // A gateway that is not paired yet presents its self-signed certificate: trusted by its
       // pinned fingerprint, and only when the installation CA does not vouch for it.
       ws_ptr ws;
+      std::string not_by_ca;
       try {
         ws = co_await connect_ws(gw.tls.get(), target, headers, opts);
       } catch (const system_error& e) {
-        if (!gw.pair_tls) throw;
-        log::debug(scope, "gateway ", gw.url, " not trusted through the CA (", e.what(), "): trying its pairing pin");
+        if (!gw.pair_tls || !is_tls_failure(e.code())) throw;
+        not_by_ca = e.what();
       }
-      if (!ws) ws = co_await connect_ws(gw.pair_tls.get(), target, headers, opts);
+      const bool pairing = !ws;
+      if (pairing) {
+        try {
+          ws = co_await connect_ws(gw.pair_tls.get(), target, headers, opts);
+        } catch (const std::exception& e) {
+          throw std::runtime_error("not trusted through the CA (" + not_by_ca + "), nor by its pairing pin (" + e.what() + ")");
+        }
+      } else if (gw.pair_tls) {
+        // Paired: the pin of its bootstrap certificate is no way in any more.
+        gw.pair_tls.reset();
+        log::warn(scope, "gateway ", gw.name, " is trusted through the installation CA: its pair_pin is no longer used (remove it from the config)");
+      }
       up::link link(std::move(ws));
       delays.reset();
-      co_await link.serve(serve_gateway(gw, link));
+      co_await link.serve(serve_gateway(gw, link, pairing));
       if (!stopping_) log::warn(scope, "connection to gateway ", gw.url, " lost");
     } catch (const std::exception& e) {
       if (stopping_) break;
@@ -73,7 +89,7 @@ awaitable<void> ums_service::gateway_link(gateway& gw) {
   }
 }
 
-awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
+awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, bool pairing) {
   const std::string scope = name_ + "/" + gw.name;
   gw.link = &link;
   log::info(scope, "connected to gateway ", gw.url);
@@ -126,8 +142,13 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link) {
         }
         break;
       case up::kind::certificate_request: {
-        if (m.device_id.empty()) {  // the gateway's own (pairing, or renewal)
-          if (!co_await link.send_paced(sign_gateway_certificate(gw, m.csr))) co_return;
+        if (m.device_id.empty()) {  // the gateway's own: only on the link its pairing pin opened
+          if (!pairing) {
+            log::warn(scope, "gateway ", gw.name, " asked for a certificate outside pairing: not signed");
+            break;
+          }
+          const auto answer = sign_gateway_certificate(gw, m.csr);
+          if (!co_await link.send_paced(answer)) co_return;
           break;
         }
         // Only for the device's link at this gateway that the UMS accepted (the link id says which).

@@ -130,7 +130,9 @@ class ums_service final : public service {
 
   // Over an ICG (gateways.cpp, gateway_flows.cpp).
   awaitable<void> gateway_link(gateway& gw);
-  awaitable<void> serve_gateway(gateway& gw, up::link& link);
+  // pairing: the link was opened trusting the gateway's bootstrap certificate (pair_pin), the only
+  // link on which the UMS signs the gateway's own certificate.
+  awaitable<void> serve_gateway(gateway& gw, up::link& link, bool pairing);
   awaitable<void> console_icg_flow(session_ptr s, gateway& gw);
   awaitable<void> webapp_icg_flow(ws_upgrade& up, session_ptr s, gateway& gw);
   awaitable<void> ask_gateway(shadow_session& s, gateway& gw, const tickets& t);

@@ -82,3 +82,22 @@ TEST_CASE("a session that waits longer than its deadline gets timed_out and the 
     CHECK(!rv.deliver("s5", side::viewer, nullptr));
   });
 }
+
+TEST_CASE("after 16 wrong tokens for a session nothing more is compared for it, and up to then the genuine token still works") {
+  run_async([]() -> awaitable<void> {
+    rendezvous rv(co_await net::this_coro::executor);
+    auto almost = rv.open("s-almost", clock::now() + 5s);
+    auto guessed = rv.open("s-guessed", clock::now() + 5s);
+    const auto wrong = random_token(16);
+    REQUIRE(wrong != almost.viewer_token);
+    REQUIRE(wrong != guessed.viewer_token);
+    for (int i = 0; i < rendezvous::max_wrong_tokens - 1; ++i) CHECK(rv.claim("s-almost", wrong).error == "invalid token");
+    CHECK(rv.claim("s-almost", almost.viewer_token).who == side::viewer);  // 15 wrong: still open
+    for (int i = 0; i < rendezvous::max_wrong_tokens; ++i) CHECK(rv.claim("s-guessed", wrong).error == "invalid token");
+    auto after = rv.claim("s-guessed", guessed.viewer_token);
+    CHECK_FALSE(after.who.has_value());
+    CHECK(after.error == "too many wrong tokens for this session");
+    co_await rv.finish("s-almost", "done");
+    co_await rv.finish("s-guessed", "done");
+  });
+}

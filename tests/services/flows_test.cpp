@@ -438,6 +438,38 @@ TEST_CASE("a device link that sends an oversized message is closed, and other de
   }, 60s);
 }
 
+TEST_CASE("a viewer that sends a tunnel message over the 1 MiB limit ends its own session with that reason, and the device takes the next one") {
+  service_stack st;
+  xvnc vnc;
+  st.run([&]() -> awaitable<void> {
+    co_await vnc.start(st.dir(), "#ff0000");
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("tc-1")) + "]");
+    st.start("[" + st.agent("tc-1", up_url(port), socket_of(vnc)) + "]");
+    st.console(port);
+    co_await st.wait_online("tc-1", 10s);
+    const auto id = co_await st.request("tc-1");
+    auto waiting = co_await st.wait_state(id, "waiting for the viewer", 10s);
+    tls_client tls(make_trust(st.ca_file(), ""));
+    auto tunnel = co_await open_viewer(tls, waiting);
+    co_await st.wait_state(id, "active", 5s);
+    const std::string huge(2u << 20, 'x');  // one WebSocket message of 2 MiB: certainly over the limit
+    REQUIRE(huge.size() > (1u << 20));
+    error_code ec;
+    co_await tunnel->write(net::buffer(huge), ec);  // (may fail once the UMS has closed)
+    auto ended = co_await st.wait_state(id, "ended", 10s);
+    CHECK_THAT(text(ended, "end_reason"), Catch::StartsWith("viewer failed: ") && Catch::Contains("exceeded the locally configured limit"));
+    // Only that session ended: the device is online and shadowable at once.
+    const auto next = co_await st.request("tc-1");
+    auto again = co_await st.wait_state(next, "waiting for the viewer", 10s);
+    CHECK(text(again, "state") == "waiting for the viewer");
+    auto tunnel2 = co_await open_viewer(tls, again);
+    auto fb = co_await rfb::capture(*tunnel2, 10s);
+    CHECK(pixel(fb, 10, 10) == red);
+    co_await close_stream(*tunnel2, "viewer done");
+    co_await vnc.stop();
+  }, 60s);
+}
+
 TEST_CASE("behind the gateway too, a device cannot answer for another device's session") {
   service_stack st;
   st.run([&]() -> awaitable<void> {

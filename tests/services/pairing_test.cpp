@@ -24,7 +24,7 @@ awaitable<void> a_while(clock::duration d) {
 // A TLS handshake with the gateway by a client that trusts the installation CA: "ok" or why not.
 awaitable<std::string> reach(tls_client& tls, std::uint16_t port) {
   try {
-    auto s = co_await connect_tls(tls, "127.0.0.1", std::to_string(port), 5s);
+    auto s = co_await connect_tls(tls, "127.0.0.2", std::to_string(port), 5s);
     co_return std::string("ok");
   } catch (const std::exception& e) {
     co_return std::string(e.what());
@@ -36,7 +36,7 @@ std::string ums_with_gateway(const std::string& name, std::uint16_t gw_port, con
   return R"({"type": "ums", "name": ")" + name + R"(", "settings": {"port": 0, "demo": true,
     "api_tokens": [{"token_sha256": ")" + sha256_hex(service_stack::api_token) + R"(", "user": "automation"}],
     "devices": [)" + service_stack::device_entry("remote") + R"(],
-    "gateways": [{"name": "icg", "url": "wss://127.0.0.1:)" + std::to_string(gw_port) + R"(", "credential": ")" + credential +
+    "gateways": [{"name": "icg", "url": "wss://127.0.0.2:)" + std::to_string(gw_port) + R"(", "credential": ")" + credential +
          R"(", "pair_pin": ")" + pair_pin + R"("}]}})";
 }
 
@@ -45,13 +45,13 @@ std::string ums_with_gateway(const std::string& name, std::uint16_t gw_port, con
 TEST_CASE("a gateway without the CA's key pairs with the UMS that pins its self-signed certificate, and is then trusted through the CA, and a wrong pin pairs nothing") {
   service_stack st;
   st.run([&]() -> awaitable<void> {
-    // The installation CA (and the UMS's certificate) as the UMS makes them; the gateway gets a
-    // copy of the CA's certificate only.
+    // The installation CA (and the UMS's certificate) as the UMS makes them; the gateway (at its own
+    // address: a gateway certificate never names the UMS) gets a copy of the CA's certificate only.
     ensure_server_identity(st.dir() + "/ums", st.dir(), {"localhost", "127.0.0.1"});
     fs::create_directories(st.dir() + "/gw-ca");
     fs::copy_file(st.dir() + "/ca.pem", st.dir() + "/gw-ca/ca.pem");
     const std::string credential = "ums-credential-for-the-gateway-0123";
-    const auto gw_port = st.start(R"([{"type": "icg", "name": "icg", "settings": {"port": 0, "names": ["127.0.0.1"], "ums_credential_sha256": ")" +
+    const auto gw_port = st.start(R"([{"type": "icg", "name": "icg", "settings": {"listen": "127.0.0.2", "port": 0, "names": ["127.0.0.2"], "ums_credential_sha256": ")" +
                                   sha256_hex(credential) + R"(", "ca_dir": ")" + st.dir() + R"(/gw-ca"}}])");
     CHECK_FALSE(fs::exists(st.dir() + "/gw-ca/ca.key"));
     const auto bootstrap_fp = pem_fingerprint(read_file(st.dir() + "/icg/bootstrap.pem"));
@@ -80,7 +80,7 @@ TEST_CASE("a gateway without the CA's key pairs with the UMS that pins its self-
     const auto after = co_await reach(ca_trust, gw_port);
     CHECK(after == "ok");
     // A device that trusts the CA comes online through the paired gateway.
-    st.start("[" + st.agent("remote", "wss://127.0.0.1:" + std::to_string(gw_port) + "/up", R"("enroll": false)") + "]");
+    st.start("[" + st.agent("remote", "wss://127.0.0.2:" + std::to_string(gw_port) + "/up", R"("enroll": false)") + "]");
     co_await st.wait_online("remote", 15s);
     CHECK_FALSE(fs::exists(st.dir() + "/gw-ca/ca.key"));  // the CA's key never went to the gateway
   }, 60s);
