@@ -15,6 +15,7 @@
 // Whether verified device links survive is measured beside it (scale idle's dropped_while_holding).
 #include "benchmarks/cli.hpp"
 #include "benchmarks/measure.hpp"
+#include "benchmarks/tool_main.hpp"
 #include "benchmarks/viewer.hpp"
 #include "framework/deadline.hpp"
 #include "framework/https_client.hpp"
@@ -284,14 +285,5 @@ int main(int argc, char** argv) {
   bench::po::variables_map vm;
   if (auto done = bench::parse_command_line(argc, argv, "flood", opts, none, vm)) return *done;
   raise_open_file_limit();
-  net::io_context ioc(1);
-  int rc = 1;
-  net::co_spawn(ioc, run(o, rc), [&](std::exception_ptr ep) {
-    ioc.stop();
-    if (!ep) return;
-    try { std::rethrow_exception(ep); } catch (const std::exception& e) { std::fprintf(stderr, "flood: %s\n", e.what()); }
-    rc = 1;
-  });
-  ioc.run();
-  return rc;
+  return bench::run_tool("flood", [&](int& rc) { return run(o, rc); });
 }

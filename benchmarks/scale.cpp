@@ -12,6 +12,7 @@
 //     real device agents, then send a 64-byte message every second and wait for its echo.
 #include "benchmarks/cli.hpp"
 #include "benchmarks/measure.hpp"
+#include "benchmarks/tool_main.hpp"
 #include "benchmarks/viewer.hpp"
 #include "framework/deadline.hpp"
 #include "framework/service_host.hpp"
@@ -283,15 +284,5 @@ int main(int argc, char** argv) {
   if (o.prefix.empty()) o.prefix = o.mode == "idle" ? "scale-" : "act-";
   o.parallel = std::max(1, o.parallel);
   raise_open_file_limit();
-  net::io_context ioc(1);
-  int rc = 1;
-  net::co_spawn(ioc, run(o, rc), [&](std::exception_ptr ep) {
-    // Connections still open (a stream that ignores cancellation) end with the process.
-    ioc.stop();
-    if (!ep) return;
-    try { std::rethrow_exception(ep); } catch (const std::exception& e) { std::fprintf(stderr, "scale: %s\n", e.what()); }
-    rc = 1;
-  });
-  ioc.run();
-  return rc;
+  return bench::run_tool("scale", [&](int& rc) { return run(o, rc); });
 }

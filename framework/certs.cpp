@@ -54,9 +54,7 @@ void make_server(const fs::path& dir, const fs::path& ca_dir, const std::vector<
   c.isCA = 0;
   c.sigType = CTC_SHA256wECDSA;
   c.daysValid = 825;
-  auto san = alt_names(names);
-  std::memcpy(c.altNames, san.data(), san.size());
-  c.altNamesSz = static_cast<int>(san.size());
+  set_alt_names(c, names);
   check(wc_SetIssuerBuffer(&c, ca_der.data(), static_cast<int>(ca_der.size())), "set issuer");
   unsigned char der[4096];
   check(wc_MakeCert(&c, der, sizeof der, nullptr, &k.key, &r.rng), "make server cert");
@@ -119,9 +117,7 @@ identity make_bootstrap_identity(const fs::path& dir, const std::vector<std::str
     c.isCA = 0;
     c.sigType = CTC_SHA256wECDSA;
     c.daysValid = 3650;
-    auto san = alt_names(names);
-    std::memcpy(c.altNames, san.data(), san.size());
-    c.altNamesSz = static_cast<int>(san.size());
+    set_alt_names(c, names);
     unsigned char der[4096];
     check(wc_MakeCert(&c, der, sizeof der, nullptr, &k.key, &r.rng), "make bootstrap cert");
     const int n = wc_SignCert(c.bodySz, c.sigType, der, sizeof der, nullptr, &k.key, &r.rng);

@@ -191,12 +191,10 @@ std::string sign_for_request(const std::filesystem::path& ca_dir, std::string_vi
 std::string sign_server_certificate(const std::filesystem::path& ca_dir, std::string_view csr_pem,
                                     const std::vector<std::string>& names, int days) {
   if (names.empty() || names.front().size() >= CTC_NAME_SIZE) throw std::runtime_error("a server certificate needs a name of 1 to 63 characters");
-  const auto san = alt_names(names);
   return sign_for_request(ca_dir, csr_pem, days, [&](Cert& c) {
     std::strncpy(c.subject.commonName, names.front().c_str(), CTC_NAME_SIZE - 1);
     std::strncpy(c.subject.org, "shadowlink gateway", CTC_NAME_SIZE - 1);
-    std::memcpy(c.altNames, san.data(), san.size());
-    c.altNamesSz = static_cast<int>(san.size());
+    set_alt_names(c, names);
     check(wc_SetExtKeyUsage(&c, "serverAuth"), "set extended key usage");
   });
 }

@@ -74,6 +74,7 @@ void load_key(std::string_view pem, ecc_key& key) {
   check(wc_EccPrivateKeyDecode(der.data(), &idx, &key, static_cast<word32>(n)), "load key");
 }
 
+namespace {
 // subjectAltName as raw DER: a SEQUENCE of dNSName [2] / iPAddress [7] entries.
 std::vector<unsigned char> alt_names(const std::vector<std::string>& names) {
   std::vector<unsigned char> body;
@@ -98,6 +99,14 @@ std::vector<unsigned char> alt_names(const std::vector<std::string>& names) {
   const auto length = static_cast<unsigned char>(body.size());
   body.insert(body.begin(), {0x30, length});
   return body;
+}
+}  // namespace
+
+void set_alt_names(Cert& c, const std::vector<std::string>& names) {
+  const auto san = alt_names(names);
+  if (san.size() > sizeof c.altNames) throw std::runtime_error("too many certificate names");
+  std::memcpy(c.altNames, san.data(), san.size());
+  c.altNamesSz = static_cast<int>(san.size());
 }
 
 }  // namespace pki

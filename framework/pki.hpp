@@ -2,6 +2,7 @@
 // wolfCrypt pieces shared by the files that make keys and certificates (certs.cpp,
 // device_certs.cpp); not for use elsewhere.
 #include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/random.h>
 
@@ -46,7 +47,8 @@ std::vector<unsigned char> pem_to_der(std::string_view pem, int type);
 std::string der_to_pem(const unsigned char* der, int len, int type);
 std::string key_pem(ecc_key& key);
 void load_key(std::string_view pem, ecc_key& key);
-// subjectAltName as raw DER: dNSName / iPAddress entries (Cert::altNames).
-std::vector<unsigned char> alt_names(const std::vector<std::string>& names);
+// The certificate's subjectAltName: dNSName / iPAddress entries for `names` (throws
+// std::runtime_error if they do not fit).
+void set_alt_names(Cert& c, const std::vector<std::string>& names);
 
 }  // namespace shadowlink::pki
