@@ -26,6 +26,7 @@
 #include "protocol/up_link.hpp"
 
 #include <boost/asio/write.hpp>
+#include <wolfssl/wolfcrypt/ecc.h>
 #include <boost/json.hpp>
 
 #include <array>
@@ -237,7 +238,12 @@ awaitable<void> run(options o, int& rc) {
     }
     hostile_ioc.stop();
   });
-  std::thread hostile_thread([&] { hostile_ioc.run(); });
+  std::thread hostile_thread([&] {
+    hostile_ioc.run();
+#ifdef FP_ECC
+    wc_ecc_fp_free();  // wolfSSL's per-thread cache of ECC points; the main thread's is freed at exit
+#endif
+  });
   // Whatever ends this coroutine (a failed round trip too), the hostile thread is stopped first.
   shadowlink::on_exit stop_hostile([&] {
     st.running = false;
