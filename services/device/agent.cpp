@@ -146,6 +146,7 @@ awaitable<void> agent::serve(up::link& link) {
     co_return;
   }
   backoff_.reset();
+  told_no_credential_ = false;  // (a later refusal is news again)
   // The server says how often it wants to hear from us; our own setting only when it does not.
   const auto period = welcome.heartbeat_s > 0 ? std::chrono::seconds(std::min<std::int64_t>(welcome.heartbeat_s, 300)) : cfg_.heartbeat;
   log::info(name_, "connected to ", current_, " as ", cfg_.device_id, " (heartbeat every ",
