@@ -19,6 +19,7 @@
 #include "benchmarks/viewer.hpp"
 #include "framework/deadline.hpp"
 #include "framework/https_client.hpp"
+#include "framework/meeting_point.hpp"
 #include "framework/on_exit.hpp"
 #include "framework/service_host.hpp"
 #include "framework/task_group.hpp"
@@ -56,11 +57,6 @@ struct flood_state {
   std::array<kind_stats, 4> kinds{};  // written by the hostile thread only; read after it ended
 };
 constexpr std::array<const char*, 4> kind_names{"half_open", "hellos", "slowloris", "logins"};
-
-awaitable<void> pause(clock::duration d) {
-  net::steady_timer t(co_await net::this_coro::executor, d);
-  co_await t.async_wait(use_tuple);
-}
 
 // Round trips of 64 bytes on the session, back to back; the samples in microseconds.
 awaitable<std::vector<double>> round_trips(stream& s, int n) {
@@ -111,7 +107,7 @@ awaitable<void> half_open(const options& o, std::string source, flood_state& st)
       ++st.kinds[0].refused_at_once;
       failed = true;
     }
-    if (failed) co_await pause(100ms);  // (not in the handler: g++ 12)
+    if (failed) co_await sleep_for(100ms);  // (not in the handler: g++ 12)
   }
 }
 
@@ -136,7 +132,7 @@ awaitable<void> wrong_hellos(const options& o, tls_client& tls, int n, flood_sta
       ++st.kinds[1].refused_at_once;
       failed = true;
     }
-    if (failed) co_await pause(100ms);  // (not in the handler: g++ 12)
+    if (failed) co_await sleep_for(100ms);  // (not in the handler: g++ 12)
   }
 }
 
@@ -152,13 +148,13 @@ awaitable<void> slowloris(const options& o, tls_client& tls, flood_state& st) {
         auto [ec, n] = co_await net::async_write(*s, net::buffer(&ch, 1), use_tuple);
         (void)n;
         if (ec || !st.running) break;
-        co_await pause(5s);
+        co_await sleep_for(5s);
       }
     } catch (const std::exception&) {
       ++st.kinds[2].refused_at_once;
       failed = true;
     }
-    if (failed) co_await pause(100ms);  // (not in the handler: g++ 12)
+    if (failed) co_await sleep_for(100ms);  // (not in the handler: g++ 12)
   }
 }
 
@@ -180,7 +176,7 @@ awaitable<void> login_guesses(const options& o, tls_client& tls, flood_state& st
       ++st.kinds[3].refused_at_once;
       failed = true;
     }
-    if (failed) co_await pause(100ms);  // (not in the handler: g++ 12)
+    if (failed) co_await sleep_for(100ms);  // (not in the handler: g++ 12)
   }
 }
 
@@ -196,9 +192,9 @@ awaitable<void> flood(const options& o, flood_state& st, std::vector<std::unique
       case 2: hostile.spawn(slowloris(o, *tls[k], st), "slowloris"); break;
       default: hostile.spawn(login_guesses(o, *tls[k], st), "login"); break;
     }
-    if (i % 50 == 49) co_await pause(10ms);  // a ramp of a few hundred milliseconds, not one burst
+    if (i % 50 == 49) co_await sleep_for(10ms);  // a ramp of a few hundred milliseconds, not one burst
   }
-  while (st.running) co_await pause(50ms);
+  while (st.running) co_await sleep_for(50ms);
   hostile.cancel();
   co_await hostile.wait_empty(clock::now() + 5s);
 }
@@ -249,12 +245,12 @@ awaitable<void> run(options o, int& rc) {
     st.running = false;
     if (hostile_thread.joinable()) hostile_thread.join();
   });
-  co_await pause(std::chrono::seconds(std::max(1, o.seconds / 3)));  // the flood at full strength
+  co_await sleep_for(std::chrono::seconds(std::max(1, o.seconds / 3)));  // the flood at full strength
   const auto t0 = clock::now();
   const auto loaded = co_await round_trips(*session, o.round_trips);
   const auto measured_s = std::chrono::duration<double>(clock::now() - t0).count();
   const auto rest = std::chrono::seconds(o.seconds) - std::chrono::duration_cast<std::chrono::seconds>(clock::now() - t0);
-  if (rest > 0s) co_await pause(rest);
+  if (rest > 0s) co_await sleep_for(rest);
   stop_hostile.run();
   if (flood_failed) throw std::runtime_error("no flood ran: the numbers under it would be unloaded ones");
   json::object kinds;

@@ -184,20 +184,26 @@ awaitable<std::unique_ptr<tls_socket>> connect_tls(tls_client& client, std::stri
                                                    clock::duration deadline) {
   using namespace net::experimental::awaitable_operators;
   auto started = clock::now();
+  // What this connection needs of the client is taken now, before the first wait: the caller may
+  // replace its client meanwhile (a device that got its certificate). wolfSSL counts the
+  // context's users, so the connection keeps it alive once made.
+  const auto ctx = client.shared_context();
+  const client_trust trust = client.trust();
+  const std::string proxy = client.proxy(), source = client.source_address();
   // (No co_await inside ?: — g++ 12 miscompiles it.)
   tcp::socket sock(co_await net::this_coro::executor);
-  if (client.proxy().empty())
-    sock = co_await connect_tcp(host, port, deadline, client.source_address());
+  if (proxy.empty())
+    sock = co_await connect_tcp(host, port, deadline, source);
   else
-    sock = co_await connect_via_proxy(client.proxy(), host, port, deadline);
-  auto s = std::make_unique<tls_socket>(std::move(sock), client.context());
+    sock = co_await connect_via_proxy(proxy, host, port, deadline);
+  auto s = std::make_unique<tls_socket>(std::move(sock), *ctx);
   std::string h(host);
   if (!is_ip(host)) SSL_set_tlsext_host_name(s->native_handle(), h.c_str());
-  const bool pinned = !client.trust().pin_sha256.empty();
+  const bool pinned = !trust.pin_sha256.empty();
   // With a pin alone, the chain is judged after the handshake (pin_refusal) instead of by a CA
   // store; with a CA file too, both must accept. The host name is checked after the handshake
   // unless the pin names the leaf itself. All of it comes before any application data.
-  if (pinned && client.trust().ca_pem.empty())
+  if (pinned && trust.ca_pem.empty())
     wolfSSL_set_verify(s->native_handle(), WOLFSSL_VERIFY_PEER, [](int, WOLFSSL_X509_STORE_CTX*) { return 1; });
   net::steady_timer timer(s->get_executor(), deadline - (clock::now() - started));
   auto r = co_await (s->async_handshake(ssl::stream_base::client, use_tuple) || timer.async_wait(use_awaitable));
@@ -205,7 +211,7 @@ awaitable<std::unique_ptr<tls_socket>> connect_tls(tls_client& client, std::stri
   if (auto [ec] = std::get<0>(r); ec) throw_tls(*s, ec, "TLS handshake with " + h);
   const char* refusal = nullptr;
   if (pinned)
-    refusal = pin_refusal(s->native_handle(), client.trust().pin_sha256, host);
+    refusal = pin_refusal(s->native_handle(), trust.pin_sha256, host);
   else if (!leaf_names_host(s->native_handle(), host))  // (a pinned leaf is that very certificate)
     refusal = "the certificate does not name this host";
   if (refusal) {

@@ -48,6 +48,7 @@ class tls_client {
  public:
   explicit tls_client(client_trust trust);
   ssl::context& context() { return *ctx_; }
+  std::shared_ptr<ssl::context> shared_context() const { return ctx_; }
   const client_trust& trust() const { return trust_; }
   // Connections of this client go through an HTTP CONNECT proxy ("http://HOST:PORT") if set.
   void set_proxy(std::string proxy) { proxy_ = std::move(proxy); }

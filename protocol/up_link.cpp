@@ -23,11 +23,7 @@ awaitable<std::optional<message>> receive_hello(link& l, clock::duration deadlin
   } catch (const std::exception&) {
   }
   if (!hello || hello->type != kind::hello) {
-    message err;
-    err.type = kind::error;
-    err.reason = "expected hello";
-    l.send(err);
-    l.close(err.reason);
+    l.refuse("expected hello");
     co_return std::nullopt;
   }
   co_return hello;
@@ -77,6 +73,14 @@ void link::close(std::string_view reason) {
   closing_ = true;
   close_reason_ = std::string(reason);
   wake_.cancel();
+}
+
+void link::refuse(std::string_view reason) {
+  message err;
+  err.type = kind::error;
+  err.reason = std::string(reason);
+  send(err);
+  close(reason);
 }
 
 awaitable<message> link::receive() {

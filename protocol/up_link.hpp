@@ -35,6 +35,8 @@ class link {
   awaitable<void> serve(awaitable<void> reader);
   // Asks the link to end politely (queued messages are still sent first).
   void close(std::string_view reason);
+  // Tells the peer why (an `error` message), then closes the link with that reason.
+  void refuse(std::string_view reason);
 
   ws_stream& stream() { return *ws_; }
   const std::string& peer() const { return ws_->peer(); }

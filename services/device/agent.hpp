@@ -108,10 +108,9 @@ class agent final : public service {
   std::vector<ws_target> targets_;
   std::string current_;  // the connector in use
   std::string ca_file_, pin_, proxy_;
+  // Replaced when the device's certificate changes: connect_tls takes what a connection needs at
+  // its start, so connections being made with the old client are not affected.
   std::unique_ptr<tls_client> tls_;
-  // A replaced client lives on for a while: a connection being set up with it refers to it until
-  // its handshake is done (within its deadline); established ones hold wolfSSL's counted context.
-  std::vector<std::pair<clock::time_point, std::unique_ptr<tls_client>>> retired_tls_;
   struct validity {
     std::chrono::system_clock::time_point not_before, not_after;
   };

@@ -42,9 +42,6 @@ void agent::make_tls_client(bool with_certificate) {
       log::warn(name_, "not presenting ", cert_file().string(), ": ", e.what(), "; the credential is used instead");
     }
   }
-  const auto now = clock::now();
-  std::erase_if(retired_tls_, [&](const auto& r) { return now - r.first > 5min; });
-  if (tls_) retired_tls_.emplace_back(now, std::move(tls_));
   tls_ = std::move(fresh);
   certificate_ = presented;
 }

@@ -239,11 +239,7 @@ void icg_service::on_ums_message(const up::message& m) {
     case up::kind::device_revoked:
       if (auto* e = devices_.find(m.device_id); e && !e->info.fingerprint.empty() && e->info.fingerprint == m.fingerprint) {
         log::warn(name_, "device ", m.device_id, ": ", m.reason);
-        up::message err;
-        err.type = up::kind::error;
-        err.reason = m.reason;
-        e->l->send(err);
-        e->l->close(m.reason);
+        e->l->refuse(m.reason);
       }
       return;
     case up::kind::end_session:
@@ -271,13 +267,7 @@ void icg_service::on_verdict(const up::message& m) {
     return;
   }
   auto* e = devices_.find(m.device_id);
-  if (m.type == up::kind::device_rejected && e && e->id == m.link) {
-    up::message err;
-    err.type = up::kind::error;
-    err.reason = m.reason;
-    e->l->send(err);
-    e->l->close(m.reason);
-  }
+  if (m.type == up::kind::device_rejected && e && e->id == m.link) e->l->refuse(m.reason);
 }
 
 // ---- pairing --------------------------------------------------------------------------------
@@ -369,11 +359,7 @@ awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> 
   if (!refusal.empty()) {
     auth_failures_.Add({{"what", cert.empty() ? "device_credential" : "device_certificate"}}).Increment();
     log::warn(name_, "device connection from ", link.peer(), " refused: ", refusal);
-    up::message err;
-    err.type = up::kind::error;
-    err.reason = refusal;
-    link.send(err);
-    link.close(refusal);
+    link.refuse(refusal);
     co_return;
   }
   if (!cert.empty()) {
@@ -402,11 +388,7 @@ awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> 
   if (answer.type != up::kind::device_accepted) {
     if (rejected_by_ums) id_failures_.failed(device);  // (not a UMS that did not answer)
     log::warn(name_, "device connection from ", link.peer(), " refused: ", answer.reason);
-    up::message err;
-    err.type = up::kind::error;
-    err.reason = answer.reason;
-    link.send(err);
-    link.close(err.reason);
+    link.refuse(answer.reason);
     co_return;
   }
 

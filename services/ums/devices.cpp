@@ -46,11 +46,7 @@ awaitable<void> ums_service::serve_device(up::link& link, peer_certificate cert)
     log::warn(name_, "device connection from ", link.peer(), " refused: ", why, " (", n,
               " from that address; hellos from there now wait ",
               std::chrono::duration_cast<std::chrono::milliseconds>(hello_failures_.delay(address)).count(), " ms)");
-    up::message err;
-    err.type = up::kind::error;
-    err.reason = why;
-    link.send(err);
-    link.close(err.reason);
+    link.refuse(why);
     co_return;
   }
   const std::string id = hello.device_id;

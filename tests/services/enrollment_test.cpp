@@ -2,6 +2,7 @@
 // and through a gateway), comes back with its certificate alone, and a revoked, foreign or
 // other device's certificate opens nothing (SECURITY.md, "Device identity").
 #include "framework/certs.hpp"
+#include "framework/meeting_point.hpp"
 #include "framework/token.hpp"
 #include "services/flow_checks.hpp"
 
@@ -15,11 +16,6 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-awaitable<void> sleep_a_little(clock::duration d) {
-  net::steady_timer t(co_await net::this_coro::executor, d);
-  co_await t.async_wait(use_awaitable);
-}
 
 // The UMS's entry for `device` in GET /api/v1/devices.
 awaitable<json::object> device_of(service_stack& st, std::string device) {
@@ -36,7 +32,7 @@ awaitable<json::object> wait_authenticated(service_stack& st, std::string device
     auto d = co_await device_of(st, device);
     if (d.at("online").as_bool() && text(d, "authenticated_by") == how) co_return d;
     if (clock::now() > until) throw std::runtime_error("device " + device + " not online by " + how + ": " + json::serialize(d));
-    co_await sleep_a_little(50ms);
+    co_await sleep_for(50ms);
   }
 }
 
@@ -45,7 +41,7 @@ awaitable<std::string> wait_file(std::string file, clock::duration limit) {
   const auto until = clock::now() + limit;
   while (!fs::exists(file)) {
     if (clock::now() > until) throw std::runtime_error(file + " never appeared");
-    co_await sleep_a_little(50ms);
+    co_await sleep_for(50ms);
   }
   co_return read_file(file);
 }
@@ -109,14 +105,9 @@ TEST_CASE("a device enrolls over the link its credential opened and comes back w
     st.start("[" + agent_with_certificate(st, "tc-1-again", "tc-1", "tc-1", up_url(port), socket_of(vnc), false) + "]");
     auto again = co_await wait_authenticated(st, "tc-1", "certificate", 10s);
     CHECK(text(again, "authenticated_by") == "certificate");
-    const auto id = co_await st.request("tc-1");
-    auto waiting = co_await st.wait_state(id, "waiting for the viewer", 10s);
     tls_client tls(make_trust(st.ca_file(), ""));
-    auto tunnel = co_await open_viewer(tls, waiting);
-    auto fb = co_await rfb::capture(*tunnel, 10s);
+    const auto fb = co_await capture_session(st, tls, "tc-1");
     CHECK(pixel(fb, 10, 10) == red);
-    co_await close_stream(*tunnel, "viewer done");
-    co_await st.wait_state(id, "ended", 5s);
 
     // tc-2's genuine certificate does not make anyone tc-1; its own device is let in with it (positive control).
     const auto key2 = read_file(st.dir() + "/tc-2/device.key");
@@ -187,7 +178,7 @@ TEST_CASE("a revoked device certificate loses its link at once and opens nothing
       const auto d = co_await device_of(st, "tc-1");
       renewed = certificate_on_record(d);
       if (renewed != "<none>") break;
-      co_await sleep_a_little(50ms);
+      co_await sleep_for(50ms);
     }
     CHECK(renewed.size() == 64);
     CHECK(renewed != old_fp);
@@ -213,12 +204,9 @@ TEST_CASE("behind a gateway a device enrolls through the relay, comes back with 
   xvnc vnc;
   st.run([&]() -> awaitable<void> {
     co_await vnc.start(st.dir(), "#0000ff");
-    const std::string ums_credential = "ums-credential-for-the-gateway-0123";
-    const auto gw_port = st.start(R"([{"type": "icg", "name": "icg", "settings": {"port": 0, "ums_credential_sha256": ")" +
-                                  sha256_hex(ums_credential) + R"("}}])");
+    const auto gw_port = st.start_gateway();
     const std::string gw_url = "wss://127.0.0.1:" + std::to_string(gw_port);
-    const auto port = st.start("[" + st.ums(service_stack::device_entry("remote"), R"("demo": true, "gateways": [{"name": "icg", "url": ")" +
-                                                                                   gw_url + R"(", "credential": ")" + ums_credential + R"("}])") + "]");
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("remote"), service_stack::gateway_settings(gw_port)) + "]");
     st.start("[" + st.agent("remote", gw_url + "/up", socket_of(vnc)) + "]");
     st.console(port);
     const auto cert = co_await wait_file(st.dir() + "/remote/device.pem", 15s);
@@ -228,14 +216,9 @@ TEST_CASE("behind a gateway a device enrolls through the relay, comes back with 
     st.start("[" + agent_with_certificate(st, "remote-again", "remote", "remote", gw_url + "/up", socket_of(vnc), false) + "]");
     auto back = co_await wait_authenticated(st, "remote", "certificate", 15s);
     CHECK(text(back, "connector") == "icg");
-    const auto id = co_await st.request("remote");
-    auto waiting = co_await st.wait_state(id, "waiting for the viewer", 10s);
     tls_client tls(make_trust(st.ca_file(), ""));
-    auto tunnel = co_await open_viewer(tls, waiting);
-    auto fb = co_await rfb::capture(*tunnel, 10s);
+    const auto fb = co_await capture_session(st, tls, "remote");
     CHECK(pixel(fb, 10, 10) == blue);
-    co_await close_stream(*tunnel, "viewer done");
-    co_await st.wait_state(id, "ended", 5s);
 
     auto& c = st.console(port);
     auto revoked = co_await c.call(http::verb::delete_, "/api/v1/devices/remote/certificate", "");
@@ -245,10 +228,10 @@ TEST_CASE("behind a gateway a device enrolls through the relay, comes back with 
     for (auto until = clock::now() + 5s; clock::now() < until && !offline;) {
       const auto d = co_await device_of(st, "remote");
       offline = !d.at("online").as_bool();
-      if (!offline) co_await sleep_a_little(50ms);
+      if (!offline) co_await sleep_for(50ms);
     }
     CHECK(offline);
-    co_await sleep_a_little(1500ms);  // several reconnect attempts (100-500 ms apart)
+    co_await sleep_for(1500ms);  // several reconnect attempts (100-500 ms apart)
     const auto later = co_await device_of(st, "remote");
     CHECK_FALSE(later.at("online").as_bool());
     co_await vnc.stop();

@@ -31,6 +31,16 @@ awaitable<stream_ptr> open_viewer(tls_client& tls, const json::object& session) 
   co_return co_await connect_ws(&tls, parse_wss_url(text(session, "tunnel_url")), headers, opts);
 }
 
+awaitable<rfb::framebuffer> capture_session(service_stack& st, tls_client& tls, std::string device) {
+  const auto id = co_await st.request(device);
+  auto waiting = co_await st.wait_state(id, "waiting for the viewer", 10s);
+  auto tunnel = co_await open_viewer(tls, waiting);
+  auto fb = co_await rfb::capture(*tunnel, 10s);
+  co_await close_stream(*tunnel, "viewer done");
+  co_await st.wait_state(id, "ended", 5s);
+  co_return fb;
+}
+
 std::string pixel(const rfb::framebuffer& fb, int x, int y) {
   const auto at = static_cast<std::size_t>((y * fb.width + x) * 3);
   return std::to_string(fb.rgb.at(at)) + "," + std::to_string(fb.rgb.at(at + 1)) + "," + std::to_string(fb.rgb.at(at + 2));

@@ -26,6 +26,10 @@ std::string events_of(const std::vector<boost::json::object>& records);
 // Step 5 of the OS 12 console flow: the viewer's tunnel with its one-time ticket from the session's state.
 awaitable<stream_ptr> open_viewer(tls_client& tls, const boost::json::object& session);
 
+// A console session to `device` through the UMS's REST API, the way a console opens one: its
+// screen as the viewer receives it, the session then closed by the viewer and seen ended.
+awaitable<rfb::framebuffer> capture_session(service_stack& st, tls_client& tls, std::string device);
+
 // "R,G,B" (a string: g++ 12 cannot keep array temporaries in a coroutine's frame).
 std::string pixel(const rfb::framebuffer& fb, int x, int y);
 

@@ -253,12 +253,10 @@ TEST_CASE("a console session through the gateway shows the device's screen, a de
   xvnc vnc;
   st.run([&]() -> awaitable<void> {
     co_await vnc.start(st.dir(), "#ff0000");
-    const std::string ums_credential = "ums-credential-for-the-gateway-0123";
-    const auto gw_port = st.start(R"([{"type": "icg", "name": "icg", "settings": {"port": 0, "ums_credential_sha256": ")" +
-                                  sha256_hex(ums_credential) + R"("}}])");
+    const auto gw_port = st.start_gateway();
     const std::string gw_url = "wss://127.0.0.1:" + std::to_string(gw_port);
-    const auto port = st.start("[" + st.ums(service_stack::device_entry("remote") + "," + service_stack::device_entry("silent"), R"("demo": true, "gateways": [{"name": "icg", "url": ")" +
-                                                                                 gw_url + R"(", "credential": ")" + ums_credential + R"("}])") + "]");
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("remote") + "," + service_stack::device_entry("silent"),
+                                            service_stack::gateway_settings(gw_port)) + "]");
     st.start("[" + st.agent("remote", gw_url + "/up", socket_of(vnc)) + "]");
     st.console(port);
     co_await st.wait_online("remote", 15s);
@@ -459,13 +457,8 @@ TEST_CASE("a viewer that sends a tunnel message over the 1 MiB limit ends its ow
     auto ended = co_await st.wait_state(id, "ended", 10s);
     CHECK_THAT(text(ended, "end_reason"), Catch::StartsWith("viewer failed: ") && Catch::Contains("exceeded the locally configured limit"));
     // Only that session ended: the device is online and shadowable at once.
-    const auto next = co_await st.request("tc-1");
-    auto again = co_await st.wait_state(next, "waiting for the viewer", 10s);
-    CHECK(text(again, "state") == "waiting for the viewer");
-    auto tunnel2 = co_await open_viewer(tls, again);
-    auto fb = co_await rfb::capture(*tunnel2, 10s);
+    const auto fb = co_await capture_session(st, tls, "tc-1");
     CHECK(pixel(fb, 10, 10) == red);
-    co_await close_stream(*tunnel2, "viewer done");
     co_await vnc.stop();
   }, 60s);
 }
@@ -473,13 +466,9 @@ TEST_CASE("a viewer that sends a tunnel message over the 1 MiB limit ends its ow
 TEST_CASE("behind the gateway too, a device cannot answer for another device's session") {
   service_stack st;
   st.run([&]() -> awaitable<void> {
-    const std::string ums_credential = "ums-credential-for-the-gateway-0123";
-    const auto gw_port = st.start(R"([{"type": "icg", "name": "icg", "settings": {"port": 0, "ums_credential_sha256": ")" +
-                                  sha256_hex(ums_credential) + R"("}}])");
-    const std::string gw_url = "wss://127.0.0.1:" + std::to_string(gw_port);
+    const auto gw_port = st.start_gateway();
     const auto port = st.start("[" + st.ums(service_stack::device_entry("target") + "," + service_stack::device_entry("intruder"),
-                                            R"("demo": true, "gateways": [{"name": "icg", "url": ")" + gw_url +
-                                                R"(", "credential": ")" + ums_credential + R"("}])") + "]");
+                                            service_stack::gateway_settings(gw_port)) + "]");
     st.console(port);
     tls_client tls(make_trust(st.ca_file(), ""));
     co_await check_intruder_is_ignored(st, tls, gw_port);

@@ -3,6 +3,7 @@
 // only to pair, signs the gateway's key; from then on devices and consoles that trust the CA reach
 // the gateway, and the CA's key was never on it (SECURITY.md, "The gateway's certificate").
 #include "framework/certs.hpp"
+#include "framework/meeting_point.hpp"
 #include "framework/token.hpp"
 #include "services/flow_checks.hpp"
 
@@ -16,11 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-awaitable<void> a_while(clock::duration d) {
-  net::steady_timer t(co_await net::this_coro::executor, d);
-  co_await t.async_wait(use_awaitable);
-}
-
 // A TLS handshake with the gateway by a client that trusts the installation CA: "ok" or why not.
 awaitable<std::string> reach(tls_client& tls, std::uint16_t port) {
   try {
@@ -31,13 +27,11 @@ awaitable<std::string> reach(tls_client& tls, std::uint16_t port) {
   }
 }
 
-std::string ums_with_gateway(const std::string& name, std::uint16_t gw_port, const std::string& credential,
-                             const std::string& pair_pin) {
-  return R"({"type": "ums", "name": ")" + name + R"(", "settings": {"port": 0, "demo": true,
+std::string ums_with_gateway(const std::string& name, std::uint16_t gw_port, const std::string& pair_pin) {
+  return R"({"type": "ums", "name": ")" + name + R"(", "settings": {"port": 0,
     "api_tokens": [{"token_sha256": ")" + sha256_hex(service_stack::api_token) + R"(", "user": "automation"}],
-    "devices": [)" + service_stack::device_entry("remote") + R"(],
-    "gateways": [{"name": "icg", "url": "wss://127.0.0.2:)" + std::to_string(gw_port) + R"(", "credential": ")" + credential +
-         R"(", "pair_pin": ")" + pair_pin + R"("}]}})";
+    "devices": [)" + service_stack::device_entry("remote") + "], " +
+         service_stack::gateway_settings(gw_port, "127.0.0.2", R"("pair_pin": ")" + pair_pin + "\"") + "}}";
 }
 
 }  // namespace
@@ -50,9 +44,7 @@ TEST_CASE("a gateway without the CA's key pairs with the UMS that pins its self-
     ensure_server_identity(st.dir() + "/ums", st.dir(), {"localhost", "127.0.0.1"});
     fs::create_directories(st.dir() + "/gw-ca");
     fs::copy_file(st.dir() + "/ca.pem", st.dir() + "/gw-ca/ca.pem");
-    const std::string credential = "ums-credential-for-the-gateway-0123";
-    const auto gw_port = st.start(R"([{"type": "icg", "name": "icg", "settings": {"listen": "127.0.0.2", "port": 0, "names": ["127.0.0.2"], "ums_credential_sha256": ")" +
-                                  sha256_hex(credential) + R"(", "ca_dir": ")" + st.dir() + R"(/gw-ca"}}])");
+    const auto gw_port = st.start_gateway(R"("listen": "127.0.0.2", "names": ["127.0.0.2"], "ca_dir": ")" + st.dir() + R"(/gw-ca")");
     CHECK_FALSE(fs::exists(st.dir() + "/gw-ca/ca.key"));
     const auto bootstrap_fp = pem_fingerprint(read_file(st.dir() + "/icg/bootstrap.pem"));
     tls_client ca_trust(make_trust(st.ca_file(), ""));
@@ -62,17 +54,17 @@ TEST_CASE("a gateway without the CA's key pairs with the UMS that pins its self-
     // A UMS pinning another fingerprint does not pair.
     const auto wrong_pin = std::string(64, 'a');
     REQUIRE(wrong_pin != bootstrap_fp);
-    st.start("[" + ums_with_gateway("ums-wrong", gw_port, credential, wrong_pin) + "]");
-    co_await a_while(1500ms);
+    st.start("[" + ums_with_gateway("ums-wrong", gw_port, wrong_pin) + "]");
+    co_await sleep_for(1500ms);
     CHECK_FALSE(fs::exists(st.dir() + "/icg/server.pem"));
     const auto still = co_await reach(ca_trust, gw_port);
     CHECK(still != "ok");
     st.stop_service("ums-wrong");
 
     // The UMS that pins the gateway's bootstrap certificate pairs it.
-    const auto port = st.start("[" + ums_with_gateway("ums", gw_port, credential, bootstrap_fp) + "]");
+    const auto port = st.start("[" + ums_with_gateway("ums", gw_port, bootstrap_fp) + "]");
     st.console(port);
-    for (auto until = clock::now() + 10s; !fs::exists(st.dir() + "/icg/server.pem") && clock::now() < until;) co_await a_while(50ms);
+    for (auto until = clock::now() + 10s; !fs::exists(st.dir() + "/icg/server.pem") && clock::now() < until;) co_await sleep_for(50ms);
     REQUIRE(fs::exists(st.dir() + "/icg/server.pem"));
     const auto signed_cert = read_file(st.dir() + "/icg/server.pem");
     CHECK(signed_by(signed_cert, read_file(st.ca_file())));

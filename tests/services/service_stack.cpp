@@ -121,6 +121,16 @@ void service_stack::stop_service(std::string_view name) {
     if (s.name == name) s.svc->stop();
 }
 
+std::uint16_t service_stack::start_gateway(const std::string& extra) {
+  return start(R"([{"type": "icg", "name": "icg", "settings": {"port": 0, "ums_credential_sha256": ")" + sha256_hex(ums_credential) +
+               "\"" + (extra.empty() ? "" : ", " + extra) + "}}]");
+}
+
+std::string service_stack::gateway_settings(std::uint16_t gw_port, const std::string& host, const std::string& extra) {
+  return R"("demo": true, "gateways": [{"name": "icg", "url": "wss://)" + host + ":" + std::to_string(gw_port) +
+         R"(", "credential": ")" + std::string(ums_credential) + "\"" + (extra.empty() ? "" : ", " + extra) + "}]";
+}
+
 std::string service_stack::ums(const std::string& devices_json, const std::string& extra) const {
   return R"({"type": "ums", "name": "ums", "settings": {"port": 0,
     "api_tokens": [{"token_sha256": ")" + sha256_hex(api_token) + R"(", "user": "automation"}],

@@ -51,6 +51,13 @@ class service_stack {
   const std::string& dir() const { return dir_; }
   std::string ca_file() const { return dir_ + "/ca.pem"; }
 
+  // A gateway named "icg" on port 0 that accepts a UMS presenting `ums_credential` (more settings as
+  // JSON members in `extra`); its port.
+  static constexpr std::string_view ums_credential = "ums-credential-for-the-gateway-0123";
+  std::uint16_t start_gateway(const std::string& extra = "");
+  // The UMS's settings for that gateway at wss://HOST:PORT (`extra`: more members of its entry).
+  static std::string gateway_settings(std::uint16_t gw_port, const std::string& host = "127.0.0.1", const std::string& extra = "");
+
   // Config text: a UMS on port 0 with an admin API token and the given devices (and extra keys).
   std::string ums(const std::string& devices_json, const std::string& extra = "") const;
   // A device entry for the UMS's list and the agent that is that device.
