@@ -43,6 +43,36 @@ std::string_view bearer_token(const http_request& req) {
   return authz.substr(0, bearer.size()) == bearer ? authz.substr(bearer.size()) : std::string_view{};
 }
 
+std::string_view cookie_value(const http_request& req, std::string_view name) {
+  // Cookie: a=b; NAME=VALUE; c=d
+  std::string_view cookies = req[http::field::cookie];
+  while (!cookies.empty()) {
+    auto end = cookies.find(';');
+    auto item = cookies.substr(0, end);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    if (item.size() > name.size() && item.substr(0, name.size()) == name && item[name.size()] == '=')
+      return item.substr(name.size() + 1);
+    if (end == std::string_view::npos) break;
+    cookies.remove_prefix(end + 1);
+  }
+  return {};
+}
+
+// Browsers send Origin with every cross-origin request and every POST and DELETE; a same-origin
+// GET may come without it, and then Sec-Fetch-Site (sent by current browsers) must not say otherwise.
+bool same_site_request(const http_request& req, const std::vector<std::string>& origins) {
+  auto origin = req[http::field::origin];
+  if (!origin.empty()) return std::find(origins.begin(), origins.end(), origin) != origins.end();
+  if (req.method() != http::verb::get && req.method() != http::verb::head) return false;
+  auto site = req["Sec-Fetch-Site"];
+  return site.empty() || site == "same-origin" || site == "none";
+}
+
+void apply_request_limits(http::request_parser<http::string_body>& parser, const server_limits& limits) {
+  parser.header_limit(static_cast<std::uint32_t>(limits.header_bytes));
+  parser.body_limit(limits.body_bytes);
+}
+
 http_response error_response(const http_request& req, http::status status, std::string_view message) {
   return json_response(req, status, error_json(message));
 }
@@ -78,17 +108,6 @@ https_server::https_server(task_group& tasks, std::shared_ptr<net::ssl::context>
 void https_server::add_http(std::string prefix, http_handler h) { http_routes_.emplace_back(std::move(prefix), std::move(h)); }
 void https_server::add_ws(std::string prefix, ws_handler h) { ws_routes_.emplace_back(std::move(prefix), std::move(h)); }
 
-template <class H>
-const H* https_server::route(const std::vector<std::pair<std::string, H>>& table, std::string_view path) const {
-  const H* best = nullptr;
-  std::size_t best_len = 0;
-  for (auto& [prefix, h] : table)
-    if (path.substr(0, prefix.size()) == prefix && prefix.size() >= best_len) {
-      best = &h;
-      best_len = prefix.size();
-    }
-  return best;
-}
 
 void https_server::listen(const std::string& address, unsigned short port) {
   auto ex = tasks_.executor();
@@ -232,8 +251,7 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
   beast::flat_buffer buf(limits_.header_bytes + limits_.body_bytes);
   for (;;) {
     http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(limits_.header_bytes));
-    parser.body_limit(limits_.body_bytes);
+    apply_request_limits(parser, limits_);
     net::steady_timer timer(s->get_executor(), limits_.request);
     auto r = co_await (http::async_read(*s, buf, parser, use_tuple) || timer.async_wait(use_awaitable));
     if (r.index() == 1) break;  // idle or slow client: just close
@@ -269,7 +287,7 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
     }
     http_request req = parser.release();
     if (beast::websocket::is_upgrade(req)) {
-      if (auto* h = route(ws_routes_, req.target())) {
+      if (auto* h = longest_prefix_route(ws_routes_, req.target())) {
         upgrade_impl up(s, req, peer, client_cert);
         co_await (*h)(up);
       } else {
@@ -280,7 +298,7 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
       co_return;  // the connection now belongs to the WebSocket handler (or is closed)
     }
     http_response res;
-    if (auto* h = route(http_routes_, req.target())) {
+    if (auto* h = longest_prefix_route(http_routes_, req.target())) {
       try {
         res = co_await (*h)(req, peer);
       } catch (const std::exception& e) {

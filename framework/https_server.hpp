@@ -6,6 +6,9 @@
 #include "framework/tls.hpp"
 #include "framework/ws_stream.hpp"
 
+#include <boost/beast/http/parser.hpp>
+
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <string>
@@ -78,8 +81,6 @@ class https_server {
   awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acc);
   // from_balancer: the connection starts with a PROXY header naming the client.
   awaitable<void> serve(tcp::socket s, bool from_balancer);
-  template <class H>
-  const H* route(const std::vector<std::pair<std::string, H>>& table, std::string_view path) const;
 
   task_group& tasks_;
   std::shared_ptr<net::ssl::context> tls_;
@@ -111,5 +112,26 @@ http_response error_response(const http_request& req, http::status status, std::
 std::string error_json(std::string_view message);
 // The token of an "Authorization: Bearer TOKEN" header; empty without one.
 std::string_view bearer_token(const http_request& req);
+// The value of the cookie `name` in the request's Cookie header; empty without one.
+std::string_view cookie_value(const http_request& req, std::string_view name);
+// Browsers attach cookies to requests that other sites make them send (cross-site request
+// forgery): whether the request comes from a page of one of `origins` (scheme://host:port).
+bool same_site_request(const http_request& req, const std::vector<std::string>& origins);
+
+// The limits of server_limits on a request parser (what every request is read with).
+void apply_request_limits(http::request_parser<http::string_body>& parser, const server_limits& limits);
+
+// The handler whose prefix is the longest that `path` starts with; nullptr if none.
+template <class H>
+const H* longest_prefix_route(const std::vector<std::pair<std::string, H>>& table, std::string_view path) {
+  const H* best = nullptr;
+  std::size_t best_len = 0;
+  for (auto& [prefix, h] : table)
+    if (path.substr(0, prefix.size()) == prefix && prefix.size() >= best_len) {
+      best = &h;
+      best_len = prefix.size();
+    }
+  return best;
+}
 
 }  // namespace shadowlink

@@ -50,7 +50,7 @@ class reader {
     co_return b;
   }
   awaitable<void> skip(std::size_t n) {
-    std::vector<std::uint8_t> junk(std::min<std::size_t>(n, 1 << 20));
+    std::vector<std::uint8_t> junk(std::min<std::size_t>(n, 64 * 1024));
     while (n > 0) {
       auto k = std::min(n, junk.size());
       co_await read(junk.data(), k);
@@ -119,8 +119,11 @@ awaitable<framebuffer> capture(stream& s, clock::duration deadline) {
     fb.height = co_await r.u16();
     co_await r.skip(16);  // the server's pixel format: we set our own below
     fb.name = co_await read_reason(r);
-    if (fb.width <= 0 || fb.height <= 0 || fb.width > 16384 || fb.height > 16384) fail("VNC server sent an invalid screen size");
-    fb.rgb.assign(static_cast<std::size_t>(fb.width) * fb.height * 3, 0);
+    if (fb.width <= 0 || fb.height <= 0) fail("VNC server sent an invalid screen size");
+    const auto pixels = static_cast<std::size_t>(fb.width) * fb.height;
+    if (fb.width > max_screen_side || fb.height > max_screen_side || pixels > max_screen_pixels)
+      fail("VNC server's screen is " + std::to_string(fb.width) + "x" + std::to_string(fb.height) +
+           ", larger than a snapshot takes (8K UHD, 7680x4320 pixels, at most 8192 on a side)");
     // SetPixelFormat: 32 bpp, depth 24, little endian, true colour, 8 bits per channel at 16/8/0.
     std::vector<std::uint8_t> spf{0, 0, 0, 0, 32, 24, 0, 1};
     put16(spf, 255), put16(spf, 255), put16(spf, 255);
@@ -136,6 +139,8 @@ awaitable<framebuffer> capture(stream& s, clock::duration deadline) {
     for (;;) {
       auto type = co_await r.u8();
       if (type == 0) {  // FramebufferUpdate
+        // Allocated once the screen is coming, not for a server that only said how large it is.
+        fb.rgb.assign(pixels * 3, 0);
         co_await r.u8();
         auto rects = co_await r.u16();
         std::vector<std::uint8_t> row;

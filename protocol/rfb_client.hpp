@@ -9,6 +9,12 @@
 
 namespace shadowlink::rfb {
 
+// The largest screen a snapshot accepts: 8K UHD (7680 x 4320, about 100 MB of RGB) and at most
+// 8192 on a side. The server chooses the size; beyond this the capture fails with a clear reason
+// instead of allocating what a hostile device asks for.
+inline constexpr int max_screen_side = 8192;
+inline constexpr std::size_t max_screen_pixels = 7680u * 4320u;
+
 struct framebuffer {
   int width = 0, height = 0;
   std::string name;

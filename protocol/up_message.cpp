@@ -49,6 +49,8 @@ struct reader {
     }
     if (err) throw protocol_error("field '" + std::string(key) + "' must be a string");
     if (v.size() > 4096) throw protocol_error("field '" + std::string(key) + "' is too long");
+    // An empty required field names nothing (and would be dropped when the message is relayed).
+    if (required && v.empty()) throw protocol_error("field '" + std::string(key) + "' must not be empty");
     return std::string(v);
   }
   template <class T>

@@ -158,19 +158,7 @@ std::optional<std::string> auth::user_of_token(std::string_view token) {
 std::string_view auth::request_token(const http_request& req, bool allow_cookie) {
   if (auto token = bearer_token(req); !token.empty()) return token;
   if (!allow_cookie) return {};
-  // Cookie: a=b; sl_session=TOKEN; c=d
-  std::string_view cookies = req[http::field::cookie];
-  while (!cookies.empty()) {
-    auto end = cookies.find(';');
-    auto item = cookies.substr(0, end);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    if (item.substr(0, cookie_name.size()) == cookie_name && item.size() > cookie_name.size() &&
-        item[cookie_name.size()] == '=')
-      return item.substr(cookie_name.size() + 1);
-    if (end == std::string_view::npos) break;
-    cookies.remove_prefix(end + 1);
-  }
-  return {};
+  return cookie_value(req, cookie_name);
 }
 
 bool auth::uses_api_token(const http_request& req) {

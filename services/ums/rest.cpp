@@ -12,17 +12,8 @@
 namespace shadowlink::ums {
 namespace json = boost::json;
 
-// Browsers attach the login cookie to requests that other sites make them send (cross-site request
-// forgery): a request that rides on the cookie must come from the UMS's own pages. Browsers send
-// Origin with every cross-origin request and every POST and DELETE; a same-origin GET may come
-// without it, and then Sec-Fetch-Site (sent by current browsers) must not say otherwise.
-bool ums_service::from_own_pages(const http_request& req) const {
-  auto origin = req[http::field::origin];
-  if (!origin.empty()) return std::find(cfg_.web_origins.begin(), cfg_.web_origins.end(), origin) != cfg_.web_origins.end();
-  if (req.method() != http::verb::get && req.method() != http::verb::head) return false;
-  auto site = req["Sec-Fetch-Site"];
-  return site.empty() || site == "same-origin" || site == "none";
-}
+// A request that rides on the login cookie must come from the UMS's own pages.
+bool ums_service::from_own_pages(const http_request& req) const { return same_site_request(req, cfg_.web_origins); }
 
 awaitable<http_response> ums_service::rest(const http_request& req, const std::string& peer) {
   std::string_view target = req.target();

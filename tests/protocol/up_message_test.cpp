@@ -32,6 +32,17 @@ TEST_CASE("malformed UP messages are rejected with a reason, never a crash") {
   CHECK_THROWS_WITH(up::parse(std::string(20000, ' ')), "message too large");
 }
 
+// Found by tests/fuzz/up_message_fuzz.cpp: an empty token was accepted, then dropped when the
+// message was written again (a relayed request arrived without its token).
+TEST_CASE("a required field that is present but empty is refused, so that every accepted message survives being relayed") {
+  const std::string genuine = R"({"v":1,"type":"shadow_request","session_id":"s-1","token":"t-1"})";
+  const std::string empty_token = R"({"v":1,"type":"shadow_request","session_id":"s-1","token":""})";
+  REQUIRE(empty_token != genuine);
+  CHECK(up::parse(up::serialize(up::parse(genuine))).token == "t-1");
+  CHECK_THROWS_WITH(up::parse(empty_token), "field 'token' must not be empty");
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"hello","device_id":""})"), "field 'device_id' must not be empty");
+}
+
 TEST_CASE("gateway hellos and verdicts carry the id of the link they are about, and cannot omit it") {
   up::message m;
   m.type = up::kind::device_accepted;
