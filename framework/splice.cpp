@@ -28,7 +28,7 @@ void splicer::begin_ending(splice_end e) {
   if (ending_) return;
   ending_ = true;
   end_ = std::move(e);
-  close_reason_ = end_.words("the other end", "the other end");
+  close_reason_ = end_.words(o_.a_name, o_.b_name);
   if (end_.how == splice_end::kind::stopped) close_reason_ = end_.detail;
   a_.interrupt(close_reason_);
   b_.interrupt(close_reason_);

@@ -17,6 +17,9 @@ struct splice_options {
   clock::duration idle_timeout = 10min;   // no byte in either direction
   clock::duration write_timeout = 30s;    // one write blocked this long means a dead or stuck peer
   clock::duration close_deadline = 2s;
+  // What the ends are called in the close reason each end is sent ("device closed without TLS
+  // close_notify"): a relay names them, so that a viewer hears which side went away.
+  std::string a_name = "the other end", b_name = "the other end";
 };
 
 struct splice_counters {

@@ -219,11 +219,18 @@ awaitable<int> cmd_shadow(client& c, const options& o) {
   });
   const auto end = co_await sp.run();
   signals.cancel();
-  // The server says why it closed the tunnel (an administrator, the device's user, its VNC
-  // server): more than "device closed", which is all the splice itself can tell.
+  // The server says why it closed the tunnel (the device went away, an administrator, the
+  // device's user, a lost gateway): more than "device closed", which is all the splice can tell.
   auto words = up::session_ending(end);
-  if (auto* ws = dynamic_cast<ws_stream*>(tunnel.get()); ws && !end.by_a && !ws->close_reason().empty())
-    words += " (" + ws->close_reason() + ")";
+  if (auto* ws = dynamic_cast<ws_stream*>(tunnel.get()); ws && !end.by_a && !ws->close_reason().empty()) words = ws->close_reason();
+  // The tunnel's far end is the UMS or the gateway, relaying the device: a tunnel cut without a
+  // close (no WebSocket close frame, no TLS close_notify) means that server or the network went
+  // away, not the device, which the server would have reported in its close frame.
+  if (!end.by_a && (end.how == splice_end::kind::truncated || end.how == splice_end::kind::failed)) {
+    const auto server = parse_wss_url(s.tunnel_url);
+    words = "lost the connection to " + server.host + ":" + server.port +
+            (end.how == splice_end::kind::truncated ? " (closed without TLS close_notify)" : " (" + end.detail + ")");
+  }
   std::printf("session %s ended: %s\n", s.id.c_str(), words.c_str());
   if (viewer > 0) waitpid(viewer, nullptr, WNOHANG);
   co_return 0;

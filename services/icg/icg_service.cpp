@@ -97,6 +97,22 @@ std::string icg_service::status() const {
   return ums_ ? "ok" : "warn";
 }
 
+// A session lives only while the UMS that asked for it can end it and audit it: without that
+// UMS, nobody could (a restarted UMS closes what it knew of as "unknown, server restarted").
+void icg_service::end_all_sessions(const std::string& reason) {
+  up::message end;
+  end.type = up::kind::end_session;
+  end.reason = reason;
+  const auto sessions = session_device_;  // (stopping a splice ends its coroutine later, but copy anyway)
+  for (auto& [id, device] : sessions) {
+    if (auto a = active_.find(id); a != active_.end()) a->second->stop(reason);
+    else rv_.cancel(id);
+    end.session_id = id;
+    if (auto* e = devices_.find(device)) e->l->send(end);  // its user's notice or consent dialog closes
+  }
+  if (!sessions.empty()) log::warn(name_, sessions.size(), " session(s) ended: ", reason);
+}
+
 void icg_service::to_ums(const up::message& m) {
   if (ums_) ums_->send(m);
 }
@@ -165,6 +181,7 @@ awaitable<void> icg_service::serve_ums(up::link& link) {
     ums_lost_ = clock::now();
     outbox_.clear();
     log::warn(name_, "UMS connection lost: devices are dropped after ", std::chrono::duration_cast<std::chrono::seconds>(device_grace_).count(), " s without a UMS");
+    end_all_sessions("the UMS connection was lost");
   });
   // The UMS learns which devices are here (and checks their credentials): the verified ones and
   // those still waiting for a verdict.

@@ -66,6 +66,7 @@ class icg_service final : public service {
   void take_own_certificate(const up::message& m);
   void on_verdict(const up::message& m);
   void to_ums(const up::message& m);
+  void end_all_sessions(const std::string& reason);
   void to_ums_paced(up::message m);
   up::message hello_for_ums(const std::string& device, up::link_id id, const up::message& hello, const std::string& peer) const;
 

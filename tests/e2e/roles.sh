@@ -83,7 +83,7 @@ as victor sessions | grep -q "$ID" || fail "victor (view only on tc-1) does not 
 refused victor "may end only their own sessions" end "$ID"
 refused audrey "may end only their own sessions" end "$ID"
 as olga end "$ID"
-wait_log olga-session "ended: device closed" 10
+wait_log olga-session "ended: ended by olga" 10
 exec 3<&-
 echo "ok: admin, auditor and victor see olga's session; victor and the auditor may not end it; olga may"
 
