@@ -54,7 +54,7 @@ awaitable<void> icg_service::relay_session(up::message req) {
 
     // 5. VNC data flows through the gateway until either side ends (view only enforced here too).
     if (req.view_only) viewer_end = rfb::make_view_only(std::move(viewer_end), scope);
-    splicer sp(*viewer_end, *device_end, {.a_name = "viewer", .b_name = "device"});
+    splicer sp(*viewer_end, *device_end, {.write_timeout = write_stall_, .a_name = "viewer", .b_name = "device"});
     active_[req.session_id] = &sp;
     stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("gateway shutting down"); });
     const auto end = co_await sp.run();

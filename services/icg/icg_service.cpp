@@ -23,6 +23,7 @@ icg_service::icg_service(service_env& env, settings& s) : env_(env), name_(env.n
   ca_dir_ = s.str("ca_dir", env.shared_dir.string());
   s.seconds("device_grace_s", device_grace_, 1, 3600);
   s.seconds("session_timeout_s", session_timeout_, 5, 3600);
+  s.seconds("write_stall_s", write_stall_, 1, 600);
   s.number("max_unverified", limits_.total, 1, 1000000);
   s.number("max_unverified_per_address", limits_.per_address, 1, 1000000);
   s.seconds("verdict_timeout_s", limits_.verdict_timeout, 1, 600);

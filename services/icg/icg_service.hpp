@@ -82,6 +82,7 @@ class icg_service final : public service {
   std::string ca_dir_;
   clock::duration device_grace_ = 30s;
   clock::duration session_timeout_ = 90s;
+  clock::duration write_stall_ = 30s;  // a viewer or device that stops reading this long ends its session
   unverified_limits limits_;
   bool started_ = false;
   bool paired_ = true;  // false while serving the self-signed bootstrap certificate

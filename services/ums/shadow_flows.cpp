@@ -137,6 +137,7 @@ awaitable<std::string> ums_service::splice_session(shadow_session& s, stream_ptr
   co_await record("session_started", s, std::move(peers));
   splice_options o;
   o.idle_timeout = cfg_.idle_timeout;
+  o.write_timeout = cfg_.write_stall;
   o.a_name = "viewer";
   o.b_name = "device";
   splicer sp(viewer, device, o);

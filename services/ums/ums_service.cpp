@@ -36,6 +36,7 @@ ums_service::ums_service(service_env& env, settings& s)
   s.seconds("setup_timeout_s", cfg_.setup_timeout, 1, 300);
   s.seconds("viewer_timeout_s", cfg_.viewer_timeout, 1, 3600);
   s.seconds("idle_timeout_s", cfg_.idle_timeout, 1, 86400);
+  s.seconds("write_stall_s", cfg_.write_stall, 1, 600);
   s.seconds("heartbeat_s", cfg_.heartbeat, 1, 300);
   s.number("audit_rotate_bytes", cfg_.audit_rotate_bytes, 4096, 1ll << 40);
   s.number("certificate_days", certificate_days_, 1, 3650);

@@ -72,6 +72,9 @@ struct ums_settings {
   clock::duration setup_timeout = 20s;    // a tunnel end arrives
   clock::duration viewer_timeout = 60s;   // the console opens its tunnel after step 4
   clock::duration idle_timeout = 10min;
+  // One write to a viewer or device blocked this long: a peer that stopped reading (a frozen
+  // viewer) ends its session instead of holding it, and its buffers, forever.
+  clock::duration write_stall = 30s;
   std::uint64_t audit_rotate_bytes = 64ull << 20;
   clock::duration heartbeat = 5s;  // told to devices in the welcome: how often they report
 };
