@@ -53,7 +53,7 @@ void make_server(const fs::path& dir, const fs::path& ca_dir, const std::vector<
   std::strncpy(c.subject.commonName, names.empty() ? "localhost" : names.front().c_str(), CTC_NAME_SIZE - 1);
   c.isCA = 0;
   c.sigType = CTC_SHA256wECDSA;
-  c.daysValid = 825;
+  c.daysValid = server_certificate_days;
   set_alt_names(c, names);
   check(wc_SetIssuerBuffer(&c, ca_der.data(), static_cast<int>(ca_der.size())), "set issuer");
   unsigned char der[4096];

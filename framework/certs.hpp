@@ -67,6 +67,11 @@ bool key_matches_certificate(const std::string& key_pem, const std::string& cert
 // for, after checking the request's signature; throws std::runtime_error as sign_client_certificate.
 std::string request_key_fingerprint(std::string_view csr_pem);
 
+// How long a server certificate (the UMS's, a gateway's) is valid: the CA/Browser Forum's former
+// ceiling of 825 days, which scanners still flag beyond. wolfSSL dates notBefore a day back, so
+// 824 days of validity span 825.
+inline constexpr int server_certificate_days = 824;
+
 // A TLS client certificate for `common_name`, valid for `days`, with the public key of `csr_pem`
 // (whose signature must prove that the requester holds the key, an ECDSA P-256 one: else
 // std::runtime_error). The

@@ -308,6 +308,8 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
     } else {
       res = error_response(req, http::status::not_found, "not found");
     }
+    // Browsers that once reached this server over TLS never try it without (a year, renewed by each answer).
+    res.set(http::field::strict_transport_security, "max-age=31536000");
     timer.expires_after(limits_.request);
     auto w = co_await (http::async_write(*s, res, use_tuple) || timer.async_wait(use_awaitable));
     if (w.index() == 1) break;

@@ -8,7 +8,7 @@ SHADOWLINK_PACKAGES=(
   openssl procps iproute2 curl util-linux tinyproxy haproxy python3
   tigervnc-standalone-server tigervnc-tools tigervnc-viewer xdotool xclip x11-utils x11-xserver-utils gvncviewer novnc
   chromium prometheus
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev testssl.sh
 )
 # Node.js and npm drive Chromium in the browser tests (playwright-core from the npm registry). A
 # machine may already have Node.js from elsewhere (NodeSource bundles npm): only ask Debian for

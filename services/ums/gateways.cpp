@@ -32,7 +32,7 @@ up::message ums_service::sign_gateway_certificate(const gateway& gw, const std::
       if (std::find(cfg_.listener.names.begin(), cfg_.listener.names.end(), n) != cfg_.listener.names.end())
         throw std::runtime_error("the gateway's URL names " + n + ", which is the UMS's own name");
     }
-    auto pem = sign_server_certificate(env_.shared_dir, csr, names, 825);
+    auto pem = sign_server_certificate(env_.shared_dir, csr, names, server_certificate_days);
     log::info(name_, "signed gateway ", gw.name, "'s certificate for ", names.front(), names.size() > 1 ? " and " + names.back() : "",
               ", SHA-256 fingerprint ", pem_fingerprint(pem));
     out.type = up::kind::certificate;
