@@ -11,6 +11,7 @@ std::string splice_end::words(std::string_view a_name, std::string_view b_name) 
   switch (how) {
     case kind::closed: return end + " closed";
     case kind::truncated: return end + " closed without TLS close_notify";
+    case kind::reset: return end + " connection reset";
     case kind::failed: return end + " failed: " + detail;
     case kind::idle_timeout: return "idle timeout";
     case kind::write_timeout: return "write timeout";
@@ -42,6 +43,7 @@ void splicer::end_of(const stream& s, const error_code& ec) {
   splice_end e;
   e.by_a = &s == &a_;
   if (ec == net::ssl::error::stream_truncated) e.how = splice_end::kind::truncated;
+  else if (ec == net::error::connection_reset || ec == net::error::broken_pipe) e.how = splice_end::kind::reset;
   else if (!is_normal_end(ec)) {
     e.how = splice_end::kind::failed;
     e.detail = ec.message();

@@ -226,10 +226,11 @@ awaitable<int> cmd_shadow(client& c, const options& o) {
   // The tunnel's far end is the UMS or the gateway, relaying the device: a tunnel cut without a
   // close (no WebSocket close frame, no TLS close_notify) means that server or the network went
   // away, not the device, which the server would have reported in its close frame.
-  if (!end.by_a && (end.how == splice_end::kind::truncated || end.how == splice_end::kind::failed)) {
+  using enum splice_end::kind;
+  if (!end.by_a && (end.how == truncated || end.how == reset || end.how == failed)) {
     const auto server = parse_wss_url(s.tunnel_url);
     words = "lost the connection to " + server.host + ":" + server.port +
-            (end.how == splice_end::kind::truncated ? " (closed without TLS close_notify)" : " (" + end.detail + ")");
+            (end.how == truncated ? " (closed without TLS close_notify)" : end.how == reset ? " (connection reset)" : " (" + end.detail + ")");
   }
   std::printf("session %s ended: %s\n", s.id.c_str(), words.c_str());
   if (viewer > 0) waitpid(viewer, nullptr, WNOHANG);

@@ -99,8 +99,8 @@ audit_end 2 "device=remote-1"
 step "the device agent killed mid-session (direct)"
 watch_session s1 tc-1
 kill -KILL "$DEVICE_PID"
-viewer_told s1 "device closed"
-ENDS=$((ENDS + 1)); audit_end $ENDS "device=tc-1 .*outcome=\"device closed without TLS close_notify\""
+viewer_told s1 "device \(closed\|connection reset\)"
+ENDS=$((ENDS + 1)); audit_end $ENDS "device=tc-1 .*outcome=\"device \(closed without TLS close_notify\|connection reset\)\""
 no_sessions_left
 fds_back UMS "$UMS_PID" "$UMS_FDS"
 
@@ -131,7 +131,7 @@ step "the UMS killed mid-session (direct): the device and the console notice, th
 watch_session s2 tc-1
 kill -KILL "$UMS_PID"
 KILLED=$(date +%s%N)
-viewer_told s2 "lost the connection to localhost:$UMS_PORT (closed without TLS close_notify)"
+viewer_told s2 "lost the connection to localhost:$UMS_PORT (\(closed without TLS close_notify\|connection reset\))"
 wait_log device3 "session ended" 10
 wait_log device3 "connection to wss://127.0.0.1:$UMS_PORT/up lost" 10
 fds_back "the device agent" "$DEVICE_PID" "$DEVICE_FDS"
@@ -170,7 +170,7 @@ sleep 1; UMS_FDS=$(fds "$UMS_PID") REMOTE_FDS=$(fds "$REMOTE_PID") ICG_FDS=$(fds
 step "the device behind the gateway killed mid-session: the gateway's splice ends, nothing stays behind"
 watch_session s3 remote-1
 kill -KILL "$REMOTE_PID"
-viewer_told s3 "device closed"
+viewer_told s3 "device \(closed\|connection reset\)"
 wait_log ums3 "AUDIT session ended: device=remote-1 .*outcome=\"device" 10
 echo "ok: $(grep -o 'AUDIT session ended: device=remote-1.*' "$WORK/ums3.log" | tail -1)"
 gateway_idle
@@ -183,7 +183,7 @@ sleep 1; REMOTE_FDS=$(fds "$REMOTE_PID") ICG_FDS=$(fds "$ICG_PID")
 step "the gateway killed mid-session: the UMS, the device and the console notice; all come back"
 watch_session s4 remote-1
 kill -KILL "$ICG_PID"
-viewer_told s4 "lost the connection to localhost:$ICG_PORT (closed without TLS close_notify)"
+viewer_told s4 "lost the connection to localhost:$ICG_PORT (\(closed without TLS close_notify\|connection reset\))"
 wait_log ums3 "connection to gateway wss://127.0.0.1:$ICG_PORT lost" 10
 wait_log ums3 "AUDIT session ended: device=remote-1 .*outcome=\"gateway" 10
 echo "ok: $(grep -o 'AUDIT session ended: device=remote-1.*' "$WORK/ums3.log" | tail -1)"
@@ -197,11 +197,28 @@ wait_count ums3 "device remote-1 online through gateway icg" 3 30
 check_checkerboard "$WORK/icg-back.png"
 sleep 1; ICG_FDS=$(fds "$ICG_PID") REMOTE_FDS=$(fds "$REMOTE_PID")
 
+step "the gateway killed during set-up (the device asked, no viewer yet)"
+REQUESTS=$(grep -c "shadow request" "$WORK/remote2.log" || true)
+curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" -H "Content-Type: application/json" \
+  -d '{"device":"remote-1"}' "https://127.0.0.1:$UMS_PORT/api/v1/sessions" > "$WORK/setup3.json"
+grep -q '"session_id"' "$WORK/setup3.json" || fail "no session: $(cat "$WORK/setup3.json")"
+secret "$(sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p' "$WORK/setup3.json")"
+wait_count remote2 "shadow request" $((REQUESTS + 1)) 10
+kill -KILL "$ICG_PID"
+wait_count ums3 "AUDIT session ended: device=remote-1 .*outcome=\"gateway connection lost\"" 2 10
+echo "ok: $(grep -o 'AUDIT session ended: device=remote-1.*' "$WORK/ums3.log" | tail -1)"
+no_sessions_left
+fds_back "the device agent behind the gateway" "$REMOTE_PID" "$REMOTE_FDS"
+start_daemon icg3 "$WORK/icg.json"; ICG_PID=$LAST_PID
+wait_log icg3 "UMS connected" 30
+wait_count ums3 "device remote-1 online through gateway icg" 4 30
+sleep 1; ICG_FDS=$(fds "$ICG_PID") REMOTE_FDS=$(fds "$REMOTE_PID")
+
 step "the UMS killed while a session runs over the gateway: the gateway ends it (nobody would audit it)"
 watch_session s5 remote-1
 kill -KILL "$UMS_PID"
 viewer_told s5 "the UMS connection was lost"
-wait_log icg2 "session(s) ended: the UMS connection was lost" 10
+wait_log icg3 "session(s) ended: the UMS connection was lost" 10
 gateway_idle
 fds_back "the gateway" "$ICG_PID" "$ICG_FDS"
 fds_back "the device agent behind the gateway" "$REMOTE_PID" "$REMOTE_FDS"

@@ -3,13 +3,29 @@
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
-#include <regex>
+#include <cctype>
+#include <string_view>
 
 using namespace shadowlink;
 
+namespace {
+// "YYYY-MM-DDTHH:MM:SS.mmmZ": digits where the pattern has 9, the rest as written. (Not
+// std::regex: g++ 12 warns inside it at -O1 with the sanitizers.)
+bool is_timestamp(std::string_view s) {
+  constexpr std::string_view pattern = "9999-99-99T99:99:99.999Z";
+  if (s.size() != pattern.size()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (pattern[i] == '9' ? !std::isdigit(static_cast<unsigned char>(s[i])) : s[i] != pattern[i]) return false;
+  return true;
+}
+}  // namespace
+
 TEST_CASE("a log line starts with the UTC date and time in ISO 8601, then the level and the scope") {
   auto line = log::format(log::level::warn, "icg", "device connection refused");
-  CHECK(std::regex_match(line, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARN  \[icg\] device connection refused)")));
+  REQUIRE(line.size() > 24);
+  CHECK(is_timestamp(std::string_view(line).substr(0, 24)));
+  CHECK(line.substr(24) == " WARN  [icg] device connection refused");
+  CHECK_FALSE(is_timestamp("2026-11-28T00:00:00.000X"));  // (the check can fail)
 }
 
 TEST_CASE("text a peer chose cannot start a forged log line or hide part of one") {
@@ -33,7 +49,7 @@ TEST_CASE("in json format a log line is one JSON object, and a session's lines c
   const auto line = log::format_json(log::level::warn, "ums/s-abc123", "asking the device\nforged line");
   CHECK(line.find('\n') == std::string::npos);
   const auto v = boost::json::parse(line).as_object();
-  CHECK(std::regex_match(std::string(v.at("time").as_string()), std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")));
+  CHECK(is_timestamp(v.at("time").as_string()));
   CHECK(v.at("level").as_string() == "warn");
   CHECK(v.at("scope").as_string() == "ums/s-abc123");
   CHECK(v.at("session").as_string() == "s-abc123");
