@@ -22,6 +22,10 @@ namespace shadowlink {
 namespace beast = boost::beast;
 using namespace net::experimental::awaitable_operators;
 
+// Browsers that once reached this server over TLS never try it without: a year, renewed by every
+// answer (JSON answers, refusals and pages alike).
+constexpr std::string_view hsts = "max-age=31536000";
+
 std::string error_json(std::string_view message) {
   return boost::json::serialize(boost::json::value{{"error", message}});
 }
@@ -31,6 +35,7 @@ http_response json_response(const http_request& req, http::status status, std::s
   res.set(http::field::server, "shadowlink");
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
+  res.set(http::field::strict_transport_security, hsts);
   res.keep_alive(req.keep_alive());
   res.body() = std::move(body);
   res.prepare_payload();
@@ -308,8 +313,7 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
     } else {
       res = error_response(req, http::status::not_found, "not found");
     }
-    // Browsers that once reached this server over TLS never try it without (a year, renewed by each answer).
-    res.set(http::field::strict_transport_security, "max-age=31536000");
+    res.set(http::field::strict_transport_security, hsts);  // (pages and other handlers' answers too)
     timer.expires_after(limits_.request);
     auto w = co_await (http::async_write(*s, res, use_tuple) || timer.async_wait(use_awaitable));
     if (w.index() == 1) break;

@@ -111,6 +111,7 @@ message parse(std::string_view text) {
       m.tunnel_url = r.str("tunnel_url", false);
       m.password = r.str("password", false);
       m.ttl_s = r.num<std::int64_t>("ttl_s");
+      if (m.ttl_s < 0) throw protocol_error("field 'ttl_s' must not be negative");
       m.token = r.str("token", m.password.empty());
       m.viewer_token = r.str("viewer_token", false);
       m.device_id = r.str("device_id", false);
@@ -119,6 +120,7 @@ message parse(std::string_view text) {
       m.view_only = r.flag("view_only");
       m.consent = r.str("consent", false);
       m.consent_timeout_s = r.num<std::int64_t>("consent_timeout_s");
+      if (m.consent_timeout_s < 0) throw protocol_error("field 'consent_timeout_s' must not be negative");
       break;
     case kind::shadow_asking:
     case kind::shadow_accepted:
@@ -128,8 +130,10 @@ message parse(std::string_view text) {
     case kind::shadow_ended:
       m.session_id = r.str("session_id", true);
       m.reason = r.str("reason", false);
-      m.bytes_to_viewer = r.num<std::uint64_t>("bytes_to_viewer");
-      m.bytes_from_viewer = r.num<std::uint64_t>("bytes_from_viewer");
+      if (m.type == kind::shadow_ended) {  // (only what serialize() writes is read: a relayed message loses nothing)
+        m.bytes_to_viewer = r.num<std::uint64_t>("bytes_to_viewer");
+        m.bytes_from_viewer = r.num<std::uint64_t>("bytes_from_viewer");
+      }
       break;
     case kind::error:
       m.reason = r.str("reason", false);
@@ -159,8 +163,10 @@ message parse(std::string_view text) {
     case kind::end_session:
       m.session_id = r.str("session_id", true);
       m.reason = r.str("reason", false);
-      m.bytes_to_viewer = r.num<std::uint64_t>("bytes_to_viewer");
-      m.bytes_from_viewer = r.num<std::uint64_t>("bytes_from_viewer");
+      if (m.type == kind::session_ended) {
+        m.bytes_to_viewer = r.num<std::uint64_t>("bytes_to_viewer");
+        m.bytes_from_viewer = r.num<std::uint64_t>("bytes_from_viewer");
+      }
       break;
     case kind::certificate_request:
       m.csr = r.str("csr", true);

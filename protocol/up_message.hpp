@@ -72,6 +72,7 @@ struct message {
   // device_hello/_accepted/_rejected/_offline, certificate_request/certificate to and from a gateway: the gateway's id of the device's link, so that a
   // verdict or an offline report applies to that link only, never to whichever link holds the id now.
   std::uint64_t link = 0;
+  bool operator==(const message&) const = default;
 };
 
 // Throws protocol_error with a readable reason (bad JSON, wrong version, unknown type, missing field).

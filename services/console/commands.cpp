@@ -219,8 +219,8 @@ awaitable<int> cmd_shadow(client& c, const options& o) {
   });
   const auto end = co_await sp.run();
   signals.cancel();
-  // The server says why it closed the tunnel (the device went away, an administrator, the
-  // device's user, a lost gateway): more than "device closed", which is all the splice can tell.
+  // The server says why it closed the tunnel (the device went away, an administrator ended it,
+  // the gateway lost its UMS): more than the splice alone can tell.
   auto words = up::session_ending(end);
   if (auto* ws = dynamic_cast<ws_stream*>(tunnel.get()); ws && !end.by_a && !ws->close_reason().empty()) words = ws->close_reason();
   // The tunnel's far end is the UMS or the gateway, relaying the device: a tunnel cut without a

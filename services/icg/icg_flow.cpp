@@ -3,6 +3,7 @@
 // session coroutine awaits those reports.
 #include "framework/errors.hpp"
 #include "framework/log.hpp"
+#include "framework/on_exit.hpp"
 #include "framework/splice.hpp"
 #include "protocol/tunnel_endpoint.hpp"
 #include "protocol/rfb_input_filter.hpp"
@@ -51,21 +52,25 @@ awaitable<void> icg_service::relay_session(up::message req) {
     report(up::kind::tunnel_arrived, "device");
     auto viewer_end = co_await rv_.wait(req.session_id, side::viewer, clock::now() + session_timeout_);
     report(up::kind::tunnel_arrived, "viewer");
+    // Ended while both ends were arriving (they may have been delivered before the end came).
+    if (ended_early_.contains(req.session_id)) throw system_error(net::error::operation_aborted);
 
     // 5. VNC data flows through the gateway until either side ends (view only enforced here too).
     if (req.view_only) viewer_end = rfb::make_view_only(std::move(viewer_end), scope);
     splicer sp(*viewer_end, *device_end, {.write_timeout = write_stall_, .a_name = "viewer", .b_name = "device"});
     active_[req.session_id] = &sp;
+    on_exit inactive([&] { active_.erase(req.session_id); });  // however the splice ends
     stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("gateway shutting down"); });
     const auto end = co_await sp.run();
-    active_.erase(req.session_id);
     outcome = up::session_ending(end);
     if (end.how == splice_end::kind::failed) log::warn(scope, "splice ended: ", outcome);
     report(up::kind::session_ended, outcome, &sp.counters());
   } catch (const std::exception& e) {
     outcome = ending_words(e);
+    if (auto early = ended_early_.find(req.session_id); early != ended_early_.end()) outcome = early->second;
     report(up::kind::session_ended, "gateway: " + outcome);
   }
+  ended_early_.erase(req.session_id);
   session_device_.erase(req.session_id);
   co_await rv_.finish(req.session_id, outcome);
   log::info(scope, "session ended: ", outcome);

@@ -76,6 +76,7 @@ void icg_service::start() {
 }
 
 void icg_service::stop() {
+  stopping_ = true;
   if (server_) server_->stop();
   // The UMS hears first that the gateway goes: its sessions here end as "gateway connection lost",
   // not one by one as devices going offline (which they are not).
@@ -101,17 +102,27 @@ std::string icg_service::status() const {
 // A session lives only while the UMS that asked for it can end it and audit it: without that
 // UMS, nobody could (a restarted UMS closes what it knew of as "unknown, server restarted").
 void icg_service::end_all_sessions(const std::string& reason) {
+  std::vector<std::string> ids;
+  for (auto& [id, device] : session_device_) ids.push_back(id);
+  for (auto& id : ids) end_session(id, reason);
+  if (!ids.empty()) log::warn(name_, ids.size(), " session(s) ended: ", reason);
+}
+
+void icg_service::end_session(const std::string& id, const std::string& reason) {
+  const auto d = session_device_.find(id);
+  if (d == session_device_.end()) return;  // not (or no longer) ours
+  if (auto a = active_.find(id); a != active_.end()) {
+    a->second->stop(reason);
+  } else {
+    ended_early_.emplace(id, reason);
+    rv_.cancel(id);
+  }
+  // The device hears it too: its user's notice or consent dialog closes (it ignores other sessions' ends).
   up::message end;
   end.type = up::kind::end_session;
+  end.session_id = id;
   end.reason = reason;
-  const auto sessions = session_device_;  // (stopping a splice ends its coroutine later, but copy anyway)
-  for (auto& [id, device] : sessions) {
-    if (auto a = active_.find(id); a != active_.end()) a->second->stop(reason);
-    else rv_.cancel(id);
-    end.session_id = id;
-    if (auto* e = devices_.find(device)) e->l->send(end);  // its user's notice or consent dialog closes
-  }
-  if (!sessions.empty()) log::warn(name_, sessions.size(), " session(s) ended: ", reason);
+  if (auto* e = devices_.find(d->second)) e->l->send(end);
 }
 
 void icg_service::to_ums(const up::message& m) {
@@ -182,7 +193,7 @@ awaitable<void> icg_service::serve_ums(up::link& link) {
     ums_lost_ = clock::now();
     outbox_.clear();
     log::warn(name_, "UMS connection lost: devices are dropped after ", std::chrono::duration_cast<std::chrono::seconds>(device_grace_).count(), " s without a UMS");
-    end_all_sessions("the UMS connection was lost");
+    if (!stopping_) end_all_sessions("the UMS connection was lost");
   });
   // The UMS learns which devices are here (and checks their credentials): the verified ones and
   // those still waiting for a verdict.
@@ -261,11 +272,7 @@ void icg_service::on_ums_message(const up::message& m) {
       }
       return;
     case up::kind::end_session:
-      if (auto a = active_.find(m.session_id); a != active_.end()) a->second->stop(m.reason.empty() ? "ended by the UMS" : m.reason);
-      else rv_.cancel(m.session_id);
-      // The device hears it too: its user's consent dialog closes (it ignores other sessions' ends).
-      if (auto d = session_device_.find(m.session_id); d != session_device_.end())
-        if (auto* e = devices_.find(d->second)) e->l->send(m);
+      end_session(m.session_id, m.reason.empty() ? "ended by the UMS" : m.reason);
       return;
     case up::kind::error:
       // (The UMS refusing this gateway's certificate request, for one: pairing does not happen.)

@@ -67,6 +67,8 @@ class icg_service final : public service {
   void on_verdict(const up::message& m);
   void to_ums(const up::message& m);
   void end_all_sessions(const std::string& reason);
+  // Ends one session however far it got (its splice, or its wait for tunnel ends); tells its device.
+  void end_session(const std::string& id, const std::string& reason);
   void to_ums_paced(up::message m);
   up::message hello_for_ums(const std::string& device, up::link_id id, const up::message& hello, const std::string& peer) const;
 
@@ -99,6 +101,10 @@ class icg_service final : public service {
   net::steady_timer* outbox_wake_ = nullptr;  // announce()'s, while it runs
   std::map<std::string, std::string, std::less<>> session_device_;          // session id -> device id
   std::map<std::string, splicer*, std::less<>> active_;                     // session id -> splice
+  // Sessions ended before their splice began, with why: both tunnel ends may already have been
+  // delivered when the end comes, so relay_session checks here before it splices.
+  std::map<std::string, std::string, std::less<>> ended_early_;
+  bool stopping_ = false;
 
   // GET /metrics (with metrics_token_sha256): the gateway's tables read when scraped, refusals counted.
   std::string metrics_token_sha256_;

@@ -6,25 +6,12 @@
 # keep nothing of the session: the REST session list, the gateway's counters and every survivor's
 # open file descriptors (/proc/PID/fd) are back where they were before the session.
 source "$(dirname "$0")/lib.sh"
-RFB_WATCH="$(dirname "$0")/../tools/rfb_watch.py"
 CRED=kill-test-ums-credential-0123456789
 secret "$CRED"
 
-fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
-# fds_back NAME PID BASELINE: within 10 s the process holds no more descriptors than before the session.
-fds_back() {
-  local n
-  for _ in $(seq 100); do n=$(fds "$2"); [ "$n" -le "$3" ] && { echo "ok: $1 holds $n descriptors (before the session: $3)"; return 0; }; sleep 0.1; done
-  ls -l "/proc/$2/fd" >&2
-  fail "$1 holds $n descriptors, $3 before the session: something of the session was left open"
-}
-sessions() { curl -s --max-time 5 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" "https://127.0.0.1:$UMS_PORT/api/v1/sessions" || echo unreachable; }
-no_sessions_left() {
-  for _ in $(seq 100); do [ "$(sessions)" = '{"sessions":[]}' ] && { echo "ok: the UMS lists no session"; return 0; }; sleep 0.1; done
-  fail "sessions left at the UMS: $(sessions)"
-}
-gateway_metric() {  # gateway_metric 'NAME{LABELS}'
+gateway_metric() {  # gateway_metric 'NAME{LABELS}': its value (the sample must be there)
   scrape "https://127.0.0.1:$ICG_PORT/metrics" "$WORK/icg-metrics.txt"
+  grep -qF "$1 " "$WORK/icg-metrics.txt" || fail "the gateway reports no $1"
   metric "$WORK/icg-metrics.txt" "$1"
 }
 gateway_idle() {
@@ -36,14 +23,6 @@ gateway_idle() {
     sleep 0.1
   done
   fail "the gateway still holds $live splices and $pending rendezvous entries"
-}
-# watch_session NAME DEVICE: a console proxies DEVICE for rfb_watch.py, which reads full screens
-# until the session ends; returns once the screen is flowing. Sets WATCH_CONSOLE.
-watch_session() {
-  start "$1" "${CLI[@]}" shadow "$2" --listen 127.0.0.1:0; WATCH_CONSOLE=$LAST_PID
-  local port; port=$(listen_port "$1" 20)
-  start "$1-viewer" timeout 120 python3 "$RFB_WATCH" 127.0.0.1 "$port" 0.05
-  wait_log "$1-viewer" "rfb_watch: 3 updates" 20
 }
 # viewer_told NAME WHAT: within 10 s the console printed why the session ended, its viewer's
 # connection was closed, and the console exited.
@@ -113,11 +92,8 @@ ENDS=$((ENDS + 1)); audit_end $ENDS "device=tc-1"
 sleep 1; DEVICE_FDS=$(fds "$DEVICE_PID")
 
 step "the device agent killed during set-up (the session asked for, no viewer yet)"
-curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" -H "Content-Type: application/json" \
-  -d '{"device":"tc-1"}' "https://127.0.0.1:$UMS_PORT/api/v1/sessions" > "$WORK/setup.json"
-grep -q '"session_id"' "$WORK/setup.json" || fail "no session: $(cat "$WORK/setup.json")"
-secret "$(sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p' "$WORK/setup.json")"
-wait_log device2 "shadow request" 10
+open_session tc-1 "$WORK/setup.json"
+wait_count device2 "shadow request" 2 10  # (the first was the snapshot's)
 kill -KILL "$DEVICE_PID"
 ENDS=$((ENDS + 1)); audit_end $ENDS "device=tc-1 .*outcome=\"device went offline\""
 no_sessions_left
@@ -130,16 +106,16 @@ sleep 1; DEVICE_FDS=$(fds "$DEVICE_PID")
 step "the UMS killed mid-session (direct): the device and the console notice, the device retries with back-off"
 watch_session s2 tc-1
 kill -KILL "$UMS_PID"
-KILLED=$(date +%s%N)
 viewer_told s2 "lost the connection to localhost:$UMS_PORT (\(closed without TLS close_notify\|connection reset\))"
 wait_log device3 "session ended" 10
 wait_log device3 "connection to wss://127.0.0.1:$UMS_PORT/up lost" 10
 fds_back "the device agent" "$DEVICE_PID" "$DEVICE_FDS"
+BEFORE=$(grep -c "cannot reach wss://127.0.0.1:$UMS_PORT/up" "$WORK/device3.log" || true)
 sleep 4  # the UMS stays away: the device's attempts must slow down, not hammer it
-TRIES=$(grep -c "cannot reach wss://127.0.0.1:$UMS_PORT/up" "$WORK/device3.log" || true)
-# Without back-off (a retry every 200 ms) 4 s would be 20 attempts; doubling from 200 ms to 2 s
-# with jitter makes 4 to 8.
-[ "$TRIES" -ge 2 ] && [ "$TRIES" -le 10 ] || fail "the device tried $TRIES times in 4 s while the UMS was away"
+TRIES=$(( $(grep -c "cannot reach wss://127.0.0.1:$UMS_PORT/up" "$WORK/device3.log" || true) - BEFORE ))
+# Without back-off (a retry every 200 ms) 4 s would be 20 attempts; by now the delay has grown
+# towards its 2 s ceiling, with jitter: 1 to 5.
+[ "$TRIES" -ge 1 ] && [ "$TRIES" -le 8 ] || fail "the device tried $TRIES times in 4 s while the UMS was away"
 echo "ok: $TRIES attempts in the 4 s the UMS was away"
 start_daemon ums2 "$WORK/ums.json"; UMS_PID=$LAST_PID
 wait_log ums2 "device tc-1 online" 20
@@ -153,10 +129,7 @@ check_checkerboard "$WORK/ums-back.png"
 sleep 1; DEVICE_FDS=$(fds "$DEVICE_PID") UMS_FDS=$(fds "$UMS_PID")
 
 step "the UMS killed during set-up: the device's waiting tunnel ends with it"
-curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" -H "Content-Type: application/json" \
-  -d '{"device":"tc-1"}' "https://127.0.0.1:$UMS_PORT/api/v1/sessions" > "$WORK/setup2.json"
-grep -q '"session_id"' "$WORK/setup2.json" || fail "no session: $(cat "$WORK/setup2.json")"
-secret "$(sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p' "$WORK/setup2.json")"
+open_session tc-1 "$WORK/setup2.json"
 wait_count device3 "shadow request" 2 10
 kill -KILL "$UMS_PID"
 wait_count device3 "connection to wss://127.0.0.1:$UMS_PORT/up lost" 2 10
@@ -199,10 +172,7 @@ sleep 1; ICG_FDS=$(fds "$ICG_PID") REMOTE_FDS=$(fds "$REMOTE_PID")
 
 step "the gateway killed during set-up (the device asked, no viewer yet)"
 REQUESTS=$(grep -c "shadow request" "$WORK/remote2.log" || true)
-curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" -H "Content-Type: application/json" \
-  -d '{"device":"remote-1"}' "https://127.0.0.1:$UMS_PORT/api/v1/sessions" > "$WORK/setup3.json"
-grep -q '"session_id"' "$WORK/setup3.json" || fail "no session: $(cat "$WORK/setup3.json")"
-secret "$(sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p' "$WORK/setup3.json")"
+open_session remote-1 "$WORK/setup3.json"
 wait_count remote2 "shadow request" $((REQUESTS + 1)) 10
 kill -KILL "$ICG_PID"
 wait_count ums3 "AUDIT session ended: device=remote-1 .*outcome=\"gateway connection lost\"" 2 10

@@ -315,3 +315,43 @@ input_arrived() {
   device_pointer_at 40 50 || fail "$1: the pointer did not reach the device"
   [ "$CLIPBOARD" = "shadowlink clipboard check" ] || fail "$1: the device's clipboard is '$CLIPBOARD', not the viewer's text"
 }
+
+# What a process holds, for "nothing of the session stayed behind" checks.
+fds() { ls "/proc/$1/fd" | wc -l; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# fds_back NAME PID BASELINE: within 10 s the (living) process holds no more descriptors than BASELINE.
+fds_back() {
+  local n
+  for _ in $(seq 100); do
+    kill -0 "$2" 2>/dev/null || fail "$1 (PID $2) is gone"
+    n=$(fds "$2"); [ "$n" -le "$3" ] && { echo "ok: $1 holds $n descriptors (before the session: $3)"; return 0; }
+    sleep 0.1
+  done
+  ls -l "/proc/$2/fd" >&2
+  fail "$1 holds $n descriptors, $3 before the session: something of the session was left open"
+}
+# The UMS at $UMS_PORT, with the automation token: its session list; a new console session's
+# answer (open_session DEVICE OUT: the JSON in OUT, its token counted as a secret).
+rest_sessions() { curl -s --max-time 5 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" "https://127.0.0.1:$UMS_PORT/api/v1/sessions" || echo unreachable; }
+no_sessions_left() {
+  for _ in $(seq 100); do [ "$(rest_sessions)" = '{"sessions":[]}' ] && { echo "ok: the UMS lists no session"; return 0; }; sleep 0.1; done
+  fail "sessions left at the UMS: $(rest_sessions)"
+}
+open_session() {
+  curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" -H "Content-Type: application/json" \
+    -d "{\"device\":\"$1\"}" "https://127.0.0.1:$UMS_PORT/api/v1/sessions" > "$2"
+  grep -q '"session_id"' "$2" || fail "no session for $1: $(cat "$2")"
+  secret "$(sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p' "$2")"
+}
+# watch_session NAME DEVICE: `shadowlink shadow DEVICE` (the CLI array must be set) proxies for
+# tests/tools/rfb_watch.py, which reads full screens until the session ends; returns once the
+# screen flows. Sets WATCH_CONSOLE, VIEWER_PID (the viewer itself, not its `timeout`) and SESSION.
+RFB_WATCH="$(dirname "${BASH_SOURCE[0]}")/../tools/rfb_watch.py"
+watch_session() {
+  start "$1" "${CLI[@]}" shadow "$2" --listen 127.0.0.1:0; WATCH_CONSOLE=$LAST_PID
+  local port; port=$(listen_port "$1" 20)
+  start "$1-viewer" timeout 120 python3 "$RFB_WATCH" 127.0.0.1 "$port" 0.05
+  wait_log "$1-viewer" "rfb_watch: 3 updates" 20
+  VIEWER_PID=$(pgrep -P "$LAST_PID" python3)
+  SESSION=$(grep -o 'session s-[0-9a-f]*' "$WORK/$1.log" | head -1 | cut -d' ' -f2)
+}

@@ -5,31 +5,6 @@
 # Sessions end by the write-stall limit, the idle timeout or at once; the relay's memory stays
 # bounded meanwhile; nothing of the session stays open.
 source "$(dirname "$0")/lib.sh"
-RFB_WATCH="$(dirname "$0")/../tools/rfb_watch.py"
-
-fds() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-fds_back() {  # fds_back NAME PID BASELINE
-  local n
-  for _ in $(seq 100); do n=$(fds "$2"); [ "$n" -le "$3" ] && { echo "ok: $1 holds $n descriptors (before: $3)"; return 0; }; sleep 0.1; done
-  ls -l "/proc/$2/fd" >&2
-  fail "$1 holds $n descriptors, $3 before the session"
-}
-sessions() { curl -s --max-time 5 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" "https://127.0.0.1:$UMS_PORT/api/v1/sessions" || echo unreachable; }
-no_sessions_left() {
-  for _ in $(seq 100); do [ "$(sessions)" = '{"sessions":[]}' ] && return 0; sleep 0.1; done
-  fail "sessions left at the UMS: $(sessions)"
-}
-# watch_session NAME: a console proxies tc-1 for rfb_watch.py, reading full screens; returns once
-# the screen flows. Sets VIEWER_PID, CONSOLE_PID and SESSION.
-watch_session() {
-  start "$1" "${CLI[@]}" shadow tc-1 --listen 127.0.0.1:0; CONSOLE_PID=$LAST_PID
-  local port; port=$(listen_port "$1" 20)
-  start "$1-viewer" timeout 120 python3 "$RFB_WATCH" 127.0.0.1 "$port" 0.05
-  wait_log "$1-viewer" "rfb_watch: 3 updates" 20
-  VIEWER_PID=$(pgrep -P "$LAST_PID" python3)  # (the viewer itself, not its `timeout`)
-  SESSION=$(grep -o 'session s-[0-9a-f]*' "$WORK/$1.log" | head -1 | cut -d' ' -f2)
-}
 
 step "Xvnc, a UMS (write stall 3 s, idle timeout 4 s) and a device agent"
 start_xvnc
@@ -47,7 +22,8 @@ sleep 1
 UMS_FDS=$(fds "$UMS_PID") DEVICE_FDS=$(fds "$DEVICE_PID")
 
 step "a viewer frozen (SIGSTOP) while the device sends its changing clipboard: the UMS ends the session at the write-stall limit, its memory bounded"
-watch_session frozen
+watch_session frozen tc-1
+CONSOLE_PID=$WATCH_CONSOLE
 RSS_BEFORE=$(rss_kib "$UMS_PID")
 kill -STOP "$VIEWER_PID"
 STOPPED=$SECONDS
@@ -82,7 +58,7 @@ fds_back UMS "$UMS_PID" "$UMS_FDS"
 fds_back "the device agent" "$DEVICE_PID" "$DEVICE_FDS"
 
 step "the device's VNC server frozen (SIGSTOP): the session ends at the idle timeout, and nothing stays open"
-watch_session vnc-frozen
+watch_session vnc-frozen tc-1
 XVNC_PID=$(pgrep -f "Xvnc $VNC_DISPLAY " | head -1)
 [ -n "$XVNC_PID" ] || fail "no Xvnc process for $VNC_DISPLAY"
 kill -STOP "$XVNC_PID"
@@ -98,7 +74,7 @@ fds_back "the device agent" "$DEVICE_PID" "$DEVICE_FDS"
 check_checkerboard "$WORK/thawed.png"
 
 step "an administrator ends a session whose VNC server is frozen: it ends at once"
-watch_session end-frozen
+watch_session end-frozen tc-1
 kill -STOP "$XVNC_PID"
 "${CLI[@]}" end "$SESSION" > /dev/null
 wait_log ums "\[ums/$SESSION\] AUDIT session ended.*outcome=\"ended by automation\"" 5

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The UMS's and the gateway's TLS listeners as an outside scanner sees them: Debian's testssl.sh
 # (command `testssl`), connecting by the certificate's host name and trusting the installation CA.
-# Quick by default (protocols, cipher categories, every cipher: -p -s -E); TLS_SCAN=full runs the
-# whole scan (scripts/tls-scan). Every finding rated above LOW must be one of those explained in
-# SECURITY.md ("TLS scan") — anything else fails the test. Findings go to $ARTIFACTS/tls-scan/.
+# Quick by default (protocols, cipher categories, every cipher, the certificate: -p -s -E -S);
+# TLS_SCAN=full runs the whole scan (scripts/tls-scan). Every finding rated above LOW must be one
+# of those explained in SECURITY.md ("TLS scan"): anything else fails the test. Findings go to
+# $ARTIFACTS/tls-scan/.
 source "$(dirname "$0")/lib.sh"
 command -v testssl > /dev/null || fail "testssl is not installed (Debian package testssl.sh; scripts/deps.sh installs it)"
 CRED=tls-scan-ums-credential-0123456789
@@ -24,7 +25,7 @@ wait_log icg "UMS connected" 20
 # or OCSP responder.
 EXPLAINED="cert_revocation"
 scan() {  # scan NAME PORT
-  local mode=(-p -s -E)
+  local mode=(-p -s -E -S)
   [ "${TLS_SCAN:-quick}" = full ] && mode=()
   rm -f "$OUT/$1.json"
   step "testssl ${mode[*]:-(full scan)} against the $1 at localhost:$2"
@@ -35,9 +36,9 @@ scan() {  # scan NAME PORT
 import json, sys
 findings, name, explained = json.load(open(sys.argv[1])), sys.argv[2], set(sys.argv[3].split())
 by_id = {f["id"]: f for f in findings}
-def expect(fid, wanted):
+def expect(fid, wanted):  # the finding starts with the words wanted ("offered" is not "not offered")
     got = by_id.get(fid, {}).get("finding", "(not tested)")
-    if wanted not in got:
+    if not got.startswith(wanted):
         sys.exit(f"FAIL: {name}: {fid} is '{got}', expected '{wanted}'")
 # What a scan of these endpoints must find, whatever else it reports.
 for p in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
@@ -47,6 +48,13 @@ expect("TLS1_3", "offered")
 expect("cipherlist_STRONG", "offered")
 for c in ("cipherlist_NULL", "cipherlist_aNULL", "cipherlist_EXPORT", "cipherlist_LOW", "cipherlist_3DES_IDEA", "cipherlist_AVERAGE"):
     expect(c, "not offered")
+# Every suite offered is an AEAD one with ephemeral keys (the -E list, one finding per suite).
+suites = [f["finding"] for f in findings if f["id"].startswith("cipher-tls") or f["id"].startswith("cipher_x")]
+if not suites:
+    sys.exit(f"FAIL: {name}: testssl listed no suite")
+for line in suites:
+    if not (("GCM" in line or "CHACHA20-POLY1305" in line or "CHACHA20_POLY1305" in line) and ("ECDHE" in line or "TLS_" in line)):
+        sys.exit(f"FAIL: {name}: a suite that is not AEAD with ECDHE: {line}")
 bad, shown = [], []
 for f in findings:
     sev = f.get("severity", "")

@@ -1,5 +1,5 @@
 // UP messages arrive from devices, gateways and a UMS over WebSockets: parse() must refuse
-// anything malformed with protocol_error, and what it accepts must survive a round trip.
+// anything malformed with protocol_error, and what it accepts must survive a round trip unchanged.
 #include "protocol/up_message.hpp"
 
 #include <cstdint>
@@ -15,8 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const up::protocol_error&) {
     return 0;
   }
-  // What was accepted is written back and read again to the same message.
-  const auto again = up::parse(up::serialize(m));
-  if (up::serialize(again) != up::serialize(m)) std::abort();
+  // What was accepted is written back and read again to the same message: a relay (the gateway
+  // passes messages on) loses nothing and adds nothing.
+  if (!(up::parse(up::serialize(m)) == m)) std::abort();
   return 0;
 }

@@ -43,10 +43,18 @@ TEST_CASE("a snapshot of a small screen has the size the VNC server announced an
   CHECK(fb.rgb[3] == 0);    // and the one it did not
 }
 
+TEST_CASE("a screen of exactly the largest size a snapshot takes, 8192 on a side and as many pixels as 8K UHD, is taken") {
+  REQUIRE(std::size_t{8192} * 4050 == rfb::max_screen_pixels);
+  auto fb = snapshot_of(8192, 4050);
+  CHECK(fb.rgb.size() == rfb::max_screen_pixels * 3);
+  CHECK(fb.rgb[0] == 255);
+}
+
 TEST_CASE("a VNC server announcing a screen beyond 8K UHD or 8192 on a side is refused with the size it asked for") {
   REQUIRE(std::size_t{7681} * 4320 > rfb::max_screen_pixels);
   CHECK_THROWS_WITH(snapshot_of(7681, 4320), Catch::Contains("7681x4320, larger than a snapshot takes"));
   CHECK_THROWS_WITH(snapshot_of(8193, 16), Catch::Contains("8193x16"));
+  CHECK_THROWS_WITH(snapshot_of(8192, 4051), Catch::Contains("8192x4051"));  // one row over the boundary case above
   CHECK_THROWS_WITH(snapshot_of(65535, 65535), Catch::Contains("65535x65535"));
   CHECK_THROWS_WITH(snapshot_of(0, 10), Catch::Contains("invalid screen size"));
 }

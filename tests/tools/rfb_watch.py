@@ -64,11 +64,11 @@ def main():
             if updates <= 5 or updates % 20 == 0:
                 print(f"rfb_watch: {updates} updates", flush=True)
             time.sleep(interval)
-    except (EOFError, ConnectionResetError):
-        print(f"rfb_watch: closed after {updates} updates", flush=True)
-    except socket.timeout:
+    except socket.timeout:  # (before OSError, of which it is one)
         print(f"rfb_watch: nothing for 30 s after {updates} updates", flush=True)
         sys.exit(3)
+    except (EOFError, ConnectionError):  # a close, a reset, or a request sent after the close
+        print(f"rfb_watch: closed after {updates} updates", flush=True)
 
 
 main()
