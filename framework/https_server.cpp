@@ -158,7 +158,7 @@ awaitable<void> https_server::accept_loop(std::shared_ptr<tcp::acceptor> acc) {
     const char* full = connections_ >= limits_.max_connections ? "connections"
                        : handshakes_ >= limits_.max_handshakes ? "TLS handshakes in progress"
                        : balancer                              ? nullptr
-                                                               : full_for(address_of(peer));
+                                                               : full_for(client_key(peer));
     if (full || tasks_.stopping()) {
       refuse(sock, peer, full);
       continue;
@@ -216,12 +216,12 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
       log::warn(scope_, "connection from balancer ", peer, " closed: ", ending_words(e));
       co_return;
     }
-    if (const char* full = full_for(address_of(peer))) {
+    if (const char* full = full_for(client_key(peer))) {
       refuse(sock, peer, full);
       co_return;
     }
   }
-  const auto address = address_of(peer);
+  const auto address = client_key(peer);
   ++connections_;
   ++addresses_[address].connections;
   on_exit counted([this, &address] {

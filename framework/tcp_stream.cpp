@@ -7,6 +7,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <type_traits>
 
 namespace shadowlink {
@@ -22,6 +23,19 @@ std::string address_of(std::string_view peer) {
   auto host = peer.substr(0, peer.rfind(':'));
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   return std::string(host);
+}
+
+std::string client_key(std::string_view peer) {
+  auto host = address_of(peer);
+  error_code ec;
+  auto a = net::ip::make_address(host, ec);
+  if (ec) return host;
+  if (a.is_v4()) return a.to_string();
+  auto v6 = a.to_v6();
+  if (v6.is_v4_mapped()) return net::ip::make_address_v4(net::ip::v4_mapped, v6).to_string();
+  auto bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return net::ip::address_v6(bytes).to_string() + "/64";
 }
 
 namespace {

@@ -6,6 +6,11 @@ namespace shadowlink {
 std::string endpoint_string(const tcp::socket& s);
 // The host part of a peer as endpoint_string() writes it ("HOST:PORT"; "[V6]:PORT" too).
 std::string address_of(std::string_view peer);
+// What limits and failure penalties count a client under: its IPv4 address, or the /64 its IPv6
+// address lies in ("2001:db8:1:2::/64"), since one subscriber is given a whole /64 and could
+// otherwise take a fresh address for every attempt. IPv4-mapped IPv6 counts as IPv4; a peer that
+// is no address (a test's name) counts as itself.
+std::string client_key(std::string_view peer);
 
 // Plain TCP; Nagle is off because tunnels carry small interactive messages.
 stream_ptr make_tcp_stream(tcp::socket s);

@@ -159,7 +159,7 @@ up::message icg_service::hello_for_ums(const std::string& device, up::link_id id
 // ---- the UMS's link -------------------------------------------------------------------------
 
 awaitable<void> icg_service::ums_endpoint(ws_upgrade& up) {
-  const auto address = address_of(up.peer());
+  const auto address = client_key(up.peer());
   auto token = bearer_token(up.request());
   // Always compared (a cheap hash of a long random secret): the real UMS is let in even while
   // someone sharing its address keeps failing. Wrong ones within the wait are neither logged nor
@@ -350,7 +350,7 @@ awaitable<void> icg_service::device_endpoint(ws_upgrade& up) {
     co_return co_await up.reject(http::status::service_unavailable, "gateway has no UMS connection");
   // Links that have not proven who they are yet are bounded, so that nobody can hold the gateway's
   // resources (or the UMS's attention) with connections that will never be verified.
-  auto address = address_of(up.peer());
+  auto address = client_key(up.peer());
   if (unverified_count_ >= limits_.total) {
     log::warn(name_, "device connection from ", up.peer(), " refused: ", unverified_count_, " unverified connections already");
     co_return co_await up.reject(http::status::service_unavailable, "too many unverified connections at the gateway, try again later");

@@ -21,7 +21,7 @@ awaitable<void> ums_service::serve_device(up::link& link, peer_certificate cert)
   auto first = co_await up::receive_hello(link, 10s);
   if (!first) co_return;
   auto hello = *first;
-  const auto address = address_of(link.peer());
+  const auto address = client_key(link.peer());
   auto d = devices_.find(hello.device_id);
   // Wrong hellos slow down those from their address and, for a known device, those naming it
   // (from anywhere: guessing from many addresses gains nothing). They wait, never are refused:

@@ -68,7 +68,7 @@ awaitable<http_response> ums_service::login(const http_request& req, const std::
   std::string_view user, password;
   if (p.parse(req.body()).get(body) || body["user"].get(user) || body["password"].get(password))
     co_return error_response(req, http::status::bad_request, "expected JSON {\"user\": ..., \"password\": ...}");
-  auto result = co_await auth_.login(std::string(user), std::string(password), address_of(peer));
+  auto result = co_await auth_.login(std::string(user), std::string(password), client_key(peer));
   if (result.retry_after > clock::duration::zero()) {
     // Not checked, so neither audited nor logged one by one: a guesser must not flood either.
     metrics_.auth_failed("throttled");

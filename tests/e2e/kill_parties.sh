@@ -58,11 +58,7 @@ keep_port "$WORK/ums.json" "$UMS_PORT"
 CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$API_TOKEN")
 write_device_config "$WORK/device.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
 start device "$BIN/shadowlinkd" --config "$WORK/device.json"; DEVICE_PID=$LAST_PID
-cat > "$WORK/remote.json" <<JSON
-{"data_dir": "$WORK/remote-data", "services": [{"type": "device", "name": "remote-1", "settings": {
-  "device_id": "remote-1", "credential_file": "$(credential_file remote-1-credential)", "server": "wss://localhost:$ICG_PORT/up",
-  "ca_file": "$WORK/data/ca.pem", "vnc_socket": "$VNC_SOCKET", "reconnect_min_ms": 200, "reconnect_max_ms": 2000}}]}
-JSON
+write_device_config "$WORK/remote.json" remote-1 remote-1-credential "wss://localhost:$ICG_PORT/up" "$VNC_SOCKET"
 start remote "$BIN/shadowlinkd" --config "$WORK/remote.json"; REMOTE_PID=$LAST_PID
 wait_log ums "device tc-1 online" 20
 wait_log ums "device remote-1 online through gateway icg" 20

@@ -258,13 +258,15 @@ write_ums_config() {
 JSON
 }
 
-# write_device_config FILE ID CREDENTIAL UMS_PORT VNC_SOCKET: the credential in a file of its own
-# (0600), as a real installation keeps it.
+# write_device_config FILE ID CREDENTIAL UMS_PORT|SERVER_URL VNC_SOCKET: the credential in a file of
+# its own (0600), as a real installation keeps it; the UMS's port, or a connector's URL (a gateway's).
 write_device_config() {
+  local server=$4
+  [[ $server == wss://* ]] || server="wss://127.0.0.1:$4/up"
   cat > "$1" <<JSON
 {"log_level": "info", "data_dir": "$WORK/device-data", "services": [
   {"type": "device", "name": "$2", "settings": {
-    "device_id": "$2", "credential_file": "$(credential_file "$3")", "server": "wss://127.0.0.1:$4/up",
+    "device_id": "$2", "credential_file": "$(credential_file "$3")", "server": "$server",
     "ca_file": "$WORK/data/ca.pem", "vnc_socket": "$5", "reconnect_min_ms": 200, "reconnect_max_ms": 2000}}]}
 JSON
 }
