@@ -140,7 +140,7 @@ awaitable<framebuffer> capture(stream& s, clock::duration deadline) {
       auto type = co_await r.u8();
       if (type == 0) {  // FramebufferUpdate
         // Allocated once the screen is coming, not for a server that only said how large it is.
-        fb.rgb.assign(pixels * 3, 0);
+        fb.rgb.allocate_zeroed(pixels * 3);
         co_await r.u8();
         auto rects = co_await r.u16();
         std::vector<std::uint8_t> row;

@@ -4,8 +4,12 @@
 #include "framework/stream.hpp"
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <span>
+#include <stdexcept>
 #include <string>
-#include <vector>
 
 namespace shadowlink::rfb {
 
@@ -15,10 +19,39 @@ namespace shadowlink::rfb {
 inline constexpr int max_screen_side = 8192;
 inline constexpr std::size_t max_screen_pixels = 7680u * 4320u;
 
+// A screen's pixels, from calloc: a large block is fresh zero pages from the kernel, so the
+// pixels cost nothing until an update paints them (a vector would write every byte twice, to
+// zero it and to destroy it).
+class pixel_buffer {
+ public:
+  void allocate_zeroed(std::size_t n) {
+    p_.reset(static_cast<std::uint8_t*>(std::calloc(n, 1)));
+    if (!p_ && n > 0) throw std::bad_alloc();
+    n_ = n;
+  }
+  std::size_t size() const { return n_; }
+  std::uint8_t* data() { return p_.get(); }
+  const std::uint8_t* data() const { return p_.get(); }
+  std::uint8_t& operator[](std::size_t i) { return p_[i]; }
+  const std::uint8_t& operator[](std::size_t i) const { return p_[i]; }
+  const std::uint8_t& at(std::size_t i) const {
+    if (i >= n_) throw std::out_of_range("pixel_buffer::at");
+    return p_[i];
+  }
+  std::span<const std::uint8_t> span() const { return {p_.get(), n_}; }
+
+ private:
+  struct free_deleter {
+    void operator()(std::uint8_t* p) const noexcept { std::free(p); }
+  };
+  std::unique_ptr<std::uint8_t[], free_deleter> p_;
+  std::size_t n_ = 0;
+};
+
 struct framebuffer {
   int width = 0, height = 0;
   std::string name;
-  std::vector<std::uint8_t> rgb;  // width * height * 3
+  pixel_buffer rgb;  // width * height * 3
 };
 
 // Performs the handshake and reads one complete framebuffer. Throws system_error with a clear

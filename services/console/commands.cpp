@@ -172,7 +172,7 @@ awaitable<int> cmd_snapshot(client& c, const options& o) {
   }
   auto fb = co_await rfb::capture(*tunnel, 30s);
   co_await close_stream(*tunnel, "snapshot taken");
-  write_png(o.output, fb.width, fb.height, fb.rgb);
+  write_png(o.output, fb.width, fb.height, fb.rgb.span());
   std::printf("wrote %s (%dx%d, \"%s\")\n", o.output.c_str(), fb.width, fb.height, fb.name.c_str());
   co_return 0;
 }

@@ -9,7 +9,7 @@
 
 namespace shadowlink::console {
 
-void write_png(const std::string& path, int width, int height, const std::vector<std::uint8_t>& rgb) {
+void write_png(const std::string& path, int width, int height, std::span<const std::uint8_t> rgb) {
   // Written to a temporary name and renamed: a full disk never leaves a truncated picture behind.
   std::string tmp = path + ".part";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
