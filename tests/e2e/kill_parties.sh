@@ -33,6 +33,15 @@ viewer_told() {
   if kill -0 "$WATCH_CONSOLE" 2>/dev/null; then fail "the console of $1 is still running"; fi
   echo "ok: the viewer was told: $(grep -o 'session .* ended: .*' "$WORK/$1.log" | tail -1)"
 }
+# ended_with PATTERN: the UMS's REST state of $SESSION is "ended" with an end_reason matching
+# PATTERN (what the Web App's page shows when its session ends).
+ended_with() {
+  local state
+  state=$(curl -s --max-time 5 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" "https://127.0.0.1:$UMS_PORT/api/v1/sessions/$SESSION")
+  grep -q '"state":"ended"' <<<"$state" && grep -q "\"end_reason\":\"$1\"" <<<"$state" ||
+    fail "session $SESSION at the UMS: $state, expected ended with '$1'"
+  echo "ok: REST (and the Web App's page) give the reason: $(grep -o '"end_reason":"[^"]*"' <<<"$state")"
+}
 # audit_end N PATTERN: the Nth "session ended" audit line appeared within 10 s and matches PATTERN.
 audit_end() {
   wait_count ums "AUDIT session ended" "$1" 10
@@ -75,6 +84,7 @@ step "the device agent killed mid-session (direct)"
 watch_session s1 tc-1
 kill -KILL "$DEVICE_PID"
 viewer_told s1 "device \(closed\|connection reset\)"
+ended_with "device \(closed without TLS close_notify\|connection reset\)"
 ENDS=$((ENDS + 1)); audit_end $ENDS "device=tc-1 .*outcome=\"device \(closed without TLS close_notify\|connection reset\)\""
 no_sessions_left
 fds_back UMS "$UMS_PID" "$UMS_FDS"
@@ -140,6 +150,7 @@ step "the device behind the gateway killed mid-session: the gateway's splice end
 watch_session s3 remote-1
 kill -KILL "$REMOTE_PID"
 viewer_told s3 "device \(closed\|connection reset\)"
+ended_with "device went offline"
 wait_log ums3 "AUDIT session ended: device=remote-1 .*outcome=\"device" 10
 echo "ok: $(grep -o 'AUDIT session ended: device=remote-1.*' "$WORK/ums3.log" | tail -1)"
 gateway_idle
