@@ -11,7 +11,7 @@ std::string splice_end::words(std::string_view a_name, std::string_view b_name) 
   switch (how) {
     case kind::closed: return end + " closed";
     case kind::truncated: return end + " closed without TLS close_notify";
-    case kind::reset: return end + " connection reset";
+    case kind::reset: return end + " closed (connection reset)";  // (a viewer closed with screens unread does this too)
     case kind::failed: return end + " failed: " + detail;
     case kind::idle_timeout: return "idle timeout";
     case kind::write_timeout: return "write timeout";

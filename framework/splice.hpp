@@ -35,7 +35,7 @@ struct splice_end {
   enum class kind {
     closed,         // an end closed (WebSocket close, TLS close_notify, TCP FIN)
     truncated,      // an end's TLS connection ended without close_notify (a vanished peer, or an attack)
-    reset,          // an end's TCP connection was reset (a killed or vanished peer with bytes unread)
+    reset,          // an end's TCP connection was reset (it closed, or was killed, with bytes unread)
     failed,         // an end failed (a TLS error such as a bad MAC, or another I/O error)
     idle_timeout,   // no byte in either direction for the idle timeout
     write_timeout,  // one write blocked for the write timeout

@@ -351,7 +351,7 @@ TEST_CASE("a TLS peer that leaves without close_notify is told apart from one th
     CHECK(clean != truncated);
     // In a splice's words.
     CHECK(splice_end{splice_end::kind::truncated, false, {}}.words("viewer", "device") == "device closed without TLS close_notify");
-    CHECK(splice_end{splice_end::kind::reset, true, {}}.words("viewer", "device") == "viewer connection reset");
+    CHECK(splice_end{splice_end::kind::reset, true, {}}.words("viewer", "device") == "viewer closed (connection reset)");
   });
 }
 
