@@ -13,6 +13,16 @@ awaitable<void> accept_tunnel_end(rendezvous& rv, ws_upgrade& up, std::string_vi
 
 // How a shadow session's splice ended, in the words every party uses (logs, audit, close reasons,
 // REST, the device's shadow_ended report): side a is always the viewer's, side b the device's.
-inline std::string session_ending(const splice_end& e) { return e.words("viewer", "device"); }
+inline constexpr const char* viewer_side = "viewer";
+inline constexpr const char* device_side = "device";
+inline std::string session_ending(const splice_end& e) { return e.words(viewer_side, device_side); }
+// A relay's splice of a session (viewer as a, device as b): its close reasons name the sides the same way.
+inline splice_options relay_splice_options(clock::duration write_stall) {
+  splice_options o;
+  o.write_timeout = write_stall;
+  o.a_name = viewer_side;
+  o.b_name = device_side;
+  return o;
+}
 
 }  // namespace shadowlink::up

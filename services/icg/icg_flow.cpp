@@ -57,7 +57,7 @@ awaitable<void> icg_service::relay_session(up::message req) {
 
     // 5. VNC data flows through the gateway until either side ends (view only enforced here too).
     if (req.view_only) viewer_end = rfb::make_view_only(std::move(viewer_end), scope);
-    splicer sp(*viewer_end, *device_end, {.write_timeout = write_stall_, .a_name = "viewer", .b_name = "device"});
+    splicer sp(*viewer_end, *device_end, up::relay_splice_options(write_stall_));
     active_[req.session_id] = &sp;
     on_exit inactive([&] { active_.erase(req.session_id); });  // however the splice ends
     stop_hook on_shutdown(env_.tasks, [&sp] { sp.stop("gateway shutting down"); });

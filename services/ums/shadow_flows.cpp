@@ -135,11 +135,8 @@ awaitable<std::string> ums_service::splice_session(shadow_session& s, stream_ptr
   // Recorded before the splice exists: a failed record ends the session with nothing to unwind.
   json::object peers{{"viewer_peer", viewer.peer()}, {"device_peer", device.peer()}};
   co_await record("session_started", s, std::move(peers));
-  splice_options o;
+  auto o = up::relay_splice_options(cfg_.write_stall);
   o.idle_timeout = cfg_.idle_timeout;
-  o.write_timeout = cfg_.write_stall;
-  o.a_name = "viewer";
-  o.b_name = "device";
   splicer sp(viewer, device, o);
   s.active = &sp;
   s.step("active");
