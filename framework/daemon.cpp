@@ -169,8 +169,9 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
   }
 
   // One io_context on one thread: shared tables (rendezvous, device links, sessions) need no
-  // locks and a TLS stream is never touched from two threads. Crypto bounds throughput, so scale
-  // out with more processes (see README, "Runtime").
+  // locks and a TLS stream is never touched from two threads at once (a listener's handshakes run
+  // on a thread of their own while their coroutine waits: accept_tls). Crypto bounds throughput,
+  // so scale out with more processes (see README, "Runtime").
   net::io_context ioc(1);
   task_group tasks(ioc.get_executor());
   std::optional<loaded> running;

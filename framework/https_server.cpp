@@ -155,10 +155,10 @@ awaitable<void> https_server::accept_loop(std::shared_ptr<tcp::acceptor> acc) {
     const bool balancer = !rec && std::find(balancers_.begin(), balancers_.end(), from) != balancers_.end();
     // A balancer's connections carry many clients: their per-address limits apply once the header
     // has named the client (serve()).
-    const char* full = connections_ >= limits_.max_connections ? "connections"
-                       : handshakes_ >= limits_.max_handshakes ? "TLS handshakes in progress"
-                       : balancer                              ? nullptr
-                                                               : full_for(client_key(peer));
+    const char* full = connections_ >= limits_.max_connections             ? "connections"
+                       : handshakes_ >= 2 * limits_.max_handshakes           ? "TLS handshakes in progress"
+                       : balancer                                            ? nullptr
+                                                                             : full_for(client_key(peer));
     if (full || tasks_.stopping()) {
       refuse(sock, peer, full);
       continue;
@@ -186,8 +186,14 @@ std::string_view handshake_failure_kind(void* native_ssl, const error_code& ec) 
 }
 }  // namespace
 
+// At the cap of handshakes in progress, an address with none in progress still gets one (up to
+// twice the cap): otherwise clients from max_handshakes / max_handshakes_per_address addresses
+// (4 by default) could hold every slot and shut everyone else out; now that takes about
+// max_handshakes addresses (IPv4 addresses or IPv6 /64s).
 const char* https_server::full_for(const std::string& address) const {
   const auto known = addresses_.find(address);
+  const std::size_t in_progress = known == addresses_.end() ? 0 : known->second.handshakes;
+  if (handshakes_ >= limits_.max_handshakes && in_progress > 0) return "TLS handshakes in progress";
   if (known == addresses_.end()) return nullptr;
   if (known->second.connections >= limits_.max_connections_per_address) return "connections from that address";
   if (known->second.handshakes >= limits_.max_handshakes_per_address) return "TLS handshakes in progress from that address";
@@ -208,6 +214,9 @@ void https_server::refuse(tcp::socket& sock, const std::string& peer, const char
 
 awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
   std::string peer = endpoint_string(sock);
+  // Counted in the total from accept on, a balancer's connection while its header is read too.
+  ++connections_;
+  on_exit counted_in_total([this] { --connections_; });
   if (from_balancer) {
     try {
       if (auto client = co_await proxy_protocol::read_header(sock, limits_.tls_handshake))
@@ -222,10 +231,8 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
     }
   }
   const auto address = client_key(peer);
-  ++connections_;
   ++addresses_[address].connections;
   on_exit counted([this, &address] {
-    --connections_;
     auto it = addresses_.find(address);
     if (--it->second.connections == 0) addresses_.erase(it);
   });
@@ -240,7 +247,7 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
     --addresses_.find(address)->second.handshakes;
   });
   try {
-    co_await accept_tls(*s, limits_.tls_handshake);
+    co_await accept_tls(*s, limits_.tls_handshake, handshake_pool_);
     handshake_done.run();
   } catch (const system_error& e) {
     // A connection that closes before saying anything (a port probe, a load balancer's check) is

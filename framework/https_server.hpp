@@ -104,6 +104,9 @@ class https_server {
   // Which limit a new connection from `address` would break (nullptr: none).
   const char* full_for(const std::string& address) const;
   void refuse(tcp::socket& sock, const std::string& peer, const char* limit);
+  // Handshakes run here (accept_tls), off the event loop. One thread: the event loop is one too,
+  // so handshakes never had more than a core. Last member: joined before the counters it feeds.
+  net::thread_pool handshake_pool_{1};
 };
 
 // JSON responses (bodies written with Boost.JSON by the callers).

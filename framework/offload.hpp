@@ -14,12 +14,12 @@
 
 namespace shadowlink {
 
-// Lowers the calling thread's CPU priority (nice 10), once per thread: work that anyone may cause
-// (password checks for login attempts) then yields the CPU to the event loop's sessions instead of
-// competing with them as equals.
-inline void yield_to_the_event_loop() {
-  thread_local const bool lowered = [] {
-    return ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) == 0;
+// Lowers the calling thread's CPU priority (nice 10 by default), once per thread: work that anyone
+// may cause (password checks for login attempts, TLS handshakes) then yields the CPU to the event
+// loop's sessions instead of competing with them as equals.
+inline void yield_to_the_event_loop(int nice = 10) {
+  thread_local const bool lowered = [nice] {
+    return ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) == 0;
   }();
   (void)lowered;
 }

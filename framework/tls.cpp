@@ -3,6 +3,7 @@
 #include "framework/certs.hpp"
 #include "framework/errors.hpp"
 #include "framework/http_proxy.hpp"
+#include "framework/offload.hpp"
 #include "framework/tcp_stream.hpp"
 
 #include <boost/asio/ssl.hpp>
@@ -228,6 +229,24 @@ awaitable<void> accept_tls(tls_socket& s, clock::duration deadline) {
   auto r = co_await (s.async_handshake(ssl::stream_base::server, use_tuple) || timer.async_wait(use_awaitable));
   if (r.index() == 1) throw system_error(net::error::timed_out, "TLS handshake");
   if (auto [ec] = std::get<0>(r); ec) throw_tls(s, ec, "TLS handshake");
+}
+
+awaitable<void> accept_tls(tls_socket& s, clock::duration deadline, net::thread_pool& pool) {
+  using namespace net::experimental::awaitable_operators;
+  net::steady_timer timer(s.get_executor(), deadline);
+  auto wait = tcp::socket::wait_read;  // the client speaks first
+  for (;;) {
+    auto r = co_await (s.next_layer().async_wait(wait, use_tuple) || timer.async_wait(use_awaitable));
+    if (r.index() == 1) throw system_error(net::error::timed_out, "TLS handshake");
+    if (auto [ec] = std::get<0>(r); ec) throw system_error(ec, "TLS handshake");
+    const auto a = co_await offload<tls_socket::attempt>(pool, [&s] {
+      yield_to_the_event_loop(19);
+      return s.try_handshake(ssl::stream_base::server);
+    });
+    if (a.ec) throw_tls(s, a.ec, "TLS handshake");
+    if (a.wait == tls_socket::want::nothing) co_return;
+    wait = a.wait == tls_socket::want::read ? tcp::socket::wait_read : tcp::socket::wait_write;
+  }
 }
 
 namespace {

@@ -6,6 +6,7 @@
 #include "framework/tls_socket.hpp"
 
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <memory>
 #include <string>
@@ -73,6 +74,13 @@ awaitable<std::unique_ptr<tls_socket>> connect_tls(tls_client& client, std::stri
 
 // Server-side handshake within `deadline`; throws system_error with wolfSSL's reason.
 awaitable<void> accept_tls(tls_socket& s, clock::duration deadline);
+// The same, with wolfSSL's work (ECDHE, the certificate's signature, a client certificate's chain:
+// a few hundred microseconds per handshake) done on `pool` at low priority, while the coroutine
+// waits for the socket on its own executor. Why: anyone on the network can make a server shake
+// hands, and on the event loop each handshake delays every session behind it (README, "Under a
+// flood of hostile clients"). The socket is touched by one thread at a time: the coroutine is
+// suspended while the pool works on it.
+awaitable<void> accept_tls(tls_socket& s, clock::duration deadline, net::thread_pool& pool);
 
 stream_ptr make_tls_stream(std::unique_ptr<tls_socket> s);
 

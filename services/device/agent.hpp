@@ -96,9 +96,9 @@ class agent final : public service {
   // Once per link: none yet, or a third of its validity left (at the welcome and each heartbeat).
   void request_certificate_if_due(up::link& link);
   void store_certificate(const up::message& m);     // presented from the next connection on
-  // The server refused it (in the hello, or the TLS handshake failed while presenting it): the
-  // next connections present the credential, which enrolls the device again.
-  void drop_certificate(std::string_view why);
+  // The server refused it in the hello: said once; the device keeps presenting it and never falls
+  // back to its credential on a server's word (SECURITY.md, "Device identity").
+  void certificate_refused(std::string_view why);
   std::filesystem::path key_file() const { return env_.data_dir / "device.key"; }
   std::filesystem::path cert_file() const { return env_.data_dir / "device.pem"; }
 
@@ -117,7 +117,7 @@ class agent final : public service {
   std::optional<validity> certificate_;  // set while one is presented
   bool certificate_asked_ = false;       // on the current link
   std::string pending_key_;  // the key of the certificate request in flight
-  bool told_no_credential_ = false;
+  bool told_refused_ = false;  // a refusal is logged once, until the device is let in again
   up::link* link_ = nullptr;
   bool stopping_ = false;
   std::string active_session_;

@@ -1,7 +1,8 @@
 // The device's own client certificate (SECURITY.md, "Device identity"). The key is made here and
 // never leaves the device; the request goes over a link the credential has opened; the UMS signs.
-// From then on the device presents the certificate in the TLS handshake and sends no credential,
-// so nothing secret passes through a gateway. Renewed when a third of its validity is left.
+// From then on the device presents the certificate in the TLS handshake and never sends its
+// credential again (not even when a server says the certificate is refused), so nothing secret
+// passes through a gateway. Renewed when a third of its validity is left.
 #include "framework/certs.hpp"
 #include "framework/log.hpp"
 #include "services/device/agent.hpp"
@@ -92,20 +93,14 @@ void agent::store_certificate(const up::message& m) {
   make_tls_client(true);
 }
 
-void agent::drop_certificate(std::string_view why) {
-  if (cfg_.credential.empty()) {
-    // Said once: the agent keeps trying (an administrator may undo a mistake), quietly.
-    if (!told_no_credential_)
-      log::error(name_, "the server refused the device certificate (", why, ") and there is no credential to enroll again with");
-    told_no_credential_ = true;
-    return;
-  }
-  log::warn(name_, "the server refused the device certificate (", why, "): enrolling again with the credential and a new key");
-  // A refused certificate may have been revoked because its key leaked: the next one gets a new key.
-  std::error_code ec;
-  fs::rename(cert_file(), fs::path(cert_file()) += ".refused", ec);
-  fs::rename(key_file(), fs::path(key_file()) += ".refused", ec);
-  make_tls_client(false);
+// A compromised gateway could claim that the certificate was refused, to make the device send its
+// credential through it: so a refusal never brings the credential back. A revoked device stays out
+// until someone who may touch it enrolls it again, with a new key (the revoked one may have leaked).
+void agent::certificate_refused(std::string_view why) {
+  if (told_refused_) return;  // the agent keeps trying (an administrator may undo a revocation), quietly
+  log::error(name_, current_, " refused the device certificate (", why,
+             "); the device keeps presenting it and does not fall back to its credential. To enroll it again, move ",
+             cert_file().string(), " and ", key_file().string(), " away and restart the agent with its credential");
 }
 
 }  // namespace shadowlink::device

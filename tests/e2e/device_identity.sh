@@ -3,7 +3,8 @@
 # over the link its credential opened — directly at the UMS and through the gateway — comes back
 # after a restart with its certificate alone (no credential in its config, none on the wire), is
 # shadowed, a certificate from another CA fails the TLS handshake, and a revoked certificate loses
-# its link at the gateway at once and opens nothing until the device enrolls again.
+# its link at the gateway at once and opens nothing; the device never falls back to its credential
+# on a server's word, and enrolls again once its certificate and key are moved away.
 source "$(dirname "$0")/lib.sh"
 CRED=icg-ums-credential-0123456789
 
@@ -105,7 +106,7 @@ OLD_FP=$(fingerprint "$WORK/device-data/remote-1/device.pem")
 grep -q "revoked certificate $OLD_FP of remote-1" "$WORK/revoke.out" || fail "revocation answer: $(cat "$WORK/revoke.out")"
 wait_log icg "device remote-1: device certificate revoked" 5
 wait_field remote-1 "d['online']" False 5
-wait_log remote1-again "there is no credential to enroll again with" 10
+wait_log remote1-again "refused the device certificate (device certificate not accepted.*the device keeps presenting it and does not fall back" 10
 sleep 2  # several reconnect attempts (200-1000 ms apart), each refused
 [ "$(field "$(device_json remote-1)" "d['online']")" = False ] || fail "remote-1 came back with its revoked certificate"
 # (Such records are written in batches: within a second.)
@@ -116,11 +117,21 @@ for _ in $(seq 50); do
 done
 grep -q '"event":"certificate_revoked"' <<<"$AUDIT" || fail "the revocation is not in the audit trail: $AUDIT"
 
-step "with its credential again it enrolls anew (a new key: the revoked one may have leaked) and is shadowed"
+step "given its credential again, it still does not send it on the server's word (a gateway could claim the refusal to learn it)"
 OLD_KEY=$(openssl pkey -in "$WORK/device-data/remote-1/device.key" -pubout)
 kill "$REMOTE1_PID"; wait "$REMOTE1_PID" 2> /dev/null || true
 device_config "$WORK/remote1.json" remote-1 "wss://localhost:$ICG_PORT/up" remote-1-credential
-start remote1-third "$BIN/shadowlinkd" --config "$WORK/remote1.json"
+start remote1-third "$BIN/shadowlinkd" --config "$WORK/remote1.json"; REMOTE1_PID=$LAST_PID
+wait_log remote1-third "refused the device certificate (device certificate not accepted.*the device keeps presenting it" 10
+sleep 2  # several reconnect attempts, each with the certificate only
+[ "$(field "$(device_json remote-1)" "d['online']")" = False ] || fail "remote-1 came back after its certificate was refused"
+[ "$(grep -c "device remote-1 enrolled" "$WORK/ums.log")" = 1 ] || fail "remote-1 enrolled again on the server's word: $(grep "device remote-1 enrolled" "$WORK/ums.log")"
+
+step "with its certificate and key moved away, it enrolls anew with its credential (a new key: the revoked one may have leaked) and is shadowed"
+kill "$REMOTE1_PID"; wait "$REMOTE1_PID" 2> /dev/null || true
+mkdir "$WORK/set-aside"
+mv "$WORK/device-data/remote-1/device.pem" "$WORK/device-data/remote-1/device.key" "$WORK/set-aside/"
+start remote1-fourth "$BIN/shadowlinkd" --config "$WORK/remote1.json"
 wait_count ums "device remote-1 enrolled (gateway icg)" 2 20
 NEW_FP=$(field "$(device_json remote-1)" "d['certificate']['fingerprint']")
 [ ${#NEW_FP} = 64 ] && [ "$NEW_FP" != "$OLD_FP" ] || fail "no new certificate: '$NEW_FP'"

@@ -218,6 +218,35 @@ TEST_CASE("a listener closes a connection beyond its limit of TLS handshakes fro
   });
 }
 
+TEST_CASE("a listener at its limit of TLS handshakes still lets in a first one from an address that has none in progress, up to twice the limit") {
+  run_async([]() -> awaitable<void> {
+    server_limits limits;
+    limits.max_handshakes = 2;
+    fixture f(co_await net::this_coro::executor, limits);
+    const auto port = std::to_string(f.server.port());
+    auto a1 = co_await connect_tcp("127.0.0.1", port, 2s, "127.0.0.1");
+    auto a2 = co_await connect_tcp("127.0.0.1", port, 2s, "127.0.0.1");
+    CHECK(co_await settle([&] { return f.server.handshakes(); }, 2) == 2);
+    auto a3 = co_await connect_tcp("127.0.0.1", port, 2s, "127.0.0.1");  // the cap, from a busy address
+    const bool a3_closed = co_await closed_by_server(a3);
+    CHECK(a3_closed);
+    CHECK(f.server.refused() == 1);
+    auto b1 = co_await connect_tcp("127.0.0.1", port, 2s, "127.0.0.2");  // an address with none: let in
+    CHECK(co_await settle([&] { return f.server.handshakes(); }, 3) == 3);
+    auto b2 = co_await connect_tcp("127.0.0.1", port, 2s, "127.0.0.2");  // ...but only one
+    const bool b2_closed = co_await closed_by_server(b2);
+    CHECK(b2_closed);
+    CHECK(f.server.refused() == 2);
+    auto c1 = co_await connect_tcp("127.0.0.1", port, 2s, "127.0.0.3");
+    CHECK(co_await settle([&] { return f.server.handshakes(); }, 4) == 4);
+    auto d1 = co_await connect_tcp("127.0.0.1", port, 2s, "127.0.0.4");  // twice the cap: nobody
+    const bool d1_closed = co_await closed_by_server(d1);
+    CHECK(d1_closed);
+    CHECK(f.server.refused() == 3);
+    co_await f.shutdown();
+  });
+}
+
 TEST_CASE("a listener closes connections beyond its limit from one address, and a connection that was let in is served") {
   run_async([]() -> awaitable<void> {
     server_limits limits;

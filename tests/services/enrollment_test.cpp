@@ -53,14 +53,19 @@ std::string certificate_on_record(const json::object& device) {
 
 // An agent for `device` named `name`, with the key and certificate `enrolled_name`'s agent got
 // (copied into its own data directory) and without a credential unless `credential` is set.
+std::string agent_named(service_stack& st, const std::string& name, const std::string& device, const std::string& server_url,
+                        const std::string& extra, bool credential) {
+  return R"({"type": "device", "name": ")" + name + R"(", "settings": {"device_id": ")" + device + R"(", "demo": true, )" +
+         (credential ? R"("credential": ")" + service_stack::credential_of(device) + R"(", )" : std::string()) + R"("servers": [")" +
+         server_url + R"("], "ca_file": ")" + st.ca_file() + R"(", "reconnect_min_ms": 100, "reconnect_max_ms": 500, )" + extra + "}}";
+}
+
 std::string agent_with_certificate(service_stack& st, const std::string& name, const std::string& device, const std::string& enrolled_name,
                                    const std::string& server_url, const std::string& extra, bool credential) {
   fs::create_directories(st.dir() + "/" + name);
   for (const char* f : {"device.key", "device.pem"})
     fs::copy_file(st.dir() + "/" + enrolled_name + "/" + f, st.dir() + "/" + name + "/" + f, fs::copy_options::overwrite_existing);
-  return R"({"type": "device", "name": ")" + name + R"(", "settings": {"device_id": ")" + device + R"(", "demo": true, )" +
-         (credential ? R"("credential": ")" + service_stack::credential_of(device) + R"(", )" : std::string()) + R"("servers": [")" +
-         server_url + R"("], "ca_file": ")" + st.ca_file() + R"(", "reconnect_min_ms": 100, "reconnect_max_ms": 500, )" + extra + "}}";
+  return agent_named(st, name, device, server_url, extra, credential);
 }
 
 // A client presenting `cert_pem` (with `key_pem`) that says hello as `device` with no credential:
@@ -151,7 +156,7 @@ TEST_CASE("a device enrolls over the link its credential opened and comes back w
   }, 60s);
 }
 
-TEST_CASE("a revoked device certificate loses its link at once and opens nothing again, and the device enrolls anew with its credential") {
+TEST_CASE("a revoked device certificate loses its link at once and opens nothing again, the device does not fall back to its credential on the server's word, and enrolls anew once its certificate is moved away") {
   service_stack st;
   st.run([&]() -> awaitable<void> {
     const auto port = st.start("[" + st.ums(service_stack::device_entry("tc-1")) + "]");
@@ -171,7 +176,19 @@ TEST_CASE("a revoked device certificate loses its link at once and opens nothing
     auto revoked = co_await c.call(http::verb::delete_, "/api/v1/devices/tc-1/certificate", "");
     REQUIRE(revoked.result() == http::status::ok);
     CHECK(json::parse(revoked.body()).at("revoked").as_string() == old_fp);
-    // Back in with the credential, and enrolled again with a new certificate for a new key.
+    // The device holds its credential, but a refusal is only a server's word (a compromised gateway
+    // could claim one to learn the credential): it stays out, presenting its certificate.
+    co_await sleep_for(1500ms);  // several reconnects, 100-500 ms apart
+    const auto out = co_await device_of(st, "tc-1");
+    CHECK_FALSE(out.at("online").as_bool());
+    CHECK(certificate_on_record(out) == "<none>");
+    // Someone who may touch the device moves its certificate and key away: back in with the
+    // credential, and enrolled again with a new certificate for a new key.
+    st.stop_service("tc-1b");
+    fs::create_directories(st.dir() + "/set-aside");
+    for (const char* f : {"device.key", "device.pem"})
+      fs::rename(st.dir() + "/tc-1b/" + f, st.dir() + "/set-aside/" + f);
+    st.start("[" + agent_named(st, "tc-1b", "tc-1", up_url(port), R"("heartbeat_s": 5)", true) + "]");
     co_await wait_authenticated(st, "tc-1", "credential", 10s);
     std::string renewed;
     for (auto until = clock::now() + 10s; clock::now() < until;) {
