@@ -58,6 +58,13 @@ struct certificate_info {
 };
 // The first certificate of a PEM text; throws std::runtime_error if it is not one.
 certificate_info inspect_certificate(std::string_view pem);
+// Whether a certificate valid from `not_before` to `not_after` is due for renewal at `now`: a third
+// of its validity or less is left (devices and gateways ask then, so that a lost or refused
+// renewal has months to be asked again).
+inline bool renewal_due(std::chrono::system_clock::time_point not_before, std::chrono::system_clock::time_point not_after,
+                        std::chrono::system_clock::time_point now) {
+  return now >= not_after - (not_after - not_before) / 3;
+}
 // Whether the first certificate of `cert_pem` is signed by the first of `ca_pem`.
 bool signed_by(const std::string& cert_pem, const std::string& ca_pem);
 // Whether `cert_pem` certifies the public half of `key_pem`.

@@ -99,6 +99,15 @@ std::string utc_now_iso() {
   return std::string(stamp) + ms_text;
 }
 
+std::string utc_iso(std::chrono::system_clock::time_point t) {
+  const auto tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return out;
+}
+
 std::string format(level l, std::string_view scope, std::string_view message) {
   return utc_now_iso() + " " + name_of(l) + " [" + escape(scope) + "] " + escape(message);
 }

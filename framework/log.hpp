@@ -6,6 +6,7 @@
 // (PRIORITY, SHADOWLINK_SCOPE, and SESSION_ID, DEVICE, USER on a session's events).
 // Messages carry text that peers chose (device ids, user names, reasons): control characters and
 // backslashes are escaped, so that no peer can start a forged line or hide part of one.
+#include <chrono>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -33,6 +34,8 @@ void forget_session(const std::string& session_id);
 std::string format_json(level l, std::string_view scope, std::string_view message);
 // The current UTC time as 2026-11-28T04:38:29.334Z (log lines, journal records).
 std::string utc_now_iso();
+// A point in time to the second, UTC, as 2026-11-28T04:38:29Z (certificate dates in messages).
+std::string utc_iso(std::chrono::system_clock::time_point t);
 // The line write() prints (without its newline), for tests.
 std::string format(level l, std::string_view scope, std::string_view message);
 // Control characters as \xNN, a backslash as \\; everything else (UTF-8 included) unchanged.

@@ -4,6 +4,7 @@
 #include "framework/errors.hpp"
 #include "framework/http_proxy.hpp"
 #include "framework/offload.hpp"
+#include "framework/pki.hpp"
 #include "framework/tcp_stream.hpp"
 
 #include <boost/asio/ssl.hpp>
@@ -221,6 +222,12 @@ awaitable<std::unique_ptr<tls_socket>> connect_tls(tls_client& client, std::stri
     throw system_error(make_error_code(boost::system::errc::permission_denied), "TLS handshake with " + h + ": " + refusal);
   }
   co_return s;
+}
+
+std::string peer_key_fingerprint(tls_socket& s) {
+  WOLFSSL_X509_CHAIN* chain = wolfSSL_get_peer_chain(s.native_handle());
+  if (!chain || wolfSSL_get_chain_count(chain) <= 0) return {};
+  return inspect_certificate(pki::der_to_pem(wolfSSL_get_chain_cert(chain, 0), wolfSSL_get_chain_length(chain, 0), CERT_TYPE)).key_fingerprint;
 }
 
 awaitable<void> accept_tls(tls_socket& s, clock::duration deadline) {

@@ -35,6 +35,9 @@ struct peer_certificate {
   bool empty() const { return fingerprint.empty(); }
 };
 peer_certificate client_certificate(tls_socket& s);
+// The SHA-256 of the public key (SubjectPublicKeyInfo) of the certificate the peer presented (a
+// client's view of its server), comparable with request_key_fingerprint(); empty if none.
+std::string peer_key_fingerprint(tls_socket& s);
 
 struct client_trust {
   std::string ca_pem;       // trust anchors (PEM), or

@@ -29,6 +29,9 @@ class ws_stream : public stream {
   virtual awaitable<void> write_text(std::string_view text, error_code& ec) = 0;
   // The reason the peer gave in its close frame, if it sent one.
   virtual std::string close_reason() const = 0;
+  // A client over TLS: the SHA-256 of the server certificate's public key (peer_key_fingerprint),
+  // so that what the server asks for can be bound to the key it proved it holds. Empty otherwise.
+  virtual const std::string& server_key_fingerprint() const = 0;
 };
 
 using ws_ptr = std::unique_ptr<ws_stream>;

@@ -46,6 +46,8 @@ class ws_impl final : public ws_stream {
   }
 
   websocket::stream<Next>& ws() { return st_->ws; }
+  const std::string& server_key_fingerprint() const override { return server_key_; }
+  void set_server_key_fingerprint(std::string fp) { server_key_ = std::move(fp); }
 
   awaitable<std::size_t> read_some(net::mutable_buffer b, error_code& ec) override {
     auto [e, n] = co_await st_->ws.async_read_some(b, use_tuple);
@@ -108,6 +110,7 @@ class ws_impl final : public ws_stream {
   std::shared_ptr<state> st_;
   std::string peer_;
   std::size_t max_;
+  std::string server_key_;
 };
 
 inline void decorate_server(websocket::response_type& res) { res.set(http::field::server, "shadowlink"); }

@@ -49,11 +49,7 @@ void agent::make_tls_client(bool with_certificate) {
 
 void agent::request_certificate_if_due(up::link& link) {
   if (!cfg_.enroll || certificate_asked_) return;
-  if (certificate_) {
-    const auto now = std::chrono::system_clock::now();
-    const auto life = certificate_->not_after - certificate_->not_before;
-    if (now < certificate_->not_after - life / 3) return;
-  }
+  if (certificate_ && !renewal_due(certificate_->not_before, certificate_->not_after, std::chrono::system_clock::now())) return;
   certificate_asked_ = true;
   try {
     // A key made earlier (a request that got no answer) is used again: the device keeps one key

@@ -40,6 +40,10 @@ void icg_service::start() {
   bool bootstrapped = false;
   server_ = make_tls_listener(listener_, env_, ca_dir_, true, &bootstrapped);
   paired_ = !bootstrapped;
+  // A paired gateway's certificate came from the UMS, which renews it; one given as files or
+  // signed here with the CA's own key is the operator's to renew.
+  signed_by_ums_ = paired_ && listener_.cert_file.empty() && !std::filesystem::exists(std::filesystem::path(ca_dir_) / "ca.key");
+  if (signed_by_ums_) note_own_certificate(read_file(env_.data_dir / "server.pem"));
   server_->add_ws("/up/ums", [this](ws_upgrade& up) { return ums_endpoint(up); });
   server_->add_ws("/up", [this](ws_upgrade& up) { return device_endpoint(up); });
   server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return up::accept_tunnel_end(rv_, up, "/tunnel/", name_); });
@@ -207,11 +211,15 @@ awaitable<void> icg_service::serve_ums(up::link& link) {
     outbox_.push_back(hello_for_ums(id, e.id, hello, e.info.peer));
   }
   for (auto& [id, u] : unverified_) outbox_.push_back(hello_for_ums(u.hello.device_id, id, u.hello, u.peer));
-  if (!paired_) request_own_certificate(link);
+  own_asked_ = false;
+  if (!paired_) {
+    request_own_certificate(link);
+    own_asked_ = true;
+  }
   auto reader = [&]() -> awaitable<void> {
     for (;;) on_ums_message(co_await link.receive());
   };
-  co_await (settle(reader()) || announce(link));
+  co_await (settle(reader()) || announce(link) || renew_own_certificate(link));
 }
 
 // Drains the outbox onto the UMS's link, never more than half its queue at a time, so that the
@@ -309,10 +317,34 @@ void icg_service::request_own_certificate(up::link& ums) {
   }
 }
 
+awaitable<void> icg_service::renew_own_certificate(up::link& ums) {
+  net::steady_timer t(co_await net::this_coro::executor);
+  for (;;) {
+    if (signed_by_ums_ && !own_asked_ && renewal_due(own_not_before_, own_not_after_, std::chrono::system_clock::now())) {
+      log::info(name_, "this gateway's certificate is valid until ", log::utc_iso(own_not_after_), ": asking the UMS to renew it");
+      request_own_certificate(ums);
+      own_asked_ = true;
+    }
+    t.expires_after(1h);
+    if (auto [ec] = co_await t.async_wait(use_tuple); ec) co_return;
+  }
+}
+
+void icg_service::note_own_certificate(const std::string& pem) {
+  try {
+    const auto info = inspect_certificate(pem);
+    own_not_before_ = info.not_before;
+    own_not_after_ = info.not_after;
+  } catch (const std::exception& e) {
+    log::error(name_, "cannot read this gateway's certificate: ", e.what(), "; it is not renewed");
+    signed_by_ums_ = false;
+  }
+}
+
 // The UMS signed our key: from the next connection on, the listener presents that certificate
-// (connections already open keep the bootstrap one), and later starts find it in the data dir.
+// (connections already open keep the one they got), and later starts find it in the data dir.
 void icg_service::take_own_certificate(const up::message& m) {
-  if (paired_) return;
+  if (!own_asked_) return;  // nothing asked for on this link
   try {
     const auto key = read_file(env_.data_dir / "server.key");
     const auto ca = read_file(std::filesystem::path(ca_dir_) / "ca.pem");
@@ -322,8 +354,11 @@ void icg_service::take_own_certificate(const up::message& m) {
     auto tls = make_server_tls(chain, key, ca);
     write_file_atomically(env_.data_dir / "server.pem", chain, false);
     server_->set_tls(std::move(tls));
+    log::info(name_, paired_ ? "renewed" : "paired", ": serving the certificate the UMS signed, SHA-256 fingerprint ",
+              pem_fingerprint(m.certificate));
     paired_ = true;
-    log::info(name_, "paired: serving the certificate the UMS signed, SHA-256 fingerprint ", pem_fingerprint(m.certificate));
+    signed_by_ums_ = true;
+    note_own_certificate(m.certificate);
   } catch (const std::exception& e) {
     log::error(name_, "the certificate from the UMS is not used: ", e.what());
   }

@@ -61,9 +61,12 @@ class icg_service final : public service {
   awaitable<void> serve_device(up::link& link, std::function<void()> verified, peer_certificate cert);
   awaitable<void> drop_devices_without_ums();
   void on_ums_message(const up::message& m);
-  // Pairing (a gateway without the CA's key): the certificate the UMS signed for our own key.
+  // Pairing (a gateway without the CA's key): the certificate the UMS signed for our own key;
+  // renewed by the UMS when a third of its validity is left (checked hourly while linked).
   void request_own_certificate(up::link& ums);
   void take_own_certificate(const up::message& m);
+  awaitable<void> renew_own_certificate(up::link& ums);
+  void note_own_certificate(const std::string& pem);
   void on_verdict(const up::message& m);
   void to_ums(const up::message& m);
   void end_all_sessions(const std::string& reason);
@@ -88,6 +91,9 @@ class icg_service final : public service {
   unverified_limits limits_;
   bool started_ = false;
   bool paired_ = true;  // false while serving the self-signed bootstrap certificate
+  bool signed_by_ums_ = false;  // serving a certificate the UMS signed (not files, nor our own CA key)
+  std::chrono::system_clock::time_point own_not_before_{}, own_not_after_{};  // its validity
+  bool own_asked_ = false;  // a certificate request is out on the current UMS link
 
   rendezvous rv_;
   std::unique_ptr<https_server> server_;

@@ -13,14 +13,6 @@ namespace shadowlink::ums {
 namespace json = boost::json;
 
 namespace {
-std::string iso(std::chrono::system_clock::time_point t) {
-  const auto tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char out[32];
-  std::strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return out;
-}
 // Signing costs a CA-key operation and a disk write: one certificate a minute per device is plenty
 // (a device asks once at enrollment and again when a third of its validity is left).
 constexpr auto reissue_after = std::chrono::minutes(1);
@@ -55,10 +47,10 @@ up::message ums_service::issue_certificate(const std::string& device, const std:
     if (c && std::chrono::system_clock::now() - c->issued < reissue_after) return refuse("this device got one less than a minute ago");
     auto pem = sign_client_certificate(env_.shared_dir, csr, device, certificate_days_);
     auto info = inspect_certificate(pem);
-    certs_->issue(device, info.fingerprint, info.key_fingerprint, iso(info.not_after));
+    certs_->issue(device, info.fingerprint, info.key_fingerprint, log::utc_iso(info.not_after));
     audit_->certificate("certificate_issued", device, info.fingerprint, "", via);
     log::info(name_, "device ", device, " enrolled (", via, "): certificate ", info.fingerprint.substr(0, 16), "… valid until ",
-              iso(info.not_after));
+              log::utc_iso(info.not_after));
     out.type = up::kind::certificate;
     out.certificate = std::move(pem);
   } catch (const std::runtime_error& e) {

@@ -8,7 +8,6 @@
 #include "framework/token.hpp"
 #include "services/ums/ums_service.hpp"
 
-
 namespace shadowlink::ums {
 using namespace net::experimental::awaitable_operators;
 
@@ -16,6 +15,18 @@ gateway* ums_service::gateway_of(const device_record& d) {
   auto* live = online_.find(d.id);
   return live ? live->info.gw : nullptr;
 }
+
+namespace {
+// The key a certificate request asks for; empty if the request is malformed or its signature does
+// not prove the key.
+std::string request_key_of(std::string_view csr) {
+  try {
+    return request_key_fingerprint(csr);
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+}  // namespace
 
 // The gateway's own server certificate, for the names the UMS knows it by (its URLs' hosts),
 // whatever the request asks for. Its link is authenticated both ways: the gateway checked our
@@ -75,9 +86,10 @@ awaitable<void> ums_service::gateway_link(gateway& gw) {
         gw.pair_tls.reset();
         log::warn(scope, "gateway ", gw.name, " is trusted through the installation CA: its pair_pin is no longer used (remove it from the config)");
       }
+      const auto presented_key = ws->server_key_fingerprint();
       up::link link(std::move(ws));
       delays.reset();
-      co_await link.serve(serve_gateway(gw, link, pairing));
+      co_await link.serve(serve_gateway(gw, link, presented_key));
       if (!stopping_) log::warn(scope, "connection to gateway ", gw.url, " lost");
     } catch (const std::exception& e) {
       if (stopping_) break;
@@ -89,7 +101,7 @@ awaitable<void> ums_service::gateway_link(gateway& gw) {
   }
 }
 
-awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, bool pairing) {
+awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, const std::string& presented_key) {
   const std::string scope = name_ + "/" + gw.name;
   gw.link = &link;
   log::info(scope, "connected to gateway ", gw.url);
@@ -142,11 +154,19 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, bool pai
         }
         break;
       case up::kind::certificate_request: {
-        if (m.device_id.empty()) {  // the gateway's own: only on the link its pairing pin opened
-          if (!pairing) {
-            log::warn(scope, "gateway ", gw.name, " asked for a certificate outside pairing: not signed");
+        if (m.device_id.empty()) {
+          // The gateway's own (pairing, or a renewal): only for the key it proved on this link,
+          // which its pairing pin or the CA vouched for, so a stolen or swapped key never becomes a
+          // certified one. To change its key, a gateway pairs again.
+          if (presented_key.empty() || request_key_of(m.csr) != presented_key) {
+            log::warn(scope, "gateway ", gw.name, " asked to certify another key than the one its certificate holds: not signed");
             break;
           }
+          if (clock::now() - gw.last_signed < 1min) {
+            log::warn(scope, "gateway ", gw.name, " asked for another certificate within a minute: not signed");
+            break;
+          }
+          gw.last_signed = clock::now();
           const auto answer = sign_gateway_certificate(gw, m.csr);
           if (!co_await link.send_paced(answer)) co_return;
           break;

@@ -63,6 +63,7 @@ struct gateway {
   std::string proxy;  // HTTP CONNECT proxy on the way to the gateway, if any
   std::unique_ptr<tls_client> tls, pair_tls;
   up::link* link = nullptr;
+  clock::time_point last_signed{};  // its own certificate: one a minute at most, whatever it asks
 };
 
 struct ums_settings {
@@ -135,7 +136,9 @@ class ums_service final : public service {
   awaitable<void> gateway_link(gateway& gw);
   // pairing: the link was opened trusting the gateway's bootstrap certificate (pair_pin), the only
   // link on which the UMS signs the gateway's own certificate.
-  awaitable<void> serve_gateway(gateway& gw, up::link& link, bool pairing);
+  // `presented_key`: the SHA-256 of the public key of the certificate the gateway presented on
+  // this link, the only key the UMS signs a certificate for (pairing or renewal).
+  awaitable<void> serve_gateway(gateway& gw, up::link& link, const std::string& presented_key);
   awaitable<void> console_icg_flow(session_ptr s, gateway& gw);
   awaitable<void> webapp_icg_flow(ws_upgrade& up, session_ptr s, gateway& gw);
   awaitable<void> ask_gateway(shadow_session& s, gateway& gw, const tickets& t);
