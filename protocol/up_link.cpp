@@ -3,6 +3,7 @@
 #include "framework/deadline.hpp"
 
 #include <boost/asio/error.hpp>
+#include <boost/beast/websocket/error.hpp>
 
 namespace shadowlink::up {
 using namespace net::experimental::awaitable_operators;
@@ -89,6 +90,9 @@ awaitable<message> link::receive() {
     auto text = co_await ws_->read_message(ec);
     if (ec) {
       close(ec.message());  // lets the writer finish too
+      // Said in the logs' words: which limit the peer broke.
+      if (ec == boost::beast::websocket::error::buffer_overflow || ec == boost::beast::websocket::error::message_too_big)
+        throw system_error(ec, "a message over the " + std::to_string(max_message_bytes) + "-byte limit");
       throw system_error(ec);
     }
     try {

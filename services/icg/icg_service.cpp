@@ -2,6 +2,7 @@
 
 #include "framework/certs.hpp"
 #include "framework/deadline.hpp"
+#include "framework/errors.hpp"
 #include "framework/log.hpp"
 #include "framework/on_exit.hpp"
 #include "framework/tcp_stream.hpp"
@@ -483,7 +484,9 @@ awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> 
         }
       }
     }
-  } catch (const system_error&) {
+  } catch (const system_error& e) {
+    // A peer going away is normal; a message over the size limit or a broken stream is not.
+    if (!is_normal_end(e.code())) log::warn(name_, "device ", device, " link closed: ", e.what());
   }
 }
 

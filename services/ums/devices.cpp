@@ -80,7 +80,7 @@ awaitable<void> ums_service::serve_device(up::link& link, peer_certificate cert)
   } catch (const system_error& e) {
     // A peer going away is normal; a message over the size limit or a broken stream is not.
     if (is_normal_end(e.code())) log::debug(name_, "device ", id, " link ended: ", e.code().message());
-    else log::warn(name_, "device ", id, " link closed: ", e.code().message());
+    else log::warn(name_, "device ", id, " link closed: ", e.what());
   }
 }
 

@@ -73,7 +73,7 @@ cleanup() {
     echo "---- logs ($WORK) ----"
     for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "== $f"; tail -40 "$f"; }; done
   fi
-  rm -rf "$WORK"
+  [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
   exit $rc
 }
 trap cleanup EXIT
