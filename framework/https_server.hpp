@@ -18,7 +18,9 @@ namespace shadowlink {
 
 struct server_limits {
   clock::duration tls_handshake = 10s;
-  clock::duration request = 30s;  // idle keep-alive connection or slow request
+  // A whole request (headers and body) within this, however slowly it trickles in; also how long
+  // a keep-alive connection may idle between requests.
+  clock::duration request = 30s;
   // An HTTP connection (not a WebSocket) is closed after the answer that ends this: a client that
   // asks something every 29 s cannot hold its connection forever.
   clock::duration keep_alive_lifetime = 10min;

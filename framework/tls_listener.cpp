@@ -32,6 +32,7 @@ tls_listener_settings tls_listener_settings::read(settings& s, std::uint16_t def
   s.number("max_handshakes", t.limits.max_handshakes, 1, 100000);
   s.number("max_handshakes_per_address", t.limits.max_handshakes_per_address, 1, 100000);
   s.seconds("keep_alive_lifetime_s", t.limits.keep_alive_lifetime, 1, 24 * 3600);
+  s.seconds("request_timeout_s", t.limits.request, 1, 3600);
   t.proxy_protocol_from = s.strings("proxy_protocol_from", t.proxy_protocol_from);
   for (const auto& a : t.proxy_protocol_from) {
     error_code ec;

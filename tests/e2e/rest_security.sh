@@ -8,7 +8,7 @@ cat > "$WORK/ums.json" <<JSON
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"}], "login_idle_timeout_s": 3,
-  "proxy_protocol_from": ["127.0.0.2"]}}]}
+  "proxy_protocol_from": ["127.0.0.2"], "request_timeout_s": 3}}]}
 JSON
 start_daemon ums "$WORK/ums.json"
 PORT=$(daemon_port ums)
@@ -124,4 +124,27 @@ wait_log ums "connection from balancer 127.0.0.2:[0-9]* closed: not a PROXY prot
 # Everyone else connects directly as before (the positive control).
 [ "$(status GET /health)" = 200 ] || fail "a direct connection is no longer served"
 echo "ok: through haproxy the UMS saw 127.0.0.3 and 127.0.0.4; the balancer's address without a header was refused"
+step "a request that trickles in (one header byte every 0.3 s) is cut off at request_timeout_s (3 s), not before"
+CUT=$(python3 - "$WORK/data/ca.pem" "$PORT" <<'PY'
+import socket, ssl, sys, time
+ctx = ssl.create_default_context(cafile=sys.argv[1])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=5), server_hostname="localhost")
+start = time.monotonic()
+s.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+s.settimeout(0.3)
+while time.monotonic() - start < 20:
+    try:
+        s.sendall(b"x")
+        if not s.recv(1):
+            break
+    except socket.timeout:
+        continue
+    except (OSError, ssl.SSLError):
+        break
+print(f"{time.monotonic() - start:.1f}")
+PY
+)
+python3 -c "import sys; t = float(sys.argv[1]); sys.exit(0 if 2.5 <= t <= 10 else 1)" "$CUT" || fail "the trickling request was cut off after $CUT s (deadline 3 s)"
+echo "ok: the trickling request was cut off after $CUT s"
+[ "$(status GET /health)" = 200 ] || fail "positive control: a whole request is not served"
 echo "rest security: all checks passed"
