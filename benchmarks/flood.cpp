@@ -35,6 +35,9 @@
 #include <cstdio>
 #include <thread>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 using namespace shadowlink;
 using namespace net::experimental::awaitable_operators;
 namespace json = boost::json;
@@ -44,6 +47,7 @@ namespace {
 struct options {
   std::string ums, ca, token, device, ids = "scale-", user = "admin";
   int hostile = 2000, seconds = 30, round_trips = 2000, sources = 8, id_count = 100;
+  int hostile_nice = 0;  // the hostile thread's nice value: 19 stands in for attackers on other machines
 };
 
 struct kind_stats {
@@ -235,6 +239,7 @@ awaitable<void> run(options o, int& rc) {
     hostile_ioc.stop();
   });
   std::thread hostile_thread([&] {
+    if (o.hostile_nice != 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), o.hostile_nice);
     hostile_ioc.run();
 #ifdef FP_ECC
     wc_ecc_fp_free();  // wolfSSL's per-thread cache of ECC points; the main thread's is freed at exit
@@ -282,7 +287,9 @@ int main(int argc, char** argv) {
       ("sources", bench::po::value(&o.sources)->default_value(o.sources), "source addresses 127.0.1.2 .. 127.0.1.(K+1)")
       ("ids", bench::po::value(&o.ids)->default_value(o.ids), "prefix of the device ids the wrong hellos name")
       ("id-count", bench::po::value(&o.id_count)->default_value(o.id_count), "how many such ids (PREFIX0 ..)")
-      ("user", bench::po::value(&o.user)->default_value(o.user), "the user whose password is guessed");
+      ("user", bench::po::value(&o.user)->default_value(o.user), "the user whose password is guessed")
+      ("hostile-nice", bench::po::value(&o.hostile_nice)->default_value(o.hostile_nice),
+       "nice value of the hostile clients' thread (19: they barely take this machine's CPU, as from other machines)");
   bench::po::positional_options_description none;
   bench::po::variables_map vm;
   if (auto done = bench::parse_command_line(argc, argv, "flood", opts, none, vm)) return *done;
