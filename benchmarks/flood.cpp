@@ -239,7 +239,8 @@ awaitable<void> run(options o, int& rc) {
     hostile_ioc.stop();
   });
   std::thread hostile_thread([&] {
-    if (o.hostile_nice != 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), o.hostile_nice);
+    if (o.hostile_nice != 0 && ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), o.hostile_nice) != 0)
+      std::fprintf(stderr, "flood: cannot set the hostile thread's nice value to %d\n", o.hostile_nice);
     hostile_ioc.run();
 #ifdef FP_ECC
     wc_ecc_fp_free();  // wolfSSL's per-thread cache of ECC points; the main thread's is freed at exit

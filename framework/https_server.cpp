@@ -193,7 +193,8 @@ std::string_view handshake_failure_kind(void* native_ssl, const error_code& ec) 
 const char* https_server::full_for(const std::string& address) const {
   const auto known = addresses_.find(address);
   const std::size_t in_progress = known == addresses_.end() ? 0 : known->second.handshakes;
-  if (handshakes_ >= limits_.max_handshakes && in_progress > 0) return "TLS handshakes in progress";
+  if (handshakes_ >= 2 * limits_.max_handshakes || (handshakes_ >= limits_.max_handshakes && in_progress > 0))
+    return "TLS handshakes in progress";
   if (known == addresses_.end()) return nullptr;
   if (known->second.connections >= limits_.max_connections_per_address) return "connections from that address";
   if (known->second.handshakes >= limits_.max_handshakes_per_address) return "TLS handshakes in progress from that address";

@@ -140,14 +140,17 @@ awaitable<void> agent::serve(up::link& link) {
   link.send(hello);
   auto welcome = co_await link.receive();
   if (welcome.type != up::kind::welcome) {
-    if (certificate_ && welcome.reason == up::certificate_not_accepted) certificate_refused(welcome.reason);
-    else if (!told_refused_) log::error(name_, current_, " refused the device: ", welcome.reason);
-    told_refused_ = true;
+    if (certificate_ && welcome.reason == up::certificate_not_accepted) {
+      certificate_refused(welcome.reason);
+    } else {
+      if (!told_refused_) log::error(name_, current_, " refused the device: ", welcome.reason);
+      told_refused_ = true;
+    }
     link.close("refused");
     co_return;
   }
   backoff_.reset();
-  told_refused_ = false;  // (a later refusal is news again)
+  told_refused_ = told_certificate_refused_ = false;  // (a later refusal is news again)
   // The server says how often it wants to hear from us; our own setting only when it does not.
   const auto period = welcome.heartbeat_s > 0 ? std::chrono::seconds(std::min<std::int64_t>(welcome.heartbeat_s, 300)) : cfg_.heartbeat;
   log::info(name_, "connected to ", current_, " as ", cfg_.device_id, " (heartbeat every ",

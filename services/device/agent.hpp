@@ -117,7 +117,8 @@ class agent final : public service {
   std::optional<validity> certificate_;  // set while one is presented
   bool certificate_asked_ = false;       // on the current link
   std::string pending_key_;  // the key of the certificate request in flight
-  bool told_refused_ = false;  // a refusal is logged once, until the device is let in again
+  // Refusals are logged once each, until the device is let in again.
+  bool told_refused_ = false, told_certificate_refused_ = false;
   up::link* link_ = nullptr;
   bool stopping_ = false;
   std::string active_session_;

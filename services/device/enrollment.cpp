@@ -93,7 +93,8 @@ void agent::store_certificate(const up::message& m) {
 // credential through it: so a refusal never brings the credential back. A revoked device stays out
 // until someone who may touch it enrolls it again, with a new key (the revoked one may have leaked).
 void agent::certificate_refused(std::string_view why) {
-  if (told_refused_) return;  // the agent keeps trying (an administrator may undo a revocation), quietly
+  if (told_certificate_refused_) return;  // the agent keeps trying (an administrator may undo a revocation), quietly
+  told_certificate_refused_ = true;
   log::error(name_, current_, " refused the device certificate (", why,
              "); the device keeps presenting it and does not fall back to its credential. To enroll it again, move ",
              cert_file().string(), " and ", key_file().string(), " away and restart the agent with its credential");

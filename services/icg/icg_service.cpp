@@ -213,10 +213,6 @@ awaitable<void> icg_service::serve_ums(up::link& link) {
   }
   for (auto& [id, u] : unverified_) outbox_.push_back(hello_for_ums(u.hello.device_id, id, u.hello, u.peer));
   own_asked_ = false;
-  if (!paired_) {
-    request_own_certificate(link);
-    own_asked_ = true;
-  }
   auto reader = [&]() -> awaitable<void> {
     for (;;) on_ums_message(co_await link.receive());
   };
@@ -284,8 +280,8 @@ void icg_service::on_ums_message(const up::message& m) {
       end_session(m.session_id, m.reason.empty() ? "ended by the UMS" : m.reason);
       return;
     case up::kind::error:
-      // (The UMS refusing this gateway's certificate request, for one: pairing does not happen.)
-      if (!paired_) log::error(name_, "the UMS reports: ", m.reason);
+      // (The UMS refusing this gateway's certificate request, for one: pairing or renewal does not happen.)
+      if (!paired_ || own_asked_) log::error(name_, "the UMS reports: ", m.reason);
       return;
     default:
       return;
@@ -318,15 +314,20 @@ void icg_service::request_own_certificate(up::link& ums) {
   }
 }
 
+// Asks at once when the link comes up, and again while it lasts (a refused or lost request is not
+// the end of it): every 2 minutes until paired (the UMS signs one a minute at most), hourly after.
 awaitable<void> icg_service::renew_own_certificate(up::link& ums) {
   net::steady_timer t(co_await net::this_coro::executor);
   for (;;) {
-    if (signed_by_ums_ && !own_asked_ && renewal_due(own_not_before_, own_not_after_, std::chrono::system_clock::now())) {
+    if (!paired_) {
+      request_own_certificate(ums);
+      own_asked_ = true;
+    } else if (signed_by_ums_ && renewal_due(own_not_before_, own_not_after_, std::chrono::system_clock::now())) {
       log::info(name_, "this gateway's certificate is valid until ", log::utc_iso(own_not_after_), ": asking the UMS to renew it");
       request_own_certificate(ums);
       own_asked_ = true;
     }
-    t.expires_after(1h);
+    t.expires_after(paired_ ? clock::duration(1h) : clock::duration(2min));
     if (auto [ec] = co_await t.async_wait(use_tuple); ec) co_return;
   }
 }

@@ -55,6 +55,22 @@ up::message ums_service::sign_gateway_certificate(const gateway& gw, const std::
   return out;
 }
 
+up::message ums_service::gateway_certificate_answer(gateway& gw, const std::string& csr, const std::string& presented_key) {
+  up::message refusal;
+  refusal.type = up::kind::error;
+  if (presented_key.empty() || request_key_of(csr) != presented_key) {
+    refusal.reason = "certificate request refused: it is not for the key this gateway's certificate holds";
+  } else if (clock::now() - gw.last_signed < 1min) {
+    refusal.reason = "certificate request refused: one a minute at most";
+  } else {
+    auto answer = sign_gateway_certificate(gw, csr);
+    if (answer.type == up::kind::certificate) gw.last_signed = clock::now();
+    return answer;
+  }
+  log::warn(name_ + "/" + gw.name, "gateway ", gw.name, ": ", refusal.reason);
+  return refusal;
+}
+
 awaitable<void> ums_service::gateway_link(gateway& gw) {
   backoff delays(500ms, 30s);
   net::steady_timer sleep(co_await net::this_coro::executor);
@@ -158,16 +174,7 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, const st
           // The gateway's own (pairing, or a renewal): only for the key it proved on this link,
           // which its pairing pin or the CA vouched for, so a stolen or swapped key never becomes a
           // certified one. To change its key, a gateway pairs again.
-          if (presented_key.empty() || request_key_of(m.csr) != presented_key) {
-            log::warn(scope, "gateway ", gw.name, " asked to certify another key than the one its certificate holds: not signed");
-            break;
-          }
-          if (clock::now() - gw.last_signed < 1min) {
-            log::warn(scope, "gateway ", gw.name, " asked for another certificate within a minute: not signed");
-            break;
-          }
-          gw.last_signed = clock::now();
-          const auto answer = sign_gateway_certificate(gw, m.csr);
+          const auto answer = gateway_certificate_answer(gw, m.csr, presented_key);
           if (!co_await link.send_paced(answer)) co_return;
           break;
         }

@@ -144,6 +144,9 @@ class ums_service final : public service {
   awaitable<void> ask_gateway(shadow_session& s, gateway& gw, const tickets& t);
   gateway* gateway_of(const device_record& d);
   up::message sign_gateway_certificate(const gateway& gw, const std::string& csr);
+  // A gateway's request for its own certificate (pairing or renewal): signed only for the key it
+  // presented on this link, one a minute at most; otherwise an error that says why.
+  up::message gateway_certificate_answer(gateway& gw, const std::string& csr, const std::string& presented_key);
 
   // UP link handling (devices.cpp).
   awaitable<void> serve_device(up::link& link, peer_certificate cert);
