@@ -10,6 +10,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 namespace shadowlink {
 namespace {
@@ -243,6 +244,19 @@ awaitable<void> accept_tls(tls_socket& s, clock::duration deadline) {
   if (auto [ec] = std::get<0>(r); ec) throw_tls(s, ec, "TLS handshake");
 }
 
+namespace {
+// wolfSSL keeps a cache of ECC points per thread (FP_ECC in Debian's build); a thread that ends
+// (a listener's handshake pool, when the listener goes) must free its own.
+struct ecc_cache_of_this_thread {
+  void in_use() {}
+  ~ecc_cache_of_this_thread() {
+#ifdef FP_ECC
+    wc_ecc_fp_free();
+#endif
+  }
+};
+}  // namespace
+
 awaitable<void> accept_tls(tls_socket& s, clock::duration deadline, net::thread_pool& pool) {
   using namespace net::experimental::awaitable_operators;
   const auto until = clock::now() + deadline;
@@ -250,6 +264,8 @@ awaitable<void> accept_tls(tls_socket& s, clock::duration deadline, net::thread_
   auto wait = tcp::socket::wait_read;  // the client speaks first
   // (Named before the co_await: g++ 12 miscompiles lambdas created inside a co_await expression.)
   std::function<tls_socket::attempt()> step = [&s] {
+    thread_local ecc_cache_of_this_thread cache;
+    cache.in_use();
     yield_to_the_event_loop(19);
     return s.try_handshake(ssl::stream_base::server);
   };
