@@ -49,7 +49,8 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
       co_return co_await revoke_certificate(req, segments[3], *user);
   }
   constexpr std::string_view one = "/api/v1/sessions/";
-  if (path.starts_with(one) && req.method() == http::verb::get) co_return session_state(req, path.substr(one.size()), *user);
+  if (path.starts_with(one) && req.method() == http::verb::get)
+    co_return co_await session_state(req, std::string(path.substr(one.size())), *user);
   if (path.starts_with(one) && req.method() == http::verb::delete_)
     co_return co_await end_session_by(req, path.substr(one.size()), *user);
   if (target == "/api/v1/logout" && req.method() == http::verb::post) {
@@ -178,14 +179,38 @@ http_response ums_service::list_sessions(const http_request& req, const std::str
   return json_response(req, http::status::ok, json::serialize(json::object{{"sessions", out}}));
 }
 
-// GET /api/v1/sessions/ID: where the session's set-up stands, or how it ended.
-http_response ums_service::session_state(const http_request& req, std::string_view id, const std::string& user) {
+// GET /api/v1/sessions/ID: where the session's set-up stands, or how it ended. With
+// ?after=STATE (the state the client saw last) the answer waits until the session has moved on,
+// at most wait_s seconds (10 by default, 0 to 30): a console follows each step the moment it
+// happens, with one request per step instead of polling.
+awaitable<http_response> ums_service::session_state(const http_request& req, std::string id, std::string user) {
+  std::string after;
+  int wait_s = 10;
+  if (auto url = boost::urls::parse_origin_form(req.target())) {
+    const auto params = url->params();
+    if (auto p = params.find("after"); p != params.end()) after = (*p).value;
+    if (auto p = params.find("wait_s"); p != params.end()) {
+      const std::string v = (*p).value;
+      if (v.empty() || v.size() > 2 || v.find_first_not_of("0123456789") != std::string::npos || std::stoi(v) > 30)
+        co_return error_response(req, http::status::bad_request, "wait_s: a whole number of seconds from 0 to 30");
+      wait_s = std::stoi(v);
+    }
+  }
+  if (auto it = sessions_.find(id); !after.empty() && it != sessions_.end() && sees(user, *it->second) && it->second->state == after) {
+    using namespace net::experimental::awaitable_operators;
+    auto s = it->second;  // alive across the wait
+    net::steady_timer limit(co_await net::this_coro::executor, std::chrono::seconds(wait_s));
+    while (s->state == after) {
+      auto r = co_await (s->changed.async_wait(use_tuple) || limit.async_wait(use_tuple));
+      if (r.index() == 1) break;
+    }
+  }
   if (auto it = sessions_.find(id); it != sessions_.end() && sees(user, *it->second))
-    return json_response(req, http::status::ok, json::serialize(session_json(*it->second, it->second->user == user)));
+    co_return json_response(req, http::status::ok, json::serialize(session_json(*it->second, it->second->user == user)));
   for (auto r = recent_.rbegin(); r != recent_.rend(); ++r)
     if (r->id == id && sees(user, r->user, r->device))
-      return json_response(req, http::status::ok, json::serialize(r->view));
-  return error_response(req, http::status::not_found, "no such session (ended sessions are kept for 15 minutes)");
+      co_return json_response(req, http::status::ok, json::serialize(r->view));
+  co_return error_response(req, http::status::not_found, "no such session (ended sessions are kept for 15 minutes)");
 }
 
 awaitable<http_response> ums_service::end_session_by(const http_request& req, std::string_view id, const std::string& user) {

@@ -25,7 +25,8 @@ struct flow_error : std::runtime_error {
 };
 
 struct shadow_session {
-  explicit shadow_session(net::any_io_executor ex) : device_answer(ex), answer(ex), reports(ex) {}
+  explicit shadow_session(net::any_io_executor ex)
+      : changed(ex, clock::time_point::max()), device_answer(ex), answer(ex), reports(ex) {}
 
   std::string id;
   std::string device_id;
@@ -41,7 +42,10 @@ struct shadow_session {
   void step(std::string words, clock::time_point until = {}) {
     state = std::move(words);
     deadline = until;
+    changed.expires_at(clock::time_point::max());  // wakes the requests waiting for the next step
   }
+  // Never expires: each step() cancels the waits on it (GET /api/v1/sessions/ID?after=STATE).
+  net::steady_timer changed;
   clock::time_point created = clock::now();
   clock::time_point started{};  // splice began
   std::string tunnel_url, viewer_token;  // step 4 of a console flow, until the viewer's tunnel arrives

@@ -166,7 +166,7 @@ class ums_service final : public service {
   // whoever follows a set-up can read how it ended.
   boost::json::object session_json(const shadow_session& s, bool with_ticket) const;
   void remember_ended(const shadow_session& s);
-  http_response session_state(const http_request& req, std::string_view id, const std::string& user);
+  awaitable<http_response> session_state(const http_request& req, std::string id, std::string user);
 
   std::string scope(const shadow_session& s) const { return name_ + "/" + s.id; }
 

@@ -50,6 +50,7 @@ CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/c
 cat > "$WORK/device.json" <<JSON
 {"data_dir": "$WORK/device-data", "services": [{"type": "device", "name": "remote-1", "settings": {
   "device_id": "remote-1", "credential_file": "$(credential_file "remote-1-credential")", "servers": ["wss://localhost:$DEAD_PORT/up", "wss://localhost:$ICG_PORT/up"], "return_check_s": 2,
+  "enroll": false,
   "proxy": "http://127.0.0.1:$PROXY_PORT",
   "ca_file": "$WORK/data/ca.pem", "vnc_socket": "$VNC_SOCKET", "reconnect_min_ms": 200, "reconnect_max_ms": 1000}}]}
 JSON
@@ -126,6 +127,8 @@ wait_count ums "AUDIT session ended: device=remote-1 user=automation" $((ENDED +
 grep -q 'outcome="timed out"' "$WORK/ums.log" || fail "the abandoned session did not time out at the UMS"
 [ "$(upgrade_status "$URL" "$LATE")" = 403 ] || fail "a late viewer was let in at the gateway after the UMS gave up"
 
+# (The device stays on its credential: the second UMS keeps certificate records of its own, and a
+# device never falls back from a refused certificate to its credential.)
 step "the preferred connector comes back: the device returns to it (here a second UMS on the first URL)"
 cat > "$WORK/ums-b.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "name": "ums-b", "settings": {"port": $DEAD_PORT,

@@ -386,6 +386,55 @@ awaitable<void> check_intruder_is_ignored(service_stack& st, tls_client& tls, st
 }
 }  // namespace
 
+TEST_CASE("asked for a session's state after the one the client saw, the UMS answers when the session moves on, at the time limit if it does not, and at once if it already has") {
+  service_stack st;
+  st.run([&]() -> awaitable<void> {
+    const auto port = st.start("[" + st.ums(service_stack::device_entry("quiet")) + "]");
+    auto& c = st.console(port);
+    tls_client tls(make_trust(st.ca_file(), ""));
+    scripted_device quiet;  // takes the request and says nothing until told to
+    co_await quiet.connect(st.tasks(), tls, port, "quiet");
+    co_await st.wait_online("quiet", 5s);
+    const auto id = co_await st.request("quiet");
+    const auto request = co_await quiet.next(up::kind::shadow_request, 5s);
+    REQUIRE(request.session_id == id);
+    co_await st.wait_state(id, "asking the device", 5s);
+    const std::string asking = "/api/v1/sessions/" + id + "?after=asking%20the%20device";
+
+    // Nothing happens: the answer comes at wait_s, with the same state.
+    auto t0 = clock::now();
+    auto same = co_await c.call(http::verb::get, asking + "&wait_s=1");
+    CHECK(clock::now() - t0 >= 900ms);
+    CHECK(text(json::parse(same.body()).as_object(), "state") == "asking the device");
+
+    // The device refuses while a request waits: the answer comes then, not at its 20 s limit.
+    meeting_point<http_response> waited(co_await net::this_coro::executor);
+    auto wait_for_step = [&]() -> awaitable<void> { waited.deliver(co_await c.call(http::verb::get, asking + "&wait_s=20")); };
+    st.tasks().spawn(wait_for_step(), "test/long-poll");
+    co_await sleep_for(300ms);
+    CHECK_FALSE(waited.ready());  // still waiting: the session has not moved
+    up::message no;
+    no.type = up::kind::shadow_refused;
+    no.session_id = id;
+    no.reason = "declined by the device's user";
+    t0 = clock::now();
+    quiet.send(no);
+    const auto moved = co_await waited.wait(clock::now() + 10s);
+    CHECK(clock::now() - t0 < 5s);
+    const auto after = json::parse(moved.body()).as_object();
+    CHECK(text(after, "state") == "ended");
+    CHECK_THAT(text(after, "end_reason"), Catch::Contains("declined by the device's user"));
+
+    // Already past the state given: at once.
+    t0 = clock::now();
+    auto at_once = co_await c.call(http::verb::get, asking + "&wait_s=20");
+    CHECK(clock::now() - t0 < 5s);
+    CHECK(text(json::parse(at_once.body()).as_object(), "state") == "ended");
+    auto too_long = co_await c.call(http::verb::get, asking + "&wait_s=31");
+    CHECK(too_long.result() == http::status::bad_request);
+  }, 60s);
+}
+
 TEST_CASE("a device cannot answer for another device's session: its yes, tunnel report and end are ignored, and its own device's answer counts") {
   service_stack st;
   st.run([&]() -> awaitable<void> {
