@@ -21,9 +21,19 @@ std::string splice_end::words(std::string_view a_name, std::string_view b_name) 
   return "?";
 }
 
-splicer::splicer(stream& a, stream& b, splice_options o)
-    : a_(a), b_(b), o_(o), buf_ab_(std::make_unique<std::array<char, buffer_size>>()),
-      buf_ba_(std::make_unique<std::array<char, buffer_size>>()) {}
+splicer::splicer(stream& a, stream& b, splice_options o) : a_(a), b_(b), o_(o) {}
+
+void splice_buffer::after_read(std::size_t n) {
+  if (!big_) {
+    if (n == small_.size()) big_ = std::make_unique_for_overwrite<char[]>(big_size);  // more is coming
+    return;
+  }
+  small_reads_ = n <= small_.size() ? small_reads_ + 1 : 0;
+  if (small_reads_ >= 8) {
+    big_.reset();
+    small_reads_ = 0;
+  }
+}
 
 void splicer::begin_ending(splice_end e) {
   if (ending_) return;
@@ -51,11 +61,11 @@ void splicer::end_of(const stream& s, const error_code& ec) {
   begin_ending(std::move(e));
 }
 
-awaitable<void> splicer::pump(stream& from, stream& to, std::uint64_t& bytes, std::uint64_t& msgs,
-                             std::array<char, buffer_size>& buf, clock::time_point& write_since) {
+awaitable<void> splicer::pump(stream& from, stream& to, std::uint64_t& bytes, std::uint64_t& msgs, splice_buffer& buf,
+                             clock::time_point& write_since) {
   for (;;) {
     error_code ec;
-    std::size_t n = co_await from.read_some(net::buffer(buf), ec);
+    std::size_t n = co_await from.read_some(buf.space(), ec);
     if (n > 0) {
       // Deliver what was read even if the read also reported the end.
       c_.buffered += n;
@@ -65,6 +75,7 @@ awaitable<void> splicer::pump(stream& from, stream& to, std::uint64_t& bytes, st
       co_await to.write(net::buffer(buf.data(), n), wec);
       write_since = {};
       c_.buffered -= n;
+      buf.after_read(n);
       if (wec) {
         end_of(to, wec);
         break;
@@ -122,8 +133,8 @@ awaitable<splice_end> splicer::run() {
     ~live_guard() { --splice_stats::live; }
   } guard;
   try {
-    co_await (pump(a_, b_, c_.bytes_ab, c_.messages_ab, *buf_ab_, write_since_ab_) &&
-              pump(b_, a_, c_.bytes_ba, c_.messages_ba, *buf_ba_, write_since_ba_) && watchdog());
+    co_await (pump(a_, b_, c_.bytes_ab, c_.messages_ab, buf_ab_, write_since_ab_) &&
+              pump(b_, a_, c_.bytes_ba, c_.messages_ba, buf_ba_, write_since_ba_) && watchdog());
   } catch (const system_error&) {
     // Terminal cancellation from the owner: fall through to the forcible close.
     begin_ending({splice_end::kind::cancelled, true, {}});

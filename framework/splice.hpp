@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace shadowlink {
@@ -49,9 +50,33 @@ struct splice_end {
   bool operator==(const splice_end&) const = default;
 };
 
+// One direction's buffer. Why two sizes: a session holds two of them for as long as it lasts, and
+// most of that time it is idle or interactive (keystrokes, pointer moves, small screen updates); a
+// bulk transfer (a full screen) gets the big one from its second read on and keeps it while reads
+// fill it, so throughput does not change.
+class splice_buffer {
+ public:
+  static constexpr std::size_t big_size = 64 * 1024;
+  static constexpr std::size_t small_size = 4 * 1024;
+  // Where the next read goes.
+  net::mutable_buffer space() { return big_ ? net::buffer(big_.get(), big_size) : net::buffer(small_); }
+  // What the last read put there (valid until after_read).
+  const char* data() const { return big_ ? big_.get() : small_.data(); }
+  // After the read's bytes were written on: a read that filled the small buffer gets the big one
+  // for the next reads; eight reads in a row that the small one would have held give it back.
+  void after_read(std::size_t n);
+  bool holds_big() const { return big_ != nullptr; }
+
+ private:
+  std::array<char, small_size> small_;
+  std::unique_ptr<char[]> big_;  // allocated uninitialised: its pages become resident only as used
+  int small_reads_ = 0;          // in a row, while big_ is held
+};
+
 class splicer {
  public:
-  static constexpr std::size_t buffer_size = 64 * 1024;
+  // The most one direction holds (read and not yet written): the bound on what a stalled peer costs.
+  static constexpr std::size_t buffer_size = splice_buffer::big_size;
 
   splicer(stream& a, stream& b, splice_options o = {});
   splicer(const splicer&) = delete;
@@ -67,7 +92,7 @@ class splicer {
   const splice_counters& counters() const { return c_; }
 
  private:
-  awaitable<void> pump(stream& from, stream& to, std::uint64_t& bytes, std::uint64_t& msgs, std::array<char, buffer_size>& buf,
+  awaitable<void> pump(stream& from, stream& to, std::uint64_t& bytes, std::uint64_t& msgs, splice_buffer& buf,
                        clock::time_point& write_since);
   awaitable<void> watchdog();
   void begin_ending(splice_end e);
@@ -83,7 +108,7 @@ class splicer {
   int running_ = 0;
   clock::time_point last_activity_;
   clock::time_point write_since_ab_{}, write_since_ba_{};
-  std::unique_ptr<std::array<char, buffer_size>> buf_ab_, buf_ba_;
+  splice_buffer buf_ab_, buf_ba_;
   std::unique_ptr<net::steady_timer> timer_;
 };
 

@@ -266,7 +266,7 @@ awaitable<void> accept_tls(tls_socket& s, clock::duration deadline, net::thread_
   std::function<tls_socket::attempt()> step = [&s] {
     thread_local ecc_cache_of_this_thread cache;
     cache.in_use();
-    yield_to_the_event_loop(19);
+    yield_to_the_event_loop();
     return s.try_handshake(ssl::stream_base::server);
   };
   for (;;) {
@@ -274,10 +274,10 @@ awaitable<void> accept_tls(tls_socket& s, clock::duration deadline, net::thread_
     if (r.index() == 1) throw system_error(net::error::timed_out, "TLS handshake");
     if (auto [ec] = std::get<0>(r); ec) throw system_error(ec, "TLS handshake");
     const auto a = co_await offload(pool, step);
+    if (a.ec) throw_tls(s, a.ec, "TLS handshake");
+    if (a.wait == tls_socket::want::nothing) co_return;  // done, however long it took: the client is waiting
     // The deadline counts the time queued for the pool too (the timer above only races the socket).
     if (clock::now() >= until) throw system_error(net::error::timed_out, "TLS handshake");
-    if (a.ec) throw_tls(s, a.ec, "TLS handshake");
-    if (a.wait == tls_socket::want::nothing) co_return;
     wait = a.wait == tls_socket::want::read ? tcp::socket::wait_read : tcp::socket::wait_write;
   }
 }

@@ -132,7 +132,8 @@ awaitable<void> upgrade_client(ws_impl<Next>& p, const ws_target& t, const std::
   auto [ec] = co_await p.ws().async_handshake(res, t.host, t.path, use_tuple);
   if (ec) {
     std::string why = ec.message();
-    if (res.result_int() != 0 && res.result() != http::status::switching_protocols) {
+    // (Beast presets the response to 500 before it reads one: only a declined upgrade has a status.)
+    if (ec == websocket::error::upgrade_declined && res.result_int() != 0 && res.result() != http::status::switching_protocols) {
       why = "server answered " + std::to_string(res.result_int()) + " " + std::string(res.reason());
       if (!res.body().empty() && res.body().size() < 200) why += " " + res.body();
     }

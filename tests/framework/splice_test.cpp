@@ -182,3 +182,22 @@ TEST_CASE("a thousand spliced pairs run concurrently and all close without leaki
       },
       std::chrono::seconds(60));
 }
+
+TEST_CASE("a splice direction reads into its small buffer while reads are small, into the big one while they fill what they get, and gives the big one back after a run of small reads") {
+  splice_buffer b;
+  CHECK(b.space().size() == splice_buffer::small_size);
+  b.after_read(100);  // a keystroke
+  CHECK_FALSE(b.holds_big());
+  b.after_read(splice_buffer::small_size);  // filled: more is coming
+  REQUIRE(b.holds_big());
+  CHECK(b.space().size() == splice_buffer::big_size);
+  b.after_read(splice_buffer::big_size);
+  for (int i = 0; i < 7; ++i) b.after_read(10);
+  CHECK(b.holds_big());  // seven small reads: kept (a screen update may follow)
+  b.after_read(splice_buffer::small_size + 1);  // a bigger one starts the count again
+  for (int i = 0; i < 7; ++i) b.after_read(10);
+  CHECK(b.holds_big());
+  b.after_read(10);  // the eighth in a row
+  CHECK_FALSE(b.holds_big());
+  CHECK(b.space().size() == splice_buffer::small_size);
+}
