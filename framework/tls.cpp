@@ -266,7 +266,7 @@ awaitable<void> accept_tls(tls_socket& s, clock::duration deadline, net::thread_
   std::function<tls_socket::attempt()> step = [&s] {
     thread_local ecc_cache_of_this_thread cache;
     cache.in_use();
-    yield_to_the_event_loop();
+    yield_to_the_event_loop();  // nice 10: at 19, other busy processes starved handshakes past their deadline
     return s.try_handshake(ssl::stream_base::server);
   };
   for (;;) {
