@@ -48,28 +48,27 @@ for d in tc-1 remote-1; do
   [ "$(online $d)" = True ] || fail "$d is not online"
 done
 
+# forged_answers_ignored VIEWER DEVICE INTRUDER URL: INTRUDER, an enrolled device at URL, answers
+# for DEVICE's running session $SESSION (watched by VIEWER); nothing of it counts.
+forged_answers_ignored() {
+  "${UP_PEER[@]}" device --url "$4" --ca "$WORK/data/ca.pem" --id "$3" --credential-file "$(credential_file "$3-credential")" \
+    --forge-for "$SESSION" --hold-s 1 > "$WORK/intruder-$3.log" 2>&1 || fail "$3 did not get in: $(cat "$WORK/intruder-$3.log")"
+  grep -q '^forged$' "$WORK/intruder-$3.log" || fail "$3 sent nothing: $(cat "$WORK/intruder-$3.log")"
+  [ "$(session_field "$SESSION" state)" = active ] || fail "$2's session is $(session_field "$SESSION" state) after $3's forged end"
+  flows_on "$1-viewer"
+  [ "$(online "$2")" = True ] || fail "$2 went offline"
+}
+
 step "tc-2 answers for tc-1's running session at the UMS (yes, tunnel there, ended, session ended): nothing of it counts"
 watch_session w1 tc-1
 [ -n "$SESSION" ] || fail "no session id in w1.log"
-"${UP_PEER[@]}" device --url "wss://127.0.0.1:$UMS_PORT/up" --ca "$WORK/data/ca.pem" --id tc-2 \
-  --credential-file "$(credential_file tc-2-credential)" --forge-for "$SESSION" --hold-s 1 > "$WORK/intruder-ums.log" 2>&1 ||
-  fail "the intruder did not get in: $(cat "$WORK/intruder-ums.log")"
-grep -q '^forged$' "$WORK/intruder-ums.log" || fail "the intruder sent nothing: $(cat "$WORK/intruder-ums.log")"
-[ "$(session_field "$SESSION" state)" = active ] || fail "tc-1's session is $(session_field "$SESSION" state) after tc-2's forged end"
-flows_on w1-viewer
-[ "$(online tc-1)" = True ] || fail "tc-1 went offline"
+forged_answers_ignored w1 tc-1 tc-2 "wss://127.0.0.1:$UMS_PORT/up"
 
 step "remote-2 does the same for remote-1's running session behind the gateway: nothing of it counts"
 SESSION1=$SESSION
 watch_session w2 remote-1
 [ -n "$SESSION" ] && [ "$SESSION" != "$SESSION1" ] || fail "no session id of its own in w2.log"
-"${UP_PEER[@]}" device --url "wss://localhost:$ICG_PORT/up" --ca "$WORK/data/ca.pem" --id remote-2 \
-  --credential-file "$(credential_file remote-2-credential)" --forge-for "$SESSION" --hold-s 1 > "$WORK/intruder-icg.log" 2>&1 ||
-  fail "the intruder did not get in at the gateway: $(cat "$WORK/intruder-icg.log")"
-grep -q '^forged$' "$WORK/intruder-icg.log" || fail "the intruder sent nothing: $(cat "$WORK/intruder-icg.log")"
-[ "$(session_field "$SESSION" state)" = active ] || fail "remote-1's session is $(session_field "$SESSION" state) after remote-2's forged end"
-flows_on w2-viewer
-[ "$(online remote-1)" = True ] || fail "remote-1 went offline"
+forged_answers_ignored w2 remote-1 remote-2 "wss://localhost:$ICG_PORT/up"
 
 step "a UP message over 16 KiB closes the link that sent it, at the UMS and at the gateway; nobody else's"
 for at in "ums wss://127.0.0.1:$UMS_PORT/up tc-2" "icg wss://localhost:$ICG_PORT/up remote-2"; do
