@@ -31,7 +31,8 @@ class ws_stream : public stream {
   virtual std::string close_reason() const = 0;
   // A client over TLS: the SHA-256 of the server certificate's public key (peer_key_fingerprint),
   // so that what the server asks for can be bound to the key it proved it holds. Empty otherwise.
-  virtual const std::string& server_key_fingerprint() const = 0;
+  // Computed when asked (one caller, once per gateway link), not at every connect.
+  virtual std::string server_key_fingerprint() = 0;
 };
 
 using ws_ptr = std::unique_ptr<ws_stream>;

@@ -3,6 +3,7 @@
 #include "framework/ws_stream.hpp"
 
 #include "framework/tcp_stream.hpp"
+#include "framework/tls.hpp"
 
 #include <boost/asio/detached.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
@@ -46,8 +47,10 @@ class ws_impl final : public ws_stream {
   }
 
   websocket::stream<Next>& ws() { return st_->ws; }
-  const std::string& server_key_fingerprint() const override { return server_key_; }
-  void set_server_key_fingerprint(std::string fp) { server_key_ = std::move(fp); }
+  std::string server_key_fingerprint() override {
+    if constexpr (std::is_same_v<Next, tls_socket>) return peer_key_fingerprint(st_->ws.next_layer());
+    else return {};
+  }
 
   awaitable<std::size_t> read_some(net::mutable_buffer b, error_code& ec) override {
     auto [e, n] = co_await st_->ws.async_read_some(b, use_tuple);
@@ -110,7 +113,6 @@ class ws_impl final : public ws_stream {
   std::shared_ptr<state> st_;
   std::string peer_;
   std::size_t max_;
-  std::string server_key_;
 };
 
 inline void decorate_server(websocket::response_type& res) { res.set(http::field::server, "shadowlink"); }

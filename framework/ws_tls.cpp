@@ -12,9 +12,7 @@ awaitable<ws_ptr> connect_ws_tls(tls_client& tls, const ws_target& t, const std:
                                  const ws_options& o) {
   auto s = co_await connect_tls(tls, t.host, t.port, o.handshake_timeout);
   auto peer = endpoint_string(s->next_layer());
-  auto server_key = peer_key_fingerprint(*s);
   auto p = std::make_unique<detail::ws_impl<tls_socket>>(std::move(peer), o, std::move(*s));
-  p->set_server_key_fingerprint(std::move(server_key));
   co_await detail::upgrade_client(*p, t, headers);
   co_return p;
 }
