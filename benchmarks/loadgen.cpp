@@ -4,7 +4,7 @@
 //   loadgen measure URL [options]                       measure one path, print one JSON object
 //     URL: tcp://127.0.0.1:P | ws://127.0.0.1:P/path | shadowlink://DEVICE@127.0.0.1:P (REST -> tunnel)
 //          | webapp://DEVICE@127.0.0.1:P (login cookie -> the Web App's WebSocket, as noVNC does)
-//     --round-trips N (20000) --bulk-mib M (256) --ca FILE --token T --user U --password P
+//     --round-trips N (20000) --bulk-mib M (256) --setups K (20) --ca FILE --token T --user U --password P
 //     --pids "1 2" (relays, for CPU s/GB)
 #include "benchmarks/cli.hpp"
 #include "benchmarks/measure.hpp"
@@ -35,35 +35,20 @@ namespace {
 struct options {
   std::string url, ca, token, user, password;
   int round_trips = 20000;
+  int setups = 20;
   std::size_t bulk = 256u << 20;
   std::vector<int> pids;
 };
 
 // CPU time of the relay processes and of their children (socat and websockify fork one per
 // connection), from /proc.
-double cpu_of(int pid, int& parent) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(f)), {});
-  auto close = s.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream in(s.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 4) parent = std::stoi(field);
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 double cpu_seconds(const std::vector<int>& pids) {
   double total = 0;
   for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
     auto name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     int pid = std::stoi(name), parent = 0;
-    double cpu = cpu_of(pid, parent);
+    double cpu = bench::cpu_of(pid, parent);
     for (int p : pids)
       if (pid == p || parent == p) total += cpu;
   }
@@ -135,6 +120,39 @@ awaitable<double> one_way_mb_s(const options& o, std::size_t bytes) {
   co_return static_cast<double>(bytes) / 1e6 / secs;
 }
 
+// Set-up time, as a person starting a session sees it: request to the first echoed byte, each
+// set-up a new session on new connections (a console process starts afresh). The device ends the
+// previous session asynchronously: a refused attempt is retried 10 ms later and not counted.
+awaitable<json::object> setup_times(const options& o) {
+  std::vector<double> ms;
+  int refused = 0;
+  net::steady_timer pause(co_await net::this_coro::executor);
+  while (static_cast<int>(ms.size()) < o.setups) {
+    std::unique_ptr<tls_client> tls;
+    const auto t0 = clock::now();
+    stream_ptr s;
+    try {
+      s = co_await open_path(o, tls);
+    } catch (const std::exception&) {
+      if (++refused > 50 + 10 * o.setups) throw;
+    }
+    if (!s) {
+      pause.expires_after(10ms);
+      co_await pause.async_wait(use_awaitable);
+      continue;
+    }
+    char one = 'x';
+    error_code ec;
+    co_await s->write(net::buffer(&one, 1), ec);
+    if (ec) throw system_error(ec);
+    co_await read_exact(*s, &one, 1);
+    ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+    co_await close_stream(*s, "done");
+  }
+  co_return json::object{{"count", ms.size()}, {"refused_and_retried", refused}, {"p50_ms", percentile(ms, 0.5)},
+                         {"p90_ms", percentile(ms, 0.9)}, {"max_ms", percentile(ms, 1.0)}};
+}
+
 awaitable<void> measure(options o) {  // by value: the caller's options end before the coroutine runs
   auto t0 = clock::now();
   std::unique_ptr<tls_client> tls;  // outlives the stream
@@ -145,7 +163,7 @@ awaitable<void> measure(options o) {  // by value: the caller's options end befo
   co_await s->write(net::buffer(&one, 1), ec);
   co_await read_exact(*s, &one, 1);
   double setup_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
-  json::object out{{"url", o.url}, {"setup_ms", setup_ms}};
+  json::object out{{"url", o.url}, {"setup_ms", setup_ms}};  // the first: this process's first TLS handshakes too
   for (std::size_t size : {std::size_t{64}, std::size_t{4096}}) {
     std::string msg(size, 'x'), back(size, '\0');
     std::vector<double> us;
@@ -187,6 +205,7 @@ awaitable<void> measure(options o) {  // by value: the caller's options end befo
   co_await close_stream(*s, "done");
   s.reset();
   out["one_way_mb_s"] = co_await one_way_mb_s(o, o.bulk);
+  if (o.setups > 0) out["setups"] = co_await setup_times(o);
   std::printf("%s\n", json::serialize(out).c_str());
 }
 
@@ -237,6 +256,7 @@ int main(int argc, char** argv) {
       ("target", bench::po::value(&o.url)->required(), "echo: the port; measure: the URL")
       ("round-trips", bench::po::value(&o.round_trips)->default_value(o.round_trips), "round trips per message size (at least 10)")
       ("bulk-mib", bench::po::value(&bulk_mib)->default_value(bulk_mib), "MiB sent one way for the bulk figure")
+      ("setups", bench::po::value(&o.setups)->default_value(o.setups), "sessions set up one after another for the set-up time (0: none)")
       ("ca", bench::po::value(&o.ca), "CA file of the server")
       ("token", bench::po::value(&o.token), "API token (shadowlink:// URLs)")
       ("user", bench::po::value(&o.user), "user (webapp:// URLs)")

@@ -10,10 +10,16 @@
 //                [--hold-s S] [--parallel M]
 //     N viewers each open a session (REST, then the tunnel) to devices PREFIX0.. that are served by
 //     real device agents, then send a 64-byte message every second and wait for its echo.
+//   scale vnc    --ums 127.0.0.1:P --ca F --token T --devices N --vnc-port V [--pid UMS_PID]
+//                [--agent-pid PID] [--hold-s S] [--parallel M] [profile options]
+//     As active, but this tool is also the devices' VNC server on 127.0.0.1:V (the agents'
+//     vnc_port) and each session carries a watched office desktop (vnc_load.hpp): screen-update
+//     latency, throughput and CPU per session.
 #include "benchmarks/cli.hpp"
 #include "benchmarks/measure.hpp"
 #include "benchmarks/tool_main.hpp"
 #include "benchmarks/viewer.hpp"
+#include "benchmarks/vnc_load.hpp"
 #include "framework/deadline.hpp"
 #include "framework/service_host.hpp"
 #include "framework/task_group.hpp"
@@ -25,7 +31,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <random>
+#include <unistd.h>
 
 
 using namespace shadowlink;
@@ -36,7 +44,9 @@ namespace {
 
 struct options {
   std::string mode, url, ca, prefix, credential = "scale-credential-", token, ums;
-  int devices = 1000, sources = 8, pid = 0, hold_s = 20, parallel = 64, start = 0;
+  int devices = 1000, sources = 8, pid = 0, hold_s = 20, parallel = 64, start = 0, agent_pid = 0;
+  unsigned short vnc_port = 0;
+  bench::vnc_profile profile;
   bool silent = false;
 };
 
@@ -176,6 +186,37 @@ awaitable<void> active_viewer(tls_client& tls, bench::ums_access ums, std::strin
   }
 }
 
+awaitable<void> vnc_viewer(tls_client& tls, bench::ums_access ums, std::string device, bench::vnc_profile profile,
+                           counters& c, bench::vnc_viewer_stats& stats) {
+  stream_ptr s;
+  try {
+    s = co_await bench::open_shadow_session(tls, ums, device);
+  } catch (const std::exception& e) {
+    --c.connecting;
+    note_failure(c, e.what());
+    co_return;
+  }
+  --c.connecting;
+  ++c.up;
+  struct down { counters& c; ~down() { --c.up; if (c.holding) ++c.dropped; } } guard{c};
+  try {
+    co_await bench::watch_screen(*s, profile, static_cast<std::uint32_t>(std::hash<std::string>{}(device)), stats);
+  } catch (const std::exception& e) {
+    if (c.holding) note_failure(c, e.what());
+  }
+}
+
+double cpu_s(int pid) {
+  int parent = 0;
+  return pid ? bench::cpu_of(pid, parent) : 0.0;
+}
+
+json::object percentiles_ms(const std::vector<double>& us) {
+  if (us.empty()) return {};
+  return {{"p50_ms", bench::percentile(us, 0.5) / 1000}, {"p99_ms", bench::percentile(us, 0.99) / 1000},
+          {"p999_ms", bench::percentile(us, 0.999) / 1000}, {"max_ms", bench::percentile(us, 1.0) / 1000}};
+}
+
 awaitable<void> sleep_s(double s) {
   net::steady_timer t(co_await net::this_coro::executor, std::chrono::milliseconds(static_cast<long>(s * 1000)));
   co_await t.async_wait(use_awaitable);
@@ -205,7 +246,10 @@ awaitable<void> run(options o, int& rc) {
   task_group tasks(ex);
   auto tls = clients(o);
   counters c;
-  const bool idle = o.mode == "idle";
+  const bool idle = o.mode == "idle", vnc = o.mode == "vnc";
+  std::optional<bench::vnc_screen_server> screens;
+  if (vnc) screens.emplace(o.vnc_port, o.profile);
+  bench::vnc_viewer_stats screen_stats;
   const long server_before = resident_kib(o.pid), self_before = resident_kib(0);
   const auto t0 = clock::now();
   for (int i = 0; i < o.devices; ++i) {
@@ -215,6 +259,8 @@ awaitable<void> run(options o, int& rc) {
     const auto id = o.prefix + std::to_string(o.start + i);
     if (idle)
       tasks.spawn(idle_device(client, parse_ws_url(o.url), id, o.credential + std::to_string(o.start + i), o.silent, c), "device " + id);
+    else if (vnc)
+      tasks.spawn(vnc_viewer(client, parse_ums(o), id, o.profile, c, screen_stats), "viewer " + id);
     else
       tasks.spawn(active_viewer(client, parse_ums(o), id, c), "viewer " + id);
   }
@@ -222,12 +268,30 @@ awaitable<void> run(options o, int& rc) {
   const double ramp_s = std::chrono::duration<double>(clock::now() - t0).count();
   std::fprintf(stderr, "scale: %d up, %d failed after %.1f s; holding %d s\n", c.up, c.failed, ramp_s, o.hold_s);
   c.rtt_us.clear();  // latency under the steady load only
+  screen_stats.measuring = true;
+  const auto updates0 = screen_stats.updates, bytes0 = screen_stats.bytes, input0 = screen_stats.input_events;
+  const double ums_cpu0 = cpu_s(o.pid), agent_cpu0 = cpu_s(o.agent_pid), self_cpu0 = cpu_s(static_cast<int>(getpid()));
+  const auto h0 = clock::now();
   co_await sleep_s(o.hold_s);
+  const double held_s = std::chrono::duration<double>(clock::now() - h0).count();
+  screen_stats.measuring = false;
   const long server_after = resident_kib(o.pid), self_after = resident_kib(0);
   json::object out{{"mode", o.mode}, {"target", o.devices}, {"up", c.up}, {"failed", c.failed},
                    {"dropped_while_holding", c.dropped}, {"ramp_s", ramp_s}, {"hold_s", o.hold_s},
                    {"server_rss_kib_before", server_before}, {"server_rss_kib_after", server_after},
                    {"client_kib_per_end", c.up ? static_cast<double>(self_after - self_before) / c.up : 0.0}};
+  if (vnc && c.up) {
+    const double per_session_s = held_s * c.up;
+    out["screen"] = json::object{
+        {"updates", screen_stats.updates - updates0}, {"update_latency", percentiles_ms(screen_stats.latency_us)},
+        {"mb_s_to_viewers", static_cast<double>(screen_stats.bytes - bytes0) / 1e6 / held_s},
+        {"input_events_per_s", static_cast<double>(screen_stats.input_events - input0) / held_s},
+        {"vnc_connections", screens->connections.load()}};
+    // CPU time per session-second, in milliseconds: what one watched screen costs each process.
+    out["cpu_ms_per_session_s"] = json::object{{"ums", (cpu_s(o.pid) - ums_cpu0) * 1000 / per_session_s},
+                                               {"device_agents", (cpu_s(o.agent_pid) - agent_cpu0) * 1000 / per_session_s},
+                                               {"load_generator", (cpu_s(static_cast<int>(getpid())) - self_cpu0) * 1000 / per_session_s}};
+  }
   if (c.up) out[idle ? "server_kib_per_connection" : "server_kib_per_session"] = static_cast<double>(server_after - server_before) / c.up;
   if (!c.first_error.empty()) out["first_error"] = c.first_error;
   if (!o.ums.empty() && !o.token.empty()) {
@@ -240,7 +304,7 @@ awaitable<void> run(options o, int& rc) {
       out["server_count_error"] = e.what();  // e.g. the server is at its connection limit
     }
   }
-  if (!idle) {
+  if (!idle && !vnc) {
     out["round_trips"] = c.round_trips;
     if (!c.rtt_us.empty())
       out["rtt64_under_load"] = json::object{{"p50_us", bench::percentile(c.rtt_us, 0.5)}, {"p99_us", bench::percentile(c.rtt_us, 0.99)}};
@@ -259,7 +323,7 @@ int main(int argc, char** argv) {
   options o;
   bench::po::options_description opts("scale idle|active [options]");
   opts.add_options()
-      ("mode", bench::po::value(&o.mode)->required(), "idle or active")
+      ("mode", bench::po::value(&o.mode)->required(), "idle, active or vnc")
       ("url", bench::po::value(&o.url), "idle: the UP URL (wss://127.0.0.1:P/up)")
       ("ums", bench::po::value(&o.ums), "HOST:PORT of the UMS's REST API")
       ("ca", bench::po::value(&o.ca), "CA file of the server")
@@ -272,13 +336,26 @@ int main(int argc, char** argv) {
       ("hold-s", bench::po::value(&o.hold_s)->default_value(o.hold_s), "seconds to hold the links once all are up")
       ("parallel", bench::po::value(&o.parallel)->default_value(o.parallel), "connections being set up at once")
       ("start", bench::po::value(&o.start)->default_value(o.start), "the first device's number")
-      ("silent", bench::po::bool_switch(&o.silent), "connect without ever saying hello");
+      ("silent", bench::po::bool_switch(&o.silent), "connect without ever saying hello")
+      ("vnc-port", bench::po::value(&o.vnc_port), "vnc: the port on 127.0.0.1 the device agents' VNC server is to listen on")
+      ("agent-pid", bench::po::value(&o.agent_pid)->default_value(o.agent_pid), "vnc: the device agents' process (its CPU is reported)")
+      ("updates-per-s", bench::po::value(&o.profile.updates_per_s)->default_value(o.profile.updates_per_s), "vnc: screen updates a second")
+      ("mean-update", bench::po::value(&o.profile.mean_update)->default_value(o.profile.mean_update), "vnc: mean update size, bytes")
+      ("big-update", bench::po::value(&o.profile.big_update)->default_value(o.profile.big_update), "vnc: the periodic large update, bytes")
+      ("big-every-s", bench::po::value(&o.profile.big_every_s)->default_value(o.profile.big_every_s), "vnc: seconds between large updates")
+      ("input-per-s", bench::po::value(&o.profile.input_events_per_s)->default_value(o.profile.input_events_per_s), "vnc: input events a second");
   bench::po::positional_options_description positional;
   positional.add("mode", 1);
   bench::po::variables_map vm;
   if (auto done = bench::parse_command_line(argc, argv, "scale", opts, positional, vm)) return *done;
-  if (o.mode != "idle" && o.mode != "active") {
-    std::fprintf(stderr, "scale: the mode is idle or active, not '%s'\n", o.mode.c_str());
+  if (o.mode != "idle" && o.mode != "active" && o.mode != "vnc") {
+    std::fprintf(stderr, "scale: the mode is idle, active or vnc, not '%s'\n", o.mode.c_str());
+    return 2;
+  }
+  if (o.mode == "vnc" && (o.vnc_port == 0 || o.profile.updates_per_s <= 0 || o.profile.input_events_per_s <= 0 ||
+                          o.profile.big_every_s <= 0 || o.profile.mean_update < 16 || o.profile.big_update < 16 ||
+                          o.profile.big_update > (64u << 20))) {
+    std::fprintf(stderr, "scale: vnc needs --vnc-port, positive rates, and update sizes from 16 bytes to 64 MiB\n");
     return 2;
   }
   if (o.prefix.empty()) o.prefix = o.mode == "idle" ? "scale-" : "act-";

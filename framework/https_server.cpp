@@ -261,17 +261,34 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
     co_return;
   }
   const auto client_cert = client_certificate(*s);
+  // The request loop's parser, buffer and timers live in a frame of their own, given back before
+  // a WebSocket handler takes the connection over for hours.
+  if (auto upgrade = co_await serve_requests(*s, peer, opened)) {
+    upgrade_impl up(s, upgrade->request, peer, client_cert);
+    co_await (*upgrade->handler)(up);
+    co_return;  // the connection belonged to the WebSocket handler
+  }
+  {
+    net::steady_timer t(s->get_executor(), 1s);
+    co_await (s->async_shutdown(use_tuple) || t.async_wait(use_tuple));
+  }
+}
+
+// HTTP requests on one connection until it ends or a request asks for a WebSocket (returned with
+// its route).
+awaitable<std::optional<https_server::upgrade_request>> https_server::serve_requests(tls_socket& s, const std::string& peer,
+                                                                                      clock::time_point opened) {
   beast::flat_buffer buf(limits_.header_bytes + limits_.body_bytes);
   for (;;) {
     http::request_parser<http::string_body> parser;
     apply_request_limits(parser, limits_);
-    net::steady_timer timer(s->get_executor(), limits_.request);
-    auto r = co_await (http::async_read(*s, buf, parser, use_tuple) || timer.async_wait(use_awaitable));
+    net::steady_timer timer(s.get_executor(), limits_.request);
+    auto r = co_await (http::async_read(s, buf, parser, use_tuple) || timer.async_wait(use_awaitable));
     if (r.index() == 1) break;  // idle or slow client: just close
     auto [ec, n] = std::get<0>(r);
     if (ec) {
       if (is_tls_failure(ec)) {
-        log::warn(scope_, "TLS failure from ", peer, ": ", tls_failure_reason(s->native_handle(), ec));
+        log::warn(scope_, "TLS failure from ", peer, ": ", tls_failure_reason(s.native_handle(), ec));
         break;
       }
       if (!is_normal_end(ec) && ec != http::error::end_of_stream) {
@@ -281,15 +298,15 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
                                                             : http::status::bad_request;
         auto res = error_response(parser.get(), status, "malformed request: " + ec.message());
         res.keep_alive(false);
-        co_await http::async_write(*s, res, use_tuple);
+        co_await http::async_write(s, res, use_tuple);
         // A lingering close: the client may still be sending what we refused; closing with its
         // bytes unread would reset the connection before it reads our answer. Read and drop
         // them for a moment (bounded in time and bytes).
-        net::steady_timer linger(s->get_executor(), 1s);
+        net::steady_timer linger(s.get_executor(), 1s);
         auto drain = [&]() -> awaitable<void> {
           char sink[16 * 1024];
           for (std::size_t total = 0; total < (1u << 20);) {
-            auto [rec, n] = co_await s->async_read_some(net::buffer(sink), use_tuple);
+            auto [rec, n] = co_await s.async_read_some(net::buffer(sink), use_tuple);
             if (rec) break;
             total += n;
           }
@@ -301,14 +318,13 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
     http_request req = parser.release();
     if (beast::websocket::is_upgrade(req)) {
       if (auto* h = longest_prefix_route(ws_routes_, req.target())) {
-        upgrade_impl up(s, req, peer, client_cert);
-        co_await (*h)(up);
+        co_return upgrade_request{std::move(req), h};
       } else {
         auto res = error_response(req, http::status::not_found, "no WebSocket endpoint at this path");
         res.keep_alive(false);
-        co_await http::async_write(*s, res, use_tuple);
+        co_await http::async_write(s, res, use_tuple);
       }
-      co_return;  // the connection now belongs to the WebSocket handler (or is closed)
+      co_return std::nullopt;  // (closed)
     }
     http_response res;
     if (auto* h = longest_prefix_route(http_routes_, req.target())) {
@@ -323,16 +339,13 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
     }
     res.set(http::field::strict_transport_security, hsts);  // (pages and other handlers' answers too)
     timer.expires_after(limits_.request);
-    auto w = co_await (http::async_write(*s, res, use_tuple) || timer.async_wait(use_awaitable));
+    auto w = co_await (http::async_write(s, res, use_tuple) || timer.async_wait(use_awaitable));
     if (w.index() == 1) break;
     if (auto [wec, wn] = std::get<0>(w); wec) break;
     if (!res.keep_alive()) break;
     if (clock::now() - opened >= limits_.keep_alive_lifetime) break;  // (the client reconnects)
   }
-  if (s) {
-    net::steady_timer t(s->get_executor(), 1s);
-    co_await (s->async_shutdown(use_tuple) || t.async_wait(use_tuple));
-  }
+  co_return std::nullopt;
 }
 
 }  // namespace shadowlink

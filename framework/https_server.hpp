@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,11 @@ class https_server {
   awaitable<void> accept_loop(std::shared_ptr<tcp::acceptor> acc);
   // from_balancer: the connection starts with a PROXY header naming the client.
   awaitable<void> serve(tcp::socket s, bool from_balancer);
+  struct upgrade_request {
+    http_request request;
+    const ws_handler* handler;
+  };
+  awaitable<std::optional<upgrade_request>> serve_requests(tls_socket& s, const std::string& peer, clock::time_point opened);
 
   task_group& tasks_;
   std::shared_ptr<net::ssl::context> tls_;

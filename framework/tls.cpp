@@ -125,12 +125,30 @@ bool tls_aes_in_hardware() {
 
 const char* tls_cipher_preference() { return tls_aes_in_hardware() ? aes_first : chacha_first; }
 
+namespace {
+
+// wolfSSL's own loaders, not Asio's: those go through OpenSSL's X509 objects, which wolfSSL then
+// keeps beside the DER it uses (about 20 KiB per context: each device agent has one).
+void use_identity(ssl::context& ctx, const std::string& cert_chain_pem, const std::string& key_pem) {
+  const auto* cert = reinterpret_cast<const unsigned char*>(cert_chain_pem.data());
+  const auto* key = reinterpret_cast<const unsigned char*>(key_pem.data());
+  if (wolfSSL_CTX_use_certificate_chain_buffer_format(ctx.native_handle(), cert, static_cast<long>(cert_chain_pem.size()),
+                                                      WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)
+    throw std::runtime_error("the certificate (chain) is not a PEM certificate wolfSSL accepts");
+  if (wolfSSL_CTX_use_PrivateKey_buffer(ctx.native_handle(), key, static_cast<long>(key_pem.size()), WOLFSSL_FILETYPE_PEM) !=
+      WOLFSSL_SUCCESS)
+    throw std::runtime_error("the private key is not a PEM key wolfSSL accepts");
+  if (wolfSSL_CTX_check_private_key(ctx.native_handle()) != WOLFSSL_SUCCESS)
+    throw std::runtime_error("the private key does not belong to the certificate");
+}
+
+}  // namespace
+
 std::shared_ptr<ssl::context> make_server_tls(const std::string& cert_chain_pem, const std::string& key_pem,
                                               const std::string& client_ca_pem) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   restrict_protocols(*ctx);
-  ctx->use_certificate_chain(net::buffer(cert_chain_pem));
-  ctx->use_private_key(net::buffer(key_pem), ssl::context::pem);
+  use_identity(*ctx, cert_chain_pem, key_pem);
   if (!client_ca_pem.empty()) {
     // verify_peer without fail_if_no_peer_cert: a certificate is asked for, not required.
     ctx->add_certificate_authority(net::buffer(client_ca_pem));
@@ -179,8 +197,7 @@ tls_client::tls_client(client_trust trust)
 }
 
 void tls_client::set_identity(const std::string& cert_pem, const std::string& key_pem) {
-  ctx_->use_certificate_chain(net::buffer(cert_pem));
-  ctx_->use_private_key(net::buffer(key_pem), ssl::context::pem);
+  use_identity(*ctx_, cert_pem, key_pem);
 }
 
 awaitable<std::unique_ptr<tls_socket>> connect_tls(tls_client& client, std::string_view host, std::string_view port,

@@ -4,6 +4,7 @@
 #include <wolfssl/wolfcrypt/memory.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <malloc.h>
@@ -44,8 +45,10 @@ void* allocate(std::size_t size) {
   return p;
 }
 
-// The size of one of our regions, or 0 for memory that came from malloc.
+// The size of one of our regions, or 0 for memory that came from malloc. Regions start on a page
+// boundary; most of malloc's blocks do not, and wolfSSL frees on every record, so those skip the lock.
 std::size_t region_size(void* p) {
+  if (reinterpret_cast<std::uintptr_t>(p) % page() != 0) return 0;
   std::lock_guard lock(mutex);
   auto it = regions().find(p);
   return it == regions().end() ? 0 : it->second;

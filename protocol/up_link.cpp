@@ -77,10 +77,7 @@ void link::close(std::string_view reason) {
 }
 
 void link::refuse(std::string_view reason) {
-  message err;
-  err.type = kind::error;
-  err.reason = std::string(reason);
-  send(err);
+  send(error_message(std::string(reason)));
   close(reason);
 }
 
@@ -102,10 +99,7 @@ awaitable<message> link::receive() {
         close("too many malformed messages");
         throw system_error(make_error_code(boost::system::errc::protocol_error), "too many malformed messages");
       }
-      message err;
-      err.type = kind::error;
-      err.reason = e.what();
-      send(err);
+      send(error_message(e.what()));
     }
   }
 }

@@ -187,6 +187,20 @@ message parse(std::string_view text) {
   return m;
 }
 
+message welcome_message(std::int64_t heartbeat_s) {
+  message m;
+  m.type = kind::welcome;
+  m.heartbeat_s = heartbeat_s;
+  return m;
+}
+
+message error_message(std::string reason) {
+  message m;
+  m.type = kind::error;
+  m.reason = std::move(reason);
+  return m;
+}
+
 std::string serialize(const message& m) {
   boost::json::object o;
   o["v"] = version;

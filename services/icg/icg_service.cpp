@@ -457,10 +457,7 @@ awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> 
   // 3. Verified: the link becomes the device's, replacing an older one, and stops counting as unverified.
   verified();
   auto reg = devices_.attach(device, link, device_info{link.peer(), hello->credential, hello->fingerprint, hello->agent, hello->os}, "replaced by a newer connection", id);
-  up::message welcome;
-  welcome.type = up::kind::welcome;
-  welcome.heartbeat_s = 5;
-  link.send(welcome);
+  link.send(up::welcome_message(5));
 
   // 4. Relay the device's answers about its own sessions, and its certificate request (one per
   //    link), for as long as it is the device's link.

@@ -17,10 +17,13 @@ awaitable<void> ums_service::up_endpoint(ws_upgrade& up) {
   co_await link.serve(serve_device(link, up.client_certificate()));
 }
 
-awaitable<void> ums_service::serve_device(up::link& link, peer_certificate cert) {
+// Hello, checks and the device's own word about itself; the admitted device's id and agent, or
+// nothing (refused, or no hello). A coroutine of its own so that its messages and penalties do not
+// stay in the frame of a link that lives for days.
+awaitable<std::optional<ums_service::admitted_device>> ums_service::admit_device(up::link& link, const peer_certificate& cert) {
   auto first = co_await up::receive_hello(link, 10s);
-  if (!first) co_return;
-  auto hello = *first;
+  if (!first) co_return std::nullopt;
+  auto& hello = *first;
   const auto address = client_key(link.peer());
   auto d = devices_.find(hello.device_id);
   // Wrong hellos slow down those from their address and, for a known device, those naming it
@@ -47,23 +50,28 @@ awaitable<void> ums_service::serve_device(up::link& link, peer_certificate cert)
               " from that address; hellos from there now wait ",
               std::chrono::duration_cast<std::chrono::milliseconds>(hello_failures_.delay(address)).count(), " ms)");
     link.refuse(why);
-    co_return;
+    co_return std::nullopt;
   }
-  const std::string id = hello.device_id;
   auto& dev = d->second;
   // What the device says about itself counts only now that it has proven who it is. A new
   // certificate of its legacy port is trusted from this hello on, never before.
   dev.os = hello.os.empty() ? "12" : hello.os;
   dev.legacy_address = hello.address;
   dev.legacy_pin = normalize_fingerprint(hello.pin);
+  co_return admitted_device{std::move(hello.device_id), std::move(hello.agent)};
+}
+
+awaitable<void> ums_service::serve_device(up::link& link, peer_certificate cert) {
+  auto admitted = co_await admit_device(link, cert);
+  if (!admitted) co_return;
+  const std::string& id = admitted->id;
+  auto d = devices_.find(id);
+  if (d == devices_.end()) co_return;  // (a reload removed it meanwhile)
   // The device reconnected before we noticed: the new link replaces (and closes) the old one.
   auto reg = online_.attach(id, link, live_link{name_, link.peer(), nullptr, 0, cert.fingerprint}, "replaced by a newer connection");
-  dev.last_seen = clock::now();
-  log::info(name_, "device ", id, " online from ", link.peer(), " (", hello.agent, by_certificate ? ", certificate)" : ", credential)");
-  up::message welcome;
-  welcome.type = up::kind::welcome;
-  welcome.heartbeat_s = std::chrono::duration_cast<std::chrono::seconds>(cfg_.heartbeat).count();
-  link.send(welcome);
+  d->second.last_seen = clock::now();
+  log::info(name_, "device ", id, " online from ", link.peer(), " (", admitted->agent, cert.empty() ? ", credential)" : ", certificate)");
+  link.send(up::welcome_message(std::chrono::duration_cast<std::chrono::seconds>(cfg_.heartbeat).count()));
   try {
     while (reg.current()) {
       auto m = co_await link.receive();
@@ -130,10 +138,7 @@ void ums_service::on_device_message(device_record& dev, up::link& link, const up
       if (auto* live = online_.find(dev.id)) link.send(issue_certificate(dev.id, m.csr, "direct", !live->info.fingerprint.empty()));
       return;
     default: {
-      up::message err;
-      err.type = up::kind::error;
-      err.reason = "unexpected message type '" + std::string(up::to_string(m.type)) + "' from a device";
-      link.send(err);
+      link.send(up::error_message("unexpected message type '" + std::string(up::to_string(m.type)) + "' from a device"));
     }
   }
 }

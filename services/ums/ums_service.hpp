@@ -20,6 +20,7 @@
 
 #include <deque>
 #include <map>
+#include <optional>
 
 namespace shadowlink::ums {
 
@@ -149,6 +150,10 @@ class ums_service final : public service {
   up::message gateway_certificate_answer(gateway& gw, const std::string& csr, const std::string& presented_key);
 
   // UP link handling (devices.cpp).
+  struct admitted_device {
+    std::string id, agent;
+  };
+  awaitable<std::optional<admitted_device>> admit_device(up::link& link, const peer_certificate& cert);
   awaitable<void> serve_device(up::link& link, peer_certificate cert);
   void on_device_message(device_record& d, up::link& link, const up::message& m);
   void device_gone(const std::string& id, const live_link& how);

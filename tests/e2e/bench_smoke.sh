@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Proves the benchmark tools still work (briefly; numbers come from benchmarks/run): the scale
-# generator's idle devices and active sessions are held and counted by the UMS itself, and the load
-# client measures the one-hop path including its one-way mode.
+# generator's idle devices, active sessions and watched desktops are held and counted by the UMS
+# itself, and the load client measures the one-hop path including its one-way mode and set-ups.
 source "$(dirname "$0")/lib.sh"
 
 step "the tools' command lines: an unknown option or a bad value is a usage error naming it (exit 2), --help lists the options"
@@ -13,7 +13,7 @@ usage_error "unrecognised option '--round-trip'" splice_bench --round-trip 5
 usage_error "unrecognised option '--mb'" tls_ceiling --mb 5
 usage_error "unrecognised option '--bulk'" loadgen measure tcp://127.0.0.1:1 --bulk 5
 usage_error "the argument ('many') for option '--devices' is invalid" scale idle --devices many
-usage_error "the mode is idle or active, not 'busy'" scale busy
+usage_error "the mode is idle, active or vnc, not 'busy'" scale busy
 usage_error "echo needs a port, not 'x'" loadgen echo x
 for tool in splice_bench tls_ceiling loadgen scale flood; do
   "$BENCH/$tool" --help > "$WORK/help.txt" || fail "$tool --help failed"
@@ -29,6 +29,7 @@ work = sys.argv[1]
 sha = lambda c: hashlib.sha256(c.encode()).hexdigest()
 devices = [{"id": f"scale-{i}", "credential_sha256": sha(f"scale-credential-{i}"), "consent": "none"} for i in range(40)]
 devices += [{"id": f"act-{i}", "credential_sha256": sha(f"act-credential-{i}"), "consent": "none"} for i in range(5)]
+devices += [{"id": f"desk-{i}", "credential_sha256": sha(f"desk-credential-{i}"), "consent": "none"} for i in range(3)]
 print(json.dumps({"log_level": "warn", "data_dir": work + "/data", "services": [{"type": "ums", "settings": {"port": 0,
   "api_tokens": [{"token_sha256": hashlib.sha256(b"benchmark-token-0123456789").hexdigest(), "user": "bench"}], "devices": devices}}]}))
 PY
@@ -79,15 +80,16 @@ assert d["up"] == 5 and d["server_counted"] == 5 and d["dropped_while_holding"] 
 PY
 echo "ok: $(cat "$WORK/active.json")"
 
-step "the load client measures the one-hop path, echo and one way"
+step "the load client measures the one-hop path, echo, one way and repeated set-ups"
 for _ in $(seq 100); do  # the sessions above end asynchronously; wait until act-0 is free
   list=$("$BIN/shadowlink" --server "https://127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 devices)
   grep -q "^act-0 .* yes  *no" <<<"$list" && break
   sleep 0.1
 done
 out=$("$BENCH/loadgen" measure "shadowlink://act-0@127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 \
-  --round-trips 100 --bulk-mib 2) || fail "loadgen failed"
-python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["one_way_mb_s"] > 0 and d["bulk_mb_s"] > 0 and d["rtt4k"]["p50_us"] > 0, d' "$out" \
+  --round-trips 100 --bulk-mib 2 --setups 3) || fail "loadgen failed"
+python3 -c 'import json,sys; d=json.loads(sys.argv[1]); assert d["one_way_mb_s"] > 0 and d["bulk_mb_s"] > 0 and d["rtt4k"]["p50_us"] > 0, d
+assert d["setups"]["count"] == 3 and 0 < d["setups"]["p50_ms"] <= d["setups"]["max_ms"], d' "$out" \
   || fail "loadgen: $out"
 echo "ok: $out"
 
@@ -110,3 +112,39 @@ PY
 wait "$HELD" || fail "verified links were dropped during the flood: $(grep '^{' "$WORK/held.log")"
 grep -q '"dropped_while_holding":0' "$WORK/held.log" || fail "held links: $(grep '^{' "$WORK/held.log")"
 echo "ok: $(cat "$WORK/flood.json")"
+
+step "3 watched desktops: the scale tool is the devices' VNC server, updates arrive whole with their latency, input events go back"
+hold_port; SCREENS=$HELD_PORT SCREENS_HOLDER=$HELD_PID
+python3 - "$WORK" "$UMS" "$SCREENS" > "$WORK/desks.json" <<'PY'
+import json, os, sys
+work, port, vnc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def credential_file(i):
+    path = f"{work}/secrets/desk-{i}"
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f: f.write(f"desk-credential-{i}")
+    return path
+print(json.dumps({"log_level": "warn", "data_dir": work + "/desks", "services": [{"type": "device", "name": f"desk{i}",
+  "settings": {"device_id": f"desk-{i}", "credential_file": credential_file(i), "server": f"wss://127.0.0.1:{port}/up",
+               "ca_file": work + "/data/ca.pem", "vnc_port": vnc}} for i in range(3)]}))
+PY
+start desks "$BIN/shadowlinkd" --config "$WORK/desks.json"; DESKS_PID=$LAST_PID
+for _ in $(seq 100); do
+  n=$("$BIN/shadowlink" --server "https://127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 devices | grep -c "^desk-.* yes" || true)
+  [ "$n" -ge 3 ] && break; sleep 0.1
+done
+[ "$n" -ge 3 ] || fail "desk agents not online ($n)"
+release_port "$SCREENS_HOLDER"
+"$BENCH/scale" vnc --ums "127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 --devices 3 --prefix desk- \
+  --vnc-port "$SCREENS" --pid "$UMS_PID" --agent-pid "$DESKS_PID" --hold-s 3 --big-update 65536 --big-every-s 1 > "$WORK/vnc.json" \
+  || fail "scale vnc: $(cat "$WORK/vnc.json")"
+python3 - "$WORK/vnc.json" <<'PY' || fail "vnc: $(cat "$WORK/vnc.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d["screen"]
+assert d["up"] == 3 and d["failed"] == 0 and d["dropped_while_holding"] == 0 and d["server_counted"] == 3, d
+assert s["vnc_connections"] == 3 and s["updates"] >= 30 and s["mb_s_to_viewers"] > 0 and s["input_events_per_s"] > 0, d
+l = s["update_latency"]
+assert 0 < l["p50_ms"] <= l["p99_ms"] <= l["max_ms"], d
+cpu = d["cpu_ms_per_session_s"]  # (clock ticks of 10 ms: a short run may see none in one process)
+assert all(cpu[k] >= 0 for k in ("ums", "device_agents", "load_generator")) and sum(cpu.values()) > 0, d
+PY
+echo "ok: $(cat "$WORK/vnc.json")"
