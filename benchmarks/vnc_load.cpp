@@ -44,8 +44,10 @@ vnc_screen_server::~vnc_screen_server() {
 
 awaitable<void> vnc_screen_server::accept_loop(tcp::acceptor acceptor) {
   for (std::uint32_t n = 0;; ++n) {
-    auto s = co_await acceptor.async_accept(use_awaitable);
-    s.set_option(tcp::no_delay(true));  // as VNC servers do: an update's last segment must not wait for an ACK
+    // (A failed accept, e.g. out of descriptors, must not end the server for every later session.)
+    auto [ec, s] = co_await acceptor.async_accept(use_tuple);
+    if (ec) continue;
+    s.set_option(tcp::no_delay(true), ec);  // as VNC servers do: an update's last segment must not wait for an ACK
     ++connections;
     net::co_spawn(ioc_, screen(std::move(s), n), net::detached);  // owned by ioc_, ended by its stop()
   }

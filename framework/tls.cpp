@@ -128,7 +128,9 @@ const char* tls_cipher_preference() { return tls_aes_in_hardware() ? aes_first :
 namespace {
 
 // wolfSSL's own loaders, not Asio's: those go through OpenSSL's X509 objects, which wolfSSL then
-// keeps beside the DER it uses (about 20 KiB per context: each device agent has one).
+// keeps beside the DER it uses (about 20 KiB per context: each device agent has one). (Asio's way
+// also made each extra certificate of the chain a CA trusted for client certificates; trust comes
+// from the client CA alone now.)
 void use_identity(ssl::context& ctx, const std::string& cert_chain_pem, const std::string& key_pem) {
   const auto* cert = reinterpret_cast<const unsigned char*>(cert_chain_pem.data());
   const auto* key = reinterpret_cast<const unsigned char*>(key_pem.data());

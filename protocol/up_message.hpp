@@ -75,12 +75,12 @@ struct message {
   bool operator==(const message&) const = default;
 };
 
-// Throws protocol_error with a readable reason (bad JSON, wrong version, unknown type, missing field).
 // The two messages every endpoint sends, built outside the coroutines that send them (a named
 // message in a coroutine is 700 bytes of its frame for as long as the link lives).
 message welcome_message(std::int64_t heartbeat_s);
 message error_message(std::string reason);
 
+// Throws protocol_error with a readable reason (bad JSON, wrong version, unknown type, missing field).
 message parse(std::string_view text);
 std::string serialize(const message& m);
 
