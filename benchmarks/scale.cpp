@@ -268,6 +268,10 @@ awaitable<void> run(options o, int& rc) {
   const double ramp_s = std::chrono::duration<double>(clock::now() - t0).count();
   std::fprintf(stderr, "scale: %d up, %d failed after %.1f s; holding %d s\n", c.up, c.failed, ramp_s, o.hold_s);
   c.rtt_us.clear();  // latency under the steady load only
+  if (screens) {
+    screens->moving = true;
+    co_await sleep_s(1);  // (the first updates are under way everywhere)
+  }
   screen_stats.measuring = true;
   const auto updates0 = screen_stats.updates, bytes0 = screen_stats.bytes, input0 = screen_stats.input_events;
   const double ums_cpu0 = cpu_s(o.pid), agent_cpu0 = cpu_s(o.agent_pid), self_cpu0 = cpu_s(static_cast<int>(getpid()));

@@ -65,10 +65,14 @@ awaitable<void> vnc_screen_server::screen(tcp::socket s, std::uint32_t seed) {
   std::exponential_distribution<double> size_of(1.0 / static_cast<double>(profile_.mean_update));
   std::exponential_distribution<double> gap_s(profile_.updates_per_s);
   const auto big_every = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(profile_.big_every_s));
-  auto next_big = clock::now() + big_every * std::uniform_real_distribution<double>(0, 1)(rng);
-  auto due = clock::now();
   net::steady_timer t(co_await net::this_coro::executor);
   auto send = [&]() -> awaitable<void> {
+    while (!moving) {
+      t.expires_after(10ms);
+      co_await t.async_wait(use_awaitable);
+    }
+    auto next_big = clock::now() + big_every * std::uniform_real_distribution<double>(0, 1)(rng);
+    auto due = clock::now();
     for (;;) {
       due += std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(gap_s(rng)));
       std::size_t size = std::clamp<std::size_t>(static_cast<std::size_t>(size_of(rng)), smallest_update, largest_small_update);

@@ -34,6 +34,9 @@ class vnc_screen_server {
   vnc_screen_server& operator=(const vnc_screen_server&) = delete;
 
   std::atomic<std::uint64_t> connections{0}, updates_sent{0}, bytes_sent{0}, input_bytes{0};
+  // Screens stay still until this is set (once every session is up): the measured load is the
+  // steady one, not a backlog built while sessions were still being set up.
+  std::atomic<bool> moving{false};
 
  private:
   awaitable<void> accept_loop(tcp::acceptor acceptor);
