@@ -70,6 +70,19 @@ void note_failure(counters& c, std::string_view why) {
   if (c.first_error.empty()) c.first_error = why;
 }
 
+// One of the links or sessions this tool holds: counted up while it lives; one that ends while
+// the load is held counts as dropped.
+struct held {
+  counters& c;
+  explicit held(counters& c) : c(c) { ++c.up; }
+  ~held() {
+    --c.up;
+    if (c.holding) ++c.dropped;
+  }
+  held(const held&) = delete;
+  held& operator=(const held&) = delete;
+};
+
 // Ids are spread over source addresses so that no single 127.0.0.x runs out of ephemeral ports.
 std::vector<std::unique_ptr<tls_client>> clients(const options& o) {
   std::vector<std::unique_ptr<tls_client>> v;
@@ -82,8 +95,7 @@ std::vector<std::unique_ptr<tls_client>> clients(const options& o) {
 
 awaitable<void> silent_link(up::link& link, counters& c) {
   --c.connecting;
-  ++c.up;
-  struct down { counters& c; ~down() { --c.up; if (c.holding) ++c.dropped; } } guard{c};
+  held guard{c};
   auto drain = [&]() -> awaitable<void> {
     for (;;) (void)co_await link.receive();
   };
@@ -137,8 +149,7 @@ awaitable<void> idle_device(tls_client& tls, ws_target target, std::string id, s
     }
     welcomed = true;
     --c.connecting;
-    ++c.up;
-    struct down { counters& c; ~down() { --c.up; if (c.holding) ++c.dropped; } } guard{c};
+    held guard{c};
     co_await (beats(std::chrono::seconds(std::max<std::int64_t>(1, welcome.heartbeat_s))) || settle(drain()));
   };
   try {
@@ -152,18 +163,22 @@ awaitable<void> idle_device(tls_client& tls, ws_target target, std::string id, s
   }
 }
 
-awaitable<void> active_viewer(tls_client& tls, bench::ums_access ums, std::string device, counters& c) {
+// A viewer's session (REST, then the tunnel), or nothing if it was refused (counted as failed).
+awaitable<stream_ptr> open_session(tls_client& tls, const bench::ums_access& ums, const std::string& device, counters& c) {
   stream_ptr s;
   try {
     s = co_await bench::open_shadow_session(tls, ums, device);
   } catch (const std::exception& e) {
-    --c.connecting;
     note_failure(c, e.what());
-    co_return;
   }
   --c.connecting;
-  ++c.up;
-  struct down { counters& c; ~down() { --c.up; if (c.holding) ++c.dropped; } } guard{c};
+  co_return s;
+}
+
+awaitable<void> active_viewer(tls_client& tls, bench::ums_access ums, std::string device, counters& c) {
+  auto s = co_await open_session(tls, ums, device, c);
+  if (!s) co_return;
+  held guard{c};
   std::string msg(64, 'v'), back(64, '\0');
   net::steady_timer t(co_await net::this_coro::executor);
   try {
@@ -188,17 +203,9 @@ awaitable<void> active_viewer(tls_client& tls, bench::ums_access ums, std::strin
 
 awaitable<void> vnc_viewer(tls_client& tls, bench::ums_access ums, std::string device, bench::vnc_profile profile,
                            counters& c, bench::vnc_viewer_stats& stats) {
-  stream_ptr s;
-  try {
-    s = co_await bench::open_shadow_session(tls, ums, device);
-  } catch (const std::exception& e) {
-    --c.connecting;
-    note_failure(c, e.what());
-    co_return;
-  }
-  --c.connecting;
-  ++c.up;
-  struct down { counters& c; ~down() { --c.up; if (c.holding) ++c.dropped; } } guard{c};
+  auto s = co_await open_session(tls, ums, device, c);
+  if (!s) co_return;
+  held guard{c};
   try {
     co_await bench::watch_screen(*s, profile, static_cast<std::uint32_t>(std::hash<std::string>{}(device)), stats);
   } catch (const std::exception& e) {
