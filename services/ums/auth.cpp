@@ -56,7 +56,10 @@ std::string auth::configure(settings& s, const device_groups& groups, bool demo)
     return !principals.contains(l.second.user) || !same_password;
   });
   std::string changes;
-  auto note = [&changes](std::string_view what) { changes += (changes.empty() ? "" : " ") + std::string(what); };
+  auto note = [&changes](std::string_view what) {
+    if (!changes.empty()) changes += ' ';
+    changes += what;
+  };
   for (auto& [name, h] : users)
     if (auto was = users_.find(name); was == users_.end()) note("+" + name);
     else if (to_string(was->second) != to_string(h)) note("new password: " + name);
