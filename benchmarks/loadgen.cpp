@@ -120,6 +120,19 @@ awaitable<double> one_way_mb_s(const options& o, std::size_t bytes) {
   co_return static_cast<double>(bytes) / 1e6 / secs;
 }
 
+// A new session and the time from its request to its first echoed byte.
+awaitable<stream_ptr> open_and_echo_one(const options& o, std::unique_ptr<tls_client>& tls, double& ms) {
+  const auto t0 = clock::now();
+  stream_ptr s = co_await open_path(o, tls);
+  char one = 'x';
+  error_code ec;
+  co_await s->write(net::buffer(&one, 1), ec);
+  if (ec) throw system_error(ec);
+  co_await read_exact(*s, &one, 1);
+  ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
+  co_return s;
+}
+
 // Set-up time, as a person starting a session sees it: request to the first echoed byte, each
 // set-up a new session on new connections (a console process starts afresh). The device ends the
 // previous session asynchronously: a refused attempt is retried 10 ms later and not counted.
@@ -129,10 +142,10 @@ awaitable<json::object> setup_times(const options& o) {
   net::steady_timer pause(co_await net::this_coro::executor);
   while (static_cast<int>(ms.size()) < o.setups) {
     std::unique_ptr<tls_client> tls;
-    const auto t0 = clock::now();
     stream_ptr s;
+    double took = 0;
     try {
-      s = co_await open_path(o, tls);
+      s = co_await open_and_echo_one(o, tls, took);
     } catch (const std::exception&) {
       if (++refused > 50 + 10 * o.setups) throw;
     }
@@ -141,12 +154,7 @@ awaitable<json::object> setup_times(const options& o) {
       co_await pause.async_wait(use_awaitable);
       continue;
     }
-    char one = 'x';
-    error_code ec;
-    co_await s->write(net::buffer(&one, 1), ec);
-    if (ec) throw system_error(ec);
-    co_await read_exact(*s, &one, 1);
-    ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+    ms.push_back(took);
     co_await close_stream(*s, "done");
   }
   co_return json::object{{"count", ms.size()}, {"refused_and_retried", refused}, {"p50_ms", percentile(ms, 0.5)},
@@ -154,15 +162,10 @@ awaitable<json::object> setup_times(const options& o) {
 }
 
 awaitable<void> measure(options o) {  // by value: the caller's options end before the coroutine runs
-  auto t0 = clock::now();
   std::unique_ptr<tls_client> tls;  // outlives the stream
-  stream_ptr s = co_await open_path(o, tls);
-  // Set-up time: request to the first echoed byte.
-  char one = 'x';
+  double setup_ms = 0;
+  stream_ptr s = co_await open_and_echo_one(o, tls, setup_ms);
   error_code ec;
-  co_await s->write(net::buffer(&one, 1), ec);
-  co_await read_exact(*s, &one, 1);
-  double setup_ms = std::chrono::duration<double, std::milli>(clock::now() - t0).count();
   json::object out{{"url", o.url}, {"setup_ms", setup_ms}};  // the first: this process's first TLS handshakes too
   for (std::size_t size : {std::size_t{64}, std::size_t{4096}}) {
     std::string msg(size, 'x'), back(size, '\0');

@@ -29,9 +29,13 @@ inline double cpu_of(int pid, int& parent) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+inline double percentile_of_sorted(const std::vector<double>& v, double p) {
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
 inline double percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+  return percentile_of_sorted(v, p);
 }
 
 inline awaitable<void> read_exact(stream& s, char* p, std::size_t n) {

@@ -52,25 +52,32 @@ set +e; "$BENCH/scale" idle --url "wss://127.0.0.1:$UMS/up" --ca "$WORK/data/ca.
 [ $rc -ne 0 ] && grep -q '"failed":1' "$WORK/bad.json" && grep -q "unknown device or wrong credential" "$WORK/bad.json" \
   || fail "a refused device was not reported: rc=$rc $(cat "$WORK/bad.json")"
 
-step "5 real device agents, 5 active sessions through the UMS, counted active by the UMS"
-python3 - "$WORK" "$UMS" "$ECHO" > "$WORK/dev.json" <<'PY'
+# start_agents NAME PREFIX COUNT VNC_PORT: a shadowlinkd with COUNT device agents PREFIX-0.. (each
+# with its own credential file), once the UMS counts them all online. Sets AGENTS_PID.
+start_agents() {
+  python3 - "$WORK" "$UMS" "$4" "$2" "$3" "$1" > "$WORK/$1.json" <<'PY'
 import json, os, sys
-work, port, echo = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+work, port, vnc, prefix, count, name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), sys.argv[6]
 os.makedirs(work + "/secrets", exist_ok=True)
 def credential_file(i):  # the device's own credential, in a file only this user may read
-    path = f"{work}/secrets/act-{i}"
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f: f.write(f"act-credential-{i}")
+    path = f"{work}/secrets/{prefix}-{i}"
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f: f.write(f"{prefix}-credential-{i}")
     return path
-print(json.dumps({"log_level": "warn", "data_dir": work + "/dev", "services": [{"type": "device", "name": f"dev{i}",
-  "settings": {"device_id": f"act-{i}", "credential_file": credential_file(i), "server": f"wss://127.0.0.1:{port}/up",
-               "ca_file": work + "/data/ca.pem", "vnc_port": echo}} for i in range(5)]}))
+print(json.dumps({"log_level": "warn", "data_dir": f"{work}/{name}", "services": [{"type": "device", "name": f"{prefix}{i}",
+  "settings": {"device_id": f"{prefix}-{i}", "credential_file": credential_file(i), "server": f"wss://127.0.0.1:{port}/up",
+               "ca_file": work + "/data/ca.pem", "vnc_port": vnc}} for i in range(count)]}))
 PY
-start devices "$BIN/shadowlinkd" --config "$WORK/dev.json"
-for _ in $(seq 100); do
-  n=$("$BIN/shadowlink" --server "https://127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 devices | grep -c "^act-.* yes" || true)
-  [ "$n" -ge 5 ] && break; sleep 0.1
-done
-[ "$n" -ge 5 ] || fail "device agents not online ($n)"
+  start "$1" "$BIN/shadowlinkd" --config "$WORK/$1.json"; AGENTS_PID=$LAST_PID
+  local n=0
+  for _ in $(seq 100); do
+    n=$("$BIN/shadowlink" --server "https://127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 devices | grep -c "^$2-.* yes" || true)
+    [ "$n" -ge "$3" ] && return 0; sleep 0.1
+  done
+  fail "$1: device agents not online ($n of $3)"
+}
+
+step "5 real device agents, 5 active sessions through the UMS, counted active by the UMS"
+start_agents devices act 5 "$ECHO"
 "$BENCH/scale" active --ums "127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 --devices 5 \
   --pid "$UMS_PID" --hold-s 3 > "$WORK/active.json" || fail "scale active: $(cat "$WORK/active.json")"
 python3 - "$WORK/active.json" <<'PY' || fail "active: $(cat "$WORK/active.json")"
@@ -115,23 +122,7 @@ echo "ok: $(cat "$WORK/flood.json")"
 
 step "3 watched desktops: the scale tool is the devices' VNC server, updates arrive whole with their latency, input events go back"
 hold_port; SCREENS=$HELD_PORT SCREENS_HOLDER=$HELD_PID
-python3 - "$WORK" "$UMS" "$SCREENS" > "$WORK/desks.json" <<'PY'
-import json, os, sys
-work, port, vnc = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-def credential_file(i):
-    path = f"{work}/secrets/desk-{i}"
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f: f.write(f"desk-credential-{i}")
-    return path
-print(json.dumps({"log_level": "warn", "data_dir": work + "/desks", "services": [{"type": "device", "name": f"desk{i}",
-  "settings": {"device_id": f"desk-{i}", "credential_file": credential_file(i), "server": f"wss://127.0.0.1:{port}/up",
-               "ca_file": work + "/data/ca.pem", "vnc_port": vnc}} for i in range(3)]}))
-PY
-start desks "$BIN/shadowlinkd" --config "$WORK/desks.json"; DESKS_PID=$LAST_PID
-for _ in $(seq 100); do
-  n=$("$BIN/shadowlink" --server "https://127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 devices | grep -c "^desk-.* yes" || true)
-  [ "$n" -ge 3 ] && break; sleep 0.1
-done
-[ "$n" -ge 3 ] || fail "desk agents not online ($n)"
+start_agents desks desk 3 "$SCREENS"; DESKS_PID=$AGENTS_PID
 release_port "$SCREENS_HOLDER"
 "$BENCH/scale" vnc --ums "127.0.0.1:$UMS" --ca "$WORK/data/ca.pem" --token benchmark-token-0123456789 --devices 3 --prefix desk- \
   --vnc-port "$SCREENS" --pid "$UMS_PID" --agent-pid "$DESKS_PID" --hold-s 3 --big-update 65536 --big-every-s 1 > "$WORK/vnc.json" \
