@@ -87,6 +87,10 @@ stream_ptr make_tcp_stream(tcp::socket s) {
   return std::make_unique<socket_stream<tcp::socket>>(std::move(s), std::move(peer));
 }
 
+stream_ptr make_local_stream(net::local::stream_protocol::socket s, std::string name) {
+  return std::make_unique<socket_stream<net::local::stream_protocol::socket>>(std::move(s), std::move(name));
+}
+
 awaitable<stream_ptr> connect_unix(const std::string& path, clock::duration deadline) {
   using local = net::local::stream_protocol;
   local::socket sock(co_await net::this_coro::executor);

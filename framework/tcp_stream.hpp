@@ -1,6 +1,8 @@
 #pragma once
 #include "framework/stream.hpp"
 
+#include <boost/asio/local/stream_protocol.hpp>
+
 namespace shadowlink {
 
 std::string endpoint_string(const tcp::socket& s);
@@ -14,6 +16,9 @@ std::string client_key(std::string_view peer);
 
 // Plain TCP; Nagle is off because tunnels carry small interactive messages.
 stream_ptr make_tcp_stream(tcp::socket s);
+
+// One end of a local socket pair (a viewer inside this process); `name` stands for the peer in logs.
+stream_ptr make_local_stream(net::local::stream_protocol::socket s, std::string name);
 
 // Resolves and connects with a deadline; throws system_error (timed_out on deadline). With a
 // `source` address the connection leaves from it (multi-homed hosts; load generators that spread

@@ -3,11 +3,11 @@
 SHADOWLINK_PACKAGES=(
   g++ cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
-  libwolfssl-dev libsimdjson-dev catch2 libpng-dev libsystemd-dev help2man prometheus-cpp-dev
+  libwolfssl-dev libsimdjson-dev catch2 libpng-dev libsystemd-dev help2man prometheus-cpp-dev libvncserver-dev libsdl2-dev
   dpkg-dev autoconf automake libtool make xz-utils
   openssl procps iproute2 curl util-linux tinyproxy haproxy python3
   tigervnc-standalone-server tigervnc-tools tigervnc-viewer xdotool xclip x11-utils x11-xserver-utils gvncviewer novnc
-  chromium prometheus
+  chromium prometheus xvfb x11-apps
   clang libclang-rt-14-dev testssl.sh
 )
 # Node.js and npm drive Chromium in the browser tests (playwright-core from the npm registry). A

@@ -4,11 +4,13 @@
 #include "framework/splice.hpp"
 #include "framework/tcp_stream.hpp"
 #include "protocol/legacy_password.hpp"
-#include "protocol/rfb_client.hpp"
 #include "protocol/tunnel_endpoint.hpp"
 #include "protocol/up_link.hpp"
 #include "services/console/png_writer.hpp"
+#include "services/console/vnc_client.hpp"
+#include "services/console/vnc_window.hpp"
 
+#include <boost/asio/local/connect_pair.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
 #include <boost/url/url.hpp>
@@ -16,6 +18,8 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <functional>
+#include <future>
 #include <iostream>
 #include <optional>
 
@@ -33,8 +37,9 @@ struct session_info {
 };
 
 // Console flow steps 1 and 4: ask the UMS for a session, follow its set-up (each step is shown as
-// the server reports it; the server bounds every step) and receive its coordinates.
-awaitable<session_info> request_session(client& c, const options& o) {
+// the server reports it, on the terminal and to `on_step`; the server bounds every step) and
+// receive its coordinates.
+awaitable<session_info> request_session(client& c, const options& o, std::function<void(const std::string&)> on_step = {}) {
   json::object request{{"device", o.device}, {"view_only", o.view_only}, {"wait", false}};
   auto res = co_await c.call(http::verb::post, "/api/v1/sessions", json::serialize(request));
   if (res.result() != http::status::accepted) throw cli_error("cannot shadow " + o.device + ": " + c.error_of(res));
@@ -77,6 +82,7 @@ awaitable<session_info> request_session(client& c, const options& o) {
       const auto waited = std::chrono::duration_cast<std::chrono::seconds>(clock::now() - start).count();
       std::fprintf(stderr, "%s: %s (%llds so far, %llds left)\n", o.device.c_str(), shown.c_str(),
                    static_cast<long long>(waited), static_cast<long long>(left));
+      if (on_step) on_step(shown);
     }
     if (clock::now() > limit) throw cli_error("the server did not finish step '" + shown + "' in time");
     // The next answer comes when the session has left this step (the server holds the request up
@@ -132,6 +138,24 @@ awaitable<stream_ptr> open_or_end(client& c, const session_info& s) {
   std::rethrow_exception(failed);
 }
 
+// Why a session whose tunnel was spliced with the viewer (end `a`) ended, for the administrator.
+std::string ending_words(const splice_end& end, stream& tunnel, const session_info& s) {
+  // The server says why it closed the tunnel (the device went away, an administrator ended it,
+  // the gateway lost its UMS): more than the splice alone can tell.
+  auto words = up::session_ending(end);
+  if (auto* ws = dynamic_cast<ws_stream*>(&tunnel); ws && !end.by_a && !ws->close_reason().empty()) words = ws->close_reason();
+  // The tunnel's far end is the UMS or the gateway, relaying the device: a tunnel cut without a
+  // close (no WebSocket close frame, no TLS close_notify) means that server or the network went
+  // away, not the device, which the server would have reported in its close frame.
+  using enum splice_end::kind;
+  if (!end.by_a && (end.how == truncated || end.how == reset || end.how == failed)) {
+    const auto server = s.tunnel_url.empty() ? ws_target{true, s.device_address, "", ""} : parse_wss_url(s.tunnel_url);
+    words = "lost the connection to " + server.host + (server.port.empty() ? "" : ":" + server.port) +
+            (end.how == truncated ? " (closed without TLS close_notify)" : end.how == reset ? " (connection reset)" : " (" + end.detail + ")");
+  }
+  return words;
+}
+
 pid_t launch_viewer(const std::string& cmd, const std::string& address) {
   std::string line = cmd + " " + address;
   const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
@@ -174,16 +198,31 @@ awaitable<int> cmd_devices(client& c, const options& o) {
 }
 
 awaitable<int> cmd_snapshot(client& c, const options& o) {
+  auto ex = co_await net::this_coro::executor;
   stream_ptr tunnel;
+  session_info s;
   if (o.webapp) {
     tunnel = co_await open_webapp_tunnel(c, o);
   } else {
-    auto s = co_await request_session(c, o);
+    s = co_await request_session(c, o);
     tunnel = co_await open_or_end(c, s);
   }
-  auto fb = co_await rfb::capture(*tunnel, 30s);
-  co_await close_stream(*tunnel, "snapshot taken");
-  write_png(o.output, fb.width, fb.height, fb.rgb.span());
+  // libvncclient reads the screen on a thread of its own, from one end of a socket pair; the
+  // other end is spliced with the tunnel until it has (it closes its end when done).
+  net::local::stream_protocol::socket mine(ex), theirs(ex);
+  net::local::connect_pair(mine, theirs);
+  auto shot = std::async(std::launch::async, [fd = theirs.release()] { return take_screen_shot(fd, 30s); });
+  auto local = make_local_stream(std::move(mine), "snapshot");
+  splicer sp(*local, *tunnel, {.a_name = "the console's snapshot"});
+  const auto end = co_await sp.run();
+  screen_shot fb;
+  try {
+    fb = shot.get();
+  } catch (const std::exception& e) {
+    // The session's own end says more than the client's view of a closed stream.
+    throw cli_error("no snapshot of " + o.device + ": " + (end.by_a ? std::string(e.what()) : ending_words(end, *tunnel, s)));
+  }
+  write_png(o.output, fb.width, fb.height, fb.rgb);
   std::printf("wrote %s (%dx%d, \"%s\")\n", o.output.c_str(), fb.width, fb.height, fb.name.c_str());
   co_return 0;
 }
@@ -230,21 +269,40 @@ awaitable<int> cmd_shadow(client& c, const options& o) {
   });
   const auto end = co_await sp.run();
   signals.cancel();
-  // The server says why it closed the tunnel (the device went away, an administrator ended it,
-  // the gateway lost its UMS): more than the splice alone can tell.
-  auto words = up::session_ending(end);
-  if (auto* ws = dynamic_cast<ws_stream*>(tunnel.get()); ws && !end.by_a && !ws->close_reason().empty()) words = ws->close_reason();
-  // The tunnel's far end is the UMS or the gateway, relaying the device: a tunnel cut without a
-  // close (no WebSocket close frame, no TLS close_notify) means that server or the network went
-  // away, not the device, which the server would have reported in its close frame.
-  using enum splice_end::kind;
-  if (!end.by_a && (end.how == truncated || end.how == reset || end.how == failed)) {
-    const auto server = parse_wss_url(s.tunnel_url);
-    words = "lost the connection to " + server.host + ":" + server.port +
-            (end.how == truncated ? " (closed without TLS close_notify)" : end.how == reset ? " (connection reset)" : " (" + end.detail + ")");
-  }
-  std::printf("session %s ended: %s\n", s.id.c_str(), words.c_str());
+  std::printf("session %s ended: %s\n", s.id.c_str(), ending_words(end, *tunnel, s).c_str());
   if (viewer > 0) waitpid(viewer, nullptr, WNOHANG);
+  co_return 0;
+}
+
+awaitable<int> cmd_view(client& c, const options& o) {
+  auto ex = co_await net::this_coro::executor;
+  // The window first: without a display the device's user is not asked for nothing.
+  vnc_window window(o.device, o.view_only);
+  auto s = co_await request_session(c, o, [&](const std::string& step) { window.show_state(step); });
+  auto tunnel = co_await open_or_end(c, s);
+  if (window.closed_by_user()) {
+    co_await close_stream(*tunnel, "window closed");
+    std::printf("session %s ended: window closed\n", s.id.c_str());
+    co_return 0;
+  }
+  // The window's thread speaks RFB on one end of a socket pair; the other end is spliced with
+  // the tunnel here, as an external viewer's connection is by `shadow`.
+  net::local::stream_protocol::socket mine(ex), theirs(ex);
+  net::local::connect_pair(mine, theirs);
+  window.attach(theirs.release());
+  auto local = make_local_stream(std::move(mine), "viewer window");
+  splicer sp(*local, *tunnel, {.a_name = "the console's viewer window"});
+  net::signal_set signals(ex, SIGINT, SIGTERM);
+  signals.async_wait([&](error_code ec, int) {
+    if (!ec) sp.stop("console interrupted");
+  });
+  const auto end = co_await sp.run();
+  signals.cancel();
+  auto words = ending_words(end, *tunnel, s);
+  if (end.by_a) words = window.closed_by_user() ? "window closed" : !window.failure().empty() ? window.failure() : words;
+  std::printf("session %s ended: %s\n", s.id.c_str(), words.c_str());
+  std::fflush(stdout);
+  window.finish(words);
   co_return 0;
 }
 

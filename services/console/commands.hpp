@@ -1,6 +1,6 @@
 #pragma once
 // The console's commands, each one coroutine: devices, shadow (a local port for an external
-// viewer), snapshot (the internal viewer), sessions, end, audit.
+// viewer), view (the internal viewer: a window), snapshot, sessions, end, audit.
 #include "services/console/rest_client.hpp"
 
 namespace shadowlink::console {
@@ -8,6 +8,7 @@ namespace shadowlink::console {
 awaitable<int> cmd_devices(client& c, const options& o);
 awaitable<int> cmd_shadow(client& c, const options& o);
 awaitable<int> cmd_snapshot(client& c, const options& o);
+awaitable<int> cmd_view(client& c, const options& o);
 awaitable<int> cmd_sessions(client& c, const options& o);
 awaitable<int> cmd_end(client& c, const options& o);
 awaitable<int> cmd_audit(client& c, const options& o);

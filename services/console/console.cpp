@@ -23,13 +23,14 @@ namespace {
 constexpr std::string_view usage =
     "Usage: shadowlink [options] devices [--json]\n"
     "  or:  shadowlink [options] shadow DEVICE [--listen 127.0.0.1:PORT] [--viewer CMD] [--view-only]\n"
+    "  or:  shadowlink [options] view DEVICE [--view-only]\n"
     "  or:  shadowlink [options] snapshot DEVICE OUT.png [--webapp]\n"
     "  or:  shadowlink [options] sessions [--json]\n"
     "  or:  shadowlink [options] end SESSION\n"
     "  or:  shadowlink [options] audit [DEVICE] [--by USER] [--since TIME] [--until TIME] [--limit N] [--json]\n"
     "  or:  shadowlink [options] revoke-certificate DEVICE\n"
-    "The console of shadowlink: lists devices, shadows a device's screen (a local port for an external\n"
-    "VNC viewer, or a snapshot by the internal viewer), lists and ends sessions, reads the audit trail,\n"
+    "The console of shadowlink: lists devices, shadows a device's screen (in a window of its own, through\n"
+    "a local port for an external VNC viewer, or as a snapshot), lists and ends sessions, reads the audit trail,\n"
     "revokes a device's certificate (it loses the links it opened and must enroll again).\n\n";
 
 constexpr std::string_view footer =
@@ -40,13 +41,14 @@ constexpr std::string_view footer =
     "  SHADOWLINK_CA        --ca\n"
     "\nExit codes: 0 done; 1 refused or failed (the reason is printed); 2 usage error.\n";
 
-const std::set<std::string, std::less<>> commands{"devices", "shadow", "snapshot", "sessions", "end", "audit", "revoke-certificate"};
+const std::set<std::string, std::less<>> commands{"devices", "shadow", "view", "snapshot", "sessions", "end", "audit", "revoke-certificate"};
 
 awaitable<int> dispatch(const options& o) {
   client c(o);
   if (o.command == "devices") co_return co_await cmd_devices(c, o);
   if (o.command == "shadow") co_return co_await cmd_shadow(c, o);
   if (o.command == "snapshot") co_return co_await cmd_snapshot(c, o);
+  if (o.command == "view") co_return co_await cmd_view(c, o);
   if (o.command == "sessions") co_return co_await cmd_sessions(c, o);
   if (o.command == "end") co_return co_await cmd_end(c, o);
   if (o.command == "revoke-certificate") co_return co_await cmd_revoke_certificate(c, o);
@@ -142,7 +144,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!commands.contains(o.command)) return usage_error("unknown command '" + o.command + "'");
-  const bool needs_device = o.command == "shadow" || o.command == "snapshot" || o.command == "end" || o.command == "revoke-certificate";
+  const bool needs_device = o.command == "shadow" || o.command == "view" || o.command == "snapshot" || o.command == "end" || o.command == "revoke-certificate";
   if (needs_device && o.device.empty())
     return usage_error(o.command + " needs a " + (o.command == "end" ? "session id" : "device id"));
   if (o.command == "snapshot" && o.output.empty()) return usage_error("snapshot needs an output file (OUT.png)");

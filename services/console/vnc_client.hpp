@@ -1,0 +1,69 @@
+#pragma once
+// The console's RFB client: Debian's libvncclient (Tight, ZRLE, CopyRect..., VNC authentication)
+// over a connected socket whose other end the console's coroutine splices with the tunnel.
+// libvncclient blocks, so a vnc_client lives on a thread of its own (the window's, the snapshot's).
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+struct _rfbClient;
+
+namespace shadowlink::console {
+
+class vnc_client {
+ public:
+  struct handlers {
+    std::function<void(int width, int height)> resized;  // the framebuffer was (re)allocated
+    std::function<void()> frame_done;                    // a framebuffer update is complete
+    std::function<void(int x, int y, int w, int h)> painted;  // a rectangle of it has new pixels
+  };
+  // Takes `fd` (closed by the destructor); reads the server's greeting and initialisation.
+  // Throws std::runtime_error with libvncclient's reason if the handshake fails. The password for
+  // VNC authentication comes from SHADOWLINK_VNC_PASSWORD.
+  vnc_client(int fd, handlers h);
+  ~vnc_client();
+  vnc_client(const vnc_client&) = delete;
+  vnc_client& operator=(const vnc_client&) = delete;
+
+  // Handles the server's messages that arrive within `wait_us` microseconds. False once the
+  // stream has ended or failed.
+  bool pump(unsigned wait_us);
+  // Ends the stream in both directions (the splice on the other end sees it at once).
+  void shut_down();
+
+  int width() const { return width_; }
+  int height() const { return height_; }
+  // The framebuffer, 4 bytes a pixel in memory order R, G, B, unused.
+  const std::vector<std::uint8_t>& pixels() const { return pixels_; }
+  std::string desktop_name() const;
+
+  void pointer(int x, int y, int buttons);
+  void key(std::uint32_t keysym, bool down);
+
+ private:
+  static std::int8_t allocate(_rfbClient* c);  // libvncclient's rfbBool
+  static void finished(_rfbClient* c);
+  static void got_rect(_rfbClient* c, int x, int y, int w, int h);
+  static char* password(_rfbClient* c);
+  static vnc_client& of(_rfbClient* c);
+
+  _rfbClient* client_ = nullptr;
+  handlers h_;
+  int width_ = 0, height_ = 0;
+  std::vector<std::uint8_t> pixels_;
+};
+
+// One complete screen, 3 bytes a pixel (R, G, B).
+struct screen_shot {
+  int width = 0, height = 0;
+  std::string name;
+  std::vector<std::uint8_t> rgb;
+};
+
+// Reads the device's first complete screen from `fd` (owned, closed on return) within `deadline`;
+// blocks, so it runs on a thread of its own. Throws std::runtime_error with the reason.
+screen_shot take_screen_shot(int fd, std::chrono::steady_clock::duration deadline);
+
+}  // namespace shadowlink::console
