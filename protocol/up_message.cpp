@@ -118,6 +118,7 @@ message parse(std::string_view text) {
       m.pin = r.str("pin", false);
       m.user = r.str("user", false);
       m.view_only = r.flag("view_only");
+      m.recorded = r.flag("recorded");
       m.consent = r.str("consent", false);
       m.consent_timeout_s = r.num<std::int64_t>("consent_timeout_s");
       if (m.consent_timeout_s < 0) throw protocol_error("field 'consent_timeout_s' must not be negative");
@@ -234,6 +235,7 @@ std::string serialize(const message& m) {
       put("pin", m.pin);
       put("user", m.user);
       o["view_only"] = m.view_only;
+      if (m.recorded) o["recorded"] = true;
       put("consent", m.consent);
       if (m.consent_timeout_s > 0) o["consent_timeout_s"] = m.consent_timeout_s;
       break;

@@ -63,6 +63,7 @@ struct message {
   std::string password;    // shadow_request to an OS 11 device: the session's one-time password (no tunnel_url, no token)
   std::int64_t ttl_s = 0;  // shadow_request with a password: how long it stays valid after the device accepts
   bool view_only = false;  // shadow_request
+  bool recorded = false;   // shadow_request: the UMS records the session (the device's user is told)
   std::string reason;      // shadow_refused, shadow_ended, error
   std::string user;        // shadow_request: who is shadowing (for the device's notice and audit)
   std::string consent;     // shadow_request: the server's policy for the device (none, notify, ask)

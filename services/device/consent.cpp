@@ -26,7 +26,9 @@ std::vector<std::string> agent::command(const std::vector<std::string>& argv, co
       {"{user}", who},
       {"{mode}", req.view_only ? "view only" : "full control"},
       {"{timeout}", std::to_string(timeout_s)},
-      {"{message}", who + (req.view_only ? " asks to see your screen." : " asks to see and control your screen.")}};
+      {"{recorded}", req.recorded ? "The session is recorded." : ""},
+      {"{message}", who + (req.view_only ? " asks to see your screen." : " asks to see and control your screen.") +
+                        (req.recorded ? " The session is recorded." : "")}};
   std::vector<std::string> out;
   for (auto arg : argv) {
     for (auto& [key, value] : values)

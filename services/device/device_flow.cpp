@@ -32,7 +32,8 @@ awaitable<void> agent::shadow(up::message req) {
     end_active_ = nullptr;
   };
   on_exit release_guard(release);
-  log::info(scope, "shadow request from ", req.user.empty() ? "the server" : req.user, req.view_only ? " (view only)" : "");
+  log::info(scope, "shadow request from ", req.user.empty() ? "the server" : req.user, req.view_only ? " (view only)" : "",
+            req.recorded ? " (recorded)" : "");
 
   // 2. Consent: the stricter of the server's policy and ours. With "ask", nothing is opened
   //    before the device's user says yes; with "notify" or after a yes, they see that they are

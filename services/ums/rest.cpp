@@ -284,6 +284,11 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
   if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
   if (!online_.find(device)) co_return co_await refused(http::status::conflict, "device is offline");
   if (!d->second.busy_with.empty()) co_return co_await refused(http::status::conflict, "device is already being shadowed");
+  // Recording happens where the UMS relays the session; the console's paths over a gateway and
+  // into an OS 11 device do not pass it (yet): such a session would go unrecorded, so it is refused.
+  if (d->second.record && (gateway_of(d->second) || d->second.os == "11"))
+    co_return co_await refused(http::status::conflict,
+                              "this device's sessions are recorded, which the UMS does for the sessions it relays: open it in the Web App");
   auto s = new_session(std::string(device), user, "console", view_only);
   // The flow follows from the device: behind a gateway, or an OS 11 device's legacy port, or OS 12 direct.
   if (auto* gw = gateway_of(d->second))

@@ -29,6 +29,11 @@ void device_groups::configure(settings& ums) {
       if (!policy) g.reject("consent", "expected none, notify or ask");
       consent_[name] = *policy;
     }
+    if (g.has("record")) {
+      const auto record = g.required_str("record");
+      if (record != "on" && record != "off") g.reject("record", "expected on or off");
+      if (record == "on") recorded_.insert(name);
+    }
     if (!members_.emplace(name, std::set<std::string, std::less<>>(devices.begin(), devices.end())).second)
       g.reject("name", "duplicate device group '" + name + "'");
   }
@@ -44,6 +49,12 @@ std::optional<up::consent_policy> device_groups::consent_of(std::string_view dev
   for (auto& [group, policy] : consent_)
     if (contains(group, device)) strictest = strictest ? up::strictest(*strictest, policy) : policy;
   return strictest;
+}
+
+bool device_groups::records(std::string_view device) const {
+  for (auto& group : recorded_)
+    if (contains(group, device)) return true;
+  return false;
 }
 
 std::vector<std::string> device_groups::unknown_devices(const std::set<std::string, std::less<>>& known) const {

@@ -29,12 +29,15 @@ class device_groups {
   bool contains(std::string_view group, std::string_view device) const;
   // The strictest consent policy among the device's groups, if any of them sets one.
   std::optional<up::consent_policy> consent_of(std::string_view device) const;
+  // Whether a group of the device has its sessions recorded.
+  bool records(std::string_view device) const;
   // Devices named by the groups that are not configured devices (a typo would grant nothing).
   std::vector<std::string> unknown_devices(const std::set<std::string, std::less<>>& known) const;
 
  private:
   std::map<std::string, std::set<std::string, std::less<>>, std::less<>> members_;
   std::map<std::string, up::consent_policy, std::less<>> consent_;
+  std::set<std::string, std::less<>> recorded_;  // groups whose sessions are recorded
 };
 
 // Devices named directly and through groups.

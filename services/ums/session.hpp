@@ -24,6 +24,8 @@ struct flow_error : std::runtime_error {
   boost::beast::http::status status;
 };
 
+class recording;
+
 struct shadow_session {
   explicit shadow_session(net::any_io_executor ex)
       : changed(ex, clock::time_point::max()), device_answer(ex), answer(ex), reports(ex) {}
@@ -33,6 +35,7 @@ struct shadow_session {
   std::string user;
   std::string via;  // "console" or "webapp"
   bool view_only = false;
+  bool recorded = false;  // the device's policy: the UMS relays and records it
   std::string ref;  // the Web App's reference for its request, to follow the set-up by
   // Where the set-up stands, in the words the console and the Web App show ("asking the device",
   // "waiting for the device's user", "connecting", "waiting for the viewer", "active", "ended"),
@@ -64,6 +67,7 @@ struct shadow_session {
   std::string end_reason;
   bool ended = false;
   std::uint64_t bytes_to_viewer = 0, bytes_from_viewer = 0;  // when it ended
+  std::shared_ptr<ums::recording> recording;  // while and after its splice, if recorded
 
   // Ends the session from outside (REST DELETE, device offline, shutdown) at whatever step it is.
   void stop(std::string reason) {

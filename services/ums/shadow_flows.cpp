@@ -2,6 +2,7 @@
 // are the steps of ../shared/seeds/shadowing-communication-flow.txt ("IGEL OS 12, Direct Connection").
 #include "framework/errors.hpp"
 #include "framework/log.hpp"
+#include "framework/on_exit.hpp"
 #include "protocol/rfb_input_filter.hpp"
 #include "protocol/tunnel_endpoint.hpp"
 #include "services/ums/ums_service.hpp"
@@ -131,13 +132,29 @@ awaitable<void> ums_service::await_device_answer(shadow_session& s) {
 awaitable<std::string> ums_service::splice_session(shadow_session& s, stream_ptr& viewer_end, stream& device) {
   // View only is enforced here too, not only on the device: no relay passes input it was told to drop.
   if (s.view_only) viewer_end = rfb::make_view_only(std::move(viewer_end), scope(s));
+  // A recorded session records what passed the filter: the screen and the input that reached the device.
+  stream_ptr device_tap;
+  if (s.recorded) {
+    try {
+      s.recording = recordings_->start(s.id, s.device_id, s.user);
+    } catch (const std::exception& e) {
+      throw flow_error(http::status::service_unavailable, "the session must be recorded, and the recording cannot start: " + ending_words(e));
+    }
+    viewer_end = make_recorded(std::move(viewer_end), s.recording, recording::direction::from_viewer);
+    device_tap = make_recorded(device, s.recording, recording::direction::to_viewer);
+  }
+  on_exit finish_recording([&s] {
+    if (s.recording) s.recording->finish();
+  });
   auto& viewer = *viewer_end;
+  auto& device_side = device_tap ? *device_tap : device;
   // Recorded before the splice exists: a failed record ends the session with nothing to unwind.
   json::object peers{{"viewer_peer", viewer.peer()}, {"device_peer", device.peer()}};
+  if (s.recording) peers["recording"] = s.recording->id();
   co_await record("session_started", s, std::move(peers));
   auto o = up::relay_splice_options(cfg_.write_stall);
   o.idle_timeout = cfg_.idle_timeout;
-  splicer sp(viewer, device, o);
+  splicer sp(viewer, device_side, o);
   s.active = &sp;
   s.step("active");
   s.tunnel_url.clear();
@@ -217,6 +234,11 @@ awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome)
   try {
     json::object record{{"outcome", outcome}, {"duration_s", duration}, {"bytes_to_viewer", s.bytes_to_viewer},
                         {"bytes_from_viewer", s.bytes_from_viewer}};
+    if (s.recording) {
+      record["recording"] = s.recording->id();
+      record["recording_state"] = s.recording->state();
+      record["recording_bytes"] = s.recording->bytes();
+    }
     co_await audit_->session("session_ended", s, std::move(record));
   } catch (const system_error& e) {
     log::error(scope(s), "audit trail: cannot record the end: ", e.what());

@@ -39,6 +39,9 @@ ums_service::ums_service(service_env& env, settings& s)
   s.seconds("write_stall_s", cfg_.write_stall, 1, 600);
   s.seconds("heartbeat_s", cfg_.heartbeat, 1, 300);
   s.number("audit_rotate_bytes", cfg_.audit_rotate_bytes, 4096, 1ll << 40);
+  s.number("recording_max_session_bytes", cfg_.recordings.per_session, 64 * 1024, 1ll << 42);
+  s.number("recording_max_total_bytes", cfg_.recordings.total, 64 * 1024, 1ll << 50);
+  if (cfg_.recordings.total < cfg_.recordings.per_session) s.reject("recording_max_total_bytes", "must be at least recording_max_session_bytes");
   s.number("certificate_days", certificate_days_, 1, 3650);
   // The demo runs from a config printed on screen: plain-text secrets are accepted there, nowhere else.
   const bool demo = s.boolean("demo", false);
@@ -98,6 +101,12 @@ std::map<std::string, device_record, std::less<>> ums_service::read_devices(sett
     } else {
       r.consent = group_consent.value_or(up::consent_policy::ask);
     }
+    r.record = groups.records(r.id);
+    if (d.has("record")) {
+      const auto record = d.required_str("record");
+      if (record != "on" && record != "off") d.reject("record", "expected on or off");
+      r.record = r.record || record == "on";  // a group's "on" is not undone by the device's "off"
+    }
     if (!out.emplace(r.id, r).second) d.reject("id", "duplicate device id '" + r.id + "'");
   }
   std::set<std::string, std::less<>> known;
@@ -149,6 +158,7 @@ void ums_service::start() {
   audit_ = std::make_unique<audit_trail>(env_.data_dir, cfg_.audit_rotate_bytes);
   if (auto n = audit_->close_unfinished())
     log::warn(name_, n, " session(s) were cut off by a restart: recorded as ended, \"unknown, server restarted\"");
+  recordings_ = std::make_unique<recording_store>(env_.data_dir / "recordings", cfg_.recordings, name_);
   server_ = make_tls_listener(cfg_.listener, env_, env_.shared_dir);
   certs_ = std::make_unique<device_certificates>(env_.data_dir / "device-certificates.json");
   server_->add_ws("/up", [this](ws_upgrade& up) { return up_endpoint(up); });
@@ -282,6 +292,7 @@ up::message ums_service::shadow_request(const shadow_session& s) const {
   req.type = up::kind::shadow_request;
   req.session_id = s.id;
   req.view_only = s.view_only;
+  req.recorded = s.recorded;
   req.user = s.user;
   if (auto d = devices_.find(s.device_id); d != devices_.end()) req.consent = up::to_string(d->second.consent);
   // The device's user answers a little before our own wait for the device ends.
@@ -303,7 +314,10 @@ session_ptr ums_service::new_session(const std::string& device_id, const std::st
   s->on_stop = [this, id = s->id] { rv_.cancel(id); };
   sessions_[s->id] = s;
   log::session_fields(s->id, device_id, user);
-  if (auto d = devices_.find(device_id); d != devices_.end()) d->second.busy_with = s->id;
+  if (auto d = devices_.find(device_id); d != devices_.end()) {
+    d->second.busy_with = s->id;
+    s->recorded = d->second.record;
+  }
   return s;
 }
 

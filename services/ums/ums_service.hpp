@@ -12,6 +12,7 @@
 #include "protocol/link_registry.hpp"
 #include "services/ums/audit.hpp"
 #include "services/ums/auth.hpp"
+#include "services/ums/recordings.hpp"
 #include "services/ums/device_certificates.hpp"
 #include "services/ums/session.hpp"
 #include "services/ums/ums_metrics.hpp"
@@ -36,6 +37,7 @@ struct device_record {
   // legacy TLS port on the device, reached at `legacy_address`, its certificate pinned by `legacy_pin`).
   std::string os, legacy_address, legacy_pin;
   up::consent_policy consent = up::consent_policy::ask;  // is the device's user asked first?
+  bool record = false;  // are its sessions recorded (at the UMS)? Its own policy or any of its groups'.
   clock::time_point last_seen{};
   std::string busy_with;  // session id while being shadowed
 };
@@ -78,6 +80,7 @@ struct ums_settings {
   // viewer) ends its session instead of holding it, and its buffers, forever.
   clock::duration write_stall = 30s;
   std::uint64_t audit_rotate_bytes = 64ull << 20;
+  recording_limits recordings;
   clock::duration heartbeat = 5s;  // told to devices in the welcome: how often they report
 };
 
@@ -189,6 +192,7 @@ class ums_service final : public service {
   device_groups groups_;
   auth auth_;
   std::unique_ptr<audit_trail> audit_;  // opened at start()
+  std::unique_ptr<recording_store> recordings_;  // opened at start()
   rendezvous rv_;
   std::unique_ptr<https_server> server_;
   std::map<std::string, device_record, std::less<>> devices_;

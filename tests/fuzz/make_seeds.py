@@ -23,7 +23,7 @@ up = {
     "welcome": {"type": "welcome", "heartbeat_s": 15},
     "heartbeat": {"type": "heartbeat", "session_id": "s-1"},
     "shadow_request": {"type": "shadow_request", "session_id": "s-1", "tunnel_url": "wss://ums.example:8443/tunnel/device/s-1",
-                       "token": "t" * 43, "user": "admin", "view_only": True, "consent": "ask", "consent_timeout_s": 30, "pin": "cd" * 32},
+                       "token": "t" * 43, "user": "admin", "view_only": True, "recorded": True, "consent": "ask", "consent_timeout_s": 30, "pin": "cd" * 32},
     "shadow_request_os11": {"type": "shadow_request", "session_id": "s-2", "password": "p" * 22, "ttl_s": 60},
     "shadow_refused": {"type": "shadow_refused", "session_id": "s-1", "reason": "the user declined"},
     "shadow_ended": {"type": "shadow_ended", "session_id": "s-1", "reason": "viewer closed", "bytes_to_viewer": 123456, "bytes_from_viewer": 789},

@@ -18,7 +18,10 @@ TEST_CASE("a shadow request survives a round trip through JSON") {
   CHECK(back.tunnel_url == m.tunnel_url);
   CHECK(back.token == "abc");
   CHECK(back.view_only);
+  CHECK_FALSE(back.recorded);
   CHECK(back.user == m.user);
+  m.recorded = true;
+  CHECK(up::parse(up::serialize(m)).recorded);
 }
 
 TEST_CASE("malformed UP messages are rejected with a reason, never a crash") {

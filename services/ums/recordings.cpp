@@ -1,0 +1,259 @@
+#include "services/ums/recordings.hpp"
+
+#include "framework/log.hpp"
+
+#include <boost/json.hpp>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <vector>
+
+namespace shadowlink::ums {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+constexpr char fbs_header[] = "FBS 001.000\n";
+
+void put_be32(std::uint8_t* p, std::uint32_t v) {
+  p[0] = static_cast<std::uint8_t>(v >> 24);
+  p[1] = static_cast<std::uint8_t>(v >> 16);
+  p[2] = static_cast<std::uint8_t>(v >> 8);
+  p[3] = static_cast<std::uint8_t>(v);
+}
+
+// A new file only the service user can read: O_EXCL, so a recording never overwrites another.
+std::FILE* create_private(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) throw system_error(error_code(errno, boost::system::system_category()), "create " + path.string());
+  std::FILE* f = ::fdopen(fd, "wb");
+  if (!f) {
+    ::close(fd);
+    throw system_error(error_code(ENOMEM, boost::system::system_category()), "open " + path.string());
+  }
+  return f;
+}
+
+std::string mib(std::uint64_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MiB"; }
+
+}  // namespace
+
+recording::recording(recording_store& store, std::string id, std::string device, std::string user)
+    : store_(store), id_(std::move(id)), device_(std::move(device)), user_(std::move(user)), started_at_(log::utc_now_iso()) {}
+
+recording::~recording() {
+  if (screen_) std::fclose(screen_);
+  if (input_) std::fclose(input_);
+}
+
+void recording::add(direction d, const std::uint8_t* data, std::size_t n) {
+  if (n == 0 || finished_) return;
+  {
+    std::lock_guard lock(m_);
+    if (!stopped_.empty()) return;
+  }
+  const std::uint64_t framed = n + 8 + 3;
+  if (accepted_ + framed > store_.limits_.per_session) {
+    stop("size limit of " + mib(store_.limits_.per_session) + " reached");
+    return;
+  }
+  if (queued_ + framed > store_.limits_.queue) {
+    stop("the disk did not keep up (" + mib(queued_) + " waiting)");
+    return;
+  }
+  accepted_ += framed;
+  queued_ += framed;
+  const auto ms = static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - start_).count());
+  std::vector<std::uint8_t> copy(data, data + n);
+  net::post(store_.writer_, [self = shared_from_this(), d, ms, copy = std::move(copy), framed] {
+    self->write_block(d == direction::to_viewer ? self->screen_ : self->input_, copy.data(), copy.size(), ms);
+    self->queued_ -= framed;
+  });
+}
+
+void recording::write_block(std::FILE* f, const std::uint8_t* p, std::size_t n, std::uint32_t ms) {
+  // What was accepted before a stop is still written; after a failed write nothing is.
+  if (write_failed_ || !f) return;
+  std::uint8_t head[4], tail[4];
+  static constexpr std::uint8_t pad[3]{};
+  put_be32(head, static_cast<std::uint32_t>(n));
+  put_be32(tail, ms);
+  const std::size_t padding = (4 - n % 4) % 4;
+  errno = 0;
+  const bool ok = std::fwrite(head, 1, 4, f) == 4 && std::fwrite(p, 1, n, f) == n && std::fwrite(pad, 1, padding, f) == padding &&
+                  std::fwrite(tail, 1, 4, f) == 4;
+  if (!ok) {
+    write_failed_ = true;
+    stop(errno == ENOSPC ? "disk full" : std::string("cannot write: ") + std::strerror(errno));
+  }
+}
+
+void recording::stop(std::string why) {
+  std::lock_guard lock(m_);
+  if (!stopped_.empty()) return;
+  stopped_ = std::move(why);
+  // Logged where it happens (the event loop's logger is one line per call, safe from any thread).
+  log::warn(store_.scope_, "recording ", id_, " stopped, the session goes on: ", stopped_);
+}
+
+std::string recording::state() const {
+  std::lock_guard lock(m_);
+  if (!stopped_.empty()) return stopped_;
+  return finished_ ? "complete" : "recording";
+}
+
+void recording::finish() {
+  if (finished_) return;
+  finished_ = true;
+  store_.live_.erase(id_);
+  net::post(store_.writer_, [self = shared_from_this()] {
+    for (auto* f : {self->screen_, self->input_})
+      if (f && (std::fflush(f) != 0 || ::fsync(::fileno(f)) != 0)) {
+        self->write_failed_ = true;
+        self->stop(errno == ENOSPC ? "disk full" : std::string("cannot write: ") + std::strerror(errno));
+      }
+    self->store_.describe(*self, true);
+  });
+}
+
+recording_store::recording_store(fs::path dir, recording_limits limits, std::string log_scope)
+    : dir_(std::move(dir)), limits_(limits), scope_(std::move(log_scope)) {
+  fs::create_directories(dir_);
+  fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace);
+}
+
+recording_store::~recording_store() { writer_.join(); }
+
+std::shared_ptr<recording> recording_store::start(const std::string& session_id, const std::string& device, const std::string& user) {
+  make_room();
+  auto r = std::make_shared<recording>(*this, session_id, device, user);
+  r->screen_ = create_private(dir_ / (session_id + ".fbs"));
+  r->input_ = create_private(dir_ / (session_id + ".input.fbs"));
+  // The headers go through the queue like everything else: nothing here waits for the disk.
+  const auto header = reinterpret_cast<const std::uint8_t*>(fbs_header);
+  net::post(writer_, [r, header] {
+    for (auto* f : {r->screen_, r->input_})
+      if (std::fwrite(header, 1, sizeof fbs_header - 1, f) != sizeof fbs_header - 1) {
+        r->write_failed_ = true;
+        r->stop(errno == ENOSPC ? "disk full" : "cannot write the header");
+      }
+    r->store_.describe(*r, false);
+  });
+  r->accepted_ = 2 * (sizeof fbs_header - 1);
+  live_.insert(session_id);
+  log::info(scope_, "recording session ", session_id, " of ", device, " to ", (dir_ / (session_id + ".fbs")).string());
+  return r;
+}
+
+// What the recording is of, beside it: written when it starts and again when it ends.
+void recording_store::describe(const recording& r, bool done) {
+  json::object o{{"session", r.id_},       {"device", r.device_},       {"user", r.user_},
+                 {"started", r.started_at_}, {"format", "FBS 001.000"}, {"screen", r.id_ + ".fbs"},
+                 {"input", r.id_ + ".input.fbs"}};
+  if (done) {
+    o["ended"] = log::utc_now_iso();
+    o["state"] = r.state();
+    std::error_code ec;
+    o["bytes"] = fs::file_size(dir_ / (r.id_ + ".fbs"), ec) + fs::file_size(dir_ / (r.id_ + ".input.fbs"), ec);
+  } else {
+    o["state"] = "recording";
+  }
+  const auto path = dir_ / (r.id_ + ".json");
+  const auto tmp = dir_ / (r.id_ + ".json.part");
+  std::FILE* f = nullptr;
+  try {
+    fs::remove(tmp);
+    f = create_private(tmp);
+  } catch (const std::exception& e) {
+    log::warn(scope_, "recording ", r.id_, ": cannot describe it: ", e.what());
+    return;
+  }
+  const auto text = json::serialize(o) + "\n";
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !ok) {
+    log::warn(scope_, "recording ", r.id_, ": cannot describe it: ", std::strerror(errno));
+    return;
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+}
+
+// Removes the oldest finished recordings while the directory and the recordings being written
+// (each up to the per-session limit) would pass the total limit.
+void recording_store::make_room() {
+  struct entry {
+    fs::file_time_type oldest = fs::file_time_type::max();
+    std::uint64_t bytes = 0;
+    std::vector<fs::path> files;
+  };
+  std::map<std::string, entry> found;
+  std::uint64_t total = 0;
+  std::error_code ec;
+  for (auto& f : fs::directory_iterator(dir_, ec)) {
+    if (!f.is_regular_file(ec)) continue;
+    const auto name = f.path().filename().string();
+    const auto id = name.substr(0, name.find('.'));
+    auto& e = found[id];
+    const auto size = f.file_size(ec);
+    e.bytes += ec ? 0 : size;
+    total += ec ? 0 : size;
+    e.oldest = std::min(e.oldest, f.last_write_time(ec));
+    e.files.push_back(f.path());
+  }
+  std::vector<std::pair<fs::file_time_type, std::string>> by_age;
+  for (auto& [id, e] : found)
+    if (!live_.contains(id)) by_age.emplace_back(e.oldest, id);
+  std::sort(by_age.begin(), by_age.end());
+  const auto wanted = [&] { return total + (live_.size() + 1) * limits_.per_session; };
+  for (auto& [when, id] : by_age) {
+    if (wanted() <= limits_.total) break;
+    auto& e = found[id];
+    for (auto& p : e.files) fs::remove(p, ec);
+    total -= e.bytes;
+    log::warn(scope_, "recording ", id, " removed (", mib(e.bytes), "): the recordings' total limit is ", mib(limits_.total));
+  }
+}
+
+namespace {
+class recorded_stream final : public stream {
+ public:
+  recorded_stream(stream& inner, stream_ptr owned, std::shared_ptr<recording> r, recording::direction d)
+      : inner_(inner), owned_(std::move(owned)), r_(std::move(r)), d_(d) {}
+  awaitable<std::size_t> read_some(net::mutable_buffer b, error_code& ec) override {
+    auto n = co_await inner_.read_some(b, ec);
+    r_->add(d_, static_cast<const std::uint8_t*>(b.data()), n);
+    co_return n;
+  }
+  awaitable<void> write(net::const_buffer b, error_code& ec) override { co_await inner_.write(b, ec); }
+  void interrupt(std::string_view reason) override { inner_.interrupt(reason); }
+  awaitable<void> close(std::string_view reason) override { co_await inner_.close(reason); }
+  void abort() noexcept override { inner_.abort(); }
+  std::string_view kind() const override { return inner_.kind(); }
+  const std::string& peer() const override { return inner_.peer(); }
+
+ private:
+  stream& inner_;
+  stream_ptr owned_;
+  std::shared_ptr<recording> r_;
+  recording::direction d_;
+};
+}  // namespace
+
+stream_ptr make_recorded(stream& inner, std::shared_ptr<recording> r, recording::direction d) {
+  return std::make_unique<recorded_stream>(inner, nullptr, std::move(r), d);
+}
+
+stream_ptr make_recorded(stream_ptr inner, std::shared_ptr<recording> r, recording::direction d) {
+  auto& ref = *inner;
+  return std::make_unique<recorded_stream>(ref, std::move(inner), std::move(r), d);
+}
+
+}  // namespace shadowlink::ums

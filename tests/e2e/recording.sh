@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Sessions recorded at the UMS: a device with "record": "on" is told so (its log, its user's
+# prompt text), and its console and Web App sessions leave FBS files readable by the service user
+# only, holding the device's screen (the RFB greeting and the screen's size) and the viewer's
+# input (the scripted viewer's key and pointer events, which the screen file does not have); the
+# audit trail names the recording; a device without the policy leaves none.
+source "$(dirname "$0")/lib.sh"
+
+step "start Xvnc, a UMS recording tc-1's sessions, and the device agent"
+start_xvnc
+write_ums_config "$WORK/ums.json"
+sed -i 's/"id": "tc-1", \(.*\)"consent": "none"}/"id": "tc-1", \1"consent": "none", "record": "on"}/' "$WORK/ums.json"
+grep -q '"record": "on"' "$WORK/ums.json" || fail "the config does not record tc-1"
+start_daemon ums "$WORK/ums.json"
+UMS_PORT=$(daemon_port ums)
+CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$API_TOKEN")
+write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
+start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
+wait_log ums "device tc-1 online" 15
+REC=$WORK/data/ums/recordings
+
+step "a console session with a scripted viewer's input is recorded, and the device was told"
+watch_device_input
+scripted_input console "${CLI[@]}" shadow tc-1
+input_arrived "recorded full control"
+wait_log device "shadow request from automation (recorded)" 5
+SESSION=$(sed -n 's/^session \(s-[0-9a-f]*\) is ready.*/\1/p' "$WORK/console.log")
+[ -n "$SESSION" ] || fail "no session id in the console's output: $(cat "$WORK/console.log")"
+wait_log ums "AUDIT session ended: device=tc-1" 10
+for _ in $(seq 50); do grep -q '"state":"complete"' "$REC/$SESSION.json" 2> /dev/null && break; sleep 0.1; done
+grep -q '"state":"complete"' "$REC/$SESSION.json" || fail "the recording is not complete: $(cat "$REC/$SESSION.json" 2>&1)"
+[ "$(stat -c %a "$REC")" = 700 ] || fail "the recordings' directory is mode $(stat -c %a "$REC")"
+for f in "$SESSION.fbs" "$SESSION.input.fbs" "$SESSION.json"; do
+  [ "$(stat -c %a "$REC/$f")" = 600 ] || fail "$f is mode $(stat -c %a "$REC/$f"), not 600"
+done
+
+# fbs_has FILE HEX: the file's RFB stream (its FBS blocks' data, joined) contains the bytes HEX.
+fbs_has() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+assert data[:12] == b"FBS 001.000\n", "not an FBS 001.000 file"
+stream, i = b"", 12
+while i < len(data):
+    n = int.from_bytes(data[i:i + 4], "big")
+    stream += data[i + 4:i + 4 + n]
+    i += 4 + (n + 3) // 4 * 4 + 4
+sys.exit(0 if bytes.fromhex(sys.argv[2]) in stream and stream.startswith(b"RFB 003.00") else 1)
+PY
+}
+# The screen: the server's greeting first, then ServerInit with the 320x240 screen.
+fbs_has "$REC/$SESSION.fbs" "0140 00f0" || fail "the screen recording has no 320x240 ServerInit"
+# The viewer's input: KeyEvent (4) down (1) for "a" (keysym 0x61); PointerEvent (5) at 40,50.
+KEY="04 01 0000 00000061"
+POINTER="05 00 0028 0032"
+fbs_has "$REC/$SESSION.input.fbs" "$KEY" || fail "the input recording has no key event for a"
+fbs_has "$REC/$SESSION.input.fbs" "$POINTER" || fail "the input recording has no pointer event at 40,50"
+# Negative control: the screen's file has neither, and the input file has no key that was not typed.
+if fbs_has "$REC/$SESSION.fbs" "$KEY"; then fail "negative control: the key event found in the screen recording"; fi
+if fbs_has "$REC/$SESSION.input.fbs" "04 01 0000 00000062"; then fail "negative control: a key never typed found"; fi
+echo "ok: $SESSION recorded ($(stat -c %s "$REC/$SESSION.fbs") + $(stat -c %s "$REC/$SESSION.input.fbs") bytes)"
+
+step "the audit trail names the recording and its state"
+"${CLI[@]}" audit tc-1 --json > "$WORK/audit.jsonl"
+python3 - "$WORK/audit.jsonl" "$SESSION" <<'PY' || fail "the audit trail does not name the recording: $(grep "$SESSION" "$WORK/audit.jsonl")"
+import json, sys
+records = [json.loads(l) for l in open(sys.argv[1])]
+ended = [r for r in records if r.get("session") == sys.argv[2] and r["event"] == "session_ended"]
+started = [r for r in records if r.get("session") == sys.argv[2] and r["event"] == "session_started"]
+assert ended and ended[0].get("recording") == sys.argv[2] and ended[0].get("recording_state") == "complete", ended
+assert ended[0].get("recording_bytes", 0) > 100, ended
+assert started and started[0].get("recording") == sys.argv[2], started
+PY
+
+step "a Web App session is recorded too"
+"$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" -u admin -p "$ADMIN_PASSWORD" snapshot --webapp tc-1 "$WORK/webapp.png"
+check_checkerboard "$WORK/webapp.png"
+wait_log ums "via=webapp" 10
+WEB_SESSION=$(grep "AUDIT session ended: device=tc-1 user=admin via=webapp" "$WORK/ums.log" | sed -n 's/.*\[ums\/\(s-[0-9a-f]*\)\].*/\1/p' | tail -1)
+[ -n "$WEB_SESSION" ] || fail "no Web App session in the UMS's log"
+for _ in $(seq 50); do [ -s "$REC/$WEB_SESSION.fbs" ] && break; sleep 0.1; done
+fbs_has "$REC/$WEB_SESSION.fbs" "0140 00f0" || fail "the Web App session's screen was not recorded"
+
+step "a device without the policy leaves no recording"
+BEFORE=$(ls "$REC" | wc -l)
+write_device_config "$WORK/tc2.json" tc-2 tc-2-credential "$UMS_PORT" "$VNC_SOCKET"
+start device2 "$BIN/shadowlinkd" --config "$WORK/tc2.json"
+wait_log ums "device tc-2 online" 15
+"${CLI[@]}" snapshot tc-2 "$WORK/tc2.png" > /dev/null
+check_checkerboard "$WORK/tc2.png"
+wait_log ums "AUDIT session ended: device=tc-2" 10
+[ "$(ls "$REC" | wc -l)" = "$BEFORE" ] || fail "tc-2's session was recorded: $(ls "$REC")"
+if grep -q "shadow request from automation (recorded)" "$WORK/device2.log"; then fail "tc-2 was told it is recorded"; fi
+echo "recording: all checks passed"
