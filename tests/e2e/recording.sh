@@ -61,8 +61,9 @@ if fbs_has "$REC/$SESSION.input.fbs" "04 01 0000 00000062"; then fail "negative 
 echo "ok: $SESSION recorded ($(stat -c %s "$REC/$SESSION.fbs") + $(stat -c %s "$REC/$SESSION.input.fbs") bytes)"
 
 step "the audit trail names the recording and its state"
-"${CLI[@]}" audit tc-1 --json > "$WORK/audit.jsonl"
-python3 - "$WORK/audit.jsonl" "$SESSION" <<'PY' || fail "the audit trail does not name the recording: $(grep "$SESSION" "$WORK/audit.jsonl")"
+audit_names_recording() {
+  "${CLI[@]}" audit tc-1 --json > "$WORK/audit.jsonl"
+  python3 - "$WORK/audit.jsonl" "$SESSION" <<'PY'
 import json, sys
 records = [json.loads(l) for l in open(sys.argv[1])]
 ended = [r for r in records if r.get("session") == sys.argv[2] and r["event"] == "session_ended"]
@@ -71,6 +72,10 @@ assert ended and ended[0].get("recording") == sys.argv[2] and ended[0].get("reco
 assert ended[0].get("recording_bytes", 0) > 100, ended
 assert started and started[0].get("recording") == sys.argv[2], started
 PY
+}
+# The end's record is written just after its log line: asked again for a moment.
+for _ in $(seq 30); do audit_names_recording 2> /dev/null && break; sleep 0.1; done
+audit_names_recording || fail "the audit trail does not name the recording: $(grep "$SESSION" "$WORK/audit.jsonl")"
 
 step "a Web App session is recorded too"
 "$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" -u admin -p "$ADMIN_PASSWORD" snapshot --webapp tc-1 "$WORK/webapp.png"
