@@ -3,13 +3,16 @@
 #include "framework/log.hpp"
 
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -220,6 +223,60 @@ void recording_store::make_room() {
     total -= e.bytes;
     log::warn(scope_, "recording ", id, " removed (", mib(e.bytes), "): the recordings' total limit is ", mib(limits_.total));
   }
+}
+
+http_response recording_store::answer(const http_request& req) const {
+  auto url = boost::urls::parse_origin_form(req.target());
+  if (!url) return error_response(req, http::status::bad_request, "bad request target");
+  std::vector<std::string> seg;
+  for (auto s : url->segments()) seg.push_back(s);
+  std::error_code ec;
+  if (seg.size() == 3) {
+    std::vector<std::pair<std::string, json::value>> found;
+    for (auto& f : fs::directory_iterator(dir_, ec)) {
+      const auto name = f.path().filename().string();
+      if (!name.ends_with(".json")) continue;
+      std::ifstream in(f.path());
+      std::string text((std::istreambuf_iterator<char>(in)), {});
+      json::error_code jec;
+      auto v = json::parse(text, jec);
+      if (jec || !v.is_object()) continue;
+      auto& o = v.as_object();
+      const auto id = name.substr(0, name.size() - 5);
+      o["screen_bytes"] = fs::file_size(dir_ / (id + ".fbs"), ec);
+      if (ec) continue;
+      o["input_bytes"] = fs::file_size(dir_ / (id + ".input.fbs"), ec);
+      const auto* started = o.if_contains("started");
+      found.emplace_back(started && started->is_string() ? std::string(started->as_string()) : "", std::move(v));
+    }
+    std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.first > b.first; });
+    json::array out;
+    for (auto& [when, v] : found) out.push_back(std::move(v));
+    return json_response(req, http::status::ok, json::serialize(json::object{{"recordings", std::move(out)}}));
+  }
+  // Session ids are "s-" and hex digits: nothing else names a file here.
+  const bool id_ok = seg.size() == 5 && seg[3].size() > 2 && seg[3].starts_with("s-") &&
+                     std::all_of(seg[3].begin() + 2, seg[3].end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  if (!id_ok || (seg[4] != "screen" && seg[4] != "input")) return error_response(req, http::status::not_found, "no such recording");
+  std::uint64_t offset = 0;
+  if (auto p = url->params().find("offset"); p != url->params().end()) {
+    const auto& v = (*p).value;
+    auto [end, err] = std::from_chars(v.data(), v.data() + v.size(), offset);
+    if (err != std::errc() || end != v.data() + v.size()) return error_response(req, http::status::bad_request, "offset must be a number");
+  }
+  const auto path = dir_ / (seg[3] + (seg[4] == "screen" ? ".fbs" : ".input.fbs"));
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return error_response(req, http::status::not_found, "no such recording");
+  const auto size = fs::file_size(path, ec);
+  if (ec || offset > size) return error_response(req, http::status::range_not_satisfiable, "offset beyond the recording's end");
+  std::string body(std::min<std::uint64_t>(chunk, size - offset), '\0');
+  in.seekg(static_cast<std::streamoff>(offset));
+  in.read(body.data(), static_cast<std::streamsize>(body.size()));
+  body.resize(static_cast<std::size_t>(in.gcount()));
+  auto res = json_response(req, http::status::ok, std::move(body));
+  res.set(http::field::content_type, "application/octet-stream");
+  res.set("X-Total-Length", std::to_string(size));
+  return res;
 }
 
 namespace {

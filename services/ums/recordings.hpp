@@ -13,6 +13,7 @@
 // recording stops (the session goes on, a warning is logged and its state says why) when the disk
 // fails or fills, when the writer falls behind by more than the queue bound, or at the size limit.
 // Oldest recordings are removed first to keep the total under its limit, each removal logged.
+#include "framework/https_server.hpp"
 #include "framework/stream.hpp"
 
 #include <boost/asio/thread_pool.hpp>
@@ -81,6 +82,12 @@ class recording_store {
   // not go ahead unrecorded).
   std::shared_ptr<recording> start(const std::string& session_id, const std::string& device, const std::string& user);
   const std::filesystem::path& dir() const { return dir_; }
+
+  // GET /api/v1/recordings: what ID.json says of each, newest first, with the files' sizes.
+  // GET /api/v1/recordings/ID/screen?offset=N (or /input): up to `chunk` bytes of that FBS file
+  // from N (a player reads a recording piece by piece; no answer holds more than a chunk).
+  static constexpr std::uint64_t chunk = 4u << 20;
+  http_response answer(const http_request& req) const;
   const recording_limits& limits() const { return limits_; }
 
  private:

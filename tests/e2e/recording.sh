@@ -11,6 +11,9 @@ start_xvnc
 write_ums_config "$WORK/ums.json"
 sed -i 's/"id": "tc-1", \(.*\)"consent": "none"}/"id": "tc-1", \1"consent": "none", "record": "on"}/' "$WORK/ums.json"
 grep -q '"record": "on"' "$WORK/ums.json" || fail "the config does not record tc-1"
+# An operator, who may shadow tc-1 but not read the audit trail, nor the recordings.
+sed -i 's/"users": \[{"user": "admin", "password_hash": "\([^"]*\)"}\]/"users": [{"user": "admin", "password_hash": "\1"}, {"user": "olga", "password_hash": "\1", "role": "operator", "allow": [{"devices": ["tc-1"]}]}]/' "$WORK/ums.json"
+grep -q '"user": "olga"' "$WORK/ums.json" || fail "test bug: no operator in the config"
 start_daemon ums "$WORK/ums.json"
 UMS_PORT=$(daemon_port ums)
 CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$API_TOKEN")
@@ -76,6 +79,31 @@ PY
 # The end's record is written just after its log line: asked again for a moment.
 for _ in $(seq 30); do audit_names_recording 2> /dev/null && break; sleep 0.1; done
 audit_names_recording || fail "the audit trail does not name the recording: $(grep "$SESSION" "$WORK/audit.jsonl")"
+
+step "REST: the recordings are listed and read piece by piece by admins and auditors, not by operators"
+rest() { curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" "$@"; }
+rest "https://127.0.0.1:$UMS_PORT/api/v1/recordings" > "$WORK/list.json"
+python3 - "$WORK/list.json" "$SESSION" "$(stat -c %s "$REC/$SESSION.fbs")" <<'PY' || fail "the recordings list: $(cat "$WORK/list.json")"
+import json, sys
+r = [x for x in json.load(open(sys.argv[1]))["recordings"] if x["session"] == sys.argv[2]]
+assert r and r[0]["device"] == "tc-1" and r[0]["state"] == "complete" and r[0]["screen_bytes"] == int(sys.argv[3]), r
+PY
+rest -o "$WORK/screen.fbs" -D "$WORK/screen.headers" "https://127.0.0.1:$UMS_PORT/api/v1/recordings/$SESSION/screen?offset=0"
+cmp "$WORK/screen.fbs" "$REC/$SESSION.fbs" || fail "the screen file read over REST differs from the recording"
+grep -qi "^x-total-length: $(stat -c %s "$REC/$SESSION.fbs")" "$WORK/screen.headers" || fail "no X-Total-Length: $(cat "$WORK/screen.headers")"
+rest -o "$WORK/tail.fbs" "https://127.0.0.1:$UMS_PORT/api/v1/recordings/$SESSION/input?offset=12"
+cmp "$WORK/tail.fbs" <(tail -c +13 "$REC/$SESSION.input.fbs") || fail "the input file from offset 12 differs"
+code() { rest -o /dev/null -w '%{http_code}' "$@"; }
+[ "$(code "https://127.0.0.1:$UMS_PORT/api/v1/recordings/$SESSION/screen?offset=99999999")" = 416 ] || fail "an offset beyond the end was not refused"
+[ "$(code "https://127.0.0.1:$UMS_PORT/api/v1/recordings/..%2f..%2fums.json/screen")" = 404 ] || fail "a path outside the recordings was not refused"
+[ "$(code "https://127.0.0.1:$UMS_PORT/api/v1/recordings/s-0000deadbeef/screen")" = 404 ] || fail "an unknown recording was not refused"
+COOKIE=$(curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -c - -H 'Content-Type: application/json' -H "Origin: https://127.0.0.1:$UMS_PORT" \
+  -d "{\"user\": \"olga\", \"password\": \"$ADMIN_PASSWORD\"}" "https://127.0.0.1:$UMS_PORT/api/v1/login" | awk '/sl_session/ {print $7}')
+[ -n "$COOKIE" ] || fail "test bug: the operator could not log in"
+OP_CODE=$(curl -s -o "$WORK/op.json" -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -b "sl_session=$COOKIE" \
+  -H "Origin: https://127.0.0.1:$UMS_PORT" "https://127.0.0.1:$UMS_PORT/api/v1/recordings")
+[ "$OP_CODE" = 403 ] || fail "an operator read the recordings: $OP_CODE $(cat "$WORK/op.json")"
+echo "ok: listed, read in full and from an offset, refusals for a bad offset, a bad id and an operator"
 
 step "a Web App session is recorded too"
 "$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" -u admin -p "$ADMIN_PASSWORD" snapshot --webapp tc-1 "$WORK/webapp.png"

@@ -1,12 +1,15 @@
 // The Web App: log in (HttpOnly cookie), list devices, shadow one with noVNC over the UMS's
 // WebSocket (same origin: the browser sends the cookie and its Origin; no token in the URL).
 import RFB from '/novnc/core/rfb.js';
+import {Player, checkPlayable, fbsBlocks, loadRecording} from '/player.js';
 
 const $ = (id) => document.getElementById(id);
 let rfb = null;
 let devices = [];
 let sessions = [];
 let refresh = null;
+let player = null;
+let mayAudit = false;
 
 function status(text, error = false) {
   $('status').textContent = text;
@@ -71,6 +74,54 @@ async function endSession(id) {
   loadDevices();
 }
 
+const clock = (ms) => Math.floor(ms / 60000) + ':' + String(Math.floor(ms / 1000) % 60).padStart(2, '0');
+
+async function loadRecordings() {
+  if (!mayAudit) return;
+  const r = await fetch('/api/v1/recordings', {credentials: 'same-origin'});
+  if (!r.ok) return;
+  const list = (await r.json()).recordings;
+  const body = $('recordings').querySelector('tbody');
+  body.replaceChildren();
+  for (const x of list) {
+    const length = x.ended ? clock(Date.parse(x.ended) - Date.parse(x.started)) : '';
+    const size = Math.ceil((x.screen_bytes + x.input_bytes) / 1024) + ' KiB';
+    body.append(tableRow([x.device, x.user, x.started, length, size, x.state], 'Play', () => openPlayer(x),
+                         x.state === 'recording'));
+  }
+  $('recordings-title').hidden = false;
+  $('recordings').hidden = list.length === 0;
+  $('no-recordings').hidden = list.length !== 0;
+}
+
+async function openPlayer(x) {
+  if (player) player.close();
+  player = null;
+  $('player').hidden = false;
+  $('player-title').textContent = x.device + ', ' + x.user + ', ' + x.started;
+  $('play').disabled = true;
+  status('Loading the recording of ' + x.device + '…');
+  try {
+    const input = fbsBlocks(await loadRecording(x.session, 'input'));
+    checkPlayable(input);
+    const blocks = fbsBlocks(await loadRecording(x.session, 'screen', (done, total) =>
+      status('Loading the recording of ' + x.device + '… ' + Math.round(100 * done / total) + ' %')));
+    player = new Player($('playback'), blocks, (ms, ended) => {
+      $('seek').value = ms;
+      $('position').textContent = clock(ms) + ' / ' + clock(player ? player.duration : ms);
+      if (ended) $('play').textContent = 'Play';
+    });
+    window.shadowlinkPlayer = player;  // for the browser tests
+    $('seek').max = player.duration;
+    player.setSpeed(Number($('speed').value));
+    $('play').disabled = false;
+    $('play').textContent = 'Play';
+    status('Recording of ' + x.device + ' (' + clock(player.duration) + ')');
+  } catch (e) {
+    status('Cannot play the recording: ' + e.message, true);
+  }
+}
+
 async function loadDevices() {
   const [r, s] = await Promise.all([fetch('/api/v1/devices', {credentials: 'same-origin'}),
                                     fetch('/api/v1/sessions', {credentials: 'same-origin'})]);
@@ -79,9 +130,11 @@ async function loadDevices() {
   devices = (await r.json()).devices;
   showDevices();
   if (s.ok) { sessions = (await s.json()).sessions; showSessions(); }
+  loadRecordings();
 }
 
 function loggedIn(user, role) {
+  mayAudit = role === 'admin' || role === 'auditor';
   $('login').hidden = true;
   $('devices-panel').hidden = false;
   $('who').textContent = user + ' (' + role + ')';
@@ -93,6 +146,12 @@ function loggedIn(user, role) {
 
 function loggedOut(message) {
   if (rfb) rfb.disconnect();
+  if (player) player.close();
+  player = null;
+  $('player').hidden = true;
+  $('recordings-title').hidden = true;
+  $('recordings').hidden = true;
+  $('no-recordings').hidden = true;
   clearInterval(refresh);
   $('login').hidden = false;
   $('devices-panel').hidden = true;
@@ -214,4 +273,15 @@ $('disconnect').addEventListener('click', () => { if (rfb) rfb.disconnect(); });
 $('ctrl-alt-del').addEventListener('click', () => sendCombo('ctrl-alt-del'));
 $('send-key').addEventListener('change', () => { sendCombo($('send-key').value); $('send-key').value = ''; });
 $('clipboard-send').addEventListener('click', () => { if (rfb) rfb.clipboardPasteFrom($('clipboard').value); });
+$('play').addEventListener('click', () => {
+  if (!player) return;
+  if (player.playing) { player.pause(); $('play').textContent = 'Play'; } else { player.play(); $('play').textContent = 'Pause'; }
+});
+$('seek').addEventListener('input', () => { if (player) player.seek(Number($('seek').value)); });
+$('speed').addEventListener('change', () => { if (player) player.setSpeed(Number($('speed').value)); });
+$('close-player').addEventListener('click', () => {
+  if (player) player.close();
+  player = null;
+  $('player').hidden = true;
+});
 $('fullscreen').addEventListener('click', () => $('screen').requestFullscreen());
