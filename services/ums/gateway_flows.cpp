@@ -53,6 +53,48 @@ awaitable<void> ums_service::console_icg_flow(session_ptr s, gateway& gw) {
   co_await end_session(*s, outcome);
 }
 
+// Console, device behind an ICG, the device's sessions recorded: console -> UMS -> ICG <- device.
+// Recordings are made at the UMS only, so the UMS joins the path as it does for the Web App: the
+// console's tunnel comes to the UMS, and the UMS opens its own tunnel to the gateway.
+awaitable<void> ums_service::console_icg_recorded_flow(session_ptr s, gateway& gw) {
+  std::string outcome;
+  try {
+    // 1. The console asked for a session (the REST handler waits for step 3).
+    log::info(scope(*s), "console session requested by ", s->user, " for device ", s->device_id, " via gateway ", gw.name,
+              ", relayed by the UMS to be recorded");
+    auto ours = rv_.open(s->id, clock::now() + cfg_.consent_timeout + cfg_.setup_timeout + cfg_.viewer_timeout);
+    tickets t{s->id, random_token(), random_token()};
+
+    // 2. Ask the ICG to open a VNC session (it asks the device) and open our tunnel to the ICG.
+    co_await ask_gateway(*s, gw, t);
+    const auto opts = up::tunnel_options();
+    const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + t.viewer_token}};
+    auto icg_end = co_await connect_ws(gw.tls.get(), parse_ws_url(gw.url + "/tunnel/" + s->id), headers, opts);
+
+    // 3. Send the VNC session information to the console: our own tunnel URL.
+    s->step("waiting for the viewer", clock::now() + cfg_.setup_timeout + cfg_.viewer_timeout);
+    s->tunnel_url = tunnel_url(s->id);
+    s->viewer_token = ours.viewer_token;
+    s->answer.deliver({201, json::serialize(json::object{{"session_id", s->id},
+                                                          {"device", s->device_id},
+                                                          {"tunnel_url", tunnel_url(s->id)},
+                                                          {"token", ours.viewer_token},
+                                                          {"gateway", gw.name},
+                                                          {"view_only", s->view_only}})});
+
+    // 4. The device's tunnel and ours reach the ICG; the console's reaches us.
+    co_await session_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout);
+    co_await session_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout);
+    auto viewer_end = co_await rv_.wait(s->id, side::viewer, clock::now() + cfg_.viewer_timeout);
+
+    // 5. VNC data flows: console <-> UMS (recording) <-> ICG <-> device.
+    outcome = co_await splice_session(*s, viewer_end, *icg_end);
+  } catch (const std::exception& e) {
+    outcome = console_failed(*s, e);
+  }
+  co_await end_session(*s, outcome);
+}
+
 // Web App, device behind an ICG: browser -> UMS -> ICG <- device; the UMS opens its own tunnel.
 awaitable<void> ums_service::webapp_icg_flow(ws_upgrade& up, session_ptr s, gateway& gw) {
   std::string outcome;

@@ -51,6 +51,44 @@ awaitable<void> ums_service::console_legacy_flow(session_ptr s) {
   co_await end_session(*s, outcome);
 }
 
+// Console, OS 11 device whose sessions are recorded: the console's tunnel comes to the UMS, which
+// opens the TLS tunnel to the device as it does for the Web App, and records what it relays.
+awaitable<void> ums_service::console_legacy_recorded_flow(session_ptr s) {
+  std::string outcome;
+  std::unique_ptr<tls_client> pinned;  // outlives the device's stream
+  try {
+    // 1. The console requests a session (REST).
+    log::info(scope(*s), "console session (OS 11) requested by ", s->user, " for device ", s->device_id, ", relayed by the UMS to be recorded");
+    auto ours = rv_.open(s->id, clock::now() + cfg_.consent_timeout + cfg_.setup_timeout + cfg_.viewer_timeout);
+
+    // 2. The device learns the session password over its UP link and says yes (after its user).
+    co_await ask_device_legacy(*s);
+
+    // 3. The UMS establishes the TLS tunnel to the device (its certificate pinned, then the password).
+    pinned = std::make_unique<tls_client>(make_trust("", s->device_pin));
+    const legacy::credentials password{s->id, s->password};
+    auto device = co_await legacy::connect(*pinned, s->device_address, password, cfg_.setup_timeout);
+    s->password.clear();
+
+    // 4. The console receives our tunnel's URL and token, and opens it.
+    s->step("waiting for the viewer", clock::now() + cfg_.viewer_timeout);
+    s->tunnel_url = tunnel_url(s->id);
+    s->viewer_token = ours.viewer_token;
+    s->answer.deliver({201, json::serialize(json::object{{"session_id", s->id},
+                                                          {"device", s->device_id},
+                                                          {"tunnel_url", tunnel_url(s->id)},
+                                                          {"token", ours.viewer_token},
+                                                          {"view_only", s->view_only}})});
+    auto viewer_end = co_await rv_.wait(s->id, side::viewer, clock::now() + cfg_.viewer_timeout);
+
+    // 5. VNC data flows: console <-> UMS (recording) <-> device.
+    outcome = co_await splice_session(*s, viewer_end, *device);
+  } catch (const std::exception& e) {
+    outcome = console_failed(*s, e);
+  }
+  co_await end_session(*s, outcome);
+}
+
 // Web App: the UMS opens the TLS tunnel to the device; the browser's WebSocket carries the VNC data.
 awaitable<void> ums_service::webapp_legacy_flow(ws_upgrade& up, session_ptr s) {
   std::string outcome;

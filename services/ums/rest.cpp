@@ -288,17 +288,14 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
   if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
   if (!online_.find(device)) co_return co_await refused(http::status::conflict, "device is offline");
   if (!d->second.busy_with.empty()) co_return co_await refused(http::status::conflict, "device is already being shadowed");
-  // Recording happens where the UMS relays the session; the console's paths over a gateway and
-  // into an OS 11 device do not pass it (yet): such a session would go unrecorded, so it is refused.
-  if (d->second.record && (gateway_of(d->second) || d->second.os == "11"))
-    co_return co_await refused(http::status::conflict,
-                              "this device's sessions are recorded, which the UMS does for the sessions it relays: open it in the Web App");
   auto s = new_session(std::string(device), user, "console", view_only);
-  // The flow follows from the device: behind a gateway, or an OS 11 device's legacy port, or OS 12 direct.
+  // The flow follows from the device: behind a gateway, or an OS 11 device's legacy port, or OS 12
+  // direct. Recordings are made at the UMS: a recorded device's session passes it on every path.
+  const bool recorded = d->second.record;
   if (auto* gw = gateway_of(d->second))
-    env_.tasks.spawn(console_icg_flow(s, *gw), scope(*s));
+    env_.tasks.spawn(recorded ? console_icg_recorded_flow(s, *gw) : console_icg_flow(s, *gw), scope(*s));
   else if (d->second.os == "11")
-    env_.tasks.spawn(console_legacy_flow(s), scope(*s));
+    env_.tasks.spawn(recorded ? console_legacy_recorded_flow(s) : console_legacy_flow(s), scope(*s));
   else
     env_.tasks.spawn(console_flow(s), scope(*s));
   // Without waiting: the session's id at once; its state (GET /api/v1/sessions/ID) tells each

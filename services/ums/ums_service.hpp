@@ -132,6 +132,8 @@ class ums_service final : public service {
 
   // OS 11 and earlier, direct (legacy_flows.cpp): the viewer connects in to the device's TLS port.
   awaitable<void> console_legacy_flow(session_ptr s);
+  // The same for a device whose sessions are recorded: the UMS relays (console -> UMS -> device).
+  awaitable<void> console_legacy_recorded_flow(session_ptr s);
   awaitable<void> webapp_legacy_flow(ws_upgrade& up, session_ptr s);
   awaitable<void> ask_device_legacy(shadow_session& s);
   awaitable<std::string> legacy_session_end(shadow_session& s);
@@ -144,6 +146,8 @@ class ums_service final : public service {
   // this link, the only key the UMS signs a certificate for (pairing or renewal).
   awaitable<void> serve_gateway(gateway& gw, up::link& link, const std::string& presented_key);
   awaitable<void> console_icg_flow(session_ptr s, gateway& gw);
+  // The same for a device whose sessions are recorded: the UMS joins the path to record it.
+  awaitable<void> console_icg_recorded_flow(session_ptr s, gateway& gw);
   awaitable<void> webapp_icg_flow(ws_upgrade& up, session_ptr s, gateway& gw);
   awaitable<void> ask_gateway(shadow_session& s, gateway& gw, const tickets& t);
   gateway* gateway_of(const device_record& d);
