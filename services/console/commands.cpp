@@ -149,7 +149,8 @@ std::string ending_words(const splice_end& end, stream& tunnel, const session_in
   // away, not the device, which the server would have reported in its close frame.
   using enum splice_end::kind;
   if (!end.by_a && (end.how == truncated || end.how == reset || end.how == failed)) {
-    const auto server = s.tunnel_url.empty() ? ws_target{true, s.device_address, "", ""} : parse_wss_url(s.tunnel_url);
+    const auto server = s.tunnel_url.empty() ? ws_target{true, s.device_address.empty() ? "the server" : s.device_address, "", ""}
+                                             : parse_wss_url(s.tunnel_url);
     words = "lost the connection to " + server.host + (server.port.empty() ? "" : ":" + server.port) +
             (end.how == truncated ? " (closed without TLS close_notify)" : end.how == reset ? " (connection reset)" : " (" + end.detail + ")");
   }
@@ -214,7 +215,13 @@ awaitable<int> cmd_snapshot(client& c, const options& o) {
   auto shot = std::async(std::launch::async, [fd = theirs.release()] { return take_screen_shot(fd, 30s); });
   auto local = make_local_stream(std::move(mine), "snapshot");
   splicer sp(*local, *tunnel, {.a_name = "the console's snapshot"});
+  // The whole exchange is bounded: a device that greets and then trickles is cut off too.
+  net::steady_timer limit(ex, 35s);
+  limit.async_wait([&](error_code ec) {
+    if (!ec) sp.stop("no complete screen within 35 s");
+  });
   const auto end = co_await sp.run();
+  limit.cancel();
   screen_shot fb;
   try {
     fb = shot.get();

@@ -3,11 +3,13 @@
 #include <rfb/rfbclient.h>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <stdexcept>
 
 namespace shadowlink::console {
@@ -45,7 +47,12 @@ std::int8_t vnc_client::allocate(rfbClient* c) {
   }
   self.width_ = c->width;
   self.height_ = c->height;
-  self.pixels_.assign(static_cast<std::size_t>(c->width) * c->height * 4, 0);
+  try {
+    self.pixels_.assign(static_cast<std::size_t>(c->width) * c->height * 4, 0);
+  } catch (const std::bad_alloc&) {  // never through libvncclient's C frames
+    rfbClientErr("no memory for a %dx%d screen", c->width, c->height);
+    return FALSE;
+  }
   c->frameBuffer = self.pixels_.data();
   if (self.h_.resized) self.h_.resized(c->width, c->height);
   return TRUE;
@@ -87,13 +94,16 @@ vnc_client::vnc_client(int fd, handlers h) : h_(std::move(h)) {
   client_->GotFrameBufferUpdate = got_rect;
   client_->GetPassword = password;
   client_->canHandleNewFBSize = TRUE;
-  // Administrators read text on these screens: lossless encodings first, JPEG only at high quality.
-  client_->appData.encodingsString = "tight zrle copyrect hextile zlib raw";
+  // Administrators read text on these screens: JPEG only at high quality. Only encodings that
+  // noVNC decodes too, so that a recorded session of this viewer plays back in the Web App.
+  client_->appData.encodingsString = "tight copyrect hextile rre raw";
   client_->appData.compressLevel = 6;
   client_->appData.qualityLevel = 9;
   // The stream is already connected (the console's end of a socket pair): no connect, no listen.
   client_->listenSpecified = TRUE;
   client_->sock = fd;
+  // A device silent in the middle of a message must not hold this thread (and the window) forever.
+  client_->readTimeout = 30;
   if (!rfbInitClient(client_, nullptr, nullptr)) {
     client_ = nullptr;  // rfbInitClient has freed it and closed the socket
     throw std::runtime_error(last_error.empty() ? "the VNC handshake failed" : last_error);

@@ -5,6 +5,8 @@
 
 #include <SDL2/SDL.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -46,6 +48,8 @@ std::string title_of(const std::string& device, const std::string& state) { retu
 class screen {
  public:
   explicit screen(const std::string& title) {
+    // Ctrl-C stays the console's (it ends the session politely), not SDL's.
+    SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1");
     if (SDL_Init(SDL_INIT_VIDEO) != 0) throw std::runtime_error(std::string("cannot open a window: ") + SDL_GetError());
     // Without a desktop SDL may settle for a driver that shows nothing to anyone (offscreen).
     const std::string driver = SDL_GetCurrentVideoDriver() ? SDL_GetCurrentVideoDriver() : "";
@@ -302,6 +306,11 @@ void vnc_window::show_state(std::string state) {
 
 void vnc_window::attach(int fd) {
   std::lock_guard lock(s_->m);
+  // A window already gone takes nothing: closing the fd ends the splice at once.
+  if (s_->done || s_->closed_by_user) {
+    ::close(fd);
+    return;
+  }
   s_->fd = fd;
 }
 

@@ -47,6 +47,13 @@ std::FILE* create_private(const fs::path& path) {
 
 std::string mib(std::uint64_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MiB"; }
 
+// A file's size, 0 if it is gone.
+std::uint64_t size_of(const fs::path& p) {
+  std::error_code ec;
+  const auto n = fs::file_size(p, ec);
+  return ec ? 0 : n;
+}
+
 }  // namespace
 
 recording::recording(recording_store& store, std::string id, std::string device, std::string user)
@@ -131,6 +138,27 @@ recording_store::recording_store(fs::path dir, recording_limits limits, std::str
     : dir_(std::move(dir)), limits_(limits), scope_(std::move(log_scope)) {
   fs::create_directories(dir_);
   fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace);
+  close_interrupted();
+}
+
+// Recordings a stopped or killed server left "recording": they end where their files end.
+void recording_store::close_interrupted() {
+  std::error_code ec;
+  for (auto& f : fs::directory_iterator(dir_, ec)) {
+    if (f.path().extension() != ".json") continue;
+    std::ifstream in(f.path());
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    json::error_code jec;
+    auto v = json::parse(text, jec);
+    if (jec || !v.is_object() || v.as_object().if_contains("state") == nullptr || v.as_object()["state"] != "recording") continue;
+    const auto id = f.path().stem().string();
+    auto& o = v.as_object();
+    o["state"] = "cut off when the server stopped";
+    o["bytes"] = size_of(dir_ / (id + ".fbs")) + size_of(dir_ / (id + ".input.fbs"));
+    std::ofstream out(f.path(), std::ios::trunc);
+    out << json::serialize(o) << "\n";
+    log::warn(scope_, "recording ", id, " was cut off when the server stopped");
+  }
 }
 
 recording_store::~recording_store() { writer_.join(); }
@@ -164,8 +192,7 @@ void recording_store::describe(const recording& r, bool done) {
   if (done) {
     o["ended"] = log::utc_now_iso();
     o["state"] = r.state();
-    std::error_code ec;
-    o["bytes"] = fs::file_size(dir_ / (r.id_ + ".fbs"), ec) + fs::file_size(dir_ / (r.id_ + ".input.fbs"), ec);
+    o["bytes"] = size_of(dir_ / (r.id_ + ".fbs")) + size_of(dir_ / (r.id_ + ".input.fbs"));
   } else {
     o["state"] = "recording";
   }
@@ -189,8 +216,9 @@ void recording_store::describe(const recording& r, bool done) {
   fs::rename(tmp, path, ec);
 }
 
-// Removes the oldest finished recordings while the directory and the recordings being written
-// (each up to the per-session limit) would pass the total limit.
+// Removes the oldest finished recordings while what is on disk (the recordings being written
+// included, at their present size) and room for one more recording would pass the total limit.
+// (Recordings being written may still grow: the total is kept at each start, not at every byte.)
 void recording_store::make_room() {
   struct entry {
     fs::file_time_type oldest = fs::file_time_type::max();
@@ -206,16 +234,19 @@ void recording_store::make_room() {
     const auto id = name.substr(0, name.find('.'));
     auto& e = found[id];
     const auto size = f.file_size(ec);
-    e.bytes += ec ? 0 : size;
-    total += ec ? 0 : size;
-    e.oldest = std::min(e.oldest, f.last_write_time(ec));
+    if (ec) continue;  // gone meanwhile (a description renamed into place)
+    const auto when = f.last_write_time(ec);
+    if (ec) continue;
+    e.bytes += size;
+    total += size;
+    e.oldest = std::min(e.oldest, when);
     e.files.push_back(f.path());
   }
   std::vector<std::pair<fs::file_time_type, std::string>> by_age;
   for (auto& [id, e] : found)
     if (!live_.contains(id)) by_age.emplace_back(e.oldest, id);
   std::sort(by_age.begin(), by_age.end());
-  const auto wanted = [&] { return total + (live_.size() + 1) * limits_.per_session; };
+  const auto wanted = [&] { return total + limits_.per_session; };
   for (auto& [when, id] : by_age) {
     if (wanted() <= limits_.total) break;
     auto& e = found[id];
@@ -243,9 +274,9 @@ http_response recording_store::answer(const http_request& req) const {
       if (jec || !v.is_object()) continue;
       auto& o = v.as_object();
       const auto id = name.substr(0, name.size() - 5);
-      o["screen_bytes"] = fs::file_size(dir_ / (id + ".fbs"), ec);
-      if (ec) continue;
-      o["input_bytes"] = fs::file_size(dir_ / (id + ".input.fbs"), ec);
+      if (!fs::exists(dir_ / (id + ".fbs"), ec)) continue;
+      o["screen_bytes"] = size_of(dir_ / (id + ".fbs"));
+      o["input_bytes"] = size_of(dir_ / (id + ".input.fbs"));
       const auto* started = o.if_contains("started");
       found.emplace_back(started && started->is_string() ? std::string(started->as_string()) : "", std::move(v));
     }

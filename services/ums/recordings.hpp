@@ -93,6 +93,7 @@ class recording_store {
  private:
   friend class recording;
   void make_room();
+  void close_interrupted();
   void describe(const recording& r, bool done);  // on the writer
 
   std::filesystem::path dir_;

@@ -137,3 +137,21 @@ TEST_CASE("the oldest recordings are removed first to keep the total under its l
   CHECK(fs::exists(dir / "s-d.fbs"));
   r->finish();
 }
+
+TEST_CASE("a recording cut off by a stopped server is marked so when the server starts again", "[recording]") {
+  const fs::path dir = fs::path(testing::temp_dir()) / "recordings";
+  {
+    recording_store store(dir, {}, "test");
+    auto r = store.start("s-cut", "tc-1", "alice");
+    add(*r, recording::direction::to_viewer, "RFB 003.008\n");
+    // No finish(): the server stops in the middle of the session.
+  }
+  auto before = bytes_of(dir / "s-cut.json");
+  CHECK(std::string(before.begin(), before.end()).find(R"("state":"recording")") != std::string::npos);
+  recording_store again(dir, {}, "test");
+  auto after = bytes_of(dir / "s-cut.json");
+  const std::string text(after.begin(), after.end());
+  CHECK(text.find(R"("state":"cut off when the server stopped")") != std::string::npos);
+  CHECK(text.find(R"("state":"recording")") == std::string::npos);
+  CHECK(read_fbs(dir / "s-cut.fbs").size() == 1);
+}

@@ -94,7 +94,9 @@ async function loadRecordings() {
   $('no-recordings').hidden = list.length !== 0;
 }
 
+let opening = 0;  // the latest Play click: an older one still loading gives way
 async function openPlayer(x) {
+  const mine = ++opening;
   if (player) player.close();
   player = null;
   $('player').hidden = false;
@@ -106,6 +108,7 @@ async function openPlayer(x) {
     checkPlayable(input);
     const blocks = fbsBlocks(await loadRecording(x.session, 'screen', (done, total) =>
       status('Loading the recording of ' + x.device + '… ' + Math.round(100 * done / total) + ' %')));
+    if (mine !== opening) return;
     player = new Player($('playback'), blocks, (ms, ended) => {
       $('seek').value = ms;
       $('position').textContent = clock(ms) + ' / ' + clock(player ? player.duration : ms);

@@ -13,33 +13,44 @@ export function fbsBlocks(bytes) {
     const n = view.getUint32(i);
     const padded = Math.ceil(n / 4) * 4;
     if (i + 4 + padded + 4 > bytes.length) break;  // a block cut off by the recording's end
-    blocks.push({data: bytes.slice(i + 4, i + 4 + n), ms: view.getUint32(i + 4 + padded)});
+    blocks.push({data: bytes.subarray(i + 4, i + 4 + n), ms: view.getUint32(i + 4 + padded)});
     i += 4 + padded + 4;
   }
   return blocks;
 }
 
-// The pixel format the viewer asked for (its SetPixelFormat message), or null if it asked for none.
-export function viewerPixelFormat(inputBlocks) {
+// What the viewer asked for: its pixel format (SetPixelFormat; null if none) and its encodings
+// (SetEncodings), from the start of its stream.
+export function viewerRequests(inputBlocks) {
   const total = inputBlocks.reduce((n, b) => n + b.data.length, 0);
   const s = new Uint8Array(total);
   let at = 0;
   for (const b of inputBlocks) { s.set(b.data, at); at += b.data.length; }
   // Version (12 bytes), the chosen security type (1; VNC authentication adds a 16-byte answer),
   // ClientInit (1), then the client's messages.
+  const out = {format: null, encodings: []};
   let i = 12;
-  if (i >= s.length) return null;
+  if (i >= s.length) return out;
   i += s[i] === 2 ? 17 : 1;
   i += 1;
+  const view = new DataView(s.buffer);
   while (i < s.length) {
     const type = s[i];
-    if (type === 0) return i + 20 <= s.length ? Array.from(s.subarray(i + 4, i + 4 + 16)) : null;
-    if (type === 2) { i += 4 + 4 * ((s[i + 2] << 8) | s[i + 3]); continue; }
+    if (type === 0 && i + 20 <= s.length) { out.format = Array.from(s.subarray(i + 4, i + 20)); i += 20; continue; }
+    if (type === 2 && i + 4 <= s.length) {
+      const n = (s[i + 2] << 8) | s[i + 3];
+      for (let k = 0; k < n && i + 8 + 4 * k <= s.length; ++k) out.encodings.push(view.getInt32(i + 4 + 4 * k));
+      i += 4 + 4 * n;
+      continue;
+    }
     if (type === 3) { i += 10; continue; }
-    return null;
+    break;  // input events follow: what the player needs comes before them
   }
-  return null;
+  return out;
 }
+
+// Encodings the server may have used that noVNC 1.3 cannot decode: zlib, ultra, ZlibHex, TRLE, ZRLE, ZYWRLE.
+const UNDECODABLE = new Map([[6, 'zlib'], [9, 'ultra'], [8, 'zlibhex'], [15, 'TRLE'], [16, 'ZRLE'], [17, 'ZYWRLE']]);
 
 // What noVNC asks every server for (32 bits a pixel, depth 24, little-endian, red in the lowest
 // byte; the Web App and the console ask for the same): a recording made for a viewer that asked
@@ -67,8 +78,16 @@ class RecordedChannel {
     this.readyState = 'closed';
     if (this.onclose) this.onclose({code: 1000, reason: '', wasClean: true});
   }
-  deliver(data) { if (this.readyState === 'open' && this.onmessage) this.onmessage({data: data.buffer}); }
+  // (The blocks are views into the whole recording: each message gets a buffer of its own.)
+  deliver(data) {
+    if (this.readyState === 'open' && this.onmessage) this.onmessage({data: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)});
+  }
 }
+
+// Bytes handed to noVNC before the player lets it breathe: noVNC decodes JPEG rectangles
+// asynchronously and queues what comes meanwhile; a seek over a long recording must not pile up
+// more than its receive queue holds.
+const BATCH = 1 << 20;
 
 // A player on `target`: play(), pause(), seek(ms), speed; onTime(ms) reports progress.
 export class Player {
@@ -89,18 +108,33 @@ export class Player {
     if (this.rfb) this.rfb.disconnect();
     this.target.replaceChildren();
     this.channel = new RecordedChannel();
-    this.rfb = new RFB(this.target, this.channel, {shared: true});
+    // A recording of a password-protected server replays its challenge: any answer does.
+    this.rfb = new RFB(this.target, this.channel, {shared: true, credentials: {password: ''}});
     this.rfb.viewOnly = true;
     this.rfb.scaleViewport = true;
     this.next = 0;
     this.now = 0;
+    this.generation = (this.generation || 0) + 1;
   }
 
-  // Delivers every block up to `ms` at once.
-  feedUntil(ms) {
-    while (this.next < this.blocks.length && this.blocks[this.next].ms <= ms) this.channel.deliver(this.blocks[this.next++].data);
+  // Delivers every block up to `ms`, at most a batch at a time; resolves once all are delivered,
+  // or false if another seek or a pause took over meanwhile.
+  async feedUntil(ms) {
+    const generation = ++this.generation;
+    let bytes = 0;
+    while (this.next < this.blocks.length && this.blocks[this.next].ms <= ms) {
+      const data = this.blocks[this.next++].data;
+      this.channel.deliver(data);
+      bytes += data.length;
+      if (bytes >= BATCH) {
+        bytes = 0;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        if (generation !== this.generation) return false;
+      }
+    }
     this.now = ms;
     this.onTime(ms);
+    return true;
   }
 
   play() {
@@ -112,10 +146,10 @@ export class Player {
     this.tick();
   }
 
-  tick() {
+  async tick() {
     if (!this.playing) return;
     const at = this.mediaStart + (performance.now() - this.wallStart) * this.speed;
-    this.feedUntil(Math.min(at, this.duration));
+    if (!(await this.feedUntil(Math.min(at, this.duration))) || !this.playing) return;
     if (this.next >= this.blocks.length) { this.playing = false; this.onTime(this.duration, true); return; }
     const wait = (this.blocks[this.next].ms - at) / this.speed;
     this.timer = setTimeout(() => this.tick(), Math.max(0, Math.min(wait, 250)));
@@ -124,6 +158,7 @@ export class Player {
   pause() {
     this.playing = false;
     clearTimeout(this.timer);
+    this.generation++;  // a batched delivery in progress stops where it is
   }
 
   setSpeed(speed) {
@@ -133,12 +168,11 @@ export class Player {
     if (wasPlaying) this.play();
   }
 
-  seek(ms) {
+  async seek(ms) {
     const wasPlaying = this.playing;
     this.pause();
-    if (ms < this.now) this.restart();
-    this.feedUntil(ms);
-    if (wasPlaying) this.play();
+    if (ms < this.now || this.next > 0 && this.blocks[this.next - 1].ms > ms) this.restart();
+    if ((await this.feedUntil(ms)) && wasPlaying) this.play();
   }
 
   close() {
@@ -169,9 +203,12 @@ export async function loadRecording(id, which, onProgress) {
 }
 
 export function checkPlayable(inputBlocks) {
-  const pf = viewerPixelFormat(inputBlocks);
+  const asked = viewerRequests(inputBlocks);
+  const pf = asked.format;
   if (!sameFormat(pf)) {
     throw new Error('the viewer of this recording asked for a pixel format the player cannot show (' +
                     (pf ? pf[0] + ' bits, shifts ' + pf[10] + '/' + pf[11] + '/' + pf[12] : 'none given') + ')');
   }
+  const other = asked.encodings.filter((e) => UNDECODABLE.has(e)).map((e) => UNDECODABLE.get(e));
+  if (other.length) throw new Error('the viewer of this recording accepted encodings the player cannot decode (' + other.join(', ') + ')');
 }
