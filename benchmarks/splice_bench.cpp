@@ -12,6 +12,7 @@
 #include "framework/tls.hpp"
 #include "framework/ws_stream.hpp"
 #include "protocol/up_link.hpp"
+#include "services/ums/recordings.hpp"
 
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
@@ -89,6 +90,7 @@ struct bench_run {
   int round_trips;
   std::size_t bulk;
   const identity& id;
+  std::string dir;  // scratch: recordings go to dir/recordings
   std::vector<result> results;
 
   // client <-> echo directly over TCP: the floor.
@@ -110,8 +112,9 @@ struct bench_run {
     co_await (server() && client());
   }
 
-  // client -TCP-> splice -TCP-> echo
-  awaitable<void> tcp_tcp() {
+  // client -TCP-> splice -TCP-> echo; with `recorded`, the splice records both directions as the
+  // UMS does for a recorded device (FBS files written by the recordings' own thread).
+  awaitable<void> tcp_tcp(bool recorded = false) {
     auto ex = co_await net::this_coro::executor;
     tcp::acceptor echo_acc(ex, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
     tcp::acceptor relay_acc(ex, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
@@ -121,20 +124,32 @@ struct bench_run {
       auto s = make_tcp_stream(co_await echo_acc.async_accept(use_awaitable));
       co_await echo(*s);
     };
+    // Room for everything this run relays, so that only the disk can stop the recording.
+    ums::recording_limits limits;
+    limits.per_session = limits.total = 8 * bulk + (64u << 20);
+    ums::recording_store store(dir + "/recordings", limits, "splice_bench");
+    std::shared_ptr<ums::recording> rec;
     auto relay = [&]() -> awaitable<void> {
       auto a = make_tcp_stream(co_await relay_acc.async_accept(use_awaitable));
       auto b = make_tcp_stream(co_await connect_tcp("127.0.0.1", echo_port, 5s));
+      if (recorded) {
+        rec = store.start("s-" + std::to_string(results.size()), "bench", "bench");
+        a = ums::make_recorded(std::move(a), rec, ums::recording::direction::from_viewer);
+        b = ums::make_recorded(std::move(b), rec, ums::recording::direction::to_viewer);
+      }
       splicer sp(*a, *b);
       co_await sp.run();
+      if (rec) rec->finish();
     };
     auto client = [&]() -> awaitable<void> {
       auto c = make_tcp_stream(co_await connect_tcp("127.0.0.1", relay_port, 5s));
-      result r{"splice TCP <-> TCP"};
+      result r{recorded ? "splice TCP <-> TCP, recorded" : "splice TCP <-> TCP"};
       co_await measure(*c, round_trips, bulk, r);
       results.push_back(r);
       co_await close_stream(*c, "done");
     };
     co_await (server() && relay() && client());
+    if (rec) std::fprintf(stderr, "splice_bench: recording %s (%llu MiB)\n", rec->state().c_str(), static_cast<unsigned long long>(rec->bytes() >> 20));
   }
 
   // client -TLS-> splice -TLS-> TLS echo
@@ -227,12 +242,13 @@ int main(int argc, char** argv) {
   char dir[] = "/tmp/splice-bench-XXXXXX";
   if (!mkdtemp(dir)) return 1;
   auto id = ensure_server_identity(std::string(dir) + "/s", std::string(dir) + "/ca", {"127.0.0.1"});
-  bench_run b{round_trips, static_cast<std::size_t>(bulk_mib) << 20, id, {}};
+  bench_run b{round_trips, static_cast<std::size_t>(bulk_mib) << 20, id, dir, {}};
   net::io_context ioc(1);
   int rc = 0;
   net::co_spawn(ioc, [&]() -> awaitable<void> {
     co_await b.direct_tcp();
     co_await b.tcp_tcp();
+    co_await b.tcp_tcp(true);
     co_await b.tls_tls();
     co_await b.wss_tcp();
   }, [&](std::exception_ptr ep) {
