@@ -72,15 +72,7 @@ awaitable<void> ums_service::console_icg_recorded_flow(session_ptr s, gateway& g
     auto icg_end = co_await connect_ws(gw.tls.get(), parse_ws_url(gw.url + "/tunnel/" + s->id), headers, opts);
 
     // 3. Send the VNC session information to the console: our own tunnel URL.
-    s->step("waiting for the viewer", clock::now() + cfg_.setup_timeout + cfg_.viewer_timeout);
-    s->tunnel_url = tunnel_url(s->id);
-    s->viewer_token = ours.viewer_token;
-    s->answer.deliver({201, json::serialize(json::object{{"session_id", s->id},
-                                                          {"device", s->device_id},
-                                                          {"tunnel_url", tunnel_url(s->id)},
-                                                          {"token", ours.viewer_token},
-                                                          {"gateway", gw.name},
-                                                          {"view_only", s->view_only}})});
+    offer_tunnel(*s, ours.viewer_token, cfg_.setup_timeout + cfg_.viewer_timeout, gw.name);
 
     // 4. The device's tunnel and ours reach the ICG; the console's reaches us.
     co_await session_report(*s, up::kind::tunnel_arrived, clock::now() + cfg_.setup_timeout);

@@ -71,14 +71,7 @@ awaitable<void> ums_service::console_legacy_recorded_flow(session_ptr s) {
     s->password.clear();
 
     // 4. The console receives our tunnel's URL and token, and opens it.
-    s->step("waiting for the viewer", clock::now() + cfg_.viewer_timeout);
-    s->tunnel_url = tunnel_url(s->id);
-    s->viewer_token = ours.viewer_token;
-    s->answer.deliver({201, json::serialize(json::object{{"session_id", s->id},
-                                                          {"device", s->device_id},
-                                                          {"tunnel_url", tunnel_url(s->id)},
-                                                          {"token", ours.viewer_token},
-                                                          {"view_only", s->view_only}})});
+    offer_tunnel(*s, ours.viewer_token, cfg_.viewer_timeout);
     auto viewer_end = co_await rv_.wait(s->id, side::viewer, clock::now() + cfg_.viewer_timeout);
 
     // 5. VNC data flows: console <-> UMS (recording) <-> device.

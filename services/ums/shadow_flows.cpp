@@ -27,14 +27,7 @@ awaitable<void> ums_service::console_flow(session_ptr s) {
     auto device_end = co_await rv_.wait(s->id, side::device, clock::now() + cfg_.setup_timeout);
 
     // 4. Forward the session information to the console.
-    s->step("waiting for the viewer", clock::now() + cfg_.viewer_timeout);
-    s->tunnel_url = tunnel_url(s->id);
-    s->viewer_token = t.viewer_token;
-    s->answer.deliver({201, json::serialize(json::object{{"session_id", s->id},
-                                                          {"device", s->device_id},
-                                                          {"tunnel_url", tunnel_url(s->id)},
-                                                          {"token", t.viewer_token},
-                                                          {"view_only", s->view_only}})});
+    offer_tunnel(*s, t.viewer_token, cfg_.viewer_timeout);
 
     // 5. The console opens its shadowing tunnel.
     auto viewer_end = co_await rv_.wait(s->id, side::viewer, clock::now() + cfg_.viewer_timeout);
@@ -72,6 +65,17 @@ awaitable<void> ums_service::webapp_flow(ws_upgrade& up, session_ptr s) {
   // The browser hears why (a WebSocket close reason) if the session ended before its splice.
   if (browser && s->started == clock::time_point{}) co_await close_stream(*browser, outcome);
   co_await end_session(*s, outcome);
+}
+
+// Step 4 of a console flow whose viewer's tunnel comes to the UMS: its URL and the viewer's
+// one-time token, for the REST request waiting for them.
+void ums_service::offer_tunnel(shadow_session& s, const std::string& viewer_token, clock::duration wait, std::string_view gateway) {
+  s.step("waiting for the viewer", clock::now() + wait);
+  s.tunnel_url = tunnel_url(s.id);
+  s.viewer_token = viewer_token;
+  json::object o{{"session_id", s.id}, {"device", s.device_id}, {"tunnel_url", s.tunnel_url}, {"token", viewer_token}, {"view_only", s.view_only}};
+  if (!gateway.empty()) o["gateway"] = gateway;
+  s.answer.deliver({201, json::serialize(o)});
 }
 
 // A console flow that failed: its reason; the REST request still waiting for step 4 (if any)

@@ -121,6 +121,7 @@ class ums_service final : public service {
   awaitable<void> await_device_answer(shadow_session& s);
   awaitable<std::string> splice_session(shadow_session& s, stream_ptr& viewer, stream& device);
   awaitable<void> end_session(shadow_session& s, std::string outcome);
+  void offer_tunnel(shadow_session& s, const std::string& viewer_token, clock::duration wait, std::string_view gateway = {});
   std::string console_failed(shadow_session& s, const std::exception& e);
   awaitable<up::message> session_report(shadow_session& s, up::kind k, clock::time_point deadline);
   awaitable<void> record(std::string_view event, shadow_session& s, boost::json::object details);

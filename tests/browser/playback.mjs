@@ -6,27 +6,13 @@
 // as it plays; colours are judged with a negative control). Then: pause holds the position,
 // seeking to the end shows blue, seeking back to where red was shows red again (the player
 // replays from the start). Any console error, page error or failed request fails the run.
-import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
+import { openPage } from './harness.mjs';
 
 const [url, user, password, deviceName, shots] = process.argv.slice(2);
-const problems = [];
 const fail = (why) => { throw new Error(why); };
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const { browser, page, check } = await openPage();
 try {
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1000, height: 1000 } });
-  const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
-  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
-  page.on('requestfailed', (r) => { if (!r.url().startsWith('wss:')) problems.push('request failed: ' + r.url() + ' ' + r.failure()?.errorText); });
-  const check = (what) => {
-    if (problems.length) fail(what + ': ' + problems.join('; '));
-    console.log('ok: ' + what);
-  };
   const root = (colour) => execFileSync('xsetroot', ['-solid', colour], { env: { ...process.env, DISPLAY: process.env.DEVICE_DISPLAY }, timeout: 5000 });
   const pixel = (selector, x, y) => page.evaluate(([selector, x, y]) => {
     const c = document.querySelector(selector + ' canvas');

@@ -15,35 +15,15 @@
 // hidden in view only. Optional environment: EXPECT_STEP, words the set-up status must show while
 // the session is being set up (e.g. "waiting for the device's user"); REFUSED_DEVICE, the name of
 // a device that refuses, whose reason the page must show in words.
-import { chromium } from 'playwright-core';
 import { execFileSync, spawn } from 'node:child_process';
+import { openPage } from './harness.mjs';
 
 const [url, user, password, deviceName, shots] = process.argv.slice(2);
-const problems = [];
 const fail = (why) => { throw new Error(why); };
 
 let xev = null;  // the device's key log, stopped at the end
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  // Chromium's own network features would try to reach Google; this machine's network is closed.
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-         '--disable-component-update', '--disable-sync'],
-});
+const { browser, page, problems, check } = await openPage();
 try {
-  // The UMS's certificate is signed by the installation CA, which this browser profile does not
-  // know; TLS itself is tested elsewhere (tls_test, openssl s_client).
-  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1000, height: 1000 } });
-  const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') problems.push('console: ' + m.text()); });
-  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
-  page.on('requestfailed', (r) => {
-    // noVNC's WebSocket ends when a session ends; that is not a failed request.
-    if (!r.url().startsWith('wss:')) problems.push('request failed: ' + r.url() + ' ' + r.failure()?.errorText);
-  });
-  const check = (what) => {
-    if (problems.length) fail(what + ': ' + problems.join('; '));
-    console.log('ok: ' + what);
-  };
 
   await page.goto(url);
   check('the page loads without CSP violations or errors');

@@ -9,16 +9,10 @@ source "$(dirname "$0")/lib.sh"
 step "start Xvnc (the device's screen), the UMS and the device agent"
 start_xvnc
 DEVICE_DISPLAY=$VNC_DISPLAY
-write_ums_config "$WORK/ums.json"
-start_daemon ums "$WORK/ums.json"
-UMS_PORT=$(daemon_port ums)
-CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
-write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
-start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
-wait_log ums "device tc-1 online" 15
+start_ums_and_tc1
 
 step "an Xvfb screen is the administrator's desktop"
-for d in $(shuf -i 401-700 -n 50); do [ -e "/tmp/.X$d-lock" ] || [ -e "/tmp/.X11-unix/X$d" ] || break; done
+d=$(free_display 401 700)
 ADMIN_DISPLAY=":$d"
 start admin-screen Xvfb "$ADMIN_DISPLAY" -screen 0 800x600x24 -nolisten tcp
 for _ in $(seq 100); do [ -e "/tmp/.X11-unix/X$d" ] && break; sleep 0.1; done

@@ -258,6 +258,34 @@ write_ums_config() {
 JSON
 }
 
+# record_tc1 CONFIG: tc-1's sessions are recorded (in a config of write_ums_config's).
+record_tc1() {
+  sed -i 's/"id": "tc-1", \(.*\)"consent": "none"}/"id": "tc-1", \1"consent": "none", "record": "on"}/' "$1"
+  grep -q '"record": "on"' "$1" || fail "test bug: the config does not record tc-1"
+}
+
+# start_ums_and_tc1 [record|-] [EDIT]: the UMS of write_ums_config (tc-1 recorded with "record";
+# EDIT, a command, is given the config file to change before it is used) and tc-1's agent on
+# start_xvnc's screen, tc-1 online. Sets UMS_PORT and CLI (the console with the API token).
+start_ums_and_tc1() {
+  write_ums_config "$WORK/ums.json"
+  [ "${1:-}" = record ] && record_tc1 "$WORK/ums.json"
+  [ -n "${2:-}" ] && "$2" "$WORK/ums.json"
+  start_daemon ums "$WORK/ums.json"
+  UMS_PORT=$(daemon_port ums)
+  CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$API_TOKEN")
+  write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
+  start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
+  wait_log ums "device tc-1 online" 15
+}
+
+# free_display FIRST LAST: an X display number in that range that no server uses.
+free_display() {
+  local d
+  for d in $(shuf -i "$1-$2" -n 50); do [ -e "/tmp/.X$d-lock" ] || [ -e "/tmp/.X11-unix/X$d" ] || break; done
+  echo "$d"
+}
+
 # write_device_config FILE ID CREDENTIAL UMS_PORT|SERVER_URL VNC_SOCKET: the credential in a file of
 # its own (0600), as a real installation keeps it; the UMS's port, or a connector's URL (a gateway's).
 write_device_config() {

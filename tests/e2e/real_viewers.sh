@@ -9,16 +9,10 @@ source "$(dirname "$0")/lib.sh"
 step "start Xvnc (the device's screen), the UMS and the device agent"
 start_xvnc
 DEVICE_DISPLAY=$VNC_DISPLAY
-write_ums_config "$WORK/ums.json"
-start_daemon ums "$WORK/ums.json"
-UMS_PORT=$(daemon_port ums)
-CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token 0123456789abcdef0123)
-write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
-start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
-wait_log ums "device tc-1 online" 15
+start_ums_and_tc1
 
 step "a second Xvnc is the administrator's screen, where vncviewer opens its window"
-for d in $(shuf -i 401-700 -n 50); do [ -e "/tmp/.X$d-lock" ] || [ -e "/tmp/.X11-unix/X$d" ] || break; done
+d=$(free_display 401 700)
 # gvnccapture takes display numbers: the screen's VNC port is Xvnc's default, 5900 + display.
 ADMIN_DISPLAY=":$d" ADMIN_VNC=$((5900 + d))
 start admin-screen Xvnc "$ADMIN_DISPLAY" -geometry 640x480 -depth 24 -interface 127.0.0.1 \

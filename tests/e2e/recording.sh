@@ -8,18 +8,12 @@ source "$(dirname "$0")/lib.sh"
 
 step "start Xvnc, a UMS recording tc-1's sessions, and the device agent"
 start_xvnc
-write_ums_config "$WORK/ums.json"
-sed -i 's/"id": "tc-1", \(.*\)"consent": "none"}/"id": "tc-1", \1"consent": "none", "record": "on"}/' "$WORK/ums.json"
-grep -q '"record": "on"' "$WORK/ums.json" || fail "the config does not record tc-1"
 # An operator, who may shadow tc-1 but not read the audit trail, nor the recordings.
-sed -i 's/"users": \[{"user": "admin", "password_hash": "\([^"]*\)"}\]/"users": [{"user": "admin", "password_hash": "\1"}, {"user": "olga", "password_hash": "\1", "role": "operator", "allow": [{"devices": ["tc-1"]}]}]/' "$WORK/ums.json"
-grep -q '"user": "olga"' "$WORK/ums.json" || fail "test bug: no operator in the config"
-start_daemon ums "$WORK/ums.json"
-UMS_PORT=$(daemon_port ums)
-CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$API_TOKEN")
-write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
-start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
-wait_log ums "device tc-1 online" 15
+add_operator() {
+  sed -i 's/"users": \[{"user": "admin", "password_hash": "\([^"]*\)"}\]/"users": [{"user": "admin", "password_hash": "\1"}, {"user": "olga", "password_hash": "\1", "role": "operator", "allow": [{"devices": ["tc-1"]}]}]/' "$1"
+  grep -q '"user": "olga"' "$1" || fail "test bug: no operator in the config"
+}
+start_ums_and_tc1 record add_operator
 REC=$WORK/data/ums/recordings
 
 step "a console session with a scripted viewer's input is recorded, and the device was told"

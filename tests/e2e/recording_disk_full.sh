@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || fail "this test needs root (a private mount namespace for a small file system)"
 start_xvnc
 write_ums_config "$WORK/ums.json"
-sed -i 's/"id": "tc-1", \(.*\)"consent": "none"}/"id": "tc-1", \1"consent": "none", "record": "on"}/' "$WORK/ums.json"
+record_tc1 "$WORK/ums.json"
 mkdir -p "$WORK/data/ums/recordings"
 start ums unshare -m -- bash -c 'mount -t tmpfs -o size=256k tmpfs "$1/data/ums/recordings" || exit 1
   exec "$2" --config "$3" --port-file "$1/ums.ports"' sh "$WORK" "$BIN/shadowlinkd" "$WORK/ums.json"

@@ -4,13 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 ensure_playwright
 start_xvnc
-write_ums_config "$WORK/ums.json"
-sed -i 's/"id": "tc-1", \(.*\)"consent": "none"}/"id": "tc-1", \1"consent": "none", "record": "on"}/' "$WORK/ums.json"
-start_daemon ums "$WORK/ums.json"
-UMS_PORT=$(daemon_port ums)
-write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
-start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
-wait_log ums "device tc-1 online" 15
+start_ums_and_tc1 record
 SHOTS=${ARTIFACTS:-$WORK}/playback
 mkdir -p "$SHOTS"
 step "record a session whose screen turns red, green, blue, and play it back"
