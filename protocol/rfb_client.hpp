@@ -1,5 +1,6 @@
 #pragma once
-// A minimal RFB (VNC) client: enough to take one full-screen snapshot through a tunnel.
+// A minimal RFB (VNC) client: enough to take one full-screen snapshot through a tunnel, for the
+// in-process service tests (the console uses Debian's libvncclient: services/console/vnc_client).
 // RFC 6143: version 3.8 (or 3.7), security "None", 32-bit true colour, raw encoding.
 #include "framework/stream.hpp"
 
