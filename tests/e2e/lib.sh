@@ -276,6 +276,7 @@ start_ums_and_tc1() {
   CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$API_TOKEN")
   write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
   start device "$BIN/shadowlinkd" --config "$WORK/tc1.json"
+  DEVICE_PID=$LAST_PID
   wait_log ums "device tc-1 online" 15
 }
 

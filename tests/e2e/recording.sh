@@ -108,6 +108,26 @@ WEB_SESSION=$(grep "AUDIT session ended: device=tc-1 user=admin via=webapp" "$WO
 for _ in $(seq 50); do [ -s "$REC/$WEB_SESSION.fbs" ] && break; sleep 0.1; done
 fbs_has "$REC/$WEB_SESSION.fbs" "0140 00f0" || fail "the Web App session's screen was not recorded"
 
+step "the device's user reads that the session is recorded (the indicator's text)"
+kill "$DEVICE_PID"
+wait_log ums "device tc-1 offline" 10
+python3 - "$WORK/tc1.json" "$WORK/indicator.txt" "$VNC_DISPLAY" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+s = config["services"][0]["settings"]
+# The indicator writes the words it shows to a file, and stays up as an indicator does.
+s.update(consent="notify", display=sys.argv[3],
+         notify_command=["sh", "-c", 'printf "%s\\n" "$1" > "$2"; exec sleep 60', "sh", "{message}", sys.argv[2]])
+json.dump(config, open(sys.argv[1], "w"))
+PY
+start device-notify "$BIN/shadowlinkd" --config "$WORK/tc1.json"
+wait_count ums "device tc-1 online" 2 15
+"${CLI[@]}" snapshot tc-1 "$WORK/notified.png" > /dev/null
+for _ in $(seq 30); do [ -s "$WORK/indicator.txt" ] && break; sleep 0.1; done
+grep -q "^automation asks to see and control your screen. The session is recorded.$" "$WORK/indicator.txt" ||
+  fail "the indicator said: $(cat "$WORK/indicator.txt" 2>&1)"
+echo "ok: the indicator said: $(cat "$WORK/indicator.txt")"
+
 step "a device without the policy leaves no recording"
 BEFORE=$(ls "$REC" | wc -l)
 write_device_config "$WORK/tc2.json" tc-2 tc-2-credential "$UMS_PORT" "$VNC_SOCKET"
