@@ -1,6 +1,7 @@
 #include "services/ums/recordings.hpp"
 
 #include "framework/log.hpp"
+#include "framework/offload.hpp"
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -256,7 +257,11 @@ void recording_store::make_room() {
   }
 }
 
-http_response recording_store::answer(const http_request& req) const {
+awaitable<http_response> recording_store::answer(const http_request& req) {
+  co_return co_await offload<http_response>(writer_, [this, &req] { return answer_now(req); });
+}
+
+http_response recording_store::answer_now(const http_request& req) const {
   auto url = boost::urls::parse_origin_form(req.target());
   if (!url) return error_response(req, http::status::bad_request, "bad request target");
   std::vector<std::string> seg;

@@ -86,12 +86,15 @@ class recording_store {
   // GET /api/v1/recordings: what ID.json says of each, newest first, with the files' sizes.
   // GET /api/v1/recordings/ID/screen?offset=N (or /input): up to `chunk` bytes of that FBS file
   // from N (a player reads a recording piece by piece; no answer holds more than a chunk).
+  // The files are read on the store's own thread (after the writes queued before), never on the
+  // event loop that relays the sessions.
   static constexpr std::uint64_t chunk = 4u << 20;
-  http_response answer(const http_request& req) const;
+  awaitable<http_response> answer(const http_request& req);
   const recording_limits& limits() const { return limits_; }
 
  private:
   friend class recording;
+  http_response answer_now(const http_request& req) const;  // on the writer
   void make_room();
   void close_interrupted();
   void describe(const recording& r, bool done);  // on the writer

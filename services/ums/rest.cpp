@@ -39,7 +39,7 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
   const auto path = target.substr(0, target.find('?'));
   if (path.starts_with("/api/v1/recordings") && req.method() == http::verb::get) {
     if (!rights.may_read_audit()) co_return error_response(req, http::status::forbidden, "recordings need the admin or auditor role");
-    co_return recordings_->answer(req);
+    co_return co_await recordings_->answer(req);
   }
   if (path == "/api/v1/devices" && req.method() == http::verb::get) co_return list_devices(req, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::get) co_return list_sessions(req, *user);
