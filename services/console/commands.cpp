@@ -1,6 +1,7 @@
 #include "services/console/commands.hpp"
 
 #include "framework/meeting_point.hpp"
+#include "framework/on_exit.hpp"
 #include "framework/splice.hpp"
 #include "framework/tcp_stream.hpp"
 #include "protocol/legacy_password.hpp"
@@ -15,9 +16,13 @@
 #include <boost/json.hpp>
 #include <boost/url/url.hpp>
 
+#include <fcntl.h>
 #include <spawn.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
+#include <cerrno>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <iostream>
@@ -329,6 +334,57 @@ awaitable<int> cmd_sessions(client& c, const options& o) {
     if (s["age_s"].get(age)) age = 0;
     std::printf("%-18s %-20s %-14s %-10s %-26s %-10s %llds\n", text("id").c_str(), text("device").c_str(), text("user").c_str(),
                 text("via").c_str(), text("state").c_str(), view_only ? "yes" : "no", static_cast<long long>(age));
+  }
+  co_return 0;
+}
+
+awaitable<int> cmd_recordings(client& c, const options& o) {
+  auto answer = co_await listing(c, o, "/api/v1/recordings", "recordings");
+  if (!answer) co_return 0;
+  auto doc = *answer;
+  std::printf("%-16s %-16s %-14s %-26s %-12s %s\n", "SESSION", "DEVICE", "USER", "STARTED", "KIB", "STATE");
+  for (auto r : doc["recordings"].get_array()) {
+    auto text = [&](const char* key) {
+      std::string_view v;
+      return r[key].get(v) ? std::string("-") : std::string(v);
+    };
+    std::uint64_t screen = 0, input = 0;
+    if (r["screen_bytes"].get(screen)) screen = 0;
+    if (r["input_bytes"].get(input)) input = 0;
+    std::printf("%-16s %-16s %-14s %-26s %-12llu %s\n", text("session").c_str(), text("device").c_str(), text("user").c_str(),
+                text("started").c_str(), static_cast<unsigned long long>((screen + input + 1023) / 1024), text("state").c_str());
+  }
+  co_return 0;
+}
+
+// Copies a recording's two FBS files into a directory (mode 0600: what the screen showed is as
+// private here as on the server), piece by piece as the server hands them out.
+awaitable<int> cmd_fetch_recording(client& c, const options& o) {
+  const auto& id = o.device;
+  for (const char* which : {"screen", "input"}) {
+    const std::string name = o.output + "/" + id + (std::string_view(which) == "screen" ? ".fbs" : ".input.fbs");
+    const std::string part = name + ".part";
+    const int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) throw cli_error("cannot write " + part + ": " + std::strerror(errno));
+    on_exit closing([fd] { ::close(fd); });
+    std::uint64_t offset = 0, total = 1;
+    while (offset < total) {
+      boost::urls::url target;
+      target.set_path_absolute(true);
+      target.segments() = {"api", "v1", "recordings", id, which};
+      target.params().set("offset", std::to_string(offset));
+      auto res = co_await c.call(http::verb::get, std::string(target.buffer()));
+      if (res.result() != http::status::ok) throw cli_error("cannot fetch recording " + id + ": " + c.error_of(res));
+      total = std::strtoull(std::string(res["X-Total-Length"]).c_str(), nullptr, 10);
+      const auto& body = res.body();
+      if (body.empty() && offset < total) throw cli_error("recording " + id + " ended early at byte " + std::to_string(offset));
+      if (::write(fd, body.data(), body.size()) != static_cast<ssize_t>(body.size()))
+        throw cli_error("cannot write " + part + ": " + std::strerror(errno));
+      offset += body.size();
+    }
+    closing.run();
+    if (std::rename(part.c_str(), name.c_str()) != 0) throw cli_error("cannot write " + name + ": " + std::strerror(errno));
+    std::printf("wrote %s (%llu bytes)\n", name.c_str(), static_cast<unsigned long long>(offset));
   }
   co_return 0;
 }

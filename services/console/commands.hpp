@@ -11,6 +11,8 @@ awaitable<int> cmd_snapshot(client& c, const options& o);
 awaitable<int> cmd_view(client& c, const options& o);
 awaitable<int> cmd_sessions(client& c, const options& o);
 awaitable<int> cmd_end(client& c, const options& o);
+awaitable<int> cmd_recordings(client& c, const options& o);
+awaitable<int> cmd_fetch_recording(client& c, const options& o);
 awaitable<int> cmd_audit(client& c, const options& o);
 awaitable<int> cmd_revoke_certificate(client& c, const options& o);
 

@@ -27,10 +27,13 @@ constexpr std::string_view usage =
     "  or:  shadowlink [options] snapshot DEVICE OUT.png [--webapp]\n"
     "  or:  shadowlink [options] sessions [--json]\n"
     "  or:  shadowlink [options] end SESSION\n"
+    "  or:  shadowlink [options] recordings [--json]\n"
+    "  or:  shadowlink [options] fetch-recording SESSION DIR\n"
     "  or:  shadowlink [options] audit [DEVICE] [--by USER] [--since TIME] [--until TIME] [--limit N] [--json]\n"
     "  or:  shadowlink [options] revoke-certificate DEVICE\n"
     "The console of shadowlink: lists devices, shadows a device's screen (in a window of its own, through\n"
     "a local port for an external VNC viewer, or as a snapshot), lists and ends sessions, reads the audit trail,\n"
+    "lists recorded sessions and fetches their files,\n"
     "revokes a device's certificate (it loses the links it opened and must enroll again).\n\n";
 
 constexpr std::string_view footer =
@@ -41,7 +44,8 @@ constexpr std::string_view footer =
     "  SHADOWLINK_CA        --ca\n"
     "\nExit codes: 0 done; 1 refused or failed (the reason is printed); 2 usage error.\n";
 
-const std::set<std::string, std::less<>> commands{"devices", "shadow", "view", "snapshot", "sessions", "end", "audit", "revoke-certificate"};
+const std::set<std::string, std::less<>> commands{"devices", "shadow", "view", "snapshot", "sessions", "end", "audit", "revoke-certificate",
+                                                     "recordings", "fetch-recording"};
 
 awaitable<int> dispatch(const options& o) {
   client c(o);
@@ -51,6 +55,8 @@ awaitable<int> dispatch(const options& o) {
   if (o.command == "view") co_return co_await cmd_view(c, o);
   if (o.command == "sessions") co_return co_await cmd_sessions(c, o);
   if (o.command == "end") co_return co_await cmd_end(c, o);
+  if (o.command == "recordings") co_return co_await cmd_recordings(c, o);
+  if (o.command == "fetch-recording") co_return co_await cmd_fetch_recording(c, o);
   if (o.command == "revoke-certificate") co_return co_await cmd_revoke_certificate(c, o);
   co_return co_await cmd_audit(c, o);
 }
@@ -147,6 +153,8 @@ int main(int argc, char** argv) {
   const bool needs_device = o.command == "shadow" || o.command == "view" || o.command == "snapshot" || o.command == "end" || o.command == "revoke-certificate";
   if (needs_device && o.device.empty())
     return usage_error(o.command + " needs a " + (o.command == "end" ? "session id" : "device id"));
+  if (o.command == "fetch-recording" && (o.device.empty() || o.output.empty()))
+    return usage_error("fetch-recording needs a session id and a directory");
   if (o.command == "snapshot" && o.output.empty()) return usage_error("snapshot needs an output file (OUT.png)");
   auto env = [](const char* name) { return std::string(std::getenv(name) ? std::getenv(name) : ""); };
   if (vm["server"].defaulted() && !env("SHADOWLINK_SERVER").empty()) o.server = env("SHADOWLINK_SERVER");

@@ -88,7 +88,7 @@ class recording_store {
   // from N (a player reads a recording piece by piece; no answer holds more than a chunk).
   // The files are read on the store's own thread (after the writes queued before), never on the
   // event loop that relays the sessions.
-  static constexpr std::uint64_t chunk = 4u << 20;
+  static constexpr std::uint64_t chunk = 1u << 20;
   awaitable<http_response> answer(const http_request& req);
   const recording_limits& limits() const { return limits_; }
 

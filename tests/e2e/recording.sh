@@ -98,6 +98,30 @@ OP_CODE=$(curl -s -o "$WORK/op.json" -w '%{http_code}' --max-time 10 --cacert "$
   -H "Origin: https://127.0.0.1:$UMS_PORT" "https://127.0.0.1:$UMS_PORT/api/v1/recordings")
 [ "$OP_CODE" = 403 ] || fail "an operator read the recordings: $OP_CODE $(cat "$WORK/op.json")"
 echo "ok: listed, read in full and from an offset, refusals for a bad offset, a bad id and an operator"
+# The console lists them and fetches the files (0600, as on the server).
+"${CLI[@]}" recordings | grep -q "^$SESSION .*tc-1 .*complete" || fail "shadowlink recordings: $("${CLI[@]}" recordings)"
+mkdir "$WORK/fetched"
+"${CLI[@]}" fetch-recording "$SESSION" "$WORK/fetched" > "$WORK/fetched.out" || fail "fetch-recording: $(cat "$WORK/fetched.out")"
+for f in "$SESSION.fbs" "$SESSION.input.fbs"; do
+  cmp "$WORK/fetched/$f" "$REC/$f" || fail "the fetched $f differs from the recording"
+  [ "$(stat -c %a "$WORK/fetched/$f")" = 600 ] || fail "the fetched $f is mode $(stat -c %a "$WORK/fetched/$f")"
+done
+if "${CLI[@]}" fetch-recording s-0000deadbeef "$WORK/fetched" > "$WORK/unknown.out" 2>&1; then fail "fetching an unknown recording succeeded"; fi
+grep -q "cannot fetch recording s-0000deadbeef: no such recording" "$WORK/unknown.out" || fail "unclear error: $(cat "$WORK/unknown.out")"
+echo "ok: shadowlink recordings lists it, fetch-recording copies both files"
+# A recording of several MiB (a viewer pulling full raw screens) comes over in several pieces.
+start bulk-console "${CLI[@]}" shadow tc-1 --listen 127.0.0.1:0
+BULK_PORT=$(listen_port bulk-console 20)
+BULK=$(sed -n 's/^session \(s-[0-9a-f]*\) is ready.*/\1/p' "$WORK/bulk-console.log")
+start bulk-viewer timeout 60 python3 "$(dirname "$0")/../tools/rfb_watch.py" 127.0.0.1 "$BULK_PORT" 0.02
+for _ in $(seq 100); do [ "$(stat -c %s "$REC/$BULK.fbs" 2> /dev/null || echo 0)" -gt 3500000 ] && break; sleep 0.1; done
+kill "$LAST_PID"
+wait_count ums "AUDIT session ended: device=tc-1" 2 10
+for _ in $(seq 50); do grep -q '"state":"complete"' "$REC/$BULK.json" 2> /dev/null && break; sleep 0.1; done
+"${CLI[@]}" fetch-recording "$BULK" "$WORK/fetched" > /dev/null
+[ "$(stat -c %s "$REC/$BULK.fbs")" -gt 3500000 ] || fail "test bug: the bulk recording has only $(stat -c %s "$REC/$BULK.fbs") bytes"
+cmp "$WORK/fetched/$BULK.fbs" "$REC/$BULK.fbs" || fail "the fetched multi-piece recording differs"
+echo "ok: a $(stat -c %s "$REC/$BULK.fbs")-byte recording fetched in pieces of 1 MiB"
 
 step "a Web App session is recorded too"
 "$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" -u admin -p "$ADMIN_PASSWORD" snapshot --webapp tc-1 "$WORK/webapp.png"
