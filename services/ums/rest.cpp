@@ -37,7 +37,7 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return co_await read_audit(req);
   }
   const auto path = target.substr(0, target.find('?'));
-  if (path.starts_with("/api/v1/recordings") && req.method() == http::verb::get) {
+  if ((path == "/api/v1/recordings" || path.starts_with("/api/v1/recordings/")) && req.method() == http::verb::get) {
     if (!rights.may_read_audit()) co_return error_response(req, http::status::forbidden, "recordings need the admin or auditor role");
     co_return co_await recordings_->answer(req);
   }

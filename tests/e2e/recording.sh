@@ -91,6 +91,7 @@ code() { rest -o /dev/null -w '%{http_code}' "$@"; }
 [ "$(code "https://127.0.0.1:$UMS_PORT/api/v1/recordings/$SESSION/screen?offset=99999999")" = 416 ] || fail "an offset beyond the end was not refused"
 [ "$(code "https://127.0.0.1:$UMS_PORT/api/v1/recordings/..%2f..%2fums.json/screen")" = 404 ] || fail "a path outside the recordings was not refused"
 [ "$(code "https://127.0.0.1:$UMS_PORT/api/v1/recordings/s-0000deadbeef/screen")" = 404 ] || fail "an unknown recording was not refused"
+[ "$(code "https://127.0.0.1:$UMS_PORT/api/v1/recordingsx")" = 404 ] || fail "a path that only begins like the recordings' was answered"
 COOKIE=$(curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -c - -H 'Content-Type: application/json' -H "Origin: https://127.0.0.1:$UMS_PORT" \
   -d "{\"user\": \"olga\", \"password\": \"$ADMIN_PASSWORD\"}" "https://127.0.0.1:$UMS_PORT/api/v1/login" | awk '/sl_session/ {print $7}')
 [ -n "$COOKIE" ] || fail "test bug: the operator could not log in"
