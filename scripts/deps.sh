@@ -7,7 +7,7 @@ SHADOWLINK_PACKAGES=(
   dpkg-dev autoconf automake libtool make xz-utils
   openssl procps iproute2 curl util-linux tinyproxy haproxy python3
   tigervnc-standalone-server tigervnc-tools tigervnc-viewer xdotool xclip x11-utils x11-xserver-utils gvncviewer novnc
-  chromium prometheus xvfb x11-apps
+  chromium prometheus xvfb x11-apps ffmpeg
   clang libclang-rt-14-dev testssl.sh
 )
 # Node.js and npm drive Chromium in the browser tests (playwright-core from the npm registry). A

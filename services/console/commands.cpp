@@ -357,38 +357,6 @@ awaitable<int> cmd_recordings(client& c, const options& o) {
   co_return 0;
 }
 
-// Copies a recording's two FBS files into a directory (mode 0600: what the screen showed is as
-// private here as on the server), piece by piece as the server hands them out.
-awaitable<int> cmd_fetch_recording(client& c, const options& o) {
-  const auto& id = o.device;
-  for (const char* which : {"screen", "input"}) {
-    const std::string name = o.output + "/" + id + (std::string_view(which) == "screen" ? ".fbs" : ".input.fbs");
-    const std::string part = name + ".part";
-    const int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) throw cli_error("cannot write " + part + ": " + std::strerror(errno));
-    on_exit closing([fd] { ::close(fd); });
-    std::uint64_t offset = 0, total = 1;
-    while (offset < total) {
-      boost::urls::url target;
-      target.set_path_absolute(true);
-      target.segments() = {"api", "v1", "recordings", id, which};
-      target.params().set("offset", std::to_string(offset));
-      auto res = co_await c.call(http::verb::get, std::string(target.buffer()));
-      if (res.result() != http::status::ok) throw cli_error("cannot fetch recording " + id + ": " + c.error_of(res));
-      total = std::strtoull(std::string(res["X-Total-Length"]).c_str(), nullptr, 10);
-      const auto& body = res.body();
-      if (body.empty() && offset < total) throw cli_error("recording " + id + " ended early at byte " + std::to_string(offset));
-      if (::write(fd, body.data(), body.size()) != static_cast<ssize_t>(body.size()))
-        throw cli_error("cannot write " + part + ": " + std::strerror(errno));
-      offset += body.size();
-    }
-    closing.run();
-    if (std::rename(part.c_str(), name.c_str()) != 0) throw cli_error("cannot write " + name + ": " + std::strerror(errno));
-    std::printf("wrote %s (%llu bytes)\n", name.c_str(), static_cast<unsigned long long>(offset));
-  }
-  co_return 0;
-}
-
 awaitable<int> cmd_end(client& c, const options& o) {
   auto res = co_await c.call(http::verb::delete_, "/api/v1/sessions/" + o.device);
   if (res.result() != http::status::no_content) throw cli_error("cannot end session " + o.device + ": " + c.error_of(res));

@@ -1,6 +1,6 @@
 #pragma once
 // The console's commands, each one coroutine: devices, shadow (a local port for an external
-// viewer), view (the internal viewer: a window), snapshot, sessions, end, audit.
+// viewer), view (the internal viewer: a window), snapshot, sessions, end, audit, recordings.
 #include "services/console/rest_client.hpp"
 
 namespace shadowlink::console {
@@ -12,7 +12,8 @@ awaitable<int> cmd_view(client& c, const options& o);
 awaitable<int> cmd_sessions(client& c, const options& o);
 awaitable<int> cmd_end(client& c, const options& o);
 awaitable<int> cmd_recordings(client& c, const options& o);
-awaitable<int> cmd_fetch_recording(client& c, const options& o);
+awaitable<int> cmd_fetch_recording(client& c, const options& o);  // recording_commands.cpp
+awaitable<int> cmd_export_recording(client& c, const options& o);
 awaitable<int> cmd_audit(client& c, const options& o);
 awaitable<int> cmd_revoke_certificate(client& c, const options& o);
 

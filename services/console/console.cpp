@@ -27,13 +27,14 @@ constexpr std::string_view usage =
     "  or:  shadowlink [options] snapshot DEVICE OUT.png [--webapp]\n"
     "  or:  shadowlink [options] sessions [--json]\n"
     "  or:  shadowlink [options] end SESSION\n"
-    "  or:  shadowlink [options] recordings [--json]\n"
-    "  or:  shadowlink [options] fetch-recording SESSION DIR\n"
+    "  or:  shadowlink [options] recordings [--json]               (also: recording list)\n"
+    "  or:  shadowlink [options] fetch-recording SESSION DIR       (also: recording fetch SESSION DIR)\n"
+    "  or:  shadowlink [options] recording export SESSION OUT.mp4 [--fps N] [--frames]\n"
     "  or:  shadowlink [options] audit [DEVICE] [--by USER] [--since TIME] [--until TIME] [--limit N] [--json]\n"
     "  or:  shadowlink [options] revoke-certificate DEVICE\n"
     "The console of shadowlink: lists devices, shadows a device's screen (in a window of its own, through\n"
     "a local port for an external VNC viewer, or as a snapshot), lists and ends sessions, reads the audit trail,\n"
-    "lists recorded sessions and fetches their files,\n"
+    "lists recorded sessions, fetches their files and exports them as video (or PNG frames),\n"
     "revokes a device's certificate (it loses the links it opened and must enroll again).\n\n";
 
 constexpr std::string_view footer =
@@ -45,7 +46,7 @@ constexpr std::string_view footer =
     "\nExit codes: 0 done; 1 refused or failed (the reason is printed); 2 usage error.\n";
 
 const std::set<std::string, std::less<>> commands{"devices", "shadow", "view", "snapshot", "sessions", "end", "audit", "revoke-certificate",
-                                                     "recordings", "fetch-recording"};
+                                                     "recordings", "fetch-recording", "recording"};
 
 awaitable<int> dispatch(const options& o) {
   client c(o);
@@ -58,6 +59,14 @@ awaitable<int> dispatch(const options& o) {
   if (o.command == "recordings") co_return co_await cmd_recordings(c, o);
   if (o.command == "fetch-recording") co_return co_await cmd_fetch_recording(c, o);
   if (o.command == "revoke-certificate") co_return co_await cmd_revoke_certificate(c, o);
+  if (o.command == "recording") {  // recording list | fetch SESSION DIR | export SESSION OUT
+    if (o.device == "list") co_return co_await cmd_recordings(c, o);
+    if (o.device == "export") co_return co_await cmd_export_recording(c, o);
+    options fetch = o;
+    fetch.device = o.output;
+    fetch.output = o.extra;
+    co_return co_await cmd_fetch_recording(c, fetch);
+  }
   co_return co_await cmd_audit(c, o);
 }
 
@@ -122,13 +131,16 @@ int main(int argc, char** argv) {
       "since", po::value(&o.since), "audit: from this UTC time (2026-11-28T08:00:00Z)")(
       "until", po::value(&o.until), "audit: up to this UTC time")(
       "limit", po::value(&o.limit)->default_value(o.limit), "audit: at most the latest N records")(
-      "json", po::bool_switch(&o.json), "devices, sessions, audit: JSON instead of a table");
+      "json", po::bool_switch(&o.json), "devices, sessions, audit: JSON instead of a table")(
+      "fps", po::value(&o.fps), "recording export: frames a second (default 10 for a video, 2 for PNG frames)")(
+      "frames", po::bool_switch(&o.frames), "recording export: PNG frames into the directory OUT instead of a video");
   po::options_description positionals;  // not shown in --help: the usage lines name them
-  positionals.add_options()("command", po::value(&o.command))("device", po::value(&o.device))("output", po::value(&o.output));
+  positionals.add_options()("command", po::value(&o.command))("device", po::value(&o.device))("output", po::value(&o.output))(
+      "extra", po::value(&o.extra));
   po::options_description all;
   all.add(desc).add(positionals);
   po::positional_options_description pos;
-  pos.add("command", 1).add("device", 1).add("output", 1);
+  pos.add("command", 1).add("device", 1).add("output", 1).add("extra", 1);
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
@@ -155,6 +167,12 @@ int main(int argc, char** argv) {
     return usage_error(o.command + " needs a " + (o.command == "end" ? "session id" : "device id"));
   if (o.command == "fetch-recording" && (o.device.empty() || o.output.empty()))
     return usage_error("fetch-recording needs a session id and a directory");
+  if (o.command == "recording") {
+    if (o.device != "list" && o.device != "fetch" && o.device != "export")
+      return usage_error("recording needs list, fetch SESSION DIR or export SESSION OUT");
+    if (o.device != "list" && (o.output.empty() || o.extra.empty()))
+      return usage_error("recording " + o.device + " needs a session id and " + (o.device == "fetch" ? "a directory" : "an output file"));
+  }
   if (o.command == "snapshot" && o.output.empty()) return usage_error("snapshot needs an output file (OUT.png)");
   auto env = [](const char* name) { return std::string(std::getenv(name) ? std::getenv(name) : ""); };
   if (vm["server"].defaulted() && !env("SHADOWLINK_SERVER").empty()) o.server = env("SHADOWLINK_SERVER");

@@ -21,6 +21,10 @@ struct options {
   std::string by, since, until;
   int limit = 1000;
   bool json = false;
+  // recording export: the output (video file or frame directory), frames a second, PNG frames
+  std::string extra;
+  int fps = 0;
+  bool frames = false;
 };
 
 // A failure the user must read: printed as one line, exit code 1.

@@ -1,10 +1,13 @@
 #pragma once
 // The console's RFB client: Debian's libvncclient (Tight, ZRLE, CopyRect..., VNC authentication)
 // over a connected socket whose other end the console's coroutine splices with the tunnel.
-// libvncclient blocks, so a vnc_client lives on a thread of its own (the window's, the snapshot's).
+// libvncclient blocks, so a vnc_client lives on a thread of its own (the window's, the snapshot's,
+// a recording export's).
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,10 +22,17 @@ class vnc_client {
     std::function<void()> frame_done;                    // a framebuffer update is complete
     std::function<void(int x, int y, int w, int h)> painted;  // a rectangle of it has new pixels
   };
+  // Replaying a stream recorded for another viewer: libvncclient must decode what that viewer
+  // negotiated (its pixel format, its security type); what the client sends goes nowhere.
+  using pixel_format = std::array<std::uint8_t, 16>;  // as on the wire (RFC 6143 §7.4)
+  struct replay {
+    std::optional<pixel_format> format;  // the viewer's SetPixelFormat; none: it kept the server's
+    std::uint8_t security = 0;           // the type the viewer chose (0: the server's choice, RFB 3.3)
+  };
   // Takes `fd` (closed by the destructor); reads the server's greeting and initialisation.
   // Throws std::runtime_error with libvncclient's reason if the handshake fails. The password for
-  // VNC authentication comes from SHADOWLINK_VNC_PASSWORD.
-  vnc_client(int fd, handlers h);
+  // VNC authentication comes from SHADOWLINK_VNC_PASSWORD (when replaying, any will do).
+  vnc_client(int fd, handlers h, const replay* as = nullptr);
   ~vnc_client();
   vnc_client(const vnc_client&) = delete;
   vnc_client& operator=(const vnc_client&) = delete;
@@ -30,6 +40,10 @@ class vnc_client {
   // Handles the server's messages that arrive within `wait_us` microseconds. False once the
   // stream has ended or failed.
   bool pump(unsigned wait_us);
+  // Bytes libvncclient has read from the socket but not yet handled.
+  std::size_t unread() const;
+  // Why the stream ended or failed, in libvncclient's words (empty if it did not say).
+  static std::string last_error();
   // Ends the stream in both directions (the splice on the other end sees it at once).
   void shut_down();
 
@@ -38,6 +52,8 @@ class vnc_client {
   // The framebuffer, 4 bytes a pixel in memory order R, G, B, unused.
   const std::vector<std::uint8_t>& pixels() const { return pixels_; }
   std::string desktop_name() const;
+  // The format the pixels are in.
+  pixel_format format() const;
 
   void pointer(int x, int y, int buttons);
   void key(std::uint32_t keysym, bool down);
@@ -47,10 +63,13 @@ class vnc_client {
   static void finished(_rfbClient* c);
   static void got_rect(_rfbClient* c, int x, int y, int w, int h);
   static char* password(_rfbClient* c);
+  static char* any_password(_rfbClient* c);
+  bool skip_cut_text();
   static vnc_client& of(_rfbClient* c);
 
   _rfbClient* client_ = nullptr;
   handlers h_;
+  bool replay_ = false;
   int width_ = 0, height_ = 0;
   std::vector<std::uint8_t> pixels_;
 };
