@@ -15,6 +15,7 @@ awaitable<int> cmd_recordings(client& c, const options& o);
 awaitable<int> cmd_fetch_recording(client& c, const options& o);  // recording_commands.cpp
 awaitable<int> cmd_export_recording(client& c, const options& o);
 awaitable<int> cmd_audit(client& c, const options& o);
+awaitable<int> cmd_enrollment_key(client& c, const options& o);  // enrollment_commands.cpp
 awaitable<int> cmd_revoke_certificate(client& c, const options& o);
 
 }  // namespace shadowlink::console

@@ -32,10 +32,13 @@ constexpr std::string_view usage =
     "  or:  shadowlink [options] recording export SESSION OUT.mp4 [--fps N] [--frames]\n"
     "  or:  shadowlink [options] audit [DEVICE] [--by USER] [--since TIME] [--until TIME] [--limit N] [--json]\n"
     "  or:  shadowlink [options] revoke-certificate DEVICE\n"
+    "  or:  shadowlink [options] enrollment-key create [--folder GROUP] [--valid-for SECONDS]\n"
+    "  or:  shadowlink [options] enrollment-key list [--json] | delete ID\n"
     "The console of shadowlink: lists devices, shadows a device's screen (in a window of its own, through\n"
     "a local port for an external VNC viewer, or as a snapshot), lists and ends sessions, reads the audit trail,\n"
     "lists recorded sessions, fetches their files and exports them as video (or PNG frames),\n"
-    "revokes a device's certificate (it loses the links it opened and must enroll again).\n\n";
+    "revokes a device's certificate (it loses the links it opened and must enroll again),\n"
+    "makes the one-time keys new devices enroll with.\n\n";
 
 constexpr std::string_view footer =
     "\nEnvironment (used when the option is not given):\n"
@@ -46,7 +49,7 @@ constexpr std::string_view footer =
     "\nExit codes: 0 done; 1 refused or failed (the reason is printed); 2 usage error.\n";
 
 const std::set<std::string, std::less<>> commands{"devices", "shadow", "view", "snapshot", "sessions", "end", "audit", "revoke-certificate",
-                                                     "recordings", "fetch-recording", "recording"};
+                                                     "recordings", "fetch-recording", "recording", "enrollment-key"};
 
 awaitable<int> dispatch(const options& o) {
   client c(o);
@@ -59,6 +62,7 @@ awaitable<int> dispatch(const options& o) {
   if (o.command == "recordings") co_return co_await cmd_recordings(c, o);
   if (o.command == "fetch-recording") co_return co_await cmd_fetch_recording(c, o);
   if (o.command == "revoke-certificate") co_return co_await cmd_revoke_certificate(c, o);
+  if (o.command == "enrollment-key") co_return co_await cmd_enrollment_key(c, o);
   if (o.command == "recording") {  // recording list | fetch SESSION DIR | export SESSION OUT
     if (o.device == "list") co_return co_await cmd_recordings(c, o);
     if (o.device == "export") co_return co_await cmd_export_recording(c, o);
@@ -133,7 +137,9 @@ int main(int argc, char** argv) {
       "limit", po::value(&o.limit)->default_value(o.limit), "audit: at most the latest N records")(
       "json", po::bool_switch(&o.json), "devices, sessions, audit: JSON instead of a table")(
       "fps", po::value(&o.fps), "recording export: frames a second (default 10 for a video, 2 for PNG frames)")(
-      "frames", po::bool_switch(&o.frames), "recording export: PNG frames into the directory OUT instead of a video");
+      "frames", po::bool_switch(&o.frames), "recording export: PNG frames into the directory OUT instead of a video")(
+      "folder", po::value(&o.folder), "enrollment-key create: the device group enrolled devices join")(
+      "valid-for", po::value(&o.valid_for)->default_value(o.valid_for), "enrollment-key create: seconds the key is valid (at most 30 days)");
   po::options_description positionals;  // not shown in --help: the usage lines name them
   positionals.add_options()("command", po::value(&o.command))("device", po::value(&o.device))("output", po::value(&o.output))(
       "extra", po::value(&o.extra));
@@ -172,6 +178,11 @@ int main(int argc, char** argv) {
       return usage_error("recording needs list, fetch SESSION DIR or export SESSION OUT");
     if (o.device != "list" && (o.output.empty() || o.extra.empty()))
       return usage_error("recording " + o.device + " needs a session id and " + (o.device == "fetch" ? "a directory" : "an output file"));
+  }
+  if (o.command == "enrollment-key") {
+    if (o.device != "create" && o.device != "list" && o.device != "delete")
+      return usage_error("enrollment-key needs create, list or delete ID");
+    if (o.device == "delete" && o.output.empty()) return usage_error("enrollment-key delete needs the key's id");
   }
   if (o.command == "snapshot" && o.output.empty()) return usage_error("snapshot needs an output file (OUT.png)");
   auto env = [](const char* name) { return std::string(std::getenv(name) ? std::getenv(name) : ""); };

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 namespace shadowlink::console {
@@ -84,7 +85,8 @@ awaitable<int> cmd_export_recording(client& c, const options& o) {
   co_await fetch_file(c, id, "input", input);
 
   net::thread_pool decoding(1);
-  const auto res = co_await offload<export_result>(decoding, [&] {
+  // (Named, not made inside the co_await expression: g++ 12 miscompiles such lambdas.)
+  std::function<export_result()> decode = [&] {
     try {
       auto sink = video ? make_video_sink(out) : make_png_sink(out);
       auto r = export_recording(screen, input, *sink, fps);
@@ -96,7 +98,8 @@ awaitable<int> cmd_export_recording(client& c, const options& o) {
       if (video) std::filesystem::remove(out, ignored);  // no half-written video left behind
       throw cli_error("cannot export recording " + id + ": " + e.what());
     }
-  });
+  };
+  const auto res = co_await offload(decoding, std::move(decode));
   if (!res.stopped_early.empty()) std::cerr << "shadowlink: warning: recording " << id << ": " << res.stopped_early << "\n";
   co_return 0;
 }

@@ -25,6 +25,9 @@ struct options {
   std::string extra;
   int fps = 0;
   bool frames = false;
+  // enrollment-key create: the folder (device group) and how long the key is valid
+  std::string folder;
+  long long valid_for = 24 * 3600;
 };
 
 // A failure the user must read: printed as one line, exit code 1.

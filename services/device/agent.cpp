@@ -14,6 +14,12 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
   // The bootstrap credential: needed until the device holds its own certificate (enrollment.cpp).
   const bool demo = s.boolean("demo", false);
   if (s.has("credential") || s.has("credential_file")) cfg_.credential = s.secret("credential", demo);
+  // Or a one-time enrollment key an administrator made (README "Enrolling devices with a key"): it
+  // goes where a credential goes; the UMS enrolls the device with it on its first hello.
+  if (s.has("enrollment_key") || s.has("enrollment_key_file")) {
+    if (!cfg_.credential.empty()) s.reject("enrollment_key", "give a credential or an enrollment key, not both");
+    cfg_.credential = s.secret("enrollment_key", demo);
+  }
   cfg_.enroll = s.boolean("enroll", cfg_.enroll);
   // "server": one connector; "servers": an ordered list (UMS and/or gateways), first reachable wins.
   const char* key = s.has("servers") ? "servers" : "server";
@@ -76,7 +82,7 @@ void agent::start() {
   make_tls_client(true);
   if (!certificate_ && cfg_.credential.empty())
     throw std::runtime_error("device " + cfg_.device_id + " has neither a credential nor a usable certificate in " +
-                             env_.data_dir.string() + ": give it its credential (credential_file) to enroll");
+                             env_.data_dir.string() + ": give it its credential (credential_file) or an enrollment key (enrollment_key_file) to enroll");
   sleep_ = std::make_unique<net::steady_timer>(env_.ex);
   if (cfg_.os == "11") start_legacy_port();
   start_control_socket();

@@ -39,8 +39,9 @@ awaitable<std::optional<ums_service::admitted_device>> ums_service::admit_device
   // A device that presented its certificate is that certificate's device, or nobody: its
   // credential (it sends none) is not a second way in.
   const bool by_certificate = !cert.empty();
-  const bool accepted = by_certificate ? certificate_accepted(hello.device_id, cert.common_name, cert.fingerprint)
-                                       : d != devices_.end() && d->second.accepts(hello.credential);
+  bool accepted = false;
+  if (by_certificate) accepted = certificate_accepted(hello.device_id, cert.common_name, cert.fingerprint);
+  else accepted = co_await device_credential_accepted(hello.device_id, hello.credential, link.peer());
   if (!accepted) {
     metrics_.auth_failed(by_certificate ? "device_certificate" : "device_credential");
     const int n = hello_failures_.failed(address);
@@ -52,6 +53,8 @@ awaitable<std::optional<ums_service::admitted_device>> ums_service::admit_device
     link.refuse(why);
     co_return std::nullopt;
   }
+  d = devices_.find(hello.device_id);  // (enrolled just now, or removed by a reload meanwhile)
+  if (d == devices_.end()) co_return std::nullopt;
   auto& dev = d->second;
   // What the device says about itself counts only now that it has proven who it is. A new
   // certificate of its legacy port is trusted from this hello on, never before.

@@ -142,8 +142,10 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, const st
         // The gateway checked the certificate's chain and that it names the device; whether it is
         // the device's certificate now (not revoked, not replaced) only the UMS knows.
         const bool by_certificate = !m.fingerprint.empty();
-        const bool accepted = by_certificate ? certificate_accepted(m.device_id, m.device_id, m.fingerprint)
-                                             : d != devices_.end() && d->second.accepts(m.credential);
+        bool accepted = false;
+        if (by_certificate) accepted = certificate_accepted(m.device_id, m.device_id, m.fingerprint);
+        else accepted = co_await device_credential_accepted(m.device_id, m.credential, "gateway " + gw.name);
+        d = devices_.find(m.device_id);  // (enrolled just now)
         if (!accepted) {
           metrics_.auth_failed(by_certificate ? "device_certificate" : "device_credential");
           verdict.type = up::kind::device_rejected;

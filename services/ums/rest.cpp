@@ -42,6 +42,7 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return co_await recordings_->answer(req);
   }
   if (path == "/api/v1/devices" && req.method() == http::verb::get) co_return list_devices(req, *user);
+  if (path == "/api/v1/enrollment-keys" || path.starts_with("/api/v1/enrollment-keys/")) co_return co_await enrollment_keys(req, path, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::get) co_return list_sessions(req, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::post) co_return co_await create_session(req, *user);
   if (req.method() == http::verb::delete_ && path.starts_with("/api/v1/devices/")) {

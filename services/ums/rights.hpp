@@ -26,6 +26,8 @@ class device_groups {
  public:
   void configure(settings& ums);  // reads "device_groups"
   bool exists(std::string_view group) const { return members_.contains(group); }
+  // A device enrolled into the group (its folder) after the config named the group's members.
+  void add_member(std::string_view group, std::string_view device) { members_[std::string(group)].emplace(device); }
   bool contains(std::string_view group, std::string_view device) const;
   // The strictest consent policy among the device's groups, if any of them sets one.
   std::optional<up::consent_policy> consent_of(std::string_view device) const;

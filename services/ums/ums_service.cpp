@@ -122,6 +122,7 @@ void ums_service::reload(settings& s) {
   device_groups groups;
   groups.configure(s);
   auto fresh = read_devices(s, demo, groups);
+  add_enrolled(fresh, groups);
   const auto administrators = auth_.configure(s, groups, demo);
   groups_ = std::move(groups);
   // What a device reported over its link (OS, address, pin) and a running session stay; name,
@@ -161,6 +162,9 @@ void ums_service::start() {
   recordings_ = std::make_unique<recording_store>(env_.data_dir / "recordings", cfg_.recordings, name_);
   server_ = make_tls_listener(cfg_.listener, env_, env_.shared_dir);
   certs_ = std::make_unique<device_certificates>(env_.data_dir / "device-certificates.json");
+  registry_ = std::make_unique<registry>(env_.data_dir / "registry.sqlite3");
+  enrolled_ = registry_->devices();
+  add_enrolled(devices_, groups_);
   server_->add_ws("/up", [this](ws_upgrade& up) { return up_endpoint(up); });
   server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return up::accept_tunnel_end(rv_, up, "/tunnel/", name_); });
   server_->add_ws("/webapp/shadow", [this](ws_upgrade& up) -> awaitable<void> {

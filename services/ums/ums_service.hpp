@@ -13,6 +13,7 @@
 #include "services/ums/audit.hpp"
 #include "services/ums/auth.hpp"
 #include "services/ums/recordings.hpp"
+#include "services/ums/registry.hpp"
 #include "services/ums/device_certificates.hpp"
 #include "services/ums/session.hpp"
 #include "services/ums/ums_metrics.hpp"
@@ -167,6 +168,15 @@ class ums_service final : public service {
   void device_gone(const std::string& id, const live_link& how);
   void device_asking(shadow_session& s);
 
+  // Enrollment keys (enrollment_keys.cpp): a device that is not configured comes in once with a
+  // key an administrator made; from then on it is in the registry, the key its credential until
+  // it holds its certificate. Whether `credential` is `id`'s, enrolling it if it is a key.
+  awaitable<bool> device_credential_accepted(const std::string& id, const std::string& credential, std::string_view from);
+  // The registry's enrolled devices added to `devices` (and to their folders' groups).
+  void add_enrolled(std::map<std::string, device_record, std::less<>>& devices, device_groups& groups) const;
+  device_record enrolled_record(const registry::device& d, const device_groups& groups) const;
+  awaitable<http_response> enrollment_keys(const http_request& req, std::string_view path, const std::string& user);
+
   // Device certificates (enrollment.cpp).
   // Whether a link presenting this certificate (name, fingerprint) is `device`'s; notes its use.
   bool certificate_accepted(std::string_view device, std::string_view common_name, std::string_view fingerprint);
@@ -204,6 +214,9 @@ class ums_service final : public service {
   std::map<std::string, device_record, std::less<>> read_devices(settings& s, bool demo, const device_groups& groups) const;
   up::link_registry<live_link> online_;  // verified links of the devices online now
   std::unique_ptr<device_certificates> certs_;  // opened at start()
+  std::unique_ptr<registry> registry_;          // opened at start()
+  std::vector<registry::device> enrolled_;      // what the registry holds, kept here for reloads
+  net::thread_pool registry_thread_{1};         // SQLite blocks: never on the event loop
   int certificate_days_ = 365;
   // Failed device hellos by source address: the next hello from there waits before it is checked
   // (never refused: devices behind one NAT with a misconfigured one must still come in).

@@ -1,0 +1,152 @@
+// Enrollment keys (README "Enrolling devices with a key"): an administrator makes a one-time key,
+// optionally for a folder (a device group); a device agent that is not configured presents it
+// once as its credential, over its own link or through a gateway, and is in the registry from
+// then on — the key is its credential until it holds its certificate, and no other device's.
+#include "framework/log.hpp"
+#include "framework/offload.hpp"
+#include "framework/token.hpp"
+#include "services/ums/ums_service.hpp"
+
+#include <boost/json.hpp>
+
+#include <functional>
+#include <simdjson.h>
+
+namespace shadowlink::ums {
+namespace json = boost::json;
+
+namespace {
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+std::string iso(std::int64_t unix_s) { return log::utc_iso(std::chrono::system_clock::time_point(std::chrono::seconds(unix_s))); }
+
+// A device id an enrollment may create: what a log line, a file name and a URL take unescaped.
+bool plausible_device_id(std::string_view id) {
+  return !id.empty() && id.size() <= 64 &&
+         id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == std::string_view::npos &&
+         id.front() != '.' && id.front() != '-';
+}
+
+constexpr std::int64_t default_validity_s = 24 * 3600, max_validity_s = 30 * 24 * 3600;
+
+}  // namespace
+
+device_record ums_service::enrolled_record(const registry::device& d, const device_groups& groups) const {
+  device_record r;
+  r.id = d.id;
+  r.name = d.name;
+  r.credential_sha256 = d.key_sha256;
+  r.consent = groups.consent_of(d.id).value_or(up::consent_policy::ask);
+  r.record = groups.records(d.id);
+  return r;
+}
+
+void ums_service::add_enrolled(std::map<std::string, device_record, std::less<>>& devices, device_groups& groups) const {
+  for (const auto& d : enrolled_) {
+    if (devices.contains(d.id)) continue;  // configured as well: the config's entry stands
+    if (!d.folder.empty() && groups.exists(d.folder)) groups.add_member(d.folder, d.id);
+    devices.emplace(d.id, enrolled_record(d, groups));
+  }
+}
+
+awaitable<bool> ums_service::device_credential_accepted(const std::string& id, const std::string& credential, std::string_view from) {
+  if (auto d = devices_.find(id); d != devices_.end()) co_return d->second.accepts(credential);
+  if (!registry_ || credential.empty() || !plausible_device_id(id)) co_return false;
+  using outcome = std::variant<registry::device, std::string>;
+  outcome result;
+  try {
+    // (Named, not made inside the co_await expression: g++ 12 miscompiles such lambdas' captures.)
+    std::function<outcome()> enroll = [this, credential, id] { return registry_->enroll(credential, id, id, unix_now()); };
+    result = co_await offload(registry_thread_, std::move(enroll));
+  } catch (const std::exception& e) {
+    log::error(name_, "cannot enroll device ", id, ": ", e.what());
+    co_return false;
+  }
+  if (auto* why = std::get_if<std::string>(&result)) {
+    log::warn(name_, "enrollment of device ", id, " from ", from, " refused: ", *why);
+    co_return false;
+  }
+  const auto& d = std::get<registry::device>(result);
+  enrolled_.push_back(d);
+  if (!d.folder.empty() && groups_.exists(d.folder)) groups_.add_member(d.folder, d.id);
+  // (A reload meanwhile may have configured the same id: the config's entry stands.)
+  devices_.emplace(d.id, enrolled_record(d, groups_));
+  log::info(name_, "device ", d.id, " enrolled from ", from, " with key ", d.key_sha256.substr(0, 12),
+            d.folder.empty() ? std::string() : " into folder " + d.folder);
+  co_return devices_.at(d.id).accepts(credential);
+}
+
+// POST /api/v1/enrollment-keys {"folder": G, "valid_for_s": N}, GET /api/v1/enrollment-keys,
+// DELETE /api/v1/enrollment-keys/ID: administrators only.
+awaitable<http_response> ums_service::enrollment_keys(const http_request& req, std::string_view path, const std::string& user) {
+  if (auth_.rights_of(user).r != role::admin) co_return error_response(req, http::status::forbidden, "enrollment keys need the admin role");
+  if (!registry_) co_return error_response(req, http::status::service_unavailable, "the registry is not open");
+  constexpr std::string_view base = "/api/v1/enrollment-keys";
+  const auto rest = path.substr(base.size());
+  try {
+    if (rest.empty() && req.method() == http::verb::get) {
+      std::function<std::vector<registry::enrollment_key>()> read = [this] { return registry_->keys(); };
+      auto keys = co_await offload(registry_thread_, std::move(read));
+      json::array out;
+      const auto now = unix_now();
+      for (const auto& k : keys)
+        out.push_back(json::object{{"id", k.id},
+                                   {"folder", k.folder},
+                                   {"created_by", k.created_by},
+                                   {"created_at", iso(k.created_at)},
+                                   {"expires_at", iso(k.expires_at)},
+                                   {"state", !k.used_by.empty() ? "used" : k.expires_at <= now ? "expired" : "unused"},
+                                   {"used_by", k.used_by},
+                                   {"used_at", k.used_at ? iso(k.used_at) : ""}});
+      co_return json_response(req, http::status::ok, json::serialize(json::object{{"enrollment_keys", std::move(out)}}));
+    }
+    if (rest.empty() && req.method() == http::verb::post) {
+      simdjson::dom::parser parser;
+      simdjson::dom::element body;
+      std::string_view folder;
+      std::int64_t valid_for = default_validity_s;
+      if (!req.body().empty()) {
+        if (parser.parse(req.body()).get(body) || !body.is_object())
+          co_return error_response(req, http::status::bad_request, "expected a JSON object");
+        if (auto f = body["folder"]; !f.error() && f.get(folder))
+          co_return error_response(req, http::status::bad_request, "folder must be a string");
+        if (auto v = body["valid_for_s"]; !v.error() && v.get(valid_for))
+          co_return error_response(req, http::status::bad_request, "valid_for_s must be a whole number of seconds");
+      }
+      if (valid_for < 1 || valid_for > max_validity_s)
+        co_return error_response(req, http::status::bad_request, "valid_for_s must be 1 to " + std::to_string(max_validity_s) + " (30 days)");
+      if (!folder.empty() && !groups_.exists(folder))
+        co_return error_response(req, http::status::bad_request, "no device group named " + std::string(folder.substr(0, 64)));
+      const auto now = unix_now();
+      std::function<std::pair<std::string, registry::enrollment_key>()> create = [this, f = std::string(folder), user, now, valid_for] {
+        return registry_->create_key(f, user, now, now + valid_for);
+      };
+      auto made = co_await offload(registry_thread_, std::move(create));
+      log::info(name_, "enrollment key ", made.second.id, " made by ", user, folder.empty() ? "" : " for folder ", folder,
+                ", valid until ", iso(made.second.expires_at));
+      co_return json_response(req, http::status::created,
+                              json::serialize(json::object{{"key", made.first},
+                                                           {"id", made.second.id},
+                                                           {"folder", made.second.folder},
+                                                           {"expires_at", iso(made.second.expires_at)}}));
+    }
+    if (rest.starts_with("/") && req.method() == http::verb::delete_) {
+      const std::string id(rest.substr(1));
+      std::function<bool()> remove = [this, id] { return registry_->delete_key(id); };
+      const bool gone = co_await offload(registry_thread_, std::move(remove));
+      if (!gone) co_return error_response(req, http::status::not_found, "no unused enrollment key with this id");
+      log::info(name_, "enrollment key ", id, " deleted by ", user);
+      http_response res{http::status::no_content, req.version()};
+      res.keep_alive(req.keep_alive());
+      co_return res;
+    }
+  } catch (const std::runtime_error& e) {
+    log::error(name_, "registry: ", e.what());
+    co_return error_response(req, http::status::internal_server_error, "the registry could not be read or written");
+  }
+  co_return error_response(req, http::status::method_not_allowed, "GET, POST or DELETE /api/v1/enrollment-keys[/ID]");
+}
+
+}  // namespace shadowlink::ums

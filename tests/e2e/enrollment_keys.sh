@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Enrollment with a one-time key: an administrator makes a key for a folder (a device group); a
+# device agent nobody configured presents it once — directly, and through a gateway — and is in
+# the registry from then on, with its own certificate and its folder's policy; a used, wrong or
+# expired key enrolls nobody; the enrolled device survives its agent's restart and the UMS being
+# killed with SIGKILL.
+source "$(dirname "$0")/lib.sh"
+
+CRED=icg-ums-credential-0123456789
+
+step "start Xvnc, a gateway, and a UMS with the device group reception (consent: none)"
+start_xvnc
+start_gateway "$CRED"
+add_group_and_gateway() {
+  python3 - "$1" "[$(gateway_entry "$CRED")]" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+ums = config["services"][0]["settings"]
+ums["device_groups"] = [{"name": "reception", "devices": [], "consent": "none"}]
+ums["gateways"] = json.loads(sys.argv[2])
+json.dump(config, open(sys.argv[1], "w"), indent=1)
+PY
+  grep -q '"reception"' "$1" || fail "test bug: no device group in the config"
+}
+start_ums_and_tc1 - add_group_and_gateway
+UMS_PID=$(pgrep -f -- "--config $WORK/ums.json")
+[ -n "$UMS_PID" ] || fail "test bug: no UMS process"
+wait_log ums "connected to gateway" 15
+
+step "an administrator makes a one-time key for the folder reception"
+KEY=$("${CLI[@]}" enrollment-key create --folder reception --valid-for 600 2> "$WORK/key.err") || fail "enrollment-key create: $(cat "$WORK/key.err")"
+secret "$KEY"
+[[ $KEY =~ ^[0-9a-f]{64}$ ]] || fail "the key is not 64 hex digits: $KEY"
+KEY_ID=$(sha256_of "$KEY" | cut -c1-12)
+grep -q "enrollment key $KEY_ID, valid until .*, folder reception" "$WORK/key.err" || fail "create said: $(cat "$WORK/key.err")"
+"${CLI[@]}" enrollment-key list | grep -q "^$KEY_ID  *unused  *reception  *automation" || fail "list: $("${CLI[@]}" enrollment-key list)"
+if "${CLI[@]}" enrollment-key create --folder nowhere > /dev/null 2> "$WORK/nofolder.err"; then fail "a key for a folder that does not exist was made"; fi
+grep -q "no device group named nowhere" "$WORK/nofolder.err" || fail "unclear refusal: $(cat "$WORK/nofolder.err")"
+
+# new_device ID KEY [SERVER]: a device agent with only an enrollment key, started as ID.
+new_device() {
+  write_device_config "$WORK/$1.json" "$1" unused "${3:-$UMS_PORT}" "$VNC_SOCKET"
+  sed -i "s#\"credential_file\": \"[^\"]*\"#\"enrollment_key_file\": \"$(credential_file "$2")\"#" "$WORK/$1.json"
+  grep -q enrollment_key_file "$WORK/$1.json" || fail "test bug: no enrollment key in $1's config"
+  start "$1" "$BIN/shadowlinkd" --config "$WORK/$1.json"
+}
+
+step "a new device enrolls with it: online, in its folder (shadowed without asking), with its own certificate"
+new_device tc-9 "$KEY"; TC9_PID=$LAST_PID
+wait_log ums "device tc-9 enrolled from 127.0.0.1:[0-9]* with key $KEY_ID into folder reception" 15
+wait_log ums "device tc-9 online from" 10
+for _ in $(seq 100); do [ -s "$WORK/device-data/tc-9/device.pem" ] && break; sleep 0.1; done
+[ -s "$WORK/device-data/tc-9/device.pem" ] || fail "tc-9 got no certificate"
+"${CLI[@]}" enrollment-key list | grep -q "^$KEY_ID  *used  *reception .* tc-9$" || fail "list: $("${CLI[@]}" enrollment-key list)"
+"${CLI[@]}" devices | grep -q "^tc-9  *tc-9  *yes" || fail "devices: $("${CLI[@]}" devices)"
+"${CLI[@]}" snapshot tc-9 "$WORK/tc9.png" > /dev/null
+check_checkerboard "$WORK/tc9.png"
+[ "$(stat -c %a "$WORK/data/ums/registry.sqlite3")" = 600 ] || fail "the registry is mode $(stat -c %a "$WORK/data/ums/registry.sqlite3")"
+
+step "a used key, a wrong key and an expired key enroll nobody"
+new_device tc-10 "$KEY"
+wait_log ums "enrollment of device tc-10 from .* refused: unknown or used enrollment key" 10
+WRONG=$(printf %s "$KEY" | tr 0-9a-f 1-9a-f0)
+[ "$WRONG" != "$KEY" ] || fail "test bug: the wrong key is the key"
+new_device tc-11 "$WRONG"
+wait_log ums "enrollment of device tc-11 from .* refused: unknown or used enrollment key" 10
+SHORT=$("${CLI[@]}" enrollment-key create --valid-for 1 2> /dev/null)
+secret "$SHORT"
+sleep 2.1
+new_device tc-12 "$SHORT"
+wait_log ums "enrollment of device tc-12 from .* refused: the enrollment key has expired" 10
+"${CLI[@]}" enrollment-key list | grep -q "^$(sha256_of "$SHORT" | cut -c1-12)  *expired" || fail "list: $("${CLI[@]}" enrollment-key list)"
+"${CLI[@]}" devices --json | grep -q '"tc-1[012]"' && fail "a refused device is listed: $("${CLI[@]}" devices)"
+# Only admins make keys: an unused one can be deleted, a used one cannot.
+UNUSED=$("${CLI[@]}" enrollment-key create 2> /dev/null)
+secret "$UNUSED"
+"${CLI[@]}" enrollment-key delete "$(sha256_of "$UNUSED" | cut -c1-12)" || fail "an unused key could not be deleted"
+if "${CLI[@]}" enrollment-key delete "$KEY_ID" 2> /dev/null; then fail "a used key was deleted"; fi
+
+step "a device that reaches only a gateway enrolls the same way"
+GW_KEY=$("${CLI[@]}" enrollment-key create --folder reception 2> /dev/null)
+secret "$GW_KEY"
+new_device remote-9 "$GW_KEY" "wss://localhost:$ICG_PORT/up"; REMOTE9_PID=$LAST_PID
+wait_log ums "device remote-9 enrolled from gateway icg with key $(sha256_of "$GW_KEY" | cut -c1-12) into folder reception" 15
+wait_log ums "device remote-9 online through gateway icg" 10
+for _ in $(seq 100); do [ -s "$WORK/device-data/remote-9/device.pem" ] && break; sleep 0.1; done
+[ -s "$WORK/device-data/remote-9/device.pem" ] || fail "remote-9 got no certificate"
+"${CLI[@]}" snapshot remote-9 "$WORK/remote9.png" > /dev/null
+check_checkerboard "$WORK/remote9.png"
+
+step "enrolled devices survive: the agent restarts with its certificate, and the UMS killed with SIGKILL still knows both"
+kill "$TC9_PID"; wait "$TC9_PID" 2> /dev/null || true
+start tc-9-again "$BIN/shadowlinkd" --config "$WORK/tc-9.json"
+wait_log ums "device tc-9 online from .*, certificate)" 15
+kill -KILL "$UMS_PID"; wait "$UMS_PID" 2> /dev/null || true
+keep_port "$WORK/ums.json" "$UMS_PORT"
+start_daemon ums-again "$WORK/ums.json"
+daemon_port ums-again > /dev/null
+wait_log ums-again "device tc-9 online from .*, certificate)" 20
+wait_log ums-again "device remote-9 online through gateway icg" 20
+"${CLI[@]}" snapshot tc-9 "$WORK/tc9-again.png" > /dev/null
+check_checkerboard "$WORK/tc9-again.png"
+"${CLI[@]}" enrollment-key list | grep -q "^$KEY_ID  *used  *reception .* tc-9$" || fail "after the restart: $("${CLI[@]}" enrollment-key list)"
+check_no_secrets || fail "a key or credential in the logs"
+echo "ok: enrollment keys"
