@@ -6,8 +6,9 @@
 #include "services/ums/ums_service.hpp"
 
 namespace {
-// The demo: a UMS on 8443, a gateway (ICG) on 9443, and two device agents for the VNC server on
-// 127.0.0.1:5900 — one connected to the UMS directly, one behind the gateway.
+// The demo: a UMS on 8443 and a gateway (ICG) on 9443. Its devices are not configured: scripts/demo
+// makes enrollment keys for the folder "demo" and starts two device agents with them, for the VNC
+// server on 127.0.0.1:5900 — one connected to the UMS directly, one behind the gateway.
 // Demo credentials only; real installations pass --config.
 constexpr std::string_view default_config = R"json({
   "log_level": "info",
@@ -16,17 +17,10 @@ constexpr std::string_view default_config = R"json({
     {"type": "ums", "name": "ums", "settings": {
       "port": 8443, "demo": true,
       "users": [{"user": "admin", "password": "admin"}],
-      "devices": [{"id": "demo-device", "name": "Demo device (direct)", "credential": "demo-device-secret", "consent": "none"},
-                  {"id": "remote-device", "name": "Demo device (behind the ICG)", "credential": "remote-device-secret", "consent": "none"}],
+      "device_groups": [{"name": "demo", "devices": [], "consent": "none"}],
       "gateways": [{"name": "icg", "url": "wss://127.0.0.1:9443", "credential": "demo-gateway-credential"}]}},
     {"type": "icg", "name": "icg", "settings": {
-      "port": 9443, "demo": true, "ums_credential": "demo-gateway-credential"}},
-    {"type": "device", "name": "demo-device", "settings": {
-      "device_id": "demo-device", "demo": true, "credential": "demo-device-secret",
-      "server": "wss://127.0.0.1:8443/up", "ca_file": "shadowlink-data/ca.pem", "vnc_port": 5900}},
-    {"type": "device", "name": "remote-device", "settings": {
-      "device_id": "remote-device", "demo": true, "credential": "remote-device-secret",
-      "servers": ["wss://127.0.0.1:9443/up"], "ca_file": "shadowlink-data/ca.pem", "vnc_port": 5900}}
+      "port": 9443, "demo": true, "ums_credential": "demo-gateway-credential"}}
   ]
 }
 )json";

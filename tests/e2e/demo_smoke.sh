@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# scripts/demo as a user meets it: start it, run the snapshot commands it prints, open the Web App
+# scripts/demo as a user meets it: start it, check its devices enrolled with one-time keys, run the
+# snapshot commands it prints, open the Web App
 # URL it prints in headless Chromium and shadow both demo devices, stop it with Ctrl-C (SIGINT),
 # and check that nothing it started is left running.
 source "$(dirname "$0")/lib.sh"
@@ -16,6 +17,12 @@ for _ in $(seq 1200); do
 done
 grep -q "Press Ctrl-C to stop." "$WORK/demo.log" || fail "scripts/demo did not get ready within 120 s"
 PGID=$(ps -o pgid= -p "$DEMO" | tr -d ' ')
+
+step "the demo's devices were enrolled with one-time keys for the folder demo"
+KEYS=$("$REPO/build/default/apps/shadowlink" --ca "$REPO/build/demo/shadowlink-data/ca.pem" -u admin -p admin enrollment-key list)
+for device in demo-device remote-device; do
+  echo "$KEYS" | grep -q "^[0-9a-f]\{12\}  *used  *demo .* $device$" || fail "no key used by $device: $KEYS"
+done
 
 step "run the snapshot command the demo printed"
 CMD=$(grep -m1 "snapshot demo-device demo.png" "$WORK/demo.log" | sed "s|demo.png|$WORK/demo.png|")
