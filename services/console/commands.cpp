@@ -363,6 +363,16 @@ awaitable<int> cmd_end(client& c, const options& o) {
   co_return 0;
 }
 
+awaitable<int> cmd_remove_device(client& c, const options& o) {
+  boost::urls::url target;
+  target.set_path_absolute(true);
+  target.segments() = {"api", "v1", "devices", o.device};
+  auto res = co_await c.call(http::verb::delete_, std::string(target.buffer()));
+  if (res.result() != http::status::no_content) throw cli_error("cannot remove " + o.device + ": " + c.error_of(res));
+  std::printf("removed device %s\n", o.device.c_str());
+  co_return 0;
+}
+
 awaitable<int> cmd_revoke_certificate(client& c, const options& o) {
   boost::urls::url target;
   target.set_path_absolute(true);

@@ -17,5 +17,6 @@ awaitable<int> cmd_export_recording(client& c, const options& o);
 awaitable<int> cmd_audit(client& c, const options& o);
 awaitable<int> cmd_enrollment_key(client& c, const options& o);  // enrollment_commands.cpp
 awaitable<int> cmd_revoke_certificate(client& c, const options& o);
+awaitable<int> cmd_remove_device(client& c, const options& o);
 
 }  // namespace shadowlink::console

@@ -32,13 +32,14 @@ constexpr std::string_view usage =
     "  or:  shadowlink [options] recording export SESSION OUT.mp4 [--fps N] [--frames]\n"
     "  or:  shadowlink [options] audit [DEVICE] [--by USER] [--since TIME] [--until TIME] [--limit N] [--json]\n"
     "  or:  shadowlink [options] revoke-certificate DEVICE\n"
+    "  or:  shadowlink [options] remove-device DEVICE\n"
     "  or:  shadowlink [options] enrollment-key create [--folder GROUP] [--valid-for SECONDS]\n"
     "  or:  shadowlink [options] enrollment-key list [--json] | delete ID\n"
     "The console of shadowlink: lists devices, shadows a device's screen (in a window of its own, through\n"
     "a local port for an external VNC viewer, or as a snapshot), lists and ends sessions, reads the audit trail,\n"
     "lists recorded sessions, fetches their files and exports them as video (or PNG frames),\n"
     "revokes a device's certificate (it loses the links it opened and must enroll again),\n"
-    "makes the one-time keys new devices enroll with.\n\n";
+    "makes the one-time keys new devices enroll with and removes enrolled devices.\n\n";
 
 constexpr std::string_view footer =
     "\nEnvironment (used when the option is not given):\n"
@@ -49,7 +50,7 @@ constexpr std::string_view footer =
     "\nExit codes: 0 done; 1 refused or failed (the reason is printed); 2 usage error.\n";
 
 const std::set<std::string, std::less<>> commands{"devices", "shadow", "view", "snapshot", "sessions", "end", "audit", "revoke-certificate",
-                                                     "recordings", "fetch-recording", "recording", "enrollment-key"};
+                                                     "recordings", "fetch-recording", "recording", "enrollment-key", "remove-device"};
 
 awaitable<int> dispatch(const options& o) {
   client c(o);
@@ -63,6 +64,7 @@ awaitable<int> dispatch(const options& o) {
   if (o.command == "fetch-recording") co_return co_await cmd_fetch_recording(c, o);
   if (o.command == "revoke-certificate") co_return co_await cmd_revoke_certificate(c, o);
   if (o.command == "enrollment-key") co_return co_await cmd_enrollment_key(c, o);
+  if (o.command == "remove-device") co_return co_await cmd_remove_device(c, o);
   if (o.command == "recording") {  // recording list | fetch SESSION DIR | export SESSION OUT
     if (o.device == "list") co_return co_await cmd_recordings(c, o);
     if (o.device == "export") co_return co_await cmd_export_recording(c, o);
@@ -168,7 +170,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!commands.contains(o.command)) return usage_error("unknown command '" + o.command + "'");
-  const bool needs_device = o.command == "shadow" || o.command == "view" || o.command == "snapshot" || o.command == "end" || o.command == "revoke-certificate";
+  const bool needs_device = o.command == "shadow" || o.command == "view" || o.command == "snapshot" || o.command == "end" || o.command == "revoke-certificate" ||
+                            o.command == "remove-device";
   if (needs_device && o.device.empty())
     return usage_error(o.command + " needs a " + (o.command == "end" ? "session id" : "device id"));
   if (o.command == "fetch-recording" && (o.device.empty() || o.output.empty()))

@@ -75,28 +75,33 @@ awaitable<http_response> ums_service::revoke_certificate(const http_request& req
   if (fingerprint.empty()) co_return error_response(req, http::status::not_found, "no certificate on record for this device");
   audit_->certificate("certificate_revoked", id, fingerprint, user, "");
   log::warn(name_, "certificate ", fingerprint.substr(0, 16), "… of device ", id, " revoked by ", user);
+  drop_device(id, fingerprint, "device certificate revoked");
+  co_return json_response(req, http::status::ok, json::serialize(json::object{{"device", id}, {"revoked", fingerprint}}));
+}
+
+void ums_service::drop_device(const std::string& id, const std::string& fingerprint, const std::string& why) {
   // Whatever opened the device's link goes: it comes back with what it still holds and is checked
   // anew. At its gateway by link id (a verdict, applied in whichever order it meets the gateway's
   // own), and every gateway by fingerprint.
   if (auto* e = online_.find(id)) {
-    if (!e->info.gw) e->l->close("device certificate revoked");
+    if (!e->info.gw) e->l->close(why);
     else if (e->info.gw->link) {
       up::message no;
       no.type = up::kind::device_rejected;
       no.device_id = id;
       no.link = e->info.remote;
-      no.reason = "device certificate revoked";
+      no.reason = why;
       e->info.gw->link->send(no);
     }
   }
+  if (fingerprint.empty()) return;
   up::message m;
   m.type = up::kind::device_revoked;
   m.device_id = id;
   m.fingerprint = fingerprint;
-  m.reason = "device certificate revoked";
+  m.reason = why;
   for (auto& gw : gateways_)
     if (gw->link) gw->link->send(m);
-  co_return json_response(req, http::status::ok, json::serialize(json::object{{"device", id}, {"revoked", fingerprint}}));
 }
 
 }  // namespace shadowlink::ums

@@ -9,6 +9,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <simdjson.h>
 
@@ -76,6 +77,40 @@ awaitable<bool> ums_service::device_credential_accepted(const std::string& id, c
   log::info(name_, "device ", d.id, " enrolled from ", from, " with key ", d.key_sha256.substr(0, 12),
             d.folder.empty() ? std::string() : " into folder " + d.folder);
   co_return devices_.at(d.id).accepts(credential);
+}
+
+awaitable<http_response> ums_service::remove_enrolled(const http_request& req, std::string_view device, const std::string& user) {
+  if (auth_.rights_of(user).r != role::admin) co_return error_response(req, http::status::forbidden, "removing a device needs the admin role");
+  const std::string id(device);
+  auto e = std::find_if(enrolled_.begin(), enrolled_.end(), [&](const registry::device& d) { return d.id == id; });
+  if (e == enrolled_.end())
+    co_return error_response(req, http::status::not_found, "no enrolled device with this id (configured devices are removed from the config file)");
+  const std::string key_sha256 = e->key_sha256;
+  try {
+    std::function<bool()> remove = [this, id] { return registry_->remove_device(id); };
+    co_await offload(registry_thread_, std::move(remove));
+  } catch (const std::runtime_error& ex) {
+    log::error(name_, "cannot remove device ", id, ": ", ex.what());
+    co_return error_response(req, http::status::internal_server_error, "the registry could not be written");
+  }
+  // (Looked up again: the list may have changed while the registry was written.)
+  std::erase_if(enrolled_, [&](const registry::device& d) { return d.id == id; });
+  std::string fingerprint;
+  try {
+    fingerprint = certs_->revoke(id);
+  } catch (const std::runtime_error& ex) {
+    log::error(name_, "cannot revoke the certificate of removed device ", id, ": ", ex.what());
+  }
+  // The config's own entry for the same id, if any, stays; the enrolled one goes.
+  if (auto d = devices_.find(id); d != devices_.end() && d->second.credential_sha256 == key_sha256) devices_.erase(d);
+  drop_device(id, fingerprint, "device removed");
+  for (auto& [sid, s] : sessions_)
+    if (s->device_id == id) s->stop("device removed");
+  if (!fingerprint.empty()) audit_->certificate("certificate_revoked", id, fingerprint, user, "");
+  log::warn(name_, "enrolled device ", id, " removed by ", user);
+  http_response res{http::status::no_content, req.version()};
+  res.keep_alive(req.keep_alive());
+  co_return res;
 }
 
 // POST /api/v1/enrollment-keys {"folder": G, "valid_for_s": N}, GET /api/v1/enrollment-keys,

@@ -203,6 +203,12 @@ std::variant<registry::device, std::string> registry::enroll(const std::string& 
   return device{id, name, folder, hash, now};
 }
 
+bool registry::remove_device(const std::string& id) {
+  std::lock_guard lock(m_);
+  statement(db_, "DELETE FROM devices WHERE id = ?1").bind(1, id).step();
+  return sqlite3_changes(db_) > 0;
+}
+
 std::vector<registry::device> registry::devices() const {
   std::lock_guard lock(m_);
   statement q(db_, "SELECT id, name, folder, key_sha256, enrolled_at FROM devices ORDER BY id");

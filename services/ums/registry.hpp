@@ -54,6 +54,8 @@ class registry {
   // new; the key is then used up. The device, or why it was refused.
   std::variant<device, std::string> enroll(const std::string& key, const std::string& id, const std::string& name, std::int64_t now);
   std::vector<device> devices() const;
+  // Removes an enrolled device; false if there is none by that id.
+  bool remove_device(const std::string& id);
 
  private:
   void migrate();

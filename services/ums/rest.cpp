@@ -52,6 +52,7 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
       for (auto seg : url->segments()) segments.push_back(seg);
     if (segments.size() == 5 && segments[4] == "certificate" && !segments[3].empty())
       co_return co_await revoke_certificate(req, segments[3], *user);
+    if (segments.size() == 4 && !segments[3].empty()) co_return co_await remove_enrolled(req, segments[3], *user);
   }
   constexpr std::string_view one = "/api/v1/sessions/";
   if (path.starts_with(one) && req.method() == http::verb::get)

@@ -184,6 +184,12 @@ class ums_service final : public service {
   // A link opened by a certificate may only renew for that certificate's key.
   up::message issue_certificate(const std::string& device, const std::string& csr, std::string_view via, bool opened_by_certificate);
   awaitable<http_response> revoke_certificate(const http_request& req, std::string_view device, const std::string& user);
+  // Closes the device's link (direct, or at its gateway) and tells every gateway that links opened
+  // by `fingerprint` (if any) are no longer the device's.
+  void drop_device(const std::string& id, const std::string& fingerprint, const std::string& why);
+  // DELETE /api/v1/devices/ID (admins): an enrolled device leaves the registry, its certificate is
+  // revoked and its links close; it would need a new key to come back.
+  awaitable<http_response> remove_enrolled(const http_request& req, std::string_view device, const std::string& user);
 
   // Session state for the REST API (rest.cpp): live sessions, and ended ones for a while so that
   // whoever follows a set-up can read how it ended.

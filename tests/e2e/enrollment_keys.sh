@@ -3,7 +3,7 @@
 # device agent nobody configured presents it once — directly, and through a gateway — and is in
 # the registry from then on, with its own certificate and its folder's policy; a used, wrong or
 # expired key enrolls nobody; the enrolled device survives its agent's restart and the UMS being
-# killed with SIGKILL.
+# killed with SIGKILL; an administrator removes it, and its link closes and stays closed.
 source "$(dirname "$0")/lib.sh"
 
 CRED=icg-ums-credential-0123456789
@@ -101,5 +101,16 @@ wait_log ums-again "device remote-9 online through gateway icg" 20
 "${CLI[@]}" snapshot tc-9 "$WORK/tc9-again.png" > /dev/null
 check_checkerboard "$WORK/tc9-again.png"
 "${CLI[@]}" enrollment-key list | grep -q "^$KEY_ID  *used  *reception .* tc-9$" || fail "after the restart: $("${CLI[@]}" enrollment-key list)"
+
+step "an administrator removes an enrolled device: its link closes within seconds and it stays out"
+"${CLI[@]}" remove-device tc-9 | grep -q "removed device tc-9" || fail "remove-device did not say so"
+wait_log ums-again "device tc-9 offline" 5
+wait_log ums-again "device connection from .* refused: device certificate not accepted" 10
+"${CLI[@]}" devices --json | grep -q '"tc-9"' && fail "the removed device is listed: $("${CLI[@]}" devices)"
+if "${CLI[@]}" snapshot tc-9 "$WORK/removed.png" > /dev/null 2>&1; then fail "the removed device was shadowed"; fi
+# A configured device is removed from the config file, not by REST; it stays.
+if "${CLI[@]}" remove-device tc-1 > /dev/null 2> "$WORK/remove-tc1.err"; then fail "a configured device was removed"; fi
+grep -q "no enrolled device with this id" "$WORK/remove-tc1.err" || fail "unclear refusal: $(cat "$WORK/remove-tc1.err")"
+"${CLI[@]}" devices | grep -q "^tc-1 .* yes" || fail "tc-1 went: $("${CLI[@]}" devices)"
 check_no_secrets || fail "a key or credential in the logs"
 echo "ok: enrollment keys"
