@@ -51,6 +51,8 @@ void audit_trail::certificate(std::string_view event, std::string_view device, s
   j_.note(std::move(r));
 }
 
+void audit_trail::registry_change(json::object record) { j_.note(std::move(record)); }
+
 std::size_t audit_trail::close_unfinished() {
   std::map<std::string, json::object> open;  // session id -> its request record
   for (auto& r : j_.read_now([](const json::object& r) { return text(r, "event").starts_with("session_"); })) {

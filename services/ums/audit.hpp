@@ -36,6 +36,9 @@ class audit_trail {
   // certificate_issued (via: "direct" or "gateway NAME") or certificate_revoked (by `user`).
   void certificate(std::string_view event, std::string_view device, std::string_view fingerprint, std::string_view user,
                    std::string_view via);
+  // A change to the registry (enrollment keys made or deleted, devices enrolled or removed): the
+  // record's fields as given, "event" among them; batched like logins.
+  void registry_change(boost::json::object record);
   // At start: sessions whose requests were recorded without an end (the server was killed) are
   // ended as "unknown, server restarted". Returns how many.
   std::size_t close_unfinished();

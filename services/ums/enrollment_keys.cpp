@@ -74,6 +74,7 @@ awaitable<bool> ums_service::device_credential_accepted(const std::string& id, c
   if (!d.folder.empty() && groups_.exists(d.folder)) groups_.add_member(d.folder, d.id);
   // (A reload meanwhile may have configured the same id: the config's entry stands.)
   devices_.emplace(d.id, enrolled_record(d, groups_));
+  audit_->registry_change({{"event", "device_enrolled"}, {"device", d.id}, {"key", d.key_sha256.substr(0, 12)}, {"folder", d.folder}, {"via", from}});
   log::info(name_, "device ", d.id, " enrolled from ", from, " with key ", d.key_sha256.substr(0, 12),
             d.folder.empty() ? std::string() : " into folder " + d.folder);
   co_return devices_.at(d.id).accepts(credential);
@@ -107,6 +108,7 @@ awaitable<http_response> ums_service::remove_enrolled(const http_request& req, s
   for (auto& [sid, s] : sessions_)
     if (s->device_id == id) s->stop("device removed");
   if (!fingerprint.empty()) audit_->certificate("certificate_revoked", id, fingerprint, user, "");
+  audit_->registry_change({{"event", "device_removed"}, {"device", id}, {"user", user}});
   log::warn(name_, "enrolled device ", id, " removed by ", user);
   http_response res{http::status::no_content, req.version()};
   res.keep_alive(req.keep_alive());
@@ -159,6 +161,8 @@ awaitable<http_response> ums_service::enrollment_keys(const http_request& req, s
         return registry_->create_key(f, user, now, now + valid_for);
       };
       auto made = co_await offload(registry_thread_, std::move(create));
+      audit_->registry_change({{"event", "enrollment_key_created"}, {"key", made.second.id}, {"user", user},
+                               {"folder", made.second.folder}, {"expires_at", iso(made.second.expires_at)}});
       log::info(name_, "enrollment key ", made.second.id, " made by ", user, folder.empty() ? "" : " for folder ", folder,
                 ", valid until ", iso(made.second.expires_at));
       co_return json_response(req, http::status::created,
@@ -172,6 +176,7 @@ awaitable<http_response> ums_service::enrollment_keys(const http_request& req, s
       std::function<bool()> remove = [this, id] { return registry_->delete_key(id); };
       const bool gone = co_await offload(registry_thread_, std::move(remove));
       if (!gone) co_return error_response(req, http::status::not_found, "no unused enrollment key with this id");
+      audit_->registry_change({{"event", "enrollment_key_deleted"}, {"key", id}, {"user", user}});
       log::info(name_, "enrollment key ", id, " deleted by ", user);
       http_response res{http::status::no_content, req.version()};
       res.keep_alive(req.keep_alive());

@@ -108,6 +108,12 @@ wait_log ums-again "device tc-9 offline" 5
 wait_log ums-again "device connection from .* refused: device certificate not accepted" 10
 "${CLI[@]}" devices --json | grep -q '"tc-9"' && fail "the removed device is listed: $("${CLI[@]}" devices)"
 if "${CLI[@]}" snapshot tc-9 "$WORK/removed.png" > /dev/null 2>&1; then fail "the removed device was shadowed"; fi
+# The audit trail has what administrators did to the registry, and the enrollments.
+for event in '"event":"enrollment_key_created","key":"'"$KEY_ID"'"' '"event":"device_enrolled","device":"tc-9","key":"'"$KEY_ID"'","folder":"reception"' \
+             '"event":"device_enrolled","device":"remote-9"' '"event":"enrollment_key_deleted"' '"event":"device_removed","device":"tc-9","user":"automation"'; do
+  for _ in $(seq 30); do grep -qF "$event" "$WORK/data/ums/audit.jsonl" && break; sleep 0.1; done
+  grep -qF "$event" "$WORK/data/ums/audit.jsonl" || fail "no audit record $event"
+done
 # A configured device is removed from the config file, not by REST; it stays.
 if "${CLI[@]}" remove-device tc-1 > /dev/null 2> "$WORK/remove-tc1.err"; then fail "a configured device was removed"; fi
 grep -q "no enrolled device with this id" "$WORK/remove-tc1.err" || fail "unclear refusal: $(cat "$WORK/remove-tc1.err")"
