@@ -200,6 +200,8 @@ int main(int argc, char** argv) {
     o.password = *typed;
   }
   log::set_level(log::level::warn);
+  // A peer or a child (ffmpeg) gone must be an error where it is written to, not the end of the console.
+  std::signal(SIGPIPE, SIG_IGN);
   net::io_context ioc(1);
   int rc = 1;
   net::co_spawn(ioc, dispatch(o), [&](std::exception_ptr ep, int r) {

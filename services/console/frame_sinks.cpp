@@ -34,19 +34,22 @@ namespace {
 // Frames piped to ffmpeg as raw RGB; ffmpeg encodes them as it reads, so memory stays at one frame.
 class video_sink : public frame_sink {
  public:
-  explicit video_sink(std::filesystem::path out) : out_(std::move(out)) {
-    // Created here with mode 0600: ffmpeg truncates and keeps the mode of a file that exists.
-    const int fd = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) throw std::runtime_error("cannot write " + out_.string() + ": " + std::strerror(errno));
-    ::fchmod(fd, 0600);
-    ::close(fd);
-  }
+  explicit video_sink(std::filesystem::path out) : out_(std::move(out)) {}
   ~video_sink() override {
     if (pipe_ >= 0) ::close(pipe_);
     if (pid_ > 0) ::waitpid(pid_, nullptr, 0);
+    std::error_code ignored;
+    if (created_ && !finished_) std::filesystem::remove(out_, ignored);  // no half-written video left behind
   }
 
   void start(int width, int height, int fps) override {
+    // Created only now that there is something to write (an export refused before leaves an
+    // existing file alone), with mode 0600: ffmpeg truncates and keeps the mode of a file that exists.
+    const int fd = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("cannot write " + out_.string() + ": " + std::strerror(errno));
+    created_ = true;
+    ::fchmod(fd, 0600);
+    ::close(fd);
     // yuv420p (what players expect of H.264) needs even sides: an odd screen gets a black edge.
     std::vector<std::string> argv{"ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
                                   "-f", "rawvideo", "-pix_fmt", "rgb24",
@@ -70,8 +73,6 @@ class video_sink : public frame_sink {
       pid_ = -1;
       throw std::runtime_error(std::string("cannot start ffmpeg: ") + std::strerror(rc));
     }
-    // ffmpeg gone early (a full disk, a bad path) must be an error from write(), not SIGPIPE.
-    std::signal(SIGPIPE, SIG_IGN);
   }
 
   void frame(std::span<const std::uint8_t> rgb) override {
@@ -89,6 +90,7 @@ class video_sink : public frame_sink {
     pipe_ = -1;
     const int status = reap();
     if (status != 0) throw std::runtime_error("ffmpeg failed (exit status " + std::to_string(status) + ") writing " + out_.string());
+    finished_ = true;
   }
 
   std::string describe() const override {
@@ -112,6 +114,7 @@ class video_sink : public frame_sink {
   std::filesystem::path out_;
   pid_t pid_ = -1;
   int pipe_ = -1;
+  bool created_ = false, finished_ = false;
   std::uint64_t frames_ = 0;
 };
 

@@ -74,6 +74,7 @@ awaitable<int> cmd_export_recording(client& c, const options& o) {
               << " instead of a video\n";
   }
   const int fps = o.fps ? o.fps : video ? 10 : 2;
+  if (fps < 1 || fps > 60) throw cli_error("--fps must be 1 to 60");
   std::string scratch = (std::filesystem::temp_directory_path() / "shadowlink-export-XXXXXX").string();
   if (!::mkdtemp(scratch.data())) throw cli_error("cannot make a temporary directory: " + std::string(std::strerror(errno)));
   on_exit remove_scratch([&] {
@@ -94,8 +95,6 @@ awaitable<int> cmd_export_recording(client& c, const options& o) {
                   r.duration_ms / 1000.0, static_cast<unsigned long long>(r.frames), fps, sink->describe().c_str());
       return r;
     } catch (const std::runtime_error& e) {
-      std::error_code ignored;
-      if (video) std::filesystem::remove(out, ignored);  // no half-written video left behind
       throw cli_error("cannot export recording " + id + ": " + e.what());
     }
   };

@@ -107,7 +107,8 @@ vnc_client::replay what_the_viewer_chose(const std::filesystem::path& input) {
 // Whether pixels in format `f` can be exported; throws if not.
 void check_format(const vnc_client::pixel_format& f) {
   const bool maxima = (f[4] | f[5]) && (f[6] | f[7]) && (f[8] | f[9]);
-  if (f[0] != 32 || f[2] != 0 || f[3] == 0 || !maxima)
+  const bool shifts = f[10] < 32 && f[11] < 32 && f[12] < 32;
+  if (f[0] != 32 || f[2] != 0 || f[3] == 0 || !maxima || !shifts)
     throw std::runtime_error("the recorded session's pixels are " + std::to_string(f[0]) + "-bit " + (f[2] ? "big-endian " : "") +
                              (f[3] ? "" : "colour-mapped ") + "ones: only 32-bit little-endian true colour is exported");
 }
@@ -151,6 +152,8 @@ void feed(fbs_reader& r, int fd, feed_state& st, std::stop_token stop) {
   std::uint32_t ms = 0;
   std::uint64_t planned = 0;
   char sink[4096];
+  // However feeding ends, the decoder reads the end of the stream rather than wait for more.
+  on_exit end_of_stream([fd] { ::shutdown(fd, SHUT_WR); });
   // False once the decoder has gone (its end closed) or the export is stopping.
   auto wait = [&](short events) {
     for (;;) {
@@ -190,8 +193,8 @@ void feed(fbs_reader& r, int fd, feed_state& st, std::stop_token stop) {
     std::lock_guard lock(st.m);
     st.fed_all = st.read_error.empty();
   }
-  ::shutdown(fd, SHUT_WR);  // the decoder reads the end of the stream
-  while (wait(0)) {}        // and goes on writing until it has gone
+  end_of_stream.run();
+  while (wait(0)) {}  // the decoder goes on writing until it has gone
 }
 
 }  // namespace
@@ -270,7 +273,7 @@ export_result export_recording(const std::filesystem::path& screen, const std::f
     // The feeder always makes progress until the stream ends; a decoder that does not is stopped
     // rather than waited for.
     std::uint64_t last = 0;
-    for (int idle = 0; idle < 30 && decoder.pump(1'000'000);) {
+    for (int idle = 0; idle < 30 && !failed && decoder.pump(1'000'000);) {
       position();
       idle = consumed == last ? idle + 1 : 0;
       last = consumed;

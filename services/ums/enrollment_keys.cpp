@@ -52,8 +52,21 @@ void ums_service::add_enrolled(std::map<std::string, device_record, std::less<>>
   }
 }
 
+bool ums_service::is_enrolled(const device_record& d) const {
+  return std::any_of(enrolled_.begin(), enrolled_.end(), [&](const registry::device& e) { return e.id == d.id && e.key_sha256 == d.credential_sha256; });
+}
+
 awaitable<bool> ums_service::device_credential_accepted(const std::string& id, const std::string& credential, std::string_view from) {
-  if (auto d = devices_.find(id); d != devices_.end()) co_return d->second.accepts(credential);
+  if (auto d = devices_.find(id); d != devices_.end()) {
+    if (!d->second.accepts(credential)) co_return false;
+    // An enrolled device's key opens its links only until it holds its certificate: a key file
+    // read later must not let anyone else in as the device, nor get a certificate for their key.
+    if (is_enrolled(d->second) && certs_->current(id)) {
+      log::warn(name_, "device ", id, " from ", from, " refused: its enrollment key is used up (the device holds a certificate)");
+      co_return false;
+    }
+    co_return true;
+  }
   if (!registry_ || credential.empty() || !plausible_device_id(id)) co_return false;
   using outcome = std::variant<registry::device, std::string>;
   outcome result;
@@ -70,6 +83,16 @@ awaitable<bool> ums_service::device_credential_accepted(const std::string& id, c
     co_return false;
   }
   const auto& d = std::get<registry::device>(result);
+  // A certificate on record for this id (a device once configured under it) is not the new
+  // device's: it is revoked, so that only the certificate the new device gets opens links.
+  try {
+    if (auto old = certs_->revoke(d.id); !old.empty()) {
+      drop_device(d.id, old, "device enrolled anew");
+      log::warn(name_, "certificate ", old.substr(0, 16), "… on record for ", d.id, " revoked: the id is enrolled anew");
+    }
+  } catch (const std::runtime_error& e) {
+    log::error(name_, "cannot revoke the old certificate of ", d.id, ": ", e.what());
+  }
   enrolled_.push_back(d);
   if (!d.folder.empty() && groups_.exists(d.folder)) groups_.add_member(d.folder, d.id);
   // (A reload meanwhile may have configured the same id: the config's entry stands.)
@@ -95,21 +118,29 @@ awaitable<http_response> ums_service::remove_enrolled(const http_request& req, s
     co_return error_response(req, http::status::internal_server_error, "the registry could not be written");
   }
   // (Looked up again: the list may have changed while the registry was written.)
+  std::string folder;
+  for (const auto& d : enrolled_)
+    if (d.id == id) folder = d.folder;
   std::erase_if(enrolled_, [&](const registry::device& d) { return d.id == id; });
+  // The config's own entry for the same id, if any, stays with its certificate, links and sessions.
+  auto d = devices_.find(id);
+  const bool configured = d == devices_.end() || d->second.credential_sha256 != key_sha256;
   std::string fingerprint;
-  try {
-    fingerprint = certs_->revoke(id);
-  } catch (const std::runtime_error& ex) {
-    log::error(name_, "cannot revoke the certificate of removed device ", id, ": ", ex.what());
+  if (!configured) {
+    devices_.erase(d);
+    if (!folder.empty()) groups_.remove_member(folder, id);
+    try {
+      fingerprint = certs_->revoke(id);
+    } catch (const std::runtime_error& ex) {
+      log::error(name_, "cannot revoke the certificate of removed device ", id, ": ", ex.what());
+    }
+    drop_device(id, fingerprint, "device removed");
+    for (auto& [sid, s] : sessions_)
+      if (s->device_id == id) s->stop("device removed");
+    if (!fingerprint.empty()) audit_->certificate("certificate_revoked", id, fingerprint, user, "");
   }
-  // The config's own entry for the same id, if any, stays; the enrolled one goes.
-  if (auto d = devices_.find(id); d != devices_.end() && d->second.credential_sha256 == key_sha256) devices_.erase(d);
-  drop_device(id, fingerprint, "device removed");
-  for (auto& [sid, s] : sessions_)
-    if (s->device_id == id) s->stop("device removed");
-  if (!fingerprint.empty()) audit_->certificate("certificate_revoked", id, fingerprint, user, "");
   audit_->registry_change({{"event", "device_removed"}, {"device", id}, {"user", user}});
-  log::warn(name_, "enrolled device ", id, " removed by ", user);
+  log::warn(name_, "enrolled device ", id, " removed by ", user, configured ? " (the device configured under its id stays)" : "");
   http_response res{http::status::no_content, req.version()};
   res.keep_alive(req.keep_alive());
   co_return res;

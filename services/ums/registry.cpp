@@ -122,8 +122,11 @@ void registry::migrate() {
   exec(db_, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
   for (;;) {
     transaction t(db_);
-    statement q(db_, "SELECT version FROM schema_version");
-    const int at = q.step() ? static_cast<int>(q.integer(0)) : 0;
+    int at = 0;
+    {  // (finished before the migration's statements: a later one may rebuild tables)
+      statement q(db_, "SELECT version FROM schema_version");
+      if (q.step()) at = static_cast<int>(q.integer(0));
+    }
     if (at > schema_version)
       throw std::runtime_error("its schema is version " + std::to_string(at) + ", newer than this UMS (" +
                                std::to_string(schema_version) + "): upgrade the UMS");

@@ -28,6 +28,10 @@ class device_groups {
   bool exists(std::string_view group) const { return members_.contains(group); }
   // A device enrolled into the group (its folder) after the config named the group's members.
   void add_member(std::string_view group, std::string_view device) { members_[std::string(group)].emplace(device); }
+  void remove_member(std::string_view group, std::string_view device) {
+    if (auto g = members_.find(group); g != members_.end())
+      if (auto m = g->second.find(device); m != g->second.end()) g->second.erase(m);
+  }
   bool contains(std::string_view group, std::string_view device) const;
   // The strictest consent policy among the device's groups, if any of them sets one.
   std::optional<up::consent_policy> consent_of(std::string_view device) const;

@@ -175,6 +175,7 @@ class ums_service final : public service {
   // The registry's enrolled devices added to `devices` (and to their folders' groups).
   void add_enrolled(std::map<std::string, device_record, std::less<>>& devices, device_groups& groups) const;
   device_record enrolled_record(const registry::device& d, const device_groups& groups) const;
+  bool is_enrolled(const device_record& d) const;  // (not only configured under its id)
   awaitable<http_response> enrollment_keys(const http_request& req, std::string_view path, const std::string& user);
 
   // Device certificates (enrollment.cpp).

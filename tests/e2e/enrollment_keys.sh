@@ -55,20 +55,31 @@ for _ in $(seq 100); do [ -s "$WORK/device-data/tc-9/device.pem" ] && break; sle
 "${CLI[@]}" devices | grep -q "^tc-9  *tc-9  *yes" || fail "devices: $("${CLI[@]}" devices)"
 "${CLI[@]}" snapshot tc-9 "$WORK/tc9.png" > /dev/null
 check_checkerboard "$WORK/tc9.png"
+# Now that tc-9 holds its certificate, its key opens nothing: an impostor with the key file and
+# the id (its own data directory, no certificate) is refused.
+write_device_config "$WORK/impostor.json" tc-9 unused "$UMS_PORT" "$VNC_SOCKET"
+sed -i "s#\"credential_file\": \"[^\"]*\"#\"enrollment_key_file\": \"$(credential_file "$KEY")\"#; s#$WORK/device-data#$WORK/impostor-data#" "$WORK/impostor.json"
+start impostor "$BIN/shadowlinkd" --config "$WORK/impostor.json"
+wait_log ums "device tc-9 from .* refused: its enrollment key is used up" 10
+kill "$LAST_PID"
 [ "$(stat -c %a "$WORK/data/ums/registry.sqlite3")" = 600 ] || fail "the registry is mode $(stat -c %a "$WORK/data/ums/registry.sqlite3")"
 
 step "a used key, a wrong key and an expired key enroll nobody"
+# (Each refused agent is stopped once refused: its retries would slow every hello from 127.0.0.1.)
 new_device tc-10 "$KEY"
 wait_log ums "enrollment of device tc-10 from .* refused: unknown or used enrollment key" 10
+kill "$LAST_PID"
 WRONG=$(printf %s "$KEY" | tr 0-9a-f 1-9a-f0)
 [ "$WRONG" != "$KEY" ] || fail "test bug: the wrong key is the key"
 new_device tc-11 "$WRONG"
 wait_log ums "enrollment of device tc-11 from .* refused: unknown or used enrollment key" 10
+kill "$LAST_PID"
 SHORT=$("${CLI[@]}" enrollment-key create --valid-for 1 2> /dev/null)
 secret "$SHORT"
 sleep 2.1
 new_device tc-12 "$SHORT"
 wait_log ums "enrollment of device tc-12 from .* refused: the enrollment key has expired" 10
+kill "$LAST_PID"
 "${CLI[@]}" enrollment-key list | grep -q "^$(sha256_of "$SHORT" | cut -c1-12)  *expired" || fail "list: $("${CLI[@]}" enrollment-key list)"
 "${CLI[@]}" devices --json | grep -q '"tc-1[012]"' && fail "a refused device is listed: $("${CLI[@]}" devices)"
 # Only admins make keys: an unused one can be deleted, a used one cannot.
