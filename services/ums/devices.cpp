@@ -61,6 +61,8 @@ awaitable<std::optional<ums_service::admitted_device>> ums_service::admit_device
   dev.os = hello.os.empty() ? "12" : hello.os;
   dev.legacy_address = hello.address;
   dev.legacy_pin = normalize_fingerprint(hello.pin);
+  registry::reported said{dev.os, hello.agent, link.peer(), dev.legacy_address, dev.legacy_pin, 0};  // (named: see offload.hpp)
+  co_await note_reported(hello.device_id, std::move(said));
   co_return admitted_device{std::move(hello.device_id), std::move(hello.agent)};
 }
 

@@ -146,6 +146,24 @@ awaitable<http_response> ums_service::remove_enrolled(const http_request& req, s
   co_return res;
 }
 
+awaitable<void> ums_service::note_reported(std::string id, registry::reported r) {
+  auto d = devices_.find(id);
+  if (d == devices_.end() || !is_enrolled(d->second)) co_return;
+  auto e = std::find_if(enrolled_.begin(), enrolled_.end(), [&](const registry::device& x) { return x.id == id; });
+  if (e == enrolled_.end() || e->last.same_as(r)) co_return;
+  r.at = unix_now();
+  e->last = r;
+  try {
+    std::function<bool()> write = [this, id, r] {
+      registry_->report(id, r);
+      return true;
+    };
+    co_await offload(registry_thread_, std::move(write));
+  } catch (const std::runtime_error& ex) {
+    log::error(name_, "cannot keep what device ", id, " reported: ", ex.what());
+  }
+}
+
 // POST /api/v1/enrollment-keys {"folder": G, "valid_for_s": N}, GET /api/v1/enrollment-keys,
 // DELETE /api/v1/enrollment-keys/ID: administrators only.
 awaitable<http_response> ums_service::enrollment_keys(const http_request& req, std::string_view path, const std::string& user) {

@@ -158,6 +158,8 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, const st
           behind[dev.id] = online_.attach(dev.id, link, live_link{gw.name, m.reason, &gw, m.link, m.fingerprint}, "");
           dev.last_seen = clock::now();
           log::info(name_, "device ", dev.id, " online through gateway ", gw.name, " from ", m.reason, " (", m.agent, ")");
+          registry::reported said{dev.os, m.agent, "gateway " + gw.name + ": " + m.reason, "", "", 0};
+          co_await note_reported(m.device_id, std::move(said));
         }
         // Paced: a gateway re-announcing thousands of devices must not overflow our queue to it
         // (reading waits meanwhile; the gateway keeps reading our verdicts).

@@ -23,6 +23,13 @@ constexpr const char* migrations[] = {
     "CREATE TABLE devices ("
     " id TEXT PRIMARY KEY, name TEXT NOT NULL, folder TEXT NOT NULL, key_sha256 TEXT NOT NULL,"
     " enrolled_at INTEGER NOT NULL)",
+    // 3: what each device last reported about itself
+    "ALTER TABLE devices ADD COLUMN os TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE devices ADD COLUMN agent TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE devices ADD COLUMN peer TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE devices ADD COLUMN legacy_address TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE devices ADD COLUMN legacy_pin TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE devices ADD COLUMN reported_at INTEGER NOT NULL DEFAULT 0",
 };
 static_assert(std::size(migrations) == registry::schema_version);
 
@@ -203,7 +210,21 @@ std::variant<registry::device, std::string> registry::enroll(const std::string& 
       .bind(5, now)
       .step();
   t.commit();
-  return device{id, name, folder, hash, now};
+  return device{id, name, folder, hash, now, {}};
+}
+
+void registry::report(const std::string& id, const reported& r) {
+  std::lock_guard lock(m_);
+  statement(db_,
+            "UPDATE devices SET os = ?2, agent = ?3, peer = ?4, legacy_address = ?5, legacy_pin = ?6, reported_at = ?7 WHERE id = ?1")
+      .bind(1, id)
+      .bind(2, r.os)
+      .bind(3, r.agent)
+      .bind(4, r.peer)
+      .bind(5, r.legacy_address)
+      .bind(6, r.legacy_pin)
+      .bind(7, r.at)
+      .step();
 }
 
 bool registry::remove_device(const std::string& id) {
@@ -214,9 +235,12 @@ bool registry::remove_device(const std::string& id) {
 
 std::vector<registry::device> registry::devices() const {
   std::lock_guard lock(m_);
-  statement q(db_, "SELECT id, name, folder, key_sha256, enrolled_at FROM devices ORDER BY id");
+  statement q(db_,
+              "SELECT id, name, folder, key_sha256, enrolled_at, os, agent, peer, legacy_address, legacy_pin, reported_at"
+              " FROM devices ORDER BY id");
   std::vector<device> out;
-  while (q.step()) out.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.integer(4)});
+  while (q.step())
+    out.push_back({q.text(0), q.text(1), q.text(2), q.text(3), q.integer(4), {q.text(5), q.text(6), q.text(7), q.text(8), q.text(9), q.integer(10)}});
   return out;
 }
 

@@ -19,7 +19,7 @@ namespace shadowlink::ums {
 
 class registry {
  public:
-  static constexpr int schema_version = 2;
+  static constexpr int schema_version = 3;
 
   // Opens (creating it if need be) and migrates; throws std::runtime_error naming the file.
   explicit registry(const std::filesystem::path& file);
@@ -45,15 +45,26 @@ class registry {
   // Removes a key that has not been used; false if there is no such unused key.
   bool delete_key(const std::string& id);
 
+  // What an enrolled device last said about itself over a link the UMS accepted (its hello,
+  // directly or relayed by a gateway), kept while it is offline.
+  struct reported {
+    std::string os, agent, peer, legacy_address, legacy_pin;
+    std::int64_t at = 0;  // Unix seconds
+    bool same_as(const reported& o) const {
+      return os == o.os && agent == o.agent && peer == o.peer && legacy_address == o.legacy_address && legacy_pin == o.legacy_pin;
+    }
+  };
   struct device {
     std::string id, name, folder;
     std::string key_sha256;  // the key it enrolled with: its credential until it holds a certificate
     std::int64_t enrolled_at = 0;
+    reported last;
   };
   // Enrolls `id` with `key` in one transaction: the key must be unused and unexpired, and the id
   // new; the key is then used up. The device, or why it was refused.
   std::variant<device, std::string> enroll(const std::string& key, const std::string& id, const std::string& name, std::int64_t now);
   std::vector<device> devices() const;
+  void report(const std::string& id, const reported& r);
   // Removes an enrolled device; false if there is none by that id.
   bool remove_device(const std::string& id);
 

@@ -176,6 +176,8 @@ class ums_service final : public service {
   void add_enrolled(std::map<std::string, device_record, std::less<>>& devices, device_groups& groups) const;
   device_record enrolled_record(const registry::device& d, const device_groups& groups) const;
   bool is_enrolled(const device_record& d) const;  // (not only configured under its id)
+  // An enrolled device's own word about itself, kept in the registry when it has changed.
+  awaitable<void> note_reported(std::string id, registry::reported r);
   awaitable<http_response> enrollment_keys(const http_request& req, std::string_view path, const std::string& user);
 
   // Device certificates (enrollment.cpp).

@@ -112,6 +112,19 @@ wait_log ums-again "device remote-9 online through gateway icg" 20
 "${CLI[@]}" snapshot tc-9 "$WORK/tc9-again.png" > /dev/null
 check_checkerboard "$WORK/tc9-again.png"
 "${CLI[@]}" enrollment-key list | grep -q "^$KEY_ID  *used  *reception .* tc-9$" || fail "after the restart: $("${CLI[@]}" enrollment-key list)"
+# What each device reported about itself is in the registry (read with Python's own SQLite) and in
+# the device list, with its folder.
+python3 - "$WORK/data/ums/registry.sqlite3" <<'PY' || fail "the registry does not hold what the devices reported"
+import sqlite3, sys
+rows = dict((r[0], r[1:]) for r in sqlite3.connect(sys.argv[1]).execute("SELECT id, agent, peer, reported_at FROM devices"))
+assert rows["tc-9"][0].startswith("shadowlink-device/") and rows["tc-9"][1].startswith("127.0.0.1:") and rows["tc-9"][2] > 0, rows
+assert rows["remote-9"][1].startswith("gateway icg: "), rows
+PY
+"${CLI[@]}" devices --json | python3 -c '
+import json, sys
+d = next(d for d in json.load(sys.stdin)["devices"] if d["id"] == "tc-9")
+assert d["enrolled"]["folder"] == "reception" and d["reported"]["agent"].startswith("shadowlink-device/"), d
+' || fail "the device list does not show tc-9 as enrolled with what it reported"
 
 step "an administrator removes an enrolled device: its link closes within seconds and it stays out"
 "${CLI[@]}" remove-device tc-9 | grep -q "removed device tc-9" || fail "remove-device did not say so"

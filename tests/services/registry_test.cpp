@@ -57,7 +57,7 @@ TEST_CASE("a registry of the previous schema version is migrated and keeps its k
   const std::string key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
   write_version_1(file, shadowlink::sha256_hex(key));
   registry r(file);
-  CHECK(r.version() == 2);
+  CHECK(r.version() == registry::schema_version);
   REQUIRE(r.keys().size() == 1);
   CHECK(r.keys()[0].folder == "reception");
   // The migrated key enrolls a device into the table the migration added.
@@ -65,6 +65,42 @@ TEST_CASE("a registry of the previous schema version is migrated and keeps its k
   REQUIRE(std::holds_alternative<registry::device>(d));
   CHECK(std::get<registry::device>(d).folder == "reception");
   CHECK(r.devices().size() == 1);
+}
+
+TEST_CASE("a registry of schema version 2 keeps its devices and gains what they report") {
+  const fs::path dir = shadowlink::testing::temp_dir();
+  const auto file = dir / "registry.sqlite3";
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    const char* sql =
+        "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2);"
+        "CREATE TABLE enrollment_keys (key_sha256 TEXT PRIMARY KEY, folder TEXT NOT NULL, created_by TEXT NOT NULL,"
+        " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_by TEXT, used_at INTEGER);"
+        "CREATE TABLE devices (id TEXT PRIMARY KEY, name TEXT NOT NULL, folder TEXT NOT NULL, key_sha256 TEXT NOT NULL,"
+        " enrolled_at INTEGER NOT NULL);"
+        "INSERT INTO devices VALUES ('tc-7', 'Front desk', 'reception', 'abc', 42);";
+    REQUIRE(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    registry r(file);
+    CHECK(r.version() == registry::schema_version);
+    auto devices = r.devices();
+    REQUIRE(devices.size() == 1);
+    CHECK(devices[0].name == "Front desk");
+    CHECK(devices[0].enrolled_at == 42);
+    CHECK(devices[0].last.at == 0);  // nothing reported yet
+    r.report("tc-7", {"11", "shadowlink-device/0.1", "10.0.0.7:50000", "10.0.0.7:5901", "ab12", now});
+  }
+  registry again(file);
+  const auto last = again.devices().at(0).last;
+  CHECK(last.os == "11");
+  CHECK(last.agent == "shadowlink-device/0.1");
+  CHECK(last.peer == "10.0.0.7:50000");
+  CHECK(last.legacy_address == "10.0.0.7:5901");
+  CHECK(last.legacy_pin == "ab12");
+  CHECK(last.at == now);
 }
 
 TEST_CASE("a registry newer than the UMS is refused rather than used") {
