@@ -147,6 +147,10 @@ awaitable<http_response> ums_service::remove_enrolled(const http_request& req, s
 }
 
 awaitable<void> ums_service::note_reported(std::string id, registry::reported r) {
+  // The address without its port, which is new at every connection: the registry is written (and
+  // the admission waits for it) only when something the administrator cares about has changed,
+  // not at every reconnect of every device.
+  if (auto colon = r.peer.rfind(':'); colon != std::string::npos) r.peer.erase(colon);
   auto d = devices_.find(id);
   if (d == devices_.end() || !is_enrolled(d->second)) co_return;
   auto e = std::find_if(enrolled_.begin(), enrolled_.end(), [&](const registry::device& x) { return x.id == id; });
