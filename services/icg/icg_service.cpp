@@ -271,10 +271,8 @@ void icg_service::on_ums_message(const up::message& m) {
       }
       return;
     case up::kind::device_revoked:
-      if (auto* e = devices_.find(m.device_id); e && !e->info.fingerprint.empty() && e->info.fingerprint == m.fingerprint) {
-        log::warn(name_, "device ", m.device_id, ": ", m.reason);
-        e->l->refuse(m.reason);
-      }
+      if (auto* e = devices_.find(m.device_id); e && !e->info.fingerprint.empty() && e->info.fingerprint == m.fingerprint)
+        refuse_verified(m.device_id, *e->l, m.reason);
       return;
     case up::kind::end_session:
       end_session(m.session_id, m.reason.empty() ? "ended by the UMS" : m.reason);
@@ -297,7 +295,15 @@ void icg_service::on_verdict(const up::message& m) {
     return;
   }
   auto* e = devices_.find(m.device_id);
-  if (m.type == up::kind::device_rejected && e && e->id == m.link) e->l->refuse(m.reason);
+  if (m.type == up::kind::device_rejected && e && e->id == m.link) refuse_verified(m.device_id, *e->l, m.reason);
+}
+
+// The UMS sends a verdict on the link and a revocation by fingerprint for one removal; whichever
+// arrives first ends the link, and says why once.
+void icg_service::refuse_verified(const std::string& device, up::link& l, const std::string& why) {
+  if (l.closed()) return;
+  log::warn(name_, "device ", device, ": ", why);
+  l.refuse(why);
 }
 
 // ---- pairing --------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ class icg_service final : public service {
   awaitable<void> renew_own_certificate(up::link& ums);
   void note_own_certificate(const std::string& pem);
   void on_verdict(const up::message& m);
+  void refuse_verified(const std::string& device, up::link& l, const std::string& why);
   void to_ums(const up::message& m);
   void end_all_sessions(const std::string& reason);
   // Ends one session however far it got (its splice, or its wait for tunnel ends); tells its device.
