@@ -45,7 +45,7 @@ device_record ums_service::enrolled_record(const registry::device& d, const devi
 }
 
 void ums_service::add_enrolled(std::map<std::string, device_record, std::less<>>& devices, device_groups& groups) const {
-  for (const auto& d : enrolled_) {
+  for (const auto& [id, d] : enrolled_) {
     if (devices.contains(d.id)) continue;  // configured as well: the config's entry stands
     if (!d.folder.empty() && groups.exists(d.folder)) groups.add_member(d.folder, d.id);
     devices.emplace(d.id, enrolled_record(d, groups));
@@ -53,7 +53,8 @@ void ums_service::add_enrolled(std::map<std::string, device_record, std::less<>>
 }
 
 bool ums_service::is_enrolled(const device_record& d) const {
-  return std::any_of(enrolled_.begin(), enrolled_.end(), [&](const registry::device& e) { return e.id == d.id && e.key_sha256 == d.credential_sha256; });
+  auto e = enrolled_.find(d.id);
+  return e != enrolled_.end() && e->second.key_sha256 == d.credential_sha256;
 }
 
 awaitable<bool> ums_service::device_credential_accepted(const std::string& id, const std::string& credential, std::string_view from) {
@@ -93,7 +94,7 @@ awaitable<bool> ums_service::device_credential_accepted(const std::string& id, c
   } catch (const std::runtime_error& e) {
     log::error(name_, "cannot revoke the old certificate of ", d.id, ": ", e.what());
   }
-  enrolled_.push_back(d);
+  enrolled_.insert_or_assign(d.id, d);
   if (!d.folder.empty() && groups_.exists(d.folder)) groups_.add_member(d.folder, d.id);
   // (A reload meanwhile may have configured the same id: the config's entry stands.)
   devices_.emplace(d.id, enrolled_record(d, groups_));
@@ -106,10 +107,10 @@ awaitable<bool> ums_service::device_credential_accepted(const std::string& id, c
 awaitable<http_response> ums_service::remove_enrolled(const http_request& req, std::string_view device, const std::string& user) {
   if (auth_.rights_of(user).r != role::admin) co_return error_response(req, http::status::forbidden, "removing a device needs the admin role");
   const std::string id(device);
-  auto e = std::find_if(enrolled_.begin(), enrolled_.end(), [&](const registry::device& d) { return d.id == id; });
+  auto e = enrolled_.find(id);
   if (e == enrolled_.end())
     co_return error_response(req, http::status::not_found, "no enrolled device with this id (configured devices are removed from the config file)");
-  const std::string key_sha256 = e->key_sha256;
+  const std::string key_sha256 = e->second.key_sha256;
   try {
     std::function<bool()> remove = [this, id] { return registry_->remove_device(id); };
     co_await offload(registry_thread_, std::move(remove));
@@ -119,9 +120,10 @@ awaitable<http_response> ums_service::remove_enrolled(const http_request& req, s
   }
   // (Looked up again: the list may have changed while the registry was written.)
   std::string folder;
-  for (const auto& d : enrolled_)
-    if (d.id == id) folder = d.folder;
-  std::erase_if(enrolled_, [&](const registry::device& d) { return d.id == id; });
+  if (auto gone = enrolled_.find(id); gone != enrolled_.end()) {
+    folder = gone->second.folder;
+    enrolled_.erase(gone);
+  }
   // The config's own entry for the same id, if any, stays with its certificate, links and sessions.
   auto d = devices_.find(id);
   const bool configured = d == devices_.end() || d->second.credential_sha256 != key_sha256;
@@ -153,10 +155,10 @@ awaitable<void> ums_service::note_reported(std::string id, registry::reported r)
   if (auto colon = r.peer.rfind(':'); colon != std::string::npos) r.peer.erase(colon);
   auto d = devices_.find(id);
   if (d == devices_.end() || !is_enrolled(d->second)) co_return;
-  auto e = std::find_if(enrolled_.begin(), enrolled_.end(), [&](const registry::device& x) { return x.id == id; });
-  if (e == enrolled_.end() || e->last.same_as(r)) co_return;
+  auto e = enrolled_.find(id);
+  if (e == enrolled_.end() || e->second.last.same_as(r)) co_return;
   r.at = unix_now();
-  e->last = r;
+  e->second.last = r;
   try {
     std::function<bool()> write = [this, id, r] {
       registry_->report(id, r);

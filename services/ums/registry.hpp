@@ -1,19 +1,21 @@
 #pragma once
-// The UMS's registry of what administrators create at run time, in an embedded SQLite database
-// (<data_dir>/<name>/registry.sqlite3, mode 0600): one-time enrollment keys and the devices
-// enrolled with them. The schema is versioned; start-up applies the migrations the file has not
-// seen yet, each in its own transaction. Every write is durable when it returns (WAL,
-// synchronous=FULL): a UMS killed right after an enrollment still knows the device.
-// Blocking (SQLite is): the UMS calls it on a thread of its own, never on the event loop.
+// The UMS's registry of what administrators create at run time: one-time enrollment keys and the
+// devices enrolled with them. In an embedded SQLite file (<data_dir>/<name>/registry.sqlite3, mode
+// 0600) by default, or in a PostgreSQL database that several UMS nodes share. The schema is
+// versioned; start-up applies the migrations the database has not seen yet, each in its own
+// transaction. Every write is durable when it returns: a UMS killed right after an enrollment
+// still knows the device.
+// Blocking (both engines are): the UMS calls it on a thread of its own, never on the event loop.
+#include "services/ums/sql_engine.hpp"
+
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
-
-struct sqlite3;
 
 namespace shadowlink::ums {
 
@@ -21,13 +23,18 @@ class registry {
  public:
   static constexpr int schema_version = 3;
 
-  // Opens (creating it if need be) and migrates; throws std::runtime_error naming the file.
-  explicit registry(const std::filesystem::path& file);
+  // Migrates the database to `up_to` (the current version but in tests of migrations); throws
+  // std::runtime_error naming the database.
+  explicit registry(std::unique_ptr<sql_engine> db, int up_to = schema_version);
+  // The PostgreSQL database `postgresql` names (a libpq connection string), or else the SQLite
+  // file, created if need be; throws std::runtime_error naming it.
+  static std::unique_ptr<registry> open(const std::string& postgresql, const std::filesystem::path& sqlite_file);
   ~registry();
   registry(const registry&) = delete;
   registry& operator=(const registry&) = delete;
 
   int version() const;
+  const std::string& where() const { return db_->where(); }
 
   struct enrollment_key {
     std::string id;      // the first 12 hex digits of the key's SHA-256: names it in lists and logs
@@ -63,15 +70,14 @@ class registry {
   // Enrolls `id` with `key` in one transaction: the key must be unused and unexpired, and the id
   // new; the key is then used up. The device, or why it was refused.
   std::variant<device, std::string> enroll(const std::string& key, const std::string& id, const std::string& name, std::int64_t now);
-  std::vector<device> devices() const;
+  std::vector<device> devices() const;  // by id
   void report(const std::string& id, const reported& r);
   // Removes an enrolled device; false if there is none by that id.
   bool remove_device(const std::string& id);
 
  private:
-  void migrate();
-  sqlite3* db_ = nullptr;
-  std::string file_;
+  void migrate(int up_to);
+  std::unique_ptr<sql_engine> db_;
   mutable std::mutex m_;
 };
 

@@ -114,15 +114,14 @@ http_response ums_service::list_devices(const http_request& req, const std::stri
     json::object o{{"id", d.id}, {"name", d.name}, {"os", d.os.empty() ? "" : "OS " + d.os}, {"online", live != nullptr},
                    {"shadowed", !d.busy_with.empty()}, {"access", to_string(may)}};
     if (auto* c = certs_->current(id)) o["certificate"] = json::object{{"fingerprint", c->fingerprint}, {"not_after", c->not_after}};
-    if (is_enrolled(d))
-      for (const auto& e : enrolled_)
-        if (e.id == id) {
-          o["enrolled"] = json::object{{"folder", e.folder}, {"key", e.key_sha256.substr(0, 12)}};
-          // What it said about itself when it last came in: the UMS keeps it while it is offline.
-          if (e.last.at)
-            o["reported"] = json::object{{"os", e.last.os},   {"agent", e.last.agent}, {"peer", e.last.peer},
-                                         {"at", log::utc_iso(std::chrono::system_clock::time_point(std::chrono::seconds(e.last.at)))}};
-        }
+    if (is_enrolled(d)) {
+      const auto& e = enrolled_.at(id);
+      o["enrolled"] = json::object{{"folder", e.folder}, {"key", e.key_sha256.substr(0, 12)}};
+      // What it said about itself when it last came in: the UMS keeps it while it is offline.
+      if (e.last.at)
+        o["reported"] = json::object{{"os", e.last.os},   {"agent", e.last.agent}, {"peer", e.last.peer},
+                                     {"at", log::utc_iso(std::chrono::system_clock::time_point(std::chrono::seconds(e.last.at)))}};
+    }
     if (live) {
       o["peer"] = live->info.peer;
       o["authenticated_by"] = live->info.fingerprint.empty() ? "credential" : "certificate";

@@ -43,6 +43,13 @@ ums_service::ums_service(service_env& env, settings& s)
   s.number("recording_max_total_bytes", cfg_.recordings.total, 64 * 1024, 1ll << 50);
   if (cfg_.recordings.total < cfg_.recordings.per_session) s.reject("recording_max_total_bytes", "must be at least recording_max_session_bytes");
   s.number("certificate_days", certificate_days_, 1, 3650);
+  // The registry: in this PostgreSQL database (shared by the UMS nodes of a cluster), or else in
+  // an SQLite file in the data directory.
+  cfg_.postgresql = s.str("postgresql", "");
+  if (s.has("postgresql")) {
+    if (cfg_.postgresql.empty()) s.reject("postgresql", "expected a libpq connection string, e.g. \"host=db.example dbname=shadowlink user=ums\"");
+    if (auto why = check_postgresql_conninfo(cfg_.postgresql); !why.empty()) s.reject("postgresql", why);
+  }
   // The demo runs from a config printed on screen: plain-text secrets are accepted there, nowhere else.
   const bool demo = s.boolean("demo", false);
   groups_.configure(s);
@@ -162,8 +169,9 @@ void ums_service::start() {
   recordings_ = std::make_unique<recording_store>(env_.data_dir / "recordings", cfg_.recordings, name_);
   server_ = make_tls_listener(cfg_.listener, env_, env_.shared_dir);
   certs_ = std::make_unique<device_certificates>(env_.data_dir / "device-certificates.json");
-  registry_ = std::make_unique<registry>(env_.data_dir / "registry.sqlite3");
-  enrolled_ = registry_->devices();
+  registry_ = registry::open(cfg_.postgresql, env_.data_dir / "registry.sqlite3");
+  for (auto& d : registry_->devices()) enrolled_.emplace(d.id, std::move(d));
+  log::info(name_, "registry: ", registry_->where(), ", ", enrolled_.size(), " enrolled device(s)");
   add_enrolled(devices_, groups_);
   server_->add_ws("/up", [this](ws_upgrade& up) { return up_endpoint(up); });
   server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return up::accept_tunnel_end(rv_, up, "/tunnel/", name_); });

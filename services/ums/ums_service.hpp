@@ -81,6 +81,7 @@ struct ums_settings {
   // viewer) ends its session instead of holding it, and its buffers, forever.
   clock::duration write_stall = 30s;
   std::uint64_t audit_rotate_bytes = 64ull << 20;
+  std::string postgresql;  // the registry's database ("": SQLite in the data directory)
   recording_limits recordings;
   clock::duration heartbeat = 5s;  // told to devices in the welcome: how often they report
 };
@@ -224,8 +225,8 @@ class ums_service final : public service {
   up::link_registry<live_link> online_;  // verified links of the devices online now
   std::unique_ptr<device_certificates> certs_;  // opened at start()
   std::unique_ptr<registry> registry_;          // opened at start()
-  std::vector<registry::device> enrolled_;      // what the registry holds, kept here for reloads
-  net::thread_pool registry_thread_{1};         // SQLite blocks: never on the event loop
+  std::map<std::string, registry::device, std::less<>> enrolled_;  // what the registry holds, by id, kept here for reloads
+  net::thread_pool registry_thread_{1};         // the database blocks: never on the event loop
   int certificate_days_ = 365;
   // Failed device hellos by source address: the next hello from there waits before it is checked
   // (never refused: devices behind one NAT with a misconfigured one must still come in).

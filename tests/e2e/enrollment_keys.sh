@@ -7,17 +7,34 @@
 source "$(dirname "$0")/lib.sh"
 
 CRED=icg-ums-credential-0123456789
+# REGISTRY=postgresql: the UMS keeps its registry in a database of its own on the test suite's
+# PostgreSQL server (ctest's postgresql fixture names it in SHADOWLINK_TEST_POSTGRESQL).
+REGISTRY=${REGISTRY:-sqlite}
+if [ "$REGISTRY" = postgresql ]; then
+  [ -r "${SHADOWLINK_TEST_POSTGRESQL:-}" ] || fail "test bug: SHADOWLINK_TEST_POSTGRESQL names no connection string"
+  PG_SERVER=$(cat "$SHADOWLINK_TEST_POSTGRESQL")
+  PG_DB=e2e_$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  psql "$PG_SERVER dbname=postgres" -qc "CREATE DATABASE $PG_DB" || fail "cannot create the test database"
+  secret "$(cut -d: -f5 "$(sed -n 's/.*passfile=\([^ ]*\).*/\1/p' <<<"$PG_SERVER")")"
+fi
+registry_sql() {  # the registry's rows, as "a|b|c" lines, read by the engine's own client
+  if [ "$REGISTRY" = postgresql ]; then psql "$PG_SERVER dbname=$PG_DB" -Atc "$1"
+  else python3 -c 'import sqlite3, sys; [print("|".join(map(str, r))) for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])]' \
+         "$WORK/data/ums/registry.sqlite3" "$1"; fi
+}
 
 step "start Xvnc, a gateway, and a UMS with the device group reception (consent: none)"
 start_xvnc
 start_gateway "$CRED"
 add_group_and_gateway() {
-  python3 - "$1" "[$(gateway_entry "$CRED")]" <<'PY'
+  python3 - "$1" "[$(gateway_entry "$CRED")]" "${PG_SERVER:+$PG_SERVER dbname=$PG_DB}" <<'PY'
 import json, sys
 config = json.load(open(sys.argv[1]))
 ums = config["services"][0]["settings"]
 ums["device_groups"] = [{"name": "reception", "devices": [], "consent": "none"}]
 ums["gateways"] = json.loads(sys.argv[2])
+if sys.argv[3]:
+    ums["postgresql"] = sys.argv[3]
 json.dump(config, open(sys.argv[1], "w"), indent=1)
 PY
   grep -q '"reception"' "$1" || fail "test bug: no device group in the config"
@@ -62,7 +79,12 @@ sed -i "s#\"credential_file\": \"[^\"]*\"#\"enrollment_key_file\": \"$(credentia
 start impostor "$BIN/shadowlinkd" --config "$WORK/impostor.json"
 wait_log ums "device tc-9 from .* refused: its enrollment key is used up" 10
 kill "$LAST_PID"
-[ "$(stat -c %a "$WORK/data/ums/registry.sqlite3")" = 600 ] || fail "the registry is mode $(stat -c %a "$WORK/data/ums/registry.sqlite3")"
+if [ "$REGISTRY" = postgresql ]; then
+  [ ! -e "$WORK/data/ums/registry.sqlite3" ] || fail "an SQLite registry was made beside the PostgreSQL one"
+  wait_log ums "registry: PostgreSQL database $PG_DB at 127.0.0.1" 1
+else
+  [ "$(stat -c %a "$WORK/data/ums/registry.sqlite3")" = 600 ] || fail "the registry is mode $(stat -c %a "$WORK/data/ums/registry.sqlite3")"
+fi
 
 step "a used key, a wrong key and an expired key enroll nobody"
 # (Each refused agent is stopped once refused: its retries would slow every hello from 127.0.0.1.)
@@ -112,14 +134,11 @@ wait_log ums-again "device remote-9 online through gateway icg" 20
 "${CLI[@]}" snapshot tc-9 "$WORK/tc9-again.png" > /dev/null
 check_checkerboard "$WORK/tc9-again.png"
 "${CLI[@]}" enrollment-key list | grep -q "^$KEY_ID  *used  *reception .* tc-9$" || fail "after the restart: $("${CLI[@]}" enrollment-key list)"
-# What each device reported about itself is in the registry (read with Python's own SQLite) and in
-# the device list, with its folder.
-python3 - "$WORK/data/ums/registry.sqlite3" <<'PY' || fail "the registry does not hold what the devices reported"
-import sqlite3, sys
-rows = dict((r[0], r[1:]) for r in sqlite3.connect(sys.argv[1]).execute("SELECT id, agent, peer, reported_at FROM devices"))
-assert rows["tc-9"][0].startswith("shadowlink-device/") and rows["tc-9"][1] == "127.0.0.1" and rows["tc-9"][2] > 0, rows
-assert rows["remote-9"][1] == "gateway icg: 127.0.0.1", rows
-PY
+# What each device reported about itself is in the registry (read with the engine's own client)
+# and in the device list, with its folder.
+registry_sql "SELECT id, agent, peer, reported_at FROM devices" > "$WORK/reported.txt"
+grep -q "^tc-9|shadowlink-device/[^|]*|127\.0\.0\.1|[1-9][0-9]*$" "$WORK/reported.txt" || fail "the registry holds for tc-9: $(cat "$WORK/reported.txt")"
+grep -q "^remote-9|[^|]*|gateway icg: 127\.0\.0\.1|" "$WORK/reported.txt" || fail "the registry holds for remote-9: $(cat "$WORK/reported.txt")"
 "${CLI[@]}" devices --json | python3 -c '
 import json, sys
 d = next(d for d in json.load(sys.stdin)["devices"] if d["id"] == "tc-9")

@@ -1,3 +1,5 @@
+// The registry on both of its engines: an SQLite file, and a database of its own in the test
+// suite's PostgreSQL server (tests/support/postgresql.sh, a ctest fixture).
 #include "services/ums/registry.hpp"
 
 #include "framework/token.hpp"
@@ -5,8 +7,11 @@
 
 #include <catch2/catch.hpp>
 
-#include <sqlite3.h>
 #include <sys/stat.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
 
 using namespace shadowlink::ums;
 namespace fs = std::filesystem;
@@ -19,44 +24,65 @@ std::string refusal(const std::variant<registry::device, std::string>& r) {
   return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : std::string();
 }
 
-// A registry file as the first schema version left it, with one unused key in it.
-void write_version_1(const fs::path& file, const std::string& key_sha256) {
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-  const std::string sql =
-      "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);"
-      "CREATE TABLE enrollment_keys (key_sha256 TEXT PRIMARY KEY, folder TEXT NOT NULL, created_by TEXT NOT NULL,"
-      " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_by TEXT, used_at INTEGER);"
-      "INSERT INTO enrollment_keys (key_sha256, folder, created_by, created_at, expires_at) VALUES ('" +
-      key_sha256 + "', 'reception', 'admin', 1, 9999999999);";
-  REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
+// The test server's connection string, without a database name.
+std::string test_server() {
+  const char* file = std::getenv("SHADOWLINK_TEST_POSTGRESQL");
+  INFO("SHADOWLINK_TEST_POSTGRESQL names the test server's connection string (ctest's postgresql fixture)");
+  REQUIRE(file != nullptr);
+  std::ifstream in(file);
+  std::string conninfo;
+  std::getline(in, conninfo);
+  REQUIRE_FALSE(conninfo.empty());
+  return conninfo;
 }
+
+// A new, empty database on one engine; open() connects to it again each time, as a restarted
+// UMS (or another node) would.
+struct database {
+  std::string engine;
+  fs::path file;
+  std::string conninfo;
+
+  explicit database(std::string e) : engine(std::move(e)) {
+    if (engine == "sqlite") {
+      file = fs::path(shadowlink::testing::temp_dir()) / "registry.sqlite3";
+      return;
+    }
+    const auto name = "registry_" + shadowlink::sha256_hex(shadowlink::random_token()).substr(0, 16);
+    open_postgresql(test_server() + " dbname=postgres")->script(("CREATE DATABASE " + name).c_str());
+    conninfo = test_server() + " dbname=" + name;
+  }
+  std::unique_ptr<sql_engine> open() const { return engine == "sqlite" ? open_sqlite(file) : open_postgresql(conninfo); }
+};
 
 }  // namespace
 
-TEST_CASE("a new registry file gets every schema version and is readable by the service user only") {
-  const fs::path dir = shadowlink::testing::temp_dir();
-  const auto file = dir / "registry.sqlite3";
+TEST_CASE("a new registry gets every schema version, and an SQLite file is readable by the service user only") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
   {
-    registry r(file);
+    registry r(db.open());
     CHECK(r.version() == registry::schema_version);
     CHECK(r.keys().empty());
     CHECK(r.devices().empty());
   }
-  struct stat st {};
-  REQUIRE(::stat(file.c_str(), &st) == 0);
-  CHECK((st.st_mode & 0777) == 0600);
-  registry again(file);  // opening a current file changes nothing
+  if (db.engine == "sqlite") {
+    struct stat st {};
+    REQUIRE(::stat(db.file.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+  }
+  registry again(db.open());  // opening a current database changes nothing
   CHECK(again.version() == registry::schema_version);
 }
 
-TEST_CASE("a registry of the previous schema version is migrated and keeps its keys") {
-  const fs::path dir = shadowlink::testing::temp_dir();
-  const auto file = dir / "registry.sqlite3";
-  const std::string key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-  write_version_1(file, shadowlink::sha256_hex(key));
-  registry r(file);
+TEST_CASE("a registry of schema version 1 is migrated and keeps its keys") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  std::string key;
+  {
+    registry old(db.open(), 1);  // what a UMS of that version made
+    REQUIRE(old.version() == 1);
+    key = old.create_key("reception", "admin", now, now + 3600).first;
+  }
+  registry r(db.open());
   CHECK(r.version() == registry::schema_version);
   REQUIRE(r.keys().size() == 1);
   CHECK(r.keys()[0].folder == "reception");
@@ -68,58 +94,45 @@ TEST_CASE("a registry of the previous schema version is migrated and keeps its k
 }
 
 TEST_CASE("a registry of schema version 2 keeps its devices and gains what they report") {
-  const fs::path dir = shadowlink::testing::temp_dir();
-  const auto file = dir / "registry.sqlite3";
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
   {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-    const char* sql =
-        "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (2);"
-        "CREATE TABLE enrollment_keys (key_sha256 TEXT PRIMARY KEY, folder TEXT NOT NULL, created_by TEXT NOT NULL,"
-        " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, used_by TEXT, used_at INTEGER);"
-        "CREATE TABLE devices (id TEXT PRIMARY KEY, name TEXT NOT NULL, folder TEXT NOT NULL, key_sha256 TEXT NOT NULL,"
-        " enrolled_at INTEGER NOT NULL);"
-        "INSERT INTO devices VALUES ('tc-7', 'Front desk', 'reception', 'abc', 42);";
-    REQUIRE(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(db);
+    registry old(db.open(), 2);
+    REQUIRE(old.version() == 2);
+    auto key = old.create_key("reception", "admin", now, now + 3600).first;
+    REQUIRE(std::holds_alternative<registry::device>(old.enroll(key, "tc-7", "Front desk", 42)));
   }
   {
-    registry r(file);
+    registry r(db.open());
     CHECK(r.version() == registry::schema_version);
     auto devices = r.devices();
     REQUIRE(devices.size() == 1);
     CHECK(devices[0].name == "Front desk");
     CHECK(devices[0].enrolled_at == 42);
     CHECK(devices[0].last.at == 0);  // nothing reported yet
-    r.report("tc-7", {"11", "shadowlink-device/0.1", "10.0.0.7:50000", "10.0.0.7:5901", "ab12", now});
+    r.report("tc-7", {"11", "shadowlink-device/0.1", "10.0.0.7", "10.0.0.7:5901", "ab12", now});
   }
-  registry again(file);
+  registry again(db.open());
   const auto last = again.devices().at(0).last;
   CHECK(last.os == "11");
   CHECK(last.agent == "shadowlink-device/0.1");
-  CHECK(last.peer == "10.0.0.7:50000");
+  CHECK(last.peer == "10.0.0.7");
   CHECK(last.legacy_address == "10.0.0.7:5901");
   CHECK(last.legacy_pin == "ab12");
   CHECK(last.at == now);
 }
 
 TEST_CASE("a registry newer than the UMS is refused rather than used") {
-  const fs::path dir = shadowlink::testing::temp_dir();
-  const auto file = dir / "registry.sqlite3";
-  { registry r(file); }
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(db, "UPDATE schema_version SET version = 99", nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
-  CHECK_THROWS_WITH(registry(file), Catch::Contains("newer than this UMS"));
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  { registry r(db.open()); }
+  REQUIRE(db.open()->run("UPDATE schema_version SET version = 99") == 1);
+  CHECK_THROWS_WITH(registry(db.open()), Catch::Contains("newer than this UMS"));
 }
 
 TEST_CASE("an enrollment key enrolls one device once, before it expires, and survives a reopen") {
-  const fs::path dir = shadowlink::testing::temp_dir();
-  const auto file = dir / "registry.sqlite3";
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
   std::string key, expiring, id;
   {
-    registry r(file);
+    registry r(db.open());
     auto [k, entry] = r.create_key("reception", "admin", now, now + 3600);
     key = k;
     id = entry.id;
@@ -142,7 +155,7 @@ TEST_CASE("an enrollment key enrolls one device once, before it expires, and sur
     CHECK(refusal(r.enroll(other, "tc-9", "tc-9", now + 3)) == "device tc-9 is already enrolled");
     CHECK(std::holds_alternative<registry::device>(r.enroll(other, "tc-11", "tc-11", now + 4)));  // the refusal did not use it up
   }
-  registry r(file);
+  registry r(db.open());
   const auto devices = r.devices();
   REQUIRE(devices.size() == 2);
   CHECK(devices[0].id == "tc-11");
@@ -156,8 +169,8 @@ TEST_CASE("an enrollment key enrolls one device once, before it expires, and sur
 }
 
 TEST_CASE("only an unused enrollment key can be deleted") {
-  const fs::path dir = shadowlink::testing::temp_dir();
-  registry r(dir / "registry.sqlite3");
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  registry r(db.open());
   auto [used_key, used] = r.create_key("", "admin", now, now + 3600);
   auto unused = r.create_key("", "admin", now, now + 3600).second;
   REQUIRE(std::holds_alternative<registry::device>(r.enroll(used_key, "tc-1", "tc-1", now)));
@@ -167,4 +180,64 @@ TEST_CASE("only an unused enrollment key can be deleted") {
   CHECK_FALSE(r.delete_key(unused.id));
   REQUIRE(r.keys().size() == 1);
   CHECK(r.keys()[0].id == used.id);
+}
+
+TEST_CASE("two UMS processes on one registry: each key enrolls exactly one device however they race for it") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  registry a(db.open()), b(db.open());  // two connections, as two nodes have
+  constexpr int keys = 40;
+  std::vector<std::string> made;
+  for (int i = 0; i < keys; ++i) made.push_back((i % 2 ? a : b).create_key("", "admin", now, now + 3600).first);
+  std::atomic<int> enrolled{0}, refused{0};
+  auto race = [&](registry& r, const std::string& prefix) {
+    for (int i = 0; i < keys; ++i) {
+      auto result = r.enroll(made[static_cast<std::size_t>(i)], prefix + std::to_string(i), "race", now);
+      if (std::holds_alternative<registry::device>(result)) ++enrolled;
+      else if (refusal(result) == "unknown or used enrollment key") ++refused;
+    }
+  };
+  std::thread one([&] { race(a, "node-a-"); });
+  std::thread two([&] { race(b, "node-b-"); });
+  one.join();
+  two.join();
+  CHECK(enrolled.load() == keys);
+  CHECK(refused.load() == keys);
+  CHECK(a.devices().size() == keys);
+  CHECK(b.devices().size() == keys);  // the other node sees every enrollment
+  for (const auto& k : b.keys()) CHECK_FALSE(k.used_by.empty());
+}
+
+TEST_CASE("a PostgreSQL registry whose connection the server dropped connects again at its next call") {
+  const database db("postgresql");
+  registry r(db.open());
+  const auto key = r.create_key("", "admin", now, now + 3600).first;
+  // Every other connection to that database ends, as when the server restarts or a proxy cuts it.
+  auto admin = open_postgresql(test_server() + " dbname=postgres");
+  const auto name = db.conninfo.substr(db.conninfo.rfind('=') + 1);
+  REQUIRE(admin->query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ?1", {name}).size() == 1);
+  // The call that meets the dead connection may fail (with the reason); then the registry is back.
+  bool back = false;
+  for (int i = 0; i < 3 && !back; ++i) {
+    try {
+      back = r.keys().size() == 1;
+    } catch (const std::runtime_error& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).size() > 0);
+    }
+  }
+  CHECK(back);
+  CHECK(std::holds_alternative<registry::device>(r.enroll(key, "tc-1", "tc-1", now)));
+}
+
+TEST_CASE("a PostgreSQL connection string with a password in it is refused for the config file, and a wrong password gets no registry") {
+  CHECK(check_postgresql_conninfo("host=db.example dbname=shadowlink user=ums") == "");
+  CHECK(check_postgresql_conninfo("postgresql://ums@db.example/shadowlink") == "");
+  CHECK_THAT(check_postgresql_conninfo("host=db.example password=hunter2"), Catch::Contains("passfile"));
+  CHECK_THAT(check_postgresql_conninfo("postgresql://ums:hunter2@db.example/shadowlink"), Catch::Contains("passfile"));
+  CHECK_FALSE(check_postgresql_conninfo("host=db.example nonsense").empty());
+  // The right server and user with a wrong password: refused by the server, with its reason.
+  auto conninfo = test_server();
+  conninfo = conninfo.substr(0, conninfo.find(" passfile="));
+  REQUIRE(conninfo != test_server());
+  CHECK_THROWS_WITH(registry::open(conninfo + " dbname=postgres password=certainly-wrong", {}), Catch::Contains("password authentication failed"));
 }
