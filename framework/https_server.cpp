@@ -110,7 +110,14 @@ class upgrade_impl final : public ws_upgrade {
 https_server::https_server(task_group& tasks, std::shared_ptr<net::ssl::context> tls, std::string scope, server_limits limits)
     : tasks_(tasks), tls_(std::move(tls)), scope_(std::move(scope)), limits_(limits) {}
 
-void https_server::add_http(std::string prefix, http_handler h) { http_routes_.emplace_back(std::move(prefix), std::move(h)); }
+void https_server::add_http(std::string prefix, http_handler h) {
+  http_routes_.emplace_back(std::move(prefix), [h = std::move(h)](const http_request& req, const std::string& peer, const peer_certificate&) {
+    return h(req, peer);
+  });
+}
+void https_server::add_http_with_certificate(std::string prefix, http_cert_handler h) {
+  http_routes_.emplace_back(std::move(prefix), std::move(h));
+}
 void https_server::add_ws(std::string prefix, ws_handler h) { ws_routes_.emplace_back(std::move(prefix), std::move(h)); }
 
 
@@ -263,7 +270,7 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
   const auto client_cert = client_certificate(*s);
   // The request loop's parser, buffer and timers live in a frame of their own, given back before
   // a WebSocket handler takes the connection over for hours.
-  if (auto upgrade = co_await serve_requests(*s, peer, opened)) {
+  if (auto upgrade = co_await serve_requests(*s, peer, client_cert, opened)) {
     upgrade_impl up(s, upgrade->request, peer, client_cert);
     co_await (*upgrade->handler)(up);
     co_return;  // the connection belonged to the WebSocket handler
@@ -277,7 +284,7 @@ awaitable<void> https_server::serve(tcp::socket sock, bool from_balancer) {
 // HTTP requests on one connection until it ends or a request asks for a WebSocket (returned with
 // its route).
 awaitable<std::optional<https_server::upgrade_request>> https_server::serve_requests(tls_socket& s, const std::string& peer,
-                                                                                      clock::time_point opened) {
+                                                                                      const peer_certificate& cert, clock::time_point opened) {
   beast::flat_buffer buf(limits_.header_bytes + limits_.body_bytes);
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -329,7 +336,7 @@ awaitable<std::optional<https_server::upgrade_request>> https_server::serve_requ
     http_response res;
     if (auto* h = longest_prefix_route(http_routes_, req.target())) {
       try {
-        res = co_await (*h)(req, peer);
+        res = co_await (*h)(req, peer, cert);
       } catch (const std::exception& e) {
         log::error(scope_, req.method_string(), " ", req.target(), " failed: ", e.what());
         res = error_response(req, http::status::internal_server_error, "internal error");

@@ -52,6 +52,9 @@ class ws_upgrade {
 };
 
 using http_handler = std::function<awaitable<http_response>(const http_request&, const std::string& peer)>;
+// A handler that also sees the certificate the client presented in the TLS handshake (verified
+// against the client CA; empty if none): REST for devices, which authenticate with theirs.
+using http_cert_handler = std::function<awaitable<http_response>(const http_request&, const std::string& peer, const peer_certificate&)>;
 using ws_handler = std::function<awaitable<void>(ws_upgrade&)>;
 
 class https_server {
@@ -60,6 +63,7 @@ class https_server {
 
   // Routes match on a path prefix; the longest matching prefix wins.
   void add_http(std::string prefix, http_handler h);
+  void add_http_with_certificate(std::string prefix, http_cert_handler h);
   void add_ws(std::string prefix, ws_handler h);
 
   // Connections from these addresses (TCP load balancers) start with a PROXY protocol v2 header
@@ -88,13 +92,14 @@ class https_server {
     http_request request;
     const ws_handler* handler;
   };
-  awaitable<std::optional<upgrade_request>> serve_requests(tls_socket& s, const std::string& peer, clock::time_point opened);
+  awaitable<std::optional<upgrade_request>> serve_requests(tls_socket& s, const std::string& peer, const peer_certificate& cert,
+                                                            clock::time_point opened);
 
   task_group& tasks_;
   std::shared_ptr<net::ssl::context> tls_;
   std::string scope_;
   server_limits limits_;
-  std::vector<std::pair<std::string, http_handler>> http_routes_;
+  std::vector<std::pair<std::string, http_cert_handler>> http_routes_;
   std::vector<std::pair<std::string, ws_handler>> ws_routes_;
   std::shared_ptr<tcp::acceptor> acceptor_;
   unsigned short port_ = 0;

@@ -33,6 +33,9 @@ class ws_stream : public stream {
   // so that what the server asks for can be bound to the key it proved it holds. Empty otherwise.
   // Computed when asked (one caller, once per gateway link), not at every connect.
   virtual std::string server_key_fingerprint() = 0;
+  // This end's IP address on the connection ("" if the socket has none): which interface a device
+  // reaches its server through.
+  virtual std::string local_address() = 0;
 };
 
 using ws_ptr = std::unique_ptr<ws_stream>;

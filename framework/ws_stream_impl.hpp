@@ -52,6 +52,12 @@ class ws_impl final : public ws_stream {
     else return {};
   }
 
+  std::string local_address() override {
+    error_code ec;
+    auto ep = beast::get_lowest_layer(st_->ws).local_endpoint(ec);
+    return ec ? std::string() : ep.address().to_string();
+  }
+
   awaitable<std::size_t> read_some(net::mutable_buffer b, error_code& ec) override {
     auto [e, n] = co_await st_->ws.async_read_some(b, use_tuple);
     ec = e;

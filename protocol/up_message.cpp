@@ -10,7 +10,7 @@
 namespace shadowlink::up {
 namespace {
 
-constexpr std::array<std::pair<kind, std::string_view>, 19> names{{
+constexpr std::array<std::pair<kind, std::string_view>, 20> names{{
     {kind::hello, "hello"},
     {kind::welcome, "welcome"},
     {kind::heartbeat, "heartbeat"},
@@ -30,6 +30,7 @@ constexpr std::array<std::pair<kind, std::string_view>, 19> names{{
     {kind::certificate_request, "certificate_request"},
     {kind::certificate, "certificate"},
     {kind::device_revoked, "device_revoked"},
+    {kind::device_settings, "device_settings"},
 }};
 
 kind kind_of(std::string_view s) {
@@ -102,6 +103,8 @@ message parse(std::string_view text) {
       break;
     case kind::welcome:
       m.heartbeat_s = r.num<std::int64_t>("heartbeat_s");
+      m.settings_path = r.str("settings_path", false);
+      if (!m.settings_path.empty() && m.settings_path.front() != '/') throw protocol_error("field 'settings_path' must be a path");
       break;
     case kind::heartbeat:
       m.session_id = r.str("session_id", false);
@@ -184,14 +187,30 @@ message parse(std::string_view text) {
       m.fingerprint = r.str("fingerprint", false);
       m.reason = r.str("reason", false);
       break;
+    case kind::device_settings:
+      m.device_id = r.str("device_id", true);
+      m.name = r.str("name", false);
+      m.os = r.str("os", false);
+      m.agent = r.str("agent", false);
+      m.mac = r.str("mac", false);
+      m.ip = r.str("ip", false);
+      m.address = r.str("address", false);
+      m.pin = r.str("pin", false);
+      m.link = r.num<std::uint64_t>("link");  // set by a gateway relaying it
+      if (m.name.size() > 255 || m.mac.size() > 64 || m.ip.size() > 64)
+        throw protocol_error("device_settings: a name of at most 255 bytes, 'mac' and 'ip' of at most 64");
+      if (m.os == "11" && (m.address.empty() || m.pin.empty()))
+        throw protocol_error("an OS 11 device's settings need 'address' and 'pin' (its legacy shadowing port)");
+      break;
   }
   return m;
 }
 
-message welcome_message(std::int64_t heartbeat_s) {
+message welcome_message(std::int64_t heartbeat_s, std::string settings_path) {
   message m;
   m.type = kind::welcome;
   m.heartbeat_s = heartbeat_s;
+  m.settings_path = std::move(settings_path);
   return m;
 }
 
@@ -220,6 +239,7 @@ std::string serialize(const message& m) {
       break;
     case kind::welcome:
       o["heartbeat_s"] = m.heartbeat_s;
+      put("settings_path", m.settings_path);
       break;
     case kind::heartbeat:
       put("session_id", m.session_id);
@@ -292,6 +312,17 @@ std::string serialize(const message& m) {
       put("device_id", m.device_id);
       put("fingerprint", m.fingerprint);
       put("reason", m.reason);
+      break;
+    case kind::device_settings:
+      put("device_id", m.device_id);
+      put("name", m.name);
+      put("os", m.os);
+      put("agent", m.agent);
+      put("mac", m.mac);
+      put("ip", m.ip);
+      put("address", m.address);
+      put("pin", m.pin);
+      if (m.link != 0) o["link"] = m.link;
       break;
   }
   return boost::json::serialize(o);

@@ -41,6 +41,10 @@ enum class kind {
   certificate_request,  // device -> server (and icg -> ums, relayed): sign this request for me
   certificate,          // server -> device (and ums -> icg, relayed): the signed certificate
   device_revoked,       // ums -> icg: this device's certificate is revoked; close its link
+  // What a device says about itself (the seed's "device settings"), at every new link and when it
+  // changes: by REST to a UMS that asks for it there (welcome's settings_path), else over the link
+  // (a gateway relays it to the UMS with the link id). One format for both.
+  device_settings,
 };
 
 std::string_view to_string(kind k);
@@ -54,7 +58,10 @@ struct message {
   std::string certificate;  // certificate: the device's certificate, PEM
   std::string agent;       // hello: agent name/version
   std::string os;          // hello, device_hello: the device's OS family ("12", or "11": legacy TLS port)
-  std::string address;     // hello of an OS 11 device: HOST:PORT of its legacy shadowing port (its pin in `pin`)
+  std::string address;     // hello, device_settings of an OS 11 device: HOST:PORT of its legacy shadowing port (its pin in `pin`)
+  std::string name;        // device_settings: the device's name (its host name unless configured)
+  std::string mac, ip;     // device_settings: the hardware and IP address of the device's interface to its server
+  std::string settings_path;  // welcome from a UMS: where the device POSTs its device_settings (REST)
   std::string session_id;  // shadow_*; heartbeat: the device's running session, if any
   std::string tunnel_url;  // shadow_request
   std::string token;       // shadow_request: the device side's one-time token
@@ -78,7 +85,7 @@ struct message {
 
 // The two messages every endpoint sends, built outside the coroutines that send them (a named
 // message in a coroutine is 700 bytes of its frame for as long as the link lives).
-message welcome_message(std::int64_t heartbeat_s);
+message welcome_message(std::int64_t heartbeat_s, std::string settings_path = {});
 message error_message(std::string reason);
 
 // Throws protocol_error with a readable reason (bad JSON, wrong version, unknown type, missing field).

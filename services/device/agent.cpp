@@ -21,6 +21,8 @@ agent::agent(service_env& env, settings& s) : env_(env), name_(env.name) {
     cfg_.credential = s.secret("enrollment_key", demo);
   }
   cfg_.enroll = s.boolean("enroll", cfg_.enroll);
+  cfg_.name = s.str("name", "");
+  if (cfg_.name.size() > 255) s.reject("name", "at most 255 bytes");
   // "server": one connector; "servers": an ordered list (UMS and/or gateways), first reachable wins.
   const char* key = s.has("servers") ? "servers" : "server";
   cfg_.server_urls = s.has("servers") ? s.strings("servers", {}) : std::vector<std::string>{s.required_str("server")};
@@ -89,6 +91,14 @@ void agent::start() {
   env_.tasks.spawn(run(), name_);
 }
 
+void agent::reload(settings& s) {
+  // (The file was checked as a whole before this: only what may change without a restart is taken.)
+  if (auto name = s.str("name", ""); name != cfg_.name) {
+    log::info(name_, "SIGHUP: name \"", cfg_.name, "\" -> \"", name, "\" (reported within a heartbeat)");
+    cfg_.name = std::move(name);
+  }
+}
+
 void agent::stop() {
   stopping_ = true;
   if (link_) link_->close("device agent stopping");
@@ -102,6 +112,7 @@ awaitable<void> agent::run() {
     // One round over the connectors in order: the first one that takes us is used until it fails.
     for (std::size_t i = 0; i < targets_.size() && !stopping_; ++i) {
       current_ = cfg_.server_urls[i];
+      current_index_ = i;
       try {
         const auto opts = up::link_options();
         const std::map<std::string, std::string> no_headers;
@@ -164,6 +175,7 @@ awaitable<void> agent::serve(up::link& link) {
             certificate_ ? "device certificate" : "credential", ")");
   certificate_asked_ = false;
   request_certificate_if_due(link);
+  settings_path_ = welcome.settings_path;
   auto reader = [&]() -> awaitable<void> {
     for (;;) {
       auto m = co_await link.receive();
@@ -177,7 +189,7 @@ awaitable<void> agent::serve(up::link& link) {
         log::warn(name_, "server reports an error: ", m.reason);
     }
   };
-  co_await (heartbeats(link, period) || settle(reader()));
+  co_await (heartbeats(link, period) || settle(reader()) || report_settings(link, period));
 }
 
 awaitable<void> agent::serve_on_fallback(std::size_t current, up::link& link) {

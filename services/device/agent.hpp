@@ -46,6 +46,8 @@ struct agent_settings {
   // Its own client certificate (enrollment.cpp): asked for over the first authenticated link, kept
   // in the data directory, presented from then on instead of the credential.
   bool enroll = true;
+  // What the device is called in its settings (default: its host name); a reload changes it.
+  std::string name;
 };
 
 // OS 11: the session a viewer may open on the legacy port now, and where its stream goes.
@@ -60,6 +62,7 @@ class agent final : public service {
   agent(service_env& env, settings& s);
   void start() override;
   void stop() override;
+  void reload(settings& s) override;
   // The OS 11 legacy port (0 for an OS 12 device, which listens nowhere).
   std::uint16_t port() const override;
 
@@ -99,6 +102,11 @@ class agent final : public service {
   // The server refused it in the hello: said once; the device keeps presenting it and never falls
   // back to its credential on a server's word (SECURITY.md, "Device identity").
   void certificate_refused(std::string_view why);
+  // Its settings (settings_report.cpp): sent at every new link and when they change, by REST
+  // with its certificate where the welcome says so (a UMS), else over the link (a gateway).
+  up::message own_settings(up::link& link) const;
+  awaitable<void> report_settings(up::link& link, clock::duration period);
+  awaitable<bool> send_settings_by_rest(const std::string& text);
   std::filesystem::path key_file() const { return env_.data_dir / "device.key"; }
   std::filesystem::path cert_file() const { return env_.data_dir / "device.pem"; }
 
@@ -107,6 +115,8 @@ class agent final : public service {
   agent_settings cfg_;
   std::vector<ws_target> targets_;
   std::string current_;  // the connector in use
+  std::size_t current_index_ = 0;  // its place in targets_
+  std::string settings_path_;      // where the current connector takes settings by REST ("": over the link)
   std::string ca_file_, pin_, proxy_;
   // Replaced when the device's certificate changes: connect_tls takes what a connection needs at
   // its start, so connections being made with the old client are not affected.

@@ -465,9 +465,11 @@ awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> 
   auto reg = devices_.attach(device, link, device_info{link.peer(), hello->credential, hello->fingerprint, hello->agent, hello->os}, "replaced by a newer connection", id);
   link.send(up::welcome_message(5));
 
-  // 4. Relay the device's answers about its own sessions, and its certificate request (one per
-  //    link), for as long as it is the device's link.
+  // 4. Relay the device's answers about its own sessions, its certificate request (one per link)
+  //    and its settings (at most one every 2 s: a device cannot flood the UMS's link), for as long
+  //    as it is the device's link.
   bool asked_for_certificate = false;
+  auto settings_relayed = clock::time_point{};
   try {
     while (reg.current()) {
       auto m = co_await link.receive();
@@ -477,6 +479,14 @@ awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> 
         m.device_id = device;
         m.link = reg.id();
         to_ums(m);
+        continue;
+      }
+      if (m.type == up::kind::device_settings) {
+        if (m.device_id == device && clock::now() - settings_relayed >= 2s) {
+          settings_relayed = clock::now();
+          m.link = reg.id();
+          to_ums(m);
+        }
         continue;
       }
       if (m.type == up::kind::shadow_asking || m.type == up::kind::shadow_accepted || m.type == up::kind::shadow_refused ||

@@ -11,6 +11,9 @@
 namespace shadowlink::ums {
 using namespace net::experimental::awaitable_operators;
 
+// Where a device POSTs its settings (REST), as its welcome tells it.
+constexpr const char* settings_path = "/api/v1/device/settings";
+
 awaitable<void> ums_service::up_endpoint(ws_upgrade& up) {
   const auto opts = up::link_options();
   up::link link(co_await up.accept(opts));
@@ -61,8 +64,8 @@ awaitable<std::optional<ums_service::admitted_device>> ums_service::admit_device
   dev.os = hello.os.empty() ? "12" : hello.os;
   dev.legacy_address = hello.address;
   dev.legacy_pin = normalize_fingerprint(hello.pin);
-  registry::reported said{dev.os, hello.agent, link.peer(), dev.legacy_address, dev.legacy_pin, 0};  // (named: see offload.hpp)
-  co_await note_reported(hello.device_id, std::move(said));
+  registry::reported said{dev.os, hello.agent, link.peer(), dev.legacy_address, dev.legacy_pin, 0, "", "", ""};  // (named: see offload.hpp)
+  co_await note_reported(hello.device_id, std::move(said), false);
   co_return admitted_device{std::move(hello.device_id), std::move(hello.agent)};
 }
 
@@ -76,7 +79,7 @@ awaitable<void> ums_service::serve_device(up::link& link, peer_certificate cert)
   auto reg = online_.attach(id, link, live_link{name_, link.peer(), nullptr, 0, cert.fingerprint}, "replaced by a newer connection");
   d->second.last_seen = clock::now();
   log::info(name_, "device ", id, " online from ", link.peer(), " (", admitted->agent, cert.empty() ? ", credential)" : ", certificate)");
-  link.send(up::welcome_message(std::chrono::duration_cast<std::chrono::seconds>(cfg_.heartbeat).count()));
+  link.send(up::welcome_message(std::chrono::duration_cast<std::chrono::seconds>(cfg_.heartbeat).count(), settings_path));
   try {
     while (reg.current()) {
       auto m = co_await link.receive();
@@ -141,6 +144,10 @@ void ums_service::on_device_message(device_record& dev, up::link& link, const up
     }
     case up::kind::certificate_request:
       if (auto* live = online_.find(dev.id)) link.send(issue_certificate(dev.id, m.csr, "direct", !live->info.fingerprint.empty()));
+      return;
+    case up::kind::device_settings:
+      // (Over the link: a device without a certificate yet, or an older agent. The link is the device's.)
+      if (m.device_id == dev.id) env_.tasks.spawn(take_settings(m, link.peer()), name_ + "/settings");
       return;
     default: {
       link.send(up::error_message("unexpected message type '" + std::string(up::to_string(m.type)) + "' from a device"));

@@ -41,6 +41,7 @@ device_record ums_service::enrolled_record(const registry::device& d, const devi
   r.credential_sha256 = d.key_sha256;
   r.consent = groups.consent_of(d.id).value_or(up::consent_policy::ask);
   r.record = groups.records(d.id);
+  r.reported = d.last;
   return r;
 }
 
@@ -146,28 +147,6 @@ awaitable<http_response> ums_service::remove_enrolled(const http_request& req, s
   http_response res{http::status::no_content, req.version()};
   res.keep_alive(req.keep_alive());
   co_return res;
-}
-
-awaitable<void> ums_service::note_reported(std::string id, registry::reported r) {
-  // The address without its port, which is new at every connection: the registry is written (and
-  // the admission waits for it) only when something the administrator cares about has changed,
-  // not at every reconnect of every device.
-  if (auto colon = r.peer.rfind(':'); colon != std::string::npos) r.peer.erase(colon);
-  auto d = devices_.find(id);
-  if (d == devices_.end() || !is_enrolled(d->second)) co_return;
-  auto e = enrolled_.find(id);
-  if (e == enrolled_.end() || e->second.last.same_as(r)) co_return;
-  r.at = unix_now();
-  e->second.last = r;
-  try {
-    std::function<bool()> write = [this, id, r] {
-      registry_->report(id, r);
-      return true;
-    };
-    co_await offload(registry_thread_, std::move(write));
-  } catch (const std::runtime_error& ex) {
-    log::error(name_, "cannot keep what device ", id, " reported: ", ex.what());
-  }
 }
 
 // POST /api/v1/enrollment-keys {"folder": G, "valid_for_s": N}, GET /api/v1/enrollment-keys,

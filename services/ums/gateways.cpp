@@ -158,8 +158,8 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, const st
           behind[dev.id] = online_.attach(dev.id, link, live_link{gw.name, m.reason, &gw, m.link, m.fingerprint}, "");
           dev.last_seen = clock::now();
           log::info(name_, "device ", dev.id, " online through gateway ", gw.name, " from ", m.reason, " (", m.agent, ")");
-          registry::reported said{dev.os, m.agent, "gateway " + gw.name + ": " + m.reason, "", "", 0};
-          co_await note_reported(m.device_id, std::move(said));
+          registry::reported said{dev.os, m.agent, "gateway " + gw.name + ": " + m.reason, "", "", 0, "", "", ""};
+          co_await note_reported(m.device_id, std::move(said), false);
         }
         // Paced: a gateway re-announcing thousands of devices must not overflow our queue to it
         // (reading waits meanwhile; the gateway keeps reading our verdicts).
@@ -192,6 +192,11 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, const st
         if (!co_await link.send_paced(answer)) co_return;
         break;
       }
+      case up::kind::device_settings:
+        // Only from the device's link at this gateway that the UMS accepted (the link id says which).
+        if (auto* live = online_.find(m.device_id); live && live->info.gw == &gw && live->info.remote == m.link)
+          co_await take_settings(m, "gateway " + gw.name + ": " + live->info.peer);
+        break;
       case up::kind::shadow_asking:
         if (auto s = sessions_.find(m.session_id); s != sessions_.end() && s->second->gateway == gw.name)
           device_asking(*s->second);

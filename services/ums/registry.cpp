@@ -40,6 +40,10 @@ constexpr migration migrations[] = {
      "ALTER TABLE devices ADD COLUMN os TEXT NOT NULL DEFAULT '', ADD COLUMN agent TEXT NOT NULL DEFAULT '',"
      " ADD COLUMN peer TEXT NOT NULL DEFAULT '', ADD COLUMN legacy_address TEXT NOT NULL DEFAULT '',"
      " ADD COLUMN legacy_pin TEXT NOT NULL DEFAULT '', ADD COLUMN reported_at BIGINT NOT NULL DEFAULT 0"},
+    {// 4: the device's own settings (the name it reports goes into `name`)
+     "ALTER TABLE devices ADD COLUMN mac TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE devices ADD COLUMN ip TEXT NOT NULL DEFAULT ''",
+     "ALTER TABLE devices ADD COLUMN mac TEXT NOT NULL DEFAULT '', ADD COLUMN ip TEXT NOT NULL DEFAULT ''"},
 };
 static_assert(std::size(migrations) == registry::schema_version);
 
@@ -139,8 +143,9 @@ std::variant<registry::device, std::string> registry::enroll(const std::string& 
 
 void registry::report(const std::string& id, const reported& r) {
   std::lock_guard lock(m_);
-  db_->run("UPDATE devices SET os = ?2, agent = ?3, peer = ?4, legacy_address = ?5, legacy_pin = ?6, reported_at = ?7 WHERE id = ?1",
-           {id, r.os, r.agent, r.peer, r.legacy_address, r.legacy_pin, r.at});
+  db_->run("UPDATE devices SET os = ?2, agent = ?3, peer = ?4, legacy_address = ?5, legacy_pin = ?6, reported_at = ?7,"
+           " name = CASE WHEN ?8 = '' THEN name ELSE ?8 END, mac = ?9, ip = ?10 WHERE id = ?1",
+           {id, r.os, r.agent, r.peer, r.legacy_address, r.legacy_pin, r.at, r.name, r.mac, r.ip});
 }
 
 bool registry::remove_device(const std::string& id) {
@@ -152,9 +157,10 @@ std::vector<registry::device> registry::devices() const {
   std::lock_guard lock(m_);
   std::vector<device> out;
   // (Sorted here: the engines' collations differ.)
-  for (const auto& r : db_->query("SELECT id, name, folder, key_sha256, enrolled_at, os, agent, peer, legacy_address, legacy_pin, reported_at"
-                                  " FROM devices"))
-    out.push_back({r.text(0), r.text(1), r.text(2), r.text(3), r.integer(4), {r.text(5), r.text(6), r.text(7), r.text(8), r.text(9), r.integer(10)}});
+  for (const auto& r : db_->query("SELECT id, name, folder, key_sha256, enrolled_at, os, agent, peer, legacy_address, legacy_pin, reported_at,"
+                                  " mac, ip FROM devices"))
+    out.push_back({r.text(0), r.text(1), r.text(2), r.text(3), r.integer(4),
+                   {r.text(5), r.text(6), r.text(7), r.text(8), r.text(9), r.integer(10), r.text(1), r.text(11), r.text(12)}});
   std::sort(out.begin(), out.end(), [](const device& a, const device& b) { return a.id < b.id; });
   return out;
 }

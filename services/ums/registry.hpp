@@ -21,7 +21,7 @@ namespace shadowlink::ums {
 
 class registry {
  public:
-  static constexpr int schema_version = 3;
+  static constexpr int schema_version = 4;
 
   // Migrates the database to `up_to` (the current version but in tests of migrations); throws
   // std::runtime_error naming the database.
@@ -52,13 +52,16 @@ class registry {
   // Removes a key that has not been used; false if there is no such unused key.
   bool delete_key(const std::string& id);
 
-  // What an enrolled device last said about itself over a link the UMS accepted (its hello,
-  // directly or relayed by a gateway), kept while it is offline.
+  // What an enrolled device last said about itself once it had proven who it is (its hello and
+  // its settings, directly, by REST or relayed by a gateway), kept while it is offline. `peer` is
+  // its address as the UMS or the gateway sees it; `ip` the one it reports (behind a NAT they differ).
   struct reported {
     std::string os, agent, peer, legacy_address, legacy_pin;
     std::int64_t at = 0;  // Unix seconds
+    std::string name, mac, ip;
     bool same_as(const reported& o) const {
-      return os == o.os && agent == o.agent && peer == o.peer && legacy_address == o.legacy_address && legacy_pin == o.legacy_pin;
+      return os == o.os && agent == o.agent && peer == o.peer && legacy_address == o.legacy_address && legacy_pin == o.legacy_pin &&
+             name == o.name && mac == o.mac && ip == o.ip;
     }
   };
   struct device {
@@ -71,6 +74,7 @@ class registry {
   // new; the key is then used up. The device, or why it was refused.
   std::variant<device, std::string> enroll(const std::string& key, const std::string& id, const std::string& name, std::int64_t now);
   std::vector<device> devices() const;  // by id
+  // Keeps what the device reported; a name it reported becomes its name.
   void report(const std::string& id, const reported& r);
   // Removes an enrolled device; false if there is none by that id.
   bool remove_device(const std::string& id);

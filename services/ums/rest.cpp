@@ -117,11 +117,11 @@ http_response ums_service::list_devices(const http_request& req, const std::stri
     if (is_enrolled(d)) {
       const auto& e = enrolled_.at(id);
       o["enrolled"] = json::object{{"folder", e.folder}, {"key", e.key_sha256.substr(0, 12)}};
-      // What it said about itself when it last came in: the UMS keeps it while it is offline.
-      if (e.last.at)
-        o["reported"] = json::object{{"os", e.last.os},   {"agent", e.last.agent}, {"peer", e.last.peer},
-                                     {"at", log::utc_iso(std::chrono::system_clock::time_point(std::chrono::seconds(e.last.at)))}};
     }
+    // What it said about itself (hello and settings); an enrolled device's is kept while it is offline.
+    if (const auto& r = d.reported; r.at)
+      o["reported"] = json::object{{"name", r.name}, {"os", r.os}, {"agent", r.agent}, {"ip", r.ip}, {"mac", r.mac}, {"peer", r.peer},
+                                   {"at", log::utc_iso(std::chrono::system_clock::time_point(std::chrono::seconds(r.at)))}};
     if (live) {
       o["peer"] = live->info.peer;
       o["authenticated_by"] = live->info.fingerprint.empty() ? "credential" : "certificate";

@@ -220,6 +220,9 @@ void ums_service::start() {
       co_await webapp_flow(up, s);
   });
   server_->add_http("/api/", [this](const http_request& req, const std::string& peer) { return rest(req, peer); });
+  server_->add_http_with_certificate("/api/v1/device/settings", [this](const http_request& req, const std::string& peer, const peer_certificate& cert) {
+    return device_settings_rest(req, peer, cert);
+  });
   server_->add_http("/health", [this](const http_request& req, const std::string&) -> awaitable<http_response> {
     co_return health(req);
   });

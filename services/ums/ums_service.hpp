@@ -41,6 +41,7 @@ struct device_record {
   bool record = false;  // are its sessions recorded (at the UMS)? Its own policy or any of its groups'.
   clock::time_point last_seen{};
   std::string busy_with;  // session id while being shadowed
+  registry::reported reported;  // its own word about itself (device_settings.cpp); at == 0: nothing yet
 };
 
 struct gateway;
@@ -177,8 +178,13 @@ class ums_service final : public service {
   void add_enrolled(std::map<std::string, device_record, std::less<>>& devices, device_groups& groups) const;
   device_record enrolled_record(const registry::device& d, const device_groups& groups) const;
   bool is_enrolled(const device_record& d) const;  // (not only configured under its id)
-  // An enrolled device's own word about itself, kept in the registry when it has changed.
-  awaitable<void> note_reported(std::string id, registry::reported r);
+  // Device settings (device_settings.cpp). A device's own word about itself, from its hello or
+  // (`settings`) its device_settings: kept with it, and in the registry when it is enrolled and
+  // something has changed.
+  awaitable<void> note_reported(std::string id, registry::reported r, bool settings);
+  // A device_settings message of a device that has proven who it is; `seen_from`: its address.
+  awaitable<void> take_settings(up::message m, std::string seen_from);
+  awaitable<http_response> device_settings_rest(const http_request& req, const std::string& peer, const peer_certificate& cert);
   awaitable<http_response> enrollment_keys(const http_request& req, std::string_view path, const std::string& user);
 
   // Device certificates (enrollment.cpp).

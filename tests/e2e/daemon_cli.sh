@@ -16,11 +16,22 @@ expect_config_error() {  # expect_config_error JSON EXPECTED_TEXT
   echo "ok: $(cat "$WORK/out.txt")"
 }
 
-step "TLS is wolfSSL ($WOLFSSL_BUILD build): no binary links OpenSSL"
+step "TLS is wolfSSL ($WOLFSSL_BUILD build): no binary of ours links or calls OpenSSL (only libpq does, for its own TLS to the database)"
 for b in "$BIN/shadowlinkd" "$BIN/shadowlink"; do
   # Captured first: with pipefail, `ldd | grep -q` fails when grep's early exit SIGPIPEs ldd.
   libs=$(ldd "$b")
-  if grep -Eq 'libssl|libcrypto' <<<"$libs"; then fail "$b links OpenSSL: $(grep -E 'libssl|libcrypto' <<<"$libs")"; fi
+  needed=$(readelf -d "$b")
+  if grep -Eq 'libssl|libcrypto' <<<"$needed"; then fail "$b links OpenSSL: $(grep -E 'libssl|libcrypto' <<<"$needed")"; fi
+  # OpenSSL comes into the daemon with libpq (the registry's PostgreSQL client) and with nothing else.
+  if grep -Eq 'libssl|libcrypto' <<<"$libs"; then
+    grep -q 'libpq\.so' <<<"$needed" || fail "$b loads OpenSSL without libpq: $(grep -E 'libssl|libcrypto' <<<"$libs")"
+    [ "$b" = "$BIN/shadowlinkd" ] || fail "$b (the console) loads OpenSSL"
+  fi
+  undefined=$(nm -D --undefined-only "$b")
+  if grep -q '@OPENSSL' <<<"$undefined"; then fail "$b calls OpenSSL: $(grep '@OPENSSL' <<<"$undefined" | head -3)"; fi
+  # wolfSSL defines a few OpenSSL names: none may be exported, or OpenSSL's own calls would reach them.
+  exported=$(nm -D --defined-only "$b")
+  if grep -Eq ' (SSL_|ERR_|EVP_|X509|BIO_|wolfSSL)' <<<"$exported"; then fail "$b exports TLS symbols: $(grep -E ' (SSL_|ERR_|EVP_|X509|BIO_|wolfSSL)' <<<"$exported" | head -3)"; fi
   symbols=$(nm "$b")
   case "$WOLFSSL_BUILD" in
     optimized)  # linked statically, with the AES-GCM assembly in the binary

@@ -57,7 +57,7 @@ grep -q "no device group named nowhere" "$WORK/nofolder.err" || fail "unclear re
 # new_device ID KEY [SERVER]: a device agent with only an enrollment key, started as ID.
 new_device() {
   write_device_config "$WORK/$1.json" "$1" unused "${3:-$UMS_PORT}" "$VNC_SOCKET"
-  sed -i "s#\"credential_file\": \"[^\"]*\"#\"enrollment_key_file\": \"$(credential_file "$2")\"#" "$WORK/$1.json"
+  sed -i "s#\"credential_file\": \"[^\"]*\"#\"enrollment_key_file\": \"$(credential_file "$2")\", \"name\": \"Reception $1\"#" "$WORK/$1.json"
   grep -q enrollment_key_file "$WORK/$1.json" || fail "test bug: no enrollment key in $1's config"
   start "$1" "$BIN/shadowlinkd" --config "$WORK/$1.json"
 }
@@ -69,7 +69,10 @@ wait_log ums "device tc-9 online from" 10
 for _ in $(seq 100); do [ -s "$WORK/device-data/tc-9/device.pem" ] && break; sleep 0.1; done
 [ -s "$WORK/device-data/tc-9/device.pem" ] || fail "tc-9 got no certificate"
 "${CLI[@]}" enrollment-key list | grep -q "^$KEY_ID  *used  *reception .* tc-9$" || fail "list: $("${CLI[@]}" enrollment-key list)"
-"${CLI[@]}" devices | grep -q "^tc-9  *tc-9  *yes" || fail "devices: $("${CLI[@]}" devices)"
+# Its settings came over its link (it had no certificate yet), and its own name is its name.
+wait_log ums "device tc-9 reports its settings: name \"Reception tc-9\", IP 127.0.0.1, MAC 00:00:00:00:00:00, OS 12, shadowlink-device/[^ ]* (seen from 127.0.0.1)" 10
+grep -q 'settings sent over the link: name "Reception tc-9"' "$WORK/tc-9.log" || fail "tc-9 did not say how it sent its settings"
+"${CLI[@]}" devices | grep -q "^tc-9  *Reception tc-9  *yes" || fail "devices: $("${CLI[@]}" devices)"
 "${CLI[@]}" snapshot tc-9 "$WORK/tc9.png" > /dev/null
 check_checkerboard "$WORK/tc9.png"
 # Now that tc-9 holds its certificate, its key opens nothing: an impostor with the key file and
@@ -144,6 +147,44 @@ import json, sys
 d = next(d for d in json.load(sys.stdin)["devices"] if d["id"] == "tc-9")
 assert d["enrolled"]["folder"] == "reception" and d["reported"]["agent"].startswith("shadowlink-device/"), d
 ' || fail "the device list does not show tc-9 as enrolled with what it reported"
+
+step "devices send their settings: by REST with their certificate at the UMS, relayed over the link by the gateway; a change mid-link is reported within a heartbeat and kept"
+wait_log ums "device remote-9 reports its settings: name \"Reception remote-9\", IP 127.0.0.1, MAC 00:00:00:00:00:00, .* (seen from gateway icg: 127.0.0.1)" 1
+wait_log tc-9-again 'settings sent by REST: name "Reception tc-9", IP 127.0.0.1' 15
+sed -i 's#"name": "Reception tc-9"#"name": "Front desk"#' "$WORK/tc-9.json"
+grep -q '"name": "Front desk"' "$WORK/tc-9.json" || fail "test bug: the name was not changed"
+kill -HUP "$(pgrep -f -- "--config $WORK/tc-9.json")"
+wait_log tc-9-again 'settings sent by REST: name "Front desk"' 15
+wait_log ums-again "device tc-9 reports its settings: name \"Front desk\", IP 127.0.0.1, MAC 00:00:00:00:00:00, OS 12, .* (seen from 127.0.0.1)" 5
+[ "$(grep -c "device tc-9 online from" "$WORK/ums-again.log")" = 1 ] || fail "tc-9 reconnected to report its settings: $(grep "device tc-9" "$WORK/ums-again.log")"
+[ "$(registry_sql "SELECT name, mac, ip FROM devices WHERE id = 'tc-9'")" = "Front desk|00:00:00:00:00:00|127.0.0.1" ] ||
+  fail "the registry holds for tc-9: $(registry_sql "SELECT name, mac, ip FROM devices WHERE id = 'tc-9'")"
+"${CLI[@]}" devices --json | python3 -c '
+import json, sys
+d = {d["id"]: d for d in json.load(sys.stdin)["devices"]}
+assert d["tc-9"]["name"] == "Front desk", d["tc-9"]
+r = d["tc-9"]["reported"]
+assert (r["name"], r["ip"], r["mac"], r["peer"]) == ("Front desk", "127.0.0.1", "00:00:00:00:00:00", "127.0.0.1"), r
+assert d["remote-9"]["reported"]["name"] == "Reception remote-9", d["remote-9"]
+# A configured device reports too, and keeps the name its administrator gave it.
+assert d["tc-1"]["name"] == "Thin client 1" and d["tc-1"]["reported"]["ip"] == "127.0.0.1", d["tc-1"]
+' || fail "the device list does not show what the devices reported"
+# REST takes settings only with the device's own certificate: none, another device's, a malformed body.
+settings_post() {  # settings_post BODY [CURL-OPTIONS...]: the HTTP status
+  local body=$1; shift
+  curl -s -o "$WORK/settings.out" -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" "$@" -X POST \
+    -H 'Content-Type: application/json' -d "$body" "https://127.0.0.1:$UMS_PORT/api/v1/device/settings"
+}
+TC1_CERT=(--cert "$WORK/device-data/tc-1/device.pem" --key "$WORK/device-data/tc-1/device.key")
+EVIL='{"v":1,"type":"device_settings","device_id":"tc-9","name":"Evil"}'
+[ "$(settings_post "$EVIL")" = 401 ] || fail "settings without a certificate: $(cat "$WORK/settings.out")"
+[ "$(settings_post "$EVIL" "${TC1_CERT[@]}")" = 403 ] || fail "tc-1's certificate set tc-9's settings: $(cat "$WORK/settings.out")"
+[ "$(settings_post '{"v":1,"type":"device_settings"}' "${TC1_CERT[@]}")" = 400 ] || fail "a malformed body: $(cat "$WORK/settings.out")"
+grep -q "missing field 'device_id'" "$WORK/settings.out" || fail "unclear refusal: $(cat "$WORK/settings.out")"
+[ "$(settings_post '{"v":1,"type":"device_settings","device_id":"tc-1","name":"Kiosk","ip":"10.1.2.3"}' "${TC1_CERT[@]}")" = 204 ] ||
+  fail "tc-1's own settings with its certificate were refused: $(cat "$WORK/settings.out")"
+wait_log ums-again 'device tc-1 reports its settings: name "Kiosk", IP 10.1.2.3' 5
+"${CLI[@]}" devices --json | grep -q '"Evil"' && fail "a refused setting was taken"
 
 step "an administrator removes an enrolled device: its link closes within seconds and it stays out"
 "${CLI[@]}" remove-device tc-9 | grep -q "removed device tc-9" || fail "remove-device did not say so"

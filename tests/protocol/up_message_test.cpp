@@ -100,3 +100,31 @@ TEST_CASE("a device's certificate request and its answer survive a round trip, a
   // A hello without a credential parses: the server refuses it unless the TLS handshake carried the device's certificate.
   CHECK(up::parse(R"({"v":1,"type":"hello","device_id":"d"})").credential.empty());
 }
+
+TEST_CASE("a device's settings survive a round trip whether sent by REST, over its link or relayed by a gateway, and a UMS's welcome says where they go") {
+  up::message m;
+  m.type = up::kind::device_settings;
+  m.device_id = "tc-9";
+  m.name = "Front desk";
+  m.os = "11";
+  m.agent = "shadowlink-device/0.1";
+  m.mac = "52:54:00:12:34:56";
+  m.ip = "10.0.0.7";
+  m.address = "10.0.0.7:5901";
+  m.pin = std::string(64, 'b');
+  m.link = 12;  // as a gateway relays it
+  CHECK(up::parse(up::serialize(m)) == m);
+  m.link = 0;  // as the device sends it
+  CHECK(up::serialize(m).find("\"link\"") == std::string::npos);
+  CHECK(up::parse(up::serialize(m)) == m);
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"device_settings","name":"x"})"), "missing field 'device_id'");
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"device_settings","device_id":"d","os":"11"})"), Catch::Contains("legacy shadowing port"));
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"device_settings","device_id":"d","ip":")" + std::string(65, '1') + R"("})"),
+                    Catch::Contains("at most 64"));
+
+  auto welcome = up::parse(up::serialize(up::welcome_message(30, "/api/v1/device/settings")));
+  CHECK(welcome.heartbeat_s == 30);
+  CHECK(welcome.settings_path == "/api/v1/device/settings");
+  CHECK(up::parse(up::serialize(up::welcome_message(30))).settings_path.empty());  // a gateway's: over the link
+  CHECK_THROWS_WITH(up::parse(R"({"v":1,"type":"welcome","heartbeat_s":30,"settings_path":"https://elsewhere/"})"), Catch::Contains("must be a path"));
+}

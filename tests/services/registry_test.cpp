@@ -109,9 +109,10 @@ TEST_CASE("a registry of schema version 2 keeps its devices and gains what they 
     CHECK(devices[0].name == "Front desk");
     CHECK(devices[0].enrolled_at == 42);
     CHECK(devices[0].last.at == 0);  // nothing reported yet
-    r.report("tc-7", {"11", "shadowlink-device/0.1", "10.0.0.7", "10.0.0.7:5901", "ab12", now});
+    r.report("tc-7", {"11", "shadowlink-device/0.1", "10.0.0.7", "10.0.0.7:5901", "ab12", now, "", "", ""});
   }
   registry again(db.open());
+  CHECK(again.devices().at(0).name == "Front desk");  // no name reported: the one it had stays
   const auto last = again.devices().at(0).last;
   CHECK(last.os == "11");
   CHECK(last.agent == "shadowlink-device/0.1");
@@ -119,6 +120,31 @@ TEST_CASE("a registry of schema version 2 keeps its devices and gains what they 
   CHECK(last.legacy_address == "10.0.0.7:5901");
   CHECK(last.legacy_pin == "ab12");
   CHECK(last.at == now);
+}
+
+TEST_CASE("a registry of schema version 3 gains the device's own settings: its name, MAC and IP address") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  {
+    registry old(db.open(), 3);
+    REQUIRE(old.version() == 3);
+    auto key = old.create_key("", "admin", now, now + 3600).first;
+    REQUIRE(std::holds_alternative<registry::device>(old.enroll(key, "tc-7", "tc-7", 42)));
+  }
+  {
+    registry r(db.open());
+    CHECK(r.version() == registry::schema_version);
+    REQUIRE(r.devices().size() == 1);
+    CHECK(r.devices()[0].last.mac.empty());
+    r.report("tc-7", {"12", "shadowlink-device/0.1", "192.0.2.1", "", "", now, "Front desk", "52:54:00:12:34:56", "10.0.0.7"});
+  }
+  registry again(db.open());
+  const auto d = again.devices().at(0);
+  CHECK(d.name == "Front desk");
+  CHECK(d.last.name == "Front desk");
+  CHECK(d.last.mac == "52:54:00:12:34:56");
+  CHECK(d.last.ip == "10.0.0.7");
+  CHECK(d.last.peer == "192.0.2.1");
+  CHECK(d.last.at == now);
 }
 
 TEST_CASE("a registry newer than the UMS is refused rather than used") {
