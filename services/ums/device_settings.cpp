@@ -3,6 +3,7 @@
 // it changes — by REST with the device's certificate when it reaches the UMS, over its link
 // otherwise (a gateway relays it). Kept with the device, and in the registry for enrolled devices.
 #include "framework/log.hpp"
+#include "framework/meeting_point.hpp"
 #include "framework/offload.hpp"
 #include "services/ums/ums_service.hpp"
 
@@ -54,19 +55,36 @@ awaitable<void> ums_service::note_reported(std::string id, registry::reported r,
   }
 }
 
-awaitable<void> ums_service::take_settings(up::message m, std::string seen_from) {
+awaitable<bool> ums_service::take_settings(up::message m, std::string seen_from, bool direct) {
   auto d = devices_.find(m.device_id);
-  if (d == devices_.end()) co_return;
+  if (d == devices_.end()) co_return false;
+  if (direct) {
+    // A device reports when something changed: at most one report a second is taken, later ones
+    // wait for their turn (a link's reader, a REST request), and one more than 5 s ahead is
+    // refused: a device sending far more than it changes would fill the log and queue registry
+    // writes ahead of enrollments. (Relayed reports are paced by the gateway, per link.)
+    const auto now = clock::now();
+    const auto turn = std::max(now, d->second.settings_taken + 1s);
+    if (turn - now > 5s) co_return false;
+    d->second.settings_taken = turn;
+    if (turn > now) {
+      co_await sleep_for(turn - now);
+      d = devices_.find(m.device_id);  // (a reload may have removed it meanwhile)
+      if (d == devices_.end()) co_return false;
+    }
+  }
   auto& dev = d->second;
-  // As trusted as its hello (the device has proven who it is): a new certificate of its legacy
-  // port counts from now on, without waiting for its next connection.
   if (!m.os.empty()) dev.os = m.os;
-  if (dev.os == "11") {
+  // As trusted as its hello, and only from the device itself (as the hello's are): a new
+  // certificate of its legacy port counts from now on, without waiting for its next connection.
+  // A gateway, which could write a relayed message itself, never sets where viewers connect.
+  if (direct && m.os == "11") {
     dev.legacy_address = m.address;
     dev.legacy_pin = normalize_fingerprint(m.pin);
   }
   registry::reported said{dev.os, m.agent, std::move(seen_from), dev.legacy_address, dev.legacy_pin, 0, m.name, m.mac, m.ip};
   co_await note_reported(m.device_id, std::move(said), true);
+  co_return true;
 }
 
 // POST /api/v1/device/settings: a device_settings message as the body, from a device that
@@ -88,7 +106,8 @@ awaitable<http_response> ums_service::device_settings_rest(const http_request& r
     log::warn(name_, "settings for device ", m.device_id.substr(0, 64), " from ", peer, " refused: ", up::certificate_not_accepted);
     co_return error_response(req, http::status::forbidden, std::string(up::certificate_not_accepted));
   }
-  co_await take_settings(std::move(m), peer);
+  if (!co_await take_settings(std::move(m), peer, true))
+    co_return error_response(req, http::status::too_many_requests, "too many settings reports: at most one a second is taken");
   http_response res{http::status::no_content, req.version()};
   res.keep_alive(req.keep_alive());
   co_return res;

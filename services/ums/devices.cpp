@@ -91,6 +91,12 @@ awaitable<void> ums_service::serve_device(up::link& link, peer_certificate cert)
         break;
       }
       now->second.last_seen = clock::now();
+      if (m.type == up::kind::device_settings) {
+        // (Over the link: a device without a certificate yet. Awaited here: a link waits for its
+        // own report to be kept before it is read further.)
+        if (m.device_id == id) co_await take_settings(m, link.peer(), true);
+        continue;
+      }
       on_device_message(now->second, link, m);
     }
   } catch (const system_error& e) {
@@ -145,10 +151,7 @@ void ums_service::on_device_message(device_record& dev, up::link& link, const up
     case up::kind::certificate_request:
       if (auto* live = online_.find(dev.id)) link.send(issue_certificate(dev.id, m.csr, "direct", !live->info.fingerprint.empty()));
       return;
-    case up::kind::device_settings:
-      // (Over the link: a device without a certificate yet, or an older agent. The link is the device's.)
-      if (m.device_id == dev.id) env_.tasks.spawn(take_settings(m, link.peer()), name_ + "/settings");
-      return;
+
     default: {
       link.send(up::error_message("unexpected message type '" + std::string(up::to_string(m.type)) + "' from a device"));
     }

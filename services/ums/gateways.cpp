@@ -195,7 +195,7 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, const st
       case up::kind::device_settings:
         // Only from the device's link at this gateway that the UMS accepted (the link id says which).
         if (auto* live = online_.find(m.device_id); live && live->info.gw == &gw && live->info.remote == m.link)
-          co_await take_settings(m, "gateway " + gw.name + ": " + live->info.peer);
+          co_await take_settings(m, "gateway " + gw.name + ": " + live->info.peer, false);
         break;
       case up::kind::shadow_asking:
         if (auto s = sessions_.find(m.session_id); s != sessions_.end() && s->second->gateway == gw.name)

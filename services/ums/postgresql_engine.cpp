@@ -99,8 +99,12 @@ class postgresql_engine final : public sql_engine {
     }
   }
   void commit() override {
+    // Sent while still in the transaction (no reconnect: a new session would "commit" nothing),
+    // and checked: PostgreSQL answers a COMMIT of a failed transaction with ROLLBACK.
+    result r(PQexec(conn_, "COMMIT"));
     in_transaction_ = false;
-    script("COMMIT");
+    check(r.get(), PGRES_COMMAND_OK);
+    if (std::string_view(PQcmdStatus(r.get())) != "COMMIT") throw std::runtime_error("the transaction was rolled back");
   }
   void rollback() noexcept override {
     in_transaction_ = false;

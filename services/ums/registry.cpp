@@ -120,7 +120,10 @@ std::vector<registry::enrollment_key> registry::keys() const {
 bool registry::delete_key(const std::string& id) {
   std::lock_guard lock(m_);
   if (id.size() != 12 || id.find_first_not_of("0123456789abcdef") != std::string::npos) return false;
-  return db_->run("DELETE FROM enrollment_keys WHERE substr(key_sha256, 1, 12) = ?1 AND used_by IS NULL", {id}) > 0;
+  write_transaction t(*db_);  // (not while an enrollment, on any node, is using it)
+  const bool gone = db_->run("DELETE FROM enrollment_keys WHERE substr(key_sha256, 1, 12) = ?1 AND used_by IS NULL", {id}) > 0;
+  t.commit();
+  return gone;
 }
 
 std::variant<registry::device, std::string> registry::enroll(const std::string& key, const std::string& id, const std::string& name,
@@ -135,7 +138,9 @@ std::variant<registry::device, std::string> registry::enroll(const std::string& 
   if (found[0].integer(1) <= now) return std::string("the enrollment key has expired");
   const auto folder = found[0].text(0);
   if (!db_->query("SELECT 1 FROM devices WHERE id = ?1", {id}).empty()) return "device " + id + " is already enrolled";
-  db_->run("UPDATE enrollment_keys SET used_by = ?1, used_at = ?2 WHERE key_sha256 = ?3", {id, now, hash});
+  // (Still unused: checked again where it is written, whatever another node did meanwhile.)
+  if (db_->run("UPDATE enrollment_keys SET used_by = ?1, used_at = ?2 WHERE key_sha256 = ?3 AND used_by IS NULL", {id, now, hash}) != 1)
+    return std::string("unknown or used enrollment key");
   db_->run("INSERT INTO devices (id, name, folder, key_sha256, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5)", {id, name, folder, hash, now});
   t.commit();
   return device{id, name, folder, hash, now, {}};

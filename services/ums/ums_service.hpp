@@ -42,6 +42,7 @@ struct device_record {
   clock::time_point last_seen{};
   std::string busy_with;  // session id while being shadowed
   registry::reported reported;  // its own word about itself (device_settings.cpp); at == 0: nothing yet
+  clock::time_point settings_taken{};  // when its last device_settings was (or will be) taken: one a second
 };
 
 struct gateway;
@@ -182,8 +183,10 @@ class ums_service final : public service {
   // (`settings`) its device_settings: kept with it, and in the registry when it is enrolled and
   // something has changed.
   awaitable<void> note_reported(std::string id, registry::reported r, bool settings);
-  // A device_settings message of a device that has proven who it is; `seen_from`: its address.
-  awaitable<void> take_settings(up::message m, std::string seen_from);
+  // A device_settings message of a device that has proven who it is; `seen_from`: its address;
+  // `direct`: from the device itself (REST, its own link), not relayed. False if it was not
+  // taken (no such device, or far too many reports).
+  awaitable<bool> take_settings(up::message m, std::string seen_from, bool direct);
   awaitable<http_response> device_settings_rest(const http_request& req, const std::string& peer, const peer_certificate& cert);
   awaitable<http_response> enrollment_keys(const http_request& req, std::string_view path, const std::string& user);
 

@@ -214,23 +214,44 @@ TEST_CASE("two UMS processes on one registry: each key enrolls exactly one devic
   constexpr int keys = 40;
   std::vector<std::string> made;
   for (int i = 0; i < keys; ++i) made.push_back((i % 2 ? a : b).create_key("", "admin", now, now + 3600).first);
-  std::atomic<int> enrolled{0}, refused{0};
+  std::atomic<int> enrolled{0}, refused{0}, failed{0};
   auto race = [&](registry& r, const std::string& prefix) {
     for (int i = 0; i < keys; ++i) {
-      auto result = r.enroll(made[static_cast<std::size_t>(i)], prefix + std::to_string(i), "race", now);
-      if (std::holds_alternative<registry::device>(result)) ++enrolled;
-      else if (refusal(result) == "unknown or used enrollment key") ++refused;
+      try {  // (an exception must fail the case, not escape the thread)
+        auto result = r.enroll(made[static_cast<std::size_t>(i)], prefix + std::to_string(i), "race", now);
+        if (std::holds_alternative<registry::device>(result)) ++enrolled;
+        else if (refusal(result) == "unknown or used enrollment key") ++refused;
+      } catch (const std::exception&) {
+        ++failed;
+      }
     }
   };
   std::thread one([&] { race(a, "node-a-"); });
   std::thread two([&] { race(b, "node-b-"); });
   one.join();
   two.join();
+  CHECK(failed.load() == 0);
   CHECK(enrolled.load() == keys);
   CHECK(refused.load() == keys);
   CHECK(a.devices().size() == keys);
   CHECK(b.devices().size() == keys);  // the other node sees every enrollment
   for (const auto& k : b.keys()) CHECK_FALSE(k.used_by.empty());
+}
+
+TEST_CASE("a PostgreSQL registry talks TLS to its server, verifying the server's certificate") {
+  const database db("postgresql");
+  auto engine = db.open();
+  const auto rows = engine->query("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].text(0) == "t");
+  CHECK(rows[0].text(1).rfind("TLSv1.", 0) == 0);
+  // A certificate the server's is not (another self-signed one) is refused by the client.
+  const auto other = fs::path(shadowlink::testing::temp_dir()) / "other.crt";
+  const auto made = std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1"
+                                  " -keyout /dev/null -out " + other.string() + " 2> /dev/null").c_str());
+  REQUIRE(made == 0);
+  REQUIRE(db.conninfo.find("sslrootcert=") != std::string::npos);
+  CHECK_THROWS_WITH(open_postgresql(db.conninfo + " sslrootcert=" + other.string()), Catch::Contains("certificate verify failed"));
 }
 
 TEST_CASE("a PostgreSQL registry whose connection the server dropped connects again at its next call") {
@@ -240,8 +261,14 @@ TEST_CASE("a PostgreSQL registry whose connection the server dropped connects ag
   // Every other connection to that database ends, as when the server restarts or a proxy cuts it.
   auto admin = open_postgresql(test_server() + " dbname=postgres");
   const auto name = db.conninfo.substr(db.conninfo.rfind('=') + 1);
-  REQUIRE(admin->query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ?1", {name}).size() == 1);
-  // The call that meets the dead connection may fail (with the reason); then the registry is back.
+  const auto victims = admin->query("SELECT pid FROM pg_stat_activity WHERE datname = ?1 AND backend_type = 'client backend'", {name});
+  REQUIRE(victims.size() == 1);
+  const auto pid = victims[0].integer(0);
+  REQUIRE(admin->query("SELECT pg_terminate_backend(?1)", {pid}).at(0).text(0) == "t");
+  for (int i = 0; i < 100 && !admin->query("SELECT 1 FROM pg_stat_activity WHERE pid = ?1", {pid}).empty(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  REQUIRE(admin->query("SELECT 1 FROM pg_stat_activity WHERE pid = ?1", {pid}).empty());  // gone: the next call meets a dead connection
+  // The call that meets the dead connection fails (with the reason); then the registry is back.
   bool back = false;
   for (int i = 0; i < 3 && !back; ++i) {
     try {
