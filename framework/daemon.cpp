@@ -191,6 +191,9 @@ int run_daemon(int argc, char** argv, const service_registry& registry, std::str
   log::info("shadowlinkd", "open-file limit ", raise_open_file_limit());
   try {
     start_services(services);
+  } catch (const config_error& e) {  // found only with what a service opens at start (its registry)
+    std::cerr << "shadowlinkd: config error: " << e.what() << "\n";
+    return 2;
   } catch (const std::exception& e) {
     std::cerr << "shadowlinkd: cannot start: " << e.what() << "\n";
     return 1;

@@ -64,6 +64,7 @@ registry::registry(std::unique_ptr<sql_engine> db, int up_to) : db_(std::move(db
 std::unique_ptr<registry> registry::open(const std::string& postgresql, const std::filesystem::path& sqlite_file) {
   std::unique_ptr<sql_engine> db;
   try {
+    if (postgresql.empty()) std::filesystem::create_directories(sqlite_file.parent_path());
     db = postgresql.empty() ? open_sqlite(sqlite_file) : open_postgresql(postgresql);
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot open the registry " + (postgresql.empty() ? sqlite_file.string() : "database") + ": " + e.what());

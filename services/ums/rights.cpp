@@ -57,11 +57,11 @@ bool device_groups::records(std::string_view device) const {
   return false;
 }
 
-std::vector<std::string> device_groups::unknown_devices(const std::set<std::string, std::less<>>& known) const {
-  std::vector<std::string> out;
+std::vector<device_groups::member> device_groups::unknown_devices(const std::set<std::string, std::less<>>& known) const {
+  std::vector<member> out;
   for (auto& [group, devices] : members_)
     for (auto& d : devices)
-      if (!known.contains(d)) out.push_back(group + ": " + d);
+      if (!known.contains(d)) out.push_back({group, d});
   return out;
 }
 

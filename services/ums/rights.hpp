@@ -38,7 +38,10 @@ class device_groups {
   // Whether a group of the device has its sessions recorded.
   bool records(std::string_view device) const;
   // Devices named by the groups that are not configured devices (a typo would grant nothing).
-  std::vector<std::string> unknown_devices(const std::set<std::string, std::less<>>& known) const;
+  struct member {
+    std::string group, device;
+  };
+  std::vector<member> unknown_devices(const std::set<std::string, std::less<>>& known) const;
 
  private:
   std::map<std::string, std::set<std::string, std::less<>>, std::less<>> members_;

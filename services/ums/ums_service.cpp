@@ -55,6 +55,9 @@ ums_service::ums_service(service_env& env, settings& s)
   groups_.configure(s);
   auth_.configure(s, groups_, demo);
   devices_ = read_devices(s, demo, groups_);
+  // A group may name enrolled devices: those are known once the registry is open (start()).
+  unconfirmed_members_ = unknown_members(groups_, devices_, {});
+  groups_path_ = s.path() + ".device_groups";
   if (s.has("metrics_token") || s.has("metrics_token_sha256")) metrics_token_sha256_ = s.verifier("metrics_token", demo);
   for (auto& g : s.objects("gateways")) {
     auto gw = std::make_unique<gateway>();
@@ -116,11 +119,22 @@ std::map<std::string, device_record, std::less<>> ums_service::read_devices(sett
     }
     if (!out.emplace(r.id, r).second) d.reject("id", "duplicate device id '" + r.id + "'");
   }
-  std::set<std::string, std::less<>> known;
-  for (auto& [id, d] : out) known.insert(id);
-  if (auto unknown = groups.unknown_devices(known); !unknown.empty())
-    s.reject("device_groups", "no device with id " + unknown.front() + " (a typo would grant or ask nothing)");
   return out;
+}
+
+namespace {
+std::string unknown_member_error(const device_groups::member& m) {
+  return "group " + m.group + ": no device with id " + m.device + ", configured or enrolled (a typo would grant or ask nothing)";
+}
+}  // namespace
+
+// Group members that are neither configured nor enrolled (`enrolled`: the registry's, once open).
+std::vector<device_groups::member> ums_service::unknown_members(const device_groups& groups, const std::map<std::string, device_record, std::less<>>& configured,
+                                                      const std::map<std::string, registry::device, std::less<>>& enrolled) {
+  std::set<std::string, std::less<>> known;
+  for (auto& [id, d] : configured) known.insert(id);
+  for (auto& [id, d] : enrolled) known.insert(id);
+  return groups.unknown_devices(known);
 }
 
 void ums_service::reload(settings& s) {
@@ -129,6 +143,8 @@ void ums_service::reload(settings& s) {
   device_groups groups;
   groups.configure(s);
   auto fresh = read_devices(s, demo, groups);
+  if (auto unknown = unknown_members(groups, fresh, enrolled_); !unknown.empty())
+    s.reject("device_groups", unknown_member_error(unknown.front()));
   add_enrolled(fresh, groups);
   const auto administrators = auth_.configure(s, groups, demo);
   groups_ = std::move(groups);
@@ -163,14 +179,18 @@ void ums_service::reload(settings& s) {
 
 void ums_service::start() {
   // Side effects (certificate generation) wait until every service's config has been validated.
+  // The registry first: what the config names may be enrolled devices, and a config error then
+  // leaves nothing else touched.
+  registry_ = registry::open(cfg_.postgresql, env_.data_dir / "registry.sqlite3");
+  for (auto& d : registry_->devices()) enrolled_.emplace(d.id, std::move(d));
+  for (const auto& m : unconfirmed_members_)
+    if (!enrolled_.contains(m.device)) throw config_error(groups_path_ + ": " + unknown_member_error(m));
   audit_ = std::make_unique<audit_trail>(env_.data_dir, cfg_.audit_rotate_bytes);
   if (auto n = audit_->close_unfinished())
     log::warn(name_, n, " session(s) were cut off by a restart: recorded as ended, \"unknown, server restarted\"");
   recordings_ = std::make_unique<recording_store>(env_.data_dir / "recordings", cfg_.recordings, name_);
   server_ = make_tls_listener(cfg_.listener, env_, env_.shared_dir);
   certs_ = std::make_unique<device_certificates>(env_.data_dir / "device-certificates.json");
-  registry_ = registry::open(cfg_.postgresql, env_.data_dir / "registry.sqlite3");
-  for (auto& d : registry_->devices()) enrolled_.emplace(d.id, std::move(d));
   log::info(name_, "registry: ", registry_->where(), ", ", enrolled_.size(), " enrolled device(s)");
   add_enrolled(devices_, groups_);
   server_->add_ws("/up", [this](ws_upgrade& up) { return up_endpoint(up); });

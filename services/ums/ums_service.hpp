@@ -231,10 +231,14 @@ class ums_service final : public service {
   std::unique_ptr<https_server> server_;
   std::map<std::string, device_record, std::less<>> devices_;
   std::map<std::string, device_record, std::less<>> read_devices(settings& s, bool demo, const device_groups& groups) const;
+  static std::vector<device_groups::member> unknown_members(const device_groups& groups, const std::map<std::string, device_record, std::less<>>& configured,
+                                                  const std::map<std::string, registry::device, std::less<>>& enrolled);
   up::link_registry<live_link> online_;  // verified links of the devices online now
   std::unique_ptr<device_certificates> certs_;  // opened at start()
   std::unique_ptr<registry> registry_;          // opened at start()
   std::map<std::string, registry::device, std::less<>> enrolled_;  // what the registry holds, by id, kept here for reloads
+  std::vector<device_groups::member> unconfirmed_members_;  // group members not configured: enrolled, or a config error at start()
+  std::string groups_path_;                       // where they are in the config, for that error
   net::thread_pool registry_thread_{1};         // the database blocks: never on the event loop
   int certificate_days_ = 365;
   // Failed device hellos by source address: the next hello from there waits before it is checked

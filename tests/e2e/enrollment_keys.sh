@@ -130,7 +130,23 @@ start tc-9-again "$BIN/shadowlinkd" --config "$WORK/tc-9.json"; TC9_AGAIN_PID=$L
 wait_log ums "device tc-9 online from .*, certificate)" 15
 kill -KILL "$UMS_PID"; wait "$UMS_PID" 2> /dev/null || true
 keep_port "$WORK/ums.json" "$UMS_PORT"
-start_daemon ums-again "$WORK/ums.json"
+# A device group in the config may name enrolled devices (known once the registry is open), not a
+# device nobody configured or enrolled: that is a config error at start (exit 2), and at a reload.
+with_group() {  # with_group IN OUT NAME DEVICE: OUT is IN with a group NAME of DEVICE (consent none)
+  python3 - "$@" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["services"][0]["settings"]["device_groups"].append({"name": sys.argv[3], "devices": [sys.argv[4]], "consent": "none"})
+json.dump(config, open(sys.argv[2], "w"), indent=1)
+PY
+}
+with_group "$WORK/ums.json" "$WORK/ums.json" desk tc-9
+with_group "$WORK/ums.json" "$WORK/ums-ghost.json" ghost tc-99
+RC=0; "$BIN/shadowlinkd" --config "$WORK/ums-ghost.json" > "$WORK/ums-ghost.log" 2>&1 || RC=$?
+[ "$RC" = 2 ] || fail "a group naming a device nobody has: exit $RC, $(cat "$WORK/ums-ghost.log")"
+grep -q "config error: .*device_groups: group ghost: no device with id tc-99, configured or enrolled" "$WORK/ums-ghost.log" ||
+  fail "unclear refusal: $(cat "$WORK/ums-ghost.log")"
+start_daemon ums-again "$WORK/ums.json"; UMS_AGAIN_PID=$LAST_PID
 daemon_port ums-again > /dev/null
 wait_log ums-again "device tc-9 online from .*, certificate)" 20
 wait_log ums-again "device remote-9 online through gateway icg" 20
@@ -190,6 +206,14 @@ wait_log ums-again 'device tc-1 reports its settings: name "Kiosk", IP 10.1.2.3'
 LISTED=$("${CLI[@]}" devices --json)
 grep -q '"Kiosk"' <<<"$LISTED" || fail "tc-1's own report is not listed: $LISTED"
 if grep -q '"Evil"' <<<"$LISTED"; then fail "a refused setting was taken"; fi
+
+cp "$WORK/ums.json" "$WORK/ums-good.json"
+with_group "$WORK/ums.json" "$WORK/ums.json" ghost tc-98
+kill -HUP "$UMS_AGAIN_PID"
+wait_log ums-again "not reloaded, the running configuration stays: .*device_groups: group ghost: no device with id tc-98, configured or enrolled" 10
+cp "$WORK/ums-good.json" "$WORK/ums.json"
+kill -HUP "$UMS_AGAIN_PID"
+wait_log ums-again "SIGHUP: reloaded" 10
 
 step "an administrator removes an enrolled device: its link closes within seconds and it stays out"
 "${CLI[@]}" remove-device tc-9 | grep -q "removed device tc-9" || fail "remove-device did not say so"
