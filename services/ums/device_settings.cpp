@@ -11,12 +11,6 @@
 
 namespace shadowlink::ums {
 
-namespace {
-std::int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-}  // namespace
-
 awaitable<void> ums_service::note_reported(std::string id, registry::reported r, bool settings) {
   // The address without its port, which is new at every connection: the registry is written (and
   // the admission waits for it) only when something the administrator cares about has changed,

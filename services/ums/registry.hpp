@@ -8,6 +8,7 @@
 // Blocking (both engines are): the UMS calls it on a thread of its own, never on the event loop.
 #include "services/ums/sql_engine.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -18,6 +19,11 @@
 #include <vector>
 
 namespace shadowlink::ums {
+
+// The registry's times: Unix seconds.
+inline std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 class registry {
  public:
