@@ -77,6 +77,8 @@ class link_registry {
 
   // Called when an entry leaves (its registration ended, not when it was replaced).
   std::function<void(const std::string& device, const entry& gone)> on_removed;
+  // Called when a link becomes the device's (a new one, or one replacing another).
+  std::function<void(const std::string& device, const entry& now)> on_attached;
 
   // A fresh id for a link that is not (yet) registered, e.g. while its hello is being verified.
   link_id next_id() { return next_++; }
@@ -89,6 +91,7 @@ class link_registry {
     auto [it, fresh] = entries_.try_emplace(device);
     if (!fresh && it->second.l != &l && !it->second.on_replace.empty()) it->second.l->close(it->second.on_replace);
     it->second = entry{&l, id, std::move(info), std::move(on_replace)};
+    if (on_attached) on_attached(device, it->second);
     return registration(self_, device, id);
   }
 

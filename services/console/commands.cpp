@@ -52,6 +52,8 @@ awaitable<session_info> request_session(client& c, const options& o, std::functi
   std::string_view id;
   if (c.parse(res)["session_id"].get(id)) throw cli_error("server answered without a session id");
   info.id = id;
+  // A cluster behind a load balancer: only the node that made the session knows it.
+  if (std::string_view node; !c.parse(res)["node_url"].get(node)) c.follow_node(node);
   const auto start = clock::now();
   auto limit = start + 16min;  // until the server names the step's own deadline
   std::string shown;

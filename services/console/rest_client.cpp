@@ -13,6 +13,13 @@ client::client(const options& o) : o_(o), tls_(make_trust(o.ca_file, o.pin)) {
   target_.port = u->has_port() ? std::string(u->port()) : "443";
 }
 
+void client::follow_node(std::string_view url) {
+  auto u = boost::urls::parse_uri(url);
+  if (!u || u->scheme() != "https" || u->host_address().empty()) throw cli_error("the server named a node that is not an https:// URL");
+  target_.host = u->host_address();
+  target_.port = u->has_port() ? std::string(u->port()) : "443";
+}
+
 // Every call is answered at once (a session's set-up is followed by polling its state), so a
 // call that takes longer than this finds a server in trouble.
 awaitable<http_response> client::call(http::verb verb, std::string target, std::string body) {

@@ -49,6 +49,10 @@ class client {
   // The server's {"error": ...} message and the HTTP status, for the user.
   std::string error_of(const http_response& res);
 
+  // Calls go to this node of a cluster from now on (an https:// URL the server named, trusted as
+  // the server is): the one that holds the session being followed.
+  void follow_node(std::string_view url);
+
   tls_client& tls() { return tls_; }
   // For an OS 11 device: the client pinning its certificate (alive as long as the tunnel).
   std::unique_ptr<tls_client>& legacy_tls() { return legacy_tls_; }

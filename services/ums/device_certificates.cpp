@@ -3,33 +3,33 @@
 #include "framework/certs.hpp"
 #include "framework/token.hpp"
 
-#include <boost/json.hpp>
 #include <simdjson.h>
 
 #include <algorithm>
 #include <stdexcept>
 
 namespace shadowlink::ums {
-namespace json = boost::json;
 
 namespace {
 constexpr std::size_t revoked_keys_kept = 16;
 }
 
-device_certificates::device_certificates(std::filesystem::path file) : file_(std::move(file)) {
-  if (!std::filesystem::exists(file_)) return;
-  const auto text = read_file(file_);
+namespace {
+// The file an earlier version kept the records in.
+std::map<std::string, issued_certificate, std::less<>> read_earlier_file(const std::filesystem::path& file) {
+  std::map<std::string, issued_certificate, std::less<>> out;
+  const auto text = read_file(file);
   simdjson::dom::parser p;
   simdjson::dom::object devices;
   if (p.parse(text).get_object()["devices"].get(devices))
-    throw std::runtime_error(file_.string() + ": expected {\"devices\": {ID: {\"fingerprint\": ..., ...}}}");
+    throw std::runtime_error(file.string() + ": expected {\"devices\": {ID: {\"fingerprint\": ..., ...}}}");
   for (auto [id, v] : devices) {
     issued_certificate c;
     std::string_view fp, previous, key, not_after;
     std::int64_t issued = 0;
     simdjson::dom::array revoked;
     if (v["fingerprint"].get(fp) || v["issued"].get(issued))
-      throw std::runtime_error(file_.string() + ": the record of device " + std::string(id) + " has no fingerprint or issue time");
+      throw std::runtime_error(file.string() + ": the record of device " + std::string(id) + " has no fingerprint or issue time");
     // Fields a record may lack (written by an earlier version): their defaults.
     auto optional = [&](const char* field, std::string_view& out) {
       if (v[field].get(out)) out = {};
@@ -45,11 +45,26 @@ device_certificates::device_certificates(std::filesystem::path file) : file_(std
     if (!v["revoked_keys"].get(revoked))
       for (auto k : revoked) {
         std::string_view s;
-        if (k.get(s)) throw std::runtime_error(file_.string() + ": device " + std::string(id) + ": revoked_keys must be strings");
+        if (k.get(s)) throw std::runtime_error(file.string() + ": device " + std::string(id) + ": revoked_keys must be strings");
         c.revoked_keys.emplace_back(s);
       }
-    records_.emplace(std::string(id), std::move(c));
+    out.emplace(std::string(id), std::move(c));
   }
+  return out;
+}
+}  // namespace
+
+device_certificates::device_certificates(registry& r, const std::filesystem::path& earlier_file) : records_(r.certificates()) {
+  if (!std::filesystem::exists(earlier_file)) return;
+  for (auto& [id, c] : read_earlier_file(earlier_file)) {
+    if (records_.contains(id)) continue;  // (the registry's word is newer)
+    r.put_certificate(id, c);
+    records_.emplace(id, std::move(c));
+    ++imported_;
+  }
+  auto moved = earlier_file;
+  moved += ".imported";
+  std::filesystem::rename(earlier_file, moved);
 }
 
 const issued_certificate* device_certificates::current(std::string_view device) const {
@@ -68,18 +83,18 @@ bool device_certificates::key_revoked(std::string_view device, std::string_view 
   return it != records_.end() && std::find(it->second.revoked_keys.begin(), it->second.revoked_keys.end(), key) != it->second.revoked_keys.end();
 }
 
-void device_certificates::presented(std::string_view device, std::string_view fingerprint) {
+std::optional<issued_certificate> device_certificates::next_presented(std::string_view device, std::string_view fingerprint) const {
   auto* c = current(device);
-  if (!c || c->previous.empty() || c->fingerprint != fingerprint) return;
-  auto next = records_;
-  next.find(device)->second.previous.clear();
-  commit(std::move(next));
+  if (!c || c->previous.empty() || c->fingerprint != fingerprint) return std::nullopt;
+  auto next = *c;
+  next.previous.clear();
+  return next;
 }
 
-void device_certificates::issue(const std::string& device, const std::string& fingerprint, const std::string& key,
-                                const std::string& not_after) {
-  auto next = records_;
-  auto& c = next[device];
+issued_certificate device_certificates::next_issued(std::string_view device, const std::string& fingerprint, const std::string& key,
+                                                    const std::string& not_after) const {
+  auto it = records_.find(device);
+  auto c = it == records_.end() ? issued_certificate{} : it->second;
   // The certificate being replaced stays accepted until the new one is presented; one that was
   // itself never presented is dropped (at most one older certificate is ever accepted).
   c.previous = c.previous.empty() ? c.fingerprint : c.previous;
@@ -87,39 +102,24 @@ void device_certificates::issue(const std::string& device, const std::string& fi
   c.key = key;
   c.not_after = not_after;
   c.issued = std::chrono::system_clock::now();
-  commit(std::move(next));
+  return c;
 }
 
-std::string device_certificates::revoke(std::string_view device) {
+std::optional<issued_certificate> device_certificates::next_revoked(std::string_view device) const {
   auto* c = current(device);
-  if (!c) return {};
-  auto next = records_;
-  auto& r = next.find(device)->second;
-  const std::string fingerprint = r.fingerprint;
+  if (!c) return std::nullopt;
+  auto r = *c;
   if (!r.key.empty() && std::find(r.revoked_keys.begin(), r.revoked_keys.end(), r.key) == r.revoked_keys.end()) r.revoked_keys.push_back(r.key);
   if (r.revoked_keys.size() > revoked_keys_kept) r.revoked_keys.erase(r.revoked_keys.begin());
   r.fingerprint.clear();
   r.previous.clear();
   r.key.clear();
   r.not_after.clear();
-  commit(std::move(next));
-  return fingerprint;
+  return r;
 }
 
-void device_certificates::commit(records next) {
-  json::object devices;
-  for (auto& [id, c] : next) {
-    json::array revoked;
-    for (auto& k : c.revoked_keys) revoked.emplace_back(k);
-    devices[id] = json::object{{"fingerprint", c.fingerprint},
-                               {"previous", c.previous},
-                               {"key", c.key},
-                               {"not_after", c.not_after},
-                               {"issued", std::chrono::duration_cast<std::chrono::seconds>(c.issued.time_since_epoch()).count()},
-                               {"revoked_keys", std::move(revoked)}};
-  }
-  write_file_atomically(file_, json::serialize(json::object{{"devices", devices}}) + "\n", true);
-  records_ = std::move(next);
+void device_certificates::forget(std::string_view device) {
+  if (auto it = records_.find(device); it != records_.end()) records_.erase(it);
 }
 
 }  // namespace shadowlink::ums

@@ -95,7 +95,7 @@ awaitable<http_response> ums_service::device_settings_rest(const http_request& r
   } catch (const up::protocol_error& e) {
     co_return error_response(req, http::status::bad_request, e.what());
   }
-  if (!certificate_accepted(m.device_id, cert.common_name, cert.fingerprint)) {
+  if (!co_await certificate_accepted(m.device_id, cert.common_name, cert.fingerprint)) {
     metrics_.auth_failed("device_certificate");
     log::warn(name_, "settings for device ", m.device_id.substr(0, 64), " from ", peer, " refused: ", up::certificate_not_accepted);
     co_return error_response(req, http::status::forbidden, std::string(up::certificate_not_accepted));

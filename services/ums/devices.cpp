@@ -28,6 +28,7 @@ awaitable<std::optional<ums_service::admitted_device>> ums_service::admit_device
   if (!first) co_return std::nullopt;
   auto& hello = *first;
   const auto address = client_key(link.peer());
+  co_await learn_enrolled(hello.device_id);
   auto d = devices_.find(hello.device_id);
   // Wrong hellos slow down those from their address and, for a known device, those naming it
   // (from anywhere: guessing from many addresses gains nothing). They wait, never are refused:
@@ -43,7 +44,7 @@ awaitable<std::optional<ums_service::admitted_device>> ums_service::admit_device
   // credential (it sends none) is not a second way in.
   const bool by_certificate = !cert.empty();
   bool accepted = false;
-  if (by_certificate) accepted = certificate_accepted(hello.device_id, cert.common_name, cert.fingerprint);
+  if (by_certificate) accepted = co_await certificate_accepted(hello.device_id, cert.common_name, cert.fingerprint);
   else accepted = co_await device_credential_accepted(hello.device_id, hello.credential, link.peer());
   if (!accepted) {
     metrics_.auth_failed(by_certificate ? "device_certificate" : "device_credential");
@@ -110,6 +111,20 @@ awaitable<void> ums_service::serve_device(up::link& link, peer_certificate cert)
 void ums_service::device_gone(const std::string& id, const live_link& how) {
   if (how.gw) log::info(name_, "device ", id, " offline (at gateway ", how.connector, ")");
   else log::info(name_, "device ", id, " offline");
+  presence_changed(id, nullptr);
+  // Sessions of other nodes that were waiting on this link: their nodes hear it ended.
+  for (auto r = relayed_.begin(); r != relayed_.end();) {
+    if (r->second.device != id) {
+      ++r;
+      continue;
+    }
+    up::message ended;
+    ended.type = up::kind::shadow_ended;
+    ended.session_id = r->first;
+    ended.reason = "device went offline";
+    post_to_node(r->second.node, "report", id, ended);
+    r = relayed_.erase(r);
+  }
   auto d = devices_.find(id);
   if (d == devices_.end()) return;
   // (An OS 11 console session runs between console and device: it ends when the device stops reporting it.)
@@ -125,31 +140,16 @@ void ums_service::device_asking(shadow_session& s) {
 void ums_service::on_device_message(device_record& dev, up::link& link, const up::message& m) {
   switch (m.type) {
     case up::kind::heartbeat:
-      if (auto s = sessions_.find(m.session_id); !m.session_id.empty() && s != sessions_.end() && s->second->device_id == dev.id)
-        s->second->last_report = clock::now();
+      if (!m.session_id.empty()) session_report(dev.id, m, {});
       return;
     case up::kind::shadow_asking:
     case up::kind::shadow_accepted:
     case up::kind::shadow_refused:
     case up::kind::tunnel_arrived:
-    case up::kind::shadow_ended: {
-      auto s = sessions_.find(m.session_id);
-      // Only the device the session is for may answer for it.
-      if (s == sessions_.end() || s->second->device_id != dev.id) return;
-      if (m.type == up::kind::shadow_asking)
-        device_asking(*s->second);
-      else if (m.type == up::kind::tunnel_arrived)
-        s->second->reports.post(m);  // OS 11: the viewer reached the device's legacy port
-      else if (m.type == up::kind::shadow_ended) {
-        log::info(scope(*s->second), "device reports the session ended: ", m.reason);
-        s->second->reports.post(m);
-      }
-      else
-        s->second->device_answer.deliver(m);
-      return;
-    }
+    case up::kind::shadow_ended:
+      return session_report(dev.id, m, {});
     case up::kind::certificate_request:
-      if (auto* live = online_.find(dev.id)) link.send(issue_certificate(dev.id, m.csr, "direct", !live->info.fingerprint.empty()));
+      env_.tasks.spawn(answer_certificate_request(dev.id, m.csr), name_);
       return;
 
     default: {

@@ -3,6 +3,8 @@
 // gateway); the UMS signs a client certificate naming the device and keeps its fingerprint as the
 // only one that device may present. Revocation removes the record and closes the links it opened.
 #include "framework/log.hpp"
+#include "framework/offload.hpp"
+#include "framework/on_exit.hpp"
 #include "services/ums/ums_service.hpp"
 
 #include <boost/json.hpp>
@@ -18,18 +20,54 @@ namespace {
 constexpr auto reissue_after = std::chrono::minutes(1);
 }  // namespace
 
-bool ums_service::certificate_accepted(std::string_view device, std::string_view common_name, std::string_view fingerprint) {
-  if (common_name != device || !devices_.contains(device) || !certs_->accepts(device, fingerprint)) return false;
-  try {
-    certs_->presented(device, fingerprint);
-  } catch (const std::runtime_error& e) {
-    log::warn(name_, "device ", device, ": ", e.what());  // (the previous certificate just stays accepted a while longer)
-  }
-  return true;
+awaitable<void> ums_service::store_certificate(std::string device, issued_certificate c) {
+  std::function<bool()> write = [this, device, c] {
+    registry_->put_certificate(device, c);
+    return true;
+  };
+  co_await offload(registry_thread_, std::move(write));
+  certs_->apply(device, std::move(c));
 }
 
-up::message ums_service::issue_certificate(const std::string& device, const std::string& csr, std::string_view via,
-                                           bool opened_by_certificate) {
+awaitable<void> ums_service::refresh_certificate(std::string device) {
+  if (!clustered()) co_return;  // (a single UMS's view is the registry's)
+  std::function<std::optional<issued_certificate>()> read = [this, device] { return registry_->certificate(device); };
+  auto now = co_await offload(registry_thread_, std::move(read));
+  if (now) certs_->apply(device, std::move(*now));
+  else certs_->forget(device);
+}
+
+awaitable<bool> ums_service::certificate_accepted(std::string device, std::string common_name, std::string fingerprint) {
+  if (common_name != device) co_return false;
+  co_await learn_enrolled(device);
+  if (!devices_.contains(device)) co_return false;
+  try {
+    co_await refresh_certificate(device);
+  } catch (const std::exception& e) {
+    log::warn(name_, "device ", device, ": cannot read its certificate's record: ", e.what());
+    co_return false;
+  }
+  if (!certs_->accepts(device, fingerprint)) co_return false;
+  if (auto next = certs_->next_presented(device, fingerprint)) {
+    try {
+      co_await store_certificate(device, std::move(*next));
+    } catch (const std::exception& e) {
+      log::warn(name_, "device ", device, ": ", e.what());  // (the previous certificate just stays accepted a while longer)
+    }
+  }
+  co_return true;
+}
+
+awaitable<void> ums_service::answer_certificate_request(std::string device, std::string csr) {
+  auto* live = online_.find(device);
+  if (!live || live->info.gw) co_return;
+  const auto link = live->id;
+  auto answer = co_await issue_certificate(device, std::move(csr), "direct", !live->info.fingerprint.empty());
+  // (Only to the link that asked: the device may have reconnected meanwhile.)
+  if (live = online_.find(device); live && live->id == link) live->l->send(answer);
+}
+
+awaitable<up::message> ums_service::issue_certificate(std::string device, std::string csr, std::string via, bool opened_by_certificate) {
   up::message out;
   out.type = up::kind::error;
   const auto refuse = [&](std::string why) {
@@ -37,26 +75,41 @@ up::message ums_service::issue_certificate(const std::string& device, const std:
     log::warn(name_, "device ", device, " (", via, "): ", out.reason);
     return out;
   };
+  // One request of a device at a time: each decides from the record the one before wrote.
+  if (!certificates_pending_.insert(device).second) co_return refuse("a request of this device is being answered");
+  on_exit done([this, device] { certificates_pending_.erase(device); });
+  std::string why;
   try {
+    co_await refresh_certificate(device);
     const auto key = request_key_fingerprint(csr);
     auto* c = certs_->current(device);
     // A link its certificate opened renews that certificate's key, nothing else: knowing a
     // certificate (public) is not holding its key, and a gateway could claim any fingerprint.
-    if (opened_by_certificate && (!c || key != c->key)) return refuse("a link opened by a certificate renews only that certificate's key");
-    if (certs_->key_revoked(device, key)) return refuse("this key was revoked; the device must make a new one");
-    if (c && std::chrono::system_clock::now() - c->issued < reissue_after) return refuse("this device got one less than a minute ago");
+    if (opened_by_certificate && (!c || key != c->key)) co_return refuse("a link opened by a certificate renews only that certificate's key");
+    if (certs_->key_revoked(device, key)) co_return refuse("this key was revoked; the device must make a new one");
+    if (c && std::chrono::system_clock::now() - c->issued < reissue_after) co_return refuse("this device got one less than a minute ago");
     auto pem = sign_client_certificate(env_.shared_dir, csr, device, certificate_days_);
     auto info = inspect_certificate(pem);
-    certs_->issue(device, info.fingerprint, info.key_fingerprint, log::utc_iso(info.not_after));
+    co_await store_certificate(device, certs_->next_issued(device, info.fingerprint, info.key_fingerprint, log::utc_iso(info.not_after)));
     audit_->certificate("certificate_issued", device, info.fingerprint, "", via);
     log::info(name_, "device ", device, " enrolled (", via, "): certificate ", info.fingerprint.substr(0, 16), "… valid until ",
               log::utc_iso(info.not_after));
     out.type = up::kind::certificate;
     out.certificate = std::move(pem);
   } catch (const std::runtime_error& e) {
-    return refuse(e.what());
+    why = e.what();
   }
-  return out;
+  if (!why.empty()) co_return refuse(why);
+  co_return out;
+}
+
+awaitable<std::string> ums_service::revoke_certificate_of(std::string device) {
+  co_await refresh_certificate(device);
+  auto next = certs_->next_revoked(device);
+  if (!next) co_return std::string();
+  const auto fingerprint = certs_->current(device)->fingerprint;
+  co_await store_certificate(device, std::move(*next));
+  co_return fingerprint;
 }
 
 // DELETE /api/v1/devices/ID/certificate (admins): the device's certificate stops opening anything
@@ -67,7 +120,7 @@ awaitable<http_response> ums_service::revoke_certificate(const http_request& req
   const std::string id(device);
   std::string fingerprint;
   try {
-    fingerprint = certs_->revoke(id);
+    fingerprint = co_await revoke_certificate_of(id);
   } catch (const std::runtime_error& e) {
     log::error(name_, "cannot revoke the certificate of ", id, ": ", e.what());
     co_return error_response(req, http::status::internal_server_error, "the revocation could not be recorded");
@@ -79,7 +132,8 @@ awaitable<http_response> ums_service::revoke_certificate(const http_request& req
   co_return json_response(req, http::status::ok, json::serialize(json::object{{"device", id}, {"revoked", fingerprint}}));
 }
 
-void ums_service::drop_device(const std::string& id, const std::string& fingerprint, const std::string& why) {
+void ums_service::drop_device(const std::string& id, const std::string& fingerprint, const std::string& why, bool from_node) {
+  if (!from_node) tell_other_nodes(id, "drop", why);
   // Whatever opened the device's link goes: it comes back with what it still holds and is checked
   // anew. At its gateway by link id (a verdict, applied in whichever order it meets the gateway's
   // own), and every gateway by fingerprint.

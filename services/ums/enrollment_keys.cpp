@@ -50,6 +50,50 @@ void ums_service::add_enrolled(std::map<std::string, device_record, std::less<>>
   }
 }
 
+awaitable<void> ums_service::learn_enrolled(std::string id) {
+  if (!clustered() || devices_.contains(id) || !plausible_device_id(id)) co_return;
+  std::function<std::optional<registry::device>()> read = [this, id] { return registry_->enrolled(id); };
+  std::optional<registry::device> d;
+  try {
+    d = co_await offload(registry_thread_, std::move(read));
+  } catch (const std::exception& e) {
+    log::warn(name_, "cannot look device ", id, " up in the registry: ", e.what());
+  }
+  if (d) know_enrolled(*d);
+}
+
+void ums_service::know_enrolled(const registry::device& d) {
+  if (devices_.contains(d.id)) return;  // (a reload or an enrollment here came first)
+  enrolled_.insert_or_assign(d.id, d);
+  if (!d.folder.empty() && groups_.exists(d.folder)) groups_.add_member(d.folder, d.id);
+  devices_.emplace(d.id, enrolled_record(d, groups_));
+  log::info(name_, "device ", d.id, " was enrolled through another node: known here from now on");
+}
+
+awaitable<void> ums_service::learn_all_enrolled() {
+  if (!clustered()) co_return;
+  std::function<std::vector<registry::device>()> read = [this] { return registry_->devices(); };
+  std::vector<registry::device> all;
+  try {
+    all = co_await offload(registry_thread_, std::move(read));
+  } catch (const std::exception& e) {
+    log::warn(name_, "cannot read the registry's devices: ", e.what());
+  }
+  for (const auto& d : all) know_enrolled(d);
+}
+
+void ums_service::forget_enrolled(const std::string& id, const std::string& why) {
+  auto d = devices_.find(id);
+  if (d == devices_.end() || !is_enrolled(d->second)) return;  // (a configured device stays)
+  if (const auto& folder = enrolled_.at(id).folder; !folder.empty()) groups_.remove_member(folder, id);
+  enrolled_.erase(id);
+  devices_.erase(d);
+  certs_->forget(id);
+  for (auto& [sid, s] : sessions_)
+    if (s->device_id == id) s->stop(why);
+  log::info(name_, "device ", id, " forgotten: ", why, " (on another node)");
+}
+
 bool ums_service::is_enrolled(const device_record& d) const {
   auto e = enrolled_.find(d.id);
   return e != enrolled_.end() && e->second.key_sha256 == d.credential_sha256;
@@ -60,7 +104,13 @@ awaitable<bool> ums_service::device_credential_accepted(const std::string& id, c
     if (!d->second.accepts(credential)) co_return false;
     // An enrolled device's key opens its links only until it holds its certificate: a key file
     // read later must not let anyone else in as the device, nor get a certificate for their key.
-    if (is_enrolled(d->second) && certs_->current(id)) {
+    try {
+      co_await refresh_certificate(id);
+    } catch (const std::exception& e) {
+      log::warn(name_, "device ", id, " from ", from, " refused: its certificate's record cannot be read: ", e.what());
+      co_return false;
+    }
+    if (d = devices_.find(id); d != devices_.end() && is_enrolled(d->second) && certs_->current(id)) {
       log::warn(name_, "device ", id, " from ", from, " refused: its enrollment key is used up (the device holds a certificate)");
       co_return false;
     }
@@ -85,7 +135,7 @@ awaitable<bool> ums_service::device_credential_accepted(const std::string& id, c
   // A certificate on record for this id (a device once configured under it) is not the new
   // device's: it is revoked, so that only the certificate the new device gets opens links.
   try {
-    if (auto old = certs_->revoke(d.id); !old.empty()) {
+    if (auto old = co_await revoke_certificate_of(d.id); !old.empty()) {
       drop_device(d.id, old, "device enrolled anew");
       log::warn(name_, "certificate ", old.substr(0, 16), "… on record for ", d.id, " revoked: the id is enrolled anew");
     }
@@ -105,6 +155,7 @@ awaitable<bool> ums_service::device_credential_accepted(const std::string& id, c
 awaitable<http_response> ums_service::remove_enrolled(const http_request& req, std::string_view device, const std::string& user) {
   if (auth_.rights_of(user).r != role::admin) co_return error_response(req, http::status::forbidden, "removing a device needs the admin role");
   const std::string id(device);
+  co_await learn_enrolled(id);
   auto e = enrolled_.find(id);
   if (e == enrolled_.end())
     co_return error_response(req, http::status::not_found, "no enrolled device with this id (configured devices are removed from the config file)");
@@ -130,11 +181,12 @@ awaitable<http_response> ums_service::remove_enrolled(const http_request& req, s
     devices_.erase(d);
     if (!folder.empty()) groups_.remove_member(folder, id);
     try {
-      fingerprint = certs_->revoke(id);
+      fingerprint = co_await revoke_certificate_of(id);
     } catch (const std::runtime_error& ex) {
       log::error(name_, "cannot revoke the certificate of removed device ", id, ": ", ex.what());
     }
     drop_device(id, fingerprint, "device removed");
+    tell_other_nodes(id, "forget", "device removed");
     for (auto& [sid, s] : sessions_)
       if (s->device_id == id) s->stop("device removed");
     if (!fingerprint.empty()) audit_->certificate("certificate_revoked", id, fingerprint, user, "");

@@ -135,6 +135,7 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, const st
     auto m = co_await link.receive();
     switch (m.type) {
       case up::kind::device_hello: {
+        co_await learn_enrolled(m.device_id);
         auto d = devices_.find(m.device_id);
         up::message verdict;
         verdict.device_id = m.device_id;
@@ -143,7 +144,7 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, const st
         // the device's certificate now (not revoked, not replaced) only the UMS knows.
         const bool by_certificate = !m.fingerprint.empty();
         bool accepted = false;
-        if (by_certificate) accepted = certificate_accepted(m.device_id, m.device_id, m.fingerprint);
+        if (by_certificate) accepted = co_await certificate_accepted(m.device_id, m.device_id, m.fingerprint);
         else accepted = co_await device_credential_accepted(m.device_id, m.credential, "gateway " + gw.name);
         d = devices_.find(m.device_id);  // (enrolled just now)
         if (!accepted) {
@@ -185,7 +186,8 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, const st
         // Only for the device's link at this gateway that the UMS accepted (the link id says which).
         auto* live = online_.find(m.device_id);
         if (!live || live->info.gw != &gw || live->info.remote != m.link) break;
-        auto answer = issue_certificate(m.device_id, m.csr, "gateway " + gw.name, !live->info.fingerprint.empty());
+        const auto via = "gateway " + gw.name;
+        auto answer = co_await issue_certificate(m.device_id, m.csr, via, !live->info.fingerprint.empty());
         if (answer.type != up::kind::certificate) break;  // (logged; the device asks again on its next connection)
         answer.device_id = m.device_id;
         answer.link = m.link;

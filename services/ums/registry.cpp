@@ -44,6 +44,16 @@ constexpr migration migrations[] = {
      "ALTER TABLE devices ADD COLUMN mac TEXT NOT NULL DEFAULT '';"
      "ALTER TABLE devices ADD COLUMN ip TEXT NOT NULL DEFAULT ''",
      "ALTER TABLE devices ADD COLUMN mac TEXT NOT NULL DEFAULT '', ADD COLUMN ip TEXT NOT NULL DEFAULT ''"},
+    {// 5: the UMS nodes of a cluster, and which of them each online device is linked to
+     "CREATE TABLE nodes (name TEXT PRIMARY KEY, url TEXT NOT NULL, seen INTEGER NOT NULL);"
+     "CREATE TABLE presence (device TEXT PRIMARY KEY, node TEXT NOT NULL, via TEXT NOT NULL, os TEXT NOT NULL, since INTEGER NOT NULL)",
+     "CREATE TABLE nodes (name TEXT PRIMARY KEY, url TEXT NOT NULL, seen BIGINT NOT NULL);"
+     "CREATE TABLE presence (device TEXT PRIMARY KEY, node TEXT NOT NULL, via TEXT NOT NULL, os TEXT NOT NULL, since BIGINT NOT NULL)"},
+    {// 6: device certificates (until then <data_dir>/device-certificates.json, imported at start-up)
+     "CREATE TABLE device_certificates (device TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, previous TEXT NOT NULL,"
+     " key TEXT NOT NULL, not_after TEXT NOT NULL, issued INTEGER NOT NULL, revoked_keys TEXT NOT NULL)",
+     "CREATE TABLE device_certificates (device TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, previous TEXT NOT NULL,"
+     " key TEXT NOT NULL, not_after TEXT NOT NULL, issued BIGINT NOT NULL, revoked_keys TEXT NOT NULL)"},
 };
 static_assert(std::size(migrations) == registry::schema_version);
 
@@ -159,16 +169,29 @@ bool registry::remove_device(const std::string& id) {
   return db_->run("DELETE FROM devices WHERE id = ?1", {id}) > 0;
 }
 
+namespace {
+constexpr const char* device_columns =
+    "SELECT id, name, folder, key_sha256, enrolled_at, os, agent, peer, legacy_address, legacy_pin, reported_at, mac, ip FROM devices";
+registry::device device_of(const sql_row& r) {
+  return {r.text(0), r.text(1), r.text(2), r.text(3), r.integer(4),
+          {r.text(5), r.text(6), r.text(7), r.text(8), r.text(9), r.integer(10), r.text(1), r.text(11), r.text(12)}};
+}
+}  // namespace
+
 std::vector<registry::device> registry::devices() const {
   std::lock_guard lock(m_);
   std::vector<device> out;
   // (Sorted here: the engines' collations differ.)
-  for (const auto& r : db_->query("SELECT id, name, folder, key_sha256, enrolled_at, os, agent, peer, legacy_address, legacy_pin, reported_at,"
-                                  " mac, ip FROM devices"))
-    out.push_back({r.text(0), r.text(1), r.text(2), r.text(3), r.integer(4),
-                   {r.text(5), r.text(6), r.text(7), r.text(8), r.text(9), r.integer(10), r.text(1), r.text(11), r.text(12)}});
+  for (const auto& r : db_->query(device_columns)) out.push_back(device_of(r));
   std::sort(out.begin(), out.end(), [](const device& a, const device& b) { return a.id < b.id; });
   return out;
+}
+
+std::optional<registry::device> registry::enrolled(const std::string& id) const {
+  std::lock_guard lock(m_);
+  const auto rows = db_->query(std::string(device_columns) + " WHERE id = ?1", {id});
+  if (rows.empty()) return std::nullopt;
+  return device_of(rows[0]);
 }
 
 }  // namespace shadowlink::ums

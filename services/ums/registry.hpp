@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -25,9 +26,19 @@ inline std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// The client certificate a device holds, as the UMS issued it (device_certificates.hpp).
+struct issued_certificate {
+  std::string fingerprint;  // SHA-256 of the DER certificate (hex); empty after a revocation
+  std::string previous;     // the certificate it replaced, still accepted until this one is presented
+  std::string key;          // SHA-256 of its public key (SubjectPublicKeyInfo)
+  std::string not_after;    // ISO 8601 UTC
+  std::chrono::system_clock::time_point issued;
+  std::vector<std::string> revoked_keys;  // never certified again (the latest 16)
+};
+
 class registry {
  public:
-  static constexpr int schema_version = 4;
+  static constexpr int schema_version = 6;
 
   // Migrates the database to `up_to` (the current version but in tests of migrations); throws
   // std::runtime_error naming the database.
@@ -80,10 +91,38 @@ class registry {
   // new; the key is then used up. The device, or why it was refused.
   std::variant<device, std::string> enroll(const std::string& key, const std::string& id, const std::string& name, std::int64_t now);
   std::vector<device> devices() const;  // by id
+  std::optional<device> enrolled(const std::string& id) const;
   // Keeps what the device reported; a name it reported becomes its name.
   void report(const std::string& id, const reported& r);
   // Removes an enrolled device; false if there is none by that id.
   bool remove_device(const std::string& id);
+
+  // A cluster's nodes and where its devices are online (registry_cluster.cpp). A node says it is
+  // alive every few seconds; a node not seen for a while (killed) is not where anything is.
+  struct presence {
+    std::string node, url;  // the node the device's link is on, and the node's own address
+    std::string via;        // that node's name, or the gateway's the device is behind
+    std::string os;
+  };
+  void node_alive(const std::string& node, const std::string& url, std::int64_t now);
+  // Forgets what a node said was online on it (it starts: nothing is, yet).
+  void clear_presence(const std::string& node);
+  void set_presence(const std::string& device, const presence& where, std::int64_t now);
+  // Only if it is still on `node`: a device that moved on to another node meanwhile stays there.
+  void drop_presence(const std::string& device, const std::string& node);
+  // Where the device is online, on a node seen at `alive_since` or later.
+  std::optional<presence> presence_of(const std::string& device, std::int64_t alive_since) const;
+  std::map<std::string, presence, std::less<>> presences(std::int64_t alive_since) const;
+  // Nodes seen at `alive_since` or later, by name, with their addresses.
+  std::map<std::string, std::string, std::less<>> nodes(std::int64_t alive_since) const;
+  // Device certificates (registry_certificates.cpp): every device's record, one device's (none:
+  // never issued), and a record written whole.
+  std::map<std::string, issued_certificate, std::less<>> certificates() const;
+  std::optional<issued_certificate> certificate(const std::string& device) const;
+  void put_certificate(const std::string& device, const issued_certificate& c);
+
+  // PostgreSQL only: a notification on `channel` (LISTEN/NOTIFY), delivered once sent.
+  void notify(const std::string& channel, const std::string& payload);
 
  private:
   void migrate(int up_to);

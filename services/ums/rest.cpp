@@ -41,7 +41,11 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     if (!rights.may_read_audit()) co_return error_response(req, http::status::forbidden, "recordings need the admin or auditor role");
     co_return co_await recordings_->answer(req);
   }
-  if (path == "/api/v1/devices" && req.method() == http::verb::get) co_return list_devices(req, *user);
+  if (path == "/api/v1/devices" && req.method() == http::verb::get) {
+    co_await learn_all_enrolled();
+    const auto elsewhere = co_await cluster_presence();
+    co_return list_devices(req, *user, elsewhere);
+  }
   if (path == "/api/v1/enrollment-keys" || path.starts_with("/api/v1/enrollment-keys/")) co_return co_await enrollment_keys(req, path, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::get) co_return list_sessions(req, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::post) co_return co_await create_session(req, *user);
@@ -103,7 +107,8 @@ awaitable<http_response> ums_service::login(const http_request& req, const std::
 }
 
 // The devices the user may see (an operator: those granted to them), with what they may do there.
-http_response ums_service::list_devices(const http_request& req, const std::string& user) {
+http_response ums_service::list_devices(const http_request& req, const std::string& user,
+                                        const std::map<std::string, registry::presence, std::less<>>& elsewhere) {
   json::array out;
   auto now = clock::now();
   const auto& rights = auth_.rights_of(user);
@@ -111,7 +116,9 @@ http_response ums_service::list_devices(const http_request& req, const std::stri
     const auto may = rights.to(id, groups_);
     if (may == access::none && !rights.sees_everything()) continue;
     auto* live = online_.find(id);
-    json::object o{{"id", d.id}, {"name", d.name}, {"os", d.os.empty() ? "" : "OS " + d.os}, {"online", live != nullptr},
+    auto there = live ? elsewhere.end() : elsewhere.find(id);
+    if (there != elsewhere.end() && there->second.node == cfg_.node) there = elsewhere.end();  // (its link here just ended)
+    json::object o{{"id", d.id}, {"name", d.name}, {"os", d.os.empty() ? "" : "OS " + d.os}, {"online", live || there != elsewhere.end()},
                    {"shadowed", !d.busy_with.empty()}, {"access", to_string(may)}};
     if (auto* c = certs_->current(id)) o["certificate"] = json::object{{"fingerprint", c->fingerprint}, {"not_after", c->not_after}};
     if (is_enrolled(d)) {
@@ -127,6 +134,10 @@ http_response ums_service::list_devices(const http_request& req, const std::stri
       o["authenticated_by"] = live->info.fingerprint.empty() ? "credential" : "certificate";
       o["connector"] = live->info.connector;
       o["last_seen_s"] = std::chrono::duration_cast<std::chrono::seconds>(now - d.last_seen).count();
+      if (clustered()) o["node"] = cfg_.node;
+    } else if (there != elsewhere.end()) {
+      o["node"] = there->second.node;  // linked to another node of the cluster
+      o["connector"] = there->second.via;
     }
     out.push_back(std::move(o));
   }
@@ -287,8 +298,9 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
     co_return error_response(req, http::status::bad_request, "view_only must be true or false");
   if (auto e = body["wait"].get(wait); e && e != simdjson::NO_SUCH_FIELD)
     co_return error_response(req, http::status::bad_request, "wait must be true or false");
-  auto d = devices_.find(device);
   const std::string device_id(device);
+  co_await learn_enrolled(device_id);
+  auto d = devices_.find(device);
   auto refused = [&](http::status status, std::string_view reason) -> awaitable<http_response> {
     co_await record_refusal(device_id, user, "console", reason);
     co_return error_response(req, status, reason);
@@ -296,23 +308,40 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
   // Rights first: an operator learns nothing about devices outside their grants.
   if (auto why = may_shadow(user, device, view_only)) co_return co_await refused(http::status::forbidden, *why);
   if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
-  if (!online_.find(device)) co_return co_await refused(http::status::conflict, "device is offline");
+  // In a cluster the device's link may be on another node: the session is made here all the same.
+  std::optional<registry::presence> elsewhere;
+  if (!online_.find(device)) {
+    elsewhere = co_await where_is(device_id);
+    d = devices_.find(device_id);  // (a reload may have changed the list meanwhile)
+    if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
+    if (!elsewhere) co_return co_await refused(http::status::conflict, "device is offline");
+    if (auto why = cross_node_refusal(*elsewhere)) co_return co_await refused(http::status::conflict, *why);
+  }
   if (!d->second.busy_with.empty()) co_return co_await refused(http::status::conflict, "device is already being shadowed");
-  auto s = new_session(std::string(device), user, "console", view_only);
+  auto s = new_session(device_id, user, "console", view_only);
+  if (elsewhere) {
+    s->device_node = elsewhere->node;
+    log::info(scope(*s), "device ", device_id, " is linked to node ", elsewhere->node);
+  }
   // The flow follows from the device: behind a gateway, or an OS 11 device's legacy port, or OS 12
   // direct. Recordings are made at the UMS: a recorded device's session passes it on every path.
   const bool recorded = d->second.record;
-  if (auto* gw = gateway_of(d->second))
+  if (elsewhere)
+    env_.tasks.spawn(console_flow(s), scope(*s));
+  else if (auto* gw = gateway_of(d->second))
     env_.tasks.spawn(recorded ? console_icg_recorded_flow(s, *gw) : console_icg_flow(s, *gw), scope(*s));
   else if (d->second.os == "11")
     env_.tasks.spawn(recorded ? console_legacy_recorded_flow(s) : console_legacy_flow(s), scope(*s));
   else
     env_.tasks.spawn(console_flow(s), scope(*s));
   // Without waiting: the session's id at once; its state (GET /api/v1/sessions/ID) tells each
-  // set-up step, and carries the viewer's ticket at step 4.
-  if (!wait)
-    co_return json_response(req, http::status::accepted,
-                            json::serialize(json::object{{"session_id", s->id}, {"state_url", "/api/v1/sessions/" + s->id}}));
+  // set-up step, and carries the viewer's ticket at step 4. In a cluster behind a load balancer
+  // only this node knows the session: `node_url` is where to follow it.
+  if (!wait) {
+    json::object o{{"session_id", s->id}, {"state_url", "/api/v1/sessions/" + s->id}};
+    if (clustered()) o["node_url"] = "https://" + cfg_.listener.public_url.substr(std::string_view("wss://").size());
+    co_return json_response(req, http::status::accepted, json::serialize(o));
+  }
   // Step 4 of the console flow answers this request.
   try {
     auto a = co_await s->answer.wait(clock::now() + cfg_.consent_timeout + cfg_.setup_timeout + 5s);

@@ -58,6 +58,9 @@ struct shadow_session {
   bool ends_on_device = false;
   clock::time_point last_report{};
   bool asked = false;  // the shadow request went to the device (directly): it is told of the end
+  // In a cluster, the node the device's UP link is on when it is not this one: step 2 and the
+  // device's answers pass through that node (cluster_routing.cpp); the device's tunnel comes here.
+  std::string device_node;
 
   meeting_point<up::message> device_answer;  // step 2: accepted / refused, from the UP link
   meeting_point<session_answer> answer;      // step 4: for the REST handler

@@ -104,13 +104,23 @@ awaitable<up::message> ums_service::session_report(shadow_session& s, up::kind k
 // Step 2 of every flow: the request over UP and the device's answer (after its user's consent).
 awaitable<void> ums_service::ask_device(shadow_session& s, const std::string& device_token) {
   co_await record("session_requested", s);
-  auto* device = online_.link_of(s.device_id);
-  if (!device) throw flow_error(http::status::conflict, "device is offline");
   auto req = shadow_request(s);
   req.tunnel_url = tunnel_url(s.id);
   req.token = device_token;
-  s.step("asking the device", clock::now() + cfg_.consent_timeout);
-  if (!device->send(req)) throw flow_error(http::status::conflict, "device link is congested");
+  if (!s.device_node.empty()) {
+    // Through the node the device's link is on; the device's tunnel still comes here.
+    s.step("asking the device", clock::now() + cfg_.consent_timeout);
+    try {
+      co_await send_to_node(s.device_node, "ask", s.device_id, req);
+    } catch (const std::exception& e) {
+      throw flow_error(http::status::service_unavailable, "cannot reach node " + s.device_node + ", the device's: " + e.what());
+    }
+  } else {
+    auto* device = online_.link_of(s.device_id);
+    if (!device) throw flow_error(http::status::conflict, "device is offline");
+    s.step("asking the device", clock::now() + cfg_.consent_timeout);
+    if (!device->send(req)) throw flow_error(http::status::conflict, "device link is congested");
+  }
   s.asked = true;
   co_await await_device_answer(s);
 }
@@ -221,7 +231,9 @@ awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome)
       if (gw->name == s.gateway && gw->link) gw->link->send(end);
   // A device asked directly stops its side as well: the consent dialog on its user's screen
   // closes, a tunnel it was about to open is not opened. (One that ended it first ignores this.)
-  if (s.asked && s.gateway.empty() && !s.ends_on_device)
+  if (s.asked && s.gateway.empty() && !s.ends_on_device && !s.device_node.empty())
+    post_to_node(s.device_node, "end", s.device_id, end);
+  else if (s.asked && s.gateway.empty() && !s.ends_on_device)
     if (auto* device = online_.link_of(s.device_id)) device->send(end);
   // Free before anyone sees "ended": a console that asks again at once is not refused as busy.
   if (auto d = devices_.find(s.device_id); d != devices_.end() && d->second.busy_with == s.id) d->second.busy_with.clear();

@@ -10,10 +10,18 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include <unistd.h>
+
 namespace shadowlink::ums {
 namespace json = boost::json;
 
 namespace {
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0) return "ums";
+  return name;
+}
+
 // Installed, the files sit beside the binary (PREFIX/bin/shadowlinkd, PREFIX/share/shadowlink/webapp);
 // a build that was not installed serves them from its source tree.
 std::string default_webapp_dir() {
@@ -50,6 +58,10 @@ ums_service::ums_service(service_env& env, settings& s)
     if (cfg_.postgresql.empty()) s.reject("postgresql", "expected a libpq connection string, e.g. \"host=db.example dbname=shadowlink user=ums\"");
     if (auto why = check_postgresql_conninfo(cfg_.postgresql); !why.empty()) s.reject("postgresql", why);
   }
+  // Several nodes on that database make a cluster; each needs a name of its own (the host's by default).
+  cfg_.node = s.str("node", host_name());
+  if (cfg_.node.empty() || cfg_.node.size() > 40 || cfg_.node.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
+    s.reject("node", "expected 1 to 40 letters, digits, dots, dashes and underscores");
   // The demo runs from a config printed on screen: plain-text secrets are accepted there, nowhere else.
   const bool demo = s.boolean("demo", false);
   groups_.configure(s);
@@ -190,7 +202,8 @@ void ums_service::start() {
     log::warn(name_, n, " session(s) were cut off by a restart: recorded as ended, \"unknown, server restarted\"");
   recordings_ = std::make_unique<recording_store>(env_.data_dir / "recordings", cfg_.recordings, name_);
   server_ = make_tls_listener(cfg_.listener, env_, env_.shared_dir);
-  certs_ = std::make_unique<device_certificates>(env_.data_dir / "device-certificates.json");
+  certs_ = std::make_unique<device_certificates>(*registry_, env_.data_dir / "device-certificates.json");
+  if (auto n = certs_->imported()) log::info(name_, n, " device certificate record(s) moved from device-certificates.json into the registry");
   log::info(name_, "registry: ", registry_->where(), ", ", enrolled_.size(), " enrolled device(s)");
   add_enrolled(devices_, groups_);
   server_->add_ws("/up", [this](ws_upgrade& up) { return up_endpoint(up); });
@@ -221,18 +234,33 @@ void ums_service::start() {
     }
     if (ref.size() > 64 || ref.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != std::string::npos)
       co_return co_await up.reject(http::status::bad_request, "ref: at most 64 letters, digits and dashes");
+    co_await learn_enrolled(device);
     auto d = devices_.find(device);
     auto refused = [&](http::status status, std::string_view reason) -> awaitable<void> {
       co_await record_refusal(device, *user, "webapp", reason);
       co_await up.reject(status, reason);
     };
     if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
-    if (!online_.find(device)) co_return co_await refused(http::status::conflict, "device is offline");
+    // In a cluster the device's link may be on another node: the session is made here all the same.
+    std::optional<registry::presence> elsewhere;
+    if (!online_.find(device)) {
+      elsewhere = co_await where_is(device);
+      d = devices_.find(device);  // (a reload may have changed the list meanwhile)
+      if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
+      if (!elsewhere) co_return co_await refused(http::status::conflict, "device is offline");
+      if (auto why = cross_node_refusal(*elsewhere)) co_return co_await refused(http::status::conflict, *why);
+    }
     if (!d->second.busy_with.empty()) co_return co_await refused(http::status::conflict, "device is already being shadowed");
     auto s = new_session(device, *user, "webapp", view_only);
     s->ref = ref;
+    if (elsewhere) {
+      s->device_node = elsewhere->node;
+      log::info(scope(*s), "device ", device, " is linked to node ", elsewhere->node);
+    }
     // The flow follows from the device: behind a gateway, or an OS 11 device's legacy port, or OS 12 direct.
-    if (auto* gw = gateway_of(d->second))
+    if (elsewhere)
+      co_await webapp_flow(up, s);
+    else if (auto* gw = gateway_of(d->second))
       co_await webapp_icg_flow(up, s, *gw);
     else if (d->second.os == "11")
       co_await webapp_legacy_flow(up, s);
@@ -262,6 +290,7 @@ void ums_service::start() {
   });
   server_->listen(cfg_.listener.listen, cfg_.listener.port);
   if (cfg_.listener.bound_to(server_->port()) && !web_origins_given_) cfg_.web_origins = cfg_.listener.own_origins();
+  start_cluster();  // (once the public URL names the port the kernel chose)
   for (auto& gw : gateways_) {
     // Without a CA file or pin, the gateway is trusted through the installation CA that signed it.
     gw->tls = std::make_unique<tls_client>(make_trust(gw->ca_file.empty() && gw->pin.empty() ? (env_.shared_dir / "ca.pem").string() : gw->ca_file, gw->pin));
@@ -303,6 +332,8 @@ void ums_service::session_started(shadow_session& s) {
 
 void ums_service::stop() {
   stopping_ = true;
+  cluster_timer_.cancel();
+  if (bus_) bus_->stop();
   if (server_) server_->stop();
   for (auto& gw : gateways_)
     if (gw->link) gw->link->close("server shutting down");

@@ -12,6 +12,7 @@
 #include "protocol/link_registry.hpp"
 #include "services/ums/audit.hpp"
 #include "services/ums/auth.hpp"
+#include "services/ums/cluster_bus.hpp"
 #include "services/ums/recordings.hpp"
 #include "services/ums/registry.hpp"
 #include "services/ums/device_certificates.hpp"
@@ -23,6 +24,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 
 namespace shadowlink::ums {
 
@@ -84,6 +86,9 @@ struct ums_settings {
   clock::duration write_stall = 30s;
   std::uint64_t audit_rotate_bytes = 64ull << 20;
   std::string postgresql;  // the registry's database ("": SQLite in the data directory)
+  // This node's name in a cluster (UMS nodes on one PostgreSQL database); its public_url must be
+  // its own address, not the load balancer's: devices and viewers open their tunnels there.
+  std::string node;
   recording_limits recordings;
   clock::duration heartbeat = 5s;  // told to devices in the welcome: how often they report
 };
@@ -102,7 +107,8 @@ class ums_service final : public service {
   awaitable<http_response> rest(const http_request& req, const std::string& peer);
   bool from_own_pages(const http_request& req) const;
   awaitable<http_response> create_session(const http_request& req, const std::string& user);
-  http_response list_devices(const http_request& req, const std::string& user);
+  // `elsewhere`: in a cluster, where the devices are online (cluster_presence()).
+  http_response list_devices(const http_request& req, const std::string& user, const std::map<std::string, registry::presence, std::less<>>& elsewhere);
   http_response list_sessions(const http_request& req, const std::string& user);
   awaitable<http_response> end_session_by(const http_request& req, std::string_view id, const std::string& user);
   awaitable<http_response> read_audit(const http_request& req);
@@ -179,6 +185,12 @@ class ums_service final : public service {
   void add_enrolled(std::map<std::string, device_record, std::less<>>& devices, device_groups& groups) const;
   device_record enrolled_record(const registry::device& d, const device_groups& groups) const;
   bool is_enrolled(const device_record& d) const;  // (not only configured under its id)
+  // In a cluster: a device enrolled through another node, read from the registry when it first
+  // comes here (its hello, a session for it); one removed through another node, forgotten.
+  awaitable<void> learn_enrolled(std::string id);
+  awaitable<void> learn_all_enrolled();  // (for the device list)
+  void know_enrolled(const registry::device& d);
+  void forget_enrolled(const std::string& id, const std::string& why);
   // Device settings (device_settings.cpp). A device's own word about itself, from its hello or
   // (`settings`) its device_settings: kept with it, and in the registry when it is enrolled and
   // something has changed.
@@ -192,14 +204,23 @@ class ums_service final : public service {
 
   // Device certificates (enrollment.cpp).
   // Whether a link presenting this certificate (name, fingerprint) is `device`'s; notes its use.
-  bool certificate_accepted(std::string_view device, std::string_view common_name, std::string_view fingerprint);
+  awaitable<bool> certificate_accepted(std::string device, std::string common_name, std::string fingerprint);
   // The answer to a device's certificate request: a `certificate`, or an `error` saying why not.
   // A link opened by a certificate may only renew for that certificate's key.
-  up::message issue_certificate(const std::string& device, const std::string& csr, std::string_view via, bool opened_by_certificate);
+  awaitable<up::message> issue_certificate(std::string device, std::string csr, std::string via, bool opened_by_certificate);
+  awaitable<void> answer_certificate_request(std::string device, std::string csr);  // (over the device's own link)
+  // The revoked certificate's fingerprint ("": there was none); throws if it cannot be recorded.
+  awaitable<std::string> revoke_certificate_of(std::string device);
+  // A device's certificate record: written to the registry, then applied to certs_; read again
+  // from the registry (in a cluster, where another node may have changed it).
+  awaitable<void> store_certificate(std::string device, issued_certificate c);
+  awaitable<void> refresh_certificate(std::string device);
+  std::set<std::string, std::less<>> certificates_pending_;  // devices whose certificate request is being answered
   awaitable<http_response> revoke_certificate(const http_request& req, std::string_view device, const std::string& user);
   // Closes the device's link (direct, or at its gateway) and tells every gateway that links opened
   // by `fingerprint` (if any) are no longer the device's.
-  void drop_device(const std::string& id, const std::string& fingerprint, const std::string& why);
+  // In a cluster the other nodes do the same (`from_node`: this is another node's word, not passed on).
+  void drop_device(const std::string& id, const std::string& fingerprint, const std::string& why, bool from_node = false);
   // DELETE /api/v1/devices/ID (admins): an enrolled device leaves the registry, its certificate is
   // revoked and its links close; it would need a new key to come back.
   awaitable<http_response> remove_enrolled(const http_request& req, std::string_view device, const std::string& user);
@@ -211,6 +232,28 @@ class ums_service final : public service {
   awaitable<http_response> session_state(const http_request& req, std::string id, std::string user);
 
   std::string scope(const shadow_session& s) const { return name_ + "/" + s.id; }
+
+  // A cluster of UMS nodes on one PostgreSQL database (cluster_routing.cpp): which node each
+  // online device is linked to, and step 2 and the device's answers for a session on another node
+  // than the device's link, passed between the two nodes (cluster_bus.hpp says how, and why).
+  bool clustered() const { return bus_ != nullptr; }
+  void start_cluster();
+  awaitable<void> keep_node_alive();
+  // Where a device not linked here is online, if it is (on a live node); nothing outside a cluster.
+  awaitable<std::optional<registry::presence>> where_is(std::string device);
+  awaitable<std::map<std::string, registry::presence, std::less<>>> cluster_presence();
+  // Why a session with a device on another node cannot be made (or nothing: it can).
+  static std::optional<std::string> cross_node_refusal(const registry::presence& p);
+  // Sends `m`, about `device`, to node `node`: "ask" (step 2), "report" (the device's answers), "end".
+  awaitable<void> send_to_node(std::string node, std::string what, std::string device, up::message m);
+  void post_to_node(const std::string& node, std::string_view what, const std::string& device, const up::message& m);
+  void on_node_message(std::string_view payload);
+  // Tells every other live node: "drop" (close the device's links), "forget" (an enrolled device removed).
+  void tell_other_nodes(const std::string& device, std::string what, const std::string& why);
+  void ask_for_node(const std::string& from, const std::string& device, up::message req);
+  // A device's message about a session: one of this node's, or one it relays for another node.
+  void session_report(const std::string& device, const up::message& m, const std::string& from_node);
+  void presence_changed(const std::string& device, const live_link* now);
 
   service_env env_;  // a copy: the one passed to the factory is temporary
   std::string name_;
@@ -253,6 +296,13 @@ class ums_service final : public service {
   std::deque<ended_session> recent_;  // newest last; bounded in number and age
   std::vector<std::unique_ptr<gateway>> gateways_;
   bool stopping_ = false;
+  // The cluster (cluster_routing.cpp); no bus outside a cluster.
+  struct relayed_session {
+    std::string node, device;
+  };
+  std::unique_ptr<cluster_bus> bus_;
+  std::map<std::string, relayed_session, std::less<>> relayed_;  // other nodes' sessions with devices linked here
+  net::steady_timer cluster_timer_{env_.ex};                     // the node's next "alive"
 };
 
 void register_ums(service_registry& r);

@@ -61,7 +61,11 @@ for d in tc-1 remote-1; do
   openssl verify -CAfile "$WORK/data/ca.pem" "$dir/device.pem" > /dev/null || fail "$d: the certificate is not the installation CA's"
   wait_field "$d" "d['certificate']['fingerprint']" "$(fingerprint "$dir/device.pem")" 5
 done
-[ "$(stat -c %a "$WORK/data/ums/device-certificates.json")" = 600 ] || fail "the UMS's certificate records are readable by others"
+# The records are in the registry (readable by the service user only), not in a file of their own.
+[ "$(stat -c %a "$WORK/data/ums/registry.sqlite3")" = 600 ] || fail "the UMS's registry is readable by others"
+[ ! -e "$WORK/data/ums/device-certificates.json" ] || fail "certificate records were written to device-certificates.json"
+RECORDS=$(python3 -c 'import sqlite3, sys; print(" ".join(r[0] for r in sqlite3.connect(sys.argv[1]).execute("SELECT device FROM device_certificates WHERE fingerprint != \x27\x27 ORDER BY device")))' "$WORK/data/ums/registry.sqlite3")
+[ "$RECORDS" = "remote-1 tc-1" ] || fail "the registry's certificate records are for: '$RECORDS'"
 
 step "restarted without a credential, both come back with their certificates alone and are shadowed"
 for d in tc1 remote1; do

@@ -1,6 +1,7 @@
 // The registry on both of its engines: an SQLite file, and a database of its own in the test
 // suite's PostgreSQL server (tests/support/postgresql.sh, a ctest fixture).
 #include "services/ums/registry.hpp"
+#include "services/ums/device_certificates.hpp"
 
 #include "framework/token.hpp"
 #include "tests/support/async.hpp"
@@ -145,6 +146,140 @@ TEST_CASE("a registry of schema version 3 gains the device's own settings: its n
   CHECK(d.last.ip == "10.0.0.7");
   CHECK(d.last.peer == "192.0.2.1");
   CHECK(d.last.at == now);
+}
+
+TEST_CASE("a registry of schema version 4 gains the cluster's nodes and presence and the device certificates, and keeps its devices") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  {
+    registry old(db.open(), 4);
+    REQUIRE(old.version() == 4);
+    auto key = old.create_key("", "admin", now, now + 3600).first;
+    REQUIRE(std::holds_alternative<registry::device>(old.enroll(key, "tc-8", "tc-8", 42)));
+  }
+  registry r(db.open());
+  CHECK(r.version() == registry::schema_version);
+  CHECK(r.devices().size() == 1);
+  CHECK(r.presences(0).empty());
+  CHECK(r.nodes(0).empty());
+  CHECK(r.certificates().empty());
+}
+
+TEST_CASE("a device is where its node last put it, while that node is alive, and a node that moved on leaves it alone") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  registry a(db.open()), b(db.open());  // two nodes on one database
+  a.node_alive("a", "wss://a.example:8443", now);
+  b.node_alive("b", "wss://b.example:8443", now);
+  a.set_presence("tc-1", {"a", "", "a", "12"}, now);
+  const auto seen_by_b = b.presence_of("tc-1", now - 15);
+  REQUIRE(seen_by_b);
+  CHECK(seen_by_b->node == "a");
+  CHECK(seen_by_b->url == "wss://a.example:8443");  // the node's own address, from its row
+  CHECK(seen_by_b->os == "12");
+  CHECK_FALSE(b.presence_of("tc-2", now - 15));
+
+  // The device reconnects to b before a notices its old link ended: a's late removal changes nothing.
+  b.set_presence("tc-1", {"b", "", "icg-1", "12"}, now + 1);
+  a.drop_presence("tc-1", "a");
+  REQUIRE(a.presence_of("tc-1", now - 15));
+  CHECK(a.presence_of("tc-1", now - 15)->node == "b");
+  CHECK(a.presence_of("tc-1", now - 15)->via == "icg-1");
+  b.drop_presence("tc-1", "b");
+  CHECK_FALSE(a.presence_of("tc-1", now - 15));
+
+  // A node not heard from since (killed) is where nothing is; a restarted node forgets its own.
+  a.set_presence("tc-3", {"a", "", "a", "12"}, now);
+  b.set_presence("tc-4", {"b", "", "b", "12"}, now);
+  b.node_alive("b", "wss://b.example:8443", now + 20);
+  CHECK_FALSE(b.presence_of("tc-3", now + 20 - 15));
+  CHECK(b.presences(now + 20 - 15).size() == 1);
+  CHECK(b.presences(now + 20 - 15).contains("tc-4"));
+  CHECK(b.nodes(now + 20 - 15).size() == 1);
+  CHECK(b.presences(0).size() == 2);  // (both rows are there: only liveness tells them apart)
+  b.clear_presence("b");
+  CHECK_FALSE(a.presence_of("tc-4", 0));
+  CHECK(a.presence_of("tc-3", 0));
+}
+
+TEST_CASE("device certificate records are kept whole and shared by the nodes of one database") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  registry a(db.open()), b(db.open());
+  CHECK_FALSE(b.certificate("tc-1"));
+  const issued_certificate c{"aa11", "bb22", "cc33", "2027-12-04T00:00:00Z", std::chrono::system_clock::time_point(std::chrono::seconds(now)),
+                             {"k1", "k2"}};
+  a.put_certificate("tc-1", c);
+  auto seen = b.certificate("tc-1");
+  REQUIRE(seen);
+  CHECK(seen->fingerprint == "aa11");
+  CHECK(seen->previous == "bb22");
+  CHECK(seen->key == "cc33");
+  CHECK(seen->not_after == "2027-12-04T00:00:00Z");
+  CHECK(seen->issued == c.issued);
+  CHECK(seen->revoked_keys == std::vector<std::string>{"k1", "k2"});
+  auto revoked = c;
+  revoked.fingerprint.clear();
+  revoked.previous.clear();
+  revoked.revoked_keys.push_back("cc33");
+  b.put_certificate("tc-1", revoked);
+  CHECK(a.certificate("tc-1")->fingerprint.empty());
+  CHECK(a.certificate("tc-1")->revoked_keys.size() == 3);
+  CHECK(a.certificates().size() == 1);
+}
+
+TEST_CASE("the certificate records of an earlier version's file move into the registry once, and the registry's own records win") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  registry r(db.open());
+  r.put_certificate("tc-2", {"newer", "", "k", "", std::chrono::system_clock::time_point(std::chrono::seconds(now)), {}});
+  const auto file = fs::path(shadowlink::testing::temp_dir()) / "device-certificates.json";
+  std::ofstream(file) << R"({"devices": {"tc-1": {"fingerprint": "f1", "previous": "", "key": "k1", "not_after": "2027-01-01T00:00:00Z",)"
+                         R"( "issued": 1800000000, "revoked_keys": ["old"]}, "tc-2": {"fingerprint": "older", "issued": 1}}})";
+  {
+    device_certificates certs(r, file);
+    CHECK(certs.imported() == 1);
+    CHECK(certs.accepts("tc-1", "f1"));
+    CHECK(certs.key_revoked("tc-1", "old"));
+    CHECK(certs.accepts("tc-2", "newer"));
+    CHECK_FALSE(certs.accepts("tc-2", "older"));
+  }
+  CHECK_FALSE(fs::exists(file));
+  CHECK(fs::exists(fs::path(file).concat(".imported")));
+  CHECK(r.certificate("tc-1")->fingerprint == "f1");
+  CHECK(r.certificate("tc-2")->fingerprint == "newer");
+  device_certificates again(r, file);  // (no file now: nothing more to import)
+  CHECK(again.imported() == 0);
+  CHECK(again.accepts("tc-1", "f1"));
+}
+
+TEST_CASE("a certificate record changes only when written: renewal keeps the previous one until the new one is presented, revocation remembers the key") {
+  const database db("sqlite");
+  registry r(db.open());
+  device_certificates certs(r, fs::path(shadowlink::testing::temp_dir()) / "none.json");
+  auto first = certs.next_issued("tc-1", "fp1", "key1", "2027-01-01T00:00:00Z");
+  CHECK_FALSE(certs.accepts("tc-1", "fp1"));  // (decided, not yet written)
+  r.put_certificate("tc-1", first);
+  certs.apply("tc-1", first);
+  CHECK(certs.accepts("tc-1", "fp1"));
+  CHECK_FALSE(certs.next_presented("tc-1", "fp1"));  // nothing to drop
+  auto renewed = certs.next_issued("tc-1", "fp2", "key2", "2028-01-01T00:00:00Z");
+  certs.apply("tc-1", renewed);
+  CHECK(certs.accepts("tc-1", "fp1"));
+  CHECK(certs.accepts("tc-1", "fp2"));
+  auto presented = certs.next_presented("tc-1", "fp2");
+  REQUIRE(presented);
+  certs.apply("tc-1", *presented);
+  CHECK_FALSE(certs.accepts("tc-1", "fp1"));
+  auto revoked = certs.next_revoked("tc-1");
+  REQUIRE(revoked);
+  certs.apply("tc-1", *revoked);
+  CHECK_FALSE(certs.accepts("tc-1", "fp2"));
+  CHECK(certs.key_revoked("tc-1", "key2"));
+  CHECK_FALSE(certs.key_revoked("tc-1", "key1"));
+  CHECK_FALSE(certs.next_revoked("tc-1"));
+}
+
+TEST_CASE("notifications go to the PostgreSQL registry's listeners only, and an SQLite registry has none to send") {
+  const database db("sqlite");
+  registry r(db.open());
+  CHECK_THROWS_AS(r.notify("shadowlink-node-a", "{}"), std::logic_error);
 }
 
 TEST_CASE("a registry newer than the UMS is refused rather than used") {

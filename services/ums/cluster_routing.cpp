@@ -1,0 +1,240 @@
+// Several UMS nodes on one PostgreSQL database. Each node writes which of its devices are online
+// (the registry's presence table) and says every few seconds that it is alive. A console or a
+// browser may reach any node; when the device's UP link is on another node, the session still
+// runs where it was asked for: that node sends step 2 to the device's node, which passes it down
+// the device's link and passes the device's answers back. The device opens its tunnel to the
+// session's node (the request's tunnel URL names it), so the VNC data crosses no second node.
+#include "framework/log.hpp"
+#include "framework/offload.hpp"
+#include "services/ums/ums_service.hpp"
+
+#include <boost/json.hpp>
+
+namespace shadowlink::ums {
+namespace json = boost::json;
+
+namespace {
+constexpr auto node_heartbeat = 5s;
+// A node not heard from in three heartbeats is dead (killed, or cut off from the database): where
+// its devices were, they are not any more.
+constexpr std::int64_t node_alive_s = 15;
+// Bounds the sessions relayed for other nodes (each ends with the device's answer or its end).
+constexpr std::size_t max_relayed = 4096;
+}  // namespace
+
+void ums_service::start_cluster() {
+  if (cfg_.postgresql.empty()) return;
+  // (On the event loop, once, at start: as the registry's other start-up reads.)
+  registry_->node_alive(cfg_.node, cfg_.listener.public_url, unix_now());
+  registry_->clear_presence(cfg_.node);  // what it had online before a restart, it has not now
+  bus_ = std::make_unique<cluster_bus>(cfg_.postgresql, cfg_.node);
+  online_.on_attached = [this](const std::string& id, const up::link_registry<live_link>::entry& now) { presence_changed(id, &now.info); };
+  env_.tasks.spawn(bus_->run([this](std::string_view payload) { on_node_message(payload); }), name_ + "/cluster");
+  env_.tasks.spawn(keep_node_alive(), name_ + "/cluster");
+  log::info(name_, "cluster node ", cfg_.node, " at ", cfg_.listener.public_url);
+}
+
+awaitable<void> ums_service::keep_node_alive() {
+  while (!stopping_) {
+    cluster_timer_.expires_after(node_heartbeat);
+    auto [ec] = co_await cluster_timer_.async_wait(use_tuple);
+    if (ec || stopping_) break;
+    try {
+      std::function<bool()> alive = [this] {
+        registry_->node_alive(cfg_.node, cfg_.listener.public_url, unix_now());
+        return true;
+      };
+      co_await offload(registry_thread_, std::move(alive));
+    } catch (const std::exception& e) {
+      log::warn(name_, "cluster: cannot tell the database this node is alive: ", e.what());
+    }
+  }
+}
+
+// Each change is written in the order it happened (one registry thread, first in, first out).
+void ums_service::presence_changed(const std::string& device, const live_link* now) {
+  if (!clustered()) return;
+  std::function<bool()> write;
+  if (now) {
+    const auto via = now->gw ? now->connector : cfg_.node;
+    registry::presence p{cfg_.node, cfg_.listener.public_url, via, devices_.contains(device) ? devices_.at(device).os : ""};
+    write = [this, device, p] {
+      registry_->set_presence(device, p, unix_now());
+      return true;
+    };
+  } else {
+    write = [this, device] {
+      registry_->drop_presence(device, cfg_.node);
+      return true;
+    };
+  }
+  env_.tasks.spawn(
+      [](ums_service& self, std::function<bool()> w, std::string device) -> awaitable<void> {
+        try {
+          co_await offload(self.registry_thread_, std::move(w));
+        } catch (const std::exception& e) {
+          log::warn(self.name_, "cluster: cannot record where device ", device, " is online: ", e.what());
+        }
+      }(*this, std::move(write), device),
+      name_ + "/cluster");
+}
+
+awaitable<std::optional<registry::presence>> ums_service::where_is(std::string device) {
+  if (!clustered()) co_return std::nullopt;
+  std::function<std::optional<registry::presence>()> read = [this, device] { return registry_->presence_of(device, unix_now() - node_alive_s); };
+  auto p = co_await offload(registry_thread_, std::move(read));
+  // (Its link here just ended, and the row saying so is being deleted: it is offline.)
+  if (p && p->node == cfg_.node) p.reset();
+  co_return p;
+}
+
+awaitable<std::map<std::string, registry::presence, std::less<>>> ums_service::cluster_presence() {
+  if (!clustered()) co_return std::map<std::string, registry::presence, std::less<>>{};
+  std::function<std::map<std::string, registry::presence, std::less<>>()> read = [this] {
+    return registry_->presences(unix_now() - node_alive_s);
+  };
+  co_return co_await offload(registry_thread_, std::move(read));
+}
+
+std::optional<std::string> ums_service::cross_node_refusal(const registry::presence& p) {
+  if (p.via != p.node) return "device is behind gateway " + p.via + " of node " + p.node + ": ask that node (sessions over a gateway do not cross nodes yet)";
+  if (p.os == "11") return "device is an OS 11 device linked to node " + p.node + ": ask that node (OS 11 sessions do not cross nodes yet)";
+  return std::nullopt;
+}
+
+awaitable<void> ums_service::send_to_node(std::string node, std::string what, std::string device, up::message m) {
+  const auto payload = json::serialize(json::object{{"from", cfg_.node}, {"what", what}, {"device", device}, {"up", up::serialize(m)}});
+  // PostgreSQL's limit for a notification is 8000 bytes; these are a few hundred.
+  if (payload.size() > 7900) throw std::length_error("message for node " + node + " too long");
+  std::function<bool()> send = [this, channel = cluster_bus::channel_of(node), payload] {
+    registry_->notify(channel, payload);
+    return true;
+  };
+  co_await offload(registry_thread_, std::move(send));
+}
+
+void ums_service::post_to_node(const std::string& node, std::string_view what, const std::string& device, const up::message& m) {
+  env_.tasks.spawn(
+      [](ums_service& self, std::string node, std::string what, std::string device, up::message m) -> awaitable<void> {
+        try {
+          co_await self.send_to_node(node, what, device, std::move(m));
+        } catch (const std::exception& e) {
+          log::warn(self.name_, "cluster: cannot pass device ", device, "'s message to node ", node, ": ", e.what());
+        }
+      }(*this, node, std::string(what), device, m),
+      name_ + "/cluster");
+}
+
+// From another node, through the database: its sessions' step 2 and end for devices linked here,
+// or (for sessions here) the device's answers its node passes back.
+void ums_service::on_node_message(std::string_view payload) {
+  std::string from, what, device;
+  up::message m;
+  try {
+    auto v = json::parse(payload).as_object();
+    from = json::value_to<std::string>(v.at("from"));
+    what = json::value_to<std::string>(v.at("what"));
+    device = json::value_to<std::string>(v.at("device"));
+    m = up::parse(json::value_to<std::string>(v.at("up")));
+  } catch (const std::exception& e) {
+    log::warn(name_, "cluster: unreadable message from another node: ", e.what());
+    return;
+  }
+  if (what == "ask") return ask_for_node(from, device, std::move(m));
+  if (what == "report") return session_report(device, m, from);
+  if (what == "end") {
+    auto r = relayed_.find(m.session_id);
+    if (r == relayed_.end() || r->second.node != from || r->second.device != device) return;
+    relayed_.erase(r);
+    if (auto* e = online_.find(device); e && !e->info.gw) e->l->send(m);
+    return;
+  }
+  if (what == "drop") return drop_device(device, "", m.reason, true);
+  if (what == "forget") {
+    drop_device(device, "", m.reason, true);
+    return forget_enrolled(device, m.reason);
+  }
+  log::warn(name_, "cluster: unknown message '", what.substr(0, 32), "' from node ", from);
+}
+
+void ums_service::tell_other_nodes(const std::string& device, std::string what, const std::string& why) {
+  if (!clustered()) return;
+  up::message m;
+  m.type = up::kind::device_revoked;  // (its words: which device, and why)
+  m.device_id = device;
+  m.reason = why;
+  env_.tasks.spawn(
+      [](ums_service& self, std::string device, std::string what, up::message m) -> awaitable<void> {
+        std::function<std::map<std::string, std::string, std::less<>>()> read = [&self] { return self.registry_->nodes(unix_now() - node_alive_s); };
+        std::map<std::string, std::string, std::less<>> nodes;
+        try {
+          nodes = co_await offload(self.registry_thread_, std::move(read));
+        } catch (const std::exception& e) {
+          log::warn(self.name_, "cluster: cannot tell the other nodes about device ", device, ": ", e.what());
+        }
+        for (const auto& [node, url] : nodes)
+          if (node != self.cfg_.node) self.post_to_node(node, what, device, m);
+      }(*this, device, std::move(what), std::move(m)),
+      name_ + "/cluster");
+}
+
+// Step 2 of a session on node `from` for a device linked here: down the device's link, and its
+// answers back to `from` (session_report).
+void ums_service::ask_for_node(const std::string& from, const std::string& device, up::message req) {
+  auto refuse = [&](std::string why) {
+    up::message no;
+    no.type = up::kind::shadow_refused;
+    no.session_id = req.session_id;
+    no.reason = std::move(why);
+    post_to_node(from, "report", device, no);
+  };
+  auto* e = online_.find(device);
+  if (req.type != up::kind::shadow_request || !e || e->info.gw) return refuse("device is no longer linked to node " + cfg_.node);
+  if (relayed_.size() >= max_relayed) return refuse("node " + cfg_.node + " relays too many sessions");
+  log::info(name_, "device ", device, ": shadow request ", req.session_id, " of node ", from);
+  relayed_[req.session_id] = {from, device};
+  if (!e->l->send(req)) {
+    relayed_.erase(req.session_id);
+    refuse("device link is congested");
+  }
+}
+
+// A device's message about session `m.session_id`: from its own link here (`from_node` empty), or
+// passed back by the node its link is on. A session another node asked for is passed on to it.
+void ums_service::session_report(const std::string& device, const up::message& m, const std::string& from_node) {
+  auto s = sessions_.find(m.session_id);
+  if (s == sessions_.end()) {
+    auto r = relayed_.find(m.session_id);
+    if (!from_node.empty() || r == relayed_.end() || r->second.device != device) return;
+    post_to_node(r->second.node, "report", device, m);
+    if (m.type == up::kind::shadow_refused || m.type == up::kind::shadow_ended) relayed_.erase(r);
+    return;
+  }
+  auto& session = *s->second;
+  // Only the device the session is for may answer for it, and only through the node it is linked to.
+  if (session.device_id != device || session.device_node != from_node) return;
+  switch (m.type) {
+    case up::kind::heartbeat:
+      session.last_report = clock::now();
+      return;
+    case up::kind::shadow_asking:
+      return device_asking(session);
+    case up::kind::tunnel_arrived:  // OS 11: the viewer reached the device's legacy port
+      session.reports.post(m);
+      return;
+    case up::kind::shadow_ended:
+      log::info(scope(session), "device reports the session ended: ", m.reason);
+      session.reports.post(m);
+      // (Its link on the other node ended before its tunnel came: nothing else will tell us.)
+      if (!from_node.empty() && !session.active) session.stop(m.reason);
+      return;
+    case up::kind::shadow_accepted:
+    case up::kind::shadow_refused:
+      session.device_answer.deliver(m);
+      return;
+    default:
+      return;
+  }
+}
+
+}  // namespace shadowlink::ums

@@ -1,0 +1,65 @@
+// The registry's cluster tables: nodes and device presence (registry.hpp).
+#include "services/ums/registry.hpp"
+
+#include <stdexcept>
+
+namespace shadowlink::ums {
+
+namespace {
+constexpr const char* present =
+    "SELECT p.device, p.node, n.url, p.via, p.os FROM presence p JOIN nodes n ON n.name = p.node WHERE n.seen >= ?1";
+
+registry::presence presence_of_row(const sql_row& r) { return {r.text(1), r.text(2), r.text(3), r.text(4)}; }
+}  // namespace
+
+void registry::node_alive(const std::string& node, const std::string& url, std::int64_t now) {
+  std::lock_guard lock(m_);
+  db_->run("INSERT INTO nodes (name, url, seen) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET url = excluded.url, seen = excluded.seen",
+           {node, url, now});
+}
+
+void registry::clear_presence(const std::string& node) {
+  std::lock_guard lock(m_);
+  db_->run("DELETE FROM presence WHERE node = ?1", {node});
+}
+
+void registry::set_presence(const std::string& device, const presence& where, std::int64_t now) {
+  std::lock_guard lock(m_);
+  db_->run("INSERT INTO presence (device, node, via, os, since) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (device) DO UPDATE SET"
+           " node = excluded.node, via = excluded.via, os = excluded.os, since = excluded.since",
+           {device, where.node, where.via, where.os, now});
+}
+
+void registry::drop_presence(const std::string& device, const std::string& node) {
+  std::lock_guard lock(m_);
+  db_->run("DELETE FROM presence WHERE device = ?1 AND node = ?2", {device, node});
+}
+
+std::optional<registry::presence> registry::presence_of(const std::string& device, std::int64_t alive_since) const {
+  std::lock_guard lock(m_);
+  const auto rows = db_->query(std::string(present) + " AND p.device = ?2", {alive_since, device});
+  if (rows.empty()) return std::nullopt;
+  return presence_of_row(rows[0]);
+}
+
+std::map<std::string, registry::presence, std::less<>> registry::presences(std::int64_t alive_since) const {
+  std::lock_guard lock(m_);
+  std::map<std::string, presence, std::less<>> out;
+  for (const auto& r : db_->query(present, {alive_since})) out.emplace(r.text(0), presence_of_row(r));
+  return out;
+}
+
+std::map<std::string, std::string, std::less<>> registry::nodes(std::int64_t alive_since) const {
+  std::lock_guard lock(m_);
+  std::map<std::string, std::string, std::less<>> out;
+  for (const auto& r : db_->query("SELECT name, url FROM nodes WHERE seen >= ?1", {alive_since})) out.emplace(r.text(0), r.text(1));
+  return out;
+}
+
+void registry::notify(const std::string& channel, const std::string& payload) {
+  if (db_->engine() != sql_engine::kind::postgresql) throw std::logic_error("notifications need the PostgreSQL registry");
+  std::lock_guard lock(m_);
+  db_->query("SELECT pg_notify(?1, ?2)", {channel, payload});
+}
+
+}  // namespace shadowlink::ums

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Three UMS nodes on one PostgreSQL database behind haproxy (TCP, TLS passed through): devices
+# link to whichever node the load balancer picks; a console on another node shadows them (the
+# session is made where it was asked for, step 2 and the device's answers pass through the
+# device's node, the device's tunnel comes to the session's node); every node lists where each
+# device is online; a node killed with SIGKILL loses its devices to the other nodes within their
+# back-off, and they are shadowed there.
+source "$(dirname "$0")/lib.sh"
+
+[ -r "${SHADOWLINK_TEST_POSTGRESQL:-}" ] || fail "test bug: SHADOWLINK_TEST_POSTGRESQL names no connection string"
+PG_SERVER=$(cat "$SHADOWLINK_TEST_POSTGRESQL")
+PG_DB=cluster_$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
+psql "$PG_SERVER dbname=postgres" -qc "CREATE DATABASE $PG_DB" || fail "cannot create the test database"
+secret "$(cut -d: -f5 "$(sed -n 's/.*passfile=\([^ ]*\).*/\1/p' <<<"$PG_SERVER")")"
+sql() { psql "$PG_SERVER dbname=$PG_DB" -Atc "$1"; }
+
+step "start Xvnc and three UMS nodes a, b and c on one database"
+start_xvnc
+write_ums_config "$WORK/ums.json"
+declare -A NODE_PID NODE_PORT
+for n in a b c; do
+  python3 - "$WORK/ums.json" "$WORK/ums-$n.json" "$n" "$PG_SERVER dbname=$PG_DB" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+ums = config["services"][0]
+ums["name"] = "ums-" + sys.argv[3]  # (a data directory of its own; the installation CA is shared)
+ums["settings"].update({"node": sys.argv[3], "postgresql": sys.argv[4],
+                        "device_groups": [{"name": "lab", "devices": [], "consent": "none"}]})
+json.dump(config, open(sys.argv[2], "w"), indent=1)
+PY
+  start_daemon "ums-$n" "$WORK/ums-$n.json"; NODE_PID[$n]=$LAST_PID
+  NODE_PORT[$n]=$(daemon_port "ums-$n")  # (a first: it makes the installation CA the others use)
+  wait_log "ums-$n" "listening for the other nodes' messages" 15
+done
+[ "$(sql "SELECT count(*) FROM nodes")" = 3 ] || fail "the nodes table holds: $(sql "SELECT * FROM nodes")"
+
+step "haproxy in front of them: TCP mode, TLS passed through, health checks"
+hold_port; HA_PORT=$HELD_PORT
+cat > "$WORK/haproxy.cfg" <<CFG
+global
+  maxconn 2000
+defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 1h
+  timeout server 1h
+  retries 2
+  option redispatch
+frontend ums
+  bind 127.0.0.1:$HA_PORT
+  default_backend nodes
+backend nodes
+  balance roundrobin
+  server a 127.0.0.1:${NODE_PORT[a]} check inter 500 fall 2 rise 2
+  server b 127.0.0.1:${NODE_PORT[b]} check inter 500 fall 2 rise 2
+  server c 127.0.0.1:${NODE_PORT[c]} check inter 500 fall 2 rise 2
+CFG
+release_port "$HELD_PID"
+start haproxy haproxy -db -f "$WORK/haproxy.cfg"
+wait_port "$HA_PORT" 10
+
+step "devices tc-1 and tc-2 link through haproxy"
+for d in 1 2; do
+  write_device_config "$WORK/tc$d.json" "tc-$d" "tc-$d-credential" "wss://127.0.0.1:$HA_PORT/up" "$VNC_SOCKET"
+  start "device-$d" "$BIN/shadowlinkd" --config "$WORK/tc$d.json"
+done
+# node_of DEVICE: the node the device's link is on now, by the database.
+node_of() { sql "SELECT node FROM presence WHERE device = '$1'"; }
+wait_presence() {  # wait_presence DEVICE [NOT_NODE]: until the device is online on a node (other than NOT_NODE)
+  local n
+  for _ in $(seq 150); do
+    n=$(node_of "$1")
+    [ -n "$n" ] && [ "$n" != "${2:-}" ] && { echo "$n"; return 0; }
+    sleep 0.1
+  done
+  fail "$1 is not online on a node${2:+ other than $2} within 15 s: $(sql "SELECT * FROM presence")"
+}
+HOME_1=$(wait_presence tc-1)
+HOME_2=$(wait_presence tc-2)
+wait_log "ums-$HOME_1" "device tc-1 online" 10
+echo "tc-1 is linked to node $HOME_1, tc-2 to node $HOME_2"
+# other_node NODE...: a node that is none of these.
+other_node() { for n in a b c; do [[ " $* " == *" $n "* ]] || { echo "$n"; return 0; }; done; }
+cli_at() { echo "$BIN/shadowlink" --server "https://127.0.0.1:$1" --ca "$WORK/data/ca.pem" --token "$API_TOKEN"; }
+
+step "every node lists both devices online, and where"
+for n in a b c; do
+  curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" \
+    "https://127.0.0.1:${NODE_PORT[$n]}/api/v1/devices" > "$WORK/devices-$n.json"
+  python3 - "$WORK/devices-$n.json" "$HOME_1" "$HOME_2" <<'PY' || fail "node $n's device list: $(cat "$WORK/devices-$n.json")"
+import json, sys
+devices = {d["id"]: d for d in json.load(open(sys.argv[1]))["devices"]}
+for device, node in (("tc-1", sys.argv[2]), ("tc-2", sys.argv[3])):
+    d = devices[device]
+    assert d["online"] is True and d["node"] == node, (device, d)
+PY
+done
+echo "ok: the three nodes list tc-1 on $HOME_1 and tc-2 on $HOME_2"
+
+step "a console on another node than tc-1's shadows it: the picture is tc-1's screen"
+ASK_AT=$(other_node "$HOME_1")
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$ASK_AT]}")"
+"${CLI[@]}" snapshot tc-1 "$WORK/cross.png" > "$WORK/cross.log" 2>&1 || fail "cross-node snapshot: $(cat "$WORK/cross.log")"
+check_checkerboard "$WORK/cross.png"
+SESSION=$(grep -o "/s-[0-9a-f]*\] device tc-1 is linked to node $HOME_1" "$WORK/ums-$ASK_AT.log" | tail -1 | sed 's#/\(s-[0-9a-f]*\)\].*#\1#')
+[ -n "$SESSION" ] || fail "node $ASK_AT did not route the session to node $HOME_1"
+grep -q "device tc-1: shadow request $SESSION of node $ASK_AT" "$WORK/ums-$HOME_1.log" || fail "node $HOME_1 did not pass on $SESSION"
+# The VNC data ran at the session's node: the device's tunnel came there, not to the device's node.
+grep -q "$SESSION.*active: viewer .* <-> device" "$WORK/ums-$ASK_AT.log" || fail "$SESSION was not spliced at node $ASK_AT"
+if grep -q "$SESSION.*active" "$WORK/ums-$HOME_1.log"; then fail "$SESSION was spliced at the device's node $HOME_1 too"; fi
+wait_log "ums-$ASK_AT" "$SESSION.*AUDIT session ended" 10
+
+step "the same through haproxy, whichever node it reaches (the console follows the session's node), and the Web App's way"
+read -ra CLI <<<"$(cli_at "$HA_PORT")"
+for i in 1 2 3; do
+  "${CLI[@]}" snapshot "tc-$(( i % 2 + 1 ))" "$WORK/lb-$i.png" > "$WORK/lb-$i.log" 2>&1 || fail "snapshot through haproxy ($i): $(cat "$WORK/lb-$i.log")"
+  check_checkerboard "$WORK/lb-$i.png"
+done
+WEB_AT=$(other_node "$HOME_2")
+"$BIN/shadowlink" --server "https://127.0.0.1:${NODE_PORT[$WEB_AT]}" --ca "$WORK/data/ca.pem" -u admin -p "$ADMIN_PASSWORD" \
+  snapshot tc-2 "$WORK/web.png" --webapp > "$WORK/web.log" 2>&1 || fail "Web App snapshot at node $WEB_AT: $(cat "$WORK/web.log")"
+check_checkerboard "$WORK/web.png"
+grep -q "device tc-2 is linked to node $HOME_2" "$WORK/ums-$WEB_AT.log" || fail "node $WEB_AT's Web App session did not go through node $HOME_2"
+
+step "a device enrolls with a key made on one node, through haproxy; another node shadows it; a third removes it, and its link closes"
+read -ra CLI <<<"$(cli_at "${NODE_PORT[a]}")"
+KEY=$("${CLI[@]}" enrollment-key create --folder lab --valid-for 600 2> "$WORK/key.err") || fail "enrollment-key create: $(cat "$WORK/key.err")"
+secret "$KEY"
+write_device_config "$WORK/tc9.json" tc-9 unused "wss://127.0.0.1:$HA_PORT/up" "$VNC_SOCKET"
+sed -i "s#\"credential_file\": \"[^\"]*\"#\"enrollment_key_file\": \"$(credential_file "$KEY")\"#" "$WORK/tc9.json"
+grep -q enrollment_key_file "$WORK/tc9.json" || fail "test bug: no enrollment key in tc-9's config"
+start device-9 "$BIN/shadowlinkd" --config "$WORK/tc9.json"; TC9_PID=$LAST_PID
+HOME_9=$(wait_presence tc-9)
+for _ in $(seq 100); do [ -s "$WORK/device-data/tc-9/device.pem" ] && break; sleep 0.1; done
+[ -s "$WORK/device-data/tc-9/device.pem" ] || fail "tc-9 got no certificate"
+[ "$(sql "SELECT count(*) FROM device_certificates WHERE device = 'tc-9' AND fingerprint != ''")" = 1 ] || fail "tc-9's certificate is not in the registry"
+# It comes back with its certificate alone, through haproxy: whichever node it reaches knows it.
+kill "$TC9_PID"; wait "$TC9_PID" 2> /dev/null || true
+for _ in $(seq 50); do [ -z "$(node_of tc-9)" ] && break; sleep 0.1; done
+start device-9-again "$BIN/shadowlinkd" --config "$WORK/tc9.json"; TC9_PID=$LAST_PID
+HOME_9=$(wait_presence tc-9)
+wait_log device-9-again "device certificate" 10
+SHADOW_AT=$(other_node "$HOME_9")
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$SHADOW_AT]}")"
+"${CLI[@]}" snapshot tc-9 "$WORK/tc9.png" > "$WORK/tc9-snap.log" 2>&1 || fail "tc-9 from node $SHADOW_AT: $(cat "$WORK/tc9-snap.log")"
+check_checkerboard "$WORK/tc9.png"
+REMOVE_AT=$(other_node "$HOME_9" "$SHADOW_AT")
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$REMOVE_AT]}")"
+"${CLI[@]}" remove-device tc-9 > "$WORK/remove.log" 2>&1 || fail "remove-device at node $REMOVE_AT: $(cat "$WORK/remove.log")"
+wait_log "ums-$HOME_9" "device tc-9 offline" 5
+wait_log "ums-$SHADOW_AT" "device tc-9 forgotten: device removed" 5
+for _ in $(seq 30); do [ -z "$(node_of tc-9)" ] || fail "tc-9 came back on node $(node_of tc-9) after its removal"; sleep 0.1; done
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$SHADOW_AT]}")"
+if "${CLI[@]}" snapshot tc-9 "$WORK/gone.png" > "$WORK/gone.log" 2>&1; then fail "removed tc-9 was shadowed at node $SHADOW_AT"; fi
+grep -q "unknown device\|device is offline" "$WORK/gone.log" || fail "unclear refusal: $(cat "$WORK/gone.log")"
+kill "$TC9_PID"; wait "$TC9_PID" 2> /dev/null || true
+
+step "tc-2's certificate is revoked on a node its link is not on: its link closes there within seconds"
+REVOKE_AT=$(other_node "$HOME_2")
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$REVOKE_AT]}")"
+"${CLI[@]}" revoke-certificate tc-2 > "$WORK/revoke.log" 2>&1 || fail "revoke at node $REVOKE_AT: $(cat "$WORK/revoke.log")"
+wait_log "ums-$HOME_2" "device tc-2 offline" 5
+for _ in $(seq 30); do [ -z "$(node_of tc-2)" ] || fail "tc-2 came back on node $(node_of tc-2) with its revoked certificate"; sleep 0.1; done
+grep -q "device certificate not accepted" "$WORK/device-2.log" || fail "tc-2 was not told its certificate is refused"
+
+step "node $HOME_1 is killed with SIGKILL: tc-1 comes back through haproxy on another node and is shadowed there"
+kill -KILL "${NODE_PID[$HOME_1]}"
+NEW_1=$(wait_presence tc-1 "$HOME_1")
+echo "tc-1 moved from node $HOME_1 to node $NEW_1"
+wait_log "ums-$NEW_1" "device tc-1 online" 10
+ASK_AT=$(other_node "$HOME_1" "$NEW_1")
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$ASK_AT]}")"
+for _ in $(seq 20); do  # (a node learns the killed one is dead from its silence: 15 s at most)
+  "${CLI[@]}" snapshot tc-1 "$WORK/after-kill.png" > "$WORK/after-kill.log" 2>&1 && break
+  sleep 1
+done
+check_checkerboard "$WORK/after-kill.png"
+# What the killed node wrote is still there: its row, and the audit record of every session it
+# logged as ended (written before it was logged).
+[ "$(sql "SELECT count(*) FROM nodes WHERE name = '$HOME_1'")" = 1 ] || fail "node $HOME_1's row is gone"
+ENDED=$(grep -o 'ums-[abc]/s-[0-9a-f]*\] AUDIT session ended' "$WORK/ums-$HOME_1.log" | sed 's#.*/\(s-[0-9a-f]*\)\].*#\1#' || true)
+for s in $ENDED; do
+  grep -q "\"session\":\"$s\".*\"event\":\"session_ended\"\|\"event\":\"session_ended\".*\"session\":\"$s\"" "$WORK/data/ums-$HOME_1/audit.jsonl" \
+    || fail "session $s's end is not in node $HOME_1's audit trail"
+done
+echo "ok: node $HOME_1's audit trail holds the end of its $(wc -w <<<"$ENDED") session(s)"
+
+echo "PASS: cluster"
