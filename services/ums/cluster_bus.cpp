@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -53,10 +54,15 @@ void cluster_bus::stop() {
   if (socket_) socket_->close();
 }
 
-awaitable<void> cluster_bus::run(std::function<void(std::string_view)> deliver) {
+awaitable<void> cluster_bus::run(std::function<void(std::string_view)> deliver, std::function<void()> listening) {
   auto ex = co_await net::this_coro::executor;
   auto pause = 1s;
-  while (!stopped_) {
+  for (bool first = true; !stopped_; first = false) {
+    if (!first) {
+      co_await sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::seconds(16));
+      if (stopped_) break;
+    }
     connection c;
     try {
       std::function<connection()> open = [this] { return listen_on(conninfo_, channel_); };
@@ -64,19 +70,18 @@ awaitable<void> cluster_bus::run(std::function<void(std::string_view)> deliver) 
     } catch (const std::exception& e) {
       log::warn(scope_, "cannot listen for the other nodes' messages: ", e.what(), "; trying again in ", pause.count(), " s");
     }
-    if (!c) {
-      co_await sleep_for(pause);
-      pause = std::min(pause * 2, std::chrono::seconds(16));
+    if (!c || stopped_) continue;
+    const int fd = ::dup(PQsocket(c.get()));
+    if (fd < 0) {
+      log::warn(scope_, "cannot watch the database connection: ", std::strerror(errno), "; trying again in ", pause.count(), " s");
       continue;
     }
-    if (stopped_) break;
-    pause = 1s;
-    const int fd = ::dup(PQsocket(c.get()));
-    if (fd < 0) throw system_error(error_code(errno, boost::system::system_category()), "dup");
     net::posix::stream_descriptor socket(ex, fd);
     socket_ = &socket;
     on_exit forget([this] { socket_ = nullptr; });
     log::info(scope_, "listening for the other nodes' messages (channel ", channel_, ")");
+    listening();
+    const auto since = clock::now();
     for (;;) {
       auto [ec] = co_await socket.async_wait(net::posix::descriptor_base::wait_read, use_tuple);
       if (ec == net::error::operation_aborted || stopped_) co_return;  // (stopped, or the task cancelled)
@@ -91,6 +96,7 @@ awaitable<void> cluster_bus::run(std::function<void(std::string_view)> deliver) 
         deliver(payload);
       }
     }
+    if (clock::now() - since > 60s) pause = 1s;  // (it held a while: the next loss starts the back-off anew)
   }
 }
 

@@ -28,8 +28,9 @@ class cluster_bus {
   static std::string channel_of(std::string_view node);
 
   // Listens until stop() or its task's cancellation: connects (again, after a pause, when the
-  // connection is lost) and hands each notification's payload to `deliver`, on the caller's executor.
-  awaitable<void> run(std::function<void(std::string_view payload)> deliver);
+  // connection is lost) and hands each notification's payload to `deliver`, on the caller's
+  // executor; `listening` is called at every (re)connection (what was sent meanwhile is lost).
+  awaitable<void> run(std::function<void(std::string_view payload)> deliver, std::function<void()> listening);
   void stop();
 
  private:

@@ -15,6 +15,11 @@ namespace json = boost::json;
 
 namespace {
 constexpr auto node_heartbeat = 5s;
+constexpr auto presence_every = 1s;            // how often presence changes are written
+constexpr std::size_t presence_batch = 1000;  // changes a transaction
+// How often the links held here are checked against the registry (and at every reconnection of
+// the bus): another node's word that a certificate was revoked or a device removed may be lost.
+constexpr auto links_check_every = 30s;
 // A node not heard from in three heartbeats is dead (killed, or cut off from the database): where
 // its devices were, they are not any more.
 constexpr std::int64_t node_alive_s = 15;
@@ -24,21 +29,47 @@ constexpr std::size_t max_relayed = 4096;
 
 void ums_service::start_cluster() {
   if (cfg_.postgresql.empty()) return;
-  // (On the event loop, once, at start: as the registry's other start-up reads.)
+  // (On the event loop, once, at start: as the registry's other start-up reads.) Two nodes under
+  // one name would take each other's devices and messages.
+  const auto alive = registry_->nodes(unix_now() - node_alive_s);
+  if (auto same = alive.find(cfg_.node); same != alive.end() && same->second != cfg_.listener.public_url)
+    throw config_error(name_ + ".node: node " + cfg_.node + " is already in the cluster, at " + same->second + ": give each node a name of its own");
   registry_->node_alive(cfg_.node, cfg_.listener.public_url, unix_now());
   registry_->clear_presence(cfg_.node);  // what it had online before a restart, it has not now
   bus_ = std::make_unique<cluster_bus>(cfg_.postgresql, cfg_.node);
   online_.on_attached = [this](const std::string& id, const up::link_registry<live_link>::entry& now) { presence_changed(id, &now.info); };
-  env_.tasks.spawn(bus_->run([this](std::string_view payload) { on_node_message(payload); }), name_ + "/cluster");
+  env_.tasks.spawn(bus_->run([this](std::string_view payload) { on_node_message(payload); }, [this] { links_checked_ = {}; }),
+                   name_ + "/cluster");
   env_.tasks.spawn(keep_node_alive(), name_ + "/cluster");
   log::info(name_, "cluster node ", cfg_.node, " at ", cfg_.listener.public_url);
 }
 
+void ums_service::leave_cluster() {
+  cluster_timer_.cancel();
+  if (!bus_) return;
+  bus_->stop();
+  try {
+    // (Once, stopping, on the event loop: bounded by the registry's timeouts.)
+    registry_->node_alive(cfg_.node, cfg_.listener.public_url, 0);
+    registry_->clear_presence(cfg_.node);
+  } catch (const std::exception& e) {
+    log::warn(name_, "cluster: cannot tell the database this node stops (the others will notice within ", node_alive_s, " s): ", e.what());
+  }
+}
+
 awaitable<void> ums_service::keep_node_alive() {
+  auto said_alive = clock::now();
   while (!stopping_) {
-    cluster_timer_.expires_after(node_heartbeat);
+    cluster_timer_.expires_after(presence_every);
     auto [ec] = co_await cluster_timer_.async_wait(use_tuple);
     if (ec || stopping_) break;
+    co_await write_presence();
+    if (clock::now() - links_checked_ >= links_check_every) {
+      links_checked_ = clock::now();
+      co_await check_links();
+    }
+    if (clock::now() - said_alive < node_heartbeat) continue;
+    said_alive = clock::now();
     try {
       std::function<bool()> alive = [this] {
         registry_->node_alive(cfg_.node, cfg_.listener.public_url, unix_now());
@@ -51,38 +82,90 @@ awaitable<void> ums_service::keep_node_alive() {
   }
 }
 
-// Each change is written in the order it happened (one registry thread, first in, first out).
+// Written together, a batch at a time: thousands of devices coming online at once (a node's
+// start, another node's devices after it died) make a few transactions a second, not thousands.
 void ums_service::presence_changed(const std::string& device, const live_link* now) {
   if (!clustered()) return;
-  std::function<bool()> write;
+  std::optional<registry::presence> where;
   if (now) {
     const auto via = now->gw ? now->connector : cfg_.node;
-    registry::presence p{cfg_.node, cfg_.listener.public_url, via, devices_.contains(device) ? devices_.at(device).os : ""};
-    write = [this, device, p] {
-      registry_->set_presence(device, p, unix_now());
-      return true;
-    };
-  } else {
-    write = [this, device] {
-      registry_->drop_presence(device, cfg_.node);
-      return true;
-    };
+    where = registry::presence{cfg_.node, cfg_.listener.public_url, via, devices_.contains(device) ? devices_.at(device).os : ""};
   }
-  env_.tasks.spawn(
-      [](ums_service& self, std::function<bool()> w, std::string device) -> awaitable<void> {
-        try {
-          co_await offload(self.registry_thread_, std::move(w));
-        } catch (const std::exception& e) {
-          log::warn(self.name_, "cluster: cannot record where device ", device, " is online: ", e.what());
-        }
-      }(*this, std::move(write), device),
-      name_ + "/cluster");
+  presence_pending_.insert_or_assign(device, std::move(where));  // (the latest change of a device is the one that counts)
+}
+
+awaitable<void> ums_service::write_presence() {
+  while (!presence_pending_.empty()) {
+    std::vector<std::pair<std::string, std::optional<registry::presence>>> batch;
+    while (!presence_pending_.empty() && batch.size() < presence_batch) {
+      auto first = presence_pending_.begin();
+      batch.emplace_back(first->first, std::move(first->second));
+      presence_pending_.erase(first);
+    }
+    std::function<bool()> write = [this, &batch] {
+      registry_->change_presence(cfg_.node, batch, unix_now());
+      return true;
+    };
+    try {
+      co_await offload(registry_thread_, std::move(write));
+    } catch (const std::exception& e) {
+      log::warn(name_, "cluster: cannot record where ", batch.size(), " device(s) are online (trying again): ", e.what());
+      for (auto& [device, where] : batch) presence_pending_.try_emplace(device, std::move(where));  // (unless changed since)
+      co_return;
+    }
+  }
+}
+
+awaitable<void> ums_service::check_links() {
+  struct now_known {
+    std::map<std::string, issued_certificate, std::less<>> certificates;
+    std::set<std::string, std::less<>> enrolled, nodes;
+  };
+  std::function<now_known()> read = [this] {
+    now_known k{registry_->certificates(), {}, {}};
+    for (auto& d : registry_->devices()) k.enrolled.insert(std::move(d.id));
+    for (auto& [node, url] : registry_->nodes(unix_now() - node_alive_s)) k.nodes.insert(node);
+    return k;
+  };
+  now_known k;
+  try {
+    k = co_await offload(registry_thread_, std::move(read));
+  } catch (const std::exception& e) {
+    log::warn(name_, "cluster: cannot check the links held here against the registry: ", e.what());
+    co_return;
+  }
+  // (Decided from what was read, not from the view here: a hello reads a device's record anew anyway.)
+  auto accepted = [&k](const std::string& id, const std::string& fingerprint) {
+    auto c = k.certificates.find(id);
+    return c != k.certificates.end() && !c->second.fingerprint.empty() && (c->second.fingerprint == fingerprint || c->second.previous == fingerprint);
+  };
+  std::vector<std::pair<std::string, std::string>> revoked;  // (device, the fingerprint its link was opened by)
+  std::vector<std::string> removed;
+  for (const auto& [id, e] : online_.entries()) {
+    if (!e.info.fingerprint.empty() && !accepted(id, e.info.fingerprint)) revoked.emplace_back(id, e.info.fingerprint);
+    if (auto d = devices_.find(id); d != devices_.end() && is_enrolled(d->second) && !k.enrolled.contains(id)) removed.push_back(id);
+  }
+  for (const auto& [id, fingerprint] : revoked) {
+    log::warn(name_, "device ", id, ": the certificate its link was opened by is no longer accepted: closing it");
+    drop_device(id, fingerprint, "device certificate revoked", true);
+  }
+  for (const auto& id : removed) {
+    drop_device(id, "", "device removed", true);
+    forget_enrolled(id, "no longer in the registry");
+  }
+  // Sessions relayed for a node that died will hear no end from it.
+  std::erase_if(relayed_, [&k](const auto& r) { return !k.nodes.contains(r.second.node); });
 }
 
 awaitable<std::optional<registry::presence>> ums_service::where_is(std::string device) {
   if (!clustered()) co_return std::nullopt;
   std::function<std::optional<registry::presence>()> read = [this, device] { return registry_->presence_of(device, unix_now() - node_alive_s); };
-  auto p = co_await offload(registry_thread_, std::move(read));
+  std::optional<registry::presence> p;
+  try {
+    p = co_await offload(registry_thread_, std::move(read));
+  } catch (const std::exception& e) {
+    log::warn(name_, "cluster: cannot read where device ", device, " is online: ", e.what());
+  }
   // (Its link here just ended, and the row saying so is being deleted: it is offline.)
   if (p && p->node == cfg_.node) p.reset();
   co_return p;
@@ -93,7 +176,12 @@ awaitable<std::map<std::string, registry::presence, std::less<>>> ums_service::c
   std::function<std::map<std::string, registry::presence, std::less<>>()> read = [this] {
     return registry_->presences(unix_now() - node_alive_s);
   };
-  co_return co_await offload(registry_thread_, std::move(read));
+  try {
+    co_return co_await offload(registry_thread_, std::move(read));
+  } catch (const std::exception& e) {
+    log::warn(name_, "cluster: cannot read where the devices are online: ", e.what());
+  }
+  co_return std::map<std::string, registry::presence, std::less<>>{};
 }
 
 std::optional<std::string> ums_service::cross_node_refusal(const registry::presence& p) {
@@ -149,23 +237,24 @@ void ums_service::on_node_message(std::string_view payload) {
     if (auto* e = online_.find(device); e && !e->info.gw) e->l->send(m);
     return;
   }
-  if (what == "drop") return drop_device(device, "", m.reason, true);
+  if (what == "drop") return drop_device(device, m.fingerprint, m.reason, true);
   if (what == "forget") {
-    drop_device(device, "", m.reason, true);
+    drop_device(device, m.fingerprint, m.reason, true);
     return forget_enrolled(device, m.reason);
   }
   log::warn(name_, "cluster: unknown message '", what.substr(0, 32), "' from node ", from);
 }
 
-void ums_service::tell_other_nodes(const std::string& device, std::string what, const std::string& why) {
+void ums_service::tell_other_nodes(const std::string& device, std::string what, const std::string& fingerprint, const std::string& why) {
   if (!clustered()) return;
   up::message m;
-  m.type = up::kind::device_revoked;  // (its words: which device, and why)
+  m.type = up::kind::device_revoked;  // (its words: which device, the certificate that opens nothing any more, and why)
   m.device_id = device;
+  m.fingerprint = fingerprint;
   m.reason = why;
   env_.tasks.spawn(
       [](ums_service& self, std::string device, std::string what, up::message m) -> awaitable<void> {
-        std::function<std::map<std::string, std::string, std::less<>>()> read = [&self] { return self.registry_->nodes(unix_now() - node_alive_s); };
+        std::function<std::map<std::string, std::string, std::less<>>()> read = [&self] { return self.registry_->nodes(0); };
         std::map<std::string, std::string, std::less<>> nodes;
         try {
           nodes = co_await offload(self.registry_thread_, std::move(read));

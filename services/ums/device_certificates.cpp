@@ -101,7 +101,7 @@ issued_certificate device_certificates::next_issued(std::string_view device, con
   c.fingerprint = fingerprint;
   c.key = key;
   c.not_after = not_after;
-  c.issued = std::chrono::system_clock::now();
+  c.issued = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());  // (as the registry keeps it)
   return c;
 }
 

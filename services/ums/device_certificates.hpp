@@ -29,6 +29,11 @@ class device_certificates {
 
   // The device's current certificate, or nullptr (none issued, or revoked).
   const issued_certificate* current(std::string_view device) const;
+  // The whole record, revoked keys included (nothing: none), as a change expects to find it.
+  std::optional<issued_certificate> record(std::string_view device) const {
+    auto it = records_.find(device);
+    return it == records_.end() ? std::nullopt : std::optional(it->second);
+  }
   bool accepts(std::string_view device, std::string_view fingerprint) const;
   bool key_revoked(std::string_view device, std::string_view key) const;
 

@@ -28,7 +28,6 @@ awaitable<std::optional<ums_service::admitted_device>> ums_service::admit_device
   if (!first) co_return std::nullopt;
   auto& hello = *first;
   const auto address = client_key(link.peer());
-  co_await learn_enrolled(hello.device_id);
   auto d = devices_.find(hello.device_id);
   // Wrong hellos slow down those from their address and, for a known device, those naming it
   // (from anywhere: guessing from many addresses gains nothing). They wait, never are refused:
@@ -36,10 +35,10 @@ awaitable<std::optional<ums_service::admitted_device>> ums_service::admit_device
   const std::string id_key = d == devices_.end() ? std::string() : "device " + d->first;
   auto wait = hello_failures_.delay(address);
   if (!id_key.empty()) wait = std::max(wait, hello_failures_.delay(id_key));
-  if (wait > clock::duration::zero()) {
-    co_await sleep_for(wait);
-    d = devices_.find(hello.device_id);  // (a reload may have changed the list meanwhile)
-  }
+  if (wait > clock::duration::zero()) co_await sleep_for(wait);
+  // (After the wait: a flood of made-up ids pays it before it costs a registry read.)
+  co_await learn_enrolled(hello.device_id);
+  d = devices_.find(hello.device_id);  // (a reload may have changed the list meanwhile)
   // A device that presented its certificate is that certificate's device, or nobody: its
   // credential (it sends none) is not a second way in.
   const bool by_certificate = !cert.empty();

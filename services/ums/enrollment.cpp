@@ -20,21 +20,33 @@ namespace {
 constexpr auto reissue_after = std::chrono::minutes(1);
 }  // namespace
 
-awaitable<void> ums_service::store_certificate(std::string device, issued_certificate c) {
-  std::function<bool()> write = [this, device, c] {
-    registry_->put_certificate(device, c);
-    return true;
-  };
-  co_await offload(registry_thread_, std::move(write));
+awaitable<void> ums_service::certificate_turn(std::string device) {
+  const auto until = clock::now() + 10s;
+  while (certificates_pending_.contains(device)) {
+    if (clock::now() > until) throw std::runtime_error("another change of this device's certificate takes too long");
+    co_await sleep_for(20ms);
+  }
+  certificates_pending_.insert(device);
+}
+
+awaitable<void> ums_service::store_certificate(std::string device, std::optional<issued_certificate> expected, issued_certificate c) {
+  std::function<bool()> write = [this, device, expected, c] { return registry_->replace_certificate(device, expected, c); };
+  if (!co_await offload(registry_thread_, std::move(write))) {
+    co_await reread_certificate(device);
+    throw std::runtime_error("the device's certificate record changed meanwhile (another request, or another node)");
+  }
   certs_->apply(device, std::move(c));
 }
 
-awaitable<void> ums_service::refresh_certificate(std::string device) {
-  if (!clustered()) co_return;  // (a single UMS's view is the registry's)
+awaitable<void> ums_service::reread_certificate(std::string device) {
   std::function<std::optional<issued_certificate>()> read = [this, device] { return registry_->certificate(device); };
   auto now = co_await offload(registry_thread_, std::move(read));
   if (now) certs_->apply(device, std::move(*now));
   else certs_->forget(device);
+}
+
+awaitable<void> ums_service::refresh_certificate(std::string device) {
+  if (clustered()) co_await reread_certificate(std::move(device));  // (a single UMS's view is the registry's)
 }
 
 awaitable<bool> ums_service::certificate_accepted(std::string device, std::string common_name, std::string fingerprint) {
@@ -47,13 +59,14 @@ awaitable<bool> ums_service::certificate_accepted(std::string device, std::strin
     log::warn(name_, "device ", device, ": cannot read its certificate's record: ", e.what());
     co_return false;
   }
-  if (!certs_->accepts(device, fingerprint)) co_return false;
+  if (!certs_->accepts(device, fingerprint) || !devices_.contains(device)) co_return false;  // (a reload may have removed it meanwhile)
   if (auto next = certs_->next_presented(device, fingerprint)) {
     try {
-      co_await store_certificate(device, std::move(*next));
+      co_await store_certificate(device, certs_->record(device), std::move(*next));
     } catch (const std::exception& e) {
       log::warn(name_, "device ", device, ": ", e.what());  // (the previous certificate just stays accepted a while longer)
     }
+    co_return certs_->accepts(device, fingerprint) && devices_.contains(device);  // (unless revoked meanwhile)
   }
   co_return true;
 }
@@ -75,10 +88,15 @@ awaitable<up::message> ums_service::issue_certificate(std::string device, std::s
     log::warn(name_, "device ", device, " (", via, "): ", out.reason);
     return out;
   };
-  // One request of a device at a time: each decides from the record the one before wrote.
-  if (!certificates_pending_.insert(device).second) co_return refuse("a request of this device is being answered");
-  on_exit done([this, device] { certificates_pending_.erase(device); });
+  // One change of a device's record at a time here: each decides from the record the one before
+  // wrote (and writes only over the record it decided from: another node may change it too).
   std::string why;
+  try {
+    co_await certificate_turn(device);
+  } catch (const std::runtime_error& e) {
+    co_return refuse(e.what());
+  }
+  on_exit done([this, device] { certificates_pending_.erase(device); });
   try {
     co_await refresh_certificate(device);
     const auto key = request_key_fingerprint(csr);
@@ -90,7 +108,9 @@ awaitable<up::message> ums_service::issue_certificate(std::string device, std::s
     if (c && std::chrono::system_clock::now() - c->issued < reissue_after) co_return refuse("this device got one less than a minute ago");
     auto pem = sign_client_certificate(env_.shared_dir, csr, device, certificate_days_);
     auto info = inspect_certificate(pem);
-    co_await store_certificate(device, certs_->next_issued(device, info.fingerprint, info.key_fingerprint, log::utc_iso(info.not_after)));
+    const auto not_after = log::utc_iso(info.not_after);
+    auto next = certs_->next_issued(device, info.fingerprint, info.key_fingerprint, not_after);
+    co_await store_certificate(device, certs_->record(device), std::move(next));
     audit_->certificate("certificate_issued", device, info.fingerprint, "", via);
     log::info(name_, "device ", device, " enrolled (", via, "): certificate ", info.fingerprint.substr(0, 16), "… valid until ",
               log::utc_iso(info.not_after));
@@ -104,12 +124,23 @@ awaitable<up::message> ums_service::issue_certificate(std::string device, std::s
 }
 
 awaitable<std::string> ums_service::revoke_certificate_of(std::string device) {
-  co_await refresh_certificate(device);
-  auto next = certs_->next_revoked(device);
-  if (!next) co_return std::string();
-  const auto fingerprint = certs_->current(device)->fingerprint;
-  co_await store_certificate(device, std::move(*next));
-  co_return fingerprint;
+  co_await certificate_turn(device);
+  on_exit done([this, device] { certificates_pending_.erase(device); });
+  // (Another node may change the record between our read and our write: read again and retry.)
+  for (int attempt = 1;; ++attempt) {
+    co_await refresh_certificate(device);
+    auto next = certs_->next_revoked(device);
+    if (!next) co_return std::string();
+    const auto fingerprint = certs_->current(device)->fingerprint;
+    bool written = true;
+    try {
+      co_await store_certificate(device, certs_->record(device), std::move(*next));
+    } catch (const std::runtime_error&) {
+      if (attempt == 3) throw;
+      written = false;
+    }
+    if (written) co_return fingerprint;
+  }
 }
 
 // DELETE /api/v1/devices/ID/certificate (admins): the device's certificate stops opening anything
@@ -133,7 +164,7 @@ awaitable<http_response> ums_service::revoke_certificate(const http_request& req
 }
 
 void ums_service::drop_device(const std::string& id, const std::string& fingerprint, const std::string& why, bool from_node) {
-  if (!from_node) tell_other_nodes(id, "drop", why);
+  if (!from_node) tell_other_nodes(id, "drop", fingerprint, why);
   // Whatever opened the device's link goes: it comes back with what it still holds and is checked
   // anew. At its gateway by link id (a verdict, applied in whichever order it meets the gateway's
   // own), and every gateway by fingerprint.

@@ -52,6 +52,7 @@ void ums_service::add_enrolled(std::map<std::string, device_record, std::less<>>
 
 awaitable<void> ums_service::learn_enrolled(std::string id) {
   if (!clustered() || devices_.contains(id) || !plausible_device_id(id)) co_return;
+  const auto asked = clock::now();
   std::function<std::optional<registry::device>()> read = [this, id] { return registry_->enrolled(id); };
   std::optional<registry::device> d;
   try {
@@ -59,11 +60,13 @@ awaitable<void> ums_service::learn_enrolled(std::string id) {
   } catch (const std::exception& e) {
     log::warn(name_, "cannot look device ", id, " up in the registry: ", e.what());
   }
-  if (d) know_enrolled(*d);
+  if (d) know_enrolled(*d, asked);
 }
 
-void ums_service::know_enrolled(const registry::device& d) {
+void ums_service::know_enrolled(const registry::device& d, clock::time_point read_at) {
   if (devices_.contains(d.id)) return;  // (a reload or an enrollment here came first)
+  // (Read before another node's word that it was removed came: that word is newer.)
+  if (auto f = forgotten_.find(d.id); f != forgotten_.end() && f->second >= read_at) return;
   enrolled_.insert_or_assign(d.id, d);
   if (!d.folder.empty() && groups_.exists(d.folder)) groups_.add_member(d.folder, d.id);
   devices_.emplace(d.id, enrolled_record(d, groups_));
@@ -73,13 +76,14 @@ void ums_service::know_enrolled(const registry::device& d) {
 awaitable<void> ums_service::learn_all_enrolled() {
   if (!clustered()) co_return;
   std::function<std::vector<registry::device>()> read = [this] { return registry_->devices(); };
+  const auto asked = clock::now();
   std::vector<registry::device> all;
   try {
     all = co_await offload(registry_thread_, std::move(read));
   } catch (const std::exception& e) {
     log::warn(name_, "cannot read the registry's devices: ", e.what());
   }
-  for (const auto& d : all) know_enrolled(d);
+  for (const auto& d : all) know_enrolled(d, asked);
 }
 
 void ums_service::forget_enrolled(const std::string& id, const std::string& why) {
@@ -89,9 +93,13 @@ void ums_service::forget_enrolled(const std::string& id, const std::string& why)
   enrolled_.erase(id);
   devices_.erase(d);
   certs_->forget(id);
+  // Remembered a while, so that a registry read begun before this does not bring it back.
+  const auto now = clock::now();
+  std::erase_if(forgotten_, [now](const auto& f) { return now - f.second > 5min; });
+  forgotten_.insert_or_assign(id, now);
   for (auto& [sid, s] : sessions_)
     if (s->device_id == id) s->stop(why);
-  log::info(name_, "device ", id, " forgotten: ", why, " (on another node)");
+  log::info(name_, "device ", id, " forgotten: ", why);
 }
 
 bool ums_service::is_enrolled(const device_record& d) const {
@@ -110,7 +118,26 @@ awaitable<bool> ums_service::device_credential_accepted(const std::string& id, c
       log::warn(name_, "device ", id, " from ", from, " refused: its certificate's record cannot be read: ", e.what());
       co_return false;
     }
-    if (d = devices_.find(id); d != devices_.end() && is_enrolled(d->second) && certs_->current(id)) {
+    if (d = devices_.find(id); d != devices_.end() && is_enrolled(d->second) && clustered()) {
+      // In a cluster another node may have removed it: its key opens nothing once it is gone.
+      std::function<std::optional<registry::device>()> read = [this, id] { return registry_->enrolled(id); };
+      std::optional<registry::device> now;
+      bool read_failed = false;
+      try {
+        now = co_await offload(registry_thread_, std::move(read));
+      } catch (const std::exception& e) {
+        log::warn(name_, "device ", id, " from ", from, " refused: the registry cannot be read: ", e.what());
+        read_failed = true;
+      }
+      if (read_failed) co_return false;
+      if (d = devices_.find(id); d == devices_.end()) co_return false;
+      if (!now || now->key_sha256 != d->second.credential_sha256) {
+        forget_enrolled(id, "no longer in the registry");
+        co_return false;
+      }
+    }
+    if (d = devices_.find(id); d == devices_.end()) co_return false;
+    if (is_enrolled(d->second) && certs_->current(id)) {
       log::warn(name_, "device ", id, " from ", from, " refused: its enrollment key is used up (the device holds a certificate)");
       co_return false;
     }
@@ -186,7 +213,7 @@ awaitable<http_response> ums_service::remove_enrolled(const http_request& req, s
       log::error(name_, "cannot revoke the certificate of removed device ", id, ": ", ex.what());
     }
     drop_device(id, fingerprint, "device removed");
-    tell_other_nodes(id, "forget", "device removed");
+    tell_other_nodes(id, "forget", fingerprint, "device removed");
     for (auto& [sid, s] : sessions_)
       if (s->device_id == id) s->stop("device removed");
     if (!fingerprint.empty()) audit_->certificate("certificate_revoked", id, fingerprint, user, "");

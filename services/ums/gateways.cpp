@@ -146,7 +146,8 @@ awaitable<void> ums_service::serve_gateway(gateway& gw, up::link& link, const st
         bool accepted = false;
         if (by_certificate) accepted = co_await certificate_accepted(m.device_id, m.device_id, m.fingerprint);
         else accepted = co_await device_credential_accepted(m.device_id, m.credential, "gateway " + gw.name);
-        d = devices_.find(m.device_id);  // (enrolled just now)
+        d = devices_.find(m.device_id);  // (enrolled just now, or removed meanwhile)
+        if (d == devices_.end()) accepted = false;
         if (!accepted) {
           metrics_.auth_failed(by_certificate ? "device_certificate" : "device_credential");
           verdict.type = up::kind::device_rejected;

@@ -110,6 +110,8 @@ class registry {
   void set_presence(const std::string& device, const presence& where, std::int64_t now);
   // Only if it is still on `node`: a device that moved on to another node meanwhile stays there.
   void drop_presence(const std::string& device, const std::string& node);
+  // Several changes of one node's devices in one transaction (online: where; offline: nothing).
+  void change_presence(const std::string& node, const std::vector<std::pair<std::string, std::optional<presence>>>& changes, std::int64_t now);
   // Where the device is online, on a node seen at `alive_since` or later.
   std::optional<presence> presence_of(const std::string& device, std::int64_t alive_since) const;
   std::map<std::string, presence, std::less<>> presences(std::int64_t alive_since) const;
@@ -120,12 +122,18 @@ class registry {
   std::map<std::string, issued_certificate, std::less<>> certificates() const;
   std::optional<issued_certificate> certificate(const std::string& device) const;
   void put_certificate(const std::string& device, const issued_certificate& c);
+  // Writes `c` only if the record is still `expected` (nothing: no record), in one transaction
+  // under the registry's write lock: a change decided from a record that another request or node
+  // changed meanwhile (a revocation) is not written over it. False if it was not written.
+  bool replace_certificate(const std::string& device, const std::optional<issued_certificate>& expected, const issued_certificate& c);
 
   // PostgreSQL only: a notification on `channel` (LISTEN/NOTIFY), delivered once sent.
   void notify(const std::string& channel, const std::string& payload);
 
  private:
   void migrate(int up_to);
+  std::optional<issued_certificate> certificate_unlocked(const std::string& device) const;
+  void put_certificate_unlocked(const std::string& device, const issued_certificate& c);
   std::unique_ptr<sql_engine> db_;
   mutable std::mutex m_;
 };

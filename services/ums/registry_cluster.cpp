@@ -35,6 +35,21 @@ void registry::drop_presence(const std::string& device, const std::string& node)
   db_->run("DELETE FROM presence WHERE device = ?1 AND node = ?2", {device, node});
 }
 
+void registry::change_presence(const std::string& node, const std::vector<std::pair<std::string, std::optional<presence>>>& changes,
+                               std::int64_t now) {
+  std::lock_guard lock(m_);
+  write_transaction t(*db_);
+  for (const auto& [device, where] : changes) {
+    if (where)
+      db_->run("INSERT INTO presence (device, node, via, os, since) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (device) DO UPDATE SET"
+               " node = excluded.node, via = excluded.via, os = excluded.os, since = excluded.since",
+               {device, where->node, where->via, where->os, now});
+    else
+      db_->run("DELETE FROM presence WHERE device = ?1 AND node = ?2", {device, node});
+  }
+  t.commit();
+}
+
 std::optional<registry::presence> registry::presence_of(const std::string& device, std::int64_t alive_since) const {
   std::lock_guard lock(m_);
   const auto rows = db_->query(std::string(present) + " AND p.device = ?2", {alive_since, device});

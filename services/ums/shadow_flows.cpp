@@ -110,6 +110,7 @@ awaitable<void> ums_service::ask_device(shadow_session& s, const std::string& de
   if (!s.device_node.empty()) {
     // Through the node the device's link is on; the device's tunnel still comes here.
     s.step("asking the device", clock::now() + cfg_.consent_timeout);
+    s.asked = true;  // (an end sent to a device never asked is ignored there)
     try {
       co_await send_to_node(s.device_node, "ask", s.device_id, req);
     } catch (const std::exception& e) {

@@ -59,9 +59,11 @@ ums_service::ums_service(service_env& env, settings& s)
     if (auto why = check_postgresql_conninfo(cfg_.postgresql); !why.empty()) s.reject("postgresql", why);
   }
   // Several nodes on that database make a cluster; each needs a name of its own (the host's by default).
-  cfg_.node = s.str("node", host_name());
-  if (cfg_.node.empty() || cfg_.node.size() > 40 || cfg_.node.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
-    s.reject("node", "expected 1 to 40 letters, digits, dots, dashes and underscores");
+  if (s.has("node") || !cfg_.postgresql.empty()) {
+    cfg_.node = s.str("node", host_name().substr(0, 40));
+    if (cfg_.node.empty() || cfg_.node.size() > 40 || cfg_.node.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
+      s.reject("node", "expected 1 to 40 letters, digits, dots, dashes and underscores");
+  }
   // The demo runs from a config printed on screen: plain-text secrets are accepted there, nowhere else.
   const bool demo = s.boolean("demo", false);
   groups_.configure(s);
@@ -228,13 +230,13 @@ void ums_service::start() {
       if (auto r = url->params().find("ref"); r != url->params().end()) ref = (*r).value;
     }
     if (device.empty()) co_return co_await up.reject(http::status::bad_request, "name the device: /webapp/shadow?device=ID");
+    co_await learn_enrolled(device);  // (enrolled through another node: its folder's grants apply)
     if (auto why = may_shadow(*user, device, view_only)) {
       co_await record_refusal(device, *user, "webapp", *why);
       co_return co_await up.reject(http::status::forbidden, *why);
     }
     if (ref.size() > 64 || ref.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != std::string::npos)
       co_return co_await up.reject(http::status::bad_request, "ref: at most 64 letters, digits and dashes");
-    co_await learn_enrolled(device);
     auto d = devices_.find(device);
     auto refused = [&](http::status status, std::string_view reason) -> awaitable<void> {
       co_await record_refusal(device, *user, "webapp", reason);
@@ -332,8 +334,7 @@ void ums_service::session_started(shadow_session& s) {
 
 void ums_service::stop() {
   stopping_ = true;
-  cluster_timer_.cancel();
-  if (bus_) bus_->stop();
+  leave_cluster();
   if (server_) server_->stop();
   for (auto& gw : gateways_)
     if (gw->link) gw->link->close("server shutting down");

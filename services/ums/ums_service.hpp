@@ -189,7 +189,8 @@ class ums_service final : public service {
   // comes here (its hello, a session for it); one removed through another node, forgotten.
   awaitable<void> learn_enrolled(std::string id);
   awaitable<void> learn_all_enrolled();  // (for the device list)
-  void know_enrolled(const registry::device& d);
+  void know_enrolled(const registry::device& d, clock::time_point read_at);
+  std::map<std::string, clock::time_point, std::less<>> forgotten_;  // enrolled devices removed through another node, recently
   void forget_enrolled(const std::string& id, const std::string& why);
   // Device settings (device_settings.cpp). A device's own word about itself, from its hello or
   // (`settings`) its device_settings: kept with it, and in the registry when it is enrolled and
@@ -213,8 +214,14 @@ class ums_service final : public service {
   awaitable<std::string> revoke_certificate_of(std::string device);
   // A device's certificate record: written to the registry, then applied to certs_; read again
   // from the registry (in a cluster, where another node may have changed it).
-  awaitable<void> store_certificate(std::string device, issued_certificate c);
-  awaitable<void> refresh_certificate(std::string device);
+  // Written only over the record `expected` (the one the change was decided from); throws if
+  // another request or node changed it meanwhile (the view is read again then).
+  awaitable<void> store_certificate(std::string device, std::optional<issued_certificate> expected, issued_certificate c);
+  awaitable<void> refresh_certificate(std::string device);  // (in a cluster)
+  awaitable<void> reread_certificate(std::string device);
+  // Waits (10 s at most) until no other change of the device's record is under way here; the
+  // caller then holds certificates_pending_'s entry for it until it is done.
+  awaitable<void> certificate_turn(std::string device);
   std::set<std::string, std::less<>> certificates_pending_;  // devices whose certificate request is being answered
   awaitable<http_response> revoke_certificate(const http_request& req, std::string_view device, const std::string& user);
   // Closes the device's link (direct, or at its gateway) and tells every gateway that links opened
@@ -238,6 +245,7 @@ class ums_service final : public service {
   // than the device's link, passed between the two nodes (cluster_bus.hpp says how, and why).
   bool clustered() const { return bus_ != nullptr; }
   void start_cluster();
+  void leave_cluster();  // (stopping: the others no longer send anything here)
   awaitable<void> keep_node_alive();
   // Where a device not linked here is online, if it is (on a live node); nothing outside a cluster.
   awaitable<std::optional<registry::presence>> where_is(std::string device);
@@ -249,11 +257,15 @@ class ums_service final : public service {
   void post_to_node(const std::string& node, std::string_view what, const std::string& device, const up::message& m);
   void on_node_message(std::string_view payload);
   // Tells every other live node: "drop" (close the device's links), "forget" (an enrolled device removed).
-  void tell_other_nodes(const std::string& device, std::string what, const std::string& why);
+  void tell_other_nodes(const std::string& device, std::string what, const std::string& fingerprint, const std::string& why);
   void ask_for_node(const std::string& from, const std::string& device, up::message req);
   // A device's message about a session: one of this node's, or one it relays for another node.
   void session_report(const std::string& device, const up::message& m, const std::string& from_node);
   void presence_changed(const std::string& device, const live_link* now);
+  awaitable<void> write_presence();
+  // What the registry says now (certificates, enrolled devices, live nodes) against the links and
+  // relayed sessions held here: another node's word may have been lost.
+  awaitable<void> check_links();
 
   service_env env_;  // a copy: the one passed to the factory is temporary
   std::string name_;
@@ -302,7 +314,9 @@ class ums_service final : public service {
   };
   std::unique_ptr<cluster_bus> bus_;
   std::map<std::string, relayed_session, std::less<>> relayed_;  // other nodes' sessions with devices linked here
-  net::steady_timer cluster_timer_{env_.ex};                     // the node's next "alive"
+  net::steady_timer cluster_timer_{env_.ex};                     // the next presence write and "alive"
+  clock::time_point links_checked_{};                            // check_links(): when last (zero: due)
+  std::map<std::string, std::optional<registry::presence>, std::less<>> presence_pending_;  // not yet written (nothing: offline)
 };
 
 void register_ums(service_registry& r);
