@@ -54,6 +54,7 @@ struct counters {
   int connecting = 0, up = 0, failed = 0, dropped = 0;
   std::uint64_t round_trips = 0;
   std::vector<double> rtt_us;
+  std::vector<double> setup_us;  // a session's set-up: REST request to an open tunnel
   std::string first_error;
   bool holding = true;
 };
@@ -166,8 +167,10 @@ awaitable<void> idle_device(tls_client& tls, ws_target target, std::string id, s
 // A viewer's session (REST, then the tunnel), or nothing if it was refused (counted as failed).
 awaitable<stream_ptr> open_session(tls_client& tls, const bench::ums_access& ums, const std::string& device, counters& c) {
   stream_ptr s;
+  const auto asked = clock::now();
   try {
     s = co_await bench::open_shadow_session(tls, ums, device);
+    c.setup_us.push_back(std::chrono::duration<double, std::micro>(clock::now() - asked).count());
   } catch (const std::exception& e) {
     note_failure(c, e.what());
   }
@@ -292,6 +295,7 @@ awaitable<void> run(options o, int& rc) {
                    {"dropped_while_holding", c.dropped}, {"ramp_s", ramp_s}, {"hold_s", o.hold_s},
                    {"server_rss_kib_before", server_before}, {"server_rss_kib_after", server_after},
                    {"client_kib_per_end", c.up ? static_cast<double>(self_after - self_before) / c.up : 0.0}};
+  if (!idle && !c.setup_us.empty()) out["session_setup"] = percentiles_ms(c.setup_us);
   if (vnc && c.up) {
     const double per_session_s = held_s * c.up;
     out["screen"] = json::object{

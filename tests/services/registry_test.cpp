@@ -225,6 +225,32 @@ TEST_CASE("device certificate records are kept whole and shared by the nodes of 
   CHECK(a.certificates().size() == 1);
 }
 
+TEST_CASE("a certificate record is replaced only if it is still the one the change was decided from, so a revocation is never written over") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  registry a(db.open()), b(db.open());
+  const auto t = std::chrono::system_clock::time_point(std::chrono::seconds(now));
+  const issued_certificate first{"fp1", "", "key1", "2027-01-01T00:00:00Z", t, {}};
+  REQUIRE(a.replace_certificate("tc-1", std::nullopt, first));
+  CHECK_FALSE(b.replace_certificate("tc-1", std::nullopt, first));  // (not new any more)
+  // Node b revokes; node a, which decided a renewal from the record before, does not write over it.
+  auto revoked = first;
+  revoked.fingerprint.clear();
+  revoked.key.clear();
+  revoked.revoked_keys = {"key1"};
+  REQUIRE(b.replace_certificate("tc-1", first, revoked));
+  const issued_certificate renewed{"fp2", "fp1", "key1", "2028-01-01T00:00:00Z", t + std::chrono::minutes(2), {}};
+  CHECK_FALSE(a.replace_certificate("tc-1", first, renewed));
+  CHECK(a.certificate("tc-1")->fingerprint.empty());
+  CHECK(a.certificate("tc-1")->revoked_keys == std::vector<std::string>{"key1"});
+  // Decided from the record as it is now, a change is written.
+  auto fresh = renewed;
+  fresh.previous.clear();
+  fresh.key = "key2";
+  fresh.revoked_keys = {"key1"};
+  CHECK(a.replace_certificate("tc-1", a.certificate("tc-1"), fresh));
+  CHECK(b.certificate("tc-1")->fingerprint == "fp2");
+}
+
 TEST_CASE("the certificate records of an earlier version's file move into the registry once, and the registry's own records win") {
   const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
   registry r(db.open());
