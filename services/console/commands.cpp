@@ -361,7 +361,9 @@ awaitable<int> cmd_recordings(client& c, const options& o) {
 
 awaitable<int> cmd_end(client& c, const options& o) {
   auto res = co_await c.call(http::verb::delete_, "/api/v1/sessions/" + o.device);
-  if (res.result() != http::status::no_content) throw cli_error("cannot end session " + o.device + ": " + c.error_of(res));
+  // (202: a session another node of a cluster runs; that node ends it.)
+  if (res.result() != http::status::no_content && res.result() != http::status::accepted)
+    throw cli_error("cannot end session " + o.device + ": " + c.error_of(res));
   co_return 0;
 }
 

@@ -94,7 +94,46 @@ void ums_service::presence_changed(const std::string& device, const live_link* n
   presence_pending_.insert_or_assign(device, std::move(where));  // (the latest change of a device is the one that counts)
 }
 
+void ums_service::session_listed(const shadow_session& s, bool running) {
+  if (!clustered()) return;
+  std::optional<registry::session_row> row;
+  if (running) {
+    const auto age = std::chrono::duration_cast<std::chrono::seconds>(clock::now() - s.created).count();
+    row = registry::session_row{s.id, cfg_.node, s.device_id, s.user, s.via, s.view_only, s.started == clock::time_point{} ? "setting up" : "active",
+                                unix_now() - age};
+  }
+  sessions_pending_.insert_or_assign(s.id, std::move(row));
+}
+
+awaitable<std::vector<registry::session_row>> ums_service::other_nodes_sessions() {
+  std::vector<registry::session_row> out;
+  if (!clustered()) co_return out;
+  std::function<std::vector<registry::session_row>()> read = [this] { return registry_->sessions(unix_now() - node_alive_s); };
+  try {
+    out = co_await offload(registry_thread_, std::move(read));
+  } catch (const std::exception& e) {
+    log::warn(name_, "cluster: cannot read the other nodes' sessions: ", e.what());
+  }
+  std::erase_if(out, [this](const registry::session_row& r) { return r.node == cfg_.node; });
+  co_return out;
+}
+
 awaitable<void> ums_service::write_presence() {
+  if (!sessions_pending_.empty()) {
+    std::vector<std::pair<std::string, std::optional<registry::session_row>>> batch;
+    for (auto& [id, row] : sessions_pending_) batch.emplace_back(id, std::move(row));
+    sessions_pending_.clear();
+    std::function<bool()> write = [this, &batch] {
+      registry_->change_sessions(cfg_.node, batch);
+      return true;
+    };
+    try {
+      co_await offload(registry_thread_, std::move(write));
+    } catch (const std::exception& e) {
+      log::warn(name_, "cluster: cannot record this node's ", batch.size(), " session change(s) (trying again): ", e.what());
+      for (auto& [id, row] : batch) sessions_pending_.try_emplace(id, std::move(row));
+    }
+  }
   while (!presence_pending_.empty()) {
     std::vector<std::pair<std::string, std::optional<registry::presence>>> batch;
     while (!presence_pending_.empty() && batch.size() < presence_batch) {
@@ -190,8 +229,10 @@ std::optional<std::string> ums_service::cross_node_refusal(const registry::prese
   return std::nullopt;
 }
 
-awaitable<void> ums_service::send_to_node(std::string node, std::string what, std::string device, up::message m) {
-  const auto payload = json::serialize(json::object{{"from", cfg_.node}, {"what", what}, {"device", device}, {"up", up::serialize(m)}});
+awaitable<void> ums_service::send_to_node(std::string node, std::string what, std::string device, up::message m, std::string by) {
+  json::object envelope{{"from", cfg_.node}, {"what", what}, {"device", device}, {"up", up::serialize(m)}};
+  if (!by.empty()) envelope["by"] = by;
+  const auto payload = json::serialize(envelope);
   // PostgreSQL's limit for a notification is 8000 bytes; these are a few hundred.
   if (payload.size() > 7900) throw std::length_error("message for node " + node + " too long");
   std::function<bool()> send = [this, channel = cluster_bus::channel_of(node), payload] {
@@ -201,25 +242,26 @@ awaitable<void> ums_service::send_to_node(std::string node, std::string what, st
   co_await offload(registry_thread_, std::move(send));
 }
 
-void ums_service::post_to_node(const std::string& node, std::string_view what, const std::string& device, const up::message& m) {
+void ums_service::post_to_node(const std::string& node, std::string_view what, const std::string& device, const up::message& m, std::string by) {
   env_.tasks.spawn(
-      [](ums_service& self, std::string node, std::string what, std::string device, up::message m) -> awaitable<void> {
+      [](ums_service& self, std::string node, std::string what, std::string device, up::message m, std::string by) -> awaitable<void> {
         try {
-          co_await self.send_to_node(node, what, device, std::move(m));
+          co_await self.send_to_node(node, what, device, std::move(m), std::move(by));
         } catch (const std::exception& e) {
           log::warn(self.name_, "cluster: cannot pass device ", device, "'s message to node ", node, ": ", e.what());
         }
-      }(*this, node, std::string(what), device, m),
+      }(*this, node, std::string(what), device, m, std::move(by)),
       name_ + "/cluster");
 }
 
 // From another node, through the database: its sessions' step 2 and end for devices linked here,
 // or (for sessions here) the device's answers its node passes back.
 void ums_service::on_node_message(std::string_view payload) {
-  std::string from, what, device;
+  std::string from, what, device, by;
   up::message m;
   try {
     auto v = json::parse(payload).as_object();
+    if (auto* b = v.if_contains("by")) by = json::value_to<std::string>(*b);
     from = json::value_to<std::string>(v.at("from"));
     what = json::value_to<std::string>(v.at("what"));
     device = json::value_to<std::string>(v.at("device"));
@@ -238,6 +280,24 @@ void ums_service::on_node_message(std::string_view payload) {
     return;
   }
   if (what == "drop") return drop_device(device, m.fingerprint, m.reason, true);
+  if (what == "stop") {
+    // An administrator at another node ended one of this node's sessions (that node checked the rights).
+    auto s = sessions_.find(m.session_id);
+    if (s == sessions_.end() || s->second->device_id != device || by.empty()) return;
+    env_.tasks.spawn(
+        [](ums_service& self, session_ptr s, std::string by) -> awaitable<void> {
+          json::object details{{"by", by}};  // (named: g++ 12 and temporaries in a co_await expression)
+          try {
+            co_await self.audit_->session("session_end_requested", *s, std::move(details));
+          } catch (const system_error& e) {
+            log::error(self.name_, "audit trail: cannot record that ", by, " ended ", s->id, ": ", e.what());
+          }
+          log::info(self.name_, "session ", s->id, " ended by ", by);
+          s->stop("ended by " + by);
+        }(*this, s->second, by + " at node " + from),
+        scope(*s->second));
+    return;
+  }
   if (what == "forget") {
     drop_device(device, m.fingerprint, m.reason, true);
     return forget_enrolled(device, m.reason);

@@ -54,6 +54,11 @@ constexpr migration migrations[] = {
      " key TEXT NOT NULL, not_after TEXT NOT NULL, issued INTEGER NOT NULL, revoked_keys TEXT NOT NULL)",
      "CREATE TABLE device_certificates (device TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, previous TEXT NOT NULL,"
      " key TEXT NOT NULL, not_after TEXT NOT NULL, issued BIGINT NOT NULL, revoked_keys TEXT NOT NULL)"},
+    {// 7: the sessions each node of a cluster runs, for the list on every node
+     "CREATE TABLE sessions (id TEXT PRIMARY KEY, node TEXT NOT NULL, device TEXT NOT NULL, user_name TEXT NOT NULL,"
+     " via TEXT NOT NULL, view_only INTEGER NOT NULL, state TEXT NOT NULL, created INTEGER NOT NULL)",
+     "CREATE TABLE sessions (id TEXT PRIMARY KEY, node TEXT NOT NULL, device TEXT NOT NULL, user_name TEXT NOT NULL,"
+     " via TEXT NOT NULL, view_only INTEGER NOT NULL, state TEXT NOT NULL, created BIGINT NOT NULL)"},
 };
 static_assert(std::size(migrations) == registry::schema_version);
 

@@ -38,7 +38,7 @@ struct issued_certificate {
 
 class registry {
  public:
-  static constexpr int schema_version = 6;
+  static constexpr int schema_version = 7;
 
   // Migrates the database to `up_to` (the current version but in tests of migrations); throws
   // std::runtime_error naming the database.
@@ -105,7 +105,7 @@ class registry {
     std::string os;
   };
   void node_alive(const std::string& node, const std::string& url, std::int64_t now);
-  // Forgets what a node said was online on it (it starts: nothing is, yet).
+  // Forgets what a node said was online on it and the sessions it ran (it starts: none are, yet).
   void clear_presence(const std::string& node);
   void set_presence(const std::string& device, const presence& where, std::int64_t now);
   // Only if it is still on `node`: a device that moved on to another node meanwhile stays there.
@@ -115,6 +115,16 @@ class registry {
   // Where the device is online, on a node seen at `alive_since` or later.
   std::optional<presence> presence_of(const std::string& device, std::int64_t alive_since) const;
   std::map<std::string, presence, std::less<>> presences(std::int64_t alive_since) const;
+  // The sessions a node runs (its own rows only), changed in one transaction; those of the nodes
+  // seen at `alive_since` or later.
+  struct session_row {
+    std::string id, node, device, user, via;
+    bool view_only = false;
+    std::string state;
+    std::int64_t created = 0;
+  };
+  void change_sessions(const std::string& node, const std::vector<std::pair<std::string, std::optional<session_row>>>& changes);
+  std::vector<session_row> sessions(std::int64_t alive_since) const;
   // Nodes seen at `alive_since` or later, by name, with their addresses.
   std::map<std::string, std::string, std::less<>> nodes(std::int64_t alive_since) const;
   // Device certificates (registry_certificates.cpp): every device's record, one device's (none:

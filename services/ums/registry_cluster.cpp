@@ -21,6 +21,31 @@ void registry::node_alive(const std::string& node, const std::string& url, std::
 void registry::clear_presence(const std::string& node) {
   std::lock_guard lock(m_);
   db_->run("DELETE FROM presence WHERE node = ?1", {node});
+  db_->run("DELETE FROM sessions WHERE node = ?1", {node});
+}
+
+void registry::change_sessions(const std::string& node, const std::vector<std::pair<std::string, std::optional<session_row>>>& changes) {
+  std::lock_guard lock(m_);
+  write_transaction t(*db_);
+  for (const auto& [id, row] : changes) {
+    if (row)
+      db_->run("INSERT INTO sessions (id, node, device, user_name, via, view_only, state, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+               " ON CONFLICT (id) DO UPDATE SET state = excluded.state",
+               {id, node, row->device, row->user, row->via, std::int64_t{row->view_only}, row->state, row->created});
+    else
+      db_->run("DELETE FROM sessions WHERE id = ?1 AND node = ?2", {id, node});
+  }
+  t.commit();
+}
+
+std::vector<registry::session_row> registry::sessions(std::int64_t alive_since) const {
+  std::lock_guard lock(m_);
+  std::vector<session_row> out;
+  for (const auto& r : db_->query("SELECT s.id, s.node, s.device, s.user_name, s.via, s.view_only, s.state, s.created FROM sessions s"
+                                  " JOIN nodes n ON n.name = s.node WHERE n.seen >= ?1 ORDER BY s.created, s.id",
+                                  {alive_since}))
+    out.push_back({r.text(0), r.text(1), r.text(2), r.text(3), r.text(4), r.integer(5) != 0, r.text(6), r.integer(7)});
+  return out;
 }
 
 void registry::set_presence(const std::string& device, const presence& where, std::int64_t now) {

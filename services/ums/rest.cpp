@@ -47,7 +47,10 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return list_devices(req, *user, elsewhere);
   }
   if (path == "/api/v1/enrollment-keys" || path.starts_with("/api/v1/enrollment-keys/")) co_return co_await enrollment_keys(req, path, *user);
-  if (path == "/api/v1/sessions" && req.method() == http::verb::get) co_return list_sessions(req, *user);
+  if (path == "/api/v1/sessions" && req.method() == http::verb::get) {
+    const auto elsewhere = co_await other_nodes_sessions();
+    co_return list_sessions(req, *user, elsewhere);
+  }
   if (path == "/api/v1/sessions" && req.method() == http::verb::post) co_return co_await create_session(req, *user);
   if (req.method() == http::verb::delete_ && path.starts_with("/api/v1/devices/")) {
     // DELETE /api/v1/devices/ID/certificate, the id percent-decoded (the console encodes it).
@@ -190,14 +193,23 @@ void ums_service::remember_ended(const shadow_session& s) {
 
 // GET /api/v1/sessions: the running sessions. With ?ref=R: the sessions the caller started with
 // that reference (the Web App's), including those that ended in the last minutes.
-http_response ums_service::list_sessions(const http_request& req, const std::string& user) {
+http_response ums_service::list_sessions(const http_request& req, const std::string& user, const std::vector<registry::session_row>& elsewhere) {
   auto url = boost::urls::parse_origin_form(req.target());
   std::optional<std::string> ref;
   if (url)
     if (auto it = url->params().find("ref"); it != url->params().end()) ref = (*it).value;
   json::array out;
   for (auto& [id, s] : sessions_)
-    if (ref ? s->ref == *ref && s->user == user : sees(user, *s)) out.push_back(session_json(*s, false));
+    if (ref ? s->ref == *ref && s->user == user : sees(user, *s)) {
+      out.push_back(session_json(*s, false));
+      if (clustered()) out.back().as_object()["node"] = cfg_.node;
+    }
+  // The other nodes' sessions, as their rows say (a Web App's own set-up, `ref`, is always here).
+  const auto now = unix_now();
+  for (const auto& r : elsewhere)
+    if (!ref && sees(user, r.user, r.device))
+      out.push_back(json::object{{"id", r.id}, {"device", r.device}, {"user", r.user}, {"via", r.via}, {"state", r.state},
+                                 {"view_only", r.view_only}, {"age_s", std::max<std::int64_t>(0, now - r.created)}, {"node", r.node}});
   if (ref && !ref->empty())
     for (auto& r : recent_)
       if (r.ref == *ref && r.user == user) out.push_back(r.view);
@@ -240,6 +252,7 @@ awaitable<http_response> ums_service::session_state(const http_request& req, std
 
 awaitable<http_response> ums_service::end_session_by(const http_request& req, std::string_view id, const std::string& user) {
   auto it = sessions_.find(id);
+  if (it == sessions_.end() && clustered()) co_return co_await end_other_nodes_session(req, std::string(id), user);
   if (it == sessions_.end() || !sees(user, *it->second)) co_return error_response(req, http::status::not_found, "no such session");
   // Admins end any session, operators their own, auditors none.
   const auto r = auth_.rights_of(user).r;
@@ -258,6 +271,28 @@ awaitable<http_response> ums_service::end_session_by(const http_request& req, st
   http_response res{http::status::no_content, req.version()};
   res.keep_alive(req.keep_alive());
   co_return res;
+}
+
+// A session another node of the cluster runs: the rights are checked here, the session is ended
+// there (and recorded there, with who asked and where).
+awaitable<http_response> ums_service::end_other_nodes_session(const http_request& req, std::string id, std::string user) {
+  const auto elsewhere = co_await other_nodes_sessions();
+  auto r = std::find_if(elsewhere.begin(), elsewhere.end(), [&id](const registry::session_row& row) { return row.id == id; });
+  if (r == elsewhere.end() || !sees(user, r->user, r->device)) co_return error_response(req, http::status::not_found, "no such session");
+  const auto role_of = auth_.rights_of(user).r;
+  if (role_of == role::auditor || (role_of == role::operator_ && r->user != user))
+    co_return error_response(req, http::status::forbidden, "an operator may end only their own sessions, an auditor none");
+  up::message stop;
+  stop.type = up::kind::end_session;
+  stop.session_id = id;
+  try {
+    co_await send_to_node(r->node, "stop", r->device, stop, user);
+  } catch (const std::exception& e) {
+    co_return error_response(req, http::status::service_unavailable, "cannot reach node " + r->node + ", the session's: " + e.what());
+  }
+  log::info(name_, "session ", id, " at node ", r->node, ": asked to end it for ", user);
+  // (Accepted: the session's node ends it; its state is in the list within a second.)
+  co_return json_response(req, http::status::accepted, json::serialize(json::object{{"session", id}, {"node", r->node}}));
 }
 
 // GET /api/v1/audit?device=ID&user=NAME&since=ISO&until=ISO&limit=N: the latest N matching

@@ -239,6 +239,7 @@ awaitable<void> ums_service::end_session(shadow_session& s, std::string outcome)
   // Free before anyone sees "ended": a console that asks again at once is not refused as busy.
   if (auto d = devices_.find(s.device_id); d != devices_.end() && d->second.busy_with == s.id) d->second.busy_with.clear();
   s.step("ended");
+  session_listed(s, false);
   auto secs = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::seconds>(d).count(); };
   log::info(scope(s), "AUDIT session ended: device=", s.device_id, " user=", s.user, " via=", s.via,
             " view_only=", s.view_only, " duration_s=", s.started == clock::time_point{} ? 0 : secs(clock::now() - s.started),

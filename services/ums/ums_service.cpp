@@ -330,6 +330,7 @@ void ums_service::refresh_metrics() {
 void ums_service::session_started(shadow_session& s) {
   s.started = clock::now();
   metrics_.setup_seconds.Observe(std::chrono::duration<double>(s.started - s.created).count());
+  session_listed(s, true);
 }
 
 void ums_service::stop() {
@@ -380,6 +381,7 @@ session_ptr ums_service::new_session(const std::string& device_id, const std::st
   s->view_only = view_only;
   s->on_stop = [this, id = s->id] { rv_.cancel(id); };
   sessions_[s->id] = s;
+  session_listed(*s, true);
   log::session_fields(s->id, device_id, user);
   if (auto d = devices_.find(device_id); d != devices_.end()) {
     d->second.busy_with = s->id;

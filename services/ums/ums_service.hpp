@@ -109,8 +109,10 @@ class ums_service final : public service {
   awaitable<http_response> create_session(const http_request& req, const std::string& user);
   // `elsewhere`: in a cluster, where the devices are online (cluster_presence()).
   http_response list_devices(const http_request& req, const std::string& user, const std::map<std::string, registry::presence, std::less<>>& elsewhere);
-  http_response list_sessions(const http_request& req, const std::string& user);
+  // `elsewhere`: in a cluster, the other nodes' sessions.
+  http_response list_sessions(const http_request& req, const std::string& user, const std::vector<registry::session_row>& elsewhere);
   awaitable<http_response> end_session_by(const http_request& req, std::string_view id, const std::string& user);
+  awaitable<http_response> end_other_nodes_session(const http_request& req, std::string id, std::string user);
   awaitable<http_response> read_audit(const http_request& req);
   awaitable<http_response> login(const http_request& req, const std::string& peer);
   // Rights (rights.hpp): whether `user` may shadow `device` in this mode (the refusal's words if
@@ -253,8 +255,9 @@ class ums_service final : public service {
   // Why a session with a device on another node cannot be made (or nothing: it can).
   static std::optional<std::string> cross_node_refusal(const registry::presence& p);
   // Sends `m`, about `device`, to node `node`: "ask" (step 2), "report" (the device's answers), "end".
-  awaitable<void> send_to_node(std::string node, std::string what, std::string device, up::message m);
-  void post_to_node(const std::string& node, std::string_view what, const std::string& device, const up::message& m);
+  // `by`: who asked (a "stop": an administrator ending another node's session).
+  awaitable<void> send_to_node(std::string node, std::string what, std::string device, up::message m, std::string by = {});
+  void post_to_node(const std::string& node, std::string_view what, const std::string& device, const up::message& m, std::string by = {});
   void on_node_message(std::string_view payload);
   // Tells every other live node: "drop" (close the device's links), "forget" (an enrolled device removed).
   void tell_other_nodes(const std::string& device, std::string what, const std::string& fingerprint, const std::string& why);
@@ -262,7 +265,10 @@ class ums_service final : public service {
   // A device's message about a session: one of this node's, or one it relays for another node.
   void session_report(const std::string& device, const up::message& m, const std::string& from_node);
   void presence_changed(const std::string& device, const live_link* now);
-  awaitable<void> write_presence();
+  awaitable<void> write_presence();  // (and the sessions' rows)
+  // The session's row for the other nodes' lists (`running`: written or updated; else removed).
+  void session_listed(const shadow_session& s, bool running);
+  awaitable<std::vector<registry::session_row>> other_nodes_sessions();
   // What the registry says now (certificates, enrolled devices, live nodes) against the links and
   // relayed sessions held here: another node's word may have been lost.
   awaitable<void> check_links();
@@ -317,6 +323,7 @@ class ums_service final : public service {
   net::steady_timer cluster_timer_{env_.ex};                     // the next presence write and "alive"
   clock::time_point links_checked_{};                            // check_links(): when last (zero: due)
   std::map<std::string, std::optional<registry::presence>, std::less<>> presence_pending_;  // not yet written (nothing: offline)
+  std::map<std::string, std::optional<registry::session_row>, std::less<>> sessions_pending_;  // (nothing: ended)
 };
 
 void register_ums(service_registry& r);

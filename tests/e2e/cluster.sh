@@ -3,7 +3,7 @@
 # link to whichever node the load balancer picks; a console on another node shadows them (the
 # session is made where it was asked for, step 2 and the device's answers pass through the
 # device's node, the device's tunnel comes to the session's node); every node lists where each
-# device is online; a node killed with SIGKILL loses its devices to the other nodes within their
+# device is online and every node's sessions, and ends another node's; a node killed with SIGKILL loses its devices to the other nodes within their
 # back-off, and they are shadowed there.
 source "$(dirname "$0")/lib.sh"
 
@@ -182,6 +182,33 @@ BEFORE=$(grep -c "device tc-2 offline" "$WORK/ums-$HOME_2.log" || true)
 wait_count "ums-$HOME_2" "device tc-2 offline" $((BEFORE + 1)) 5
 wait_gone tc-2
 wait_log device-2 "refused the device certificate" 10
+
+step "the session list is the cluster's: a session running at one node is listed at another, and an administrator there ends it"
+RUN_AT=$(other_node "$HOME_1")
+LIST_AT=$(other_node "$HOME_1" "$RUN_AT")
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$RUN_AT]}")"
+watch_session watch tc-1
+[ -n "$SESSION" ] || fail "test bug: no session id in watch.log"
+listed_at() {  # listed_at NODE: its session list, as "id node state" lines
+  curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" "https://127.0.0.1:${NODE_PORT[$1]}/api/v1/sessions" |
+    python3 -c 'import json, sys; [print(s["id"], s.get("node", "-"), s["state"]) for s in json.load(sys.stdin)["sessions"]]'
+}
+for _ in $(seq 50); do listed_at "$LIST_AT" | grep -q "^$SESSION $RUN_AT active$" && break; sleep 0.1; done
+listed_at "$LIST_AT" | grep -q "^$SESSION $RUN_AT active$" || fail "node $LIST_AT does not list $SESSION (node $RUN_AT, active): $(listed_at "$LIST_AT")"
+listed_at "$RUN_AT" | grep -q "^$SESSION $RUN_AT active$" || fail "node $RUN_AT lists: $(listed_at "$RUN_AT")"
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$LIST_AT]}")"
+"${CLI[@]}" end "$SESSION" > "$WORK/end.log" 2>&1 || fail "ending $SESSION at node $LIST_AT: $(cat "$WORK/end.log")"
+wait_log "ums-$RUN_AT" "session $SESSION ended by automation at node $LIST_AT" 5
+wait_log "ums-$RUN_AT" "$SESSION\] AUDIT session ended: .*outcome=\"ended by automation at node $LIST_AT\"" 10
+grep -q "\"event\":\"session_end_requested\".*\"by\":\"automation at node $LIST_AT\"\|\"by\":\"automation at node $LIST_AT\".*\"event\":\"session_end_requested\"" "$WORK/data/ums-$RUN_AT/audit.jsonl" \
+  || fail "node $RUN_AT's audit trail does not say who ended $SESSION"
+for _ in $(seq 50); do listed_at "$LIST_AT" | grep -q "^$SESSION " || break; sleep 0.1; done
+if listed_at "$LIST_AT" | grep -q "^$SESSION "; then fail "node $LIST_AT still lists ended $SESSION"; fi
+for _ in $(seq 100); do kill -0 "$WATCH_CONSOLE" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$WATCH_CONSOLE" 2>/dev/null; then fail "the console of $SESSION did not end"; fi
+# An operator's rights are those of the node asked: an unknown id is no session at all.
+if "${CLI[@]}" end s-000000000000 > "$WORK/end-none.log" 2>&1; then fail "an unknown session was ended"; fi
+grep -q "no such session" "$WORK/end-none.log" || fail "unclear refusal: $(cat "$WORK/end-none.log")"
 
 step "node $HOME_1 is killed with SIGKILL: tc-1 comes back through haproxy on another node and is shadowed there"
 read -ra CLI <<<"$(cli_at "${NODE_PORT[$HOME_1]}")"

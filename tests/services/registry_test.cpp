@@ -302,6 +302,33 @@ TEST_CASE("a certificate record changes only when written: renewal keeps the pre
   CHECK_FALSE(certs.next_revoked("tc-1"));
 }
 
+TEST_CASE("each node writes only its own sessions' rows, and the list holds those of live nodes") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  registry a(db.open()), b(db.open());
+  a.node_alive("a", "wss://a", now);
+  b.node_alive("b", "wss://b", now);
+  a.change_sessions("a", {{"s-1", registry::session_row{"s-1", "a", "tc-1", "alice", "console", true, "setting up", now}}});
+  b.change_sessions("b", {{"s-2", registry::session_row{"s-2", "b", "tc-2", "bob", "webapp", false, "active", now + 1}}});
+  a.change_sessions("a", {{"s-1", registry::session_row{"s-1", "a", "tc-1", "alice", "console", true, "active", now}}});
+  auto all = b.sessions(now - 15);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].id == "s-1");
+  CHECK(all[0].node == "a");
+  CHECK(all[0].state == "active");
+  CHECK(all[0].view_only);
+  CHECK(all[1].user == "bob");
+  b.change_sessions("b", {{"s-1", std::nullopt}});  // (not b's: stays)
+  CHECK(a.sessions(now - 15).size() == 2);
+  a.change_sessions("a", {{"s-1", std::nullopt}});
+  CHECK(a.sessions(now - 15).size() == 1);
+  b.node_alive("b", "wss://b", now + 30);  // a is silent: its rows are not listed; b's restart clears b's
+  a.change_sessions("a", {{"s-3", registry::session_row{"s-3", "a", "tc-1", "alice", "console", false, "active", now}}});
+  CHECK(b.sessions(now + 30 - 15).size() == 1);
+  b.clear_presence("b");
+  CHECK(b.sessions(0).size() == 1);
+  CHECK(b.sessions(0)[0].id == "s-3");
+}
+
 TEST_CASE("notifications go to the PostgreSQL registry's listeners only, and an SQLite registry has none to send") {
   const database db("sqlite");
   registry r(db.open());
