@@ -223,6 +223,25 @@ awaitable<std::map<std::string, registry::presence, std::less<>>> ums_service::c
   co_return std::map<std::string, registry::presence, std::less<>>{};
 }
 
+awaitable<ums_service::shadow_admission> ums_service::where_to_shadow(std::string device) {
+  shadow_admission a;
+  const auto refuse = [&a](http::status status, std::string why) {
+    a.status = status;
+    a.refusal = std::move(why);
+    return a;
+  };
+  if (!devices_.contains(device)) co_return refuse(http::status::not_found, "unknown device");
+  // In a cluster the device's link may be on another node: the session is made here all the same.
+  if (!online_.find(device)) {
+    a.elsewhere = co_await where_is(device);
+    if (!devices_.contains(device)) co_return refuse(http::status::not_found, "unknown device");  // (a reload meanwhile)
+    if (!a.elsewhere) co_return refuse(http::status::conflict, "device is offline");
+    if (auto why = cross_node_refusal(*a.elsewhere)) co_return refuse(http::status::conflict, *why);
+  }
+  if (!devices_.at(device).busy_with.empty()) co_return refuse(http::status::conflict, "device is already being shadowed");
+  co_return a;
+}
+
 std::optional<std::string> ums_service::cross_node_refusal(const registry::presence& p) {
   if (p.via != p.node) return "device is behind gateway " + p.via + " of node " + p.node + ": ask that node (sessions over a gateway do not cross nodes yet)";
   if (p.os == "11") return "device is an OS 11 device linked to node " + p.node + ": ask that node (OS 11 sessions do not cross nodes yet)";

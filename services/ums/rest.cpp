@@ -342,17 +342,10 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
   };
   // Rights first: an operator learns nothing about devices outside their grants.
   if (auto why = may_shadow(user, device, view_only)) co_return co_await refused(http::status::forbidden, *why);
-  if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
-  // In a cluster the device's link may be on another node: the session is made here all the same.
-  std::optional<registry::presence> elsewhere;
-  if (!online_.find(device)) {
-    elsewhere = co_await where_is(device_id);
-    d = devices_.find(device_id);  // (a reload may have changed the list meanwhile)
-    if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
-    if (!elsewhere) co_return co_await refused(http::status::conflict, "device is offline");
-    if (auto why = cross_node_refusal(*elsewhere)) co_return co_await refused(http::status::conflict, *why);
-  }
-  if (!d->second.busy_with.empty()) co_return co_await refused(http::status::conflict, "device is already being shadowed");
+  auto where = co_await where_to_shadow(device_id);
+  if (!where.refusal.empty()) co_return co_await refused(where.status, where.refusal);
+  const auto& elsewhere = where.elsewhere;
+  d = devices_.find(device_id);  // (there: checked just now)
   auto s = new_session(device_id, user, "console", view_only);
   if (elsewhere) {
     s->device_node = elsewhere->node;

@@ -242,17 +242,10 @@ void ums_service::start() {
       co_await record_refusal(device, *user, "webapp", reason);
       co_await up.reject(status, reason);
     };
-    if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
-    // In a cluster the device's link may be on another node: the session is made here all the same.
-    std::optional<registry::presence> elsewhere;
-    if (!online_.find(device)) {
-      elsewhere = co_await where_is(device);
-      d = devices_.find(device);  // (a reload may have changed the list meanwhile)
-      if (d == devices_.end()) co_return co_await refused(http::status::not_found, "unknown device");
-      if (!elsewhere) co_return co_await refused(http::status::conflict, "device is offline");
-      if (auto why = cross_node_refusal(*elsewhere)) co_return co_await refused(http::status::conflict, *why);
-    }
-    if (!d->second.busy_with.empty()) co_return co_await refused(http::status::conflict, "device is already being shadowed");
+    auto where = co_await where_to_shadow(device);
+    if (!where.refusal.empty()) co_return co_await refused(where.status, where.refusal);
+    const auto& elsewhere = where.elsewhere;
+    d = devices_.find(device);  // (there: checked just now)
     auto s = new_session(device, *user, "webapp", view_only);
     s->ref = ref;
     if (elsewhere) {

@@ -254,6 +254,15 @@ class ums_service final : public service {
   awaitable<std::map<std::string, registry::presence, std::less<>>> cluster_presence();
   // Why a session with a device on another node cannot be made (or nothing: it can).
   static std::optional<std::string> cross_node_refusal(const registry::presence& p);
+  // Whether a session with `device` can be made here now (after the rights): the refusal (status
+  // and words: unknown, offline, busy, or on another node in a way that cannot cross), or where
+  // the device is when its link is on another node of the cluster.
+  struct shadow_admission {
+    std::optional<registry::presence> elsewhere;
+    boost::beast::http::status status = boost::beast::http::status::ok;
+    std::string refusal;
+  };
+  awaitable<shadow_admission> where_to_shadow(std::string device);
   // Sends `m`, about `device`, to node `node`: "ask" (step 2), "report" (the device's answers), "end".
   // `by`: who asked (a "stop": an administrator ending another node's session).
   awaitable<void> send_to_node(std::string node, std::string what, std::string device, up::message m, std::string by = {});
