@@ -52,16 +52,21 @@ std::string cluster_bus::channel_of(std::string_view node) { return "shadowlink-
 void cluster_bus::stop() {
   stopped_ = true;
   if (socket_) socket_->close();
+  if (retry_) retry_->cancel();
 }
 
 awaitable<void> cluster_bus::run(std::function<void(std::string_view)> deliver, std::function<void()> listening) {
   auto ex = co_await net::this_coro::executor;
   auto pause = 1s;
+  net::steady_timer retry(ex);
+  retry_ = &retry;
+  on_exit no_retry([this] { retry_ = nullptr; });
   for (bool first = true; !stopped_; first = false) {
     if (!first) {
-      co_await sleep_for(pause);
+      retry.expires_after(pause);
+      auto [ec] = co_await retry.async_wait(use_tuple);  // (stop() cancels it)
       pause = std::min(pause * 2, std::chrono::seconds(16));
-      if (stopped_) break;
+      if (ec || stopped_) break;
     }
     connection c;
     try {

@@ -37,6 +37,7 @@ class cluster_bus {
   std::string conninfo_, channel_, scope_;
   net::thread_pool connect_thread_{1};  // (libpq connects blocking)
   net::posix::stream_descriptor* socket_ = nullptr;  // while listening
+  net::steady_timer* retry_ = nullptr;               // while running
   bool stopped_ = false;
 };
 

@@ -36,6 +36,7 @@ void ums_service::start_cluster() {
     throw config_error(name_ + ".node: node " + cfg_.node + " is already in the cluster, at " + same->second + ": give each node a name of its own");
   registry_->node_alive(cfg_.node, cfg_.listener.public_url, unix_now());
   registry_->clear_presence(cfg_.node);  // what it had online before a restart, it has not now
+  registry_->forget_nodes(unix_now() - 7 * 24 * 3600);
   bus_ = std::make_unique<cluster_bus>(cfg_.postgresql, cfg_.node);
   online_.on_attached = [this](const std::string& id, const up::link_registry<live_link>::entry& now) { presence_changed(id, &now.info); };
   env_.tasks.spawn(bus_->run([this](std::string_view payload) { on_node_message(payload); }, [this] { links_checked_ = {}; }),
@@ -44,17 +45,10 @@ void ums_service::start_cluster() {
   log::info(name_, "cluster node ", cfg_.node, " at ", cfg_.listener.public_url);
 }
 
+// (keep_node_alive() then leaves: its last write, after every write queued before it.)
 void ums_service::leave_cluster() {
   cluster_timer_.cancel();
-  if (!bus_) return;
-  bus_->stop();
-  try {
-    // (Once, stopping, on the event loop: bounded by the registry's timeouts.)
-    registry_->node_alive(cfg_.node, cfg_.listener.public_url, 0);
-    registry_->clear_presence(cfg_.node);
-  } catch (const std::exception& e) {
-    log::warn(name_, "cluster: cannot tell the database this node stops (the others will notice within ", node_alive_s, " s): ", e.what());
-  }
+  if (bus_) bus_->stop();
 }
 
 awaitable<void> ums_service::keep_node_alive() {
@@ -63,22 +57,37 @@ awaitable<void> ums_service::keep_node_alive() {
     cluster_timer_.expires_after(presence_every);
     auto [ec] = co_await cluster_timer_.async_wait(use_tuple);
     if (ec || stopping_) break;
+    // "Alive" first: a slow batch of presence or session rows must not make the others think this node dead.
+    if (clock::now() - said_alive >= node_heartbeat) {
+      said_alive = clock::now();
+      try {
+        std::function<bool()> alive = [this] {
+          registry_->node_alive(cfg_.node, cfg_.listener.public_url, unix_now());
+          return true;
+        };
+        co_await offload(registry_thread_, std::move(alive));
+      } catch (const std::exception& e) {
+        log::warn(name_, "cluster: cannot tell the database this node is alive: ", e.what());
+      }
+    }
+    if (stopping_) break;
     co_await write_presence();
+    if (stopping_) break;
     if (clock::now() - links_checked_ >= links_check_every) {
       links_checked_ = clock::now();
       co_await check_links();
     }
-    if (clock::now() - said_alive < node_heartbeat) continue;
-    said_alive = clock::now();
-    try {
-      std::function<bool()> alive = [this] {
-        registry_->node_alive(cfg_.node, cfg_.listener.public_url, unix_now());
-        return true;
-      };
-      co_await offload(registry_thread_, std::move(alive));
-    } catch (const std::exception& e) {
-      log::warn(name_, "cluster: cannot tell the database this node is alive: ", e.what());
-    }
+  }
+  // Stopping: the others send nothing more here and list nothing of this node's.
+  try {
+    std::function<bool()> leave = [this] {
+      registry_->node_alive(cfg_.node, cfg_.listener.public_url, 0);
+      registry_->clear_presence(cfg_.node);
+      return true;
+    };
+    co_await offload(registry_thread_, std::move(leave));
+  } catch (const std::exception& e) {
+    log::warn(name_, "cluster: cannot tell the database this node stops (the others will notice within ", node_alive_s, " s): ", e.what());
   }
 }
 
@@ -134,7 +143,7 @@ awaitable<void> ums_service::write_presence() {
       for (auto& [id, row] : batch) sessions_pending_.try_emplace(id, std::move(row));
     }
   }
-  while (!presence_pending_.empty()) {
+  while (!presence_pending_.empty() && !stopping_) {
     std::vector<std::pair<std::string, std::optional<registry::presence>>> batch;
     while (!presence_pending_.empty() && batch.size() < presence_batch) {
       auto first = presence_pending_.begin();
@@ -158,15 +167,17 @@ awaitable<void> ums_service::write_presence() {
 awaitable<void> ums_service::check_links() {
   struct now_known {
     std::map<std::string, issued_certificate, std::less<>> certificates;
-    std::set<std::string, std::less<>> enrolled, nodes;
+    std::map<std::string, std::string, std::less<>> enrolled;  // id: its key's hash
+    std::set<std::string, std::less<>> nodes;
   };
   std::function<now_known()> read = [this] {
     now_known k{registry_->certificates(), {}, {}};
-    for (auto& d : registry_->devices()) k.enrolled.insert(std::move(d.id));
+    for (auto& d : registry_->devices()) k.enrolled.emplace(std::move(d.id), std::move(d.key_sha256));
     for (auto& [node, url] : registry_->nodes(unix_now() - node_alive_s)) k.nodes.insert(node);
     return k;
   };
   now_known k;
+  const auto read_from = unix_now();  // (a device enrolled since is not in what is read)
   try {
     k = co_await offload(registry_thread_, std::move(read));
   } catch (const std::exception& e) {
@@ -180,10 +191,13 @@ awaitable<void> ums_service::check_links() {
   };
   std::vector<std::pair<std::string, std::string>> revoked;  // (device, the fingerprint its link was opened by)
   std::vector<std::string> removed;
-  for (const auto& [id, e] : online_.entries()) {
+  for (const auto& [id, e] : online_.entries())
     if (!e.info.fingerprint.empty() && !accepted(id, e.info.fingerprint)) revoked.emplace_back(id, e.info.fingerprint);
-    if (auto d = devices_.find(id); d != devices_.end() && is_enrolled(d->second) && !k.enrolled.contains(id)) removed.push_back(id);
-  }
+  // Enrolled devices known here, linked or not, that the registry no longer has (or has enrolled
+  // anew, with another key): removed through another node while this one was not listening.
+  for (const auto& [id, d] : devices_)
+    if (is_enrolled(d) && enrolled_.at(id).enrolled_at < read_from)
+      if (auto now = k.enrolled.find(id); now == k.enrolled.end() || now->second != d.credential_sha256) removed.push_back(id);
   for (const auto& [id, fingerprint] : revoked) {
     log::warn(name_, "device ", id, ": the certificate its link was opened by is no longer accepted: closing it");
     drop_device(id, fingerprint, "device certificate revoked", true);

@@ -20,7 +20,14 @@ namespace {
 constexpr auto reissue_after = std::chrono::minutes(1);
 }  // namespace
 
+// (A revocation waits for the change under way; the device's own requests never wait: one that
+// finds a change under way, or a revocation waiting, is refused at once. So a device flooding
+// requests cannot hold its revocation off.)
 awaitable<void> ums_service::certificate_turn(std::string device) {
+  ++certificates_revoking_[device];
+  on_exit not_waiting([this, device] {
+    if (auto w = certificates_revoking_.find(device); w != certificates_revoking_.end() && --w->second == 0) certificates_revoking_.erase(w);
+  });
   const auto until = clock::now() + 10s;
   while (certificates_pending_.contains(device)) {
     if (clock::now() > until) throw std::runtime_error("another change of this device's certificate takes too long");
@@ -91,11 +98,9 @@ awaitable<up::message> ums_service::issue_certificate(std::string device, std::s
   // One change of a device's record at a time here: each decides from the record the one before
   // wrote (and writes only over the record it decided from: another node may change it too).
   std::string why;
-  try {
-    co_await certificate_turn(device);
-  } catch (const std::runtime_error& e) {
-    co_return refuse(e.what());
-  }
+  if (certificates_pending_.contains(device) || certificates_revoking_.contains(device))
+    co_return refuse("a change of this device's certificate is under way");
+  certificates_pending_.insert(device);
   on_exit done([this, device] { certificates_pending_.erase(device); });
   try {
     co_await refresh_certificate(device);
@@ -126,16 +131,21 @@ awaitable<up::message> ums_service::issue_certificate(std::string device, std::s
 awaitable<std::string> ums_service::revoke_certificate_of(std::string device) {
   co_await certificate_turn(device);
   on_exit done([this, device] { certificates_pending_.erase(device); });
-  // (Another node may change the record between our read and our write: read again and retry.)
+  // (Another node may change the record between our read and our write: read again and retry. A
+  // write whose answer was lost, or another node's revocation meanwhile, leaves it revoked: the
+  // certificate first found is the one revoked, and its links are dropped all the same.)
+  std::string first;
   for (int attempt = 1;; ++attempt) {
-    co_await refresh_certificate(device);
+    if (attempt == 1) co_await refresh_certificate(device);
+    else co_await reread_certificate(device);  // (whatever failed: the registry's word now)
     auto next = certs_->next_revoked(device);
-    if (!next) co_return std::string();
+    if (!next) co_return first;
     const auto fingerprint = certs_->current(device)->fingerprint;
+    if (first.empty()) first = fingerprint;
     bool written = true;
     try {
       co_await store_certificate(device, certs_->record(device), std::move(*next));
-    } catch (const std::runtime_error&) {
+    } catch (const std::runtime_error&) {  // (changed meanwhile, or the database: a lost answer too)
       if (attempt == 3) throw;
       written = false;
     }

@@ -105,6 +105,8 @@ class registry {
     std::string os;
   };
   void node_alive(const std::string& node, const std::string& url, std::int64_t now);
+  // Forgets nodes not seen since `before` (long gone: their names are told nothing any more).
+  void forget_nodes(std::int64_t before);
   // Forgets what a node said was online on it and the sessions it ran (it starts: none are, yet).
   void clear_presence(const std::string& node);
   void set_presence(const std::string& device, const presence& where, std::int64_t now);

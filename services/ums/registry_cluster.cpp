@@ -18,6 +18,11 @@ void registry::node_alive(const std::string& node, const std::string& url, std::
            {node, url, now});
 }
 
+void registry::forget_nodes(std::int64_t before) {
+  std::lock_guard lock(m_);
+  db_->run("DELETE FROM nodes WHERE seen < ?1", {before});
+}
+
 void registry::clear_presence(const std::string& node) {
   std::lock_guard lock(m_);
   db_->run("DELETE FROM presence WHERE node = ?1", {node});

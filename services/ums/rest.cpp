@@ -48,7 +48,9 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
   }
   if (path == "/api/v1/enrollment-keys" || path.starts_with("/api/v1/enrollment-keys/")) co_return co_await enrollment_keys(req, path, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::get) {
-    const auto elsewhere = co_await other_nodes_sessions();
+    // (The Web App following its own set-up, ?ref=, needs no other node's.)
+    std::vector<registry::session_row> elsewhere;
+    if (target.find("ref=") == std::string_view::npos) elsewhere = co_await other_nodes_sessions();
     co_return list_sessions(req, *user, elsewhere);
   }
   if (path == "/api/v1/sessions" && req.method() == http::verb::post) co_return co_await create_session(req, *user);
@@ -278,7 +280,9 @@ awaitable<http_response> ums_service::end_session_by(const http_request& req, st
 awaitable<http_response> ums_service::end_other_nodes_session(const http_request& req, std::string id, std::string user) {
   const auto elsewhere = co_await other_nodes_sessions();
   auto r = std::find_if(elsewhere.begin(), elsewhere.end(), [&id](const registry::session_row& row) { return row.id == id; });
-  if (r == elsewhere.end() || !sees(user, r->user, r->device)) co_return error_response(req, http::status::not_found, "no such session");
+  if (r == elsewhere.end()) co_return error_response(req, http::status::not_found, "no such session");
+  co_await learn_enrolled(r->device);  // (its folder's grants apply)
+  if (!sees(user, r->user, r->device)) co_return error_response(req, http::status::not_found, "no such session");
   const auto role_of = auth_.rights_of(user).r;
   if (role_of == role::auditor || (role_of == role::operator_ && r->user != user))
     co_return error_response(req, http::status::forbidden, "an operator may end only their own sessions, an auditor none");

@@ -224,7 +224,8 @@ class ums_service final : public service {
   // Waits (10 s at most) until no other change of the device's record is under way here; the
   // caller then holds certificates_pending_'s entry for it until it is done.
   awaitable<void> certificate_turn(std::string device);
-  std::set<std::string, std::less<>> certificates_pending_;  // devices whose certificate request is being answered
+  std::set<std::string, std::less<>> certificates_pending_;   // devices whose certificate record is being changed
+  std::map<std::string, int, std::less<>> certificates_revoking_;  // devices whose revocations wait for their turn (how many)
   awaitable<http_response> revoke_certificate(const http_request& req, std::string_view device, const std::string& user);
   // Closes the device's link (direct, or at its gateway) and tells every gateway that links opened
   // by `fingerprint` (if any) are no longer the device's.
