@@ -13,7 +13,8 @@ extern char** environ;
 
 namespace shadowlink {
 
-child_process::child_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+child_process::child_process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                             const std::vector<std::pair<int, int>>& redirect) {
   if (argv.empty()) throw std::runtime_error("no program to start");
   std::vector<std::string> envs;
   for (char** e = environ; *e; ++e) {
@@ -29,6 +30,7 @@ child_process::child_process(const std::vector<std::string>& argv, const std::ma
   // The child gets standard input, output and error only: none of the service's sockets and files.
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  for (auto [from, to] : redirect) posix_spawn_file_actions_adddup2(&actions, from, to);
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   int rc = posix_spawnp(&pid_, argv[0].c_str(), &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
@@ -55,6 +57,11 @@ bool child_process::reap() {
   if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
   code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return true;
+}
+
+std::optional<int> child_process::exited() {
+  reap();
+  return code_;
 }
 
 awaitable<void> child_process::stop(clock::duration grace) {

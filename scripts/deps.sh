@@ -2,7 +2,7 @@
 # Every package and why is listed in README.md ("Dependencies").
 SHADOWLINK_PACKAGES=(
   g++ cmake ninja-build pkg-config ccache
-  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
+  zlib1g-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libwolfssl-dev libsimdjson-dev catch2 libpng-dev libsystemd-dev help2man prometheus-cpp-dev libvncserver-dev libsdl2-dev libsqlite3-dev libpq-dev postgresql
   dpkg-dev autoconf automake libtool make xz-utils
   openssl procps iproute2 curl util-linux tinyproxy haproxy python3

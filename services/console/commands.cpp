@@ -8,7 +8,7 @@
 #include "protocol/tunnel_endpoint.hpp"
 #include "protocol/up_link.hpp"
 #include "services/console/png_writer.hpp"
-#include "services/console/vnc_client.hpp"
+#include "services/rfb/vnc_client.hpp"
 #include "services/console/vnc_window.hpp"
 
 #include <boost/asio/local/connect_pair.hpp>
@@ -32,6 +32,8 @@ extern char** environ;
 
 namespace shadowlink::console {
 namespace json = boost::json;
+using rfb::screen_shot;
+using rfb::take_screen_shot;
 using namespace net::experimental::awaitable_operators;
 
 namespace {

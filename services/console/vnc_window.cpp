@@ -1,7 +1,7 @@
 #include "services/console/vnc_window.hpp"
 
 #include "services/console/sdl_keys.hpp"
-#include "services/console/vnc_client.hpp"
+#include "services/rfb/vnc_client.hpp"
 
 #include <SDL2/SDL.h>
 
@@ -19,6 +19,7 @@
 namespace shadowlink::console {
 
 using namespace std::chrono_literals;
+using rfb::vnc_client;
 
 struct vnc_window::shared {
   std::string device;

@@ -1,5 +1,8 @@
 #include "services/ums/recordings.hpp"
 
+#include "framework/child_process.hpp"
+#include "framework/on_exit.hpp"
+
 #include "framework/log.hpp"
 #include "framework/offload.hpp"
 
@@ -7,6 +10,7 @@
 #include <boost/url/parse.hpp>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,7 +20,12 @@
 #include <charconv>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <thread>
 #include <vector>
 
 namespace shadowlink::ums {
@@ -53,6 +62,22 @@ std::uint64_t size_of(const fs::path& p) {
   std::error_code ec;
   const auto n = fs::file_size(p, ec);
   return ec ? 0 : n;
+}
+
+// This program, run again to make browser copies.
+fs::path own_binary() {
+  std::error_code ec;
+  auto exe = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path("shadowlinkd") : exe;
+}
+
+// What ID.json says (an empty object if it cannot be read).
+json::object description_of(const fs::path& path) {
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  json::error_code jec;
+  auto v = json::parse(text, jec);
+  return jec || !v.is_object() ? json::object{} : std::move(v.as_object());
 }
 
 }  // namespace
@@ -136,7 +161,7 @@ void recording::finish() {
 }
 
 recording_store::recording_store(fs::path dir, recording_limits limits, std::string log_scope)
-    : dir_(std::move(dir)), limits_(limits), scope_(std::move(log_scope)) {
+    : dir_(std::move(dir)), limits_(limits), scope_(std::move(log_scope)), helper_(own_binary()) {
   fs::create_directories(dir_);
   fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace);
   close_interrupted();
@@ -146,14 +171,11 @@ recording_store::recording_store(fs::path dir, recording_limits limits, std::str
 void recording_store::close_interrupted() {
   std::error_code ec;
   for (auto& f : fs::directory_iterator(dir_, ec)) {
+    if (f.path().extension() == ".part" && f.path().stem().extension() == ".fbs") fs::remove(f.path(), ec);  // a browser copy cut off
     if (f.path().extension() != ".json") continue;
-    std::ifstream in(f.path());
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    json::error_code jec;
-    auto v = json::parse(text, jec);
-    if (jec || !v.is_object() || v.as_object().if_contains("state") == nullptr || v.as_object()["state"] != "recording") continue;
+    auto o = description_of(f.path());
+    if (o.if_contains("state") == nullptr || o["state"] != "recording") continue;
     const auto id = f.path().stem().string();
-    auto& o = v.as_object();
     o["state"] = "cut off when the server stopped";
     o["bytes"] = size_of(dir_ / (id + ".fbs")) + size_of(dir_ / (id + ".input.fbs"));
     std::ofstream out(f.path(), std::ios::trunc);
@@ -162,7 +184,11 @@ void recording_store::close_interrupted() {
   }
 }
 
-recording_store::~recording_store() { writer_.join(); }
+recording_store::~recording_store() {
+  stopping_.request_stop();  // a browser copy being made stops at its next update
+  copier_.join();
+  writer_.join();
+}
 
 std::shared_ptr<recording> recording_store::start(const std::string& session_id, const std::string& device, const std::string& user) {
   make_room();
@@ -261,46 +287,11 @@ awaitable<http_response> recording_store::answer(const http_request& req) {
   co_return co_await offload<http_response>(writer_, [this, &req] { return answer_now(req); });
 }
 
-http_response recording_store::answer_now(const http_request& req) const {
-  auto url = boost::urls::parse_origin_form(req.target());
-  if (!url) return error_response(req, http::status::bad_request, "bad request target");
-  std::vector<std::string> seg;
-  for (auto s : url->segments()) seg.push_back(s);
+namespace {
+
+// Up to a chunk of the file at `path` from `offset`, with the file's size.
+http_response piece_of(const http_request& req, const fs::path& path, std::uint64_t offset, std::uint64_t chunk) {
   std::error_code ec;
-  if (seg.size() == 3) {
-    std::vector<std::pair<std::string, json::value>> found;
-    for (auto& f : fs::directory_iterator(dir_, ec)) {
-      const auto name = f.path().filename().string();
-      if (!name.ends_with(".json")) continue;
-      std::ifstream in(f.path());
-      std::string text((std::istreambuf_iterator<char>(in)), {});
-      json::error_code jec;
-      auto v = json::parse(text, jec);
-      if (jec || !v.is_object()) continue;
-      auto& o = v.as_object();
-      const auto id = name.substr(0, name.size() - 5);
-      if (!fs::exists(dir_ / (id + ".fbs"), ec)) continue;
-      o["screen_bytes"] = size_of(dir_ / (id + ".fbs"));
-      o["input_bytes"] = size_of(dir_ / (id + ".input.fbs"));
-      const auto* started = o.if_contains("started");
-      found.emplace_back(started && started->is_string() ? std::string(started->as_string()) : "", std::move(v));
-    }
-    std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.first > b.first; });
-    json::array out;
-    for (auto& [when, v] : found) out.push_back(std::move(v));
-    return json_response(req, http::status::ok, json::serialize(json::object{{"recordings", std::move(out)}}));
-  }
-  // Session ids are "s-" and hex digits: nothing else names a file here.
-  const bool id_ok = seg.size() == 5 && seg[3].size() > 2 && seg[3].starts_with("s-") &&
-                     std::all_of(seg[3].begin() + 2, seg[3].end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
-  if (!id_ok || (seg[4] != "screen" && seg[4] != "input")) return error_response(req, http::status::not_found, "no such recording");
-  std::uint64_t offset = 0;
-  if (auto p = url->params().find("offset"); p != url->params().end()) {
-    const auto& v = (*p).value;
-    auto [end, err] = std::from_chars(v.data(), v.data() + v.size(), offset);
-    if (err != std::errc() || end != v.data() + v.size()) return error_response(req, http::status::bad_request, "offset must be a number");
-  }
-  const auto path = dir_ / (seg[3] + (seg[4] == "screen" ? ".fbs" : ".input.fbs"));
   std::ifstream in(path, std::ios::binary);
   if (!in) return error_response(req, http::status::not_found, "no such recording");
   const auto size = fs::file_size(path, ec);
@@ -313,6 +304,176 @@ http_response recording_store::answer_now(const http_request& req) const {
   res.set(http::field::content_type, "application/octet-stream");
   res.set("X-Total-Length", std::to_string(size));
   return res;
+}
+
+}  // namespace
+
+http_response recording_store::answer_now(const http_request& req) {
+  auto url = boost::urls::parse_origin_form(req.target());
+  if (!url) return error_response(req, http::status::bad_request, "bad request target");
+  std::vector<std::string> seg;
+  for (auto s : url->segments()) seg.push_back(s);
+  std::error_code ec;
+  if (seg.size() == 3) {
+    std::vector<std::pair<std::string, json::value>> found;
+    for (auto& f : fs::directory_iterator(dir_, ec)) {
+      const auto name = f.path().filename().string();
+      if (!name.ends_with(".json")) continue;
+      auto o = description_of(f.path());
+      if (o.empty()) continue;
+      const auto id = name.substr(0, name.size() - 5);
+      if (!fs::exists(dir_ / (id + ".fbs"), ec)) continue;
+      o["screen_bytes"] = size_of(dir_ / (id + ".fbs"));
+      o["input_bytes"] = size_of(dir_ / (id + ".input.fbs"));
+      const auto* started = o.if_contains("started");
+      found.emplace_back(started && started->is_string() ? std::string(started->as_string()) : "", std::move(o));
+    }
+    std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.first > b.first; });
+    json::array out;
+    for (auto& [when, v] : found) out.push_back(std::move(v));
+    return json_response(req, http::status::ok, json::serialize(json::object{{"recordings", std::move(out)}}));
+  }
+  // Session ids are "s-" and hex digits: nothing else names a file here.
+  const bool id_ok = seg.size() == 5 && seg[3].size() > 2 && seg[3].starts_with("s-") &&
+                     std::all_of(seg[3].begin() + 2, seg[3].end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  if (!id_ok || (seg[4] != "screen" && seg[4] != "input" && seg[4] != "play")) return error_response(req, http::status::not_found, "no such recording");
+  std::uint64_t offset = 0;
+  if (auto p = url->params().find("offset"); p != url->params().end()) {
+    const auto& v = (*p).value;
+    auto [end, err] = std::from_chars(v.data(), v.data() + v.size(), offset);
+    if (err != std::errc() || end != v.data() + v.size()) return error_response(req, http::status::bad_request, "offset must be a number");
+  }
+  if (seg[4] == "play") return browser_copy(req, seg[3], offset);
+  return piece_of(req, dir_ / (seg[3] + (seg[4] == "screen" ? ".fbs" : ".input.fbs")), offset, chunk);
+}
+
+http_response recording_store::browser_copy(const http_request& req, const std::string& id, std::uint64_t offset) {
+  std::error_code ec;
+  std::lock_guard lock(copies_m_);
+  const auto known = copies_.find(id);
+  const auto copy = dir_ / (id + ".play.fbs");
+  if (fs::exists(copy, ec)) {
+    auto res = piece_of(req, copy, offset, chunk);
+    if (known != copies_.end() && !known->second.stopped_early.empty()) res.set("X-Stopped-Early", known->second.stopped_early);
+    return res;
+  }
+  if (!fs::exists(dir_ / (id + ".fbs"), ec)) return error_response(req, http::status::not_found, "no such recording");
+  if (known != copies_.end() && !known->second.running && !known->second.error.empty())
+    return error_response(req, http::status::unprocessable_entity, "cannot prepare the recording for the browser: " + known->second.error);
+  if (known == copies_.end()) {
+    const auto* state = description_of(dir_ / (id + ".json")).if_contains("state");
+    if (state && *state == "recording") return error_response(req, http::status::conflict, "the session is still being recorded");
+    copies_[id].running = true;
+    net::post(copier_, [this, id] { make_browser_copy(id); });
+  }
+  return json_response(req, http::status::accepted,
+                       json::serialize(json::object{{"preparing", true}, {"prepared_ms", copies_[id].prepared_ms}}));
+}
+
+namespace {
+
+struct copier_outcome {
+  bool done = false;
+  std::uint64_t bytes = 0;
+  std::string message;  // why it failed, or why the copy ends early
+};
+
+// Runs `shadowlinkd browser-copy` (browser_copy.hpp) writing into `out`, and follows what it says.
+copier_outcome run_copier(const fs::path& helper, const fs::path& screen, const fs::path& input, int out, std::uint64_t max_bytes,
+                          const std::function<void(std::uint32_t)>& progress, std::stop_token stop) {
+  int said[2];
+  if (::pipe2(said, O_CLOEXEC) != 0) throw std::runtime_error(std::string("cannot make a pipe: ") + std::strerror(errno));
+  on_exit close_ours([&] { ::close(said[0]); });
+  std::optional<child_process> child;
+  try {
+    child.emplace(std::vector<std::string>{helper.string(), "browser-copy", screen.string(), input.string(), std::to_string(max_bytes)},
+                  std::map<std::string, std::string>{}, std::vector<std::pair<int, int>>{{out, 1}, {said[1], 2}});
+  } catch (...) {
+    ::close(said[1]);
+    throw;
+  }
+  ::close(said[1]);
+  // Each update reports within moments; a replay that has said nothing for a minute is stuck.
+  constexpr int quiet_limit_ms = 60'000;
+  std::string pending, last, why;
+  char buf[4096];
+  // (Until its output ends: then it is exiting, and is reaped below without this callback.)
+  for (std::stop_callback stopping(stop, [&] { child->terminate(); });;) {
+    pollfd p{said[0], POLLIN, 0};
+    const int ready = ::poll(&p, 1, quiet_limit_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      why = "the copy made no progress for a minute";
+      child->terminate();
+      break;
+    }
+    const auto n = ::read(said[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buf, std::size_t(n));
+    for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+      auto line = pending.substr(0, nl);
+      pending.erase(0, nl + 1);
+      std::uint32_t ms = 0;
+      if (line.starts_with("progress ") && std::from_chars(line.data() + 9, line.data() + line.size(), ms).ec == std::errc())
+        progress(ms);
+      else
+        last = std::move(line);
+    }
+    if (pending.size() > sizeof buf) pending.clear();  // a line longer than any it writes
+  }
+  std::optional<int> code;
+  for (int i = 0; i < 500 && !(code = child->exited()); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  copier_outcome o;
+  if (stop.stop_requested()) {
+    o.message = "the server is stopping";
+  } else if (!why.empty()) {
+    o.message = why;
+  } else if (code == 0 && last.starts_with("done ")) {
+    const auto* end = last.data() + last.size();
+    const auto parsed = std::from_chars(last.data() + 5, end, o.bytes);
+    o.done = parsed.ec == std::errc();
+    o.message = parsed.ptr < end ? std::string(parsed.ptr + 1, end) : "";
+  } else if (last.starts_with("error ")) {
+    o.message = last.substr(6);
+  } else {
+    o.message = code ? "the copy's process ended with status " + std::to_string(*code) : "the copy's process did not end";
+  }
+  return o;  // (a child still running is terminated and reaped by child_process's destructor)
+}
+
+}  // namespace
+
+// Writes ID.play.fbs.part in a process of its own, and renames it into place once complete: a
+// copy cut off by a stop is never served (the next start removes it).
+void recording_store::make_browser_copy(const std::string& id) {
+  const auto part = dir_ / (id + ".play.fbs.part");
+  std::error_code ec;
+  copier_outcome made;
+  try {
+    fs::remove(part, ec);
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(create_private(part), &std::fclose);
+    const std::function<void(std::uint32_t)> progress = [this, &id](std::uint32_t ms) {
+      std::lock_guard lock(copies_m_);
+      copies_[id].prepared_ms = ms;
+    };
+    made = run_copier(helper_, dir_ / (id + ".fbs"), dir_ / (id + ".input.fbs"), ::fileno(out.get()), limits_.per_session, progress,
+                      stopping_.get_token());
+    if (!made.done) throw std::runtime_error(made.message);
+    out.reset();
+    fs::rename(part, dir_ / (id + ".play.fbs"));
+    log::info(scope_, "recording ", id, ": browser copy made (", mib(made.bytes), ")", made.message.empty() ? "" : ", ending early: " + made.message);
+  } catch (const std::exception& e) {
+    made.done = false;
+    made.message = e.what();
+    fs::remove(part, ec);
+    log::warn(scope_, "recording ", id, ": no browser copy: ", made.message);
+  }
+  std::lock_guard lock(copies_m_);
+  auto& c = copies_[id];
+  c.running = false;
+  c.error = made.done ? "" : made.message;
+  c.stopped_early = made.done ? made.message : "";
 }
 
 namespace {

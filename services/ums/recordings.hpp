@@ -21,9 +21,11 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <stop_token>
 #include <string>
 
 namespace shadowlink::ums {
@@ -86,6 +88,10 @@ class recording_store {
   // GET /api/v1/recordings: what ID.json says of each, newest first, with the files' sizes.
   // GET /api/v1/recordings/ID/screen?offset=N (or /input): up to `chunk` bytes of that FBS file
   // from N (a player reads a recording piece by piece; no answer holds more than a chunk).
+  // GET /api/v1/recordings/ID/play?offset=N: the same of the recording's browser copy
+  // (browser_copy.hpp, ID.play.fbs, made once on the first request, on a thread of its own);
+  // 202 with how far it has got ("prepared_ms") while it is being made. Copies are made by this
+  // program run as `shadowlinkd browser-copy` (one at a time), never inside the server.
   // The files are read on the store's own thread (after the writes queued before), never on the
   // event loop that relays the sessions.
   static constexpr std::uint64_t chunk = 1u << 20;
@@ -94,7 +100,9 @@ class recording_store {
 
  private:
   friend class recording;
-  http_response answer_now(const http_request& req) const;  // on the writer
+  http_response answer_now(const http_request& req);  // on the writer
+  http_response browser_copy(const http_request& req, const std::string& id, std::uint64_t offset);  // on the writer
+  void make_browser_copy(const std::string& id);  // on the copier
   void make_room();
   void close_interrupted();
   void describe(const recording& r, bool done);  // on the writer
@@ -103,7 +111,17 @@ class recording_store {
   recording_limits limits_;
   std::string scope_;
   std::set<std::string> live_;  // recordings being written: each may still grow to the per-session limit
+  struct copy_state {
+    bool running = false;
+    std::uint32_t prepared_ms = 0;  // the recorded time copied so far
+    std::string error, stopped_early;
+  };
+  std::mutex copies_m_;
+  std::map<std::string, copy_state> copies_;  // browser copies made or being made since the start
+  std::stop_source stopping_;
+  std::filesystem::path helper_;  // this very program, whose `browser-copy` makes the copies
   net::thread_pool writer_{1};
+  net::thread_pool copier_{1};  // one browser copy at a time: each replays a whole recording
 };
 
 // A stream whose reads are also added to `r` (as `d`); everything else passes to `inner`.

@@ -1,7 +1,7 @@
 // The Web App: log in (HttpOnly cookie), list devices, shadow one with noVNC over the UMS's
 // WebSocket (same origin: the browser sends the cookie and its Origin; no token in the URL).
 import RFB from '/novnc/core/rfb.js';
-import {Player, checkPlayable, fbsBlocks, loadRecording} from '/player.js';
+import {Player, fbsBlocks, loadRecording, whyNotPlayable} from '/player.js';
 
 const $ = (id) => document.getElementById(id);
 let rfb = null;
@@ -105,9 +105,12 @@ async function openPlayer(x) {
   status('Loading the recording of ' + x.device + '…');
   try {
     const input = fbsBlocks(await loadRecording(x.session, 'input'));
-    checkPlayable(input);
-    const blocks = fbsBlocks(await loadRecording(x.session, 'screen', (done, total) =>
-      status('Loading the recording of ' + x.device + '… ' + Math.round(100 * done / total) + ' %')));
+    // A recording noVNC cannot decode as it stands is played from the UMS's copy in noVNC's form.
+    const why = whyNotPlayable(input);
+    const info = {stoppedEarly: ''};
+    const blocks = fbsBlocks(await loadRecording(x.session, why ? 'play' : 'screen', (done, total) =>
+      status('Loading the recording of ' + x.device + '… ' + Math.round(100 * done / total) + ' %'), (ms) =>
+      status('Preparing the recording of ' + x.device + ' for the browser (' + why + ')… ' + clock(ms) + ' done'), info));
     if (mine !== opening) return;
     player = new Player($('playback'), blocks, (ms, ended) => {
       $('seek').value = ms;
@@ -119,7 +122,8 @@ async function openPlayer(x) {
     player.setSpeed(Number($('speed').value));
     $('play').disabled = false;
     $('play').textContent = 'Play';
-    status('Recording of ' + x.device + ' (' + clock(player.duration) + ')');
+    status('Recording of ' + x.device + ' (' + clock(player.duration) + (why ? ', prepared for the browser: ' + why : '') +
+           (info.stoppedEarly ? '; it ends early: ' + info.stoppedEarly : '') + ')');
   } catch (e) {
     status('Cannot play the recording: ' + e.message, true);
   }

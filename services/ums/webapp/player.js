@@ -54,7 +54,7 @@ const UNDECODABLE = new Map([[6, 'zlib'], [9, 'ultra'], [8, 'zlibhex'], [15, 'TR
 
 // What noVNC asks every server for (32 bits a pixel, depth 24, little-endian, red in the lowest
 // byte; the Web App and the console ask for the same): a recording made for a viewer that asked
-// for another pixel format would show wrong colours, so it is refused.
+// for another pixel format would show wrong colours here.
 function sameFormat(pf) {
   if (!pf) return false;
   const max = (i) => (pf[i] << 8) | pf[i + 1];
@@ -182,14 +182,26 @@ export class Player {
   }
 }
 
-// Loads a recording's file piece by piece (the UMS answers at most a chunk at a time).
-export async function loadRecording(id, which, onProgress) {
+// Loads a recording's file piece by piece (the UMS answers at most a chunk at a time). For the
+// browser copy ('play') the UMS answers 202 while it is still making it: `onPreparing` hears how
+// far it has got (recorded milliseconds), and `info.stoppedEarly` says why a copy ends early.
+export async function loadRecording(id, which, onProgress, onPreparing, info) {
   const parts = [];
   let offset = 0, total = 1;
+  let prepared = -1, since = performance.now();
   while (offset < total) {
     const r = await fetch('/api/v1/recordings/' + encodeURIComponent(id) + '/' + which + '?offset=' + offset, {credentials: 'same-origin'});
+    if (r.status === 202) {
+      const at = (await r.json()).prepared_ms || 0;
+      if (at !== prepared) { prepared = at; since = performance.now(); }
+      if (performance.now() - since > 60000) throw new Error('the server made no progress preparing the recording for a minute');
+      if (onPreparing) onPreparing(at);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      continue;
+    }
     if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
     total = Number(r.headers.get('X-Total-Length'));
+    if (info) info.stoppedEarly = r.headers.get('X-Stopped-Early') || '';
     const part = new Uint8Array(await r.arrayBuffer());
     if (part.length === 0) break;
     parts.push(part);
@@ -202,13 +214,14 @@ export async function loadRecording(id, which, onProgress) {
   return all;
 }
 
-export function checkPlayable(inputBlocks) {
+// Why the recorded stream itself cannot be played here (null if it can): the UMS's browser copy
+// of the recording is played instead (services/ums/browser_copy.hpp).
+export function whyNotPlayable(inputBlocks) {
   const asked = viewerRequests(inputBlocks);
   const pf = asked.format;
-  if (!sameFormat(pf)) {
-    throw new Error('the viewer of this recording asked for a pixel format the player cannot show (' +
-                    (pf ? pf[0] + ' bits, shifts ' + pf[10] + '/' + pf[11] + '/' + pf[12] : 'none given') + ')');
-  }
+  if (!pf) return "its viewer kept the server's pixel format";
+  if (!sameFormat(pf)) return 'its viewer asked for another pixel format (' + pf[0] + ' bits, shifts ' + pf[10] + '/' + pf[11] + '/' + pf[12] + ')';
   const other = asked.encodings.filter((e) => UNDECODABLE.has(e)).map((e) => UNDECODABLE.get(e));
-  if (other.length) throw new Error('the viewer of this recording accepted encodings the player cannot decode (' + other.join(', ') + ')');
+  if (other.length) return 'its viewer accepted encodings noVNC cannot decode (' + other.join(', ') + ')';
+  return null;
 }

@@ -1,6 +1,7 @@
 #pragma once
-// The console's RFB client: Debian's libvncclient (Tight, ZRLE, CopyRect..., VNC authentication)
-// over a connected socket whose other end the console's coroutine splices with the tunnel.
+// An RFB client: Debian's libvncclient (Tight, ZRLE, CopyRect..., VNC authentication) over a
+// connected socket: the console's viewer window and snapshot (the socket's other end is spliced
+// with the tunnel by the console's coroutine), and replays of recordings (recording_replay.hpp).
 // libvncclient blocks, so a vnc_client lives on a thread of its own (the window's, the snapshot's,
 // a recording export's).
 #include <array>
@@ -13,7 +14,7 @@
 
 struct _rfbClient;
 
-namespace shadowlink::console {
+namespace shadowlink::rfb {
 
 class vnc_client {
  public:
@@ -85,4 +86,4 @@ struct screen_shot {
 // blocks, so it runs on a thread of its own. Throws std::runtime_error with the reason.
 screen_shot take_screen_shot(int fd, std::chrono::steady_clock::duration deadline);
 
-}  // namespace shadowlink::console
+}  // namespace shadowlink::rfb

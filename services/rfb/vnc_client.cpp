@@ -1,4 +1,4 @@
-#include "services/console/vnc_client.hpp"
+#include "services/rfb/vnc_client.hpp"
 
 #include <rfb/rfbclient.h>
 
@@ -14,7 +14,7 @@
 #include <new>
 #include <stdexcept>
 
-namespace shadowlink::console {
+namespace shadowlink::rfb {
 
 namespace {
 
@@ -53,7 +53,7 @@ std::uint32_t big_endian32(const std::uint8_t* p) { return std::uint32_t(p[0]) <
 // What a server sends only to viewers that asked for it, and libvncclient 0.9.14 does not know:
 // noVNC and TigerVNC ask, so a recording of their sessions holds these. Nothing in them changes
 // the picture; they are read past (RFB community wiki: ServerFence, EndOfContinuousUpdates,
-// DesktopName, QEMU LED state, VMware cursor and LED state).
+// DesktopName, QEMU LED state and extended key events, VMware cursor and LED state, CursorWithAlpha).
 rfbBool read_past_message(rfbClient* c, rfbServerToClientMsg* m) {
   switch (m->type) {
     case 150:  // EndOfContinuousUpdates: the type alone
@@ -83,6 +83,13 @@ rfbBool read_past_pseudo_rect(rfbClient* c, rfbFramebufferUpdateRectHeader* r) {
     }
     case 0x574d5668:  // VMware LED state: four bytes
       return read_past(c, 4);
+    case -258:  // QEMU extended key events: the server's yes, nothing follows
+      return TRUE;
+    case -314: {  // CursorWithAlpha (TigerVNC): its encoding (4), then the cursor's RGBA pixels, raw
+      std::uint8_t encoding[4];
+      return ReadFromRFBServer(c, reinterpret_cast<char*>(encoding), 4) && big_endian32(encoding) == 0 &&
+             read_past(c, 4 * std::uint64_t(r->r.w) * r->r.h);
+    }
     default:
       return FALSE;
   }
@@ -266,4 +273,4 @@ screen_shot take_screen_shot(int fd, std::chrono::steady_clock::duration deadlin
   return shot;
 }
 
-}  // namespace shadowlink::console
+}  // namespace shadowlink::rfb
