@@ -30,9 +30,11 @@ child_process::child_process(const std::vector<std::string>& argv, const std::ma
   // The child gets standard input, output and error only: none of the service's sockets and files.
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  for (auto [from, to] : redirect) posix_spawn_file_actions_adddup2(&actions, from, to);
-  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
-  int rc = posix_spawnp(&pid_, argv[0].c_str(), &actions, nullptr, args.data(), envp.data());
+  int rc = 0;
+  for (auto [from, to] : redirect)
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&actions, from, to);
+  if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  if (rc == 0) rc = posix_spawnp(&pid_, argv[0].c_str(), &actions, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
 }

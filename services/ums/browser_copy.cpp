@@ -211,9 +211,9 @@ browser_copy_result write_browser_copy(const std::filesystem::path& screen, cons
 }
 
 namespace {
-// A message on one line of the outcome protocol.
+// A message on one line of the outcome protocol (and fit for an HTTP header): no control characters.
 std::string one_line(std::string s) {
-  std::replace(s.begin(), s.end(), '\n', ' ');
+  std::replace_if(s.begin(), s.end(), [](unsigned char c) { return c < 0x20 || c == 0x7f; }, ' ');
   return s;
 }
 }  // namespace

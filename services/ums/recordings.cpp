@@ -64,13 +64,6 @@ std::uint64_t size_of(const fs::path& p) {
   return ec ? 0 : n;
 }
 
-// This program, run again to make browser copies.
-fs::path own_binary() {
-  std::error_code ec;
-  auto exe = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::path("shadowlinkd") : exe;
-}
-
 // What ID.json says (an empty object if it cannot be read).
 json::object description_of(const fs::path& path) {
   std::ifstream in(path);
@@ -161,7 +154,7 @@ void recording::finish() {
 }
 
 recording_store::recording_store(fs::path dir, recording_limits limits, std::string log_scope)
-    : dir_(std::move(dir)), limits_(limits), scope_(std::move(log_scope)), helper_(own_binary()) {
+    : dir_(std::move(dir)), limits_(limits), scope_(std::move(log_scope)) {
   fs::create_directories(dir_);
   fs::permissions(dir_, fs::perms::owner_all, fs::perm_options::replace);
   close_interrupted();
@@ -349,6 +342,8 @@ http_response recording_store::answer_now(const http_request& req) {
 
 http_response recording_store::browser_copy(const http_request& req, const std::string& id, std::uint64_t offset) {
   std::error_code ec;
+  // (The recording first: a copy whose recording was removed meanwhile is not served.)
+  if (!fs::exists(dir_ / (id + ".fbs"), ec)) return error_response(req, http::status::not_found, "no such recording");
   std::lock_guard lock(copies_m_);
   const auto known = copies_.find(id);
   const auto copy = dir_ / (id + ".play.fbs");
@@ -357,17 +352,21 @@ http_response recording_store::browser_copy(const http_request& req, const std::
     if (known != copies_.end() && !known->second.stopped_early.empty()) res.set("X-Stopped-Early", known->second.stopped_early);
     return res;
   }
-  if (!fs::exists(dir_ / (id + ".fbs"), ec)) return error_response(req, http::status::not_found, "no such recording");
-  if (known != copies_.end() && !known->second.running && !known->second.error.empty())
-    return error_response(req, http::status::unprocessable_entity, "cannot prepare the recording for the browser: " + known->second.error);
-  if (known == copies_.end()) {
-    const auto* state = description_of(dir_ / (id + ".json")).if_contains("state");
+  if (known == copies_.end() || !known->second.running) {
+    // A failure is the answer for a minute; then it is tried again (a full disk may have room again).
+    if (known != copies_.end() && !known->second.error.empty() && clock::now() - known->second.failed_at < std::chrono::minutes(1))
+      return error_response(req, http::status::unprocessable_entity, "cannot prepare the recording for the browser: " + known->second.error);
+    const auto description = description_of(dir_ / (id + ".json"));
+    const auto* state = description.if_contains("state");
     if (state && *state == "recording") return error_response(req, http::status::conflict, "the session is still being recorded");
-    copies_[id].running = true;
+    auto& fresh = copies_[id] = copy_state{};
+    fresh.running = true;
     net::post(copier_, [this, id] { make_browser_copy(id); });
   }
+  const auto& c = copies_[id];
+  // "waiting": behind another copy (one is made at a time), so no progress is expected yet.
   return json_response(req, http::status::accepted,
-                       json::serialize(json::object{{"preparing", true}, {"prepared_ms", copies_[id].prepared_ms}}));
+                       json::serialize(json::object{{"preparing", true}, {"waiting", !c.started}, {"prepared_ms", c.prepared_ms}}));
 }
 
 namespace {
@@ -450,6 +449,10 @@ void recording_store::make_browser_copy(const std::string& id) {
   const auto part = dir_ / (id + ".play.fbs.part");
   std::error_code ec;
   copier_outcome made;
+  {
+    std::lock_guard lock(copies_m_);
+    copies_[id].started = true;
+  }
   try {
     fs::remove(part, ec);
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(create_private(part), &std::fclose);
@@ -459,13 +462,15 @@ void recording_store::make_browser_copy(const std::string& id) {
     };
     made = run_copier(helper_, dir_ / (id + ".fbs"), dir_ / (id + ".input.fbs"), ::fileno(out.get()), limits_.per_session, progress,
                       stopping_.get_token());
-    if (!made.done) throw std::runtime_error(made.message);
-    out.reset();
+    if (!made.done) throw std::runtime_error(made.message.empty() ? "the copy failed" : made.message);
+    // On disk before it is served: a copy is served as it stands for as long as it is there.
+    if (std::fflush(out.get()) != 0 || ::fsync(::fileno(out.get())) != 0 || std::fclose(out.release()) != 0)
+      throw std::runtime_error(std::string("cannot write the copy: ") + std::strerror(errno));
     fs::rename(part, dir_ / (id + ".play.fbs"));
     log::info(scope_, "recording ", id, ": browser copy made (", mib(made.bytes), ")", made.message.empty() ? "" : ", ending early: " + made.message);
   } catch (const std::exception& e) {
     made.done = false;
-    made.message = e.what();
+    made.message = *e.what() ? e.what() : "the copy failed";
     fs::remove(part, ec);
     log::warn(scope_, "recording ", id, ": no browser copy: ", made.message);
   }
@@ -473,6 +478,7 @@ void recording_store::make_browser_copy(const std::string& id) {
   auto& c = copies_[id];
   c.running = false;
   c.error = made.done ? "" : made.message;
+  c.failed_at = clock::now();
   c.stopped_early = made.done ? made.message : "";
 }
 

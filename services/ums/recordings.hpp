@@ -112,14 +112,18 @@ class recording_store {
   std::string scope_;
   std::set<std::string> live_;  // recordings being written: each may still grow to the per-session limit
   struct copy_state {
-    bool running = false;
+    bool running = false;           // asked for, and not done yet
+    bool started = false;           // being made (not waiting behind another copy)
     std::uint32_t prepared_ms = 0;  // the recorded time copied so far
     std::string error, stopped_early;
+    clock::time_point failed_at{};
   };
   std::mutex copies_m_;
   std::map<std::string, copy_state> copies_;  // browser copies made or being made since the start
   std::stop_source stopping_;
-  std::filesystem::path helper_;  // this very program, whose `browser-copy` makes the copies
+  // This very program, whose `browser-copy` makes the copies: the running binary even after an
+  // upgrade replaced its file (it then reads "(deleted)" where /proc/self/exe points).
+  std::filesystem::path helper_ = "/proc/self/exe";
   net::thread_pool writer_{1};
   net::thread_pool copier_{1};  // one browser copy at a time: each replays a whole recording
 };

@@ -109,8 +109,9 @@ async function openPlayer(x) {
     const why = whyNotPlayable(input);
     const info = {stoppedEarly: ''};
     const blocks = fbsBlocks(await loadRecording(x.session, why ? 'play' : 'screen', (done, total) =>
-      status('Loading the recording of ' + x.device + '… ' + Math.round(100 * done / total) + ' %'), (ms) =>
-      status('Preparing the recording of ' + x.device + ' for the browser (' + why + ')… ' + clock(ms) + ' done'), info));
+      status('Loading the recording of ' + x.device + '… ' + Math.round(100 * done / total) + ' %'), (ms, waiting) =>
+      status('Preparing the recording of ' + x.device + ' for the browser (' + why + ')… ' +
+             (waiting ? 'waiting for another recording\'s copy' : clock(ms) + ' done')), info));
     if (mine !== opening) return;
     player = new Player($('playback'), blocks, (ms, ended) => {
       $('seek').value = ms;

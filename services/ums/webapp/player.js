@@ -192,10 +192,12 @@ export async function loadRecording(id, which, onProgress, onPreparing, info) {
   while (offset < total) {
     const r = await fetch('/api/v1/recordings/' + encodeURIComponent(id) + '/' + which + '?offset=' + offset, {credentials: 'same-origin'});
     if (r.status === 202) {
-      const at = (await r.json()).prepared_ms || 0;
-      if (at !== prepared) { prepared = at; since = performance.now(); }
+      const said = await r.json();
+      const at = said.prepared_ms || 0;
+      // (Waiting behind another recording's copy is no lack of progress.)
+      if (at !== prepared || said.waiting) { prepared = at; since = performance.now(); }
       if (performance.now() - since > 60000) throw new Error('the server made no progress preparing the recording for a minute');
-      if (onPreparing) onPreparing(at);
+      if (onPreparing) onPreparing(at, said.waiting);
       await new Promise((resolve) => setTimeout(resolve, 500));
       continue;
     }
