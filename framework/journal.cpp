@@ -113,6 +113,38 @@ awaitable<std::vector<json::object>> journal::read(std::function<bool(const json
   co_return co_await net::async_initiate<decltype(use_awaitable), void(error_code, std::vector<json::object>)>(start, use_awaitable);
 }
 
+awaitable<std::vector<std::string>> journal::lines_from(std::string since, std::size_t limit) {
+  auto start = [this, &since, limit](auto handler) {
+    auto done = from_thread<decltype(handler), error_code, std::vector<std::string>>(std::move(handler));
+    item it;
+    it.job = [this, since = std::move(since), limit, done] {
+      std::vector<std::string> out;
+      try {
+        // A rotated file's name says when it was rotated: one rotated before `since` holds nothing later.
+        auto stamp = since;
+        std::replace(stamp.begin(), stamp.end(), ':', '-');
+        for (auto& f : files_in_order()) {
+          if (f != path_ && f.filename().string().substr(o_.name.size() + 1) < stamp) continue;
+          std::ifstream in(f);
+          for (std::string line; out.size() < limit && std::getline(in, line);) {
+            error_code ec;
+            auto v = json::parse(line, ec);
+            if (ec || !v.is_object()) continue;  // a record cut short by a crash
+            const auto* time = v.as_object().if_contains("time");
+            if (time && time->is_string() && time->as_string() >= since) out.push_back(std::move(line));
+          }
+        }
+      } catch (const std::exception&) {
+        done(make_error_code(boost::system::errc::io_error), {});
+        return;
+      }
+      done(error_code{}, std::move(out));
+    };
+    enqueue(std::move(it));
+  };
+  co_return co_await net::async_initiate<decltype(use_awaitable), void(error_code, std::vector<std::string>)>(start, use_awaitable);
+}
+
 std::vector<fs::path> journal::files_in_order() const {
   std::vector<fs::path> rotated;
   std::error_code ec;
@@ -196,15 +228,18 @@ void journal::write_lines(std::string& batch, error_code& ec) {
 
 void journal::run() {
   bool dirty = false;
+  std::string unsynced;  // written for the tap, not yet synced
   auto last_sync = clock::now();
   for (;;) {
     std::deque<item> batch;
     bool stopping = false;
+    std::function<void(std::string_view)> tap;
     {
       std::unique_lock lk(m_);
       cv_.wait_for(lk, o_.sync_interval, [&] { return !queue_.empty() || stopping_; });
       batch.swap(queue_);
       stopping = stopping_;
+      tap = tap_;
     }
     std::string lines;
     std::vector<std::function<void(error_code)>> waiting;
@@ -213,12 +248,16 @@ void journal::run() {
       if (!lines.empty()) {
         write_lines(lines, ec);
         dirty = dirty || !ec;
+        if (!ec && tap) unsynced += lines;
         lines.clear();
       }
       if (!ec && dirty && fd_ >= 0 && (sync || clock::now() - last_sync >= o_.sync_interval)) {
         if (::fdatasync(fd_) != 0) ec = last_error();
         dirty = false;
         last_sync = clock::now();
+        // The tap hears of lines once they are on disk (what a session waited for).
+        if (!ec && tap && !unsynced.empty()) tap(unsynced);
+        unsynced.clear();
       }
       if (ec) log::error("journal", "cannot write ", path_.string(), ": ", ec.message());
       for (auto& w : waiting) w(ec);
@@ -239,6 +278,11 @@ void journal::run() {
       if (queue_.empty()) break;
     }
   }
+}
+
+void journal::on_written(std::function<void(std::string_view)> tap) {
+  std::lock_guard lk(m_);
+  tap_ = std::move(tap);
 }
 
 }  // namespace shadowlink

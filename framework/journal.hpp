@@ -44,10 +44,16 @@ class journal {
   // Every record in order, oldest file first, for which `keep` is true, at most the last `limit`.
   // Read by the journal's thread (after everything queued before it is written).
   awaitable<std::vector<boost::json::object>> read(std::function<bool(const boost::json::object&)> keep, std::size_t limit);
-  // The same, synchronously, for start-up (before the journal is in use by coroutines).
+  // The first `limit` records whose "time" is `since` or later, oldest first, as written (rotated
+  // files older than `since` are not read). On the journal's thread.
+  awaitable<std::vector<std::string>> lines_from(std::string since, std::size_t limit);
+  // The same as read, synchronously, for start-up (before the journal is in use by coroutines).
   std::vector<boost::json::object> read_now(const std::function<bool(const boost::json::object&)>& keep) const;
 
   const std::filesystem::path& current_file() const { return path_; }
+  // Hears every batch of lines once written to the file and synced (on the journal's thread, in
+  // order): a cluster's node ships its audit trail to the other nodes from there.
+  void on_written(std::function<void(std::string_view lines)> tap);
 
  private:
   struct item {
@@ -71,6 +77,7 @@ class journal {
   std::mutex m_;
   std::condition_variable cv_;
   std::deque<item> queue_;
+  std::function<void(std::string_view)> tap_;  // (set under m_)
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -75,4 +75,8 @@ awaitable<std::vector<json::object>> audit_trail::query(audit_filter f) {
   co_return co_await j_.read(std::move(keep), limit);
 }
 
+awaitable<std::vector<std::string>> audit_trail::lines_since(std::string time, std::size_t limit) {
+  co_return co_await j_.lines_from(std::move(time), limit);
+}
+
 }  // namespace shadowlink::ums

@@ -8,8 +8,10 @@
 #include <boost/json/object.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace shadowlink::ums {
 
@@ -43,6 +45,11 @@ class audit_trail {
   // ended as "unknown, server restarted". Returns how many.
   std::size_t close_unfinished();
   awaitable<std::vector<boost::json::object>> query(audit_filter f);
+  // A cluster's node ships its records to the registry (audit_shipper.hpp): every record once
+  // written (on the journal's thread), and the first `limit` records from a time on, read again
+  // from the files.
+  void on_written(std::function<void(std::string_view lines)> tap) { j_.on_written(std::move(tap)); }
+  awaitable<std::vector<std::string>> lines_since(std::string time, std::size_t limit);
 
   const std::filesystem::path& file() const { return j_.current_file(); }
 

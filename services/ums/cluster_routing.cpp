@@ -25,6 +25,8 @@ constexpr auto links_check_every = 30s;
 constexpr std::int64_t node_alive_s = 15;
 // Bounds the sessions relayed for other nodes (each ends with the device's answer or its end).
 constexpr std::size_t max_relayed = 4096;
+// After a failed audit shipment (the records are read again from the file): not every second.
+constexpr auto audit_retry_after = 10s;
 }  // namespace
 
 void ums_service::start_cluster() {
@@ -37,6 +39,8 @@ void ums_service::start_cluster() {
   registry_->node_alive(cfg_.node, cfg_.listener.public_url, unix_now());
   registry_->clear_presence(cfg_.node);  // what it had online before a restart, it has not now
   registry_->forget_nodes(unix_now() - 7 * 24 * 3600);
+  shipper_.start(registry_->audit_latest(cfg_.node));
+  audit_->on_written([this](std::string_view lines) { shipper_.written(lines); });
   bus_ = std::make_unique<cluster_bus>(cfg_.postgresql, cfg_.node);
   online_.on_attached = [this](const std::string& id, const up::link_registry<live_link>::entry& now) { presence_changed(id, &now.info); };
   env_.tasks.spawn(bus_->run([this](std::string_view payload) { on_node_message(payload); }, [this] { links_checked_ = {}; }),
@@ -73,12 +77,17 @@ awaitable<void> ums_service::keep_node_alive() {
     if (stopping_) break;
     co_await write_presence();
     if (stopping_) break;
+    co_await ship_audit();
+    if (stopping_) break;
     if (clock::now() - links_checked_ >= links_check_every) {
       links_checked_ = clock::now();
       co_await check_links();
     }
   }
-  // Stopping: the others send nothing more here and list nothing of this node's.
+  // Stopping: the others send nothing more here and list nothing of this node's; what this node's
+  // trail wrote last is theirs to read too.
+  audit_ship_resume_ = {};
+  co_await ship_audit();
   try {
     std::function<bool()> leave = [this] {
       registry_->node_alive(cfg_.node, cfg_.listener.public_url, 0);
@@ -161,6 +170,22 @@ awaitable<void> ums_service::write_presence() {
       for (auto& [device, where] : batch) presence_pending_.try_emplace(device, std::move(where));  // (unless changed since)
       co_return;
     }
+  }
+}
+
+awaitable<void> ums_service::ship_audit() {
+  if (clock::now() < audit_ship_resume_) co_return;
+  auto b = shipper_.take();
+  try {
+    if (b.read_again) b.lines = co_await audit_->lines_since(shipper_.since(), audit_shipper::per_shipment);
+    if (b.lines.empty()) co_return;
+    const bool full = b.read_again && b.lines.size() == audit_shipper::per_shipment;
+    std::function<std::string()> add = [this, &b] { return registry_->add_audit(cfg_.node, b.lines); };
+    shipper_.shipped(co_await offload(registry_thread_, std::move(add)), full);
+  } catch (const std::exception& e) {
+    log::warn(name_, "cluster: cannot add audit records to the database (they are in this node's file; trying again): ", e.what());
+    shipper_.failed();
+    audit_ship_resume_ = clock::now() + audit_retry_after;
   }
 }
 

@@ -59,6 +59,13 @@ constexpr migration migrations[] = {
      " via TEXT NOT NULL, view_only INTEGER NOT NULL, state TEXT NOT NULL, created INTEGER NOT NULL)",
      "CREATE TABLE sessions (id TEXT PRIMARY KEY, node TEXT NOT NULL, device TEXT NOT NULL, user_name TEXT NOT NULL,"
      " via TEXT NOT NULL, view_only INTEGER NOT NULL, state TEXT NOT NULL, created BIGINT NOT NULL)"},
+    {// 8: every node's audit records, for the cluster-wide audit trail (each node's file stays its own)
+     "CREATE TABLE audit (node TEXT NOT NULL, digest TEXT NOT NULL, time TEXT NOT NULL, device TEXT NOT NULL,"
+     " user_name TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (node, digest));"
+     "CREATE INDEX audit_time ON audit (time)",
+     "CREATE TABLE audit (node TEXT NOT NULL, digest TEXT NOT NULL, time TEXT COLLATE \"C\" NOT NULL, device TEXT NOT NULL,"
+     " user_name TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (node, digest));"
+     "CREATE INDEX audit_time ON audit (time)"},
 };
 static_assert(std::size(migrations) == registry::schema_version);
 

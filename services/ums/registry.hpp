@@ -38,7 +38,7 @@ struct issued_certificate {
 
 class registry {
  public:
-  static constexpr int schema_version = 7;
+  static constexpr int schema_version = 8;
 
   // Migrates the database to `up_to` (the current version but in tests of migrations); throws
   // std::runtime_error naming the database.
@@ -138,6 +138,18 @@ class registry {
   // under the registry's write lock: a change decided from a record that another request or node
   // changed meanwhile (a revocation) is not written over it. False if it was not written.
   bool replace_certificate(const std::string& device, const std::optional<issued_certificate>& expected, const issued_certificate& c);
+
+  // The cluster's audit trail (registry_audit.cpp): each node adds the records (JSON lines) its
+  // own trail wrote; one already there (the same node and text) is not added twice. Row by row,
+  // without the write lock (each row stands alone): other nodes' writes never wait for a backlog.
+  // Returns the latest time among them.
+  std::string add_audit(const std::string& node, const std::vector<std::string>& lines);
+  // The time of the node's latest record ("" for none): where it takes up again after a restart.
+  std::string audit_latest(const std::string& node) const;
+  // Every node's records matching (empty: anything; times are ISO 8601 UTC, compared as text), the
+  // latest `limit`, oldest first, each with "node" added.
+  std::vector<std::string> audit(const std::string& device, const std::string& user, const std::string& since, const std::string& until,
+                                 std::size_t limit) const;
 
   // PostgreSQL only: a notification on `channel` (LISTEN/NOTIFY), delivered once sent.
   void notify(const std::string& channel, const std::string& payload);

@@ -11,6 +11,7 @@
 #include "protocol/consent.hpp"
 #include "protocol/link_registry.hpp"
 #include "services/ums/audit.hpp"
+#include "services/ums/audit_shipper.hpp"
 #include "services/ums/auth.hpp"
 #include "services/ums/cluster_bus.hpp"
 #include "services/ums/recordings.hpp"
@@ -276,6 +277,7 @@ class ums_service final : public service {
   void session_report(const std::string& device, const up::message& m, const std::string& from_node);
   void presence_changed(const std::string& device, const live_link* now);
   awaitable<void> write_presence();  // (and the sessions' rows)
+  awaitable<void> ship_audit();      // this node's new audit records, into the registry's table
   // The session's row for the other nodes' lists (`running`: written or updated; else removed).
   void session_listed(const shadow_session& s, bool running);
   awaitable<std::vector<registry::session_row>> other_nodes_sessions();
@@ -296,6 +298,8 @@ class ums_service final : public service {
   void refresh_metrics();
   device_groups groups_;
   auth auth_;
+  audit_shipper shipper_;  // (before audit_: the journal's thread, which feeds it, stops first)
+  clock::time_point audit_ship_resume_{};  // after a failed shipment, the next waits a little
   std::unique_ptr<audit_trail> audit_;  // opened at start()
   std::unique_ptr<recording_store> recordings_;  // opened at start()
   rendezvous rv_;

@@ -210,6 +210,18 @@ if kill -0 "$WATCH_CONSOLE" 2>/dev/null; then fail "the console of $SESSION did 
 if "${CLI[@]}" end s-000000000000 > "$WORK/end-none.log" 2>&1; then fail "an unknown session was ended"; fi
 grep -q "no such session" "$WORK/end-none.log" || fail "unclear refusal: $(cat "$WORK/end-none.log")"
 
+step "the audit trail is the cluster's: node $LIST_AT reads node $RUN_AT's records of $SESSION"
+audit_at() {  # audit_at NODE QUERY: its audit records, as "event node session" lines
+  curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $API_TOKEN" "https://127.0.0.1:${NODE_PORT[$1]}/api/v1/audit?$2" |
+    python3 -c 'import json, sys; [print(r["event"], r.get("node", "-"), r.get("session", "-")) for r in json.load(sys.stdin)["records"]]'
+}
+# (Captured before grep: with pipefail, grep's early exit would fail the pipe.)
+for _ in $(seq 100); do SEEN=$(audit_at "$LIST_AT" device=tc-1); grep -q "^session_ended $RUN_AT $SESSION$" <<<"$SEEN" && break; sleep 0.1; done
+grep -q "^session_ended $RUN_AT $SESSION$" <<<"$SEEN" || fail "node $LIST_AT's audit trail lacks node $RUN_AT's end of $SESSION: $(tail -5 <<<"$SEEN")"
+grep -q "^session_end_requested $RUN_AT $SESSION$" <<<"$SEEN" || fail "node $LIST_AT's audit trail lacks who ended $SESSION"
+# Not node $LIST_AT's own records: its file holds no end of that session.
+if grep '"event":"session_ended"' "$WORK/data/ums-$LIST_AT/audit.jsonl" | grep -q "$SESSION"; then fail "test bug: node $LIST_AT's own file ends $SESSION"; fi
+
 step "node $HOME_1 is killed with SIGKILL: tc-1 comes back through haproxy on another node and is shadowed there"
 read -ra CLI <<<"$(cli_at "${NODE_PORT[$HOME_1]}")"
 "${CLI[@]}" snapshot tc-1 "$WORK/same-node.png" > "$WORK/same-node.log" 2>&1 || fail "same-node snapshot: $(cat "$WORK/same-node.log")"
@@ -238,5 +250,27 @@ for s in $ENDED; do
     || fail "session $s's end is not in node $HOME_1's audit trail"
 done
 echo "ok: node $HOME_1's audit trail holds the end of its $(wc -w <<<"$ENDED") session(s)"
+
+step "node $HOME_1 starts again (at its address): the cluster's audit trail then holds every end it had written"
+python3 - "$WORK/ums-$HOME_1.json" "${NODE_PORT[$HOME_1]}" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["services"][0]["settings"]["port"] = int(sys.argv[2])
+json.dump(config, open(sys.argv[1], "w"), indent=1)
+PY
+mv "$WORK/ums-$HOME_1.log" "$WORK/ums-$HOME_1-killed.log"
+# What it had shipped is taken out of the table: all of it must come again from its file.
+sql "DELETE FROM audit WHERE node = '$HOME_1'" > /dev/null
+[ "$(sql "SELECT count(*) FROM audit WHERE node = '$HOME_1'")" = 0 ] || fail "test bug: node $HOME_1's records are still in the table"
+start_daemon "ums-$HOME_1" "$WORK/ums-$HOME_1.json"; NODE_PID[$HOME_1]=$LAST_PID
+wait_log "ums-$HOME_1" "listening for the other nodes' messages" 15
+missing() {
+  local s seen
+  seen=$(audit_at "$ASK_AT" limit=100000)
+  for s in $ENDED; do grep -q "^session_ended $HOME_1 $s$" <<<"$seen" || echo "$s"; done
+}
+for _ in $(seq 100); do [ -z "$(missing)" ] && break; sleep 0.1; done
+[ -z "$(missing)" ] || fail "node $ASK_AT's audit trail lacks node $HOME_1's end of: $(missing)"
+echo "ok: node $ASK_AT reads the end of node $HOME_1's $(wc -w <<<"$ENDED") session(s)"
 
 echo "PASS: cluster"

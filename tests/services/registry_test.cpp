@@ -482,3 +482,33 @@ TEST_CASE("a PostgreSQL connection string with a password in it is refused for t
   REQUIRE(conninfo != test_server());
   CHECK_THROWS_WITH(registry::open(conninfo + " dbname=postgres password=certainly-wrong", {}), Catch::Contains("password authentication failed"));
 }
+
+TEST_CASE("every node's audit records are in the registry once, however often shipped, and read back filtered, oldest first, with their node") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  registry a(db.open()), b(db.open());
+  const std::vector<std::string> from_a{
+      R"({"event":"session_requested","session":"s-1","device":"tc-1","user":"alice","time":"2026-12-05T10:00:00.000Z"})",
+      R"({"event":"login","user":"alice","peer":"10.0.0.1","time":"2026-12-05T10:00:01.000Z"})",
+      R"({"event":"session_ended","session":"s-1","device":"tc-1","user":"alice","time":"2026-12-05T10:00:05.000Z"})"};
+  CHECK(a.audit_latest("a").empty());
+  CHECK(a.add_audit("a", {from_a[0], from_a[1]}) == "2026-12-05T10:00:01.000Z");
+  // A node that starts again ships from its latest record on: what is already there stays once.
+  CHECK(a.audit_latest("a") == "2026-12-05T10:00:01.000Z");
+  a.add_audit("a", {from_a[1], from_a[2], "not json"});
+  b.add_audit("b", {R"({"event":"session_requested","session":"s-2","device":"tc-2","user":"bob","time":"2026-12-05T10:00:03.000Z"})"});
+
+  const auto all = b.audit("", "", "", "", 100);
+  REQUIRE(all.size() == 4);
+  CHECK(all[0].find(R"("session":"s-1")") != std::string::npos);
+  CHECK(all[0].find(R"("node":"a")") != std::string::npos);
+  CHECK(all[2].find(R"("node":"b")") != std::string::npos);  // by time, whoever wrote it
+  CHECK(all[3].find("session_ended") != std::string::npos);
+  CHECK(b.audit("tc-1", "", "", "", 100).size() == 2);
+  CHECK(b.audit("", "bob", "", "", 100).size() == 1);
+  CHECK(b.audit("", "", "2026-12-05T10:00:02", "", 100).size() == 2);
+  CHECK(b.audit("", "", "", "2026-12-05T10:00:02", 100).size() == 2);
+  const auto latest = b.audit("", "", "", "", 1);  // the latest, not the first
+  REQUIRE(latest.size() == 1);
+  CHECK(latest[0].find("session_ended") != std::string::npos);
+  CHECK(b.audit("tc-9", "", "", "", 100).empty());  // (a device with no records)
+}
