@@ -1,16 +1,24 @@
 #include "services/ums/browser_copy.hpp"
 
+#include "framework/child_process.hpp"
+#include "framework/on_exit.hpp"
 #include "services/rfb/recording_replay.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
-#include <string_view>
+#include <chrono>
 #include <cstring>
+#include <map>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 namespace shadowlink::ums {
@@ -237,6 +245,70 @@ int browser_copy_main(int argc, char** argv) {
     std::fprintf(stderr, "error %s\n", one_line(e.what()).c_str());
     return 1;
   }
+}
+
+browser_copy_outcome run_browser_copy(const std::filesystem::path& helper, const std::filesystem::path& screen,
+                                      const std::filesystem::path& input, int out, std::uint64_t max_bytes,
+                                      const std::function<void(std::uint32_t)>& progress, std::stop_token stop) {
+  int said[2];
+  if (::pipe2(said, O_CLOEXEC) != 0) throw std::runtime_error(std::string("cannot make a pipe: ") + std::strerror(errno));
+  on_exit close_ours([&] { ::close(said[0]); });
+  std::optional<child_process> child;
+  try {
+    child.emplace(std::vector<std::string>{helper.string(), "browser-copy", screen.string(), input.string(), std::to_string(max_bytes)},
+                  std::map<std::string, std::string>{}, std::vector<std::pair<int, int>>{{out, 1}, {said[1], 2}});
+  } catch (...) {
+    ::close(said[1]);
+    throw;
+  }
+  ::close(said[1]);
+  // Each update reports within moments; a replay that has said nothing for a minute is stuck.
+  constexpr int quiet_limit_ms = 60'000;
+  std::string pending, last, why;
+  char buf[4096];
+  // (Until its output ends: then it is exiting, and is reaped below without this callback.)
+  for (std::stop_callback stopping(stop, [&] { child->terminate(); });;) {
+    pollfd p{said[0], POLLIN, 0};
+    const int ready = ::poll(&p, 1, quiet_limit_ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      why = "the copy made no progress for a minute";
+      child->terminate();
+      break;
+    }
+    const auto n = ::read(said[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buf, std::size_t(n));
+    for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
+      auto line = pending.substr(0, nl);
+      pending.erase(0, nl + 1);
+      std::uint32_t ms = 0;
+      if (line.starts_with("progress ") && std::from_chars(line.data() + 9, line.data() + line.size(), ms).ec == std::errc())
+        progress(ms);
+      else
+        last = std::move(line);
+    }
+    if (pending.size() > sizeof buf) pending.clear();  // a line longer than any it writes
+  }
+  std::optional<int> code;
+  for (int i = 0; i < 500 && !(code = child->exited()); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  browser_copy_outcome o;
+  if (stop.stop_requested()) {
+    o.message = "the server is stopping";
+  } else if (!why.empty()) {
+    o.message = why;
+  } else if (code == 0 && last.starts_with("done ")) {
+    const auto* end = last.data() + last.size();
+    const auto parsed = std::from_chars(last.data() + 5, end, o.bytes);
+    o.done = parsed.ec == std::errc();
+    o.message = parsed.ptr < end ? std::string(parsed.ptr + 1, end) : "";
+  } else if (last.starts_with("error ")) {
+    o.message = last.substr(6);
+  } else {
+    o.message = code ? "the copy's process ended with status " + std::to_string(*code) : "the copy's process did not end";
+  }
+  return o;  // (a child still running is terminated and reaped by child_process's destructor)
 }
 
 }  // namespace shadowlink::ums

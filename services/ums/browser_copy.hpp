@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <stop_token>
 #include <string>
 
 namespace shadowlink::ums {
@@ -35,5 +36,17 @@ browser_copy_result write_browser_copy(const std::filesystem::path& screen, cons
 // take the sessions down). The copy goes to standard output; standard error carries a line
 // "progress MS" per update, then "done BYTES [WHY IT ENDED EARLY]" or "error WHY".
 int browser_copy_main(int argc, char** argv);
+
+struct browser_copy_outcome {
+  bool done = false;
+  std::uint64_t bytes = 0;
+  std::string message;  // why it failed, or why the copy ends early
+};
+// The UMS's side: runs `helper browser-copy` (the daemon's own binary) writing into `out`, and
+// follows what it says. Blocks (on the thread that makes copies); a copy silent for a minute, or
+// `stop` requested, is terminated.
+browser_copy_outcome run_browser_copy(const std::filesystem::path& helper, const std::filesystem::path& screen,
+                                      const std::filesystem::path& input, int out, std::uint64_t max_bytes,
+                                      const std::function<void(std::uint32_t)>& progress, std::stop_token stop);
 
 }  // namespace shadowlink::ums

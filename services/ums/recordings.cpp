@@ -1,16 +1,14 @@
 #include "services/ums/recordings.hpp"
 
-#include "framework/child_process.hpp"
-#include "framework/on_exit.hpp"
 
 #include "framework/log.hpp"
 #include "framework/offload.hpp"
+#include "services/ums/browser_copy.hpp"
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,9 +21,7 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <stdexcept>
-#include <thread>
 #include <vector>
 
 namespace shadowlink::ums {
@@ -369,86 +365,12 @@ http_response recording_store::browser_copy(const http_request& req, const std::
                        json::serialize(json::object{{"preparing", true}, {"waiting", !c.started}, {"prepared_ms", c.prepared_ms}}));
 }
 
-namespace {
-
-struct copier_outcome {
-  bool done = false;
-  std::uint64_t bytes = 0;
-  std::string message;  // why it failed, or why the copy ends early
-};
-
-// Runs `shadowlinkd browser-copy` (browser_copy.hpp) writing into `out`, and follows what it says.
-copier_outcome run_copier(const fs::path& helper, const fs::path& screen, const fs::path& input, int out, std::uint64_t max_bytes,
-                          const std::function<void(std::uint32_t)>& progress, std::stop_token stop) {
-  int said[2];
-  if (::pipe2(said, O_CLOEXEC) != 0) throw std::runtime_error(std::string("cannot make a pipe: ") + std::strerror(errno));
-  on_exit close_ours([&] { ::close(said[0]); });
-  std::optional<child_process> child;
-  try {
-    child.emplace(std::vector<std::string>{helper.string(), "browser-copy", screen.string(), input.string(), std::to_string(max_bytes)},
-                  std::map<std::string, std::string>{}, std::vector<std::pair<int, int>>{{out, 1}, {said[1], 2}});
-  } catch (...) {
-    ::close(said[1]);
-    throw;
-  }
-  ::close(said[1]);
-  // Each update reports within moments; a replay that has said nothing for a minute is stuck.
-  constexpr int quiet_limit_ms = 60'000;
-  std::string pending, last, why;
-  char buf[4096];
-  // (Until its output ends: then it is exiting, and is reaped below without this callback.)
-  for (std::stop_callback stopping(stop, [&] { child->terminate(); });;) {
-    pollfd p{said[0], POLLIN, 0};
-    const int ready = ::poll(&p, 1, quiet_limit_ms);
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) {
-      why = "the copy made no progress for a minute";
-      child->terminate();
-      break;
-    }
-    const auto n = ::read(said[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    pending.append(buf, std::size_t(n));
-    for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
-      auto line = pending.substr(0, nl);
-      pending.erase(0, nl + 1);
-      std::uint32_t ms = 0;
-      if (line.starts_with("progress ") && std::from_chars(line.data() + 9, line.data() + line.size(), ms).ec == std::errc())
-        progress(ms);
-      else
-        last = std::move(line);
-    }
-    if (pending.size() > sizeof buf) pending.clear();  // a line longer than any it writes
-  }
-  std::optional<int> code;
-  for (int i = 0; i < 500 && !(code = child->exited()); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  copier_outcome o;
-  if (stop.stop_requested()) {
-    o.message = "the server is stopping";
-  } else if (!why.empty()) {
-    o.message = why;
-  } else if (code == 0 && last.starts_with("done ")) {
-    const auto* end = last.data() + last.size();
-    const auto parsed = std::from_chars(last.data() + 5, end, o.bytes);
-    o.done = parsed.ec == std::errc();
-    o.message = parsed.ptr < end ? std::string(parsed.ptr + 1, end) : "";
-  } else if (last.starts_with("error ")) {
-    o.message = last.substr(6);
-  } else {
-    o.message = code ? "the copy's process ended with status " + std::to_string(*code) : "the copy's process did not end";
-  }
-  return o;  // (a child still running is terminated and reaped by child_process's destructor)
-}
-
-}  // namespace
-
 // Writes ID.play.fbs.part in a process of its own, and renames it into place once complete: a
 // copy cut off by a stop is never served (the next start removes it).
 void recording_store::make_browser_copy(const std::string& id) {
   const auto part = dir_ / (id + ".play.fbs.part");
   std::error_code ec;
-  copier_outcome made;
+  browser_copy_outcome made;
   {
     std::lock_guard lock(copies_m_);
     copies_[id].started = true;
@@ -460,7 +382,7 @@ void recording_store::make_browser_copy(const std::string& id) {
       std::lock_guard lock(copies_m_);
       copies_[id].prepared_ms = ms;
     };
-    made = run_copier(helper_, dir_ / (id + ".fbs"), dir_ / (id + ".input.fbs"), ::fileno(out.get()), limits_.per_session, progress,
+    made = run_browser_copy(helper_, dir_ / (id + ".fbs"), dir_ / (id + ".input.fbs"), ::fileno(out.get()), limits_.per_session, progress,
                       stopping_.get_token());
     if (!made.done) throw std::runtime_error(made.message.empty() ? "the copy failed" : made.message);
     // On disk before it is served: a copy is served as it stands for as long as it is there.
