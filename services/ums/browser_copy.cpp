@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -34,6 +35,8 @@ constexpr std::int32_t tight = 7, desktop_size = -223;
 constexpr int tile_pixels = 1 << 18;
 // An update with more rectangles than this is sent as their bounding box.
 constexpr std::size_t max_rects = 64;
+// The copier process's address space (its framebuffer, zlib's and the C library's own).
+[[maybe_unused]] constexpr rlim_t copy_memory_limit = rlim_t{2} << 30;
 
 struct size_limit : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -233,6 +236,15 @@ int browser_copy_main(int argc, char** argv) {
     std::fprintf(stderr, "error usage: shadowlinkd browser-copy SCREEN INPUT MAX_BYTES (run by the UMS)\n");
     return 2;
   }
+  // A bound on what a crafted stream can make the copy take: the largest screen libvncclient
+  // accepts here is 256 MiB. (Not under AddressSanitizer, which reserves terabytes of address space.)
+#if !defined(__SANITIZE_ADDRESS__)
+  const rlimit memory{copy_memory_limit, copy_memory_limit};
+  if (::setrlimit(RLIMIT_AS, &memory) != 0) {
+    std::fprintf(stderr, "error cannot bound the copy's memory: %s\n", std::strerror(errno));
+    return 1;
+  }
+#endif
   try {
     const std::function<void(std::uint32_t)> progress = [](std::uint32_t ms) {
       std::fprintf(stderr, "progress %u\n", ms);
