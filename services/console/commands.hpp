@@ -18,5 +18,9 @@ awaitable<int> cmd_audit(client& c, const options& o);
 awaitable<int> cmd_enrollment_key(client& c, const options& o);  // enrollment_commands.cpp
 awaitable<int> cmd_revoke_certificate(client& c, const options& o);
 awaitable<int> cmd_remove_device(client& c, const options& o);
+awaitable<int> cmd_folder(client& c, const options& o);  // folder_commands.cpp
+awaitable<int> cmd_move_device(client& c, const options& o);
+awaitable<int> cmd_right(client& c, const options& o);
+awaitable<int> cmd_admin_group(client& c, const options& o);
 
 }  // namespace shadowlink::console

@@ -33,13 +33,19 @@ constexpr std::string_view usage =
     "  or:  shadowlink [options] audit [DEVICE] [--by USER] [--since TIME] [--until TIME] [--limit N] [--json]\n"
     "  or:  shadowlink [options] revoke-certificate DEVICE\n"
     "  or:  shadowlink [options] remove-device DEVICE\n"
-    "  or:  shadowlink [options] enrollment-key create [--folder GROUP] [--valid-for SECONDS]\n"
+    "  or:  shadowlink [options] enrollment-key create [--folder FOLDER] [--valid-for SECONDS]\n"
     "  or:  shadowlink [options] enrollment-key list [--json] | delete ID\n"
+    "  or:  shadowlink [options] folder list [--json] | add PATH | remove PATH\n"
+    "  or:  shadowlink [options] move-device DEVICE FOLDER              (\"/\": the root)\n"
+    "  or:  shadowlink [options] right list [--json] | grant|deny|revoke user:NAME|group:NAME shadow|view|manage|audit --folder PATH\n"
+    "  or:  shadowlink [options] admin-group list [--json] | add|remove GROUP USER\n"
     "The console of shadowlink: lists devices, shadows a device's screen (in a window of its own, through\n"
     "a local port for an external VNC viewer, or as a snapshot), lists and ends sessions, reads the audit trail,\n"
     "lists recorded sessions, fetches their files and exports them as video (or PNG frames),\n"
     "revokes a device's certificate (it loses the links it opened and must enroll again),\n"
-    "makes the one-time keys new devices enroll with and removes enrolled devices.\n\n";
+    "makes the one-time keys new devices enroll with and removes enrolled devices,\n"
+    "keeps devices in a tree of folders and grants or denies rights on its folders (inherited by the folders below;\n"
+    "a deny beats every allow) to administrators and groups of them.\n\n";
 
 constexpr std::string_view footer =
     "\nEnvironment (used when the option is not given):\n"
@@ -50,7 +56,8 @@ constexpr std::string_view footer =
     "\nExit codes: 0 done; 1 refused or failed (the reason is printed); 2 usage error.\n";
 
 const std::set<std::string, std::less<>> commands{"devices", "shadow", "view", "snapshot", "sessions", "end", "audit", "revoke-certificate",
-                                                     "recordings", "fetch-recording", "recording", "enrollment-key", "remove-device"};
+                                                     "recordings", "fetch-recording", "recording", "enrollment-key", "remove-device",
+                                                     "folder", "move-device", "right", "admin-group"};
 
 awaitable<int> dispatch(const options& o) {
   client c(o);
@@ -65,6 +72,10 @@ awaitable<int> dispatch(const options& o) {
   if (o.command == "revoke-certificate") co_return co_await cmd_revoke_certificate(c, o);
   if (o.command == "enrollment-key") co_return co_await cmd_enrollment_key(c, o);
   if (o.command == "remove-device") co_return co_await cmd_remove_device(c, o);
+  if (o.command == "folder") co_return co_await cmd_folder(c, o);
+  if (o.command == "move-device") co_return co_await cmd_move_device(c, o);
+  if (o.command == "right") co_return co_await cmd_right(c, o);
+  if (o.command == "admin-group") co_return co_await cmd_admin_group(c, o);
   if (o.command == "recording") {  // recording list | fetch SESSION DIR | export SESSION OUT
     if (o.device == "list") co_return co_await cmd_recordings(c, o);
     if (o.device == "export") co_return co_await cmd_export_recording(c, o);
@@ -140,7 +151,7 @@ int main(int argc, char** argv) {
       "json", po::bool_switch(&o.json), "devices, sessions, audit: JSON instead of a table")(
       "fps", po::value(&o.fps), "recording export: frames a second (default 10 for a video, 2 for PNG frames)")(
       "frames", po::bool_switch(&o.frames), "recording export: PNG frames into the directory OUT instead of a video")(
-      "folder", po::value(&o.folder), "enrollment-key create: the device group enrolled devices join")(
+      "folder", po::value(&o.folder), "enrollment-key create: the folder (or device group) enrolled devices join; right: the folder (\"/\": the root)")(
       "valid-for", po::value(&o.valid_for)->default_value(o.valid_for), "enrollment-key create: seconds the key is valid (at most 30 days)");
   po::options_description positionals;  // not shown in --help: the usage lines name them
   positionals.add_options()("command", po::value(&o.command))("device", po::value(&o.device))("output", po::value(&o.output))(
@@ -171,7 +182,7 @@ int main(int argc, char** argv) {
   }
   if (!commands.contains(o.command)) return usage_error("unknown command '" + o.command + "'");
   const bool needs_device = o.command == "shadow" || o.command == "view" || o.command == "snapshot" || o.command == "end" || o.command == "revoke-certificate" ||
-                            o.command == "remove-device";
+                            o.command == "remove-device" || o.command == "move-device";
   if (needs_device && o.device.empty())
     return usage_error(o.command + " needs a " + (o.command == "end" ? "session id" : "device id"));
   if (o.command == "fetch-recording" && (o.device.empty() || o.output.empty()))
@@ -187,6 +198,15 @@ int main(int argc, char** argv) {
       return usage_error("enrollment-key needs create, list or delete ID");
     if (o.device == "delete" && o.output.empty()) return usage_error("enrollment-key delete needs the key's id");
   }
+  if (o.command == "folder" && !(o.device == "list" || ((o.device == "add" || o.device == "remove") && !o.output.empty())))
+    return usage_error("folder needs list, add PATH or remove PATH");
+  if (o.command == "move-device" && o.output.empty()) return usage_error("move-device needs a device id and a folder (\"/\": the root)");
+  if (o.command == "right" && !(o.device == "list" || ((o.device == "grant" || o.device == "deny" || o.device == "revoke") && !o.extra.empty())))
+    return usage_error("right needs list, or grant, deny or revoke with a subject (user:NAME or group:NAME) and a right");
+  // (No default: a right on the root is a right on every device, never given by leaving something out.)
+  if (o.command == "right" && o.device != "list" && o.folder.empty()) return usage_error("right " + o.device + " needs --folder PATH (\"/\": the root)");
+  if (o.command == "admin-group" && !(o.device == "list" || ((o.device == "add" || o.device == "remove") && !o.extra.empty())))
+    return usage_error("admin-group needs list, or add or remove with a group and a user");
   if (o.command == "snapshot" && o.output.empty()) return usage_error("snapshot needs an output file (OUT.png)");
   auto env = [](const char* name) { return std::string(std::getenv(name) ? std::getenv(name) : ""); };
   if (vm["server"].defaulted() && !env("SHADOWLINK_SERVER").empty()) o.server = env("SHADOWLINK_SERVER");

@@ -46,6 +46,7 @@ class auth {
 
   // What an authenticated user may do.
   const principal& rights_of(std::string_view user) const { return principals_.at(std::string(user)); }
+  bool knows(std::string_view user) const { return principals_.contains(user); }
 
   static constexpr std::string_view cookie_name = "sl_session";
   static constexpr clock::duration login_lifetime = 8h;  // at most, however busy

@@ -79,6 +79,8 @@ awaitable<void> ums_service::keep_node_alive() {
     if (stopping_) break;
     co_await ship_audit();
     if (stopping_) break;
+    co_await read_rules(false);  // (changed through another node)
+    if (stopping_) break;
     if (clock::now() - links_checked_ >= links_check_every) {
       links_checked_ = clock::now();
       co_await check_links();

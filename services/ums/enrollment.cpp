@@ -153,12 +153,13 @@ awaitable<std::string> ums_service::revoke_certificate_of(std::string device) {
   }
 }
 
-// DELETE /api/v1/devices/ID/certificate (admins): the device's certificate stops opening anything
+// DELETE /api/v1/devices/ID/certificate (admins, and managers of its folder): the device's certificate stops opening anything
 // now; its links that it opened are closed, here and at every gateway.
 awaitable<http_response> ums_service::revoke_certificate(const http_request& req, std::string_view device, const std::string& user) {
-  if (auth_.rights_of(user).r != role::admin)
-    co_return error_response(req, http::status::forbidden, "revoking a device certificate needs the admin role");
   const std::string id(device);
+  co_await learn_enrolled(id);
+  if (!may(user, folder_right::manage, folder_of(id)))
+    co_return error_response(req, http::status::forbidden, "revoking a device certificate needs the admin role or the manage right on its folder");
   std::string fingerprint;
   try {
     fingerprint = co_await revoke_certificate_of(id);

@@ -180,9 +180,10 @@ awaitable<bool> ums_service::device_credential_accepted(const std::string& id, c
 }
 
 awaitable<http_response> ums_service::remove_enrolled(const http_request& req, std::string_view device, const std::string& user) {
-  if (auth_.rights_of(user).r != role::admin) co_return error_response(req, http::status::forbidden, "removing a device needs the admin role");
   const std::string id(device);
   co_await learn_enrolled(id);
+  if (!may(user, folder_right::manage, folder_of(id)))
+    co_return error_response(req, http::status::forbidden, "removing a device needs the admin role or the manage right on its folder");
   auto e = enrolled_.find(id);
   if (e == enrolled_.end())
     co_return error_response(req, http::status::not_found, "no enrolled device with this id (configured devices are removed from the config file)");
@@ -226,9 +227,11 @@ awaitable<http_response> ums_service::remove_enrolled(const http_request& req, s
 }
 
 // POST /api/v1/enrollment-keys {"folder": G, "valid_for_s": N}, GET /api/v1/enrollment-keys,
-// DELETE /api/v1/enrollment-keys/ID: administrators only.
+// DELETE /api/v1/enrollment-keys/ID: admins, and whoever has the manage right on the key's folder
+// (the root's: keys for no folder).
 awaitable<http_response> ums_service::enrollment_keys(const http_request& req, std::string_view path, const std::string& user) {
-  if (auth_.rights_of(user).r != role::admin) co_return error_response(req, http::status::forbidden, "enrollment keys need the admin role");
+  if (auth_.rights_of(user).r != role::admin && !rules_.allows_somewhere(user, folder_right::manage))
+    co_return error_response(req, http::status::forbidden, "enrollment keys need the admin role or the manage right on a folder");
   if (!registry_) co_return error_response(req, http::status::service_unavailable, "the registry is not open");
   constexpr std::string_view base = "/api/v1/enrollment-keys";
   const auto rest = path.substr(base.size());
@@ -239,7 +242,8 @@ awaitable<http_response> ums_service::enrollment_keys(const http_request& req, s
       json::array out;
       const auto now = unix_now();
       for (const auto& k : keys)
-        out.push_back(json::object{{"id", k.id},
+        if (may(user, folder_right::manage, k.folder))
+          out.push_back(json::object{{"id", k.id},
                                    {"folder", k.folder},
                                    {"created_by", k.created_by},
                                    {"created_at", iso(k.created_at)},
@@ -264,8 +268,11 @@ awaitable<http_response> ums_service::enrollment_keys(const http_request& req, s
       }
       if (valid_for < 1 || valid_for > max_validity_s)
         co_return error_response(req, http::status::bad_request, "valid_for_s must be 1 to " + std::to_string(max_validity_s) + " (30 days)");
-      if (!folder.empty() && !groups_.exists(folder))
-        co_return error_response(req, http::status::bad_request, "no device group named " + std::string(folder.substr(0, 64)));
+      // (A folder of the registry's tree, or a device group of the config.)
+      if (!folder.empty() && !groups_.exists(folder) && !rules_.exists(folder))
+        co_return error_response(req, http::status::bad_request, "no folder or device group named " + std::string(folder.substr(0, 64)));
+      if (!may(user, folder_right::manage, folder))
+        co_return error_response(req, http::status::forbidden, "enrollment keys for this folder need the manage right on it");
       const auto now = unix_now();
       std::function<std::pair<std::string, registry::enrollment_key>()> create = [this, f = std::string(folder), user, now, valid_for] {
         return registry_->create_key(f, user, now, now + valid_for);
@@ -283,6 +290,13 @@ awaitable<http_response> ums_service::enrollment_keys(const http_request& req, s
     }
     if (rest.starts_with("/") && req.method() == http::verb::delete_) {
       const std::string id(rest.substr(1));
+      if (auth_.rights_of(user).r != role::admin) {
+        std::function<std::vector<registry::enrollment_key>()> read = [this] { return registry_->keys(); };
+        const auto keys = co_await offload(registry_thread_, std::move(read));
+        auto k = std::find_if(keys.begin(), keys.end(), [&id](const registry::enrollment_key& key) { return key.id == id; });
+        if (k == keys.end() || !may(user, folder_right::manage, k->folder))
+          co_return error_response(req, http::status::not_found, "no unused enrollment key with this id");
+      }
       std::function<bool()> remove = [this, id] { return registry_->delete_key(id); };
       const bool gone = co_await offload(registry_thread_, std::move(remove));
       if (!gone) co_return error_response(req, http::status::not_found, "no unused enrollment key with this id");

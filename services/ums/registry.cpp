@@ -66,6 +66,20 @@ constexpr migration migrations[] = {
      "CREATE TABLE audit (node TEXT NOT NULL, digest TEXT NOT NULL, time TEXT COLLATE \"C\" NOT NULL, device TEXT NOT NULL,"
      " user_name TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (node, digest));"
      "CREATE INDEX audit_time ON audit (time)"},
+    {// 9: the folder tree of devices, rights on its folders, groups of administrators; `rules` counts
+     // their changes, so that every node sees when to read them again
+     "CREATE TABLE folders (path TEXT PRIMARY KEY, created_by TEXT NOT NULL, created_at INTEGER NOT NULL);"
+     "CREATE TABLE rights (subject TEXT NOT NULL, folder TEXT NOT NULL, right_name TEXT NOT NULL, allow INTEGER NOT NULL,"
+     " granted_by TEXT NOT NULL, granted_at INTEGER NOT NULL, PRIMARY KEY (subject, folder, right_name));"
+     "CREATE TABLE admin_groups (name TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (name, member));"
+     "CREATE TABLE revisions (what TEXT PRIMARY KEY, revision INTEGER NOT NULL);"
+     "INSERT INTO revisions VALUES ('rules', 0)",
+     "CREATE TABLE folders (path TEXT PRIMARY KEY, created_by TEXT NOT NULL, created_at BIGINT NOT NULL);"
+     "CREATE TABLE rights (subject TEXT NOT NULL, folder TEXT NOT NULL, right_name TEXT NOT NULL, allow INTEGER NOT NULL,"
+     " granted_by TEXT NOT NULL, granted_at BIGINT NOT NULL, PRIMARY KEY (subject, folder, right_name));"
+     "CREATE TABLE admin_groups (name TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (name, member));"
+     "CREATE TABLE revisions (what TEXT PRIMARY KEY, revision BIGINT NOT NULL);"
+     "INSERT INTO revisions VALUES ('rules', 0)"},
 };
 static_assert(std::size(migrations) == registry::schema_version);
 

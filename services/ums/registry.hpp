@@ -6,6 +6,7 @@
 // transaction. Every write is durable when it returns: a UMS killed right after an enrollment
 // still knows the device.
 // Blocking (both engines are): the UMS calls it on a thread of its own, never on the event loop.
+#include "services/ums/rights.hpp"
 #include "services/ums/sql_engine.hpp"
 
 #include <chrono>
@@ -38,7 +39,7 @@ struct issued_certificate {
 
 class registry {
  public:
-  static constexpr int schema_version = 8;
+  static constexpr int schema_version = 9;
 
   // Migrates the database to `up_to` (the current version but in tests of migrations); throws
   // std::runtime_error naming the database.
@@ -150,6 +151,27 @@ class registry {
   // latest `limit`, oldest first, each with "node" added.
   std::vector<std::string> audit(const std::string& device, const std::string& user, const std::string& since, const std::string& until,
                                  std::size_t limit) const;
+
+  // The folder tree, rights on its folders and groups of administrators (registry_folders.cpp),
+  // read whole; every change counts up their revision in its own transaction, under the write
+  // lock, so a node that sees a new revision reads them again.
+  folder_rules rules() const;
+  std::int64_t rules_revision() const;
+  std::map<std::string, std::string, std::less<>> device_folders() const;  // every enrolled device's folder, by id
+  // Each returns why it changed nothing (nothing: done).
+  // A folder below an existing one (or the root).
+  std::optional<std::string> add_folder(const std::string& path, const std::string& by, std::int64_t now);
+  // An empty folder: no folders, devices or unused enrollment keys in it; its rights go with it.
+  std::optional<std::string> remove_folder(const std::string& path);
+  // An enrolled device into an existing folder ("": the root): the folder it was in, or why not.
+  struct moved {
+    std::string from;
+  };
+  std::variant<moved, std::string> move_device(const std::string& id, const std::string& folder);
+  std::optional<std::string> put_rule(const folder_rule& r);  // (granted or denied: the rule replaces one for the same subject, folder and right)
+  bool remove_rule(const std::string& subject, const std::string& folder, folder_right r);
+  bool add_member(const std::string& group, const std::string& user);
+  bool remove_member(const std::string& group, const std::string& user);
 
   // PostgreSQL only: a notification on `channel` (LISTEN/NOTIFY), delivered once sent.
   void notify(const std::string& channel, const std::string& payload);

@@ -33,11 +33,21 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
   }
   if (auth_.uses_api_token(req)) audit_->api_token(*user, peer, std::string(req.method_string()) + " " + std::string(target.substr(0, 100)));
   const auto& rights = auth_.rights_of(*user);
-  if (target.starts_with("/api/v1/audit") && req.method() == http::verb::get) {
-    if (!rights.may_read_audit()) co_return error_response(req, http::status::forbidden, "reading the audit trail needs the admin or auditor role");
+  const auto path = target.substr(0, target.find('?'));
+  if (path == "/api/v1/audit" && req.method() == http::verb::get) {
+    // An audit right on a folder reads the trail of one device in it at a time.
+    std::string device;
+    if (auto url = boost::urls::parse_origin_form(target))
+      if (auto d = url->params().find("device"); d != url->params().end()) device = (*d).value;
+    if (!rights.may_read_audit()) {
+      if (device.empty() && rules_.allows_somewhere(*user, folder_right::audit))
+        co_return error_response(req, http::status::forbidden, "name the device (?device=ID): your audit rights are on folders");
+      co_await learn_enrolled(device);
+      if (device.empty() || !may(*user, folder_right::audit, folder_of(device)))
+        co_return error_response(req, http::status::forbidden, "reading the audit trail needs the admin or auditor role, or the audit right on the device's folder");
+    }
     co_return co_await read_audit(req);
   }
-  const auto path = target.substr(0, target.find('?'));
   if ((path == "/api/v1/recordings" || path.starts_with("/api/v1/recordings/")) && req.method() == http::verb::get) {
     if (!rights.may_read_audit()) co_return error_response(req, http::status::forbidden, "recordings need the admin or auditor role");
     co_return co_await recordings_->answer(req);
@@ -47,6 +57,7 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     const auto elsewhere = co_await cluster_presence();
     co_return list_devices(req, *user, elsewhere);
   }
+  if (path == "/api/v1/folders" || path == "/api/v1/rights" || path == "/api/v1/admin-groups") co_return co_await folders_api(req, path, *user);
   if (path == "/api/v1/enrollment-keys" || path.starts_with("/api/v1/enrollment-keys/")) co_return co_await enrollment_keys(req, path, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::get) {
     // (The Web App following its own set-up, ?ref=, needs no other node's.)
@@ -55,11 +66,16 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return list_sessions(req, *user, elsewhere);
   }
   if (path == "/api/v1/sessions" && req.method() == http::verb::post) co_return co_await create_session(req, *user);
-  if (req.method() == http::verb::delete_ && path.starts_with("/api/v1/devices/")) {
-    // DELETE /api/v1/devices/ID/certificate, the id percent-decoded (the console encodes it).
+  if ((req.method() == http::verb::delete_ || req.method() == http::verb::put) && path.starts_with("/api/v1/devices/")) {
+    // DELETE /api/v1/devices/ID/certificate, PUT /api/v1/devices/ID/folder: the id percent-decoded
+    // (the console encodes it).
     std::vector<std::string> segments;
     if (auto url = boost::urls::parse_origin_form(target))
       for (auto seg : url->segments()) segments.push_back(seg);
+    if (req.method() == http::verb::put) {
+      if (segments.size() == 5 && segments[4] == "folder" && !segments[3].empty()) co_return co_await move_device(req, segments[3], *user);
+      co_return error_response(req, http::status::not_found, "no such API endpoint");
+    }
     if (segments.size() == 5 && segments[4] == "certificate" && !segments[3].empty())
       co_return co_await revoke_certificate(req, segments[3], *user);
     if (segments.size() == 4 && !segments[3].empty()) co_return co_await remove_enrolled(req, segments[3], *user);
@@ -119,13 +135,16 @@ http_response ums_service::list_devices(const http_request& req, const std::stri
   auto now = clock::now();
   const auto& rights = auth_.rights_of(user);
   for (auto& [id, d] : devices_) {
-    const auto may = rights.to(id, groups_);
-    if (may == access::none && !rights.sees_everything()) continue;
+    const auto may = access_to(user, id);
+    const auto folder = folder_of(id);
+    if (may == access::none && !rights.sees_everything() && !this->may(user, folder_right::manage, folder) &&
+        !this->may(user, folder_right::audit, folder))
+      continue;
     auto* live = online_.find(id);
     auto there = live ? elsewhere.end() : elsewhere.find(id);
     if (there != elsewhere.end() && there->second.node == cfg_.node) there = elsewhere.end();  // (its link here just ended)
     json::object o{{"id", d.id}, {"name", d.name}, {"os", d.os.empty() ? "" : "OS " + d.os}, {"online", live || there != elsewhere.end()},
-                   {"shadowed", !d.busy_with.empty()}, {"access", to_string(may)}};
+                   {"shadowed", !d.busy_with.empty()}, {"access", to_string(may)}, {"folder", folder}};
     if (auto* c = certs_->current(id)) o["certificate"] = json::object{{"fingerprint", c->fingerprint}, {"not_after", c->not_after}};
     if (is_enrolled(d)) {
       const auto& e = enrolled_.at(id);

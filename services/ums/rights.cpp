@@ -107,8 +107,13 @@ principal principal::read(settings& entry, const device_groups& groups) {
   }
   if (p.r != role::operator_ && (!p.allow.empty() || !p.deny.empty()))
     entry.reject(p.allow.empty() ? "deny" : "allow", "only operators take grants (an admin may shadow everything, an auditor nothing)");
-  if (p.r == role::operator_ && p.allow.empty()) entry.reject("allow", "an operator needs at least one grant");
   return p;
+}
+
+bool principal::denies(std::string_view device, const device_groups& groups) const {
+  for (auto& d : deny)
+    if (d.has(device, groups)) return true;
+  return false;
 }
 
 access principal::to(std::string_view device, const device_groups& groups) const {
@@ -120,6 +125,87 @@ access principal::to(std::string_view device, const device_groups& groups) const
   for (auto& g : allow)
     if (g.which.has(device, groups) && g.mode > best) best = g.mode;
   return best;
+}
+
+std::optional<std::string> folder_path_error(std::string_view path) {
+  if (path.empty()) return "an empty folder path (the root is there already)";
+  if (path.size() > 255) return "a folder path has at most 255 characters";
+  int depth = 0;
+  for (std::size_t at = 0; at <= path.size();) {
+    const auto end = std::min(path.find('/', at), path.size());
+    const auto name = path.substr(at, end - at);
+    if (name.empty()) return "a folder path is names separated by single '/' (no '/' first or last)";
+    if (name == "." || name == "..") return "'.' and '..' are no folder names";
+    if (name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._-") != std::string_view::npos)
+      return "a folder name has letters, digits, spaces, '.', '_' and '-' only";
+    if (++depth > 16) return "folders nest 16 deep at most";
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
+std::string_view parent_folder(std::string_view path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string_view::npos ? std::string_view() : path.substr(0, slash);
+}
+
+bool folder_within(std::string_view folder, std::string_view ancestor) {
+  return ancestor.empty() || folder == ancestor || (folder.starts_with(ancestor) && folder.size() > ancestor.size() && folder[ancestor.size()] == '/');
+}
+
+std::string_view to_string(folder_right r) {
+  switch (r) {
+    case folder_right::shadow: return "shadow";
+    case folder_right::view: return "view";
+    case folder_right::manage: return "manage";
+    case folder_right::audit: return "audit";
+  }
+  return "?";
+}
+
+std::optional<folder_right> parse_folder_right(std::string_view s) {
+  for (auto r : {folder_right::shadow, folder_right::view, folder_right::manage, folder_right::audit})
+    if (to_string(r) == s) return r;
+  return std::nullopt;
+}
+
+std::optional<std::string> subject_error(std::string_view subject) {
+  std::string_view name;
+  if (subject.starts_with("user:")) name = subject.substr(5);
+  else if (subject.starts_with("group:")) name = subject.substr(6);
+  else return "a subject is user:NAME or group:NAME";
+  if (name.empty() || name.size() > 64) return "a subject's name has 1 to 64 characters";
+  if (name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") != std::string_view::npos)
+    return "a subject's name has letters, digits, '.', '_', '@' and '-' only";
+  return std::nullopt;
+}
+
+bool folder_rules::applies(const folder_rule& rule, std::string_view user) const {
+  if (rule.subject.starts_with("user:")) return std::string_view(rule.subject).substr(5) == user;
+  auto g = groups.find(std::string_view(rule.subject).substr(6));
+  return g != groups.end() && g->second.contains(user);
+}
+
+folder_rules::found folder_rules::find(std::string_view user, folder_right r, std::string_view folder) const {
+  found f;
+  for (const auto& rule : rules)
+    if (rule.right == r && folder_within(folder, rule.folder) && applies(rule, user)) (rule.allow ? f.allowed : f.denied) = true;
+  return f;
+}
+
+bool folder_rules::allows_somewhere(std::string_view user, folder_right r) const {
+  for (const auto& rule : rules)
+    if (rule.right == r && rule.allow && applies(rule, user)) return true;
+  return false;
+}
+
+access folder_rules::shadow_access(std::string_view user, std::string_view folder) const {
+  const auto view = find(user, folder_right::view, folder), shadow = find(user, folder_right::shadow, folder);
+  if (view.denied) return access::none;
+  if (shadow.allowed && !shadow.denied) return access::full_control;
+  // (An allowed shadow whose control is denied still lets its holder watch.)
+  if (view.allowed || shadow.allowed) return access::view_only;
+  return access::none;
 }
 
 }  // namespace shadowlink::ums

@@ -208,6 +208,9 @@ void ums_service::start() {
   if (auto n = certs_->imported()) log::info(name_, n, " device certificate record(s) moved from device-certificates.json into the registry");
   log::info(name_, "registry: ", registry_->where(), ", ", enrolled_.size(), " enrolled device(s)");
   add_enrolled(devices_, groups_);
+  rules_ = registry_->rules();
+  log::info(name_, "registry: ", rules_.folders.size(), " folder(s), ", rules_.rules.size(), " right(s) on them, ", rules_.groups.size(),
+            " group(s) of administrators");
   server_->add_ws("/up", [this](ws_upgrade& up) { return up_endpoint(up); });
   server_->add_ws("/tunnel/", [this](ws_upgrade& up) { return up::accept_tunnel_end(rv_, up, "/tunnel/", name_); });
   server_->add_ws("/webapp/shadow", [this](ws_upgrade& up) -> awaitable<void> {
@@ -336,8 +339,34 @@ void ums_service::stop() {
   online_.close_all("server shutting down");
 }
 
+std::string ums_service::folder_of(std::string_view device) const {
+  auto d = devices_.find(device);
+  if (d == devices_.end() || !is_enrolled(d->second)) return {};
+  return enrolled_.at(d->first).folder;
+}
+
+bool ums_service::may(const std::string& user, folder_right r, std::string_view folder) const {
+  const auto& p = auth_.rights_of(user);
+  if (p.r == role::admin) return true;
+  if (r == folder_right::audit && p.r == role::auditor) return !rules_.denies(user, r, folder);
+  return rules_.allows(user, r, folder);
+}
+
+// The config's grants and the registry's rights together: a deny in either beats every allow.
+access ums_service::access_to(const std::string& user, std::string_view device) const {
+  const auto& p = auth_.rights_of(user);
+  if (p.r == role::admin) return access::full_control;
+  const auto folder = folder_of(device);
+  if (p.denies(device, groups_)) return access::none;
+  const auto by_rules = rules_.shadow_access(user, folder);
+  if (rules_.denies(user, folder_right::view, folder)) return access::none;
+  auto a = std::max(p.to(device, groups_), by_rules);
+  if (a == access::full_control && rules_.denies(user, folder_right::shadow, folder)) a = access::view_only;
+  return a;
+}
+
 std::optional<std::string> ums_service::may_shadow(const std::string& user, std::string_view device, bool view_only) const {
-  const auto a = auth_.rights_of(user).to(device, groups_);
+  const auto a = access_to(user, device);
   if (a == access::none) return "not allowed to shadow this device";
   if (a == access::view_only && !view_only) return "only view-only sessions are allowed on this device";
   return std::nullopt;
@@ -345,7 +374,7 @@ std::optional<std::string> ums_service::may_shadow(const std::string& user, std:
 
 bool ums_service::sees(const std::string& user, const std::string& owner, std::string_view device) const {
   const auto& p = auth_.rights_of(user);
-  return p.sees_everything() || owner == user || p.to(device, groups_) != access::none;
+  return p.sees_everything() || owner == user || access_to(user, device) != access::none || may(user, folder_right::audit, folder_of(device));
 }
 
 up::message ums_service::shadow_request(const shadow_session& s) const {

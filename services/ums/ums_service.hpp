@@ -116,7 +116,12 @@ class ums_service final : public service {
   awaitable<http_response> end_other_nodes_session(const http_request& req, std::string id, std::string user);
   awaitable<http_response> read_audit(const http_request& req);
   awaitable<http_response> login(const http_request& req, const std::string& peer);
-  // Rights (rights.hpp): whether `user` may shadow `device` in this mode (the refusal's words if
+  // Rights (rights.hpp): what `user` may do with `device`, by the config's grants and the
+  // registry's rights on the device's folder (folder_of: "" for the root, where configured devices are).
+  access access_to(const std::string& user, std::string_view device) const;
+  std::string folder_of(std::string_view device) const;
+  bool may(const std::string& user, folder_right r, std::string_view folder) const;  // (an admin: everything)
+  // Whether `user` may shadow `device` in this mode (the refusal's words if
   // not), and whether they may see a session.
   std::optional<std::string> may_shadow(const std::string& user, std::string_view device, bool view_only) const;
   // (Of a session `owner` started on `device`: live, or ended a little while ago.)
@@ -180,6 +185,14 @@ class ums_service final : public service {
   void device_gone(const std::string& id, const live_link& how);
   void device_asking(shadow_session& s);
 
+  // Folders, rights on them and groups of administrators (folders.cpp): the registry's, read
+  // again when its revision of them changed (`force`: whatever it says); a device moved.
+  awaitable<void> read_rules(bool force);
+  awaitable<http_response> folders_api(const http_request& req, std::string_view path, const std::string& user);
+  awaitable<http_response> move_device(const http_request& req, const std::string& device, const std::string& user);
+  void set_folder(const std::string& device, const std::string& folder);
+  folder_rules rules_;
+
   // Enrollment keys (enrollment_keys.cpp): a device that is not configured comes in once with a
   // key an administrator made; from then on it is in the registry, the key its credential until
   // it holds its certificate. Whether `credential` is `id`'s, enrolling it if it is a key.
@@ -232,7 +245,7 @@ class ums_service final : public service {
   // by `fingerprint` (if any) are no longer the device's.
   // In a cluster the other nodes do the same (`from_node`: this is another node's word, not passed on).
   void drop_device(const std::string& id, const std::string& fingerprint, const std::string& why, bool from_node = false);
-  // DELETE /api/v1/devices/ID (admins): an enrolled device leaves the registry, its certificate is
+  // DELETE /api/v1/devices/ID (admins, and managers of its folder): an enrolled device leaves the registry, its certificate is
   // revoked and its links close; it would need a new key to come back.
   awaitable<http_response> remove_enrolled(const http_request& req, std::string_view device, const std::string& user);
 

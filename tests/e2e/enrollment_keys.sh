@@ -52,7 +52,7 @@ KEY_ID=$(sha256_of "$KEY" | cut -c1-12)
 grep -q "enrollment key $KEY_ID, valid until .*, folder reception" "$WORK/key.err" || fail "create said: $(cat "$WORK/key.err")"
 "${CLI[@]}" enrollment-key list | grep -q "^$KEY_ID  *unused  *reception  *automation" || fail "list: $("${CLI[@]}" enrollment-key list)"
 if "${CLI[@]}" enrollment-key create --folder nowhere > /dev/null 2> "$WORK/nofolder.err"; then fail "a key for a folder that does not exist was made"; fi
-grep -q "no device group named nowhere" "$WORK/nofolder.err" || fail "unclear refusal: $(cat "$WORK/nofolder.err")"
+grep -q "no folder or device group named nowhere" "$WORK/nofolder.err" || fail "unclear refusal: $(cat "$WORK/nofolder.err")"
 
 # new_device ID KEY [SERVER]: a device agent with only an enrollment key, started as ID.
 new_device() {

@@ -72,7 +72,8 @@ TEST_CASE("a device's groups set its consent policy, the strictest of them winni
 }
 
 TEST_CASE("grants that cannot mean anything are config errors naming the key") {
-  CHECK(error_of(groups_json, R"({"user": "op", "role": "operator"})") == "user.allow: an operator needs at least one grant");
+  // (An operator without grants in the config may have rights on folders, in the registry.)
+  CHECK(fixture(groups_json, R"({"user": "op", "role": "operator"})").who.to("tc-1", {}) == access::none);
   CHECK(error_of(groups_json, R"({"user": "op", "role": "operator", "allow": [{"groups": ["nope"]}]})") ==
         "user.allow[0].groups: no device group named 'nope'");
   CHECK(error_of(groups_json, R"({"user": "op", "role": "operator", "allow": [{"mode": "view_only"}]})") ==
@@ -83,4 +84,74 @@ TEST_CASE("grants that cannot mean anything are config errors naming the key") {
   CHECK(error_of(groups_json, R"({"user": "a", "role": "root"})") == "user.role: expected admin, operator or auditor");
   CHECK(error_of(R"({"device_groups": [{"name": "x"}, {"name": "x"}]})", R"({"user": "a"})") ==
         "ums.device_groups[1].name: duplicate device group 'x'");
+}
+
+namespace {
+
+folder_rule rule(std::string subject, std::string folder, folder_right r, bool allow) {
+  folder_rule x;
+  x.subject = std::move(subject);
+  x.folder = std::move(folder);
+  x.right = r;
+  x.allow = allow;
+  return x;
+}
+
+}  // namespace
+
+TEST_CASE("a right on a folder is inherited by the folders below it, and not by its neighbours or its parent") {
+  folder_rules f;
+  f.rules.push_back(rule("user:op", "berlin", folder_right::shadow, true));
+  CHECK(f.shadow_access("op", "berlin") == access::full_control);
+  CHECK(f.shadow_access("op", "berlin/floor-2/room 7") == access::full_control);
+  // A name that merely starts the same is another folder.
+  CHECK(f.shadow_access("op", "berlin-east") == access::none);
+  CHECK(f.shadow_access("op", "") == access::none);
+  CHECK(f.shadow_access("someone else", "berlin") == access::none);
+}
+
+TEST_CASE("a deny on a folder beats every allow above or on it: a denied view ends shadowing, a denied shadow leaves viewing") {
+  folder_rules f;
+  f.rules.push_back(rule("user:op", "", folder_right::shadow, true));
+  f.rules.push_back(rule("user:op", "berlin/vip", folder_right::view, false));
+  f.rules.push_back(rule("user:op", "berlin/desk", folder_right::shadow, false));
+  CHECK(f.shadow_access("op", "berlin") == access::full_control);
+  CHECK(f.shadow_access("op", "berlin/vip/ceo") == access::none);
+  CHECK(f.shadow_access("op", "berlin/desk") == access::view_only);
+  CHECK(f.denies("op", folder_right::view, "berlin/vip"));
+  CHECK_FALSE(f.allows("op", folder_right::view, "berlin/vip"));
+}
+
+TEST_CASE("rights given to a group of administrators hold for its members only, and a deny to the group beats a member's own allow") {
+  folder_rules f;
+  f.groups["helpdesk"] = {"ann", "bob"};
+  f.rules.push_back(rule("group:helpdesk", "lab", folder_right::view, true));
+  f.rules.push_back(rule("user:bob", "lab", folder_right::manage, true));
+  f.rules.push_back(rule("group:helpdesk", "lab/secret", folder_right::manage, false));
+  CHECK(f.shadow_access("ann", "lab/a") == access::view_only);
+  CHECK(f.shadow_access("carl", "lab/a") == access::none);
+  CHECK(f.allows("bob", folder_right::manage, "lab"));
+  CHECK_FALSE(f.allows("bob", folder_right::manage, "lab/secret"));
+  CHECK_FALSE(f.allows("ann", folder_right::manage, "lab"));
+  CHECK(f.allows_somewhere("bob", folder_right::manage));
+  CHECK_FALSE(f.allows_somewhere("ann", folder_right::audit));
+}
+
+TEST_CASE("folder paths are names joined by single slashes, and a wrong one is refused with the reason") {
+  CHECK_FALSE(folder_path_error("berlin/floor-2/room 7.b_c"));
+  CHECK(folder_path_error("").has_value());
+  CHECK(folder_path_error("/berlin").has_value());
+  CHECK(folder_path_error("berlin/").has_value());
+  CHECK(folder_path_error("berlin//x").has_value());
+  CHECK(folder_path_error("berlin/../x").has_value());
+  CHECK(folder_path_error("ber\"lin").has_value());
+  CHECK(parent_folder("a/b/c") == "a/b");
+  CHECK(parent_folder("a").empty());
+  CHECK(folder_within("a/b", ""));
+  CHECK_FALSE(folder_within("ab", "a"));
+  CHECK(subject_error("user:op@example.org") == std::nullopt);
+  CHECK(subject_error("op").has_value());
+  CHECK(subject_error("group:").has_value());
+  CHECK(parse_folder_right("manage") == folder_right::manage);
+  CHECK_FALSE(parse_folder_right("root").has_value());
 }

@@ -1,0 +1,143 @@
+// folder list | add PATH | remove PATH, move-device DEVICE FOLDER, right list | grant | deny |
+// revoke SUBJECT RIGHT [--folder PATH], admin-group list | add | remove GROUP USER: the registry's
+// folder tree of devices and who may do what in it. "/" names the root on the command line.
+#include "services/console/commands.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/url.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+namespace shadowlink::console {
+namespace json = boost::json;
+
+namespace {
+
+const std::string none;
+std::string folder_arg(const std::string& f) { return f == "/" ? std::string() : f; }
+std::string shown(std::string_view folder) { return folder.empty() ? "/" : std::string(folder); }
+
+// /api/v1/NAME?k=v&..., the values percent-encoded.
+std::string api_target(std::string_view name, std::initializer_list<std::pair<const char*, std::string>> query) {
+  boost::urls::url u;
+  u.set_path(std::string("/api/v1/") + std::string(name));
+  for (const auto& [k, v] : query) u.params().append({k, v});
+  return std::string(u.buffer());
+}
+
+// (Arguments are named values: g++ 12 miscompiles temporaries in a co_await expression.)
+awaitable<void> expect(client& c, http::verb verb, const std::string& target, const std::string& body, http::status ok, const std::string& what) {
+  auto res = co_await c.call(verb, target, body);
+  if (res.result() != ok) throw cli_error("cannot " + what + ": " + c.error_of(res));
+}
+
+// A list's answer as JSON (--json), or the raw document for a table.
+awaitable<std::optional<simdjson::dom::element>> listing(client& c, const std::string& target, const options& o, const std::string& what) {
+  auto res = co_await c.call(http::verb::get, target);
+  if (res.result() != http::status::ok) throw cli_error("cannot list " + what + ": " + c.error_of(res));
+  auto doc = c.parse(res);
+  if (o.json) {
+    std::cout << simdjson::minify(doc) << "\n";
+    co_return std::nullopt;
+  }
+  co_return doc;
+}
+
+std::string text(simdjson::dom::element e, const char* key) {
+  std::string_view v;
+  return e[key].get(v) ? std::string() : std::string(v);
+}
+
+}  // namespace
+
+awaitable<int> cmd_folder(client& c, const options& o) {
+  if (o.device == "add") {
+    const std::string target = "/api/v1/folders", body = json::serialize(json::object{{"path", o.output}}), what = "make folder " + o.output;
+    co_await expect(c, http::verb::post, target, body, http::status::created, what);
+    std::printf("folder %s made\n", o.output.c_str());
+    co_return 0;
+  }
+  if (o.device == "remove") {
+    const std::string target = api_target("folders", {{"path", o.output}}), what = "remove folder " + o.output;
+    co_await expect(c, http::verb::delete_, target, none, http::status::no_content, what);
+    std::printf("folder %s removed\n", o.output.c_str());
+    co_return 0;
+  }
+  const std::string target = "/api/v1/folders", what = "folders";
+  auto doc = co_await listing(c, target, o, what);
+  if (!doc) co_return 0;
+  std::printf("%-40s %s\n", "FOLDER", "YOUR RIGHTS");
+  auto rights_of = [](simdjson::dom::element list) {
+    std::string out;
+    for (auto r : list.get_array()) out += (out.empty() ? "" : ",") + std::string(r.get_string().value());
+    return out.empty() ? std::string("-") : out;
+  };
+  std::printf("%-40s %s\n", "/", rights_of((*doc)["root_rights"]).c_str());
+  for (auto f : (*doc)["folders"].get_array()) std::printf("%-40s %s\n", text(f, "path").c_str(), rights_of(f["rights"]).c_str());
+  co_return 0;
+}
+
+awaitable<int> cmd_move_device(client& c, const options& o) {
+  boost::urls::url target;
+  target.set_path_absolute(true);
+  target.segments() = {"api", "v1", "devices", o.device, "folder"};
+  const auto to = folder_arg(o.output);
+  const std::string url(target.buffer()), body = json::serialize(json::object{{"folder", to}}), what = "move " + o.device;
+  co_await expect(c, http::verb::put, url, body, http::status::ok, what);
+  std::printf("device %s is in folder %s\n", o.device.c_str(), shown(to).c_str());
+  co_return 0;
+}
+
+awaitable<int> cmd_right(client& c, const options& o) {
+  const auto folder = folder_arg(o.folder);
+  if (o.device == "grant" || o.device == "deny") {
+    json::object rule{{"subject", o.output}, {"folder", folder}, {"right", o.extra}, {"effect", o.device == "grant" ? "allow" : "deny"}};
+    const std::string target = "/api/v1/rights", body = json::serialize(rule), what = o.device + " " + o.extra;
+    co_await expect(c, http::verb::post, target, body, http::status::created, what);
+    std::printf("%s: %s %s on folder %s\n", o.output.c_str(), o.device == "grant" ? "allowed" : "denied", o.extra.c_str(), shown(folder).c_str());
+    co_return 0;
+  }
+  if (o.device == "revoke") {
+    const std::string target = api_target("rights", {{"subject", o.output}, {"folder", folder}, {"right", o.extra}}), what = "revoke " + o.extra;
+    co_await expect(c, http::verb::delete_, target, none, http::status::no_content, what);
+    std::printf("%s: no rule for %s on folder %s any more\n", o.output.c_str(), o.extra.c_str(), shown(folder).c_str());
+    co_return 0;
+  }
+  const std::string target = "/api/v1/rights", what = "rights";
+  auto doc = co_await listing(c, target, o, what);
+  if (!doc) co_return 0;
+  std::printf("%-24s %-30s %-7s %-6s %s\n", "SUBJECT", "FOLDER", "RIGHT", "EFFECT", "GRANTED BY");
+  for (auto r : (*doc)["rights"].get_array())
+    std::printf("%-24s %-30s %-7s %-6s %s\n", text(r, "subject").c_str(), shown(text(r, "folder")).c_str(), text(r, "right").c_str(),
+                text(r, "effect").c_str(), text(r, "granted_by").c_str());
+  co_return 0;
+}
+
+awaitable<int> cmd_admin_group(client& c, const options& o) {
+  if (o.device == "add") {
+    const std::string target = "/api/v1/admin-groups", body = json::serialize(json::object{{"group", o.output}, {"user", o.extra}}),
+                      what = "add " + o.extra + " to " + o.output;
+    co_await expect(c, http::verb::post, target, body, http::status::created, what);
+    std::printf("%s is in group %s\n", o.extra.c_str(), o.output.c_str());
+    co_return 0;
+  }
+  if (o.device == "remove") {
+    const std::string target = api_target("admin-groups", {{"group", o.output}, {"user", o.extra}}), what = "remove " + o.extra + " from " + o.output;
+    co_await expect(c, http::verb::delete_, target, none, http::status::no_content, what);
+    std::printf("%s is no longer in group %s\n", o.extra.c_str(), o.output.c_str());
+    co_return 0;
+  }
+  const std::string target = "/api/v1/admin-groups", what = "groups of administrators";
+  auto doc = co_await listing(c, target, o, what);
+  if (!doc) co_return 0;
+  std::printf("%-24s %s\n", "GROUP", "MEMBERS");
+  for (auto [group, members] : (*doc)["groups"].get_object()) {
+    std::string list;
+    for (auto m : members.get_array()) list += (list.empty() ? "" : " ") + std::string(m.get_string().value());
+    std::printf("%-24s %s\n", std::string(group).c_str(), list.c_str());
+  }
+  co_return 0;
+}
+
+}  // namespace shadowlink::console

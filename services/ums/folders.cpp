@@ -1,0 +1,277 @@
+// The folder tree of devices, rights on its folders and groups of administrators, kept in the
+// registry (rights.hpp says what a right lets its holder do). REST:
+//   GET /api/v1/folders                     the folders the caller may see, with their rights there
+//   POST /api/v1/folders {"path": P}        (the manage right on P's parent)
+//   DELETE /api/v1/folders?path=P           an empty folder (the same right)
+//   PUT /api/v1/devices/ID/folder {"folder": P}   (the manage right on both folders)
+//   GET|POST|DELETE /api/v1/rights          POST {"subject", "folder", "right", "effect": "allow"|"deny"};
+//                                           DELETE ?subject=&folder=&right= (admins)
+//   GET|POST|DELETE /api/v1/admin-groups    POST {"group", "user"}; DELETE ?group=&user= (admins)
+// Every node reads them again when their revision in the registry changes (within seconds).
+#include "framework/log.hpp"
+#include "framework/offload.hpp"
+#include "services/ums/ums_service.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <simdjson.h>
+
+#include <functional>
+
+namespace shadowlink::ums {
+namespace json = boost::json;
+
+namespace {
+
+std::string iso(std::int64_t unix_s) { return log::utc_iso(std::chrono::system_clock::time_point(std::chrono::seconds(unix_s))); }
+
+std::map<std::string, std::string, std::less<>> query_of(const http_request& req) {
+  std::map<std::string, std::string, std::less<>> out;
+  if (auto url = boost::urls::parse_origin_form(req.target()))
+    for (auto p : url->params()) out[p.key] = p.value;
+  return out;
+}
+
+// The string fields of a JSON object body; nothing if it is not one or a named field is missing
+// or no string.
+std::optional<std::vector<std::string>> fields_of(const http_request& req, std::initializer_list<const char*> names) {
+  simdjson::dom::parser p;
+  simdjson::dom::element body;
+  if (p.parse(req.body()).get(body) || !body.is_object()) return std::nullopt;
+  std::vector<std::string> out;
+  for (const char* n : names) {
+    std::string_view v;
+    if (body[n].get(v)) return std::nullopt;
+    out.emplace_back(v);
+  }
+  return out;
+}
+
+http_response no_content(const http_request& req) {
+  http_response res{http::status::no_content, req.version()};
+  res.keep_alive(req.keep_alive());
+  return res;
+}
+
+}  // namespace
+
+awaitable<void> ums_service::read_rules(bool force) {
+  if (!registry_) co_return;
+  using fresh = std::optional<std::pair<folder_rules, std::map<std::string, std::string, std::less<>>>>;
+  std::function<fresh()> read = [this, force, known = rules_.revision]() -> fresh {
+    if (!force && registry_->rules_revision() == known) return std::nullopt;
+    return std::pair{registry_->rules(), registry_->device_folders()};
+  };
+  try {
+    auto got = co_await offload(registry_thread_, std::move(read));
+    if (!got) co_return;
+    if (got->first.revision != rules_.revision)
+      log::info(name_, "rights: revision ", got->first.revision, ", ", got->first.folders.size(), " folder(s), ", got->first.rules.size(),
+                " right(s), ", got->first.groups.size(), " group(s) of administrators");
+    rules_ = std::move(got->first);
+    for (const auto& [id, folder] : got->second) set_folder(id, folder);
+  } catch (const std::exception& e) {
+    log::warn(name_, "cannot read the rights from the registry (the last ones read still hold): ", e.what());
+  }
+}
+
+// Where an enrolled device is (its folder's rights, and its config group's policies, follow it).
+void ums_service::set_folder(const std::string& device, const std::string& folder) {
+  auto e = enrolled_.find(device);
+  if (e == enrolled_.end() || e->second.folder == folder) return;
+  if (!e->second.folder.empty()) groups_.remove_member(e->second.folder, device);
+  e->second.folder = folder;
+  if (!folder.empty() && groups_.exists(folder)) groups_.add_member(folder, device);
+  if (auto d = devices_.find(device); d != devices_.end() && is_enrolled(d->second)) {
+    d->second.consent = groups_.consent_of(device).value_or(up::consent_policy::ask);
+    d->second.record = groups_.records(device);
+  }
+}
+
+awaitable<http_response> ums_service::move_device(const http_request& req, const std::string& device, const std::string& user) {
+  auto f = fields_of(req, {"folder"});
+  if (!f) co_return error_response(req, http::status::bad_request, "expected JSON {\"folder\": PATH} (\"\" for the root)");
+  const auto to = (*f)[0];
+  co_await learn_enrolled(device);
+  const auto from = folder_of(device);
+  if (!may(user, folder_right::manage, from) || !may(user, folder_right::manage, to))
+    co_return error_response(req, http::status::forbidden, "moving a device needs the manage right on both folders");
+  std::function<std::variant<registry::moved, std::string>()> move = [this, device, to] { return registry_->move_device(device, to); };
+  std::variant<registry::moved, std::string> done;
+  try {
+    done = co_await offload(registry_thread_, std::move(move));
+  } catch (const std::exception& e) {
+    log::error(name_, "registry: ", e.what());
+    co_return error_response(req, http::status::internal_server_error, "the registry could not be written");
+  }
+  if (auto* why = std::get_if<std::string>(&done)) co_return error_response(req, http::status::conflict, *why);
+  const auto was = std::get<registry::moved>(done).from;
+  audit_->registry_change({{"event", "device_moved"}, {"device", device}, {"from", was}, {"folder", to}, {"user", user}});
+  log::info(name_, "device ", device, " moved from folder '", was, "' to '", to, "' by ", user);
+  co_await read_rules(true);
+  co_return json_response(req, http::status::ok, json::serialize(json::object{{"device", device}, {"folder", to}, {"from", was}}));
+}
+
+awaitable<http_response> ums_service::folders_api(const http_request& req, std::string_view path, const std::string& user) {
+  if (!registry_) co_return error_response(req, http::status::service_unavailable, "the registry is not open");
+  co_await read_rules(false);  // (another node's change of a moment ago)
+  const auto& me = auth_.rights_of(user);
+  const bool sees_all = me.sees_everything();
+  const auto method = req.method();
+  const auto q = query_of(req);
+  auto param = [&q](const char* k) {
+    auto it = q.find(k);
+    return it == q.end() ? std::string() : it->second;
+  };
+  // Runs a change on the registry's thread: its refusal (409), or nothing once it is done and
+  // every right read again.
+  auto change = [this](std::function<std::optional<std::string>()> write) -> awaitable<std::optional<std::string>> {
+    auto why = co_await offload(registry_thread_, std::move(write));
+    if (!why) co_await read_rules(true);
+    co_return why;
+  };
+  try {
+    if (path == "/api/v1/folders" && method == http::verb::get) {
+      // A folder is shown to whoever may act in it, with the folders above it (to place it).
+      std::set<std::string, std::less<>> shown;
+      for (const auto& f : rules_.folders) {
+        bool acts = sees_all;
+        for (auto r : {folder_right::shadow, folder_right::view, folder_right::manage, folder_right::audit}) acts = acts || may(user, r, f);
+        if (!acts) continue;
+        for (std::string_view p = f; !p.empty() && !shown.contains(p); p = parent_folder(p)) shown.emplace(p);
+      }
+      json::array out;
+      for (const auto& f : shown) {
+        json::array rights;
+        for (auto r : {folder_right::shadow, folder_right::view, folder_right::manage, folder_right::audit})
+          if (may(user, r, f)) rights.emplace_back(to_string(r));
+        out.push_back(json::object{{"path", f}, {"rights", std::move(rights)}});
+      }
+      json::array root;
+      for (auto r : {folder_right::shadow, folder_right::view, folder_right::manage, folder_right::audit})
+        if (may(user, r, "")) root.emplace_back(to_string(r));
+      co_return json_response(req, http::status::ok, json::serialize(json::object{{"folders", std::move(out)}, {"root_rights", std::move(root)}}));
+    }
+    if (path == "/api/v1/folders" && (method == http::verb::post || method == http::verb::delete_)) {
+      std::string folder;
+      if (method == http::verb::post) {
+        auto f = fields_of(req, {"path"});
+        if (!f) co_return error_response(req, http::status::bad_request, "expected JSON {\"path\": \"berlin/floor-2\"}");
+        folder = (*f)[0];
+      } else {
+        folder = param("path");
+      }
+      if (auto why = folder_path_error(folder)) co_return error_response(req, http::status::bad_request, *why);
+      if (!may(user, folder_right::manage, parent_folder(folder)))
+        co_return error_response(req, http::status::forbidden, "folders are made and removed with the manage right on the folder above");
+      const bool add = method == http::verb::post;
+      std::function<std::optional<std::string>()> write = [this, folder, user, add] {
+        return add ? registry_->add_folder(folder, user, unix_now()) : registry_->remove_folder(folder);
+      };
+      if (auto why = co_await change(std::move(write))) co_return error_response(req, http::status::conflict, *why);
+      audit_->registry_change({{"event", add ? "folder_created" : "folder_removed"}, {"folder", folder}, {"user", user}});
+      log::info(name_, "folder ", folder, add ? " made by " : " removed by ", user);
+      if (!add) co_return no_content(req);
+      co_return json_response(req, http::status::created, json::serialize(json::object{{"path", folder}}));
+    }
+    if (path == "/api/v1/rights" && method == http::verb::get) {
+      // Admins and auditors read every right; anyone else their own and their groups'.
+      json::array out;
+      for (const auto& r : rules_.rules) {
+        const bool own = r.subject == "user:" + user ||
+                         (r.subject.starts_with("group:") && rules_.groups.contains(r.subject.substr(6)) &&
+                          rules_.groups.at(r.subject.substr(6)).contains(user));
+        if (!sees_all && !own) continue;
+        out.push_back(json::object{{"subject", r.subject}, {"folder", r.folder}, {"right", to_string(r.right)}, {"effect", r.allow ? "allow" : "deny"},
+                                   {"granted_by", r.granted_by}, {"granted_at", iso(r.granted_at)}});
+      }
+      co_return json_response(req, http::status::ok, json::serialize(json::object{{"rights", std::move(out)}}));
+    }
+    if (path == "/api/v1/admin-groups" && method == http::verb::get) {
+      json::object out;
+      for (const auto& [g, members] : rules_.groups)
+        if (sees_all || members.contains(user)) {
+          json::array m;
+          for (const auto& u : members) m.emplace_back(u);
+          out[g] = std::move(m);
+        }
+      co_return json_response(req, http::status::ok, json::serialize(json::object{{"groups", std::move(out)}}));
+    }
+    // Changing rights and groups: admins only (whoever could would give themselves anything).
+    if (me.r != role::admin) co_return error_response(req, http::status::forbidden, "rights and groups of administrators are changed by admins only");
+    if (path == "/api/v1/rights" && (method == http::verb::post || method == http::verb::delete_)) {
+      const bool add = method == http::verb::post;
+      folder_rule r;
+      std::string right, effect = "allow";
+      if (add) {
+        auto f = fields_of(req, {"subject", "folder", "right", "effect"});
+        if (!f)
+          co_return error_response(req, http::status::bad_request,
+                                   "expected JSON {\"subject\": \"user:NAME\"|\"group:NAME\", \"folder\": PATH (\"\": the root), "
+                                   "\"right\": \"shadow\"|\"view\"|\"manage\"|\"audit\", \"effect\": \"allow\"|\"deny\"}");
+        r.subject = (*f)[0], r.folder = (*f)[1], right = (*f)[2], effect = (*f)[3];
+      } else {
+        r.subject = param("subject"), r.folder = param("folder"), right = param("right");
+      }
+      auto parsed = parse_folder_right(right);
+      if (!parsed) co_return error_response(req, http::status::bad_request, "right: shadow, view, manage or audit");
+      r.right = *parsed;
+      if (effect != "allow" && effect != "deny") co_return error_response(req, http::status::bad_request, "effect: allow or deny");
+      r.allow = effect == "allow";
+      if (auto why = subject_error(r.subject)) co_return error_response(req, http::status::bad_request, *why);
+      // (A typo would grant nothing, and a deny to nobody would protect nothing.)
+      if (add && r.subject.starts_with("user:") && !auth_.knows(r.subject.substr(5)))
+        co_return error_response(req, http::status::bad_request, "no administrator named " + r.subject.substr(5));
+      if (add && r.subject.starts_with("user:") && auth_.rights_of(r.subject.substr(5)).r == role::admin)
+        co_return error_response(req, http::status::bad_request, r.subject.substr(5) + " is an admin: an admin may do everything, whatever a right says");
+      if (!r.folder.empty()) {
+        if (auto why = folder_path_error(r.folder)) co_return error_response(req, http::status::bad_request, *why);
+      }
+      r.granted_by = user;
+      r.granted_at = unix_now();
+      std::function<std::optional<std::string>()> write = [this, r, add]() -> std::optional<std::string> {
+        if (add) return registry_->put_rule(r);
+        if (!registry_->remove_rule(r.subject, r.folder, r.right)) return "no such right";
+        return std::nullopt;
+      };
+      if (auto why = co_await change(std::move(write)))
+        co_return error_response(req, add ? http::status::conflict : http::status::not_found, *why);
+      audit_->registry_change({{"event", add ? "right_set" : "right_removed"}, {"subject", r.subject}, {"folder", r.folder},
+                               {"right", to_string(r.right)}, {"effect", add ? effect : ""}, {"user", user}});
+      log::info(name_, "right ", to_string(r.right), " on folder '", r.folder, "' for ", r.subject, add ? " set to " + effect : " removed", " by ", user);
+      if (!add) co_return no_content(req);
+      co_return json_response(req, http::status::created,
+                              json::serialize(json::object{{"subject", r.subject}, {"folder", r.folder}, {"right", to_string(r.right)}, {"effect", effect}}));
+    }
+    if (path == "/api/v1/admin-groups" && (method == http::verb::post || method == http::verb::delete_)) {
+      const bool add = method == http::verb::post;
+      std::string group, member;
+      if (add) {
+        auto f = fields_of(req, {"group", "user"});
+        if (!f) co_return error_response(req, http::status::bad_request, "expected JSON {\"group\": NAME, \"user\": NAME}");
+        group = (*f)[0], member = (*f)[1];
+      } else {
+        group = param("group"), member = param("user");
+      }
+      if (auto why = subject_error("group:" + group)) co_return error_response(req, http::status::bad_request, *why);
+      if (auto why = subject_error("user:" + member)) co_return error_response(req, http::status::bad_request, *why);
+      if (add && !auth_.knows(member)) co_return error_response(req, http::status::bad_request, "no administrator named " + member);
+      std::function<std::optional<std::string>()> write = [this, group, member, add]() -> std::optional<std::string> {
+        if (add ? registry_->add_member(group, member) : registry_->remove_member(group, member)) return std::nullopt;
+        return add ? member + " is in group " + group + " already" : member + " is not in group " + group;
+      };
+      if (auto why = co_await change(std::move(write)))
+        co_return error_response(req, add ? http::status::conflict : http::status::not_found, *why);
+      audit_->registry_change({{"event", add ? "group_member_added" : "group_member_removed"}, {"group", group}, {"member", member}, {"user", user}});
+      log::info(name_, member, add ? " added to" : " removed from", " group of administrators ", group, " by ", user);
+      if (!add) co_return no_content(req);
+      co_return json_response(req, http::status::created, json::serialize(json::object{{"group", group}, {"user", member}}));
+    }
+  } catch (const std::runtime_error& e) {
+    log::error(name_, "registry: ", e.what());
+    co_return error_response(req, http::status::internal_server_error, "the registry could not be read or written");
+  }
+  co_return error_response(req, http::status::method_not_allowed, "GET, POST or DELETE");
+}
+
+}  // namespace shadowlink::ums

@@ -1,0 +1,125 @@
+// The registry's folder tree, rights on its folders and groups of administrators (registry.hpp).
+#include "services/ums/registry.hpp"
+
+namespace shadowlink::ums {
+
+namespace {
+void count_change(sql_engine& db) { db.run("UPDATE revisions SET revision = revision + 1 WHERE what = 'rules'"); }
+}  // namespace
+
+folder_rules registry::rules() const {
+  std::lock_guard lock(m_);
+  folder_rules out;
+  // (One read transaction would be tidier; the revision read first makes a change between the
+  // reads show up as a newer revision at the next look, so it is read again then.)
+  const auto rev = db_->query("SELECT revision FROM revisions WHERE what = 'rules'");
+  out.revision = rev.empty() ? 0 : rev[0].integer(0);
+  for (const auto& r : db_->query("SELECT path FROM folders")) out.folders.insert(r.text(0));
+  for (const auto& r : db_->query("SELECT subject, folder, right_name, allow, granted_by, granted_at FROM rights")) {
+    auto right = parse_folder_right(r.text(2));
+    if (!right) continue;  // (a right of a newer version)
+    out.rules.push_back({r.text(0), r.text(1), *right, r.integer(3) != 0, r.text(4), r.integer(5)});
+  }
+  for (const auto& r : db_->query("SELECT name, member FROM admin_groups")) out.groups[r.text(0)].insert(r.text(1));
+  return out;
+}
+
+std::int64_t registry::rules_revision() const {
+  std::lock_guard lock(m_);
+  const auto rev = db_->query("SELECT revision FROM revisions WHERE what = 'rules'");
+  return rev.empty() ? 0 : rev[0].integer(0);
+}
+
+std::map<std::string, std::string, std::less<>> registry::device_folders() const {
+  std::lock_guard lock(m_);
+  std::map<std::string, std::string, std::less<>> out;
+  for (const auto& r : db_->query("SELECT id, folder FROM devices")) out.emplace(r.text(0), r.text(1));
+  return out;
+}
+
+std::optional<std::string> registry::add_folder(const std::string& path, const std::string& by, std::int64_t now) {
+  if (auto why = folder_path_error(path)) return why;
+  std::lock_guard lock(m_);
+  write_transaction t(*db_);
+  const auto parent = std::string(parent_folder(path));
+  if (!parent.empty() && db_->query("SELECT 1 FROM folders WHERE path = ?1", {parent}).empty()) return "no folder " + parent + " to hold it";
+  if (db_->run("INSERT INTO folders (path, created_by, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (path) DO NOTHING", {path, by, now}) != 1)
+    return "folder " + path + " exists already";
+  count_change(*db_);
+  t.commit();
+  return std::nullopt;
+}
+
+std::optional<std::string> registry::remove_folder(const std::string& path) {
+  std::lock_guard lock(m_);
+  write_transaction t(*db_);
+  if (db_->query("SELECT 1 FROM folders WHERE path = ?1", {path}).empty()) return "no folder " + path;
+  // (substr, not LIKE: a '_' in a name is no wildcard)
+  const std::string below = path + "/";
+  if (!db_->query("SELECT 1 FROM folders WHERE substr(path, 1, ?2) = ?1", {below, std::int64_t(below.size())}).empty())
+    return "folder " + path + " holds folders: remove them first";
+  if (!db_->query("SELECT 1 FROM devices WHERE folder = ?1", {path}).empty()) return "folder " + path + " holds devices: move or remove them first";
+  if (!db_->query("SELECT 1 FROM enrollment_keys WHERE folder = ?1 AND used_by IS NULL", {path}).empty())
+    return "unused enrollment keys enroll into folder " + path + ": delete them first";
+  db_->run("DELETE FROM rights WHERE folder = ?1", {path});
+  db_->run("DELETE FROM folders WHERE path = ?1", {path});
+  count_change(*db_);
+  t.commit();
+  return std::nullopt;
+}
+
+std::variant<registry::moved, std::string> registry::move_device(const std::string& id, const std::string& folder) {
+  std::lock_guard lock(m_);
+  write_transaction t(*db_);
+  const auto was = db_->query("SELECT folder FROM devices WHERE id = ?1", {id});
+  if (was.empty()) return "no enrolled device " + id;
+  if (!folder.empty() && db_->query("SELECT 1 FROM folders WHERE path = ?1", {folder}).empty()) return "no folder " + folder;
+  db_->run("UPDATE devices SET folder = ?2 WHERE id = ?1", {id, folder});
+  count_change(*db_);  // (a device's folder decides who may reach it)
+  t.commit();
+  return moved{was[0].text(0)};
+}
+
+std::optional<std::string> registry::put_rule(const folder_rule& r) {
+  if (auto why = subject_error(r.subject)) return why;
+  std::lock_guard lock(m_);
+  write_transaction t(*db_);
+  if (!r.folder.empty() && db_->query("SELECT 1 FROM folders WHERE path = ?1", {r.folder}).empty()) return "no folder " + r.folder;
+  db_->run("INSERT INTO rights (subject, folder, right_name, allow, granted_by, granted_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+           " ON CONFLICT (subject, folder, right_name) DO UPDATE SET allow = excluded.allow, granted_by = excluded.granted_by,"
+           " granted_at = excluded.granted_at",
+           {r.subject, r.folder, std::string(to_string(r.right)), std::int64_t{r.allow ? 1 : 0}, r.granted_by, r.granted_at});
+  count_change(*db_);
+  t.commit();
+  return std::nullopt;
+}
+
+bool registry::remove_rule(const std::string& subject, const std::string& folder, folder_right r) {
+  std::lock_guard lock(m_);
+  write_transaction t(*db_);
+  if (db_->run("DELETE FROM rights WHERE subject = ?1 AND folder = ?2 AND right_name = ?3", {subject, folder, std::string(to_string(r))}) == 0)
+    return false;
+  count_change(*db_);
+  t.commit();
+  return true;
+}
+
+bool registry::add_member(const std::string& group, const std::string& user) {
+  std::lock_guard lock(m_);
+  write_transaction t(*db_);
+  if (db_->run("INSERT INTO admin_groups (name, member) VALUES (?1, ?2) ON CONFLICT (name, member) DO NOTHING", {group, user}) == 0) return false;
+  count_change(*db_);
+  t.commit();
+  return true;
+}
+
+bool registry::remove_member(const std::string& group, const std::string& user) {
+  std::lock_guard lock(m_);
+  write_transaction t(*db_);
+  if (db_->run("DELETE FROM admin_groups WHERE name = ?1 AND member = ?2", {group, user}) == 0) return false;
+  count_change(*db_);
+  t.commit();
+  return true;
+}
+
+}  // namespace shadowlink::ums

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# The folder tree and its rights, through the shipped binaries: an admin makes folders, enrolls a
+# device into each with a key, and grants and denies rights on folders to operators and to a group
+# of them; rights are inherited downward, a deny beats every allow, moving a device moves what may
+# be done with it, the manage right makes keys and subfolders in its own part of the tree only,
+# the audit right reads one device's trail, and all of it survives a restart of the UMS.
+source "$(dirname "$0")/lib.sh"
+
+step "start Xvnc and a UMS with an admin and three administrators without grants in the config"
+start_xvnc
+# (The config's device groups named like the folders set their devices' consent policy.)
+cat > "$WORK/ums.json" <<JSON
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0,
+  "device_groups": [{"name": "berlin/floor-2", "devices": [], "consent": "none"}, {"name": "munich", "devices": [], "consent": "none"}],
+  "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"},
+            {"user": "olga", "password_hash": "$ADMIN_HASH", "role": "operator"},
+            {"user": "mia", "password_hash": "$ADMIN_HASH", "role": "operator"},
+            {"user": "audrey", "password_hash": "$ADMIN_HASH", "role": "auditor"}],
+  "devices": []}}]}
+JSON
+start_daemon ums "$WORK/ums.json"
+UMS_PORT=$(daemon_port ums)
+CLI=("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem")
+as() { local who=$1; shift; "${CLI[@]}" -u "$who" -p "$ADMIN_PASSWORD" "$@"; }
+# refused WHO WORDS COMMAND...: the command fails and says WORDS.
+refused() {
+  local who=$1 words=$2; shift 2
+  if as "$who" "$@" > "$WORK/out" 2> "$WORK/err"; then fail "$who: '$*' was allowed"; fi
+  grep -q "$words" "$WORK/err" || fail "$who: '$*' failed without saying '$words': $(cat "$WORK/err")"
+}
+# devices_of WHO: "id=access ..." as the REST API lists them to WHO.
+devices_of() {
+  as "$1" devices --json | python3 -c '
+import json, sys
+print(" ".join(d["id"] + "=" + d["access"] for d in json.load(sys.stdin)["devices"]))'
+}
+
+step "the admin makes the tree; wrong paths and missing parents are refused with the reason"
+as admin folder add berlin > /dev/null
+as admin folder add berlin/floor-2 > /dev/null
+as admin folder add munich > /dev/null
+refused admin "no folder nowhere to hold it" folder add nowhere/x
+refused admin "names separated by single '/'" folder add /berlin
+refused admin "exists already" folder add munich
+LIST=$(as admin folder list)
+for f in berlin berlin/floor-2 munich; do grep -q "^$f  *shadow,view,manage,audit$" <<<"$LIST" || fail "folder list: $LIST"; done
+
+step "a device enrolls into each of two folders with a key made for it"
+enroll() {  # enroll ID FOLDER
+  local key
+  key=$(as admin enrollment-key create --folder "$2" --valid-for 600 2> /dev/null) || fail "no key for $2"
+  secret "$key"
+  write_device_config "$WORK/$1.json" "$1" unused "$UMS_PORT" "$VNC_SOCKET"
+  sed -i "s#\"credential_file\": \"[^\"]*\"#\"enrollment_key_file\": \"$(credential_file "$key")\"#" "$WORK/$1.json"
+  start "$1" "$BIN/shadowlinkd" --config "$WORK/$1.json"
+  wait_log ums "device $1 enrolled from .* into folder $2" 15
+  wait_log ums "device $1 online from" 10
+}
+enroll tc-b berlin/floor-2
+enroll tc-m munich
+as admin devices --json | python3 -c '
+import json, sys
+folders = {d["id"]: d["folder"] for d in json.load(sys.stdin)["devices"]}
+assert folders == {"tc-b": "berlin/floor-2", "tc-m": "munich"}, folders' || fail "devices are not in their folders"
+
+step "without rights an operator sees nothing and shadows nothing"
+[ -z "$(devices_of olga)" ] || fail "olga sees $(devices_of olga) before any right"
+refused olga "not allowed to shadow this device" snapshot tc-b "$WORK/x.png"
+
+step "a shadow right on berlin is inherited by berlin/floor-2 and reaches no other folder"
+as admin right grant user:olga shadow --folder berlin > /dev/null
+[ "$(devices_of olga)" = "tc-b=full_control" ] || fail "olga sees $(devices_of olga)"
+as olga snapshot tc-b "$WORK/olga-b.png" && check_checkerboard "$WORK/olga-b.png"
+refused olga "not allowed to shadow this device" snapshot tc-m "$WORK/x.png"
+refused admin "no administrator named olgaa" right grant user:olgaa shadow --folder berlin
+refused admin "is an admin" right grant user:admin view --folder munich
+refused admin "right needs list" right grant user:olga
+
+step "a group's view right on the root holds for its member; a deny on a folder beats it there"
+as admin admin-group add helpdesk mia > /dev/null
+as admin right grant group:helpdesk view --folder / > /dev/null
+[ "$(devices_of mia)" = "tc-b=view_only tc-m=view_only" ] || fail "mia sees $(devices_of mia)"
+refused mia "only view-only sessions are allowed on this device" snapshot tc-m "$WORK/x.png"
+as mia snapshot tc-m "$WORK/mia-m.png" --view-only && check_checkerboard "$WORK/mia-m.png"
+as admin right deny group:helpdesk view --folder munich > /dev/null
+[ "$(devices_of mia)" = "tc-b=view_only" ] || fail "mia sees $(devices_of mia) with munich denied to her group"
+refused mia "not allowed to shadow this device" snapshot tc-m "$WORK/x.png" --view-only
+
+step "a denied shadow on a subfolder leaves viewing there"
+as admin right deny user:olga shadow --folder berlin/floor-2 > /dev/null
+[ "$(devices_of olga)" = "tc-b=view_only" ] || fail "olga sees $(devices_of olga) with shadow denied on floor-2"
+refused olga "only view-only sessions are allowed on this device" snapshot tc-b "$WORK/x.png"
+as admin right revoke user:olga shadow --folder berlin/floor-2 > /dev/null
+[ "$(devices_of olga)" = "tc-b=full_control" ] || fail "olga sees $(devices_of olga) once the deny is revoked"
+refused admin "no such right" right revoke user:olga shadow --folder berlin/floor-2
+
+step "the manage right on munich: keys and subfolders there, nowhere else, and no rights for anyone"
+as admin right grant user:olga manage --folder munich > /dev/null
+as olga enrollment-key create --folder munich --valid-for 60 > "$WORK/olga-key" 2> /dev/null || fail "olga cannot make a key for munich"
+secret "$(cat "$WORK/olga-key")"
+refused olga "need the manage right on it" enrollment-key create --folder berlin --valid-for 60
+as olga folder add munich/east > /dev/null
+refused olga "the manage right on the folder above" folder add berlin/east
+refused olga "changed by admins only" right grant user:olga shadow --folder munich
+# Her list holds the keys of munich only: the admin's key for berlin/floor-2 is not in it.
+KEYS=$(as olga enrollment-key list)
+grep -q " munich " <<<"$KEYS" && ! grep -q "berlin" <<<"$KEYS" || fail "olga's key list: $KEYS"
+as admin enrollment-key list | grep -q "berlin/floor-2" || fail "the admin's list lacks the berlin key (the negative control)"
+
+step "moving a device moves what may be done with it; moving needs the manage right on both folders"
+refused olga "the manage right on both folders" move-device tc-m berlin
+refused olga "the manage right on both folders" move-device tc-b munich
+as admin move-device tc-m berlin/floor-2 > /dev/null
+[ "$(devices_of mia)" = "tc-b=view_only tc-m=view_only" ] || fail "mia sees $(devices_of mia) after tc-m left munich"
+[ "$(devices_of olga)" = "tc-b=full_control tc-m=full_control" ] || fail "olga sees $(devices_of olga) after tc-m came to berlin"
+as olga snapshot tc-m "$WORK/olga-m.png" && check_checkerboard "$WORK/olga-m.png"
+refused admin "no folder nowhere" move-device tc-m nowhere
+
+step "the audit right on a folder reads one device's trail there"
+refused olga "the audit right on the device's folder" audit tc-b
+as admin right grant user:olga audit --folder berlin > /dev/null
+as olga audit tc-b --json > "$WORK/olga-audit.json" || fail "olga cannot read tc-b's trail"
+python3 - "$WORK/olga-audit.json" <<'PY' || fail "olga's audit read: $(head -c 400 "$WORK/olga-audit.json")"
+import json, sys
+records = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+assert records and all(r.get("device") == "tc-b" for r in records), records[:3]
+assert any(r.get("event") == "session_started" and r.get("user") == "olga" for r in records), [r.get("event") for r in records]
+PY
+refused olga "name the device" audit
+as admin right revoke user:olga audit --folder berlin > /dev/null
+refused olga "the audit right on the device's folder" audit tc-b
+
+step "a folder that holds something is not removed; an empty one is, with its rights"
+refused admin "holds folders" folder remove munich
+as admin folder remove munich/east > /dev/null
+refused admin "holds devices" folder remove berlin/floor-2
+as admin right list > "$WORK/rights"
+grep -q "^group:helpdesk  *munich  *view  *deny" "$WORK/rights" || fail "rights: $(cat "$WORK/rights")"
+
+step "folders, rights and groups are in the registry: a restarted UMS grants the same"
+kill "$(pgrep -f -- "--config $WORK/ums.json")"
+wait_log ums "stopped" 10
+mv "$WORK/ums.log" "$WORK/ums-first.log"
+keep_port "$WORK/ums.json" "$UMS_PORT"
+start_daemon ums "$WORK/ums.json"
+wait_port "$UMS_PORT" 15
+wait_log ums "registry: 3 folder(s), 4 right(s) on them, 1 group(s) of administrators" 15
+wait_log ums "device tc-m online from" 15
+[ "$(devices_of olga)" = "tc-b=full_control tc-m=full_control" ] || fail "olga sees $(devices_of olga) after the restart"
+[ "$(devices_of mia)" = "tc-b=view_only tc-m=view_only" ] || fail "mia sees $(devices_of mia) after the restart"
+
+step "every change is in the audit trail with who made it"
+for e in folder_created folder_removed right_set right_removed group_member_added device_moved; do
+  grep -q "\"event\":\"$e\".*\"user\":\"admin\"" "$WORK"/data/*/audit.jsonl || fail "no $e by admin in the audit trail"
+done
+grep -q '"event":"folder_created".*"folder":"munich/east".*"user":"olga"' "$WORK"/data/*/audit.jsonl || fail "olga's subfolder is not in the audit trail"
+check_no_secrets
+echo "ok: folders, inherited rights, denies, groups, manage and audit rights, moves, and a restart"
