@@ -107,6 +107,17 @@ KEYS=$(as olga enrollment-key list)
 grep -q " munich " <<<"$KEYS" && ! grep -q "berlin" <<<"$KEYS" || fail "olga's key list: $KEYS"
 as admin enrollment-key list | grep -q "berlin/floor-2" || fail "the admin's list lacks the berlin key (the negative control)"
 
+if [ "${WITH_BROWSER:-0}" = 1 ]; then
+  step "the Web App shows olga the tree she may act in, and each folder lists its own devices (Chromium)"
+  ensure_playwright
+  mkdir -p "${ARTIFACTS:-$WORK}/folders"
+  EXPECT_TREE='{"": ["tc-b", "tc-m"], "berlin": ["tc-b"], "berlin/floor-2": ["tc-b"], "munich": ["tc-m"], "munich/east": []}' \
+  EXPECT_LABELS='All devices (2) | berlin (1) | floor-2 (1) | munich (1) | east (0)' \
+    timeout 120 node "$BROWSER_DIR/folders.mjs" "https://localhost:$UMS_PORT/" olga "$ADMIN_PASSWORD" "${ARTIFACTS:-$WORK}/folders" |
+    tee "$WORK/browser.log"
+  grep -q "ok: the folder tree" "$WORK/browser.log" || fail "the browser's tree check did not finish"
+fi
+
 step "moving a device moves what may be done with it; moving needs the manage right on both folders"
 refused olga "the manage right on both folders" move-device tc-m berlin
 refused olga "the manage right on both folders" move-device tc-b munich

@@ -10,6 +10,8 @@ let sessions = [];
 let refresh = null;
 let player = null;
 let mayAudit = false;
+let folders = [];     // the folder tree's paths the user may see ("a/b"); '' is the root
+let chosenFolder = '';  // the devices of this folder and those below it are listed
 
 function status(text, error = false) {
   $('status').textContent = text;
@@ -40,17 +42,61 @@ function tableRow(texts, label, action, disabled = false) {
   return row;
 }
 
+const within = (folder, ancestor) => ancestor === '' || folder === ancestor || folder.startsWith(ancestor + '/');
+
+// The folder tree beside the list: every folder the user may see and every folder a listed device
+// is in, nested, each with how many of the listed devices are in it or below it.
+function showTree() {
+  const paths = new Set(folders);
+  for (const d of devices) {
+    for (let f = d.folder || ''; f !== ''; f = f.includes('/') ? f.slice(0, f.lastIndexOf('/')) : '') paths.add(f);
+  }
+  if (chosenFolder !== '' && !paths.has(chosenFolder)) chosenFolder = '';
+  const children = new Map([['', []]]);
+  for (const p of [...paths].sort()) {
+    const parent = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(p);
+  }
+  const item = (path) => {
+    const li = document.createElement('li');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.dataset.folder = path;
+    button.textContent = path === '' ? 'All devices' : path.slice(path.lastIndexOf('/') + 1);
+    const count = document.createElement('span');
+    count.className = 'count';
+    count.textContent = ' (' + devices.filter((d) => within(d.folder || '', path)).length + ')';
+    button.append(count);
+    button.setAttribute('aria-current', String(path === chosenFolder));
+    button.addEventListener('click', () => { chosenFolder = path; showTree(); showDevices(); });
+    li.append(button);
+    const below = children.get(path) || [];
+    if (below.length) {
+      const ul = document.createElement('ul');
+      for (const c of below) ul.append(item(c));
+      li.append(ul);
+    }
+    return li;
+  };
+  const root = document.createElement('ul');
+  root.append(item(''));
+  $('tree').replaceChildren(root);
+  $('folder-title').textContent = chosenFolder === '' ? '' : 'Folder ' + chosenFolder + ' and below';
+}
+
 function showDevices() {
   const filter = $('filter').value.trim().toLowerCase();
   const body = $('devices').querySelector('tbody');
   body.replaceChildren();
   for (const d of devices) {
+    if (!within(d.folder || '', chosenFolder)) continue;
     if (filter && !(d.name.toLowerCase().includes(filter) || d.id.toLowerCase().includes(filter))) continue;
     const connector = d.online ? d.connector || '' : '';
     const seen = d.online && d.last_seen_s !== undefined ? d.last_seen_s + ' s ago' : '';
     // What the user may do here (their role and grants): view only, or nothing at all.
     const label = d.access === 'view_only' ? 'View' : 'Shadow';
-    body.append(tableRow([d.name, d.id, d.os || '', d.online ? 'yes' : 'no', connector, seen, d.shadowed ? 'yes' : 'no'],
+    body.append(tableRow([d.name, d.id, d.folder ? d.folder : '/', d.os || '', d.online ? 'yes' : 'no', connector, seen, d.shadowed ? 'yes' : 'no'],
                          label, () => shadow(d), d.access === 'none' || !d.online || d.shadowed || rfb !== null));
   }
 }
@@ -131,11 +177,14 @@ async function openPlayer(x) {
 }
 
 async function loadDevices() {
-  const [r, s] = await Promise.all([fetch('/api/v1/devices', {credentials: 'same-origin'}),
-                                    fetch('/api/v1/sessions', {credentials: 'same-origin'})]);
+  const [r, s, f] = await Promise.all([fetch('/api/v1/devices', {credentials: 'same-origin'}),
+                                       fetch('/api/v1/sessions', {credentials: 'same-origin'}),
+                                       fetch('/api/v1/folders', {credentials: 'same-origin'})]);
   if (r.status === 401) { loggedOut('Your login has ended. Log in again.'); return; }
   if (!r.ok) { status('Cannot list devices: ' + await reason(r), true); return; }
   devices = (await r.json()).devices;
+  if (f.ok) folders = (await f.json()).folders.map((x) => x.path);
+  showTree();
   showDevices();
   if (s.ok) { sessions = (await s.json()).sessions; showSessions(); }
   loadRecordings();
