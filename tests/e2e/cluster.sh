@@ -19,13 +19,15 @@ start_xvnc
 write_ums_config "$WORK/ums.json"
 declare -A NODE_PID NODE_PORT
 for n in a b c; do
-  python3 - "$WORK/ums.json" "$WORK/ums-$n.json" "$n" "$PG_SERVER dbname=$PG_DB" <<'PY'
+  python3 - "$WORK/ums.json" "$WORK/ums-$n.json" "$n" "$PG_SERVER dbname=$PG_DB" "$ADMIN_HASH" <<'PY'
 import json, sys
 config = json.load(open(sys.argv[1]))
 ums = config["services"][0]
 ums["name"] = "ums-" + sys.argv[3]  # (a data directory of its own; the installation CA is shared)
 ums["settings"].update({"node": sys.argv[3], "postgresql": sys.argv[4],
                         "device_groups": [{"name": "lab", "devices": [], "consent": "none"}]})
+# An operator whose rights are all in the registry's folder rules.
+ums["settings"]["users"].append({"user": "olga", "password_hash": sys.argv[5], "role": "operator"})
 json.dump(config, open(sys.argv[2], "w"), indent=1)
 PY
   start_daemon "ums-$n" "$WORK/ums-$n.json"; NODE_PID[$n]=$LAST_PID
@@ -182,6 +184,31 @@ BEFORE=$(grep -c "device tc-2 offline" "$WORK/ums-$HOME_2.log" || true)
 wait_count "ums-$HOME_2" "device tc-2 offline" $((BEFORE + 1)) 5
 wait_gone tc-2
 wait_log device-2 "refused the device certificate" 10
+
+step "a right granted on one node holds on the others within seconds, and so does a deny"
+GRANT_AT=$(other_node "$HOME_1")
+USE_AT=$(other_node "$HOME_1" "$GRANT_AT")
+olga_at() { "$BIN/shadowlink" --server "https://127.0.0.1:${NODE_PORT[$1]}" --ca "$WORK/data/ca.pem" -u olga -p "$ADMIN_PASSWORD" "${@:2}"; }
+olga_devices_at() { olga_at "$1" devices --json | python3 -c '
+import json, sys
+print(" ".join(d["id"] + "=" + d["access"] for d in json.load(sys.stdin)["devices"]))'; }
+[ -z "$(olga_devices_at "$USE_AT")" ] || fail "olga sees $(olga_devices_at "$USE_AT") before any right"
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$GRANT_AT]}")"
+"${CLI[@]}" folder add lab > /dev/null || fail "folder add at node $GRANT_AT"
+"${CLI[@]}" right grant user:olga view --folder / > /dev/null || fail "right grant at node $GRANT_AT"
+for _ in $(seq 50); do [ "$(olga_devices_at "$USE_AT")" = "tc-1=view_only tc-2=view_only" ] && break; sleep 0.1; done
+[ "$(olga_devices_at "$USE_AT")" = "tc-1=view_only tc-2=view_only" ] || fail "at node $USE_AT olga sees $(olga_devices_at "$USE_AT") 5 s after the grant at node $GRANT_AT"
+# (tc-1's link is on a third node: the right is checked where the session is asked for.)
+olga_at "$USE_AT" snapshot tc-1 "$WORK/olga.png" --view-only > "$WORK/olga.log" 2>&1 || fail "olga's view at node $USE_AT: $(cat "$WORK/olga.log")"
+check_checkerboard "$WORK/olga.png"
+if olga_at "$USE_AT" snapshot tc-1 "$WORK/x.png" > "$WORK/olga-full.log" 2>&1; then fail "olga got full control at node $USE_AT"; fi
+grep -q "only view-only sessions" "$WORK/olga-full.log" || fail "unclear refusal: $(cat "$WORK/olga-full.log")"
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$HOME_1]}")"
+"${CLI[@]}" right deny user:olga view --folder / > /dev/null || fail "right deny at node $HOME_1"
+for _ in $(seq 50); do [ -z "$(olga_devices_at "$USE_AT")" ] && break; sleep 0.1; done
+[ -z "$(olga_devices_at "$USE_AT")" ] || fail "at node $USE_AT olga still sees $(olga_devices_at "$USE_AT") 5 s after the deny at node $HOME_1"
+if olga_at "$USE_AT" snapshot tc-1 "$WORK/x.png" --view-only > "$WORK/olga-denied.log" 2>&1; then fail "olga viewed tc-1 after the deny"; fi
+echo "ok: granted at node $GRANT_AT, used at node $USE_AT, denied at node $HOME_1 and refused at node $USE_AT"
 
 step "the session list is the cluster's: a session running at one node is listed at another, and an administrator there ends it"
 RUN_AT=$(other_node "$HOME_1")
