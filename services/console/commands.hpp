@@ -22,5 +22,6 @@ awaitable<int> cmd_folder(client& c, const options& o);  // folder_commands.cpp
 awaitable<int> cmd_move_device(client& c, const options& o);
 awaitable<int> cmd_right(client& c, const options& o);
 awaitable<int> cmd_admin_group(client& c, const options& o);
+awaitable<int> cmd_administrator(client& c, const options& o);
 
 }  // namespace shadowlink::console

@@ -39,6 +39,7 @@ constexpr std::string_view usage =
     "  or:  shadowlink [options] move-device DEVICE FOLDER              (\"/\": the root)\n"
     "  or:  shadowlink [options] right list [--json] | grant|deny|revoke user:NAME|group:NAME shadow|view|manage|audit --folder PATH\n"
     "  or:  shadowlink [options] admin-group list [--json] | add|remove GROUP USER\n"
+    "  or:  shadowlink [options] administrator list [--json] | add NAME --role admin|operator|auditor | password NAME | remove NAME\n"
     "The console of shadowlink: lists devices, shadows a device's screen (in a window of its own, through\n"
     "a local port for an external VNC viewer, or as a snapshot), lists and ends sessions, reads the audit trail,\n"
     "lists recorded sessions, fetches their files and exports them as video (or PNG frames),\n"
@@ -52,12 +53,13 @@ constexpr std::string_view footer =
     "  SHADOWLINK_SERVER    --server\n"
     "  SHADOWLINK_TOKEN     --token (API token)\n"
     "  SHADOWLINK_PASSWORD  --password (without either, the password is asked for on the terminal)\n"
+    "  SHADOWLINK_NEW_PASSWORD  administrator add and password: the new password (else asked for on the terminal)\n"
     "  SHADOWLINK_CA        --ca\n"
     "\nExit codes: 0 done; 1 refused or failed (the reason is printed); 2 usage error.\n";
 
 const std::set<std::string, std::less<>> commands{"devices", "shadow", "view", "snapshot", "sessions", "end", "audit", "revoke-certificate",
                                                      "recordings", "fetch-recording", "recording", "enrollment-key", "remove-device",
-                                                     "folder", "move-device", "right", "admin-group"};
+                                                     "folder", "move-device", "right", "admin-group", "administrator"};
 
 awaitable<int> dispatch(const options& o) {
   client c(o);
@@ -76,6 +78,7 @@ awaitable<int> dispatch(const options& o) {
   if (o.command == "move-device") co_return co_await cmd_move_device(c, o);
   if (o.command == "right") co_return co_await cmd_right(c, o);
   if (o.command == "admin-group") co_return co_await cmd_admin_group(c, o);
+  if (o.command == "administrator") co_return co_await cmd_administrator(c, o);
   if (o.command == "recording") {  // recording list | fetch SESSION DIR | export SESSION OUT
     if (o.device == "list") co_return co_await cmd_recordings(c, o);
     if (o.device == "export") co_return co_await cmd_export_recording(c, o);
@@ -97,7 +100,7 @@ extern "C" void restore_terminal_and_die(int sig) {
 
 // The password from the terminal, not echoed: never in argv (visible in ps) or the shell's history.
 // Nothing (Ctrl-D) is no password.
-std::optional<std::string> ask_password(const std::string& user) {
+std::optional<std::string> ask_password(const std::string& prompt) {
   if (!::isatty(STDIN_FILENO)) return std::nullopt;
   const bool restore = ::tcgetattr(STDIN_FILENO, &saved_terminal) == 0;
   if (restore) {
@@ -110,7 +113,7 @@ std::optional<std::string> ask_password(const std::string& user) {
     // the password echoed nor have it thrown away — which once left the console waiting forever.
     ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
   }
-  std::cerr << "Password for " << user << ": " << std::flush;
+  std::cerr << prompt << ": " << std::flush;
   std::string password;
   const bool got = static_cast<bool>(std::getline(std::cin, password));
   if (restore) {
@@ -152,6 +155,7 @@ int main(int argc, char** argv) {
       "fps", po::value(&o.fps), "recording export: frames a second (default 10 for a video, 2 for PNG frames)")(
       "frames", po::bool_switch(&o.frames), "recording export: PNG frames into the directory OUT instead of a video")(
       "folder", po::value(&o.folder), "enrollment-key create: the folder (or device group) enrolled devices join; right: the folder (\"/\": the root)")(
+      "role", po::value(&o.role), "administrator add: admin, operator or auditor")(
       "valid-for", po::value(&o.valid_for)->default_value(o.valid_for), "enrollment-key create: seconds the key is valid (at most 30 days)");
   po::options_description positionals;  // not shown in --help: the usage lines name them
   positionals.add_options()("command", po::value(&o.command))("device", po::value(&o.device))("output", po::value(&o.output))(
@@ -207,6 +211,10 @@ int main(int argc, char** argv) {
   if (o.command == "right" && o.device != "list" && o.folder.empty()) return usage_error("right " + o.device + " needs --folder PATH (\"/\": the root)");
   if (o.command == "admin-group" && !(o.device == "list" || ((o.device == "add" || o.device == "remove") && !o.extra.empty())))
     return usage_error("admin-group needs list, or add or remove with a group and a user");
+  if (o.command == "administrator" &&
+      !(o.device == "list" || ((o.device == "add" || o.device == "password" || o.device == "remove") && !o.output.empty())))
+    return usage_error("administrator needs list, add NAME --role ROLE, password NAME or remove NAME");
+  if (o.command == "administrator" && o.device == "add" && o.role.empty()) return usage_error("administrator add needs --role admin, operator or auditor");
   if (o.command == "snapshot" && o.output.empty()) return usage_error("snapshot needs an output file (OUT.png)");
   auto env = [](const char* name) { return std::string(std::getenv(name) ? std::getenv(name) : ""); };
   if (vm["server"].defaulted() && !env("SHADOWLINK_SERVER").empty()) o.server = env("SHADOWLINK_SERVER");
@@ -214,8 +222,17 @@ int main(int argc, char** argv) {
   if (o.token.empty() && o.user.empty()) o.token = env("SHADOWLINK_TOKEN");
   if (o.password.empty()) o.password = env("SHADOWLINK_PASSWORD");
   if (o.token.empty() && o.user.empty()) return usage_error("give --token (or SHADOWLINK_TOKEN), or --user");
+  if (o.command == "administrator" && (o.device == "add" || o.device == "password")) {
+    // The new administrator's password: never on the command line either.
+    o.new_password = env("SHADOWLINK_NEW_PASSWORD");
+    if (o.new_password.empty()) {
+      auto typed = ask_password("New password for " + o.output);
+      if (!typed) return usage_error("no new password: give SHADOWLINK_NEW_PASSWORD, or type it when asked");
+      o.new_password = *typed;
+    }
+  }
   if (o.token.empty() && o.password.empty()) {
-    auto typed = ask_password(o.user);
+    auto typed = ask_password("Password for " + o.user);
     if (!typed) return usage_error("no password: give SHADOWLINK_PASSWORD or --password, or type it when asked");
     o.password = *typed;
   }

@@ -1,6 +1,7 @@
 // folder list | add PATH | remove PATH, move-device DEVICE FOLDER, right list | grant | deny |
-// revoke SUBJECT RIGHT [--folder PATH], admin-group list | add | remove GROUP USER: the registry's
-// folder tree of devices and who may do what in it. "/" names the root on the command line.
+// revoke SUBJECT RIGHT --folder PATH, admin-group list | add | remove GROUP USER, administrator
+// list | add | password | remove NAME: the registry's folder tree of devices, and who may do what
+// in it. "/" names the root on the command line.
 #include "services/console/commands.hpp"
 
 #include <boost/json.hpp>
@@ -137,6 +138,32 @@ awaitable<int> cmd_admin_group(client& c, const options& o) {
     for (auto m : members.get_array()) list += (list.empty() ? "" : " ") + std::string(m.get_string().value());
     std::printf("%-24s %s\n", std::string(group).c_str(), list.c_str());
   }
+  co_return 0;
+}
+
+awaitable<int> cmd_administrator(client& c, const options& o) {
+  if (o.device == "add" || o.device == "password") {
+    const bool add = o.device == "add";
+    json::object body{{"name", o.output}, {"password", o.new_password}};
+    if (add) body["role"] = o.role;
+    const std::string target = "/api/v1/administrators", text = json::serialize(body),
+                      what = add ? "make administrator " + o.output : "set the password of " + o.output;
+    co_await expect(c, add ? http::verb::post : http::verb::put, target, text, add ? http::status::created : http::status::no_content, what);
+    std::printf(add ? "administrator %s made (%s)\n" : "administrator %s has a new password; their logins have ended\n", o.output.c_str(), o.role.c_str());
+    co_return 0;
+  }
+  if (o.device == "remove") {
+    const std::string target = api_target("administrators", {{"name", o.output}}), what = "remove administrator " + o.output;
+    co_await expect(c, http::verb::delete_, target, none, http::status::no_content, what);
+    std::printf("administrator %s removed; their logins have ended\n", o.output.c_str());
+    co_return 0;
+  }
+  const std::string target = "/api/v1/administrators", what = "administrators";
+  auto doc = co_await listing(c, target, o, what);
+  if (!doc) co_return 0;
+  std::printf("%-24s %-9s %s\n", "NAME", "ROLE", "KEPT IN");
+  for (auto a : (*doc)["administrators"].get_array())
+    std::printf("%-24s %-9s %s\n", text(a, "name").c_str(), text(a, "role").c_str(), text(a, "kept_in").c_str());
   co_return 0;
 }
 

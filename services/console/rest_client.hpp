@@ -28,6 +28,8 @@ struct options {
   // enrollment-key create: the folder (device group) and how long the key is valid
   std::string folder;
   long long valid_for = 24 * 3600;
+  // administrator add | password: the role, and the new password (from the environment or typed)
+  std::string role, new_password;
 };
 
 // A failure the user must read: printed as one line, exit code 1.

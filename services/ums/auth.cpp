@@ -15,7 +15,6 @@ std::string auth::configure(settings& s, const device_groups& groups, bool demo)
   decltype(users_) users;
   decltype(api_tokens_) api_tokens;
   decltype(principals_) principals;
-  int max_iterations = 1000;
   for (auto& u : s.objects("users")) {
     auto name = u.required_str("user");
     password_hash h;
@@ -28,7 +27,6 @@ std::string auth::configure(settings& s, const device_groups& groups, bool demo)
       if (!parsed) u.reject("password_hash", "expected the output of `shadowlinkd hash-password` (pbkdf2-sha256$ITERATIONS$SALT$HASH)");
       h = *parsed;
     }
-    max_iterations = std::max(max_iterations, h.iterations);
     if (!users.emplace(name, h).second) u.reject("user", "duplicate user '" + name + "'");
     principals[name] = principal::read(u, groups);
   }
@@ -45,11 +43,50 @@ std::string auth::configure(settings& s, const device_groups& groups, bool demo)
       principals[user] = principal::read(t, groups);
     }
   }
+  // (The cost of new passwords set through the REST API; the config's hashes carry their own.)
+  int iterations = default_iterations;
+  s.number("password_iterations", iterations, 1000, 10'000'000);
+  new_password_iterations = iterations;
   auto idle_limit = default_idle_limit;
   s.seconds("login_idle_timeout_s", idle_limit, 1, 8 * 3600);
   if (users.empty() && api_tokens.empty())
     s.reject("users", "at least one user or API token is required: nothing is open without authentication");
-  // On a reload: the logins of an administrator who is gone, or whose password changed, end.
+  config_users_ = std::move(users);
+  config_principals_ = std::move(principals);
+  const bool tokens_changed = api_tokens.size() != api_tokens_.size() ||
+                              !std::equal(api_tokens.begin(), api_tokens.end(), api_tokens_.begin(), [](auto& a, auto& b) { return a == b; });
+  api_tokens_ = std::move(api_tokens);
+  idle_limit_ = idle_limit;
+  auto changes = merge();
+  if (tokens_changed) changes += (changes.empty() ? "" : " ") + std::string("API tokens: ") + std::to_string(api_tokens_.size());
+  return changes;
+}
+
+void auth::set_stored(std::vector<stored_administrator> admins) {
+  stored_ = std::move(admins);
+  merge();
+}
+
+std::string auth::merge() {
+  decltype(users_) users = config_users_;
+  decltype(principals_) principals = config_principals_;
+  int max_iterations = 1000;
+  for (const auto& a : stored_) {
+    if (config_users_.contains(a.name) || config_principals_.contains(a.name)) continue;  // (the config's entry stands)
+    auto h = parse_password_hash(a.password_hash);
+    if (!h) continue;
+    principal p;
+    p.r = a.r;
+    users.emplace(a.name, *h);
+    principals.emplace(a.name, std::move(p));
+  }
+  for (auto& [name, h] : users) max_iterations = std::max(max_iterations, h.iterations);
+  // The logins of an administrator who is gone, or whose password changed, end (here, and through
+  // ended_, in the registry); the others' stay.
+  for (auto& [name, h] : users_)
+    if (auto now = users.find(name); now == users.end() || to_string(now->second) != to_string(h)) ended_.push_back(name);
+  for (auto& [name, p] : principals_)
+    if (!users_.contains(name) && !principals.contains(name)) ended_.push_back(name);
   std::erase_if(logins_, [&](const auto& l) {
     auto was = users_.find(l.second.user), now = users.find(l.second.user);
     const bool same_password = was == users_.end() || (now != users.end() && to_string(now->second) == to_string(was->second));
@@ -65,14 +102,9 @@ std::string auth::configure(settings& s, const device_groups& groups, bool demo)
     else if (to_string(was->second) != to_string(h)) note("new password: " + name);
   for (auto& [name, h] : users_)
     if (!users.contains(name)) note("-" + name);
-  if (api_tokens.size() != api_tokens_.size() ||
-      !std::equal(api_tokens.begin(), api_tokens.end(), api_tokens_.begin(), [](auto& a, auto& b) { return a == b; }))
-    note("API tokens: " + std::to_string(api_tokens.size()));
   users_ = std::move(users);
-  api_tokens_ = std::move(api_tokens);
   principals_ = std::move(principals);
   max_iterations_ = max_iterations;
-  idle_limit_ = idle_limit;
   return changes;
 }
 
@@ -134,28 +166,52 @@ awaitable<auth::login_result> auth::login(std::string user, std::string password
   for (auto i = logins_.begin(); i != logins_.end();)
     i = i->second.expires < now || now - i->second.last_used > idle_limit_ ? logins_.erase(i) : std::next(i);
   auto token = random_token();
-  logins_[token] = {user, now + login_lifetime, now};
+  logins_[token] = {user, now + login_lifetime, now, now};
   r.token = token;
   co_return r;
+}
+
+awaitable<password_hash> auth::hash(std::string password) {
+  std::function<password_hash()> make = [password = std::move(password), n = new_password_iterations] { return hash_password(password, n); };
+  co_return co_await offload(pool_, std::move(make));
 }
 
 void auth::logout(std::string_view token) {
   if (auto it = logins_.find(token); it != logins_.end()) logins_.erase(it);
 }
 
-std::optional<std::string> auth::user_of_token(std::string_view token) {
+namespace {
+std::int64_t unix_of(clock::time_point t) {
+  const auto now = clock::now();
+  return std::chrono::duration_cast<std::chrono::seconds>((std::chrono::system_clock::now() + (t - now)).time_since_epoch()).count();
+}
+clock::time_point steady_of(std::int64_t unix_s) {
+  return clock::now() + (std::chrono::system_clock::time_point(std::chrono::seconds(unix_s)) - std::chrono::system_clock::now());
+}
+}  // namespace
+
+auth::token_view auth::look_up(std::string_view token) {
   // Only the tokens' hashes are kept; a fast hash is enough for long random tokens. Looking the
   // hash up tells a timing observer nothing about the token: nobody can steer a SHA-256 prefix.
-  if (auto t = api_tokens_.find(sha256_hex(token)); t != api_tokens_.end()) return t->second;
+  if (auto t = api_tokens_.find(sha256_hex(token)); t != api_tokens_.end()) return {t->second, false, 0, {}};
   auto it = logins_.find(token);
-  if (it == logins_.end()) return std::nullopt;
+  if (it == logins_.end()) return {std::nullopt, true, 0, {}};
   const auto now = clock::now();
-  if (it->second.expires <= now || now - it->second.last_used > idle_limit_) {
+  if (it->second.expires <= now || !principals_.contains(it->second.user)) {
     logins_.erase(it);
-    return std::nullopt;
+    return {};
   }
+  // Idle here may be in use at another node; and a login not checked for a while may have ended there.
+  if (now - it->second.last_used > idle_limit_ || now - it->second.checked > login_recheck)
+    return {std::nullopt, true, unix_of(it->second.last_used), it->second.user};
   it->second.last_used = now;
-  return it->second.user;
+  return {it->second.user, false, 0, {}};
+}
+
+void auth::adopt(const std::string& token, const std::string& user, std::int64_t expires, std::int64_t last_used) {
+  const auto now = clock::now();
+  if (logins_.size() >= 100'000) std::erase_if(logins_, [now](const auto& l) { return l.second.expires < now; });  // (bounded)
+  logins_.insert_or_assign(token, login_session{user, std::min(steady_of(expires), now + login_lifetime), std::max(steady_of(last_used), now), now});
 }
 
 std::string_view auth::request_token(const http_request& req, bool allow_cookie) {
@@ -168,12 +224,6 @@ bool auth::uses_api_token(const http_request& req) {
   auto token = request_token(req, false);
   if (token.empty()) return false;
   return api_tokens_.contains(sha256_hex(token));
-}
-
-std::optional<std::string> auth::user_of(const http_request& req, bool allow_cookie) {
-  auto token = request_token(req, allow_cookie);
-  if (token.empty()) return std::nullopt;
-  return user_of_token(token);
 }
 
 }  // namespace shadowlink::ums

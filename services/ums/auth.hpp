@@ -13,6 +13,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace shadowlink::ums {
 
@@ -22,6 +24,20 @@ class auth {
   // passwords and tokens only in the demo.
   // Returns what changed for the log ("+bob -carol, new password: dave"), empty if nothing.
   std::string configure(settings& s, const device_groups& groups, bool demo);
+
+  // Administrators kept in the registry (folders.cpp reads them with the rights): one the config
+  // also names is the config's. Their logins end when they are removed or their password changes.
+  struct stored_administrator {
+    std::string name;
+    role r = role::operator_;
+    std::string password_hash;
+  };
+  void set_stored(std::vector<stored_administrator> admins);
+  // Whether `user` is the config's (not the registry's: the registry cannot change them).
+  bool configured(std::string_view user) const { return config_principals_.contains(user); }
+  // A password's hash at the configured cost, on the worker thread.
+  awaitable<password_hash> hash(std::string password);
+  int new_password_iterations = default_iterations;
 
   struct login_result {
     std::optional<std::string> token;  // set for valid credentials
@@ -37,23 +53,54 @@ class auth {
   awaitable<login_result> login(std::string user, std::string password, const std::string& address);
   void logout(std::string_view token);
 
-  // The administrator behind a request: bearer token (API token or login token) or the session cookie.
-  std::optional<std::string> user_of(const http_request& req, bool allow_cookie);
+  // What a token is here: an API token's or a login's administrator, or (`check`) a login this node
+  // has not seen, or not for a while, to be asked of the registry first, where every node keeps
+  // its logins (ums_service::authenticated).
+  struct token_view {
+    std::optional<std::string> user;
+    bool check = false;
+    std::int64_t last_used = 0;  // (a login known here: its last use, Unix seconds)
+    std::string known;           // (and whose it is, if the registry cannot be asked)
+  };
+  token_view look_up(std::string_view token);
+  // A login as the registry has it (made by another node, or checked again), valid here until
+  // `expires` (Unix seconds); one the registry does not have any more ends here too.
+  void adopt(const std::string& token, const std::string& user, std::int64_t expires, std::int64_t last_used);
+  void forget(std::string_view token) { logout(token); }
+  std::int64_t idle_limit_s() const { return std::chrono::duration_cast<std::chrono::seconds>(idle_limit_).count(); }
+  // A login is checked with the registry again when it is used this long after its last check:
+  // a logout, or an administrator removed, through another node ends it here within this time.
+  static constexpr clock::duration login_recheck = 10s;
+  // The administrators whose logins the last configure() ended (their rows go from the registry too).
+  std::vector<std::string> take_ended() { return std::exchange(ended_, {}); }
   // Whether the request authenticates with one of the configured API tokens (for the audit trail).
   bool uses_api_token(const http_request& req);
   // The token a request carries (bearer first, then the cookie if allowed); empty if none.
   static std::string_view request_token(const http_request& req, bool allow_cookie);
 
-  // What an authenticated user may do.
-  const principal& rights_of(std::string_view user) const { return principals_.at(std::string(user)); }
+  // What an authenticated user may do (one removed meanwhile: nothing).
+  const principal& rights_of(std::string_view user) const {
+    auto p = principals_.find(user);
+    return p == principals_.end() ? nobody_ : p->second;
+  }
   bool knows(std::string_view user) const { return principals_.contains(user); }
+  std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& [name, p] : principals_) out.push_back(name);
+    return out;
+  }
 
   static constexpr std::string_view cookie_name = "sl_session";
   static constexpr clock::duration login_lifetime = 8h;  // at most, however busy
 
  private:
-  std::optional<std::string> user_of_token(std::string_view token);
+  static inline const principal nobody_{role::operator_, {}, {}};
+  std::vector<std::string> ended_;
 
+  std::string merge();  // config and registry into users_ and principals_; what changed
+  std::map<std::string, password_hash, std::less<>> config_users_;
+  std::map<std::string, principal, std::less<>> config_principals_;
+  std::vector<stored_administrator> stored_;
   std::map<std::string, password_hash, std::less<>> users_;
   std::map<std::string, std::string, std::less<>> api_tokens_;  // SHA-256 of the token (hex) -> user
   std::map<std::string, principal, std::less<>> principals_;   // user -> role and grants
@@ -71,6 +118,7 @@ class auth {
     std::string user;
     clock::time_point expires;
     clock::time_point last_used;
+    clock::time_point checked;  // last seen in the registry (or made here)
   };
   static constexpr clock::duration default_idle_limit = 30min;  // a login unused this long is gone (a forgotten browser tab)
   clock::duration idle_limit_ = default_idle_limit;

@@ -57,19 +57,26 @@ http_response no_content(const http_request& req) {
 
 awaitable<void> ums_service::read_rules(bool force) {
   if (!registry_) co_return;
-  using fresh = std::optional<std::pair<folder_rules, std::map<std::string, std::string, std::less<>>>>;
+  struct snapshot {
+    folder_rules rules;
+    std::map<std::string, std::string, std::less<>> device_folders;
+    std::vector<registry::administrator> administrators;
+  };
+  using fresh = std::optional<snapshot>;
   std::function<fresh()> read = [this, force, known = rules_.revision]() -> fresh {
     if (!force && registry_->rules_revision() == known) return std::nullopt;
-    return std::pair{registry_->rules(), registry_->device_folders()};
+    return snapshot{registry_->rules(), registry_->device_folders(), registry_->administrators()};
   };
   try {
     auto got = co_await offload(registry_thread_, std::move(read));
     if (!got) co_return;
-    if (got->first.revision != rules_.revision)
-      log::info(name_, "rights: revision ", got->first.revision, ", ", got->first.folders.size(), " folder(s), ", got->first.rules.size(),
-                " right(s), ", got->first.groups.size(), " group(s) of administrators");
-    rules_ = std::move(got->first);
-    for (const auto& [id, folder] : got->second) set_folder(id, folder);
+    if (got->rules.revision != rules_.revision)
+      log::info(name_, "rights: revision ", got->rules.revision, ", ", got->rules.folders.size(), " folder(s), ", got->rules.rules.size(),
+                " right(s), ", got->rules.groups.size(), " group(s) of administrators, ", got->administrators.size(), " administrator(s) in the registry");
+    rules_ = std::move(got->rules);
+    for (const auto& [id, folder] : got->device_folders) set_folder(id, folder);
+    auth_.set_stored(stored_administrators(got->administrators));
+    end_logins_later();
   } catch (const std::exception& e) {
     log::warn(name_, "cannot read the rights from the registry (the last ones read still hold): ", e.what());
   }

@@ -80,6 +80,14 @@ constexpr migration migrations[] = {
      "CREATE TABLE admin_groups (name TEXT NOT NULL, member TEXT NOT NULL, PRIMARY KEY (name, member));"
      "CREATE TABLE revisions (what TEXT PRIMARY KEY, revision BIGINT NOT NULL);"
      "INSERT INTO revisions VALUES ('rules', 0)"},
+    {// 10: administrators made at run time, and every node's logins (so that any node takes a login
+     // made at another, and a logout anywhere ends it everywhere)
+     "CREATE TABLE administrators (name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,"
+     " created_by TEXT NOT NULL, created_at INTEGER NOT NULL);"
+     "CREATE TABLE logins (token_sha256 TEXT PRIMARY KEY, user_name TEXT NOT NULL, expires INTEGER NOT NULL, last_used INTEGER NOT NULL)",
+     "CREATE TABLE administrators (name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,"
+     " created_by TEXT NOT NULL, created_at BIGINT NOT NULL);"
+     "CREATE TABLE logins (token_sha256 TEXT PRIMARY KEY, user_name TEXT NOT NULL, expires BIGINT NOT NULL, last_used BIGINT NOT NULL)"},
 };
 static_assert(std::size(migrations) == registry::schema_version);
 

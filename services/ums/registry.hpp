@@ -39,7 +39,7 @@ struct issued_certificate {
 
 class registry {
  public:
-  static constexpr int schema_version = 9;
+  static constexpr int schema_version = 10;
 
   // Migrates the database to `up_to` (the current version but in tests of migrations); throws
   // std::runtime_error naming the database.
@@ -172,6 +172,31 @@ class registry {
   bool remove_rule(const std::string& subject, const std::string& folder, folder_right r);
   bool add_member(const std::string& group, const std::string& user);
   bool remove_member(const std::string& group, const std::string& user);
+
+  // Administrators made at run time (registry_logins.cpp); a change counts up the rules' revision
+  // (every node reads them with the rights). `role` is admin, operator or auditor.
+  struct administrator {
+    std::string name, role, password_hash, created_by;
+    std::int64_t created_at = 0;
+  };
+  std::vector<administrator> administrators() const;
+  std::optional<std::string> add_administrator(const administrator& a);  // why not (nothing: added)
+  // Removed, or given a new password: their logins end with it. False: no such administrator.
+  bool remove_administrator(const std::string& name);
+  bool set_password(const std::string& name, const std::string& password_hash);
+
+  // Every node's logins, by the SHA-256 of their token (the token itself is never stored).
+  struct login {
+    std::string user;
+    std::int64_t expires = 0, last_used = 0;  // Unix seconds
+  };
+  // (Expired logins are dropped here: the table holds those of the last hours only.)
+  void add_login(const std::string& token_sha256, const std::string& user, std::int64_t expires, std::int64_t now);
+  // The login, if it has not expired nor been idle longer than `idle_s` (counting a use at a node,
+  // `used_here`, that the registry has not seen yet, which it then keeps); an ended one is removed.
+  std::optional<login> check_login(const std::string& token_sha256, std::int64_t used_here, std::int64_t now, std::int64_t idle_s);
+  void remove_login(const std::string& token_sha256);
+  void remove_logins_of(const std::vector<std::string>& users);
 
   // PostgreSQL only: a notification on `channel` (LISTEN/NOTIFY), delivered once sent.
   void notify(const std::string& channel, const std::string& payload);

@@ -26,7 +26,7 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return error_response(req, http::status::forbidden, "cross-site request refused: use the UMS's own pages, or a bearer token");
   }
   if (is_login) co_return co_await login(req, peer);
-  auto user = auth_.user_of(req, true);
+  auto user = co_await authenticated(req, true);
   if (!user) {
     metrics_.auth_failed(auth::request_token(req, true).empty() ? "no_credential" : "token");
     co_return error_response(req, http::status::unauthorized, "authentication required");
@@ -57,6 +57,7 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     const auto elsewhere = co_await cluster_presence();
     co_return list_devices(req, *user, elsewhere);
   }
+  if (path == "/api/v1/administrators") co_return co_await administrators_api(req, *user);
   if (path == "/api/v1/folders" || path == "/api/v1/rights" || path == "/api/v1/admin-groups") co_return co_await folders_api(req, path, *user);
   if (path == "/api/v1/enrollment-keys" || path.starts_with("/api/v1/enrollment-keys/")) co_return co_await enrollment_keys(req, path, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::get) {
@@ -87,7 +88,17 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return co_await end_session_by(req, path.substr(one.size()), *user);
   if (target == "/api/v1/logout" && req.method() == http::verb::post) {
     // A browser logs out with its cookie: the login is revoked on the server and the cookie cleared.
-    auth_.logout(auth::request_token(req, true));
+    const std::string token(auth::request_token(req, true));
+    auth_.logout(token);
+    std::function<bool()> remove = [this, sha = sha256_hex(token)] {
+      registry_->remove_login(sha);
+      return true;
+    };
+    try {
+      co_await offload(registry_thread_, std::move(remove));
+    } catch (const std::exception& e) {
+      log::error(name_, "cannot end a login in the registry (other nodes take it until it is idle): ", e.what());
+    }
     auto res = json_response(req, http::status::ok, "{}");
     res.set(http::field::set_cookie, std::string(auth::cookie_name) + "=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
     co_return res;
@@ -101,6 +112,8 @@ awaitable<http_response> ums_service::login(const http_request& req, const std::
   std::string_view user, password;
   if (p.parse(req.body()).get(body) || body["user"].get(user) || body["password"].get(password))
     co_return error_response(req, http::status::bad_request, "expected JSON {\"user\": ..., \"password\": ...}");
+  // (An administrator made a moment ago through another node: this node reads them now.)
+  if (!auth_.knows(user)) co_await read_rules(false);
   auto result = co_await auth_.login(std::string(user), std::string(password), client_key(peer));
   if (result.retry_after > clock::duration::zero()) {
     // Not checked, so neither audited nor logged one by one: a guesser must not flood either.
@@ -120,6 +133,17 @@ awaitable<http_response> ums_service::login(const http_request& req, const std::
               std::chrono::duration_cast<std::chrono::milliseconds>(result.next_after).count(), " ms)");
     metrics_.auth_failed("password");
     co_return error_response(req, http::status::unauthorized, "wrong user or password");
+  }
+  // (In the registry: every node takes it, and a restarted one still does.)
+  std::function<bool()> keep = [this, sha = sha256_hex(*token), who = std::string(user)] {
+    const auto now = unix_now();
+    registry_->add_login(sha, who, now + std::chrono::duration_cast<std::chrono::seconds>(auth::login_lifetime).count(), now);
+    return true;
+  };
+  try {
+    co_await offload(registry_thread_, std::move(keep));
+  } catch (const std::exception& e) {
+    log::error(name_, "cannot keep a login in the registry (it holds at this node only): ", e.what());
   }
   const auto role = to_string(auth_.rights_of(user).r);
   auto res = json_response(req, http::status::ok, json::serialize(json::object{{"user", user}, {"role", role}, {"token", *token}}));

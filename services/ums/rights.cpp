@@ -11,6 +11,12 @@ std::string_view to_string(role r) {
   return "?";
 }
 
+std::optional<role> parse_role(std::string_view s) {
+  for (auto r : {role::admin, role::operator_, role::auditor})
+    if (to_string(r) == s) return r;
+  return std::nullopt;
+}
+
 std::string_view to_string(access a) {
   switch (a) {
     case access::none: return "none";

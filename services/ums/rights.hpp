@@ -22,6 +22,7 @@ enum class role { admin, operator_, auditor };
 enum class access { none, view_only, full_control };
 
 std::string_view to_string(role r);
+std::optional<role> parse_role(std::string_view s);
 std::string_view to_string(access a);
 
 // Named sets of devices (the config's "device_groups"); a group may also set the devices'

@@ -187,6 +187,7 @@ void ums_service::reload(settings& s) {
   }
   for (auto& [id, r] : fresh)
     if (devices_.emplace(id, r).second) ++added;
+  end_logins_later();
   log::info(name_, "reloaded administrators, rights and devices: ", devices_.size(), " devices (", added, " added, ", removed,
             " removed); administrators: ", administrators.empty() ? "unchanged" : administrators);
 }
@@ -209,6 +210,8 @@ void ums_service::start() {
   log::info(name_, "registry: ", registry_->where(), ", ", enrolled_.size(), " enrolled device(s)");
   add_enrolled(devices_, groups_);
   rules_ = registry_->rules();
+  auth_.set_stored(stored_administrators(registry_->administrators()));
+  (void)auth_.take_ended();
   log::info(name_, "registry: ", rules_.folders.size(), " folder(s), ", rules_.rules.size(), " right(s) on them, ", rules_.groups.size(),
             " group(s) of administrators");
   server_->add_ws("/up", [this](ws_upgrade& up) { return up_endpoint(up); });
@@ -216,7 +219,7 @@ void ums_service::start() {
   server_->add_ws("/webapp/shadow", [this](ws_upgrade& up) -> awaitable<void> {
     // The browser cannot set headers on a WebSocket: it is authenticated by its login cookie,
     // and the Origin check stops other sites from riding on that cookie.
-    auto user = auth_.user_of(up.request(), true);
+    auto user = co_await authenticated(up.request(), true);
     if (!user) co_return co_await up.reject(http::status::unauthorized, "log in first");
     auto origin = up.request()[http::field::origin];
     if (std::find(cfg_.web_origins.begin(), cfg_.web_origins.end(), origin) == cfg_.web_origins.end())

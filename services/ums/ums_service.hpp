@@ -116,6 +116,12 @@ class ums_service final : public service {
   awaitable<http_response> end_other_nodes_session(const http_request& req, std::string id, std::string user);
   awaitable<http_response> read_audit(const http_request& req);
   awaitable<http_response> login(const http_request& req, const std::string& peer);
+  // The administrator behind a request (bearer token or, if allowed, the login cookie): an API
+  // token, or a login made at any node of the registry (auth::look_up).
+  awaitable<std::optional<std::string>> authenticated(const http_request& req, bool allow_cookie);
+  awaitable<void> end_logins(std::vector<std::string> users);  // (in the registry, of administrators gone)
+  void end_logins_later();  // (of those auth_ says it ended)
+  awaitable<http_response> administrators_api(const http_request& req, const std::string& user);
   // Rights (rights.hpp): what `user` may do with `device`, by the config's grants and the
   // registry's rights on the device's folder (folder_of: "" for the root, where configured devices are).
   access access_to(const std::string& user, std::string_view device) const;
@@ -354,5 +360,7 @@ class ums_service final : public service {
 };
 
 void register_ums(service_registry& r);
+// The registry's administrators as auth takes them (administrators.cpp).
+std::vector<auth::stored_administrator> stored_administrators(const std::vector<registry::administrator>& rows);
 
 }  // namespace shadowlink::ums

@@ -210,6 +210,29 @@ for _ in $(seq 50); do [ -z "$(olga_devices_at "$USE_AT")" ] && break; sleep 0.1
 if olga_at "$USE_AT" snapshot tc-1 "$WORK/x.png" --view-only > "$WORK/olga-denied.log" 2>&1; then fail "olga viewed tc-1 after the deny"; fi
 echo "ok: granted at node $GRANT_AT, used at node $USE_AT, denied at node $HOME_1 and refused at node $USE_AT"
 
+step "an administrator made at one node logs in at another; a login made at one node holds at the others, and a logout at one ends it at all"
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$GRANT_AT]}")"
+secret nina-cluster-password
+SHADOWLINK_NEW_PASSWORD=nina-cluster-password "${CLI[@]}" administrator add nina --role auditor > /dev/null || fail "administrator add at node $GRANT_AT"
+login_at() {  # login_at NODE USER PASSWORD: a login's token
+  curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H 'Content-Type: application/json' -d "{\"user\":\"$2\",\"password\":\"$3\"}" \
+    "https://127.0.0.1:${NODE_PORT[$1]}/api/v1/login" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])'
+}
+status_at() {  # status_at NODE TOKEN [METHOD PATH]
+  curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $2" \
+    -X "${3:-GET}" "https://127.0.0.1:${NODE_PORT[$1]}${4:-/api/v1/devices}"
+}
+NINA=$(login_at "$USE_AT" nina nina-cluster-password) || fail "nina cannot log in at node $USE_AT"
+secret "$NINA"
+for n in a b c; do [ "$(status_at "$n" "$NINA")" = 200 ] || fail "nina's login from node $USE_AT is refused at node $n"; done
+[ "$(status_at "$HOME_1" 0000"$NINA")" = 401 ] || fail "a wrong token was taken (the negative control)"
+[ "$(status_at "$GRANT_AT" "$NINA" POST /api/v1/logout)" = 200 ] || fail "logout at node $GRANT_AT"
+[ "$(status_at "$GRANT_AT" "$NINA")" = 401 ] || fail "the login holds at node $GRANT_AT after its logout there"
+# (Each node checks a login it holds with the registry again within 10 s.)
+for _ in $(seq 120); do [ "$(status_at "$USE_AT" "$NINA")" = 401 ] && break; sleep 0.1; done
+[ "$(status_at "$USE_AT" "$NINA")" = 401 ] || fail "the login still holds at node $USE_AT 12 s after its logout at node $GRANT_AT"
+echo "ok: nina, made at node $GRANT_AT, logged in at node $USE_AT, used everywhere, logged out at node $GRANT_AT and refused at node $USE_AT"
+
 step "the session list is the cluster's: a session running at one node is listed at another, and an administrator there ends it"
 RUN_AT=$(other_node "$HOME_1")
 LIST_AT=$(other_node "$HOME_1" "$RUN_AT")

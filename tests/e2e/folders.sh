@@ -148,6 +148,33 @@ refused admin "holds devices" folder remove berlin/floor-2
 as admin right list > "$WORK/rights"
 grep -q "^group:helpdesk  *munich  *view  *deny" "$WORK/rights" || fail "rights: $(cat "$WORK/rights")"
 
+step "administrators made through the CLI are in the registry, log in, get rights, and lose their logins with a new password"
+NINA_PASSWORD=nina-first-password-1
+secret "$NINA_PASSWORD" nina-second-password-2
+SHADOWLINK_NEW_PASSWORD=$NINA_PASSWORD as admin administrator add nina --role operator > /dev/null || fail "administrator add"
+SHADOWLINK_NEW_PASSWORD=short refused admin "12 to 1024 characters" administrator add nora --role operator
+SHADOWLINK_NEW_PASSWORD=$NINA_PASSWORD refused admin "is in the config file" administrator add olga --role admin
+SHADOWLINK_NEW_PASSWORD=$NINA_PASSWORD refused olga "made and removed by admins only" administrator add nora --role admin
+as admin administrator list > "$WORK/admins"
+grep -q "^nina  *operator  *registry$" "$WORK/admins" && grep -q "^olga  *operator  *config$" "$WORK/admins" || fail "administrators: $(cat "$WORK/admins")"
+nina() { "${CLI[@]}" -u nina -p "${NINA_PW:-$NINA_PASSWORD}" "$@"; }
+[ -z "$(nina devices --json | python3 -c 'import json, sys; print(" ".join(d["id"] for d in json.load(sys.stdin)["devices"]))')" ] || fail "nina sees devices before any right"
+as admin right grant user:nina view --folder berlin > /dev/null
+nina snapshot tc-b "$WORK/nina.png" --view-only > /dev/null && check_checkerboard "$WORK/nina.png"
+login_token() {  # login_token USER PASSWORD: a login's token, as the Web App's login makes it
+  curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H 'Content-Type: application/json' \
+    -d "{\"user\":\"$1\",\"password\":\"$2\"}" "https://127.0.0.1:$UMS_PORT/api/v1/login" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])'
+}
+status_with() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $1" "https://127.0.0.1:$UMS_PORT/api/v1/devices"; }
+NINA_LOGIN=$(login_token nina "$NINA_PASSWORD"); secret "$NINA_LOGIN"
+[ "$(status_with "$NINA_LOGIN")" = 200 ] || fail "nina's login does not work"
+SHADOWLINK_NEW_PASSWORD=nina-second-password-2 as admin administrator password nina > /dev/null || fail "administrator password"
+[ "$(status_with "$NINA_LOGIN")" = 401 ] || fail "nina's login outlived her new password"
+if nina devices > /dev/null 2>&1; then fail "nina's old password still logs in"; fi
+sleep 1.2  # (a failed login makes the next one for the user, from this address, wait a second)
+NINA_PW=nina-second-password-2 nina devices > /dev/null || fail "nina's new password does not log in"
+ADMIN_LOGIN=$(login_token admin "$ADMIN_PASSWORD"); secret "$ADMIN_LOGIN"
+
 step "folders, rights and groups are in the registry: a restarted UMS grants the same"
 kill "$(pgrep -f -- "--config $WORK/ums.json")"
 wait_log ums "stopped" 10
@@ -155,13 +182,21 @@ mv "$WORK/ums.log" "$WORK/ums-first.log"
 keep_port "$WORK/ums.json" "$UMS_PORT"
 start_daemon ums "$WORK/ums.json"
 wait_port "$UMS_PORT" 15
-wait_log ums "registry: 3 folder(s), 4 right(s) on them, 1 group(s) of administrators" 15
+wait_log ums "registry: 3 folder(s), 5 right(s) on them, 1 group(s) of administrators" 15
 wait_log ums "device tc-m online from" 15
 [ "$(devices_of olga)" = "tc-b=full_control tc-m=full_control" ] || fail "olga sees $(devices_of olga) after the restart"
 [ "$(devices_of mia)" = "tc-b=view_only tc-m=view_only" ] || fail "mia sees $(devices_of mia) after the restart"
+# So are administrators and logins: a login from before the restart still holds, and nina logs in.
+[ "$(status_with "$ADMIN_LOGIN")" = 200 ] || fail "a login from before the restart was lost"
+NINA_PW=nina-second-password-2 nina snapshot tc-m "$WORK/nina-m.png" --view-only > /dev/null && check_checkerboard "$WORK/nina-m.png"
+as admin administrator remove nina > /dev/null
+if NINA_PW=nina-second-password-2 nina devices > /dev/null 2>&1; then fail "removed nina still logs in"; fi
+sleep 0.5  # (and any login from this address a moment)
+refused admin "in the config file" administrator remove olga
+refused admin "no administrator nina" administrator remove nina
 
 step "every change is in the audit trail with who made it"
-for e in folder_created folder_removed right_set right_removed group_member_added device_moved; do
+for e in folder_created folder_removed right_set right_removed group_member_added device_moved administrator_created administrator_password_set administrator_removed; do
   grep -q "\"event\":\"$e\".*\"user\":\"admin\"" "$WORK"/data/*/audit.jsonl || fail "no $e by admin in the audit trail"
 done
 grep -q '"event":"folder_created".*"folder":"munich/east".*"user":"olga"' "$WORK"/data/*/audit.jsonl || fail "olga's subfolder is not in the audit trail"

@@ -588,3 +588,44 @@ TEST_CASE("a registry of schema version 8 gains an empty folder tree, and its de
   CHECK(rules.rules.empty());
   CHECK(r.device_folders().at("tc-8") == "reception");
 }
+
+TEST_CASE("a login kept by one node is taken by another until it expires, idles or is removed, and a removed administrator's logins go with them") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  registry a(db.open()), b(db.open());
+  a.add_login("sha-1", "nina", now + 3600, now);
+  a.add_login("sha-2", "nina", now + 3600, now);
+  a.add_login("sha-3", "olga", now + 10, now);
+  auto l = b.check_login("sha-1", 0, now + 100, 1800);
+  REQUIRE(l);
+  CHECK(l->user == "nina");
+  CHECK(l->expires == now + 3600);
+  CHECK_FALSE(b.check_login("sha-x", 0, now, 1800));  // (a token nobody made)
+  // Idle at the registry, but used at a node meanwhile: still valid, and now used.
+  CHECK(b.check_login("sha-1", now + 1700, now + 1900, 1800));
+  CHECK(a.check_login("sha-1", 0, now + 3000, 1800));
+  CHECK_FALSE(a.check_login("sha-2", 0, now + 1900, 1800));  // idle: gone
+  CHECK_FALSE(a.check_login("sha-2", now + 1899, now + 1900, 1800));  // (and removed)
+  CHECK_FALSE(b.check_login("sha-3", 0, now + 10, 1800));   // expired
+  b.remove_login("sha-1");
+  CHECK_FALSE(a.check_login("sha-1", now + 3000, now + 3000, 1800));
+
+  CHECK(a.add_administrator({"nina", "operator", "hash-1", "admin", now}) == std::nullopt);
+  CHECK(a.add_administrator({"nina", "admin", "hash-2", "admin", now}) == "administrator nina exists already");
+  const auto before = b.rules_revision();
+  a.add_login("sha-4", "nina", now + 3600, now);
+  CHECK(b.set_password("nina", "hash-3"));
+  CHECK(a.rules_revision() > before);  // (every node reads its administrators again)
+  CHECK_FALSE(a.check_login("sha-4", 0, now, 1800));  // a new password ends the logins
+  const auto admins = a.administrators();
+  REQUIRE(admins.size() == 1);
+  CHECK(admins[0].password_hash == "hash-3");
+  CHECK(admins[0].role == "operator");
+  a.add_login("sha-5", "nina", now + 3600, now);
+  CHECK(b.remove_administrator("nina"));
+  CHECK_FALSE(b.remove_administrator("nina"));
+  CHECK_FALSE(a.set_password("nina", "hash-4"));
+  CHECK_FALSE(a.check_login("sha-5", 0, now, 1800));
+  a.add_login("sha-6", "carl", now + 3600, now);
+  a.remove_logins_of({"carl"});
+  CHECK_FALSE(a.check_login("sha-6", 0, now, 1800));
+}
