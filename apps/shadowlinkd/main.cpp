@@ -3,6 +3,7 @@
 #include "services/device/agent.hpp"
 #include "services/icg/icg_service.hpp"
 #include "services/ums/browser_copy.hpp"
+#include "services/ums/config_import.hpp"
 #include "services/ums/passwords.hpp"
 #include "services/ums/ums_service.hpp"
 
@@ -29,6 +30,7 @@ constexpr std::string_view default_config = R"json({
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "hash-password") return shadowlink::ums::hash_password_main(argc - 1, argv + 1);
+  if (argc > 1 && std::string_view(argv[1]) == "import-config") return shadowlink::ums::import_config_main(argc - 1, argv + 1);
   if (argc > 1 && std::string_view(argv[1]) == "browser-copy") return shadowlink::ums::browser_copy_main(argc - 1, argv + 1);
   shadowlink::service_registry registry;
   shadowlink::ums::register_ums(registry);

@@ -191,6 +191,13 @@ std::variant<registry::device, std::string> registry::enroll(const std::string& 
   return device{id, name, folder, hash, now, {}};
 }
 
+bool registry::import_device(const std::string& id, const std::string& name, const std::string& folder, const std::string& credential_sha256,
+                             std::int64_t now) {
+  std::lock_guard lock(m_);
+  return db_->run("INSERT INTO devices (id, name, folder, key_sha256, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
+                  {id, name, folder, credential_sha256, now}) == 1;
+}
+
 void registry::report(const std::string& id, const reported& r) {
   std::lock_guard lock(m_);
   db_->run("UPDATE devices SET os = ?2, agent = ?3, peer = ?4, legacy_address = ?5, legacy_pin = ?6, reported_at = ?7,"

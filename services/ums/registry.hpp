@@ -95,6 +95,10 @@ class registry {
   std::optional<device> enrolled(const std::string& id) const;
   // Keeps what the device reported; a name it reported becomes its name.
   void report(const std::string& id, const reported& r);
+  // A device of an earlier config (config_import.cpp), its credential's SHA-256 standing for the key
+  // it would have enrolled with; false if the id is in the registry already.
+  bool import_device(const std::string& id, const std::string& name, const std::string& folder, const std::string& credential_sha256,
+                     std::int64_t now);
   // Removes an enrolled device; false if there is none by that id.
   bool remove_device(const std::string& id);
 

@@ -1,0 +1,151 @@
+#include "services/ums/config_import.hpp"
+
+#include "framework/config.hpp"
+#include "services/ums/passwords.hpp"
+#include "services/ums/registry.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <set>
+
+namespace shadowlink::ums {
+
+namespace {
+
+// What one run did, printed at the end: every entry moved, already there, or left in the config.
+struct report {
+  int added = 0, present = 0;
+  std::vector<std::string> left;
+  void moved(bool fresh, const std::string& what) {
+    (fresh ? added : present)++;
+    std::cout << (fresh ? "imported: " : "already in the registry: ") << what << "\n";
+  }
+  void leave(const std::string& what) {
+    left.push_back(what);
+    std::cout << "left in the config: " << what << "\n";
+  }
+};
+
+void import_folder(registry& r, const std::string& path, report& out) {
+  if (!parent_folder(path).empty() && !r.rules().exists(parent_folder(path))) import_folder(r, std::string(parent_folder(path)), out);
+  out.moved(!r.add_folder(path, "import-config", unix_now()), "folder " + path);
+}
+
+void import_grants(registry& r, settings& user, const std::string& name, const std::set<std::string>& folders, report& out) {
+  auto rule = [&](const std::string& folder, folder_right right, bool allow) {
+    if (!folders.contains(folder)) {
+      out.leave(name + "'s grant on device group " + folder + " (the group is no folder: see above)");
+      return;
+    }
+    const auto existing = r.rules();
+    const bool there = std::any_of(existing.rules.begin(), existing.rules.end(), [&](const folder_rule& x) {
+      return x.subject == "user:" + name && x.folder == folder && x.right == right && x.allow == allow;
+    });
+    if (!there) r.put_rule({"user:" + name, folder, right, allow, "import-config", unix_now()});
+    out.moved(!there, std::string(allow ? "allow " : "deny ") + std::string(to_string(right)) + " on folder " + folder + " for " + name);
+  };
+  for (auto& a : user.objects("allow")) {
+    const auto right = a.str("mode", "full_control") == "view_only" ? folder_right::view : folder_right::shadow;
+    for (auto& g : a.strings("groups", {})) rule(g, right, true);
+    for (auto& d : a.strings("devices", {})) out.leave(name + "'s grant on device " + d + " (rights are given on folders: move the device into one)");
+  }
+  for (auto& d : user.objects("deny")) {
+    for (auto& g : d.strings("groups", {})) rule(g, folder_right::view, false);
+    for (auto& dev : d.strings("devices", {})) out.leave(name + "'s deny of device " + dev + " (rights are given on folders: move the device into one)");
+  }
+}
+
+}  // namespace
+
+int import_config_main(int argc, char** argv) {
+  namespace po = boost::program_options;
+  std::string path, service;
+  po::options_description desc(
+      "Usage: shadowlinkd import-config --config FILE [--service NAME]\n"
+      "Moves the devices, device groups, administrators and operators' grants of a UMS's config file into\n"
+      "its registry, and lists what stays in the config and why. Run it with the UMS stopped or running;\n"
+      "then remove what it imported from the config.\nOptions");
+  desc.add_options()("help,h", "show this help")("config", po::value(&path), "the config file")(
+      "service", po::value(&service), "the UMS service's name, if the file has several");
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+    if (vm.count("help")) {
+      std::cout << desc;
+      return 0;
+    }
+    if (path.empty()) throw po::error("--config FILE is needed");
+  } catch (const po::error& e) {
+    std::cerr << "shadowlinkd import-config: " << e.what() << "\n";
+    return 2;
+  }
+  try {
+    auto cfg = config_file::load(path);
+    service_config* ums = nullptr;
+    for (auto& s : cfg.services)
+      if (s.type == "ums" && (service.empty() || s.name == service)) {
+        if (ums) throw config_error(path + ": several UMS services: name one with --service");
+        ums = &s;
+      }
+    if (!ums) throw config_error(path + ": no UMS service" + (service.empty() ? std::string() : " named " + service));
+    auto& s = ums->options;
+    const auto pg = s.str("postgresql", "");
+    auto r = registry::open(pg, std::filesystem::path(cfg.data_dir) / ums->name / "registry.sqlite3");
+    std::cout << "registry: " << r->where() << "\n";
+    report out;
+    std::set<std::string> folders;
+    std::map<std::string, std::string> folder_of;  // device -> its first group that is a folder
+    for (auto& g : s.objects("device_groups")) {
+      const auto name = g.required_str("name");
+      if (auto why = folder_path_error(name)) {
+        out.leave("device group " + name + " (" + *why + ")");
+        continue;
+      }
+      import_folder(*r, name, out);
+      folders.insert(name);
+      for (auto& d : g.strings("devices", {})) folder_of.emplace(d, name);
+      if (g.has("consent") || g.has("record")) out.leave("the consent and recording policy of device group " + name + " (policies stay in the config's groups; a group named like a folder sets its devices')");
+    }
+    for (auto& d : s.objects("devices")) {
+      const auto id = d.required_str("id");
+      const auto credential = d.str("credential_sha256", "");
+      if (credential.empty()) {
+        out.leave("device " + id + " (it has no credential_sha256; a device that presents its certificate only enrolls anew with a key)");
+        continue;
+      }
+      const auto folder = folder_of.contains(id) ? folder_of.at(id) : std::string();
+      out.moved(r->import_device(id, d.str("name", id), folder, credential, unix_now()), "device " + id + (folder.empty() ? "" : " into folder " + folder));
+      if (d.has("consent") || d.has("record")) out.leave("device " + id + "'s own consent and recording policy (put it in a device group named like its folder)");
+    }
+    std::set<std::string> stored;
+    for (const auto& a : r->administrators()) stored.insert(a.name);
+    for (auto& u : s.objects("users")) {
+      const auto name = u.required_str("user");
+      const auto role_name = u.str("role", "admin");
+      if (!parse_role(role_name)) {
+        out.leave("user " + name + " (role " + role_name + " is none of admin, operator, auditor)");
+        continue;
+      }
+      const auto hash = u.str("password_hash", "");
+      if (hash.empty() || !parse_password_hash(hash)) {
+        out.leave("user " + name + " (no password_hash: a plain-text demo password is not moved)");
+        continue;
+      }
+      if (!stored.contains(name)) r->add_administrator({name, role_name, hash, "import-config", unix_now()});
+      out.moved(!stored.contains(name), "administrator " + name + " (" + role_name + ")");
+      import_grants(*r, u, name, folders, out);
+    }
+    for (auto& t : s.objects("api_tokens")) out.leave("the API token of " + t.str("user", "?") + " (API tokens stay in the config)");
+    std::cout << out.added << " imported, " << out.present << " already in the registry, " << out.left.size() << " left in the config\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "shadowlinkd import-config: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace shadowlink::ums

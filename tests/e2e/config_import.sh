@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# shadowlinkd import-config: a UMS config of the earlier kind (devices, device groups, users with
+# grants) is moved into the registry; a UMS started on a config that keeps only an admin and the
+# group's policy then takes the imported device by its credential, the imported operator logs in
+# with her password and shadows as her imported grant allows; what could not be moved is listed
+# with the reason, and a second run adds nothing.
+source "$(dirname "$0")/lib.sh"
+
+step "start Xvnc; write a config of the earlier kind"
+start_xvnc
+cat > "$WORK/old.json" <<JSON
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0,
+  "device_groups": [{"name": "lab", "devices": ["tc-1"], "consent": "none"}],
+  "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"},
+            {"user": "olga", "password_hash": "$ADMIN_HASH", "role": "operator",
+             "allow": [{"groups": ["lab"], "mode": "view_only"}, {"devices": ["tc-2"]}]},
+            {"user": "demo", "password": "demo-only", "role": "auditor"}],
+  "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
+  "devices": [{"id": "tc-1", "name": "Thin client 1", "credential_sha256": "$(sha256_of tc-1-credential)"},
+              {"id": "tc-2", "name": "Thin client 2", "credential_sha256": "$(sha256_of tc-2-credential)", "consent": "none"}]}}]}
+JSON
+
+step "import it: what moved, and what stays in the config with the reason"
+"$BIN/shadowlinkd" import-config --config "$WORK/old.json" > "$WORK/import.out" 2>&1 || fail "import-config: $(cat "$WORK/import.out")"
+cat "$WORK/import.out"
+for line in "imported: folder lab" "imported: device tc-1 into folder lab" "imported: device tc-2$" \
+            "imported: administrator admin (admin)" "imported: administrator olga (operator)" "imported: allow view on folder lab for olga" \
+            "left in the config: olga's grant on device tc-2 (rights are given on folders" \
+            "left in the config: user demo (no password_hash" "left in the config: the API token of automation" \
+            "left in the config: device tc-2's own consent" "^6 imported, 0 already in the registry, 5 left in the config$"; do
+  grep -q "$line" "$WORK/import.out" || fail "the import did not say '$line'"
+done
+"$BIN/shadowlinkd" import-config --config "$WORK/old.json" > "$WORK/again.out" 2>&1 || fail "import-config again: $(cat "$WORK/again.out")"
+grep -q "^0 imported, 6 already in the registry, 5 left in the config$" "$WORK/again.out" || fail "the second run: $(cat "$WORK/again.out")"
+if "$BIN/shadowlinkd" import-config --config "$WORK/nowhere.json" > "$WORK/none.out" 2>&1; then fail "a missing config was imported"; fi
+
+step "a UMS on a config that keeps only the admin and the group's policy takes what was imported"
+cat > "$WORK/new.json" <<JSON
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0,
+  "device_groups": [{"name": "lab", "devices": [], "consent": "none"}],
+  "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}], "devices": []}}]}
+JSON
+start_daemon ums "$WORK/new.json"
+UMS_PORT=$(daemon_port ums)
+wait_log ums "registry: .*, 2 enrolled device(s)" 10
+write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
+start tc-1 "$BIN/shadowlinkd" --config "$WORK/tc1.json"
+wait_log ums "device tc-1 online" 15
+# The negative control: a wrong credential for the other imported device is refused.
+write_device_config "$WORK/tc2.json" tc-2 not-tc-2-credential "$UMS_PORT" "$VNC_SOCKET"
+start tc-2 "$BIN/shadowlinkd" --config "$WORK/tc2.json"
+wait_log ums "refused: unknown device or wrong credential" 15
+olga() { "$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" -u olga -p "$ADMIN_PASSWORD" "$@"; }
+LIST=$(olga devices --json | python3 -c 'import json, sys; print(" ".join(d["id"] + "=" + d["access"] + "@" + d["folder"] for d in json.load(sys.stdin)["devices"]))')
+[ "$LIST" = "tc-1=view_only@lab" ] || fail "olga sees: $LIST"
+olga snapshot tc-1 "$WORK/olga.png" --view-only > /dev/null && check_checkerboard "$WORK/olga.png"
+if olga snapshot tc-1 "$WORK/x.png" > "$WORK/full.log" 2>&1; then fail "olga got full control"; fi
+grep -q "only view-only sessions" "$WORK/full.log" || fail "unclear refusal: $(cat "$WORK/full.log")"
+check_no_secrets
+echo "ok: imported devices, folder, administrators and grants work from the registry alone"
