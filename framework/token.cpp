@@ -2,6 +2,7 @@
 
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/wolfcrypt/hmac.h>
 
 #include <stdexcept>
 #include <vector>
@@ -38,6 +39,18 @@ std::string sha256_hex(std::string_view text) {
   if (wc_Sha256Hash(reinterpret_cast<const unsigned char*>(text.data()), static_cast<word32>(text.size()), h) != 0)
     throw std::runtime_error("sha256 failed");
   return to_hex(h, sizeof h);
+}
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view text) {
+  Hmac h;
+  unsigned char out[WC_SHA256_DIGEST_SIZE];
+  const bool ok = wc_HmacInit(&h, nullptr, INVALID_DEVID) == 0 &&
+                  wc_HmacSetKey(&h, WC_SHA256, reinterpret_cast<const byte*>(key.data()), static_cast<word32>(key.size())) == 0 &&
+                  wc_HmacUpdate(&h, reinterpret_cast<const byte*>(text.data()), static_cast<word32>(text.size())) == 0 &&
+                  wc_HmacFinal(&h, out) == 0;
+  wc_HmacFree(&h);
+  if (!ok) throw std::runtime_error("HMAC-SHA-256 failed");
+  return to_hex(out, sizeof out);
 }
 
 std::string random_id(std::size_t bytes) { return random_token(bytes); }

@@ -11,5 +11,7 @@ bool tokens_equal(std::string_view a, std::string_view b);
 std::string to_hex(const unsigned char* bytes, std::size_t n);  // lowercase
 // What servers keep of long random secrets (API tokens, device credentials): a fast hash is enough.
 std::string sha256_hex(std::string_view text);
+// HMAC-SHA-256 of `text` under `key`, hex: a message only the key's holders can have made.
+std::string hmac_sha256_hex(std::string_view key, std::string_view text);
 
 }  // namespace shadowlink

@@ -29,7 +29,7 @@ awaitable<std::optional<std::string>> ums_service::authenticated(const http_requ
   const std::string token(auth::request_token(req, allow_cookie));
   if (token.empty()) co_return std::nullopt;
   auto seen = auth_.look_up(token);
-  if (!seen.check || !registry_ || token.size() > 256) co_return seen.user;
+  if (!seen.check || !registry_) co_return seen.user;
   std::function<std::optional<registry::login>()> check = [this, sha = sha256_hex(token), used = seen.last_used, idle = auth_.idle_limit_s()] {
     return registry_->check_login(sha, used, unix_now(), idle);
   };
@@ -42,8 +42,9 @@ awaitable<std::optional<std::string>> ums_service::authenticated(const http_requ
     if (!seen.known.empty()) co_return seen.known;
     co_return std::nullopt;
   }
-  if (l && !auth_.knows(l->user)) co_await read_rules(false);  // (made a moment ago through another node)
-  if (!l || !auth_.knows(l->user)) {
+  if (l && (!auth_.knows(l->user) || auth_.password_fingerprint(l->user) != l->password))
+    co_await read_rules(false);  // (made a moment ago through another node, or with a password set there)
+  if (!l || !auth_.knows(l->user) || auth_.password_fingerprint(l->user) != l->password) {
     auth_.forget(token);
     co_return std::nullopt;
   }
@@ -84,9 +85,9 @@ std::optional<std::string> name_error(std::string_view name) {
 
 awaitable<http_response> ums_service::administrators_api(const http_request& req, const std::string& user) {
   if (!registry_) co_return error_response(req, http::status::service_unavailable, "the registry is not open");
-  const auto& me = auth_.rights_of(user);
-  const auto method = req.method();
   co_await read_rules(false);
+  const principal me = auth_.rights_of(user);  // (a copy: a later read of the rules replaces the table)
+  const auto method = req.method();
   if (method == http::verb::get) {
     if (!me.sees_everything()) co_return error_response(req, http::status::forbidden, "the list of administrators is for admins and auditors");
     std::function<std::vector<registry::administrator>()> read = [this] { return registry_->administrators(); };
@@ -124,7 +125,10 @@ awaitable<http_response> ums_service::administrators_api(const http_request& req
   if (method == http::verb::post && !parse_role(role_name)) co_return error_response(req, http::status::bad_request, "role: admin, operator or auditor");
   if (method == http::verb::delete_ && name == user) co_return error_response(req, http::status::conflict, "an administrator does not remove themselves");
   std::string hash;
-  if (method != http::verb::delete_) hash = to_string(co_await auth_.hash(std::move(password)));
+  if (method != http::verb::delete_) {
+    const auto made = co_await auth_.hash(password);
+    hash = to_string(made);
+  }
   std::function<std::optional<std::string>()> write = [this, method, name, role_name, hash, user]() -> std::optional<std::string> {
     if (method == http::verb::post) return registry_->add_administrator({name, role_name, hash, user, unix_now()});
     if (method == http::verb::put ? registry_->set_password(name, hash) : registry_->remove_administrator(name)) return std::nullopt;

@@ -57,17 +57,17 @@ std::string auth::configure(settings& s, const device_groups& groups, bool demo)
                               !std::equal(api_tokens.begin(), api_tokens.end(), api_tokens_.begin(), [](auto& a, auto& b) { return a == b; });
   api_tokens_ = std::move(api_tokens);
   idle_limit_ = idle_limit;
-  auto changes = merge();
+  auto changes = merge(true);
   if (tokens_changed) changes += (changes.empty() ? "" : " ") + std::string("API tokens: ") + std::to_string(api_tokens_.size());
   return changes;
 }
 
 void auth::set_stored(std::vector<stored_administrator> admins) {
   stored_ = std::move(admins);
-  merge();
+  merge(false);
 }
 
-std::string auth::merge() {
+std::string auth::merge(bool from_config) {
   decltype(users_) users = config_users_;
   decltype(principals_) principals = config_principals_;
   int max_iterations = 1000;
@@ -81,12 +81,14 @@ std::string auth::merge() {
     principals.emplace(a.name, std::move(p));
   }
   for (auto& [name, h] : users) max_iterations = std::max(max_iterations, h.iterations);
-  // The logins of an administrator who is gone, or whose password changed, end (here, and through
-  // ended_, in the registry); the others' stay.
-  for (auto& [name, h] : users_)
-    if (auto now = users.find(name); now == users.end() || to_string(now->second) != to_string(h)) ended_.push_back(name);
-  for (auto& [name, p] : principals_)
-    if (!users_.contains(name) && !principals.contains(name)) ended_.push_back(name);
+  // The logins of an administrator who is gone, or whose password changed, end (here; and a config
+  // change through ended_ in the registry, whose own changes end their logins themselves); the others' stay.
+  if (from_config) {
+    for (auto& [name, h] : users_)
+      if (auto now = users.find(name); now == users.end() || to_string(now->second) != to_string(h)) ended_.push_back(name);
+    for (auto& [name, p] : principals_)
+      if (!users_.contains(name) && !principals.contains(name)) ended_.push_back(name);
+  }
   std::erase_if(logins_, [&](const auto& l) {
     auto was = users_.find(l.second.user), now = users.find(l.second.user);
     const bool same_password = was == users_.end() || (now != users.end() && to_string(now->second) == to_string(was->second));
@@ -178,6 +180,15 @@ awaitable<password_hash> auth::hash(std::string password) {
 
 void auth::logout(std::string_view token) {
   if (auto it = logins_.find(token); it != logins_.end()) logins_.erase(it);
+  // (Remembered, so that a registry that could not be told is not asked to take it back.)
+  const auto now = clock::now();
+  std::erase_if(logged_out_, [now](const auto& l) { return l.second < now; });
+  if (logged_out_.size() < 100'000) logged_out_.emplace(sha256_hex(token), now + login_lifetime);
+}
+
+std::string auth::password_fingerprint(std::string_view user) const {
+  auto u = users_.find(user);
+  return u == users_.end() ? std::string() : sha256_hex(to_string(u->second)).substr(0, 16);
 }
 
 namespace {
@@ -195,15 +206,20 @@ auth::token_view auth::look_up(std::string_view token) {
   // hash up tells a timing observer nothing about the token: nobody can steer a SHA-256 prefix.
   if (auto t = api_tokens_.find(sha256_hex(token)); t != api_tokens_.end()) return {t->second, false, 0, {}};
   auto it = logins_.find(token);
-  if (it == logins_.end()) return {std::nullopt, true, 0, {}};
+  if (it == logins_.end()) {
+    // Only what could be a login's token is asked of the registry; one logged out here never again.
+    const bool shaped = token.size() == 64 && token.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+    return {std::nullopt, shaped && !logged_out_.contains(sha256_hex(token)), 0, {}};
+  }
   const auto now = clock::now();
   if (it->second.expires <= now || !principals_.contains(it->second.user)) {
     logins_.erase(it);
     return {};
   }
-  // Idle here may be in use at another node; and a login not checked for a while may have ended there.
-  if (now - it->second.last_used > idle_limit_ || now - it->second.checked > login_recheck)
-    return {std::nullopt, true, unix_of(it->second.last_used), it->second.user};
+  // Idle here may be in use at another node; and a login not checked for a while may have ended
+  // there. (Only one that is not idle here is taken while the registry cannot be asked.)
+  if (now - it->second.last_used > idle_limit_) return {std::nullopt, true, unix_of(it->second.last_used), {}};
+  if (now - it->second.checked > login_recheck) return {std::nullopt, true, unix_of(it->second.last_used), it->second.user};
   it->second.last_used = now;
   return {it->second.user, false, 0, {}};
 }

@@ -84,6 +84,9 @@ class auth {
     return p == principals_.end() ? nobody_ : p->second;
   }
   bool knows(std::string_view user) const { return principals_.contains(user); }
+  // Which password a login was made with (a short hash of its hash): a login made with another
+  // (a password changed since, or another administrator of the same name at another node) is not taken.
+  std::string password_fingerprint(std::string_view user) const;
   std::vector<std::string> names() const {
     std::vector<std::string> out;
     for (const auto& [name, p] : principals_) out.push_back(name);
@@ -97,7 +100,8 @@ class auth {
   static inline const principal nobody_{role::operator_, {}, {}};
   std::vector<std::string> ended_;
 
-  std::string merge();  // config and registry into users_ and principals_; what changed
+  std::string merge(bool from_config);  // config and registry into users_ and principals_; what changed
+  std::map<std::string, clock::time_point, std::less<>> logged_out_;  // SHA-256 of tokens logged out here, until they would have expired
   std::map<std::string, password_hash, std::less<>> config_users_;
   std::map<std::string, principal, std::less<>> config_principals_;
   std::vector<stored_administrator> stored_;

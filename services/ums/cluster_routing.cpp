@@ -23,6 +23,9 @@ constexpr auto links_check_every = 30s;
 // A node not heard from in three heartbeats is dead (killed, or cut off from the database): where
 // its devices were, they are not any more.
 constexpr std::int64_t node_alive_s = 15;
+std::int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 // Bounds the sessions relayed for other nodes (each ends with the device's answer or its end).
 constexpr std::size_t max_relayed = 4096;
 // After a failed audit shipment (the records are read again from the file): not every second.
@@ -41,6 +44,7 @@ void ums_service::start_cluster() {
   registry_->forget_nodes(unix_now() - 7 * 24 * 3600);
   shipper_.start(registry_->audit_latest(cfg_.node));
   audit_->on_written([this](std::string_view lines) { shipper_.written(lines); });
+  seal_ = node_seal::from_ca_key(env_.shared_dir / "ca.key");
   bus_ = std::make_unique<cluster_bus>(cfg_.postgresql, cfg_.node);
   online_.on_attached = [this](const std::string& id, const up::link_registry<live_link>::entry& now) { presence_changed(id, &now.info); };
   env_.tasks.spawn(bus_->run([this](std::string_view payload) { on_node_message(payload); }, [this] { links_checked_ = {}; }),
@@ -292,7 +296,7 @@ std::optional<std::string> ums_service::cross_node_refusal(const registry::prese
 awaitable<void> ums_service::send_to_node(std::string node, std::string what, std::string device, up::message m, std::string by) {
   json::object envelope{{"from", cfg_.node}, {"what", what}, {"device", device}, {"up", up::serialize(m)}};
   if (!by.empty()) envelope["by"] = by;
-  const auto payload = json::serialize(envelope);
+  const auto payload = seal_->seal(json::serialize(envelope), unix_now_ms());
   // PostgreSQL's limit for a notification is 8000 bytes; these are a few hundred.
   if (payload.size() > 7900) throw std::length_error("message for node " + node + " too long");
   std::function<bool()> send = [this, channel = cluster_bus::channel_of(node), payload] {
@@ -316,7 +320,13 @@ void ums_service::post_to_node(const std::string& node, std::string_view what, c
 
 // From another node, through the database: its sessions' step 2 and end for devices linked here,
 // or (for sessions here) the device's answers its node passes back.
-void ums_service::on_node_message(std::string_view payload) {
+void ums_service::on_node_message(std::string_view sealed) {
+  auto opened = seal_->open(sealed, unix_now_ms());
+  if (!opened.message) {
+    log::warn(name_, "cluster: refused a message on this node's channel: ", opened.refusal, " (", sealed.substr(0, 80), ")");
+    return;
+  }
+  const std::string_view payload = *opened.message;
   std::string from, what, device, by;
   up::message m;
   try {

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <vector>
 
 namespace shadowlink::ums {
 
@@ -34,27 +35,37 @@ void import_folder(registry& r, const std::string& path, report& out) {
   out.moved(!r.add_folder(path, "import-config", unix_now()), "folder " + path);
 }
 
+// A user's grants naming groups, as rights on their folders; all of them or (when one of them,
+// a deny above all, cannot be carried over) none: half of a user's grants could grant more than all.
 void import_grants(registry& r, settings& user, const std::string& name, const std::set<std::string>& folders, report& out) {
+  std::vector<folder_rule> rules;
+  std::vector<std::string> cannot;
   auto rule = [&](const std::string& folder, folder_right right, bool allow) {
-    if (!folders.contains(folder)) {
-      out.leave(name + "'s grant on device group " + folder + " (the group is no folder: see above)");
-      return;
-    }
-    const auto existing = r.rules();
-    const bool there = std::any_of(existing.rules.begin(), existing.rules.end(), [&](const folder_rule& x) {
-      return x.subject == "user:" + name && x.folder == folder && x.right == right && x.allow == allow;
-    });
-    if (!there) r.put_rule({"user:" + name, folder, right, allow, "import-config", unix_now()});
-    out.moved(!there, std::string(allow ? "allow " : "deny ") + std::string(to_string(right)) + " on folder " + folder + " for " + name);
+    if (folders.contains(folder)) rules.push_back({"user:" + name, folder, right, allow, "import-config", unix_now()});
+    else cannot.push_back("group " + folder + " is no folder");
   };
   for (auto& a : user.objects("allow")) {
     const auto right = a.str("mode", "full_control") == "view_only" ? folder_right::view : folder_right::shadow;
     for (auto& g : a.strings("groups", {})) rule(g, right, true);
-    for (auto& d : a.strings("devices", {})) out.leave(name + "'s grant on device " + d + " (rights are given on folders: move the device into one)");
+    for (auto& d : a.strings("devices", {})) cannot.push_back("a grant on device " + d);
   }
   for (auto& d : user.objects("deny")) {
     for (auto& g : d.strings("groups", {})) rule(g, folder_right::view, false);
-    for (auto& dev : d.strings("devices", {})) out.leave(name + "'s deny of device " + dev + " (rights are given on folders: move the device into one)");
+    for (auto& dev : d.strings("devices", {})) cannot.push_back("a deny of device " + dev);
+  }
+  if (!cannot.empty()) {
+    std::string why;
+    for (const auto& c : cannot) why += (why.empty() ? "" : ", ") + c;
+    out.leave("every grant of " + name + " (" + why + ": rights are given on folders; move such devices into folders and grant there)");
+    return;
+  }
+  for (const auto& x : rules) {
+    const auto existing = r.rules();
+    const bool there = std::any_of(existing.rules.begin(), existing.rules.end(), [&](const folder_rule& e) {
+      return e.subject == x.subject && e.folder == x.folder && e.right == x.right && e.allow == x.allow;
+    });
+    if (!there) r.put_rule(x);
+    out.moved(!there, std::string(x.allow ? "allow " : "deny ") + std::string(to_string(x.right)) + " on folder " + x.folder + " for " + name);
   }
 }
 
@@ -66,8 +77,8 @@ int import_config_main(int argc, char** argv) {
   po::options_description desc(
       "Usage: shadowlinkd import-config --config FILE [--service NAME]\n"
       "Moves the devices, device groups, administrators and operators' grants of a UMS's config file into\n"
-      "its registry, and lists what stays in the config and why. Run it with the UMS stopped or running;\n"
-      "then remove what it imported from the config.\nOptions");
+      "its registry, and lists what stays in the config and why. Run it with the UMS stopped (or restart\n"
+      "the UMS after it); then remove what it imported from the config.\nOptions");
   desc.add_options()("help,h", "show this help")("config", po::value(&path), "the config file")(
       "service", po::value(&service), "the UMS service's name, if the file has several");
   try {
@@ -98,16 +109,26 @@ int import_config_main(int argc, char** argv) {
     std::cout << "registry: " << r->where() << "\n";
     report out;
     std::set<std::string> folders;
-    std::map<std::string, std::string> folder_of;  // device -> its first group that is a folder
-    for (auto& g : s.objects("device_groups")) {
-      const auto name = g.required_str("name");
+    std::map<std::string, std::vector<std::string>> groups_of;  // device -> its groups that are folders
+    auto groups = s.objects("device_groups");
+    std::vector<std::string> names;
+    for (auto& g : groups) names.push_back(g.required_str("name"));
+    for (std::size_t i = 0; i < groups.size(); ++i) {
+      auto& g = groups[i];
+      const auto& name = names[i];
       if (auto why = folder_path_error(name)) {
         out.leave("device group " + name + " (" + *why + ")");
         continue;
       }
+      // Groups were side by side; folders nest, and rights on a folder hold below it.
+      if (auto above = std::find_if(names.begin(), names.end(), [&](const std::string& o) { return o != name && folder_within(name, o); });
+          above != names.end()) {
+        out.leave("device group " + name + " (as a folder it would lie below group " + *above + "'s, and its devices gain its rights)");
+        continue;
+      }
       import_folder(*r, name, out);
       folders.insert(name);
-      for (auto& d : g.strings("devices", {})) folder_of.emplace(d, name);
+      for (auto& d : g.strings("devices", {})) groups_of[d].push_back(name);
       if (g.has("consent") || g.has("record")) out.leave("the consent and recording policy of device group " + name + " (policies stay in the config's groups; a group named like a folder sets its devices')");
     }
     for (auto& d : s.objects("devices")) {
@@ -117,7 +138,12 @@ int import_config_main(int argc, char** argv) {
         out.leave("device " + id + " (it has no credential_sha256; a device that presents its certificate only enrolls anew with a key)");
         continue;
       }
-      const auto folder = folder_of.contains(id) ? folder_of.at(id) : std::string();
+      const auto in = groups_of.contains(id) ? groups_of.at(id) : std::vector<std::string>();
+      if (in.size() > 1) {
+        out.leave("device " + id + " (it is in several device groups, a folder holds it in one: move it by hand)");
+        continue;
+      }
+      const auto folder = in.empty() ? std::string() : in.front();
       out.moved(r->import_device(id, d.str("name", id), folder, credential, unix_now()), "device " + id + (folder.empty() ? "" : " into folder " + folder));
       if (d.has("consent") || d.has("record")) out.leave("device " + id + "'s own consent and recording policy (put it in a device group named like its folder)");
     }

@@ -158,6 +158,7 @@ awaitable<std::string> ums_service::revoke_certificate_of(std::string device) {
 awaitable<http_response> ums_service::revoke_certificate(const http_request& req, std::string_view device, const std::string& user) {
   const std::string id(device);
   co_await learn_enrolled(id);
+  co_await read_rules(false);  // (moved through another node a moment ago)
   if (!may(user, folder_right::manage, folder_of(id)))
     co_return error_response(req, http::status::forbidden, "revoking a device certificate needs the admin role or the manage right on its folder");
   std::string fingerprint;

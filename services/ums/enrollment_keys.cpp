@@ -182,6 +182,7 @@ awaitable<bool> ums_service::device_credential_accepted(const std::string& id, c
 awaitable<http_response> ums_service::remove_enrolled(const http_request& req, std::string_view device, const std::string& user) {
   const std::string id(device);
   co_await learn_enrolled(id);
+  co_await read_rules(false);  // (moved through another node a moment ago)
   if (!may(user, folder_right::manage, folder_of(id)))
     co_return error_response(req, http::status::forbidden, "removing a device needs the admin role or the manage right on its folder");
   auto e = enrolled_.find(id);
@@ -268,11 +269,12 @@ awaitable<http_response> ums_service::enrollment_keys(const http_request& req, s
       }
       if (valid_for < 1 || valid_for > max_validity_s)
         co_return error_response(req, http::status::bad_request, "valid_for_s must be 1 to " + std::to_string(max_validity_s) + " (30 days)");
+      // (The right first: whoever may not make keys there learns nothing of what is there.)
+      if (!may(user, folder_right::manage, folder))
+        co_return error_response(req, http::status::forbidden, "enrollment keys for this folder need the manage right on it");
       // (A folder of the registry's tree, or a device group of the config.)
       if (!folder.empty() && !groups_.exists(folder) && !rules_.exists(folder))
         co_return error_response(req, http::status::bad_request, "no folder or device group named " + std::string(folder.substr(0, 64)));
-      if (!may(user, folder_right::manage, folder))
-        co_return error_response(req, http::status::forbidden, "enrollment keys for this folder need the manage right on it");
       const auto now = unix_now();
       std::function<std::pair<std::string, registry::enrollment_key>()> create = [this, f = std::string(folder), user, now, valid_for] {
         return registry_->create_key(f, user, now, now + valid_for);

@@ -57,6 +57,9 @@ http_response no_content(const http_request& req) {
 
 awaitable<void> ums_service::read_rules(bool force) {
   if (!registry_) co_return;
+  // (Asked on every login of an unknown name, too: not more often than this.)
+  if (!force && clock::now() - rules_checked_ < 250ms) co_return;
+  rules_checked_ = clock::now();
   struct snapshot {
     folder_rules rules;
     std::map<std::string, std::string, std::less<>> device_folders;
@@ -77,8 +80,19 @@ awaitable<void> ums_service::read_rules(bool force) {
     for (const auto& [id, folder] : got->device_folders) set_folder(id, folder);
     auth_.set_stored(stored_administrators(got->administrators));
     end_logins_later();
+    end_sessions_without_rights();
   } catch (const std::exception& e) {
     log::warn(name_, "cannot read the rights from the registry (the last ones read still hold): ", e.what());
+  }
+}
+
+void ums_service::end_sessions_without_rights() {
+  for (auto& [id, s] : sessions_) {
+    if (s->ended) continue;
+    const auto now = access_to(s->user, s->device_id);
+    if (now == access::full_control || (now == access::view_only && s->view_only)) continue;
+    log::info(scope(*s), "ended: ", s->user, " may no longer ", s->view_only ? "view " : "control ", s->device_id);
+    s->stop("the administrator's rights changed");
   }
 }
 
@@ -100,10 +114,24 @@ awaitable<http_response> ums_service::move_device(const http_request& req, const
   if (!f) co_return error_response(req, http::status::bad_request, "expected JSON {\"folder\": PATH} (\"\" for the root)");
   const auto to = (*f)[0];
   co_await learn_enrolled(device);
+  co_await read_rules(false);  // (moved, or rights changed, through another node a moment ago)
   const auto from = folder_of(device);
   if (!may(user, folder_right::manage, from) || !may(user, folder_right::manage, to))
     co_return error_response(req, http::status::forbidden, "moving a device needs the manage right on both folders");
-  std::function<std::variant<registry::moved, std::string>()> move = [this, device, to] { return registry_->move_device(device, to); };
+  if (auth_.rights_of(user).r != role::admin) {
+    // A manager must not move a device out of a deny's reach, nor out of (or into) the consent and
+    // recording policy of a device group of the config: that is the admins' to decide.
+    for (const auto& r : rules_.rules)
+      if (!r.allow && folder_within(from, r.folder) && !folder_within(to, r.folder))
+        co_return error_response(req, http::status::forbidden,
+                                 "a deny of " + std::string(to_string(r.right)) + " for " + r.subject + " on folder " + (r.folder.empty() ? "/" : r.folder) +
+                                     " holds for the device where it is: only an admin moves it out of its reach");
+    for (const auto* g : {&from, &to})
+      if (groups_.exists(*g))
+        co_return error_response(req, http::status::forbidden,
+                                 "the config's device group " + *g + " sets the policy of its devices: only an admin moves devices in or out of it");
+  }
+  std::function<std::variant<registry::moved, std::string>()> move = [this, device, to, from] { return registry_->move_device(device, to, from); };
   std::variant<registry::moved, std::string> done;
   try {
     done = co_await offload(registry_thread_, std::move(move));
@@ -122,7 +150,7 @@ awaitable<http_response> ums_service::move_device(const http_request& req, const
 awaitable<http_response> ums_service::folders_api(const http_request& req, std::string_view path, const std::string& user) {
   if (!registry_) co_return error_response(req, http::status::service_unavailable, "the registry is not open");
   co_await read_rules(false);  // (another node's change of a moment ago)
-  const auto& me = auth_.rights_of(user);
+  const principal me = auth_.rights_of(user);  // (a copy: a change below reads the rules again)
   const bool sees_all = me.sees_everything();
   const auto method = req.method();
   const auto q = query_of(req);
@@ -172,6 +200,11 @@ awaitable<http_response> ums_service::folders_api(const http_request& req, std::
       if (!may(user, folder_right::manage, parent_folder(folder)))
         co_return error_response(req, http::status::forbidden, "folders are made and removed with the manage right on the folder above");
       const bool add = method == http::verb::post;
+      // (Its rights go with it: a manager must not shed an admin's deny by removing and making it again.)
+      if (!add && me.r != role::admin)
+        for (const auto& r : rules_.rules)
+          if (folder_within(r.folder, folder))
+            co_return error_response(req, http::status::forbidden, "rights are set on folder " + r.folder + ": only an admin removes it");
       std::function<std::optional<std::string>()> write = [this, folder, user, add] {
         return add ? registry_->add_folder(folder, user, unix_now()) : registry_->remove_folder(folder);
       };

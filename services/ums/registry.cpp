@@ -84,10 +84,12 @@ constexpr migration migrations[] = {
      // made at another, and a logout anywhere ends it everywhere)
      "CREATE TABLE administrators (name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,"
      " created_by TEXT NOT NULL, created_at INTEGER NOT NULL);"
-     "CREATE TABLE logins (token_sha256 TEXT PRIMARY KEY, user_name TEXT NOT NULL, expires INTEGER NOT NULL, last_used INTEGER NOT NULL)",
+     "CREATE TABLE logins (token_sha256 TEXT PRIMARY KEY, user_name TEXT NOT NULL, password TEXT NOT NULL, expires INTEGER NOT NULL,"
+     " last_used INTEGER NOT NULL)",
      "CREATE TABLE administrators (name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,"
      " created_by TEXT NOT NULL, created_at BIGINT NOT NULL);"
-     "CREATE TABLE logins (token_sha256 TEXT PRIMARY KEY, user_name TEXT NOT NULL, expires BIGINT NOT NULL, last_used BIGINT NOT NULL)"},
+     "CREATE TABLE logins (token_sha256 TEXT PRIMARY KEY, user_name TEXT NOT NULL, password TEXT NOT NULL, expires BIGINT NOT NULL,"
+     " last_used BIGINT NOT NULL)"},
 };
 static_assert(std::size(migrations) == registry::schema_version);
 

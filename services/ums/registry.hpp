@@ -171,7 +171,8 @@ class registry {
   struct moved {
     std::string from;
   };
-  std::variant<moved, std::string> move_device(const std::string& id, const std::string& folder);
+  // Only from `from` (where the decision to move it saw it): one moved meanwhile stays.
+  std::variant<moved, std::string> move_device(const std::string& id, const std::string& folder, const std::string& from);
   std::optional<std::string> put_rule(const folder_rule& r);  // (granted or denied: the rule replaces one for the same subject, folder and right)
   bool remove_rule(const std::string& subject, const std::string& folder, folder_right r);
   bool add_member(const std::string& group, const std::string& user);
@@ -185,7 +186,8 @@ class registry {
   };
   std::vector<administrator> administrators() const;
   std::optional<std::string> add_administrator(const administrator& a);  // why not (nothing: added)
-  // Removed, or given a new password: their logins end with it. False: no such administrator.
+  // Removed (with the rights that name them and their memberships), or given a new password: their
+  // logins end with it. False: no such administrator.
   bool remove_administrator(const std::string& name);
   bool set_password(const std::string& name, const std::string& password_hash);
 
@@ -193,9 +195,10 @@ class registry {
   struct login {
     std::string user;
     std::int64_t expires = 0, last_used = 0;  // Unix seconds
+    std::string password;  // which password it was made with (auth::password_fingerprint)
   };
   // (Expired logins are dropped here: the table holds those of the last hours only.)
-  void add_login(const std::string& token_sha256, const std::string& user, std::int64_t expires, std::int64_t now);
+  void add_login(const std::string& token_sha256, const login& l, std::int64_t now);
   // The login, if it has not expired nor been idle longer than `idle_s` (counting a use at a node,
   // `used_here`, that the registry has not seen yet, which it then keeps); an ended one is removed.
   std::optional<login> check_login(const std::string& token_sha256, std::int64_t used_here, std::int64_t now, std::int64_t idle_s);

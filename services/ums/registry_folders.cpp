@@ -56,10 +56,13 @@ std::optional<std::string> registry::remove_folder(const std::string& path) {
   if (db_->query("SELECT 1 FROM folders WHERE path = ?1", {path}).empty()) return "no folder " + path;
   // (substr, not LIKE: a '_' in a name is no wildcard)
   const std::string below = path + "/";
-  if (!db_->query("SELECT 1 FROM folders WHERE substr(path, 1, ?2) = ?1", {below, std::int64_t(below.size())}).empty())
+  if (!db_->query("SELECT 1 FROM folders WHERE substr(path, 1, ?2) = ?1", {below, static_cast<std::int64_t>(below.size())}).empty())
     return "folder " + path + " holds folders: remove them first";
-  if (!db_->query("SELECT 1 FROM devices WHERE folder = ?1", {path}).empty()) return "folder " + path + " holds devices: move or remove them first";
-  if (!db_->query("SELECT 1 FROM enrollment_keys WHERE folder = ?1 AND used_by IS NULL", {path}).empty())
+  // (Below it too: a device group of the config named like a folder below it is no row of `folders`.)
+  const std::int64_t n = static_cast<std::int64_t>(below.size());
+  if (!db_->query("SELECT 1 FROM devices WHERE folder = ?1 OR substr(folder, 1, ?3) = ?2", {path, below, n}).empty())
+    return "folder " + path + " holds devices: move or remove them first";
+  if (!db_->query("SELECT 1 FROM enrollment_keys WHERE (folder = ?1 OR substr(folder, 1, ?3) = ?2) AND used_by IS NULL", {path, below, n}).empty())
     return "unused enrollment keys enroll into folder " + path + ": delete them first";
   db_->run("DELETE FROM rights WHERE folder = ?1", {path});
   db_->run("DELETE FROM folders WHERE path = ?1", {path});
@@ -68,11 +71,12 @@ std::optional<std::string> registry::remove_folder(const std::string& path) {
   return std::nullopt;
 }
 
-std::variant<registry::moved, std::string> registry::move_device(const std::string& id, const std::string& folder) {
+std::variant<registry::moved, std::string> registry::move_device(const std::string& id, const std::string& folder, const std::string& from) {
   std::lock_guard lock(m_);
   write_transaction t(*db_);
   const auto was = db_->query("SELECT folder FROM devices WHERE id = ?1", {id});
   if (was.empty()) return "no enrolled device " + id;
+  if (was[0].text(0) != from) return "device " + id + " was moved meanwhile: look again";
   if (!folder.empty() && db_->query("SELECT 1 FROM folders WHERE path = ?1", {folder}).empty()) return "no folder " + folder;
   db_->run("UPDATE devices SET folder = ?2 WHERE id = ?1", {id, folder});
   count_change(*db_);  // (a device's folder decides who may reach it)

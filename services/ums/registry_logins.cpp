@@ -28,6 +28,9 @@ bool registry::remove_administrator(const std::string& name) {
   write_transaction t(*db_);
   if (db_->run("DELETE FROM administrators WHERE name = ?1", {name}) == 0) return false;
   db_->run("DELETE FROM logins WHERE user_name = ?1", {name});
+  // (Its rights and memberships go with it: another administrator made later under the name starts with none.)
+  db_->run("DELETE FROM rights WHERE subject = ?1", {"user:" + name});
+  db_->run("DELETE FROM admin_groups WHERE member = ?1", {name});
   db_->run("UPDATE revisions SET revision = revision + 1 WHERE what = 'rules'");
   t.commit();
   return true;
@@ -43,18 +46,19 @@ bool registry::set_password(const std::string& name, const std::string& password
   return true;
 }
 
-void registry::add_login(const std::string& token_sha256, const std::string& user, std::int64_t expires, std::int64_t now) {
+void registry::add_login(const std::string& token_sha256, const login& l, std::int64_t now) {
   std::lock_guard lock(m_);
   db_->run("DELETE FROM logins WHERE expires <= ?1", {now});
-  db_->run("INSERT INTO logins (token_sha256, user_name, expires, last_used) VALUES (?1, ?2, ?3, ?4)", {token_sha256, user, expires, now});
+  db_->run("INSERT INTO logins (token_sha256, user_name, password, expires, last_used) VALUES (?1, ?2, ?3, ?4, ?5)",
+           {token_sha256, l.user, l.password, l.expires, now});
 }
 
 std::optional<registry::login> registry::check_login(const std::string& token_sha256, std::int64_t used_here, std::int64_t now,
                                                      std::int64_t idle_s) {
   std::lock_guard lock(m_);
-  const auto rows = db_->query("SELECT user_name, expires, last_used FROM logins WHERE token_sha256 = ?1", {token_sha256});
+  const auto rows = db_->query("SELECT user_name, expires, last_used, password FROM logins WHERE token_sha256 = ?1", {token_sha256});
   if (rows.empty()) return std::nullopt;
-  login l{rows[0].text(0), rows[0].integer(1), std::max(rows[0].integer(2), used_here)};
+  login l{rows[0].text(0), rows[0].integer(1), std::max(rows[0].integer(2), used_here), rows[0].text(3)};
   if (l.expires <= now || now - l.last_used > idle_s) {
     db_->run("DELETE FROM logins WHERE token_sha256 = ?1", {token_sha256});
     return std::nullopt;

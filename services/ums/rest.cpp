@@ -32,15 +32,16 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return error_response(req, http::status::unauthorized, "authentication required");
   }
   if (auth_.uses_api_token(req)) audit_->api_token(*user, peer, std::string(req.method_string()) + " " + std::string(target.substr(0, 100)));
-  const auto& rights = auth_.rights_of(*user);
+  const principal rights = auth_.rights_of(*user);  // (a copy: what follows may wait, and the rules be read again)
   const auto path = target.substr(0, target.find('?'));
   if (path == "/api/v1/audit" && req.method() == http::verb::get) {
     // An audit right on a folder reads the trail of one device in it at a time.
     std::string device;
     if (auto url = boost::urls::parse_origin_form(target))
       if (auto d = url->params().find("device"); d != url->params().end()) device = (*d).value;
-    if (!rights.may_read_audit()) {
-      if (device.empty() && rules_.allows_somewhere(*user, folder_right::audit))
+    // (An auditor denied the audit of a folder reads one device's at a time, as a right holder does.)
+    if (!rights.may_read_audit() || rules_.denies_somewhere(*user, folder_right::audit)) {
+      if (device.empty() && (rights.may_read_audit() || rules_.allows_somewhere(*user, folder_right::audit)))
         co_return error_response(req, http::status::forbidden, "name the device (?device=ID): your audit rights are on folders");
       co_await learn_enrolled(device);
       if (device.empty() || !may(*user, folder_right::audit, folder_of(device)))
@@ -49,7 +50,8 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return co_await read_audit(req);
   }
   if ((path == "/api/v1/recordings" || path.starts_with("/api/v1/recordings/")) && req.method() == http::verb::get) {
-    if (!rights.may_read_audit()) co_return error_response(req, http::status::forbidden, "recordings need the admin or auditor role");
+    if (!rights.may_read_audit() || rules_.denies_somewhere(*user, folder_right::audit))
+      co_return error_response(req, http::status::forbidden, "recordings need the admin or auditor role (and no audit right denied)");
     co_return co_await recordings_->answer(req);
   }
   if (path == "/api/v1/devices" && req.method() == http::verb::get) {
@@ -135,15 +137,20 @@ awaitable<http_response> ums_service::login(const http_request& req, const std::
     co_return error_response(req, http::status::unauthorized, "wrong user or password");
   }
   // (In the registry: every node takes it, and a restarted one still does.)
-  std::function<bool()> keep = [this, sha = sha256_hex(*token), who = std::string(user)] {
-    const auto now = unix_now();
-    registry_->add_login(sha, who, now + std::chrono::duration_cast<std::chrono::seconds>(auth::login_lifetime).count(), now);
+  const auto now = unix_now();
+  registry::login kept{std::string(user), now + std::chrono::duration_cast<std::chrono::seconds>(auth::login_lifetime).count(), now,
+                       auth_.password_fingerprint(user)};
+  std::function<bool()> keep = [this, sha = sha256_hex(*token), kept, now] {
+    registry_->add_login(sha, kept, now);
     return true;
   };
   try {
     co_await offload(registry_thread_, std::move(keep));
   } catch (const std::exception& e) {
-    log::error(name_, "cannot keep a login in the registry (it holds at this node only): ", e.what());
+    // (Every node, this one too, asks the registry for a login within seconds: one it lacks would end then.)
+    log::error(name_, "cannot keep a login in the registry: ", e.what());
+    auth_.logout(*token);
+    co_return error_response(req, http::status::service_unavailable, "the login could not be kept (the registry cannot be written): try again");
   }
   const auto role = to_string(auth_.rights_of(user).r);
   auto res = json_response(req, http::status::ok, json::serialize(json::object{{"user", user}, {"role", role}, {"token", *token}}));
@@ -349,7 +356,10 @@ awaitable<http_response> ums_service::read_audit(const http_request& req) {
   auto url = boost::urls::parse_origin_form(req.target());
   if (!url) co_return error_response(req, http::status::bad_request, "malformed query");
   audit_filter f;
+  std::set<std::string, std::less<>> given;
   for (auto p : url->params()) {
+    // (Each once: the rights were checked for the first device named.)
+    if (!given.insert(p.key).second) co_return error_response(req, http::status::bad_request, "each filter at most once");
     if (p.key == "device") f.device = p.value;
     else if (p.key == "user") f.user = p.value;
     else if (p.key == "since") f.since = p.value;

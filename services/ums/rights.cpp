@@ -205,6 +205,12 @@ bool folder_rules::allows_somewhere(std::string_view user, folder_right r) const
   return false;
 }
 
+bool folder_rules::denies_somewhere(std::string_view user, folder_right r) const {
+  for (const auto& rule : rules)
+    if (rule.right == r && !rule.allow && applies(rule, user)) return true;
+  return false;
+}
+
 access folder_rules::shadow_access(std::string_view user, std::string_view folder) const {
   const auto view = find(user, folder_right::view, folder), shadow = find(user, folder_right::shadow, folder);
   if (view.denied) return access::none;

@@ -124,6 +124,7 @@ struct folder_rules {
   bool denies(std::string_view user, folder_right r, std::string_view folder) const { return find(user, r, folder).denied; }
   // Whether any rule allows `user` this right anywhere (a folder below which they may act).
   bool allows_somewhere(std::string_view user, folder_right r) const;
+  bool denies_somewhere(std::string_view user, folder_right r) const;
   // Shadowing by these rules alone: denies are applied; none where nothing allows.
   access shadow_access(std::string_view user, std::string_view folder) const;
 

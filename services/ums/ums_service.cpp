@@ -188,6 +188,8 @@ void ums_service::reload(settings& s) {
   for (auto& [id, r] : fresh)
     if (devices_.emplace(id, r).second) ++added;
   end_logins_later();
+  end_sessions_without_rights();
+  if (registry_) env_.tasks.spawn(read_rules(true), name_ + "/rights");  // (and the registry's, e.g. after import-config)
   log::info(name_, "reloaded administrators, rights and devices: ", devices_.size(), " devices (", added, " added, ", removed,
             " removed); administrators: ", administrators.empty() ? "unchanged" : administrators);
 }

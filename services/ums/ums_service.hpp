@@ -14,6 +14,7 @@
 #include "services/ums/audit_shipper.hpp"
 #include "services/ums/auth.hpp"
 #include "services/ums/cluster_bus.hpp"
+#include "services/ums/node_seal.hpp"
 #include "services/ums/recordings.hpp"
 #include "services/ums/registry.hpp"
 #include "services/ums/device_certificates.hpp"
@@ -198,6 +199,9 @@ class ums_service final : public service {
   awaitable<http_response> move_device(const http_request& req, const std::string& device, const std::string& user);
   void set_folder(const std::string& device, const std::string& folder);
   folder_rules rules_;
+  clock::time_point rules_checked_{};  // the registry's revision of them last asked
+  // Sessions whose administrator may no longer do what they do (removed, or a right taken away) end.
+  void end_sessions_without_rights();
 
   // Enrollment keys (enrollment_keys.cpp): a device that is not configured comes in once with a
   // key an administrator made; from then on it is in the registry, the key its credential until
@@ -352,6 +356,7 @@ class ums_service final : public service {
     std::string node, device;
   };
   std::unique_ptr<cluster_bus> bus_;
+  std::optional<node_seal> seal_;  // (what nodes send one another is sealed: node_seal.hpp)
   std::map<std::string, relayed_session, std::less<>> relayed_;  // other nodes' sessions with devices linked here
   net::steady_timer cluster_timer_{env_.ex};                     // the next presence write and "alive"
   clock::time_point links_checked_{};                            // check_links(): when last (zero: due)

@@ -112,6 +112,17 @@ grep -q "$SESSION.*active: viewer .* <-> device" "$WORK/ums-$ASK_AT.log" || fail
 if grep -q "$SESSION.*active" "$WORK/ums-$HOME_1.log"; then fail "$SESSION was spliced at the device's node $HOME_1 too"; fi
 wait_log "ums-$ASK_AT" "$SESSION.*AUDIT session ended" 10
 
+step "what nodes send one another is sealed: a message on a node's channel that no node sealed is refused, and the device stays linked"
+# (The session above is the positive control: node $ASK_AT's sealed step 2 was taken by node $HOME_1.)
+FORGED="{\"from\":\"$ASK_AT\",\"what\":\"drop\",\"device\":\"tc-1\",\"up\":\"{}\"}"
+sql "NOTIFY \"shadowlink-node-$HOME_1\", '$FORGED'" > /dev/null
+sql "NOTIFY \"shadowlink-node-$HOME_1\", 'v1 $(date +%s%3N) $(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n') $(printf %064d 0) $FORGED'" > /dev/null
+wait_log "ums-$HOME_1" "cluster: refused a message on this node's channel: not sealed by a node" 5
+wait_log "ums-$HOME_1" "cluster: refused a message on this node's channel: a seal that does not match" 5
+sleep 1
+[ "$(node_of tc-1)" = "$HOME_1" ] || fail "tc-1 left node $HOME_1 after a forged drop"
+if grep -q "tc-1.*\(dropped\|offline\)" "$WORK/ums-$HOME_1.log"; then fail "node $HOME_1 acted on a forged message"; fi
+
 step "the same through haproxy, whichever node it reaches (the console follows the session's node), and the Web App's way"
 read -ra CLI <<<"$(cli_at "$HA_PORT")"
 for i in 1 2 3; do
@@ -231,7 +242,14 @@ for n in a b c; do [ "$(status_at "$n" "$NINA")" = 200 ] || fail "nina's login f
 # (Each node checks a login it holds with the registry again within 10 s.)
 for _ in $(seq 120); do [ "$(status_at "$USE_AT" "$NINA")" = 401 ] && break; sleep 0.1; done
 [ "$(status_at "$USE_AT" "$NINA")" = 401 ] || fail "the login still holds at node $USE_AT 12 s after its logout at node $GRANT_AT"
-echo "ok: nina, made at node $GRANT_AT, logged in at node $USE_AT, used everywhere, logged out at node $GRANT_AT and refused at node $USE_AT"
+# Removed at one node, an administrator's login ends at the others as well.
+NINA=$(login_at "$USE_AT" nina nina-cluster-password) || fail "nina cannot log in again at node $USE_AT"
+secret "$NINA"
+[ "$(status_at "$HOME_1" "$NINA")" = 200 ] || fail "nina's new login is refused at node $HOME_1"
+"${CLI[@]}" administrator remove nina > /dev/null || fail "administrator remove at node $GRANT_AT"
+for _ in $(seq 120); do [ "$(status_at "$HOME_1" "$NINA")" = 401 ] && break; sleep 0.1; done
+[ "$(status_at "$HOME_1" "$NINA")" = 401 ] || fail "removed nina's login still holds at node $HOME_1 12 s later"
+echo "ok: nina, made at node $GRANT_AT, logged in at node $USE_AT, used everywhere, logged out at node $GRANT_AT and refused at node $USE_AT; removed, her next login ended everywhere"
 
 step "the session list is the cluster's: a session running at one node is listed at another, and an administrator there ends it"
 RUN_AT=$(other_node "$HOME_1")

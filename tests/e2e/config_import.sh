@@ -10,28 +10,35 @@ step "start Xvnc; write a config of the earlier kind"
 start_xvnc
 cat > "$WORK/old.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0,
-  "device_groups": [{"name": "lab", "devices": ["tc-1"], "consent": "none"}],
+  "device_groups": [{"name": "lab", "devices": ["tc-1", "tc-3"], "consent": "none"},
+                    {"name": "lab/desk", "devices": ["tc-2"]}, {"name": "front", "devices": ["tc-3"]}],
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"},
-            {"user": "olga", "password_hash": "$ADMIN_HASH", "role": "operator",
-             "allow": [{"groups": ["lab"], "mode": "view_only"}, {"devices": ["tc-2"]}]},
+            {"user": "olga", "password_hash": "$ADMIN_HASH", "role": "operator", "allow": [{"groups": ["lab"], "mode": "view_only"}]},
+            {"user": "victor", "password_hash": "$ADMIN_HASH", "role": "operator", "allow": [{"groups": ["lab"]}], "deny": [{"devices": ["tc-1"]}]},
             {"user": "demo", "password": "demo-only", "role": "auditor"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "tc-1", "name": "Thin client 1", "credential_sha256": "$(sha256_of tc-1-credential)"},
-              {"id": "tc-2", "name": "Thin client 2", "credential_sha256": "$(sha256_of tc-2-credential)", "consent": "none"}]}}]}
+              {"id": "tc-2", "name": "Thin client 2", "credential_sha256": "$(sha256_of tc-2-credential)", "consent": "none"},
+              {"id": "tc-3", "name": "Thin client 3", "credential_sha256": "$(sha256_of tc-3-credential)"}]}}]}
 JSON
 
 step "import it: what moved, and what stays in the config with the reason"
 "$BIN/shadowlinkd" import-config --config "$WORK/old.json" > "$WORK/import.out" 2>&1 || fail "import-config: $(cat "$WORK/import.out")"
 cat "$WORK/import.out"
-for line in "imported: folder lab" "imported: device tc-1 into folder lab" "imported: device tc-2$" \
+for line in "imported: folder lab" "imported: folder front" "imported: device tc-1 into folder lab" "imported: device tc-2$" \
             "imported: administrator admin (admin)" "imported: administrator olga (operator)" "imported: allow view on folder lab for olga" \
-            "left in the config: olga's grant on device tc-2 (rights are given on folders" \
+            "imported: administrator victor (operator)" \
+            "left in the config: device group lab/desk (as a folder it would lie below group lab's" \
+            "left in the config: device tc-3 (it is in several device groups" \
+            "left in the config: every grant of victor (a deny of device tc-1: rights are given on folders" \
             "left in the config: user demo (no password_hash" "left in the config: the API token of automation" \
-            "left in the config: device tc-2's own consent" "^6 imported, 0 already in the registry, 5 left in the config$"; do
+            "left in the config: device tc-2's own consent" "^8 imported, 0 already in the registry, 7 left in the config$"; do
   grep -q "$line" "$WORK/import.out" || fail "the import did not say '$line'"
 done
+# (Half of victor's grants, the allow without the deny, would give him tc-1: none of them moved.)
+if grep -q "for victor" "$WORK/import.out"; then fail "a grant of victor was imported without his deny"; fi
 "$BIN/shadowlinkd" import-config --config "$WORK/old.json" > "$WORK/again.out" 2>&1 || fail "import-config again: $(cat "$WORK/again.out")"
-grep -q "^0 imported, 6 already in the registry, 5 left in the config$" "$WORK/again.out" || fail "the second run: $(cat "$WORK/again.out")"
+grep -q "^0 imported, 8 already in the registry, 7 left in the config$" "$WORK/again.out" || fail "the second run: $(cat "$WORK/again.out")"
 if "$BIN/shadowlinkd" import-config --config "$WORK/nowhere.json" > "$WORK/none.out" 2>&1; then fail "a missing config was imported"; fi
 
 step "a UMS on a config that keeps only the admin and the group's policy takes what was imported"
@@ -42,7 +49,7 @@ cat > "$WORK/new.json" <<JSON
 JSON
 start_daemon ums "$WORK/new.json"
 UMS_PORT=$(daemon_port ums)
-wait_log ums "registry: .*, 2 enrolled device(s)" 10
+wait_log ums "registry: .*, 2 enrolled device(s)" 10  # (tc-1 and tc-2; tc-3 stayed in the config)
 write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
 start tc-1 "$BIN/shadowlinkd" --config "$WORK/tc1.json"
 wait_log ums "device tc-1 online" 15
@@ -56,5 +63,7 @@ LIST=$(olga devices --json | python3 -c 'import json, sys; print(" ".join(d["id"
 olga snapshot tc-1 "$WORK/olga.png" --view-only > /dev/null && check_checkerboard "$WORK/olga.png"
 if olga snapshot tc-1 "$WORK/x.png" > "$WORK/full.log" 2>&1; then fail "olga got full control"; fi
 grep -q "only view-only sessions" "$WORK/full.log" || fail "unclear refusal: $(cat "$WORK/full.log")"
+VICTOR=$("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" -u victor -p "$ADMIN_PASSWORD" devices --json)
+[ "$(python3 -c 'import json, sys; print(len(json.loads(sys.argv[1])["devices"]))' "$VICTOR")" = 0 ] || fail "victor sees devices: $VICTOR"
 check_no_secrets
 echo "ok: imported devices, folder, administrators and grants work from the registry alone"

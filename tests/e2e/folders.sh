@@ -127,6 +127,32 @@ as admin move-device tc-m berlin/floor-2 > /dev/null
 as olga snapshot tc-m "$WORK/olga-m.png" && check_checkerboard "$WORK/olga-m.png"
 refused admin "no folder nowhere" move-device tc-m nowhere
 
+step "a manager does not move a device out of a deny's reach, nor out of a config group's policy, nor remove a folder rights are set on"
+as admin folder add lab > /dev/null && as admin folder add lab/a > /dev/null
+as admin move-device tc-m lab/a > /dev/null
+as admin right grant user:olga manage --folder lab > /dev/null
+as admin right deny group:helpdesk view --folder lab/a > /dev/null
+refused olga "a deny of view for group:helpdesk on folder lab/a holds for the device where it is" move-device tc-m lab
+as olga folder add lab/a/b > /dev/null
+as olga move-device tc-m lab/a/b > /dev/null || fail "olga cannot move tc-m within the deny's reach (the positive control)"
+refused olga "rights are set on folder lab/a: only an admin removes it" folder remove lab/a
+as admin move-device tc-m munich > /dev/null
+refused olga "the config.s device group munich sets the policy of its devices" move-device tc-m munich/east
+as admin move-device tc-m berlin/floor-2 > /dev/null
+
+step "a running session ends when its administrator loses the right to it"
+start olga-session "${CLI[@]}" -u olga -p "$ADMIN_PASSWORD" shadow tc-b --listen 127.0.0.1:0
+PORT=$(listen_port olga-session 20)
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"  # (a viewer holds it open)
+SESSION=$(sed -n 's/^session \(s-[0-9a-f]*\) is ready.*/\1/p' "$WORK/olga-session.log")
+[ -n "$SESSION" ] || fail "no session id in olga's console"
+as admin right deny user:olga view --folder berlin > /dev/null
+wait_log ums "$SESSION\] ended: olga may no longer control tc-b" 5
+for _ in $(seq 50); do grep -q "\"event\":\"session_ended\".*\"session\":\"$SESSION\"" "$WORK"/data/*/audit.jsonl && break; sleep 0.1; done
+grep -q "\"event\":\"session_ended\".*\"session\":\"$SESSION\".*rights changed" "$WORK"/data/*/audit.jsonl || fail "the session's end and why is not in the audit trail"
+exec 3>&-
+as admin right revoke user:olga view --folder berlin > /dev/null
+
 step "the audit right on a folder reads one device's trail there"
 refused olga "the audit right on the device's folder" audit tc-b
 as admin right grant user:olga audit --folder berlin > /dev/null
@@ -138,6 +164,16 @@ assert records and all(r.get("device") == "tc-b" for r in records), records[:3]
 assert any(r.get("event") == "session_started" and r.get("user") == "olga" for r in records), [r.get("event") for r in records]
 PY
 refused olga "name the device" audit
+# (The rights are checked for one device: a second device filter is refused, not read.)
+OLGA=$(curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H 'Content-Type: application/json' \
+  -d "{\"user\":\"olga\",\"password\":\"$ADMIN_PASSWORD\"}" "https://127.0.0.1:$UMS_PORT/api/v1/login" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+secret "$OLGA"
+for q in "device=tc-b&device=tc-m" "device=tc-b&device="; do
+  CODE=$(curl -s -o "$WORK/dup" -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $OLGA" "https://127.0.0.1:$UMS_PORT/api/v1/audit?$q")
+  [ "$CODE" = 400 ] || fail "audit?$q answered $CODE: $(head -c 300 "$WORK/dup")"
+done
+[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -H "Authorization: Bearer $OLGA" "https://127.0.0.1:$UMS_PORT/api/v1/audit?device=tc-b")" = 200 ] \
+  || fail "audit?device=tc-b is refused (the positive control)"
 as admin right revoke user:olga audit --folder berlin > /dev/null
 refused olga "the audit right on the device's folder" audit tc-b
 
@@ -182,7 +218,7 @@ mv "$WORK/ums.log" "$WORK/ums-first.log"
 keep_port "$WORK/ums.json" "$UMS_PORT"
 start_daemon ums "$WORK/ums.json"
 wait_port "$UMS_PORT" 15
-wait_log ums "registry: 3 folder(s), 5 right(s) on them, 1 group(s) of administrators" 15
+wait_log ums "registry: 6 folder(s), 7 right(s) on them, 1 group(s) of administrators" 15
 wait_log ums "device tc-m online from" 15
 [ "$(devices_of olga)" = "tc-b=full_control tc-m=full_control" ] || fail "olga sees $(devices_of olga) after the restart"
 [ "$(devices_of mia)" = "tc-b=view_only tc-m=view_only" ] || fail "mia sees $(devices_of mia) after the restart"

@@ -554,21 +554,24 @@ TEST_CASE("folders, rights on them and groups of administrators are shared by th
   CHECK(a.remove_folder("berlin") == "folder berlin holds folders: remove them first");
   CHECK(a.remove_folder("berlin/floor_2") == "folder berlin/floor_2 holds devices: move or remove them first");
   const auto before_move = a.rules_revision();
-  auto moved = b.move_device("tc-1", "berlin");
+  auto moved = b.move_device("tc-1", "berlin", "berlin/floor_2");
   REQUIRE(std::holds_alternative<registry::moved>(moved));
   CHECK(std::get<registry::moved>(moved).from == "berlin/floor_2");
   CHECK(a.rules_revision() > before_move);  // (who may reach the device changed)
   CHECK(a.enrolled("tc-1")->folder == "berlin");
-  CHECK(std::get<std::string>(b.move_device("tc-1", "nowhere")) == "no folder nowhere");
-  CHECK(std::get<std::string>(b.move_device("tc-9", "")) == "no enrolled device tc-9");
+  CHECK(std::get<std::string>(b.move_device("tc-1", "nowhere", "berlin")) == "no folder nowhere");
+  CHECK(std::get<std::string>(b.move_device("tc-1", "", "berlin/floor_2")) == "device tc-1 was moved meanwhile: look again");
+  CHECK(std::get<std::string>(b.move_device("tc-9", "", "")) == "no enrolled device tc-9");
   // An unused key still enrolls into the folder: it stays too.
   a.create_key("berlin/floor_2", "admin", now, now + 60);
   CHECK(a.remove_folder("berlin/floor_2") == "unused enrollment keys enroll into folder berlin/floor_2: delete them first");
   for (const auto& k : a.keys())
     if (k.used_by.empty()) a.delete_key(k.id);
-  // (A '_' in a name is no wildcard: berlin/floor_2's removal does not look at berlinXfloor...)
+  // (A '_' in a name is no wildcard: berlin/floorX2's folder is not below berlin/floor_2.)
+  REQUIRE(a.add_folder("berlin/floorX2", "admin", now) == std::nullopt);
+  REQUIRE(a.add_folder("berlin/floorX2/c", "admin", now) == std::nullopt);
   CHECK(a.remove_folder("berlin/floor_2") == std::nullopt);
-  CHECK(a.rules().folders == std::set<std::string, std::less<>>{"berlin"});
+  CHECK(a.rules().folders == std::set<std::string, std::less<>>{"berlin", "berlin/floorX2", "berlin/floorX2/c"});
   CHECK(a.rules().rules.empty());  // its rights went with it
 }
 
@@ -592,13 +595,14 @@ TEST_CASE("a registry of schema version 8 gains an empty folder tree, and its de
 TEST_CASE("a login kept by one node is taken by another until it expires, idles or is removed, and a removed administrator's logins go with them") {
   const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
   registry a(db.open()), b(db.open());
-  a.add_login("sha-1", "nina", now + 3600, now);
-  a.add_login("sha-2", "nina", now + 3600, now);
-  a.add_login("sha-3", "olga", now + 10, now);
+  a.add_login("sha-1", {"nina", now + 3600, now, "pw-1"}, now);
+  a.add_login("sha-2", {"nina", now + 3600, now, "pw-1"}, now);
+  a.add_login("sha-3", {"olga", now + 10, now, "pw-1"}, now);
   auto l = b.check_login("sha-1", 0, now + 100, 1800);
   REQUIRE(l);
   CHECK(l->user == "nina");
   CHECK(l->expires == now + 3600);
+  CHECK(l->password == "pw-1");  // (which password it was made with: a node holding another refuses it)
   CHECK_FALSE(b.check_login("sha-x", 0, now, 1800));  // (a token nobody made)
   // Idle at the registry, but used at a node meanwhile: still valid, and now used.
   CHECK(b.check_login("sha-1", now + 1700, now + 1900, 1800));
@@ -612,7 +616,7 @@ TEST_CASE("a login kept by one node is taken by another until it expires, idles 
   CHECK(a.add_administrator({"nina", "operator", "hash-1", "admin", now}) == std::nullopt);
   CHECK(a.add_administrator({"nina", "admin", "hash-2", "admin", now}) == "administrator nina exists already");
   const auto before = b.rules_revision();
-  a.add_login("sha-4", "nina", now + 3600, now);
+  a.add_login("sha-4", {"nina", now + 3600, now, "pw-1"}, now);
   CHECK(b.set_password("nina", "hash-3"));
   CHECK(a.rules_revision() > before);  // (every node reads its administrators again)
   CHECK_FALSE(a.check_login("sha-4", 0, now, 1800));  // a new password ends the logins
@@ -620,12 +624,18 @@ TEST_CASE("a login kept by one node is taken by another until it expires, idles 
   REQUIRE(admins.size() == 1);
   CHECK(admins[0].password_hash == "hash-3");
   CHECK(admins[0].role == "operator");
-  a.add_login("sha-5", "nina", now + 3600, now);
+  a.add_login("sha-5", {"nina", now + 3600, now, "pw-1"}, now);
+  REQUIRE(a.add_folder("lab", "admin", now) == std::nullopt);
+  REQUIRE(a.put_rule({"user:nina", "lab", folder_right::manage, true, "admin", now}) == std::nullopt);
+  REQUIRE(a.add_member("helpdesk", "nina"));
   CHECK(b.remove_administrator("nina"));
   CHECK_FALSE(b.remove_administrator("nina"));
+  // Her rights and memberships went with her: a nina made later starts with none.
+  CHECK(a.rules().rules.empty());
+  CHECK_FALSE(a.rules().groups.contains("helpdesk"));
   CHECK_FALSE(a.set_password("nina", "hash-4"));
   CHECK_FALSE(a.check_login("sha-5", 0, now, 1800));
-  a.add_login("sha-6", "carl", now + 3600, now);
+  a.add_login("sha-6", {"carl", now + 3600, now, "pw-1"}, now);
   a.remove_logins_of({"carl"});
   CHECK_FALSE(a.check_login("sha-6", 0, now, 1800));
 }
