@@ -226,7 +226,10 @@ auth::token_view auth::look_up(std::string_view token) {
 
 void auth::adopt(const std::string& token, const std::string& user, std::int64_t expires, std::int64_t last_used) {
   const auto now = clock::now();
-  if (logins_.size() >= 100'000) std::erase_if(logins_, [now](const auto& l) { return l.second.expires < now; });  // (bounded)
+  // (Bounded: expired and idle logins go first; a table still full takes no more until some do.)
+  if (logins_.size() >= 100'000)
+    std::erase_if(logins_, [this, now](const auto& l) { return l.second.expires < now || now - l.second.last_used > idle_limit_; });
+  if (logins_.size() >= 100'000) return;
   logins_.insert_or_assign(token, login_session{user, std::min(steady_of(expires), now + login_lifetime), std::max(steady_of(last_used), now), now});
 }
 
