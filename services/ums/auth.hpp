@@ -66,7 +66,10 @@ class auth {
   // A login as the registry has it (made by another node, or checked again), valid here until
   // `expires` (Unix seconds); one the registry does not have any more ends here too.
   void adopt(const std::string& token, const std::string& user, std::int64_t expires, std::int64_t last_used);
-  void forget(std::string_view token) { logout(token); }
+  // (Not a logout: the registry may take it again, e.g. once this node has read a new password.)
+  void forget(std::string_view token) {
+    if (auto it = logins_.find(token); it != logins_.end()) logins_.erase(it);
+  }
   std::int64_t idle_limit_s() const { return std::chrono::duration_cast<std::chrono::seconds>(idle_limit_).count(); }
   // A login is checked with the registry again when it is used this long after its last check:
   // a logout, or an administrator removed, through another node ends it here within this time.

@@ -40,7 +40,7 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     if (auto url = boost::urls::parse_origin_form(target))
       if (auto d = url->params().find("device"); d != url->params().end()) device = (*d).value;
     // (An auditor denied the audit of a folder reads one device's at a time, as a right holder does.)
-    if (!rights.may_read_audit() || rules_.denies_somewhere(*user, folder_right::audit)) {
+    if (!rights.may_read_audit() || (rights.r == role::auditor && rules_.denies_somewhere(*user, folder_right::audit))) {
       if (device.empty() && (rights.may_read_audit() || rules_.allows_somewhere(*user, folder_right::audit)))
         co_return error_response(req, http::status::forbidden, "name the device (?device=ID): your audit rights are on folders");
       co_await learn_enrolled(device);
@@ -50,7 +50,7 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return co_await read_audit(req);
   }
   if ((path == "/api/v1/recordings" || path.starts_with("/api/v1/recordings/")) && req.method() == http::verb::get) {
-    if (!rights.may_read_audit() || rules_.denies_somewhere(*user, folder_right::audit))
+    if (!rights.may_read_audit() || (rights.r == role::auditor && rules_.denies_somewhere(*user, folder_right::audit)))
       co_return error_response(req, http::status::forbidden, "recordings need the admin or auditor role (and no audit right denied)");
     co_return co_await recordings_->answer(req);
   }
