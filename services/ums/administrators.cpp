@@ -7,11 +7,10 @@
 #include "framework/log.hpp"
 #include "framework/offload.hpp"
 #include "framework/token.hpp"
+#include "services/ums/rest_helpers.hpp"
 #include "services/ums/ums_service.hpp"
 
 #include <boost/json.hpp>
-#include <boost/url/parse.hpp>
-#include <simdjson.h>
 
 #include <functional>
 
@@ -70,12 +69,6 @@ void ums_service::end_logins_later() {
 
 namespace {
 
-std::optional<std::string> field(simdjson::dom::element body, const char* key) {
-  std::string_view v;
-  if (body[key].get(v)) return std::nullopt;
-  return std::string(v);
-}
-
 std::optional<std::string> name_error(std::string_view name) {
   if (auto why = subject_error("user:" + std::string(name))) return "name: " + std::string(std::string_view(*why).substr(std::string_view("a subject's ").size()));
   return std::nullopt;
@@ -102,19 +95,17 @@ awaitable<http_response> ums_service::administrators_api(const http_request& req
   if (me.r != role::admin) co_return error_response(req, http::status::forbidden, "administrators are made and removed by admins only");
   std::string name, role_name, password;
   if (method == http::verb::delete_) {
-    if (auto url = boost::urls::parse_origin_form(req.target()))
-      if (auto n = url->params().find("name"); n != url->params().end()) name = (*n).value;
+    if (auto q = query_of(req); q.contains("name")) name = q.at("name");
   } else if (method == http::verb::post || method == http::verb::put) {
-    simdjson::dom::parser p;
-    simdjson::dom::element body;
-    if (p.parse(req.body()).get(body) || !body.is_object() || !field(body, "name") || !field(body, "password") ||
-        (method == http::verb::post && !field(body, "role")))
+    const bool add = method == http::verb::post;
+    auto f = add ? fields_of(req, {"name", "password", "role"}) : fields_of(req, {"name", "password"});
+    if (!f)
       co_return error_response(req, http::status::bad_request,
-                               method == http::verb::post ? "expected JSON {\"name\": N, \"role\": \"admin\"|\"operator\"|\"auditor\", \"password\": P}"
-                                                          : "expected JSON {\"name\": N, \"password\": P}");
-    name = *field(body, "name");
-    password = *field(body, "password");
-    if (method == http::verb::post) role_name = *field(body, "role");
+                               add ? "expected JSON {\"name\": N, \"role\": \"admin\"|\"operator\"|\"auditor\", \"password\": P}"
+                                   : "expected JSON {\"name\": N, \"password\": P}");
+    name = (*f)[0];
+    password = (*f)[1];
+    if (add) role_name = (*f)[2];
   } else {
     co_return error_response(req, http::status::method_not_allowed, "GET, POST, PUT or DELETE /api/v1/administrators");
   }
@@ -147,11 +138,7 @@ awaitable<http_response> ums_service::administrators_api(const http_request& req
   audit_->registry_change({{"event", event}, {"administrator", name}, {"role", role_name}, {"user", user}});
   log::info(name_, "administrator ", name, method == http::verb::post ? " (" + role_name + ") made" : method == http::verb::put ? ": new password set" : " removed",
             " by ", user);
-  if (method != http::verb::post) {
-    http_response res{http::status::no_content, req.version()};
-    res.keep_alive(req.keep_alive());
-    co_return res;
-  }
+  if (method != http::verb::post) co_return no_content(req);
   co_return json_response(req, http::status::created, json::serialize(json::object{{"name", name}, {"role", role_name}}));
 }
 

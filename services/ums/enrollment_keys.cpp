@@ -5,6 +5,7 @@
 #include "framework/log.hpp"
 #include "framework/offload.hpp"
 #include "framework/token.hpp"
+#include "services/ums/rest_helpers.hpp"
 #include "services/ums/ums_service.hpp"
 
 #include <boost/json.hpp>
@@ -17,8 +18,6 @@ namespace shadowlink::ums {
 namespace json = boost::json;
 
 namespace {
-
-std::string iso(std::int64_t unix_s) { return log::utc_iso(std::chrono::system_clock::time_point(std::chrono::seconds(unix_s))); }
 
 // A device id an enrollment may create: what a log line, a file name and a URL take unescaped.
 bool plausible_device_id(std::string_view id) {
@@ -222,9 +221,7 @@ awaitable<http_response> ums_service::remove_enrolled(const http_request& req, s
   }
   audit_->registry_change({{"event", "device_removed"}, {"device", id}, {"user", user}});
   log::warn(name_, "enrolled device ", id, " removed by ", user, configured ? " (the device configured under its id stays)" : "");
-  http_response res{http::status::no_content, req.version()};
-  res.keep_alive(req.keep_alive());
-  co_return res;
+  co_return no_content(req);
 }
 
 // POST /api/v1/enrollment-keys {"folder": G, "valid_for_s": N}, GET /api/v1/enrollment-keys,
@@ -304,9 +301,7 @@ awaitable<http_response> ums_service::enrollment_keys(const http_request& req, s
       if (!gone) co_return error_response(req, http::status::not_found, "no unused enrollment key with this id");
       audit_->registry_change({{"event", "enrollment_key_deleted"}, {"key", id}, {"user", user}});
       log::info(name_, "enrollment key ", id, " deleted by ", user);
-      http_response res{http::status::no_content, req.version()};
-      res.keep_alive(req.keep_alive());
-      co_return res;
+      co_return no_content(req);
     }
   } catch (const std::runtime_error& e) {
     log::error(name_, "registry: ", e.what());

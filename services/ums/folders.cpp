@@ -10,50 +10,15 @@
 // Every node reads them again when their revision in the registry changes (within seconds).
 #include "framework/log.hpp"
 #include "framework/offload.hpp"
+#include "services/ums/rest_helpers.hpp"
 #include "services/ums/ums_service.hpp"
 
 #include <boost/json.hpp>
-#include <boost/url/parse.hpp>
-#include <simdjson.h>
 
 #include <functional>
 
 namespace shadowlink::ums {
 namespace json = boost::json;
-
-namespace {
-
-std::string iso(std::int64_t unix_s) { return log::utc_iso(std::chrono::system_clock::time_point(std::chrono::seconds(unix_s))); }
-
-std::map<std::string, std::string, std::less<>> query_of(const http_request& req) {
-  std::map<std::string, std::string, std::less<>> out;
-  if (auto url = boost::urls::parse_origin_form(req.target()))
-    for (auto p : url->params()) out[p.key] = p.value;
-  return out;
-}
-
-// The string fields of a JSON object body; nothing if it is not one or a named field is missing
-// or no string.
-std::optional<std::vector<std::string>> fields_of(const http_request& req, std::initializer_list<const char*> names) {
-  simdjson::dom::parser p;
-  simdjson::dom::element body;
-  if (p.parse(req.body()).get(body) || !body.is_object()) return std::nullopt;
-  std::vector<std::string> out;
-  for (const char* n : names) {
-    std::string_view v;
-    if (body[n].get(v)) return std::nullopt;
-    out.emplace_back(v);
-  }
-  return out;
-}
-
-http_response no_content(const http_request& req) {
-  http_response res{http::status::no_content, req.version()};
-  res.keep_alive(req.keep_alive());
-  return res;
-}
-
-}  // namespace
 
 awaitable<void> ums_service::read_rules(bool force) {
   if (!registry_) co_return;

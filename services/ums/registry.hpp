@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -210,6 +211,10 @@ class registry {
 
  private:
   void migrate(int up_to);
+  // A change of the folders, rights, groups, administrators or devices' folders: `body` runs under
+  // the lock in a write transaction; unless it says why not, the rules' revision counts up (every
+  // node reads them again) and the change is committed.
+  std::optional<std::string> change_rules(const std::function<std::optional<std::string>()>& body);
   std::optional<issued_certificate> certificate_unlocked(const std::string& device) const;
   void put_certificate_unlocked(const std::string& device, const issued_certificate& c);
   std::unique_ptr<sql_engine> db_;

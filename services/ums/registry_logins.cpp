@@ -12,38 +12,32 @@ std::vector<registry::administrator> registry::administrators() const {
 }
 
 std::optional<std::string> registry::add_administrator(const administrator& a) {
-  std::lock_guard lock(m_);
-  write_transaction t(*db_);
-  if (db_->run("INSERT INTO administrators (name, role, password_hash, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
-               " ON CONFLICT (name) DO NOTHING",
-               {a.name, a.role, a.password_hash, a.created_by, a.created_at}) != 1)
-    return "administrator " + a.name + " exists already";
-  db_->run("UPDATE revisions SET revision = revision + 1 WHERE what = 'rules'");
-  t.commit();
-  return std::nullopt;
+  return change_rules([&]() -> std::optional<std::string> {
+    if (db_->run("INSERT INTO administrators (name, role, password_hash, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)"
+                 " ON CONFLICT (name) DO NOTHING",
+                 {a.name, a.role, a.password_hash, a.created_by, a.created_at}) != 1)
+      return "administrator " + a.name + " exists already";
+    return std::nullopt;
+  });
 }
 
 bool registry::remove_administrator(const std::string& name) {
-  std::lock_guard lock(m_);
-  write_transaction t(*db_);
-  if (db_->run("DELETE FROM administrators WHERE name = ?1", {name}) == 0) return false;
-  db_->run("DELETE FROM logins WHERE user_name = ?1", {name});
-  // (Its rights and memberships go with it: another administrator made later under the name starts with none.)
-  db_->run("DELETE FROM rights WHERE subject = ?1", {"user:" + name});
-  db_->run("DELETE FROM admin_groups WHERE member = ?1", {name});
-  db_->run("UPDATE revisions SET revision = revision + 1 WHERE what = 'rules'");
-  t.commit();
-  return true;
+  return !change_rules([&]() -> std::optional<std::string> {
+    if (db_->run("DELETE FROM administrators WHERE name = ?1", {name}) == 0) return "none";
+    db_->run("DELETE FROM logins WHERE user_name = ?1", {name});
+    // (Its rights and memberships go with it: another administrator made later under the name starts with none.)
+    db_->run("DELETE FROM rights WHERE subject = ?1", {"user:" + name});
+    db_->run("DELETE FROM admin_groups WHERE member = ?1", {name});
+    return std::nullopt;
+  });
 }
 
 bool registry::set_password(const std::string& name, const std::string& password_hash) {
-  std::lock_guard lock(m_);
-  write_transaction t(*db_);
-  if (db_->run("UPDATE administrators SET password_hash = ?2 WHERE name = ?1", {name, password_hash}) == 0) return false;
-  db_->run("DELETE FROM logins WHERE user_name = ?1", {name});
-  db_->run("UPDATE revisions SET revision = revision + 1 WHERE what = 'rules'");
-  t.commit();
-  return true;
+  return !change_rules([&]() -> std::optional<std::string> {
+    if (db_->run("UPDATE administrators SET password_hash = ?2 WHERE name = ?1", {name, password_hash}) == 0) return "none";
+    db_->run("DELETE FROM logins WHERE user_name = ?1", {name});
+    return std::nullopt;
+  });
 }
 
 void registry::add_login(const std::string& token_sha256, const login& l, std::int64_t now) {
