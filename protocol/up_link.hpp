@@ -57,6 +57,9 @@ awaitable<std::optional<message>> receive_hello(link& l, clock::duration deadlin
 
 // WebSocket settings for UP links: pings after 5 s of silence, dead after 10 s.
 ws_options link_options();
+// The header a UMS node names itself by when it links to a gateway (every node of a cluster keeps
+// its own link there).
+inline constexpr std::string_view node_header = "X-Shadowlink-Node";
 // WebSocket settings for shadow tunnels: bulk framing, pings after 15 s of silence (well under the
 // 60 s idle cut of common proxies), dead after 30 s.
 ws_options tunnel_options();

@@ -129,6 +129,9 @@ message parse(std::string_view text) {
     case kind::shadow_asking:
     case kind::shadow_accepted:
       m.session_id = r.str("session_id", true);
+      // (Passed between UMS nodes: the OS 11 port the device's node knows it by.)
+      m.address = r.str("address", false);
+      m.pin = r.str("pin", false);
       break;
     case kind::shadow_refused:
     case kind::shadow_ended:
@@ -262,6 +265,8 @@ std::string serialize(const message& m) {
     case kind::shadow_asking:
     case kind::shadow_accepted:
       put("session_id", m.session_id);
+      put("address", m.address);
+      put("pin", m.pin);
       break;
     case kind::shadow_refused:
     case kind::shadow_ended:

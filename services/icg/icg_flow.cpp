@@ -11,7 +11,7 @@
 
 namespace shadowlink::icg {
 
-awaitable<void> icg_service::relay_session(up::message req) {
+awaitable<void> icg_service::relay_session(up::message req, up::link& asked_by) {
   const std::string scope = name_ + "/" + req.session_id;
   auto report = [&](up::kind k, std::string reason, const splice_counters* c = nullptr) {
     up::message m;
@@ -22,22 +22,24 @@ awaitable<void> icg_service::relay_session(up::message req) {
       m.bytes_to_viewer = c->bytes_ba;
       m.bytes_from_viewer = c->bytes_ab;
     }
-    to_ums(m);
+    to_session_ums(req.session_id, m);
   };
   std::string outcome;
   try {
     // 2. The UMS asked us to open a VNC session; the tokens of both ends came with the request.
     auto* device = devices_.link_of(req.device_id);  // verified links only
-    if (!device) {
+    if (!device || sessions_.contains(req.session_id)) {
       up::message refused;
       refused.type = up::kind::shadow_refused;
       refused.session_id = req.session_id;
-      refused.reason = "device is not connected to the gateway";
-      to_ums(refused);
+      refused.reason = !device ? "device is not connected to the gateway" : "a session of that id is already under way at the gateway";
+      asked_by.send(refused);
       co_return;
     }
+    // Its reports go to the node that asked, while that node's link lasts (looked up by the id
+    // each time: the link may end while the session runs, and the session with it).
+    sessions_[req.session_id] = session_owner{req.device_id, &asked_by};
     rv_.open(tickets{req.session_id, req.viewer_token, req.token}, clock::now() + session_timeout_);
-    session_device_[req.session_id] = req.device_id;
 
     // 3. Ask the device to open a VNC session, with the gateway's own (external) tunnel URL.
     up::message to_device = req;
@@ -71,7 +73,7 @@ awaitable<void> icg_service::relay_session(up::message req) {
     report(up::kind::session_ended, "gateway: " + outcome);
   }
   ended_early_.erase(req.session_id);
-  session_device_.erase(req.session_id);
+  sessions_.erase(req.session_id);
   co_await rv_.finish(req.session_id, outcome);
   log::info(scope, "session ended: ", outcome);
 }

@@ -71,7 +71,9 @@ void icg_service::start() {
                             boost::json::serialize(boost::json::object{{"devices", devices_.size()},
                                                                        {"unverified", unverified_count_},
                                                                        {"awaiting_verdict", unverified_.size()},
-                                                                       {"ums_connected", ums_ != nullptr}}));
+                                                                       {"ums_connected", home_ != nullptr},
+                                                                       {"ums_links", ums_links_.size()},
+                                                                       {"home_node", home_node_}}));
   });
   server_->listen(listener_.listen, listener_.port);
   listener_.bound_to(server_->port());
@@ -85,7 +87,7 @@ void icg_service::stop() {
   if (server_) server_->stop();
   // The UMS hears first that the gateway goes: its sessions here end as "gateway connection lost",
   // not one by one as devices going offline (which they are not).
-  if (ums_) ums_->close("gateway shutting down");
+  for (auto& [node, link] : ums_links_) link->close("gateway shutting down");
   for (auto& [id, sp] : active_) sp->stop("gateway shutting down");
   devices_.close_all("gateway shutting down");
   for (auto& [id, u] : unverified_) u.link->close("gateway shutting down");
@@ -94,28 +96,31 @@ void icg_service::stop() {
 void icg_service::refresh_metrics() {
   gauges_.Add({{"what", "devices_verified"}}).Set(static_cast<double>(devices_.size()));
   gauges_.Add({{"what", "devices_unverified"}}).Set(unverified_count_);
-  gauges_.Add({{"what", "ums_connected"}}).Set(ums_ ? 1 : 0);
+  gauges_.Add({{"what", "ums_connected"}}).Set(home_ ? 1 : 0);
+  gauges_.Add({{"what", "ums_links"}}).Set(static_cast<double>(ums_links_.size()));
   gauges_.Add({{"what", "sessions_active"}}).Set(static_cast<double>(active_.size()));
   gauges_.Add({{"what", "rendezvous_pending"}}).Set(static_cast<double>(rv_.size()));
 }
 
 std::string icg_service::status() const {
   if (!started_) return "init";
-  return ums_ ? "ok" : "warn";
+  return home_ ? "ok" : "warn";
 }
 
 // A session lives only while the UMS that asked for it can end it and audit it: without that
 // UMS, nobody could (a restarted UMS closes what it knew of as "unknown, server restarted").
-void icg_service::end_all_sessions(const std::string& reason) {
+// Other nodes' sessions go on.
+void icg_service::end_sessions_of(const up::link* link, const std::string& reason) {
   std::vector<std::string> ids;
-  for (auto& [id, device] : session_device_) ids.push_back(id);
+  for (auto& [id, owner] : sessions_)
+    if (!link || owner.ums == link) ids.push_back(id);
   for (auto& id : ids) end_session(id, reason);
   if (!ids.empty()) log::warn(name_, ids.size(), " session(s) ended: ", reason);
 }
 
 void icg_service::end_session(const std::string& id, const std::string& reason) {
-  const auto d = session_device_.find(id);
-  if (d == session_device_.end()) return;  // not (or no longer) ours
+  const auto d = sessions_.find(id);
+  if (d == sessions_.end()) return;  // not (or no longer) ours
   if (auto a = active_.find(id); a != active_.end()) {
     a->second->stop(reason);
   } else {
@@ -127,17 +132,21 @@ void icg_service::end_session(const std::string& id, const std::string& reason) 
   end.type = up::kind::end_session;
   end.session_id = id;
   end.reason = reason;
-  if (auto* e = devices_.find(d->second)) e->l->send(end);
+  if (auto* e = devices_.find(d->second.device)) e->l->send(end);
 }
 
-void icg_service::to_ums(const up::message& m) {
-  if (ums_) ums_->send(m);
+void icg_service::to_home(const up::message& m) {
+  if (home_) home_->send(m);
+}
+
+void icg_service::to_session_ums(const std::string& session_id, const up::message& m) {
+  if (auto s = sessions_.find(session_id); s != sessions_.end() && s->second.ums) s->second.ums->send(m);
 }
 
 // Device hellos and offline reports can come by the thousand (every device re-announced after a
 // UMS reconnect, a network blip at a site): they wait here and announce() sends them paced.
 void icg_service::to_ums_paced(up::message m) {
-  if (!ums_) return;  // a UMS that connects later is told the state of then, not this history
+  if (!home_) return;  // a UMS that connects later is told the state of then, not this history
   // Each entry stands for a live link (or one that just ended), so the outbox stays near this
   // bound; past it the hello is dropped and its link times out waiting for a verdict.
   if (outbox_.size() >= static_cast<std::size_t>(limits_.total) + devices_.size() + 1024) {
@@ -183,25 +192,53 @@ awaitable<void> icg_service::ums_endpoint(ws_upgrade& up) {
     co_return co_await up.reject(http::status::forbidden, "wrong UMS credential");
   }
   ums_failures_.forgive(address);
+  // Each node of a UMS cluster keeps its own link here and names itself: a node's newer link
+  // replaces its older one (a restart whose old connection has not timed out yet), not the others'.
+  std::string node(up.request()[up::node_header]);
+  if (node.size() > 40 || node.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
+    co_return co_await up.reject(http::status::bad_request, std::string(up::node_header) + ": expected at most 40 letters, digits, dots, dashes and underscores");
   const auto opts = up::link_options();
   up::link link(co_await up.accept(opts));
-  co_await link.serve(serve_ums(link));
+  co_await link.serve(serve_ums(link, std::move(node)));
 }
 
-awaitable<void> icg_service::serve_ums(up::link& link) {
-  if (ums_) ums_->close("replaced by a newer UMS connection");
-  ums_ = &link;
-  log::info(name_, "UMS connected from ", link.peer());
+awaitable<void> icg_service::serve_ums(up::link& link, std::string node) {
+  const std::string who = node.empty() ? "UMS" : "UMS node " + node;
+  if (auto older = ums_links_.find(node); older != ums_links_.end()) older->second->close("replaced by a newer connection of the same UMS node");
+  ums_links_[node] = &link;
+  log::info(name_, who, " connected from ", link.peer(), " (", ums_links_.size(), " UMS link(s))");
   on_exit lost([&] {
-    if (ums_ != &link) return;
-    ums_ = nullptr;
-    ums_lost_ = clock::now();
+    if (auto l = ums_links_.find(node); l != ums_links_.end() && l->second == &link) ums_links_.erase(l);
+    if (!stopping_) end_sessions_of(&link, "the UMS connection was lost");
+    if (home_ != &link) {
+      log::info(name_, who, " disconnected");
+      return;
+    }
+    home_ = nullptr;
+    home_node_.clear();
     outbox_.clear();
+    if (stopping_) return;
+    if (!ums_links_.empty()) {
+      log::warn(name_, who, " connection lost: its devices are announced to another node");
+      make_home(*ums_links_.begin()->second, ums_links_.begin()->first);
+      return;
+    }
+    ums_lost_ = clock::now();
     log::warn(name_, "UMS connection lost: devices are dropped after ", std::chrono::duration_cast<std::chrono::seconds>(device_grace_).count(), " s without a UMS");
-    if (!stopping_) end_all_sessions("the UMS connection was lost");
   });
-  // The UMS learns which devices are here (and checks their credentials): the verified ones and
-  // those still waiting for a verdict.
+  if (!home_) make_home(link, node);
+  auto reader = [&]() -> awaitable<void> {
+    for (;;) on_ums_message(link, co_await link.receive());
+  };
+  co_await (settle(reader()) || announce(link) || renew_own_certificate(link));
+}
+
+// The UMS learns which devices are here (and checks their credentials): the verified ones and
+// those still waiting for a verdict.
+void icg_service::make_home(up::link& link, const std::string& node) {
+  home_ = &link;
+  home_node_ = node;
+  own_asked_ = false;
   outbox_.clear();
   for (auto& [id, e] : devices_.entries()) {
     up::message hello;
@@ -212,23 +249,21 @@ awaitable<void> icg_service::serve_ums(up::link& link) {
     outbox_.push_back(hello_for_ums(id, e.id, hello, e.info.peer));
   }
   for (auto& [id, u] : unverified_) outbox_.push_back(hello_for_ums(u.hello.device_id, id, u.hello, u.peer));
-  own_asked_ = false;
-  auto reader = [&]() -> awaitable<void> {
-    for (;;) on_ums_message(co_await link.receive());
-  };
-  co_await (settle(reader()) || announce(link) || renew_own_certificate(link));
+  if (!node.empty()) log::info(name_, "devices are announced to UMS node ", node, " (", outbox_.size(), " now)");
+  if (outbox_wake_) outbox_wake_->cancel();
 }
 
 // Drains the outbox onto the UMS's link, never more than half its queue at a time, so that the
 // UMS's answers and session messages keep flowing while thousands of devices are announced.
 awaitable<void> icg_service::announce(up::link& link) {
   net::steady_timer wake(co_await net::this_coro::executor);
-  outbox_wake_ = &wake;
   on_exit forget([&] {
     if (outbox_wake_ == &wake) outbox_wake_ = nullptr;
   });
   for (;;) {
-    while (!outbox_.empty()) {
+    // (Only while this link is home; another link's timer is woken when it becomes home.)
+    if (home_ == &link) outbox_wake_ = &wake;
+    while (home_ == &link && !outbox_.empty()) {
       auto m = std::move(outbox_.front());
       outbox_.pop_front();
       if (!co_await link.send_paced(m)) co_return;
@@ -236,18 +271,18 @@ awaitable<void> icg_service::announce(up::link& link) {
     wake.expires_after(1s);
     co_await wake.async_wait(use_tuple);
     auto cs = co_await net::this_coro::cancellation_state;
-    if (cs.cancelled() != net::cancellation_type::none || ums_ != &link) co_return;
+    if (cs.cancelled() != net::cancellation_type::none) co_return;
   }
 }
 
-void icg_service::on_ums_message(const up::message& m) {
+void icg_service::on_ums_message(up::link& from, const up::message& m) {
   switch (m.type) {
     case up::kind::device_accepted:
     case up::kind::device_rejected:
       on_verdict(m);
       return;
     case up::kind::shadow_request:
-      env_.tasks.spawn(relay_session(m), name_ + "/" + m.session_id.substr(0, 32));
+      env_.tasks.spawn(relay_session(m, from), name_ + "/" + m.session_id.substr(0, 32));
       return;
     case up::kind::certificate:
       if (m.device_id.empty()) {
@@ -275,11 +310,14 @@ void icg_service::on_ums_message(const up::message& m) {
         refuse_verified(m.device_id, *e->l, m.reason);
       return;
     case up::kind::end_session:
-      end_session(m.session_id, m.reason.empty() ? "ended by the UMS" : m.reason);
+      // Only the node that asked for a session ends it here (another node's administrator ends it
+      // through that node).
+      if (auto s = sessions_.find(m.session_id); s != sessions_.end() && s->second.ums == &from)
+        end_session(m.session_id, m.reason.empty() ? "ended by the UMS" : m.reason);
       return;
     case up::kind::error:
       // (The UMS refusing this gateway's certificate request, for one: pairing or renewal does not happen.)
-      if (!paired_ || own_asked_) log::error(name_, "the UMS reports: ", m.reason);
+      if (!paired_ || (own_asked_ && &from == home_)) log::error(name_, "the UMS reports: ", m.reason);
       return;
     default:
       return;
@@ -325,15 +363,17 @@ void icg_service::request_own_certificate(up::link& ums) {
 awaitable<void> icg_service::renew_own_certificate(up::link& ums) {
   net::steady_timer t(co_await net::this_coro::executor);
   for (;;) {
-    if (!paired_) {
+    // (Asked on the home link only: one request, one answer, whatever the number of nodes.)
+    const bool home = home_ == &ums;
+    if (home && !paired_) {
       request_own_certificate(ums);
       own_asked_ = true;
-    } else if (signed_by_ums_ && renewal_due(own_not_before_, own_not_after_, std::chrono::system_clock::now())) {
+    } else if (home && signed_by_ums_ && renewal_due(own_not_before_, own_not_after_, std::chrono::system_clock::now())) {
       log::info(name_, "this gateway's certificate is valid until ", log::utc_iso(own_not_after_), ": asking the UMS to renew it");
       request_own_certificate(ums);
       own_asked_ = true;
     }
-    t.expires_after(paired_ ? clock::duration(1h) : clock::duration(2min));
+    t.expires_after(!home ? clock::duration(1min) : paired_ ? clock::duration(1h) : clock::duration(2min));
     if (auto [ec] = co_await t.async_wait(use_tuple); ec) co_return;
   }
 }
@@ -380,7 +420,7 @@ awaitable<void> icg_service::drop_devices_without_ums() {
   while (!env_.tasks.stopping()) {
     t.expires_after(1s);
     if (auto [ec] = co_await t.async_wait(use_tuple); ec) co_return;
-    if (ums_ || clock::now() - ums_lost_ < device_grace_) continue;
+    if (home_ || clock::now() - ums_lost_ < device_grace_) continue;
     devices_.close_all("no UMS connected to the gateway");
     for (auto& [id, u] : unverified_) u.link->close("no UMS connected to the gateway");
   }
@@ -389,7 +429,7 @@ awaitable<void> icg_service::drop_devices_without_ums() {
 // ---- devices ----------------------------------------------------------------------------------
 
 awaitable<void> icg_service::device_endpoint(ws_upgrade& up) {
-  if (!ums_ && clock::now() - ums_lost_ >= device_grace_)
+  if (!home_ && clock::now() - ums_lost_ >= device_grace_)
     co_return co_await up.reject(http::status::service_unavailable, "gateway has no UMS connection");
   // Links that have not proven who they are yet are bounded, so that nobody can hold the gateway's
   // resources (or the UMS's attention) with connections that will never be verified.
@@ -478,22 +518,22 @@ awaitable<void> icg_service::serve_device(up::link& link, std::function<void()> 
         asked_for_certificate = true;
         m.device_id = device;
         m.link = reg.id();
-        to_ums(m);
+        to_home(m);
         continue;
       }
       if (m.type == up::kind::device_settings) {
         if (m.device_id == device && clock::now() - settings_relayed >= 2s) {
           settings_relayed = clock::now();
           m.link = reg.id();
-          to_ums(m);
+          to_home(m);
         }
         continue;
       }
       if (m.type == up::kind::shadow_asking || m.type == up::kind::shadow_accepted || m.type == up::kind::shadow_refused ||
           m.type == up::kind::shadow_ended) {
-        auto s = session_device_.find(m.session_id);
-        if (s != session_device_.end() && s->second == device) {
-          to_ums(m);
+        auto s = sessions_.find(m.session_id);
+        if (s != sessions_.end() && s->second.device == device) {
+          to_session_ums(m.session_id, m);
           if (m.type == up::kind::shadow_refused) rv_.cancel(m.session_id);
         }
       }

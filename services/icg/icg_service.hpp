@@ -56,11 +56,14 @@ class icg_service final : public service {
  private:
   awaitable<void> ums_endpoint(ws_upgrade& up);
   awaitable<void> device_endpoint(ws_upgrade& up);
-  awaitable<void> serve_ums(up::link& link);
+  awaitable<void> serve_ums(up::link& link, std::string node);
+  // Devices are announced to one UMS link at a time (every node of a cluster shares the registry,
+  // so any one decides); when it goes, the next one linked is told every device anew.
+  void make_home(up::link& link, const std::string& node);
   awaitable<void> announce(up::link& link);
   awaitable<void> serve_device(up::link& link, std::function<void()> verified, peer_certificate cert);
   awaitable<void> drop_devices_without_ums();
-  void on_ums_message(const up::message& m);
+  void on_ums_message(up::link& from, const up::message& m);
   // Pairing (a gateway without the CA's key): the certificate the UMS signed for our own key;
   // renewed by the UMS when a third of its validity is left (checked hourly while linked).
   void request_own_certificate(up::link& ums);
@@ -69,15 +72,18 @@ class icg_service final : public service {
   void note_own_certificate(const std::string& pem);
   void on_verdict(const up::message& m);
   void refuse_verified(const std::string& device, up::link& l, const std::string& why);
-  void to_ums(const up::message& m);
-  void end_all_sessions(const std::string& reason);
+  void to_home(const up::message& m);
+  // To the UMS link that asked for the session, if it is still linked.
+  void to_session_ums(const std::string& session_id, const up::message& m);
+  // The sessions the UMS on `link` asked for (all of them with nullptr).
+  void end_sessions_of(const up::link* link, const std::string& reason);
   // Ends one session however far it got (its splice, or its wait for tunnel ends); tells its device.
   void end_session(const std::string& id, const std::string& reason);
   void to_ums_paced(up::message m);
   up::message hello_for_ums(const std::string& device, up::link_id id, const up::message& hello, const std::string& peer) const;
 
   // icg_flow.cpp: the gateway's part of a shadow session, one linear coroutine.
-  awaitable<void> relay_session(up::message request);
+  awaitable<void> relay_session(up::message request, up::link& asked_by);
 
   std::string status() const;
 
@@ -94,11 +100,16 @@ class icg_service final : public service {
   bool paired_ = true;  // false while serving the self-signed bootstrap certificate
   bool signed_by_ums_ = false;  // serving a certificate the UMS signed (not files, nor our own CA key)
   std::chrono::system_clock::time_point own_not_before_{}, own_not_after_{};  // its validity
-  bool own_asked_ = false;  // a certificate request is out on the current UMS link
+  bool own_asked_ = false;  // a certificate request is out on the home link
 
   rendezvous rv_;
   std::unique_ptr<https_server> server_;
-  up::link* ums_ = nullptr;
+  // The UMS nodes linked here, by the name each gives ("" for a UMS that is no cluster's node): a
+  // node's newer link replaces its older one, other nodes' links stay. Each node asks for sessions
+  // on its own link; devices are announced on home_ only.
+  std::map<std::string, up::link*, std::less<>> ums_links_;
+  up::link* home_ = nullptr;
+  std::string home_node_;
   clock::time_point ums_lost_ = clock::now();
   up::link_registry<device_info> devices_;                                  // verified links only
   std::map<up::link_id, unverified_link> unverified_;                       // awaiting the UMS's verdict
@@ -106,7 +117,11 @@ class icg_service final : public service {
   int unverified_count_ = 0;
   std::deque<up::message> outbox_;  // hellos and offline reports for the UMS, sent paced by announce()
   net::steady_timer* outbox_wake_ = nullptr;  // announce()'s, while it runs
-  std::map<std::string, std::string, std::less<>> session_device_;          // session id -> device id
+  struct session_owner {
+    std::string device;
+    up::link* ums = nullptr;  // the link that asked for it: its reports go there, and it ends with it
+  };
+  std::map<std::string, session_owner, std::less<>> sessions_;              // session id ->
   std::map<std::string, splicer*, std::less<>> active_;                     // session id -> splice
   // Sessions ended before their splice began, with why: both tunnel ends may already have been
   // delivered when the end comes, so relay_session checks here before it splices.

@@ -276,21 +276,26 @@ awaitable<ums_service::shadow_admission> ums_service::where_to_shadow(std::strin
     return a;
   };
   if (!devices_.contains(device)) co_return refuse(http::status::not_found, "unknown device");
-  // In a cluster the device's link may be on another node: the session is made here all the same.
-  if (!online_.find(device)) {
-    a.elsewhere = co_await where_is(device);
+  if (auto* live = online_.find(device)) {
+    a.gw = live->info.gw;
+    a.os = devices_.at(device).os;
+  } else {
+    // In a cluster the device's link may be on another node: the session is made here all the same.
+    auto p = co_await where_is(device);
     if (!devices_.contains(device)) co_return refuse(http::status::not_found, "unknown device");  // (a reload meanwhile)
-    if (!a.elsewhere) co_return refuse(http::status::conflict, "device is offline");
-    if (auto why = cross_node_refusal(*a.elsewhere)) co_return refuse(http::status::conflict, *why);
+    if (!p) co_return refuse(http::status::conflict, "device is offline");
+    a.os = p->os;
+    if (p->via != p->node) {
+      // Behind a gateway, announced to another node: this node asks the gateway on its own link.
+      a.gw = gateway_named(p->via);
+      if (!a.gw || !a.gw->link)
+        co_return refuse(http::status::conflict, "device is behind gateway " + p->via + ", which node " + cfg_.node + " is not linked to: ask node " + p->node);
+    } else {
+      a.elsewhere = std::move(p);
+    }
   }
   if (!devices_.at(device).busy_with.empty()) co_return refuse(http::status::conflict, "device is already being shadowed");
   co_return a;
-}
-
-std::optional<std::string> ums_service::cross_node_refusal(const registry::presence& p) {
-  if (p.via != p.node) return "device is behind gateway " + p.via + " of node " + p.node + ": ask that node (sessions over a gateway do not cross nodes yet)";
-  if (p.os == "11") return "device is an OS 11 device linked to node " + p.node + ": ask that node (OS 11 sessions do not cross nodes yet)";
-  return std::nullopt;
 }
 
 awaitable<void> ums_service::send_to_node(std::string node, std::string what, std::string device, up::message m, std::string by) {
@@ -410,6 +415,13 @@ void ums_service::ask_for_node(const std::string& from, const std::string& devic
   auto* e = online_.find(device);
   if (req.type != up::kind::shadow_request || !e || e->info.gw) return refuse("device is no longer linked to node " + cfg_.node);
   if (relayed_.size() >= max_relayed) return refuse("node " + cfg_.node + " relays too many sessions");
+  if (!req.password.empty()) {
+    // An OS 11 session: the password is derived from the nonce that came (ask_device_legacy).
+    auto d = devices_.find(device);
+    if (d == devices_.end() || d->second.legacy_address.empty() || d->second.legacy_pin.empty())
+      return refuse("the device has not reported its legacy port and certificate");
+    req.password = seal_->session_password(req.session_id, req.password);
+  }
   log::info(name_, "device ", device, ": shadow request ", req.session_id, " of node ", from);
   relayed_[req.session_id] = {from, device};
   if (!e->l->send(req)) {
@@ -425,7 +437,14 @@ void ums_service::session_report(const std::string& device, const up::message& m
   if (s == sessions_.end()) {
     auto r = relayed_.find(m.session_id);
     if (!from_node.empty() || r == relayed_.end() || r->second.device != device) return;
-    post_to_node(r->second.node, "report", device, m);
+    // The device's yes carries what its link here says of its OS 11 port: where the session's
+    // node connects to it, and the certificate it must find there.
+    auto passed = m;
+    if (auto d = devices_.find(device); m.type == up::kind::shadow_accepted && d != devices_.end()) {
+      passed.address = d->second.legacy_address;
+      passed.pin = d->second.legacy_pin;
+    }
+    post_to_node(r->second.node, "report", device, passed);
     if (m.type == up::kind::shadow_refused || m.type == up::kind::shadow_ended) relayed_.erase(r);
     return;
   }

@@ -16,6 +16,12 @@ gateway* ums_service::gateway_of(const device_record& d) {
   return live ? live->info.gw : nullptr;
 }
 
+gateway* ums_service::gateway_named(std::string_view name) {
+  for (auto& gw : gateways_)
+    if (gw->name == name) return gw.get();
+  return nullptr;
+}
+
 namespace {
 // The key a certificate request asks for; empty if the request is malformed or its signature does
 // not prove the key.
@@ -77,7 +83,9 @@ awaitable<void> ums_service::gateway_link(gateway& gw) {
   const std::string scope = name_ + "/" + gw.name;
   while (!stopping_) {
     try {
-      const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + gw.credential}};
+      std::map<std::string, std::string> headers{{"Authorization", "Bearer " + gw.credential}};
+      // Each node of a cluster keeps its own link to every gateway, by its name (see icg_service).
+      if (!cfg_.node.empty()) headers.emplace(up::node_header, cfg_.node);
       const auto opts = up::link_options();
       auto target = parse_ws_url(gw.url + "/up/ums");
       // A gateway that is not paired yet presents its self-signed certificate: trusted by its

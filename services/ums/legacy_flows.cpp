@@ -112,35 +112,59 @@ awaitable<void> ums_service::webapp_legacy_flow(ws_upgrade& up, session_ptr s) {
   co_await end_session(*s, outcome);
 }
 
-// Step 2 of the OS 11 flows: a fresh password (256 bits from the CSPRNG) to the device, which
-// keeps it for setup_timeout_s after it says yes, for this session only.
+// Step 2 of the OS 11 flows: a fresh password (256 bits) to the device, which keeps it for
+// setup_timeout_s after it says yes, for this session only. A device linked to another node of
+// the cluster is asked through that node, which knows its legacy port and certificate (from the
+// device's own link) and says them with the device's yes; both nodes derive the password from a
+// nonce sent along, so that the password never passes through the database.
 awaitable<void> ums_service::ask_device_legacy(shadow_session& s) {
   co_await record("session_requested", s);
-  auto* device = online_.link_of(s.device_id);
-  auto d = devices_.find(s.device_id);
-  if (!device || d == devices_.end()) throw flow_error(http::status::conflict, "device is offline");
-  if (d->second.legacy_address.empty() || d->second.legacy_pin.empty())
-    throw flow_error(http::status::conflict, "the device has not reported its legacy port and certificate");
-  s.device_address = d->second.legacy_address;
-  s.device_pin = d->second.legacy_pin;
-  s.password = random_token();
-  // When the session is ended from outside before or after the viewer came, the device ends it.
-  s.on_stop = [this, id = s.id, device_id = s.device_id] {
-    rv_.cancel(id);
-    if (auto* link = online_.link_of(device_id)) {
-      up::message end;
-      end.type = up::kind::end_session;
-      end.session_id = id;
-      link->send(end);
-    }
-  };
+  const bool relayed = !s.device_node.empty();
   auto req = shadow_request(s);
-  req.password = s.password;
   req.ttl_s = std::chrono::duration_cast<std::chrono::seconds>(cfg_.setup_timeout).count();
+  up::link* device = nullptr;
+  if (relayed) {
+    const auto nonce = random_token();
+    s.password = seal_->session_password(s.id, nonce);
+    req.password = nonce;
+  } else {
+    device = online_.link_of(s.device_id);
+    auto d = devices_.find(s.device_id);
+    if (!device || d == devices_.end()) throw flow_error(http::status::conflict, "device is offline");
+    if (d->second.legacy_address.empty() || d->second.legacy_pin.empty())
+      throw flow_error(http::status::conflict, "the device has not reported its legacy port and certificate");
+    s.device_address = d->second.legacy_address;
+    s.device_pin = d->second.legacy_pin;
+    s.password = random_token();
+    req.password = s.password;
+  }
+  // When the session is ended from outside before or after the viewer came, the device ends it.
+  s.on_stop = [this, id = s.id, device_id = s.device_id, node = s.device_node] {
+    rv_.cancel(id);
+    up::message end;
+    end.type = up::kind::end_session;
+    end.session_id = id;
+    if (!node.empty()) post_to_node(node, "end", device_id, end);
+    else if (auto* link = online_.link_of(device_id)) link->send(end);
+  };
   s.step("asking the device", clock::now() + cfg_.consent_timeout);
-  if (!device->send(req)) throw flow_error(http::status::conflict, "device link is congested");
+  if (relayed) {
+    try {
+      co_await send_to_node(s.device_node, "ask", s.device_id, req);
+    } catch (const std::exception& e) {
+      throw flow_error(http::status::service_unavailable, "cannot reach node " + s.device_node + ", the device's: " + e.what());
+    }
+  } else if (!device->send(req)) {
+    throw flow_error(http::status::conflict, "device link is congested");
+  }
   s.asked = true;
-  co_await await_device_answer(s);
+  const auto yes = co_await await_device_answer(s);
+  if (relayed) {
+    s.device_address = yes.address;
+    s.device_pin = normalize_fingerprint(yes.pin);
+    if (s.device_address.empty() || s.device_pin.empty())
+      throw flow_error(http::status::conflict, "node " + s.device_node + " did not say the device's legacy port and certificate");
+  }
 }
 
 // Step 5 of the OS 11 console flow: the device's report of the end; a device that stops naming the

@@ -34,6 +34,9 @@ class node_seal {
   };
   // The message, the first time its seal is shown within the window; else why it is refused.
   opened open(std::string_view sealed, std::int64_t now_ms);
+  // An OS 11 session's password, for the session node and the device's node alike, from the nonce
+  // the session node sends: the password itself never passes through the database.
+  std::string session_password(std::string_view session_id, std::string_view nonce) const;
 
  private:
   std::string mac(std::string_view sent, std::string_view nonce, std::string_view message) const;

@@ -425,11 +425,9 @@ awaitable<http_response> ums_service::create_session(const http_request& req, co
   // The flow follows from the device: behind a gateway, or an OS 11 device's legacy port, or OS 12
   // direct. Recordings are made at the UMS: a recorded device's session passes it on every path.
   const bool recorded = d->second.record;
-  if (elsewhere)
-    env_.tasks.spawn(console_flow(s), scope(*s));
-  else if (auto* gw = gateway_of(d->second))
-    env_.tasks.spawn(recorded ? console_icg_recorded_flow(s, *gw) : console_icg_flow(s, *gw), scope(*s));
-  else if (d->second.os == "11")
+  if (where.gw)
+    env_.tasks.spawn(recorded ? console_icg_recorded_flow(s, *where.gw) : console_icg_flow(s, *where.gw), scope(*s));
+  else if (where.os == "11")
     env_.tasks.spawn(recorded ? console_legacy_recorded_flow(s) : console_legacy_flow(s), scope(*s));
   else
     env_.tasks.spawn(console_flow(s), scope(*s));

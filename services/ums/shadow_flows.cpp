@@ -127,7 +127,7 @@ awaitable<void> ums_service::ask_device(shadow_session& s, const std::string& de
 }
 
 // The device's answer to step 2, directly or relayed by a gateway (after its user's consent).
-awaitable<void> ums_service::await_device_answer(shadow_session& s) {
+awaitable<up::message> ums_service::await_device_answer(shadow_session& s) {
   up::message answer;
   try {
     answer = co_await s.device_answer.wait(clock::now() + cfg_.consent_timeout);
@@ -140,6 +140,7 @@ awaitable<void> ums_service::await_device_answer(shadow_session& s) {
   co_await record("device_answer", s, std::move(what));
   if (!accepted) throw flow_error(http::status::conflict, "device refused: " + answer.reason);
   s.step("connecting", clock::now() + cfg_.setup_timeout);
+  co_return answer;
 }
 
 // The last step of every flow: splice, stoppable from outside (REST, shutdown), with the counters

@@ -261,11 +261,9 @@ void ums_service::start() {
       log::info(scope(*s), "device ", device, " is linked to node ", elsewhere->node);
     }
     // The flow follows from the device: behind a gateway, or an OS 11 device's legacy port, or OS 12 direct.
-    if (elsewhere)
-      co_await webapp_flow(up, s);
-    else if (auto* gw = gateway_of(d->second))
-      co_await webapp_icg_flow(up, s, *gw);
-    else if (d->second.os == "11")
+    if (where.gw)
+      co_await webapp_icg_flow(up, s, *where.gw);
+    else if (where.os == "11")
       co_await webapp_legacy_flow(up, s);
     else
       co_await webapp_flow(up, s);

@@ -143,7 +143,7 @@ class ums_service final : public service {
 
   // Steps shared by the flows.
   awaitable<void> ask_device(shadow_session& s, const std::string& device_token);
-  awaitable<void> await_device_answer(shadow_session& s);
+  awaitable<up::message> await_device_answer(shadow_session& s);  // (its yes)
   awaitable<std::string> splice_session(shadow_session& s, stream_ptr& viewer, stream& device);
   awaitable<void> end_session(shadow_session& s, std::string outcome);
   void offer_tunnel(shadow_session& s, const std::string& viewer_token, clock::duration wait, std::string_view gateway = {});
@@ -177,6 +177,7 @@ class ums_service final : public service {
   awaitable<void> webapp_icg_flow(ws_upgrade& up, session_ptr s, gateway& gw);
   awaitable<void> ask_gateway(shadow_session& s, gateway& gw, const tickets& t);
   gateway* gateway_of(const device_record& d);
+  gateway* gateway_named(std::string_view name);  // (a gateway of this node's config)
   up::message sign_gateway_certificate(const gateway& gw, const std::string& csr);
   // A gateway's request for its own certificate (pairing or renewal): signed only for the key it
   // presented on this link, one a minute at most; otherwise an error that says why.
@@ -278,12 +279,13 @@ class ums_service final : public service {
   awaitable<std::optional<registry::presence>> where_is(std::string device);
   awaitable<std::map<std::string, registry::presence, std::less<>>> cluster_presence();
   // Why a session with a device on another node cannot be made (or nothing: it can).
-  static std::optional<std::string> cross_node_refusal(const registry::presence& p);
   // Whether a session with `device` can be made here now (after the rights): the refusal (status
   // and words: unknown, offline, busy, or on another node in a way that cannot cross), or where
   // the device is when its link is on another node of the cluster.
   struct shadow_admission {
-    std::optional<registry::presence> elsewhere;
+    std::optional<registry::presence> elsewhere;  // linked directly to another node (step 2 goes through it)
+    gateway* gw = nullptr;                        // behind a gateway (this node's own link to it)
+    std::string os;                               // the device's OS family
     boost::beast::http::status status = boost::beast::http::status::ok;
     std::string refusal;
   };

@@ -6,35 +6,11 @@
 # device is online and every node's sessions, and ends another node's; a node killed with SIGKILL loses its devices to the other nodes within their
 # back-off, and they are shadowed there.
 source "$(dirname "$0")/lib.sh"
-
-[ -r "${SHADOWLINK_TEST_POSTGRESQL:-}" ] || fail "test bug: SHADOWLINK_TEST_POSTGRESQL names no connection string"
-PG_SERVER=$(cat "$SHADOWLINK_TEST_POSTGRESQL")
-PG_DB=cluster_$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
-psql "$PG_SERVER dbname=postgres" -qc "CREATE DATABASE $PG_DB" || fail "cannot create the test database"
-secret "$(cut -d: -f5 "$(sed -n 's/.*passfile=\([^ ]*\).*/\1/p' <<<"$PG_SERVER")")"
-sql() { psql "$PG_SERVER dbname=$PG_DB" -Atc "$1"; }
+source "$(dirname "$0")/cluster_lib.sh"
 
 step "start Xvnc and three UMS nodes a, b and c on one database"
 start_xvnc
-write_ums_config "$WORK/ums.json"
-declare -A NODE_PID NODE_PORT
-for n in a b c; do
-  python3 - "$WORK/ums.json" "$WORK/ums-$n.json" "$n" "$PG_SERVER dbname=$PG_DB" "$ADMIN_HASH" <<'PY'
-import json, sys
-config = json.load(open(sys.argv[1]))
-ums = config["services"][0]
-ums["name"] = "ums-" + sys.argv[3]  # (a data directory of its own; the installation CA is shared)
-ums["settings"].update({"node": sys.argv[3], "postgresql": sys.argv[4],
-                        "device_groups": [{"name": "lab", "devices": [], "consent": "none"}]})
-# An operator whose rights are all in the registry's folder rules.
-ums["settings"]["users"].append({"user": "olga", "password_hash": sys.argv[5], "role": "operator"})
-json.dump(config, open(sys.argv[2], "w"), indent=1)
-PY
-  start_daemon "ums-$n" "$WORK/ums-$n.json"; NODE_PID[$n]=$LAST_PID
-  NODE_PORT[$n]=$(daemon_port "ums-$n")  # (a first: it makes the installation CA the others use)
-  wait_log "ums-$n" "listening for the other nodes' messages" 15
-done
-[ "$(sql "SELECT count(*) FROM nodes")" = 3 ] || fail "the nodes table holds: $(sql "SELECT * FROM nodes")"
+start_nodes '{}' a b c
 
 step "haproxy in front of them: TCP mode, TLS passed through, health checks"
 hold_port; HA_PORT=$HELD_PORT
@@ -66,24 +42,10 @@ for d in 1 2; do
   write_device_config "$WORK/tc$d.json" "tc-$d" "tc-$d-credential" "wss://127.0.0.1:$HA_PORT/up" "$VNC_SOCKET"
   start "device-$d" "$BIN/shadowlinkd" --config "$WORK/tc$d.json"
 done
-# node_of DEVICE: the node the device's link is on now, by the database.
-node_of() { sql "SELECT node FROM presence WHERE device = '$1'"; }
-wait_presence() {  # wait_presence DEVICE [NOT_NODE]: until the device is online on a node (other than NOT_NODE)
-  local n
-  for _ in $(seq 300); do
-    n=$(node_of "$1")
-    [ -n "$n" ] && [ "$n" != "${2:-}" ] && { echo "$n"; return 0; }
-    sleep 0.1
-  done
-  fail "$1 is not online on a node${2:+ other than $2} within 30 s: $(sql "SELECT * FROM presence")"
-}
 HOME_1=$(wait_presence tc-1)
 HOME_2=$(wait_presence tc-2)
 wait_log "ums-$HOME_1" "device tc-1 online" 10
 echo "tc-1 is linked to node $HOME_1, tc-2 to node $HOME_2"
-# other_node NODE...: a node that is none of these.
-other_node() { for n in a b c; do [[ " $* " == *" $n "* ]] || { echo "$n"; return 0; }; done; }
-cli_at() { echo "$BIN/shadowlink" --server "https://127.0.0.1:$1" --ca "$WORK/data/ca.pem" --token "$API_TOKEN"; }
 
 step "every node lists both devices online, and where"
 for n in a b c; do

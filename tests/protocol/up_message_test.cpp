@@ -72,6 +72,22 @@ TEST_CASE("a device's note that it is asking its user names the session and surv
   CHECK_THROWS_AS(up::parse(R"({"v":1,"type":"shadow_asking"})"), up::protocol_error);
 }
 
+TEST_CASE("a device's yes passed between UMS nodes keeps the OS 11 port and certificate its node added") {
+  up::message m;
+  m.type = up::kind::shadow_accepted;
+  m.session_id = "s-0123456789ab";
+  m.address = "10.0.0.7:5900";
+  m.pin = "ab:cd";
+  auto back = up::parse(up::serialize(m));
+  CHECK(back.type == up::kind::shadow_accepted);
+  CHECK(back.address == m.address);
+  CHECK(back.pin == m.pin);
+  // A device's own yes has neither.
+  m.address.clear();
+  m.pin.clear();
+  CHECK(up::parse(up::serialize(m)).address.empty());
+}
+
 TEST_CASE("a device's certificate request and its answer survive a round trip, and a gateway's hello carries a credential or a fingerprint, never neither") {
   up::message req;
   req.type = up::kind::certificate_request;

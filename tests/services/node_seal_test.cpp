@@ -41,3 +41,16 @@ TEST_CASE("nonces are forgotten once their seals could no longer be taken anyway
   // A minute and more later, the old ones are gone and new ones are still taken.
   REQUIRE(b.open(a.seal(message, now + 200'000), now + 200'000).message);
 }
+
+TEST_CASE("an OS 11 session's password is the same at both nodes for the nonce sent, and another nonce, session or key gives another") {
+  node_seal a("cluster-key"), b("cluster-key"), other("another-key");
+  const auto password = a.session_password("s-0123456789ab", "nonce-1");
+  CHECK(password.size() == 64);  // 256 bits, hex
+  CHECK(b.session_password("s-0123456789ab", "nonce-1") == password);
+  CHECK(a.session_password("s-0123456789ab", "nonce-2") != password);
+  CHECK(a.session_password("s-0123456789ac", "nonce-1") != password);
+  CHECK(other.session_password("s-0123456789ab", "nonce-1") != password);
+  // Never what was sent, nor a seal's MAC of the same words.
+  CHECK(password.find("nonce-1") == std::string::npos);
+  CHECK(a.seal("s-0123456789ab nonce-1", now).find(password) == std::string::npos);
+}
