@@ -35,7 +35,7 @@ constexpr std::string_view usage =
     "  or:  shadowlink [options] remove-device DEVICE\n"
     "  or:  shadowlink [options] enrollment-key create [--folder FOLDER] [--valid-for SECONDS]\n"
     "  or:  shadowlink [options] enrollment-key list [--json] | delete ID\n"
-    "  or:  shadowlink [options] folder list [--json] | add PATH | remove PATH\n"
+    "  or:  shadowlink [options] folder list [--json] | add PATH | remove PATH | policy PATH [--consent C] [--record on|off]\n"
     "  or:  shadowlink [options] move-device DEVICE FOLDER              (\"/\": the root)\n"
     "  or:  shadowlink [options] right list [--json] | grant|deny|revoke user:NAME|group:NAME shadow|view|manage|audit --folder PATH\n"
     "  or:  shadowlink [options] admin-group list [--json] | add|remove GROUP USER\n"
@@ -156,6 +156,8 @@ int main(int argc, char** argv) {
       "frames", po::bool_switch(&o.frames), "recording export: PNG frames into the directory OUT instead of a video")(
       "folder", po::value(&o.folder), "enrollment-key create: the folder (or device group) enrolled devices join; right: the folder (\"/\": the root)")(
       "role", po::value(&o.role), "administrator add: admin, operator or auditor")(
+      "consent", po::value(&o.consent), "folder policy: ask, notify, none, or inherit (none of its own)")(
+      "record", po::value(&o.record), "folder policy: on or off")(
       "valid-for", po::value(&o.valid_for)->default_value(o.valid_for), "enrollment-key create: seconds the key is valid (at most 30 days)");
   po::options_description positionals;  // not shown in --help: the usage lines name them
   positionals.add_options()("command", po::value(&o.command))("device", po::value(&o.device))("output", po::value(&o.output))(
@@ -202,8 +204,14 @@ int main(int argc, char** argv) {
       return usage_error("enrollment-key needs create, list or delete ID");
     if (o.device == "delete" && o.output.empty()) return usage_error("enrollment-key delete needs the key's id");
   }
-  if (o.command == "folder" && !(o.device == "list" || ((o.device == "add" || o.device == "remove") && !o.output.empty())))
-    return usage_error("folder needs list, add PATH or remove PATH");
+  if (o.command == "folder" && !(o.device == "list" || ((o.device == "add" || o.device == "remove" || o.device == "policy") && !o.output.empty())))
+    return usage_error("folder needs list, add PATH, remove PATH or policy PATH");
+  if (o.command == "folder" && o.device == "policy") {
+    if (o.consent.empty() && o.record.empty()) return usage_error("folder policy needs --consent or --record");
+    if (!o.consent.empty() && o.consent != "ask" && o.consent != "notify" && o.consent != "none" && o.consent != "inherit")
+      return usage_error("--consent: ask, notify, none or inherit");
+    if (!o.record.empty() && o.record != "on" && o.record != "off") return usage_error("--record: on or off");
+  }
   if (o.command == "move-device" && o.output.empty()) return usage_error("move-device needs a device id and a folder (\"/\": the root)");
   if (o.command == "right" && !(o.device == "list" || ((o.device == "grant" || o.device == "deny" || o.device == "revoke") && !o.extra.empty())))
     return usage_error("right needs list, or grant, deny or revoke with a subject (user:NAME or group:NAME) and a right");

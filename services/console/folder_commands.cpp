@@ -1,4 +1,4 @@
-// folder list | add PATH | remove PATH, move-device DEVICE FOLDER, right list | grant | deny |
+// folder list | add PATH | remove PATH | policy PATH, move-device DEVICE FOLDER, right list | grant | deny |
 // revoke SUBJECT RIGHT --folder PATH, admin-group list | add | remove GROUP USER, administrator
 // list | add | password | remove NAME: the registry's folder tree of devices, and who may do what
 // in it. "/" names the root on the command line.
@@ -65,17 +65,38 @@ awaitable<int> cmd_folder(client& c, const options& o) {
     std::printf("folder %s removed\n", o.output.c_str());
     co_return 0;
   }
+  if (o.device == "policy") {
+    json::object body{{"path", o.output}};
+    if (!o.consent.empty()) body["consent"] = o.consent == "inherit" ? "" : o.consent;
+    if (!o.record.empty()) body["record"] = o.record == "on";
+    const std::string target = "/api/v1/folders", text = json::serialize(body), what = "set folder " + o.output + "'s policy";
+    co_await expect(c, http::verb::put, target, text, http::status::ok, what);
+    std::printf("folder %s: consent %s, recording %s\n", o.output.c_str(), o.consent.empty() ? "unchanged" : o.consent.c_str(),
+                o.record.empty() ? "unchanged" : o.record.c_str());
+    co_return 0;
+  }
   const std::string target = "/api/v1/folders", what = "folders";
   auto doc = co_await listing(c, target, o, what);
   if (!doc) co_return 0;
-  std::printf("%-40s %s\n", "FOLDER", "YOUR RIGHTS");
+  // A folder's policy: what holds there (its own, or from above: "(from above)").
+  auto policy_of = [](simdjson::dom::element f) {
+    const auto holds = text(f, "effective_consent");
+    bool record = false, own_record = false;
+    if (f["effective_record"].get(record)) record = false;
+    if (f["record"].get(own_record)) own_record = false;
+    std::string out = holds.empty() ? "" : "consent " + holds + (text(f, "consent").empty() ? " (from above)" : "");
+    if (record) out += std::string(out.empty() ? "" : ", ") + "recorded" + (own_record ? "" : " (from above)");
+    return out.empty() ? std::string("-") : out;
+  };
+  std::printf("%-40s %-28s %s\n", "FOLDER", "YOUR RIGHTS", "POLICY");
   auto rights_of = [](simdjson::dom::element list) {
     std::string out;
     for (auto r : list.get_array()) out += (out.empty() ? "" : ",") + std::string(r.get_string().value());
     return out.empty() ? std::string("-") : out;
   };
-  std::printf("%-40s %s\n", "/", rights_of((*doc)["root_rights"]).c_str());
-  for (auto f : (*doc)["folders"].get_array()) std::printf("%-40s %s\n", text(f, "path").c_str(), rights_of(f["rights"]).c_str());
+  std::printf("%-40s %-28s %s\n", "/", rights_of((*doc)["root_rights"]).c_str(), "-");
+  for (auto f : (*doc)["folders"].get_array())
+    std::printf("%-40s %-28s %s\n", text(f, "path").c_str(), rights_of(f["rights"]).c_str(), policy_of(f).c_str());
   co_return 0;
 }
 

@@ -30,6 +30,8 @@ struct options {
   long long valid_for = 24 * 3600;
   // administrator add | password: the role, and the new password (from the environment or typed)
   std::string role, new_password;
+  // folder policy: the folder's consent policy ("inherit": none of its own) and recording (on|off)
+  std::string consent, record;
 };
 
 // A failure the user must read: printed as one line, exit code 1.

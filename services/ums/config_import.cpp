@@ -35,6 +35,28 @@ void import_folder(registry& r, const std::string& path, report& out) {
   out.moved(!r.add_folder(path, "import-config", unix_now()), "folder " + path);
 }
 
+// A device group's consent and recording policy, as its folder's.
+void import_policy(registry& r, settings& group, const std::string& folder, report& out) {
+  std::optional<std::optional<up::consent_policy>> consent;
+  std::optional<bool> record;
+  if (group.has("consent")) {
+    auto policy = up::parse_consent(group.str("consent", ""));
+    if (!policy) {
+      out.leave("the policy of device group " + folder + " (consent " + group.str("consent", "") + " is none of none, notify, ask)");
+      return;
+    }
+    consent = *policy;
+  }
+  if (group.has("record")) record = group.str("record", "") == "on";
+  const auto rules = r.rules();
+  const auto had = rules.policies.contains(folder) ? rules.policies.at(folder) : folder_policy{};
+  const bool same = (!consent || had.consent == *consent) && (!record || had.record == *record);
+  if (!same) {
+    if (auto why = r.set_folder_policy(folder, consent, record)) throw std::runtime_error(*why);
+  }
+  out.moved(!same, "the consent and recording policy of device group " + folder + " onto its folder");
+}
+
 // A user's grants naming groups, as rights on their folders; all of them or (when one of them,
 // a deny above all, cannot be carried over) none: half of a user's grants could grant more than all.
 void import_grants(registry& r, settings& user, const std::string& name, const std::set<std::string>& folders, report& out) {
@@ -129,7 +151,7 @@ int import_config_main(int argc, char** argv) {
       import_folder(*r, name, out);
       folders.insert(name);
       for (auto& d : g.strings("devices", {})) groups_of[d].push_back(name);
-      if (g.has("consent") || g.has("record")) out.leave("the consent and recording policy of device group " + name + " (policies stay in the config's groups; a group named like a folder sets its devices')");
+      if (g.has("consent") || g.has("record")) import_policy(*r, g, name, out);
     }
     for (auto& d : s.objects("devices")) {
       const auto id = d.required_str("id");
@@ -145,7 +167,8 @@ int import_config_main(int argc, char** argv) {
       }
       const auto folder = in.empty() ? std::string() : in.front();
       out.moved(r->import_device(id, d.str("name", id), folder, credential, unix_now()), "device " + id + (folder.empty() ? "" : " into folder " + folder));
-      if (d.has("consent") || d.has("record")) out.leave("device " + id + "'s own consent and recording policy (put it in a device group named like its folder)");
+      if (d.has("consent") || d.has("record"))
+        out.leave("device " + id + "'s own consent and recording policy (a folder's policy holds for all its devices: set one by hand)");
     }
     std::set<std::string> stored;
     for (const auto& a : r->administrators()) stored.insert(a.name);

@@ -35,10 +35,17 @@ device_record ums_service::enrolled_record(const registry::device& d, const devi
   r.id = d.id;
   r.name = d.name;
   r.credential_sha256 = d.key_sha256;
-  r.consent = groups.consent_of(d.id).value_or(up::consent_policy::ask);
-  r.record = groups.records(d.id);
+  apply_policy(r, d.folder, groups);
   r.reported = d.last;
   return r;
+}
+
+void ums_service::apply_policy(device_record& r, std::string_view folder, const device_groups& groups) const {
+  const auto own = rules_.policy_of(folder);
+  auto consent = groups.consent_of(r.id);
+  if (own.consent) consent = consent ? up::strictest(*consent, *own.consent) : *own.consent;
+  r.consent = consent.value_or(up::consent_policy::ask);
+  r.record = groups.records(r.id) || own.record;
 }
 
 void ums_service::add_enrolled(std::map<std::string, device_record, std::less<>>& devices, device_groups& groups) const {

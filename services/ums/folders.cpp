@@ -3,6 +3,7 @@
 //   GET /api/v1/folders                     the folders the caller may see, with their rights there
 //   POST /api/v1/folders {"path": P}        (the manage right on P's parent)
 //   DELETE /api/v1/folders?path=P           an empty folder (the same right)
+//   PUT /api/v1/folders {"path": P, "consent", "record"}   its session policy (admins)
 //   PUT /api/v1/devices/ID/folder {"folder": P}   (the manage right on both folders)
 //   GET|POST|DELETE /api/v1/rights          POST {"subject", "folder", "right", "effect": "allow"|"deny"};
 //                                           DELETE ?subject=&folder=&right= (admins)
@@ -43,6 +44,9 @@ awaitable<void> ums_service::read_rules(bool force) {
                 " right(s), ", got->rules.groups.size(), " group(s) of administrators, ", got->administrators.size(), " administrator(s) in the registry");
     rules_ = std::move(got->rules);
     for (const auto& [id, folder] : got->device_folders) set_folder(id, folder);
+    // (A folder's policy may have changed: a session asked for from now on follows the new one.)
+    for (auto& [id, d] : devices_)
+      if (auto e = enrolled_.find(id); e != enrolled_.end() && is_enrolled(d)) apply_policy(d, e->second.folder, groups_);
     auth_.set_stored(stored_administrators(got->administrators));
     end_logins_later();
     end_sessions_without_rights();
@@ -68,10 +72,7 @@ void ums_service::set_folder(const std::string& device, const std::string& folde
   if (!e->second.folder.empty()) groups_.remove_member(e->second.folder, device);
   e->second.folder = folder;
   if (!folder.empty() && groups_.exists(folder)) groups_.add_member(folder, device);
-  if (auto d = devices_.find(device); d != devices_.end() && is_enrolled(d->second)) {
-    d->second.consent = groups_.consent_of(device).value_or(up::consent_policy::ask);
-    d->second.record = groups_.records(device);
-  }
+  if (auto d = devices_.find(device); d != devices_.end() && is_enrolled(d->second)) apply_policy(d->second, folder, groups_);
 }
 
 awaitable<http_response> ums_service::move_device(const http_request& req, const std::string& device, const std::string& user) {
@@ -95,6 +96,10 @@ awaitable<http_response> ums_service::move_device(const http_request& req, const
       if (groups_.exists(*g))
         co_return error_response(req, http::status::forbidden,
                                  "the config's device group " + *g + " sets the policy of its devices: only an admin moves devices in or out of it");
+    if (rules_.policy_of(from) != rules_.policy_of(to))
+      co_return error_response(req, http::status::forbidden,
+                               "folders " + (from.empty() ? std::string("/") : from) + " and " + (to.empty() ? std::string("/") : to) +
+                                   " hold different consent or recording policies: only an admin moves a device between them");
   }
   std::function<std::variant<registry::moved, std::string>()> move = [this, device, to, from] { return registry_->move_device(device, to, from); };
   std::variant<registry::moved, std::string> done;
@@ -110,6 +115,41 @@ awaitable<http_response> ums_service::move_device(const http_request& req, const
   log::info(name_, "device ", device, " moved from folder '", was, "' to '", to, "' by ", user);
   co_await read_rules(true);
   co_return json_response(req, http::status::ok, json::serialize(json::object{{"device", device}, {"folder", to}, {"from", was}}));
+}
+
+// PUT /api/v1/folders {"path": P, "consent": "ask"|"notify"|"none"|"" (none of its own), "record": bool}:
+// what is given changes. A folder's policy holds for the devices in and below it (rights.hpp).
+awaitable<http_response> ums_service::put_folder_policy(const http_request& req, const std::string& user) {
+  static constexpr std::string_view expected =
+      "expected JSON {\"path\": PATH, \"consent\": \"ask\"|\"notify\"|\"none\"|\"\" (none of its own), \"record\": true|false}";
+  std::string folder;
+  std::optional<std::optional<up::consent_policy>> consent;
+  std::optional<bool> record;
+  try {
+    const auto body = json::parse(req.body()).as_object();
+    folder = json::value_to<std::string>(body.at("path"));
+    if (auto* c = body.if_contains("consent")) {
+      const auto text = json::value_to<std::string>(*c);
+      auto parsed = up::parse_consent(text);
+      if (!parsed && !text.empty()) co_return error_response(req, http::status::bad_request, "consent: ask, notify, none, or \"\" (none of its own)");
+      consent = parsed;
+    }
+    if (auto* r = body.if_contains("record")) record = r->as_bool();
+  } catch (const std::exception&) {
+    co_return error_response(req, http::status::bad_request, expected);
+  }
+  if (!consent && !record) co_return error_response(req, http::status::bad_request, expected);
+  if (folder.empty()) co_return error_response(req, http::status::bad_request, "the root holds no policy of its own: the config's device groups and devices set theirs");
+  if (auto why = folder_path_error(folder)) co_return error_response(req, http::status::bad_request, *why);
+  std::function<std::optional<std::string>()> write = [this, folder, consent, record] { return registry_->set_folder_policy(folder, consent, record); };
+  if (auto why = co_await offload(registry_thread_, std::move(write))) co_return error_response(req, http::status::not_found, *why);
+  co_await read_rules(true);
+  const auto own = rules_.policies.contains(folder) ? rules_.policies.at(folder) : folder_policy{};
+  const std::string own_consent = own.consent ? std::string(up::to_string(*own.consent)) : "";
+  audit_->registry_change({{"event", "folder_policy_set"}, {"folder", folder}, {"consent", own_consent}, {"record", own.record}, {"user", user}});
+  log::info(name_, "folder ", folder, "'s policy set by ", user, ": consent ", own_consent.empty() ? "(none of its own)" : own_consent,
+            ", recording ", own.record ? "on" : "off");
+  co_return json_response(req, http::status::ok, json::serialize(json::object{{"path", folder}, {"consent", own_consent}, {"record", own.record}}));
 }
 
 awaitable<http_response> ums_service::folders_api(const http_request& req, std::string_view path, const std::string& user) {
@@ -145,7 +185,16 @@ awaitable<http_response> ums_service::folders_api(const http_request& req, std::
         json::array rights;
         for (auto r : {folder_right::shadow, folder_right::view, folder_right::manage, folder_right::audit})
           if (may(user, r, f)) rights.emplace_back(to_string(r));
-        out.push_back(json::object{{"path", f}, {"rights", std::move(rights)}});
+        json::object o{{"path", f}, {"rights", std::move(rights)}};
+        // Its own policy, and what holds there with the folders above.
+        if (auto own = rules_.policies.find(f); own != rules_.policies.end()) {
+          if (own->second.consent) o["consent"] = up::to_string(*own->second.consent);
+          if (own->second.record) o["record"] = true;
+        }
+        const auto holds = rules_.policy_of(f);
+        if (holds.consent) o["effective_consent"] = up::to_string(*holds.consent);
+        o["effective_record"] = holds.record;
+        out.push_back(std::move(o));
       }
       json::array root;
       for (auto r : {folder_right::shadow, folder_right::view, folder_right::manage, folder_right::audit})
@@ -202,8 +251,10 @@ awaitable<http_response> ums_service::folders_api(const http_request& req, std::
         }
       co_return json_response(req, http::status::ok, json::serialize(json::object{{"groups", std::move(out)}}));
     }
-    // Changing rights and groups: admins only (whoever could would give themselves anything).
-    if (me.r != role::admin) co_return error_response(req, http::status::forbidden, "rights and groups of administrators are changed by admins only");
+    // Changing rights, groups and policies: admins only (whoever could would give themselves anything).
+    if (me.r != role::admin)
+      co_return error_response(req, http::status::forbidden, "rights, groups of administrators and folder policies are changed by admins only");
+    if (path == "/api/v1/folders" && method == http::verb::put) co_return co_await put_folder_policy(req, user);
     if (path == "/api/v1/rights" && (method == http::verb::post || method == http::verb::delete_)) {
       const bool add = method == http::verb::post;
       folder_rule r;
@@ -276,7 +327,7 @@ awaitable<http_response> ums_service::folders_api(const http_request& req, std::
     log::error(name_, "registry: ", e.what());
     co_return error_response(req, http::status::internal_server_error, "the registry could not be read or written");
   }
-  co_return error_response(req, http::status::method_not_allowed, "GET, POST or DELETE");
+  co_return error_response(req, http::status::method_not_allowed, "GET, POST, PUT (a folder's policy) or DELETE");
 }
 
 }  // namespace shadowlink::ums

@@ -90,6 +90,11 @@ constexpr migration migrations[] = {
      " created_by TEXT NOT NULL, created_at BIGINT NOT NULL);"
      "CREATE TABLE logins (token_sha256 TEXT PRIMARY KEY, user_name TEXT NOT NULL, password TEXT NOT NULL, expires BIGINT NOT NULL,"
      " last_used BIGINT NOT NULL)"},
+    {// 11: a folder's policy for the sessions of the devices in and below it (until then a config
+     // group named like the folder): consent ('' sets none) and recording
+     "ALTER TABLE folders ADD COLUMN consent TEXT NOT NULL DEFAULT '';"
+     "ALTER TABLE folders ADD COLUMN record INTEGER NOT NULL DEFAULT 0",
+     "ALTER TABLE folders ADD COLUMN consent TEXT NOT NULL DEFAULT '', ADD COLUMN record INTEGER NOT NULL DEFAULT 0"},
 };
 static_assert(std::size(migrations) == registry::schema_version);
 

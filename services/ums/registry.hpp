@@ -40,7 +40,7 @@ struct issued_certificate {
 
 class registry {
  public:
-  static constexpr int schema_version = 10;
+  static constexpr int schema_version = 11;
 
   // Migrates the database to `up_to` (the current version but in tests of migrations); throws
   // std::runtime_error naming the database.
@@ -168,6 +168,9 @@ class registry {
   std::optional<std::string> add_folder(const std::string& path, const std::string& by, std::int64_t now);
   // An empty folder: no folders, devices or unused enrollment keys in it; its rights go with it.
   std::optional<std::string> remove_folder(const std::string& path);
+  // A folder's own policy: what is given changes (a consent of nullopt inside: none of its own).
+  std::optional<std::string> set_folder_policy(const std::string& path, std::optional<std::optional<up::consent_policy>> consent,
+                                               std::optional<bool> record);
   // An enrolled device into an existing folder ("": the root): the folder it was in, or why not.
   struct moved {
     std::string from;

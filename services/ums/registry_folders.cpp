@@ -19,7 +19,11 @@ folder_rules registry::rules() const {
   // reads show up as a newer revision at the next look, so it is read again then.)
   const auto rev = db_->query("SELECT revision FROM revisions WHERE what = 'rules'");
   out.revision = rev.empty() ? 0 : rev[0].integer(0);
-  for (const auto& r : db_->query("SELECT path FROM folders")) out.folders.insert(r.text(0));
+  for (const auto& r : db_->query("SELECT path, consent, record FROM folders")) {
+    out.folders.insert(r.text(0));
+    folder_policy p{up::parse_consent(r.text(1)), r.integer(2) != 0};
+    if (!p.empty()) out.policies.emplace(r.text(0), p);
+  }
   for (const auto& r : db_->query("SELECT subject, folder, right_name, allow, granted_by, granted_at FROM rights")) {
     auto right = parse_folder_right(r.text(2));
     if (!right) continue;  // (a right of a newer version)
@@ -49,6 +53,16 @@ std::optional<std::string> registry::add_folder(const std::string& path, const s
     if (!parent.empty() && db_->query("SELECT 1 FROM folders WHERE path = ?1", {parent}).empty()) return "no folder " + parent + " to hold it";
     if (db_->run("INSERT INTO folders (path, created_by, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (path) DO NOTHING", {path, by, now}) != 1)
       return "folder " + path + " exists already";
+    return std::nullopt;
+  });
+}
+
+std::optional<std::string> registry::set_folder_policy(const std::string& path, std::optional<std::optional<up::consent_policy>> consent,
+                                                      std::optional<bool> record) {
+  return change_rules([&]() -> std::optional<std::string> {
+    if (db_->query("SELECT 1 FROM folders WHERE path = ?1", {path}).empty()) return "no folder " + path;
+    if (consent) db_->run("UPDATE folders SET consent = ?2 WHERE path = ?1", {path, *consent ? std::string(up::to_string(**consent)) : std::string()});
+    if (record) db_->run("UPDATE folders SET record = ?2 WHERE path = ?1", {path, std::int64_t{*record ? 1 : 0}});
     return std::nullopt;
   });
 }

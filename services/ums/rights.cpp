@@ -186,6 +186,17 @@ std::optional<std::string> subject_error(std::string_view subject) {
   return std::nullopt;
 }
 
+folder_policy folder_rules::policy_of(std::string_view folder) const {
+  folder_policy out;
+  for (std::string_view f = folder; !f.empty(); f = parent_folder(f)) {
+    auto p = policies.find(f);
+    if (p == policies.end()) continue;
+    if (p->second.consent) out.consent = out.consent ? up::strictest(*out.consent, *p->second.consent) : *p->second.consent;
+    out.record = out.record || p->second.record;
+  }
+  return out;
+}
+
 bool folder_rules::applies(const folder_rule& rule, std::string_view user) const {
   if (rule.subject.starts_with("user:")) return std::string_view(rule.subject).substr(5) == user;
   auto g = groups.find(std::string_view(rule.subject).substr(6));

@@ -107,11 +107,22 @@ struct folder_rule {
 // Why a subject is not one (nothing: it is).
 std::optional<std::string> subject_error(std::string_view subject);
 
+// What a folder sets for the sessions of the devices in and below it: a consent policy (the
+// strictest of its own and those of the folders above holds: a folder below cannot loosen it) and
+// recording (on if any of them records).
+struct folder_policy {
+  std::optional<up::consent_policy> consent;
+  bool record = false;
+  bool operator==(const folder_policy&) const = default;
+  bool empty() const { return !consent && !record; }
+};
+
 // The registry's folders, rights and groups of administrators, as one snapshot (read again when
 // the registry's revision of them changes).
 struct folder_rules {
   std::int64_t revision = -1;  // -1: never read
   std::set<std::string, std::less<>> folders;
+  std::map<std::string, folder_policy, std::less<>> policies;  // folders that set one
   std::vector<folder_rule> rules;
   std::map<std::string, std::set<std::string, std::less<>>, std::less<>> groups;  // group -> its administrators
 
@@ -125,6 +136,8 @@ struct folder_rules {
   // Whether any rule allows `user` this right anywhere (a folder below which they may act).
   bool allows_somewhere(std::string_view user, folder_right r) const;
   bool denies_somewhere(std::string_view user, folder_right r) const;
+  // What holds for the devices in `folder`: its policy with those of the folders above.
+  folder_policy policy_of(std::string_view folder) const;
   // Shadowing by these rules alone: denies are applied; none where nothing allows.
   access shadow_access(std::string_view user, std::string_view folder) const;
 

@@ -199,6 +199,7 @@ class ums_service final : public service {
   awaitable<http_response> folders_api(const http_request& req, std::string_view path, const std::string& user);
   awaitable<http_response> move_device(const http_request& req, const std::string& device, const std::string& user);
   void set_folder(const std::string& device, const std::string& folder);
+  awaitable<http_response> put_folder_policy(const http_request& req, const std::string& user);
   folder_rules rules_;
   clock::time_point rules_checked_{};  // the registry's revision of them last asked
   // Sessions whose administrator may no longer do what they do (removed, or a right taken away) end.
@@ -211,6 +212,9 @@ class ums_service final : public service {
   // The registry's enrolled devices added to `devices` (and to their folders' groups).
   void add_enrolled(std::map<std::string, device_record, std::less<>>& devices, device_groups& groups) const;
   device_record enrolled_record(const registry::device& d, const device_groups& groups) const;
+  // An enrolled device's session policy: its config groups' and its folder's in the registry
+  // together (the strictest consent; recorded if either records).
+  void apply_policy(device_record& r, std::string_view folder, const device_groups& groups) const;
   bool is_enrolled(const device_record& d) const;  // (not only configured under its id)
   // In a cluster: a device enrolled through another node, read from the registry when it first
   // comes here (its hello, a session for it); one removed through another node, forgotten.

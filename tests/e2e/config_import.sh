@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # shadowlinkd import-config: a UMS config of the earlier kind (devices, device groups, users with
 # grants) is moved into the registry; a UMS started on a config that keeps only an admin and the
-# group's policy then takes the imported device by its credential, the imported operator logs in
+# admin then takes the imported device by its credential and the group's policy from its folder, the imported operator logs in
 # with her password and shadows as her imported grant allows; what could not be moved is listed
 # with the reason, and a second run adds nothing.
 source "$(dirname "$0")/lib.sh"
@@ -32,19 +32,20 @@ for line in "imported: folder lab" "imported: folder front" "imported: device tc
             "left in the config: device tc-3 (it is in several device groups" \
             "left in the config: every grant of victor (a deny of device tc-1: rights are given on folders" \
             "left in the config: user demo (no password_hash" "left in the config: the API token of automation" \
-            "left in the config: device tc-2's own consent" "^8 imported, 0 already in the registry, 7 left in the config$"; do
+            "left in the config: device tc-2's own consent" "imported: the consent and recording policy of device group lab onto its folder" \
+            "^9 imported, 0 already in the registry, 6 left in the config$"; do
   grep -q "$line" "$WORK/import.out" || fail "the import did not say '$line'"
 done
 # (Half of victor's grants, the allow without the deny, would give him tc-1: none of them moved.)
 if grep -q "for victor" "$WORK/import.out"; then fail "a grant of victor was imported without his deny"; fi
 "$BIN/shadowlinkd" import-config --config "$WORK/old.json" > "$WORK/again.out" 2>&1 || fail "import-config again: $(cat "$WORK/again.out")"
-grep -q "^0 imported, 8 already in the registry, 7 left in the config$" "$WORK/again.out" || fail "the second run: $(cat "$WORK/again.out")"
+grep -q "^0 imported, 9 already in the registry, 6 left in the config$" "$WORK/again.out" || fail "the second run: $(cat "$WORK/again.out")"
 if "$BIN/shadowlinkd" import-config --config "$WORK/nowhere.json" > "$WORK/none.out" 2>&1; then fail "a missing config was imported"; fi
 
-step "a UMS on a config that keeps only the admin and the group's policy takes what was imported"
+step "a UMS on a config that keeps only the admin takes what was imported, the group's policy too"
+# (Without folder lab's imported consent policy, tc-1's user would be asked, and tc-1 has nobody to ask.)
 cat > "$WORK/new.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0,
-  "device_groups": [{"name": "lab", "devices": [], "consent": "none"}],
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}], "devices": []}}]}
 JSON
 start_daemon ums "$WORK/new.json"

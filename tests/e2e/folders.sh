@@ -43,7 +43,7 @@ refused admin "no folder nowhere to hold it" folder add nowhere/x
 refused admin "names separated by single '/'" folder add /berlin
 refused admin "exists already" folder add munich
 LIST=$(as admin folder list)
-for f in berlin berlin/floor-2 munich; do grep -q "^$f  *shadow,view,manage,audit$" <<<"$LIST" || fail "folder list: $LIST"; done
+for f in berlin berlin/floor-2 munich; do grep -q "^$f  *shadow,view,manage,audit  *-$" <<<"$LIST" || fail "folder list: $LIST"; done
 
 step "a device enrolls into each of two folders with a key made for it"
 enroll() {  # enroll ID FOLDER
@@ -140,6 +140,34 @@ as admin move-device tc-m munich > /dev/null
 refused olga "the config.s device group munich sets the policy of its devices" move-device tc-m munich/east
 as admin move-device tc-m berlin/floor-2 > /dev/null
 
+step "a folder's policy, set by admins only, holds in and below it: the strictest consent of the folders above, recording if any records"
+refused olga "changed by admins only" folder policy lab --record on
+as admin move-device tc-m lab/a > /dev/null
+# (Without a policy of its folder or a config group, an enrolled device's user is asked: tc-m has nobody to ask.)
+refused admin "the device's user cannot be asked: no display configured" snapshot tc-m "$WORK/asked.png"
+as admin folder policy lab --consent none > /dev/null
+as admin snapshot tc-m "$WORK/plain.png" > /dev/null && check_checkerboard "$WORK/plain.png"
+if grep -q "(recorded)" "$WORK/tc-m.log"; then fail "tc-m was recorded before any policy said so"; fi
+as admin folder policy lab --record on > /dev/null
+as admin folder policy lab/a/b --consent ask > /dev/null
+refused admin "consent: ask, notify, none or inherit" folder policy lab --consent maybe
+refused admin "no folder nowhere" folder policy nowhere --record on
+LIST=$(as admin folder list)
+grep -q "^lab  .*  consent none, recorded$" <<<"$LIST" && grep -q "^lab/a  .*  consent none (from above), recorded (from above)$" <<<"$LIST" &&
+  grep -q "^lab/a/b  .*  consent ask, recorded (from above)$" <<<"$LIST" || fail "folder list: $LIST"
+as admin snapshot tc-m "$WORK/recorded.png" > /dev/null && check_checkerboard "$WORK/recorded.png"
+wait_log tc-m "shadow request from admin (recorded)" 5
+grep -q '"event":"session_started".*"device":"tc-m".*"recording"\|"recording".*"device":"tc-m".*"event":"session_started"' "$WORK"/data/*/audit.jsonl ||
+  fail "tc-m's session in folder lab/a was not recorded"
+# A manager keeps a device under the policy it is under; an admin moves it, and the stricter consent holds there.
+refused olga "hold different consent or recording policies: only an admin moves a device between them" move-device tc-m lab/a/b
+as admin move-device tc-m lab/a/b > /dev/null
+ASKED=$(grep -c "asking the device's user" "$WORK/tc-m.log")
+refused admin "the device's user cannot be asked: no display configured" snapshot tc-m "$WORK/asked.png"
+[ "$(grep -c "asking the device's user" "$WORK/tc-m.log")" -gt "$ASKED" ] || fail "tc-m was not told to ask its user"
+as admin folder policy lab/a/b --consent inherit > /dev/null
+as admin move-device tc-m berlin/floor-2 > /dev/null
+
 step "a running session ends when its administrator loses the right to it"
 start olga-session "${CLI[@]}" -u olga -p "$ADMIN_PASSWORD" shadow tc-b --listen 127.0.0.1:0
 PORT=$(listen_port olga-session 20)
@@ -220,6 +248,7 @@ start_daemon ums "$WORK/ums.json"
 wait_port "$UMS_PORT" 15
 wait_log ums "registry: 6 folder(s), 7 right(s) on them, 1 group(s) of administrators" 15
 wait_log ums "device tc-m online from" 15
+as admin folder list | grep -q "^lab  .*  consent none, recorded$" || fail "lab's recording policy was lost in the restart: $(as admin folder list)"
 [ "$(devices_of olga)" = "tc-b=full_control tc-m=full_control" ] || fail "olga sees $(devices_of olga) after the restart"
 [ "$(devices_of mia)" = "tc-b=view_only tc-m=view_only" ] || fail "mia sees $(devices_of mia) after the restart"
 # So are administrators and logins: a login from before the restart still holds, and nina logs in.
@@ -232,7 +261,7 @@ refused admin "in the config file" administrator remove olga
 refused admin "no administrator nina" administrator remove nina
 
 step "every change is in the audit trail with who made it"
-for e in folder_created folder_removed right_set right_removed group_member_added device_moved administrator_created administrator_password_set administrator_removed; do
+for e in folder_created folder_removed folder_policy_set right_set right_removed group_member_added device_moved administrator_created administrator_password_set administrator_removed; do
   grep -q "\"event\":\"$e\".*\"user\":\"admin\"" "$WORK"/data/*/audit.jsonl || fail "no $e by admin in the audit trail"
 done
 grep -q '"event":"folder_created".*"folder":"munich/east".*"user":"olga"' "$WORK"/data/*/audit.jsonl || fail "olga's subfolder is not in the audit trail"

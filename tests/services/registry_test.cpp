@@ -15,6 +15,7 @@
 #include <thread>
 
 using namespace shadowlink::ums;
+namespace up = shadowlink::up;
 namespace fs = std::filesystem;
 
 namespace {
@@ -590,6 +591,38 @@ TEST_CASE("a registry of schema version 8 gains an empty folder tree, and its de
   CHECK(rules.folders.empty());
   CHECK(rules.rules.empty());
   CHECK(r.device_folders().at("tc-8") == "reception");
+}
+
+TEST_CASE("a registry of schema version 10 gains folder policies: its folders keep their rights and set no policy until one is set, which another node reads") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  {
+    registry old(db.open(), 10);
+    REQUIRE(old.version() == 10);
+    REQUIRE(old.add_folder("lab", "admin", now) == std::nullopt);
+    REQUIRE(old.add_folder("lab/a", "admin", now) == std::nullopt);
+    REQUIRE(old.put_rule({"user:olga", "lab", folder_right::shadow, true, "admin", now}) == std::nullopt);
+  }
+  registry a(db.open()), b(db.open());
+  CHECK(a.version() == registry::schema_version);
+  CHECK(a.rules().policies.empty());
+  CHECK(a.rules().shadow_access("olga", "lab/a") == access::full_control);
+  const auto before = b.rules_revision();
+  CHECK(a.set_folder_policy("lab", up::consent_policy::notify, true) == std::nullopt);
+  CHECK(a.set_folder_policy("lab/a", up::consent_policy::none, std::nullopt) == std::nullopt);
+  CHECK(a.set_folder_policy("nowhere", up::consent_policy::ask, std::nullopt) == "no folder nowhere");
+  auto seen = b.rules();
+  CHECK(seen.revision > before);
+  // lab/a's own "none" does not loosen lab's "notify"; lab's recording holds below it.
+  CHECK(seen.policy_of("lab/a") == folder_policy{up::consent_policy::notify, true});
+  CHECK(seen.policy_of("lab") == folder_policy{up::consent_policy::notify, true});
+  CHECK(seen.policy_of("").empty());
+  // Only what is given changes; a consent of nothing is none of its own.
+  CHECK(b.set_folder_policy("lab", std::optional<up::consent_policy>{}, std::nullopt) == std::nullopt);
+  seen = a.rules();
+  CHECK(seen.policies.at("lab") == folder_policy{std::nullopt, true});
+  CHECK(seen.policy_of("lab/a") == folder_policy{up::consent_policy::none, true});
+  CHECK(b.set_folder_policy("lab", std::nullopt, false) == std::nullopt);
+  CHECK_FALSE(a.rules().policies.contains("lab"));
 }
 
 TEST_CASE("a login kept by one node is taken by another until it expires, idles or is removed, and a removed administrator's logins go with them") {

@@ -137,6 +137,20 @@ TEST_CASE("rights given to a group of administrators hold for its members only, 
   CHECK_FALSE(f.allows_somewhere("ann", folder_right::audit));
 }
 
+TEST_CASE("a folder's policy holds below it: the strictest consent on the way up wins, and recording by any folder above records") {
+  folder_rules f;
+  f.policies["berlin"] = {up::consent_policy::notify, false};
+  f.policies["berlin/floor-2"] = {up::consent_policy::none, true};
+  f.policies["berlin/floor-2/lab"] = {up::consent_policy::ask, false};
+  CHECK(f.policy_of("berlin") == folder_policy{up::consent_policy::notify, false});
+  CHECK(f.policy_of("berlin/floor-2") == folder_policy{up::consent_policy::notify, true});  // (its own "none" cannot loosen)
+  CHECK(f.policy_of("berlin/floor-2/lab/x") == folder_policy{up::consent_policy::ask, true});
+  // A neighbour, the root and a name that merely starts the same set nothing.
+  CHECK(f.policy_of("munich").empty());
+  CHECK(f.policy_of("").empty());
+  CHECK(f.policy_of("berlin-east").empty());
+}
+
 TEST_CASE("folder paths are names joined by single slashes, and a wrong one is refused with the reason") {
   CHECK_FALSE(folder_path_error("berlin/floor-2/room 7.b_c"));
   CHECK(folder_path_error("").has_value());
