@@ -23,5 +23,6 @@ awaitable<int> cmd_move_device(client& c, const options& o);
 awaitable<int> cmd_right(client& c, const options& o);
 awaitable<int> cmd_admin_group(client& c, const options& o);
 awaitable<int> cmd_administrator(client& c, const options& o);
+awaitable<int> cmd_api_token(client& c, const options& o);
 
 }  // namespace shadowlink::console

@@ -40,6 +40,7 @@ constexpr std::string_view usage =
     "  or:  shadowlink [options] right list [--json] | grant|deny|revoke user:NAME|group:NAME shadow|view|manage|audit --folder PATH\n"
     "  or:  shadowlink [options] admin-group list [--json] | add|remove GROUP USER\n"
     "  or:  shadowlink [options] administrator list [--json] | add NAME --role admin|operator|auditor | password NAME | remove NAME\n"
+    "  or:  shadowlink [options] api-token create USER [--valid-for SECONDS] | list [--json] | delete ID\n"
     "The console of shadowlink: lists devices, shadows a device's screen (in a window of its own, through\n"
     "a local port for an external VNC viewer, or as a snapshot), lists and ends sessions, reads the audit trail,\n"
     "lists recorded sessions, fetches their files and exports them as video (or PNG frames),\n"
@@ -59,7 +60,7 @@ constexpr std::string_view footer =
 
 const std::set<std::string, std::less<>> commands{"devices", "shadow", "view", "snapshot", "sessions", "end", "audit", "revoke-certificate",
                                                      "recordings", "fetch-recording", "recording", "enrollment-key", "remove-device",
-                                                     "folder", "move-device", "right", "admin-group", "administrator"};
+                                                     "folder", "move-device", "right", "admin-group", "administrator", "api-token"};
 
 awaitable<int> dispatch(const options& o) {
   client c(o);
@@ -79,6 +80,7 @@ awaitable<int> dispatch(const options& o) {
   if (o.command == "right") co_return co_await cmd_right(c, o);
   if (o.command == "admin-group") co_return co_await cmd_admin_group(c, o);
   if (o.command == "administrator") co_return co_await cmd_administrator(c, o);
+  if (o.command == "api-token") co_return co_await cmd_api_token(c, o);
   if (o.command == "recording") {  // recording list | fetch SESSION DIR | export SESSION OUT
     if (o.device == "list") co_return co_await cmd_recordings(c, o);
     if (o.device == "export") co_return co_await cmd_export_recording(c, o);
@@ -158,7 +160,8 @@ int main(int argc, char** argv) {
       "role", po::value(&o.role), "administrator add: admin, operator or auditor")(
       "consent", po::value(&o.consent), "folder policy: ask, notify, none, or inherit (none of its own)")(
       "record", po::value(&o.record), "folder policy: on or off")(
-      "valid-for", po::value(&o.valid_for)->default_value(o.valid_for), "enrollment-key create: seconds the key is valid (at most 30 days)");
+      "valid-for", po::value(&o.valid_for)->default_value(o.valid_for),
+      "enrollment-key create: seconds the key is valid (at most 30 days); api-token create: seconds the token is valid (default a year, at most 5)");
   po::options_description positionals;  // not shown in --help: the usage lines name them
   positionals.add_options()("command", po::value(&o.command))("device", po::value(&o.device))("output", po::value(&o.output))(
       "extra", po::value(&o.extra));
@@ -173,6 +176,7 @@ int main(int argc, char** argv) {
   } catch (const po::error& e) {
     return usage_error(e.what());
   }
+  o.valid_for_given = vm.count("valid-for") && !vm["valid-for"].defaulted();
   if (vm.count("help")) {
     std::cout << usage << desc << footer;
     return 0;
@@ -212,6 +216,8 @@ int main(int argc, char** argv) {
       return usage_error("--consent: ask, notify, none or inherit");
     if (!o.record.empty() && o.record != "on" && o.record != "off") return usage_error("--record: on or off");
   }
+  if (o.command == "api-token" && !(o.device == "list" || ((o.device == "create" || o.device == "delete") && !o.output.empty())))
+    return usage_error("api-token needs create USER, list or delete ID");
   if (o.command == "move-device" && o.output.empty()) return usage_error("move-device needs a device id and a folder (\"/\": the root)");
   if (o.command == "right" && !(o.device == "list" || ((o.device == "grant" || o.device == "deny" || o.device == "revoke") && !o.extra.empty())))
     return usage_error("right needs list, or grant, deny or revoke with a subject (user:NAME or group:NAME) and a right");

@@ -188,4 +188,37 @@ awaitable<int> cmd_administrator(client& c, const options& o) {
   co_return 0;
 }
 
+// The token goes to standard output alone (shown only now), the rest to the terminal's error stream.
+awaitable<int> cmd_api_token(client& c, const options& o) {
+  if (o.device == "create") {
+    json::object body{{"user", o.output}};
+    if (o.valid_for_given) body["valid_for_s"] = o.valid_for;
+    const std::string target = "/api/v1/api-tokens", request = json::serialize(body);
+    auto res = co_await c.call(http::verb::post, target, request);
+    if (res.result() != http::status::created) throw cli_error("cannot make an API token for " + o.output + ": " + c.error_of(res));
+    auto doc = c.parse(res);
+    std::cout << text(doc, "token") << "\n";
+    std::cerr << "API token " << text(doc, "id") << " for " << o.output << ", valid until " << text(doc, "expires_at")
+              << " (shown only now: keep it where only its user can read it)\n";
+    co_return 0;
+  }
+  if (o.device == "delete") {
+    const std::string target = api_target("api-tokens", {{"id", o.output}}), what = "delete API token " + o.output;
+    co_await expect(c, http::verb::delete_, target, none, http::status::no_content, what);
+    std::printf("API token %s deleted\n", o.output.c_str());
+    co_return 0;
+  }
+  const std::string target = "/api/v1/api-tokens", what = "API tokens";
+  auto doc = co_await listing(c, target, o, what);
+  if (!doc) co_return 0;
+  std::printf("%-13s %-24s %-24s %s\n", "ID", "ACTS AS", "MADE BY", "VALID UNTIL");
+  for (auto t : (*doc)["api_tokens"].get_array()) {
+    bool expired = false;
+    if (t["expired"].get(expired)) expired = false;
+    std::printf("%-13s %-24s %-24s %s%s\n", text(t, "id").c_str(), text(t, "user").c_str(), text(t, "created_by").c_str(), text(t, "expires_at").c_str(),
+                expired ? " (expired)" : "");
+  }
+  co_return 0;
+}
+
 }  // namespace shadowlink::console

@@ -28,6 +28,7 @@ struct options {
   // enrollment-key create: the folder (device group) and how long the key is valid
   std::string folder;
   long long valid_for = 24 * 3600;
+  bool valid_for_given = false;  // (api-token create: a year unless given)
   // administrator add | password: the role, and the new password (from the environment or typed)
   std::string role, new_password;
   // folder policy: the folder's consent policy ("inherit": none of its own) and recording (on|off)

@@ -73,11 +73,12 @@ std::string auth::merge(bool from_config) {
   int max_iterations = 1000;
   for (const auto& a : stored_) {
     if (config_users_.contains(a.name) || config_principals_.contains(a.name)) continue;  // (the config's entry stands)
+    // (Without a password: an account for API tokens only, which no password logs in.)
     auto h = parse_password_hash(a.password_hash);
-    if (!h) continue;
+    if (!h && !a.password_hash.empty()) continue;
     principal p;
     p.r = a.r;
-    users.emplace(a.name, *h);
+    if (h) users.emplace(a.name, *h);
     principals.emplace(a.name, std::move(p));
   }
   for (auto& [name, h] : users) max_iterations = std::max(max_iterations, h.iterations);
@@ -204,7 +205,7 @@ clock::time_point steady_of(std::int64_t unix_s) {
 auth::token_view auth::look_up(std::string_view token) {
   // Only the tokens' hashes are kept; a fast hash is enough for long random tokens. Looking the
   // hash up tells a timing observer nothing about the token: nobody can steer a SHA-256 prefix.
-  if (auto t = api_tokens_.find(sha256_hex(token)); t != api_tokens_.end()) return {t->second, false, 0, {}};
+  if (auto user = api_token_user(sha256_hex(token))) return {std::move(user), false, 0, {}};
   auto it = logins_.find(token);
   if (it == logins_.end()) {
     // Only what could be a login's token is asked of the registry; one logged out here never again.
@@ -242,7 +243,16 @@ std::string_view auth::request_token(const http_request& req, bool allow_cookie)
 bool auth::uses_api_token(const http_request& req) {
   auto token = request_token(req, false);
   if (token.empty()) return false;
-  return api_tokens_.contains(sha256_hex(token));
+  return api_token_user(sha256_hex(token)).has_value();
+}
+
+std::optional<std::string> auth::api_token_user(const std::string& sha256) const {
+  if (auto t = api_tokens_.find(sha256); t != api_tokens_.end()) return t->second;
+  auto t = stored_tokens_.find(sha256);
+  if (t == stored_tokens_.end() || !principals_.contains(t->second.user)) return std::nullopt;
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  if (t->second.expires_at != 0 && t->second.expires_at <= now) return std::nullopt;
+  return t->second.user;
 }
 
 }  // namespace shadowlink::ums

@@ -33,6 +33,13 @@ class auth {
     std::string password_hash;
   };
   void set_stored(std::vector<stored_administrator> admins);
+  // API tokens kept in the registry: SHA-256 (hex) -> the administrator it acts as, and until when
+  // (Unix seconds; 0: no end). A token whose administrator is gone opens nothing.
+  struct stored_token {
+    std::string user;
+    std::int64_t expires_at = 0;
+  };
+  void set_stored_tokens(std::map<std::string, stored_token, std::less<>> tokens) { stored_tokens_ = std::move(tokens); }
   // Whether `user` is the config's (not the registry's: the registry cannot change them).
   bool configured(std::string_view user) const { return config_principals_.contains(user); }
   // A password's hash at the configured cost, on the worker thread.
@@ -110,6 +117,9 @@ class auth {
   std::vector<stored_administrator> stored_;
   std::map<std::string, password_hash, std::less<>> users_;
   std::map<std::string, std::string, std::less<>> api_tokens_;  // SHA-256 of the token (hex) -> user
+  std::map<std::string, stored_token, std::less<>> stored_tokens_;
+  // The administrator a token of the config or the registry acts as, if it is one (and valid).
+  std::optional<std::string> api_token_user(const std::string& sha256) const;
   std::map<std::string, principal, std::less<>> principals_;   // user -> role and grants
   // Guessing costs time: 1 s after a user's first failure from an address, doubling up to 30 s;
   // an address (where many users may sit behind one NAT) starts at 250 ms. Forgiven after 15

@@ -35,6 +35,40 @@ void import_folder(registry& r, const std::string& path, report& out) {
   out.moved(!r.add_folder(path, "import-config", unix_now()), "folder " + path);
 }
 
+void import_grants(registry& r, settings& user, const std::string& name, const std::set<std::string>& folders, report& out);
+
+// A config API token: a principal of its own (a name, a role, grants), which becomes an
+// administrator without a password (no password logs in as them) whom the token acts as.
+void import_api_token(registry& r, settings& token, const std::set<std::string>& folders, report& out) {
+  const auto name = token.str("user", "");
+  const auto sha = token.str("token_sha256", "");
+  const auto role_name = token.str("role", "admin");
+  if (sha.size() != 64 || sha.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    out.leave("the API token of " + name + " (no token_sha256: a plain-text demo token is not moved)");
+    return;
+  }
+  if (auto why = subject_error("user:" + name); why || !parse_role(role_name)) {
+    out.leave("the API token of " + name + " (" + (why ? *why : "role " + role_name + " is none of admin, operator, auditor") + ")");
+    return;
+  }
+  const auto admins = r.administrators();
+  const auto same = std::find_if(admins.begin(), admins.end(), [&](const registry::administrator& a) { return a.name == name; });
+  if (same != admins.end() && (same->role != role_name || !same->password_hash.empty())) {
+    out.leave("the API token of " + name + " (an administrator " + name + " with a password or another role is in the registry: the token would act as them)");
+    return;
+  }
+  if (same == admins.end()) r.add_administrator({name, role_name, "", "import-config", unix_now()});
+  out.moved(same == admins.end(), "administrator " + name + " (" + role_name + ", API token only)");
+  import_grants(r, token, name, folders, out);
+  const auto tokens = r.api_tokens();
+  const bool there = std::any_of(tokens.begin(), tokens.end(), [&](const registry::api_token& t) { return t.sha256 == sha; });
+  if (!there) {
+    // (Config tokens had no end; 0 keeps it so.)
+    if (auto why = r.add_api_token({sha, name, "import-config", unix_now(), 0})) throw std::runtime_error(*why);
+  }
+  out.moved(!there, "the API token of " + name);
+}
+
 // A device group's consent and recording policy, as its folder's.
 void import_policy(registry& r, settings& group, const std::string& folder, report& out) {
   std::optional<std::optional<up::consent_policy>> consent;
@@ -188,7 +222,7 @@ int import_config_main(int argc, char** argv) {
       out.moved(!stored.contains(name), "administrator " + name + " (" + role_name + ")");
       import_grants(*r, u, name, folders, out);
     }
-    for (auto& t : s.objects("api_tokens")) out.leave("the API token of " + t.str("user", "?") + " (API tokens stay in the config)");
+    for (auto& t : s.objects("api_tokens")) import_api_token(*r, t, folders, out);
     std::cout << out.added << " imported, " << out.present << " already in the registry, " << out.left.size() << " left in the config\n";
     return 0;
   } catch (const std::exception& e) {

@@ -30,11 +30,12 @@ awaitable<void> ums_service::read_rules(bool force) {
     folder_rules rules;
     std::map<std::string, std::string, std::less<>> device_folders;
     std::vector<registry::administrator> administrators;
+    std::vector<registry::api_token> tokens;
   };
   using fresh = std::optional<snapshot>;
   std::function<fresh()> read = [this, force, known = rules_.revision]() -> fresh {
     if (!force && registry_->rules_revision() == known) return std::nullopt;
-    return snapshot{registry_->rules(), registry_->device_folders(), registry_->administrators()};
+    return snapshot{registry_->rules(), registry_->device_folders(), registry_->administrators(), registry_->api_tokens()};
   };
   try {
     auto got = co_await offload(registry_thread_, std::move(read));
@@ -48,6 +49,7 @@ awaitable<void> ums_service::read_rules(bool force) {
     for (auto& [id, d] : devices_)
       if (auto e = enrolled_.find(id); e != enrolled_.end() && is_enrolled(d)) apply_policy(d, e->second.folder, groups_);
     auth_.set_stored(stored_administrators(got->administrators));
+    auth_.set_stored_tokens(stored_tokens(got->tokens));
     end_logins_later();
     end_sessions_without_rights();
   } catch (const std::exception& e) {

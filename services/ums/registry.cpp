@@ -95,6 +95,11 @@ constexpr migration migrations[] = {
      "ALTER TABLE folders ADD COLUMN consent TEXT NOT NULL DEFAULT '';"
      "ALTER TABLE folders ADD COLUMN record INTEGER NOT NULL DEFAULT 0",
      "ALTER TABLE folders ADD COLUMN consent TEXT NOT NULL DEFAULT '', ADD COLUMN record INTEGER NOT NULL DEFAULT 0"},
+    {// 12: API tokens for automation (until then in the config), each acting as an administrator
+     "CREATE TABLE api_tokens (token_sha256 TEXT PRIMARY KEY, user_name TEXT NOT NULL, created_by TEXT NOT NULL,"
+     " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
+     "CREATE TABLE api_tokens (token_sha256 TEXT PRIMARY KEY, user_name TEXT NOT NULL, created_by TEXT NOT NULL,"
+     " created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL)"},
 };
 static_assert(std::size(migrations) == registry::schema_version);
 

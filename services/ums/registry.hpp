@@ -40,7 +40,7 @@ struct issued_certificate {
 
 class registry {
  public:
-  static constexpr int schema_version = 11;
+  static constexpr int schema_version = 12;
 
   // Migrates the database to `up_to` (the current version but in tests of migrations); throws
   // std::runtime_error naming the database.
@@ -194,6 +194,18 @@ class registry {
   // logins end with it. False: no such administrator.
   bool remove_administrator(const std::string& name);
   bool set_password(const std::string& name, const std::string& password_hash);
+
+  // API tokens for automation, by their SHA-256 (the token itself is never stored), each acting as
+  // an administrator (registry_logins.cpp). Few: every node reads them whole with the rules, whose
+  // revision a change counts up, and removing the administrator removes them.
+  struct api_token {
+    std::string sha256, user, created_by;
+    std::int64_t created_at = 0, expires_at = 0;
+    std::string id() const { return sha256.substr(0, 12); }  // (what lists show, and delete takes)
+  };
+  std::vector<api_token> api_tokens() const;
+  std::optional<std::string> add_api_token(const api_token& t);  // why not (nothing: added)
+  bool remove_api_token(const std::string& id);                 // false: none has that id
 
   // Every node's logins, by the SHA-256 of their token (the token itself is never stored).
   struct login {

@@ -25,9 +25,35 @@ bool registry::remove_administrator(const std::string& name) {
   return !change_rules([&]() -> std::optional<std::string> {
     if (db_->run("DELETE FROM administrators WHERE name = ?1", {name}) == 0) return "none";
     db_->run("DELETE FROM logins WHERE user_name = ?1", {name});
-    // (Its rights and memberships go with it: another administrator made later under the name starts with none.)
+    db_->run("DELETE FROM api_tokens WHERE user_name = ?1", {name});
+    // (Its rights, memberships and tokens go with it: another administrator made later under the name starts with none.)
     db_->run("DELETE FROM rights WHERE subject = ?1", {"user:" + name});
     db_->run("DELETE FROM admin_groups WHERE member = ?1", {name});
+    return std::nullopt;
+  });
+}
+
+std::vector<registry::api_token> registry::api_tokens() const {
+  std::lock_guard lock(m_);
+  std::vector<api_token> out;
+  for (const auto& r : db_->query("SELECT token_sha256, user_name, created_by, created_at, expires_at FROM api_tokens"))
+    out.push_back({r.text(0), r.text(1), r.text(2), r.integer(3), r.integer(4)});
+  return out;
+}
+
+std::optional<std::string> registry::add_api_token(const api_token& t) {
+  return change_rules([&]() -> std::optional<std::string> {
+    // (Two tokens whose hashes share an id would make `delete ID` ambiguous: the second is refused.)
+    if (!db_->query("SELECT 1 FROM api_tokens WHERE substr(token_sha256, 1, 12) = ?1", {t.id()}).empty()) return "an API token with that id exists already";
+    db_->run("INSERT INTO api_tokens (token_sha256, user_name, created_by, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+             {t.sha256, t.user, t.created_by, t.created_at, t.expires_at});
+    return std::nullopt;
+  });
+}
+
+bool registry::remove_api_token(const std::string& id) {
+  return !change_rules([&]() -> std::optional<std::string> {
+    if (id.size() != 12 || db_->run("DELETE FROM api_tokens WHERE substr(token_sha256, 1, 12) = ?1", {id}) == 0) return "none";
     return std::nullopt;
   });
 }

@@ -60,6 +60,7 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return list_devices(req, *user, elsewhere);
   }
   if (path == "/api/v1/administrators") co_return co_await administrators_api(req, *user);
+  if (path == "/api/v1/api-tokens") co_return co_await api_tokens_api(req, *user);
   if (path == "/api/v1/folders" || path == "/api/v1/rights" || path == "/api/v1/admin-groups") co_return co_await folders_api(req, path, *user);
   if (path == "/api/v1/enrollment-keys" || path.starts_with("/api/v1/enrollment-keys/")) co_return co_await enrollment_keys(req, path, *user);
   if (path == "/api/v1/sessions" && req.method() == http::verb::get) {

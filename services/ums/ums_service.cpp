@@ -210,9 +210,10 @@ void ums_service::start() {
   certs_ = std::make_unique<device_certificates>(*registry_, env_.data_dir / "device-certificates.json");
   if (auto n = certs_->imported()) log::info(name_, n, " device certificate record(s) moved from device-certificates.json into the registry");
   log::info(name_, "registry: ", registry_->where(), ", ", enrolled_.size(), " enrolled device(s)");
+  rules_ = registry_->rules();  // (first: the enrolled devices' folders set their policies)
   add_enrolled(devices_, groups_);
-  rules_ = registry_->rules();
   auth_.set_stored(stored_administrators(registry_->administrators()));
+  auth_.set_stored_tokens(stored_tokens(registry_->api_tokens()));
   (void)auth_.take_ended();
   log::info(name_, "registry: ", rules_.folders.size(), " folder(s), ", rules_.rules.size(), " right(s) on them, ", rules_.groups.size(),
             " group(s) of administrators");

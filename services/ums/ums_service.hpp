@@ -123,6 +123,7 @@ class ums_service final : public service {
   awaitable<void> end_logins(std::vector<std::string> users);  // (in the registry, of administrators gone)
   void end_logins_later();  // (of those auth_ says it ended)
   awaitable<http_response> administrators_api(const http_request& req, const std::string& user);
+  awaitable<http_response> api_tokens_api(const http_request& req, const std::string& user);  // api_tokens.cpp
   // Rights (rights.hpp): what `user` may do with `device`, by the config's grants and the
   // registry's rights on the device's folder (folder_of: "" for the root, where configured devices are).
   access access_to(const std::string& user, std::string_view device) const;
@@ -373,5 +374,6 @@ class ums_service final : public service {
 void register_ums(service_registry& r);
 // The registry's administrators as auth takes them (administrators.cpp).
 std::vector<auth::stored_administrator> stored_administrators(const std::vector<registry::administrator>& rows);
+std::map<std::string, auth::stored_token, std::less<>> stored_tokens(const std::vector<registry::api_token>& rows);
 
 }  // namespace shadowlink::ums

@@ -31,15 +31,16 @@ for line in "imported: folder lab" "imported: folder front" "imported: device tc
             "left in the config: device group lab/desk (as a folder it would lie below group lab's" \
             "left in the config: device tc-3 (it is in several device groups" \
             "left in the config: every grant of victor (a deny of device tc-1: rights are given on folders" \
-            "left in the config: user demo (no password_hash" "left in the config: the API token of automation" \
+            "left in the config: user demo (no password_hash" "imported: administrator automation (admin, API token only)" \
+            "imported: the API token of automation$" \
             "left in the config: device tc-2's own consent" "imported: the consent and recording policy of device group lab onto its folder" \
-            "^9 imported, 0 already in the registry, 6 left in the config$"; do
+            "^11 imported, 0 already in the registry, 5 left in the config$"; do
   grep -q "$line" "$WORK/import.out" || fail "the import did not say '$line'"
 done
 # (Half of victor's grants, the allow without the deny, would give him tc-1: none of them moved.)
 if grep -q "for victor" "$WORK/import.out"; then fail "a grant of victor was imported without his deny"; fi
 "$BIN/shadowlinkd" import-config --config "$WORK/old.json" > "$WORK/again.out" 2>&1 || fail "import-config again: $(cat "$WORK/again.out")"
-grep -q "^0 imported, 9 already in the registry, 6 left in the config$" "$WORK/again.out" || fail "the second run: $(cat "$WORK/again.out")"
+grep -q "^0 imported, 11 already in the registry, 5 left in the config$" "$WORK/again.out" || fail "the second run: $(cat "$WORK/again.out")"
 if "$BIN/shadowlinkd" import-config --config "$WORK/nowhere.json" > "$WORK/none.out" 2>&1; then fail "a missing config was imported"; fi
 
 step "a UMS on a config that keeps only the admin takes what was imported, the group's policy too"
@@ -66,5 +67,16 @@ if olga snapshot tc-1 "$WORK/x.png" > "$WORK/full.log" 2>&1; then fail "olga got
 grep -q "only view-only sessions" "$WORK/full.log" || fail "unclear refusal: $(cat "$WORK/full.log")"
 VICTOR=$("$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" -u victor -p "$ADMIN_PASSWORD" devices --json)
 [ "$(python3 -c 'import json, sys; print(len(json.loads(sys.argv[1])["devices"]))' "$VICTOR")" = 0 ] || fail "victor sees devices: $VICTOR"
+# The imported API token acts as its administrator; it logs in with no password.
+"$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$API_TOKEN" devices > "$WORK/token.out" 2>&1 ||
+  fail "the imported API token is refused: $(cat "$WORK/token.out")"
+grep -q "^tc-1 " "$WORK/token.out" || fail "the imported API token's administrator does not see tc-1: $(cat "$WORK/token.out")"
+if "$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "0000$API_TOKEN" devices > /dev/null 2>&1; then
+  fail "another token was taken (the negative control)"
+fi
+sleep 1.1  # (a failed login makes the next one from this address wait)
+CODE=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -H 'Content-Type: application/json' \
+  -d '{"user":"automation","password":""}' "https://127.0.0.1:$UMS_PORT/api/v1/login")
+[ "$CODE" = 401 ] || fail "the token's administrator logging in with no password got HTTP $CODE"
 check_no_secrets
 echo "ok: imported devices, folder, administrators and grants work from the registry alone"

@@ -239,6 +239,33 @@ sleep 1.2  # (a failed login makes the next one for the user, from this address,
 NINA_PW=nina-second-password-2 nina devices > /dev/null || fail "nina's new password does not log in"
 ADMIN_LOGIN=$(login_token admin "$ADMIN_PASSWORD"); secret "$ADMIN_LOGIN"
 
+step "API tokens made through the CLI act as their administrator, with their rights, until deleted or expired"
+NINA_TOKEN=$(as admin api-token create nina 2> "$WORK/token.err") || fail "api-token create: $(cat "$WORK/token.err")"
+secret "$NINA_TOKEN"
+[[ $NINA_TOKEN == sl_api_* ]] || fail "the token is not shaped as an API token"
+by_token() { "$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$1" "${@:2}"; }
+SEEN=$(by_token "$NINA_TOKEN" devices --json | python3 -c 'import json, sys; print(" ".join(d["id"] + "=" + d["access"] for d in json.load(sys.stdin)["devices"]))')
+[ "$SEEN" = "tc-b=view_only tc-m=view_only" ] || fail "nina's token sees $SEEN, not what nina may"
+by_token "$NINA_TOKEN" snapshot tc-b "$WORK/nina-token.png" --view-only > /dev/null && check_checkerboard "$WORK/nina-token.png"
+if by_token "$NINA_TOKEN" snapshot tc-b "$WORK/x.png" > "$WORK/token-full.log" 2>&1; then fail "nina's token got full control"; fi
+[ "$(status_with "x$NINA_TOKEN")" = 401 ] || fail "another token was taken (the negative control)"
+refused olga "made and deleted by admins only" api-token create olga
+refused admin "no administrator named nobody" api-token create nobody
+SHORT=$(as admin api-token create nina --valid-for 1 2> /dev/null) || fail "a token valid for a second"
+secret "$SHORT"
+as audrey api-token list > "$WORK/tokens" || fail "an auditor cannot list the API tokens"
+for t in "$NINA_TOKEN" "$SHORT"; do
+  grep -q "^$(printf %s "$t" | sha256sum | cut -c1-12)  *nina  *admin " "$WORK/tokens" || fail "token list: $(cat "$WORK/tokens")"
+done
+if grep -q "sl_api_" "$WORK/tokens"; then fail "the list shows a token"; fi
+sleep 2
+[ "$(status_with "$SHORT")" = 401 ] || fail "an expired token was taken"
+as admin api-token delete "$(printf %s "$NINA_TOKEN" | sha256sum | cut -c1-12)" > /dev/null || fail "api-token delete"
+[ "$(status_with "$NINA_TOKEN")" = 401 ] || fail "a deleted token was taken"
+refused admin "no API token 000000000000" api-token delete 000000000000
+KEPT_TOKEN=$(as admin api-token create nina 2> /dev/null) || fail "a token to keep"
+secret "$KEPT_TOKEN"
+
 step "folders, rights and groups are in the registry: a restarted UMS grants the same"
 kill "$(pgrep -f -- "--config $WORK/ums.json")"
 wait_log ums "stopped" 10
@@ -253,15 +280,17 @@ as admin folder list | grep -q "^lab  .*  consent none, recorded$" || fail "lab'
 [ "$(devices_of mia)" = "tc-b=view_only tc-m=view_only" ] || fail "mia sees $(devices_of mia) after the restart"
 # So are administrators and logins: a login from before the restart still holds, and nina logs in.
 [ "$(status_with "$ADMIN_LOGIN")" = 200 ] || fail "a login from before the restart was lost"
+[ "$(status_with "$KEPT_TOKEN")" = 200 ] || fail "an API token from before the restart was lost"
 NINA_PW=nina-second-password-2 nina snapshot tc-m "$WORK/nina-m.png" --view-only > /dev/null && check_checkerboard "$WORK/nina-m.png"
 as admin administrator remove nina > /dev/null
 if NINA_PW=nina-second-password-2 nina devices > /dev/null 2>&1; then fail "removed nina still logs in"; fi
+[ "$(status_with "$KEPT_TOKEN")" = 401 ] || fail "removed nina's API token was taken"
 sleep 0.5  # (and any login from this address a moment)
 refused admin "in the config file" administrator remove olga
 refused admin "no administrator nina" administrator remove nina
 
 step "every change is in the audit trail with who made it"
-for e in folder_created folder_removed folder_policy_set right_set right_removed group_member_added device_moved administrator_created administrator_password_set administrator_removed; do
+for e in folder_created folder_removed folder_policy_set api_token_created api_token_deleted right_set right_removed group_member_added device_moved administrator_created administrator_password_set administrator_removed; do
   grep -q "\"event\":\"$e\".*\"user\":\"admin\"" "$WORK"/data/*/audit.jsonl || fail "no $e by admin in the audit trail"
 done
 grep -q '"event":"folder_created".*"folder":"munich/east".*"user":"olga"' "$WORK"/data/*/audit.jsonl || fail "olga's subfolder is not in the audit trail"

@@ -625,6 +625,36 @@ TEST_CASE("a registry of schema version 10 gains folder policies: its folders ke
   CHECK_FALSE(a.rules().policies.contains("lab"));
 }
 
+TEST_CASE("API tokens are kept by their hash, read by every node, deleted by their id, and go with their administrator") {
+  const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
+  {
+    registry old(db.open(), 11);
+    REQUIRE(old.version() == 11);
+  }
+  registry a(db.open()), b(db.open());
+  CHECK(a.version() == registry::schema_version);
+  REQUIRE(a.add_administrator({"bot", "operator", "", "admin", now}) == std::nullopt);
+  const std::string sha(64, 'a'), other = std::string(12, 'a') + std::string(52, 'b'), third(64, 'c');
+  const auto before = b.rules_revision();
+  CHECK(a.add_api_token({sha, "bot", "admin", now, now + 60}) == std::nullopt);
+  CHECK(b.rules_revision() > before);
+  // (Its id is its hash's first 12 digits: another with the same id is refused, so delete ID is never ambiguous.)
+  CHECK(a.add_api_token({other, "bot", "admin", now, now + 60}) == "an API token with that id exists already");
+  CHECK(a.add_api_token({third, "admin", "admin", now, 0}) == std::nullopt);
+  auto seen = b.api_tokens();
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].id() == std::string(12, 'a'));
+  CHECK_FALSE(b.remove_api_token("aaaaaaaaaaa"));  // (not an id: 11 digits)
+  CHECK_FALSE(b.remove_api_token(std::string(12, 'd')));
+  CHECK(b.remove_api_token(std::string(12, 'a')));
+  CHECK(a.api_tokens().size() == 1);
+  CHECK(a.add_api_token({sha, "bot", "admin", now, now + 60}) == std::nullopt);
+  CHECK(a.remove_administrator("bot"));
+  seen = b.api_tokens();
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].user == "admin");
+}
+
 TEST_CASE("a login kept by one node is taken by another until it expires, idles or is removed, and a removed administrator's logins go with them") {
   const database db(GENERATE(as<std::string>{}, "sqlite", "postgresql"));
   registry a(db.open()), b(db.open());
