@@ -213,6 +213,20 @@ for _ in $(seq 120); do [ "$(status_at "$HOME_1" "$NINA")" = 401 ] && break; sle
 [ "$(status_at "$HOME_1" "$NINA")" = 401 ] || fail "removed nina's login still holds at node $HOME_1 12 s later"
 echo "ok: nina, made at node $GRANT_AT, logged in at node $USE_AT, used everywhere, logged out at node $GRANT_AT and refused at node $USE_AT; removed, her next login ended everywhere"
 
+step "an API token and a folder's policy made at one node hold at the others within seconds, and a token deleted at one opens nothing at the others"
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$GRANT_AT]}")"
+OLGA_TOKEN=$("${CLI[@]}" api-token create olga 2> "$WORK/token.err") || fail "api-token create at node $GRANT_AT: $(cat "$WORK/token.err")"
+secret "$OLGA_TOKEN"
+"${CLI[@]}" folder policy lab --record on > /dev/null || fail "folder policy at node $GRANT_AT"
+for _ in $(seq 50); do [ "$(status_at "$USE_AT" "$OLGA_TOKEN")" = 200 ] && break; sleep 0.1; done
+[ "$(status_at "$USE_AT" "$OLGA_TOKEN")" = 200 ] || fail "olga's token made at node $GRANT_AT is refused at node $USE_AT 5 s later"
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$USE_AT]}")"
+"${CLI[@]}" folder list | grep -q "^lab  .*  recorded$" || fail "node $USE_AT does not know lab's policy: $("${CLI[@]}" folder list)"
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$HOME_1]}")"
+"${CLI[@]}" api-token delete "$(printf %s "$OLGA_TOKEN" | sha256sum | cut -c1-12)" > /dev/null || fail "api-token delete at node $HOME_1"
+for _ in $(seq 50); do [ "$(status_at "$USE_AT" "$OLGA_TOKEN")" = 401 ] && break; sleep 0.1; done
+[ "$(status_at "$USE_AT" "$OLGA_TOKEN")" = 401 ] || fail "olga's token deleted at node $HOME_1 still opens node $USE_AT 5 s later"
+
 step "the session list is the cluster's: a session running at one node is listed at another, and an administrator there ends it"
 RUN_AT=$(other_node "$HOME_1")
 LIST_AT=$(other_node "$HOME_1" "$RUN_AT")
