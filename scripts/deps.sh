@@ -5,7 +5,7 @@ SHADOWLINK_PACKAGES=(
   zlib1g-dev libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libwolfssl-dev libsimdjson-dev catch2 libpng-dev libsystemd-dev help2man prometheus-cpp-dev libvncserver-dev libsdl2-dev libsqlite3-dev libpq-dev postgresql
   dpkg-dev autoconf automake libtool make xz-utils
-  openssl procps iproute2 curl util-linux tinyproxy haproxy python3
+  openssl procps iproute2 curl util-linux tinyproxy haproxy faketime python3
   tigervnc-standalone-server tigervnc-tools tigervnc-viewer xdotool xclip x11-utils x11-xserver-utils gvncviewer novnc
   chromium prometheus xvfb x11-apps ffmpeg
   clang libclang-rt-14-dev testssl.sh

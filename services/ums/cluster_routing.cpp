@@ -10,6 +10,8 @@
 
 #include <boost/json.hpp>
 
+#include <cstdlib>
+
 namespace shadowlink::ums {
 namespace json = boost::json;
 
@@ -26,22 +28,40 @@ constexpr std::int64_t node_alive_s = 15;
 std::int64_t unix_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
+// A database clock read that took longer than this says too little about the time it was read at.
+constexpr std::int64_t clock_read_max_ms = 2000;
 // Bounds the sessions relayed for other nodes (each ends with the device's answer or its end).
 constexpr std::size_t max_relayed = 4096;
 // After a failed audit shipment (the records are read again from the file): not every second.
 constexpr auto audit_retry_after = 10s;
 }  // namespace
 
+std::int64_t ums_service::cluster_now_ms() const { return unix_now_ms() + clock_offset_ms_.load(); }
+
+void ums_service::set_cluster_clock() {
+  const auto before = unix_now_ms();
+  const auto server = registry_->database_time_ms();
+  const auto after = unix_now_ms();
+  if (after - before > clock_read_max_ms) return;
+  const auto offset = server - (before + after) / 2;
+  // Said once when it matters (the liveness window is 15 s), not at every heartbeat.
+  if (std::abs(offset) >= 5000 && std::abs(offset - clock_offset_ms_.load()) >= 1000)
+    log::warn(name_, "this node's clock is ", (std::abs(offset) + 500) / 1000, " s ", offset < 0 ? "ahead of" : "behind",
+              " the database server's: the cluster's times follow the database server");
+  clock_offset_ms_ = offset;
+}
+
 void ums_service::start_cluster() {
   if (cfg_.postgresql.empty()) return;
+  set_cluster_clock();
   // (On the event loop, once, at start: as the registry's other start-up reads.) Two nodes under
   // one name would take each other's devices and messages.
-  const auto alive = registry_->nodes(unix_now() - node_alive_s);
+  const auto alive = registry_->nodes(cluster_now() - node_alive_s);
   if (auto same = alive.find(cfg_.node); same != alive.end() && same->second != cfg_.listener.public_url)
     throw config_error(name_ + ".node: node " + cfg_.node + " is already in the cluster, at " + same->second + ": give each node a name of its own");
-  registry_->node_alive(cfg_.node, cfg_.listener.public_url, unix_now());
+  registry_->node_alive(cfg_.node, cfg_.listener.public_url, cluster_now());
   registry_->clear_presence(cfg_.node);  // what it had online before a restart, it has not now
-  registry_->forget_nodes(unix_now() - 7 * 24 * 3600);
+  registry_->forget_nodes(cluster_now() - 7 * 24 * 3600);
   shipper_.start(registry_->audit_latest(cfg_.node));
   audit_->on_written([this](std::string_view lines) { shipper_.written(lines); });
   seal_ = node_seal::from_ca_key(env_.shared_dir / "ca.key");
@@ -70,7 +90,8 @@ awaitable<void> ums_service::keep_node_alive() {
       said_alive = clock::now();
       try {
         std::function<bool()> alive = [this] {
-          registry_->node_alive(cfg_.node, cfg_.listener.public_url, unix_now());
+          set_cluster_clock();
+          registry_->node_alive(cfg_.node, cfg_.listener.public_url, cluster_now());
           return true;
         };
         co_await offload(registry_thread_, std::move(alive));
@@ -124,7 +145,7 @@ void ums_service::session_listed(const shadow_session& s, bool running) {
   if (running) {
     const auto age = std::chrono::duration_cast<std::chrono::seconds>(clock::now() - s.created).count();
     row = registry::session_row{s.id, cfg_.node, s.device_id, s.user, s.via, s.view_only, s.started == clock::time_point{} ? "setting up" : "active",
-                                unix_now() - age};
+                                cluster_now() - age};
   }
   sessions_pending_.insert_or_assign(s.id, std::move(row));
 }
@@ -132,7 +153,7 @@ void ums_service::session_listed(const shadow_session& s, bool running) {
 awaitable<std::vector<registry::session_row>> ums_service::other_nodes_sessions() {
   std::vector<registry::session_row> out;
   if (!clustered()) co_return out;
-  std::function<std::vector<registry::session_row>()> read = [this] { return registry_->sessions(unix_now() - node_alive_s); };
+  std::function<std::vector<registry::session_row>()> read = [this] { return registry_->sessions(cluster_now() - node_alive_s); };
   try {
     out = co_await offload(registry_thread_, std::move(read));
   } catch (const std::exception& e) {
@@ -166,7 +187,7 @@ awaitable<void> ums_service::write_presence() {
       presence_pending_.erase(first);
     }
     std::function<bool()> write = [this, &batch] {
-      registry_->change_presence(cfg_.node, batch, unix_now());
+      registry_->change_presence(cfg_.node, batch, cluster_now());
       return true;
     };
     try {
@@ -204,11 +225,11 @@ awaitable<void> ums_service::check_links() {
   std::function<now_known()> read = [this] {
     now_known k{registry_->certificates(), {}, {}};
     for (auto& d : registry_->devices()) k.enrolled.emplace(std::move(d.id), std::move(d.key_sha256));
-    for (auto& [node, url] : registry_->nodes(unix_now() - node_alive_s)) k.nodes.insert(node);
+    for (auto& [node, url] : registry_->nodes(cluster_now() - node_alive_s)) k.nodes.insert(node);
     return k;
   };
   now_known k;
-  const auto read_from = unix_now();  // (a device enrolled since is not in what is read)
+  const auto read_from = cluster_now();  // (a device enrolled since is not in what is read)
   try {
     k = co_await offload(registry_thread_, std::move(read));
   } catch (const std::exception& e) {
@@ -243,7 +264,7 @@ awaitable<void> ums_service::check_links() {
 
 awaitable<std::optional<registry::presence>> ums_service::where_is(std::string device) {
   if (!clustered()) co_return std::nullopt;
-  std::function<std::optional<registry::presence>()> read = [this, device] { return registry_->presence_of(device, unix_now() - node_alive_s); };
+  std::function<std::optional<registry::presence>()> read = [this, device] { return registry_->presence_of(device, cluster_now() - node_alive_s); };
   std::optional<registry::presence> p;
   try {
     p = co_await offload(registry_thread_, std::move(read));
@@ -258,7 +279,7 @@ awaitable<std::optional<registry::presence>> ums_service::where_is(std::string d
 awaitable<std::map<std::string, registry::presence, std::less<>>> ums_service::cluster_presence() {
   if (!clustered()) co_return std::map<std::string, registry::presence, std::less<>>{};
   std::function<std::map<std::string, registry::presence, std::less<>>()> read = [this] {
-    return registry_->presences(unix_now() - node_alive_s);
+    return registry_->presences(cluster_now() - node_alive_s);
   };
   try {
     co_return co_await offload(registry_thread_, std::move(read));
@@ -301,7 +322,7 @@ awaitable<ums_service::shadow_admission> ums_service::where_to_shadow(std::strin
 awaitable<void> ums_service::send_to_node(std::string node, std::string what, std::string device, up::message m, std::string by) {
   json::object envelope{{"from", cfg_.node}, {"what", what}, {"device", device}, {"up", up::serialize(m)}};
   if (!by.empty()) envelope["by"] = by;
-  const auto payload = seal_->seal(json::serialize(envelope), unix_now_ms());
+  const auto payload = seal_->seal(json::serialize(envelope), cluster_now_ms());
   // PostgreSQL's limit for a notification is 8000 bytes; these are a few hundred.
   if (payload.size() > 7900) throw std::length_error("message for node " + node + " too long");
   std::function<bool()> send = [this, channel = cluster_bus::channel_of(node), payload] {
@@ -326,7 +347,7 @@ void ums_service::post_to_node(const std::string& node, std::string_view what, c
 // From another node, through the database: its sessions' step 2 and end for devices linked here,
 // or (for sessions here) the device's answers its node passes back.
 void ums_service::on_node_message(std::string_view sealed) {
-  auto opened = seal_->open(sealed, unix_now_ms());
+  auto opened = seal_->open(sealed, cluster_now_ms());
   if (!opened.message) {
     log::warn(name_, "cluster: refused a message on this node's channel: ", opened.refusal, " (", sealed.substr(0, 80), ")");
     return;

@@ -162,7 +162,9 @@ class registry {
   // lock, so a node that sees a new revision reads them again.
   folder_rules rules() const;
   std::int64_t rules_revision() const;
-  std::map<std::string, std::string, std::less<>> device_folders() const;  // every enrolled device's folder, by id
+  std::map<std::string, std::string, std::less<>> device_folders() const;
+  // The database server's clock, Unix milliseconds (the cluster's clock: registry_cluster.cpp).
+  std::int64_t database_time_ms() const;  // every enrolled device's folder, by id
   // Each returns why it changed nothing (nothing: done).
   // A folder below an existing one (or the root).
   std::optional<std::string> add_folder(const std::string& path, const std::string& by, std::int64_t now);

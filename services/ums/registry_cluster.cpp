@@ -18,6 +18,13 @@ void registry::node_alive(const std::string& node, const std::string& url, std::
            {node, url, now});
 }
 
+std::int64_t registry::database_time_ms() const {
+  std::lock_guard lock(m_);
+  const auto rows = db_->query(db_->engine() == sql_engine::kind::postgresql ? "SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"
+                                                                            : "SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)");
+  return rows.at(0).integer(0);
+}
+
 void registry::forget_nodes(std::int64_t before) {
   std::lock_guard lock(m_);
   db_->run("DELETE FROM nodes WHERE seen < ?1", {before});

@@ -259,7 +259,7 @@ http_response ums_service::list_sessions(const http_request& req, const std::str
       if (clustered()) out.back().as_object()["node"] = cfg_.node;
     }
   // The other nodes' sessions, as their rows say (a Web App's own set-up, `ref`, is always here).
-  const auto now = unix_now();
+  const auto now = cluster_now();
   for (const auto& r : elsewhere)
     if (!ref && sees(user, r.user, r.device))
       out.push_back(json::object{{"id", r.id}, {"device", r.device}, {"user", r.user}, {"via", r.via}, {"state", r.state},

@@ -23,6 +23,7 @@
 
 #include <boost/json/object.hpp>
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <optional>
@@ -277,6 +278,13 @@ class ums_service final : public service {
   // online device is linked to, and step 2 and the device's answers for a session on another node
   // than the device's link, passed between the two nodes (cluster_bus.hpp says how, and why).
   bool clustered() const { return bus_ != nullptr; }
+  // The cluster's clock: this node's, set right by the database server's at every heartbeat, so
+  // that node liveness, session ages and the seals' minute compare times of one clock (a node
+  // whose own clock is off by minutes still works; the database server's should be kept right).
+  std::atomic<std::int64_t> clock_offset_ms_{0};
+  std::int64_t cluster_now_ms() const;
+  std::int64_t cluster_now() const { return cluster_now_ms() / 1000; }
+  void set_cluster_clock();  // (on the registry's thread)
   void start_cluster();
   void leave_cluster();  // (stopping: the others no longer send anything here)
   awaitable<void> keep_node_alive();

@@ -6,6 +6,8 @@
 # that node runs through the gateway goes on. A node without a link to the gateway refuses with
 # the node to ask. And an OS 11 device linked to one node is shadowed from the other (console and
 # Web App): the device's node says its legacy port and certificate, both derive the password.
+# Node b's clock is 90 s ahead (faketime): the nodes' times follow the database server's, so its
+# sealed messages are taken all the same.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cluster_lib.sh"
 CRED=cluster-gateway-credential-0123456789
@@ -16,7 +18,9 @@ start_xvnc
 start_gateway "$CRED"
 DEVICES="[{\"id\": \"remote-1\", \"name\": \"Home office\", \"credential_sha256\": \"$(sha256_of remote-1-credential)\", \"consent\": \"none\"},
           {\"id\": \"tc-11\", \"name\": \"Legacy\", \"credential_sha256\": \"$(sha256_of tc-11-credential)\", \"consent\": \"none\"}]"
+NODE_WRAP[b]="env FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f +90s"
 start_nodes "{\"devices\": $DEVICES, \"heartbeat_s\": 1, \"gateways\": [$(gateway_entry "$CRED")]}" a b
+wait_log ums-b "this node's clock is 90 s ahead of the database server's" 5
 gateway_stat() {  # gateway_stat KEY: a value of the gateway's /stats
   curl -s --max-time 5 --cacert "$WORK/data/ca.pem" "https://127.0.0.1:$ICG_PORT/stats" | python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"
 }
@@ -75,6 +79,7 @@ wait_log ums-b "$LEGACY\] AUDIT session ended" 15
   snapshot tc-11 "$WORK/os11-web.png" --webapp > "$WORK/os11-web.log" 2>&1 || fail "OS 11 Web App snapshot at node b: $(cat "$WORK/os11-web.log")"
 check_checkerboard "$WORK/os11-web.png"
 wait_log ums-b "web app session (OS 11) by admin for device tc-11" 5
+if grep -q "refused a message" "$WORK/ums-a.log" "$WORK/ums-b.log"; then fail "a node refused the other's sealed message: $(grep -h "refused a message" "$WORK"/ums-?.log)"; fi
 # The negative control: a password the device's node did not derive opens nothing (a session whose
 # nonce is not the one sent cannot be made up here; the OS 11 test shows a wrong password refused).
 

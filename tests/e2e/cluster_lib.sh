@@ -6,7 +6,7 @@ PG_DB=cluster_$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')
 psql "$PG_SERVER dbname=postgres" -qc "CREATE DATABASE $PG_DB" || fail "cannot create the test database"
 secret "$(cut -d: -f5 "$(sed -n 's/.*passfile=\([^ ]*\).*/\1/p' <<<"$PG_SERVER")")"
 sql() { psql "$PG_SERVER dbname=$PG_DB" -Atc "$1"; }
-declare -A NODE_PID NODE_PORT
+declare -A NODE_PID NODE_PORT NODE_WRAP  # NODE_WRAP[n]: a command node n runs under (faketime)
 NODES=()
 
 # start_nodes SETTINGS NODE...: UMS nodes of write_ums_config's config on the database, started in
@@ -31,7 +31,14 @@ ums["settings"]["devices"] += more.pop("devices", [])
 ums["settings"].update(more)
 json.dump(config, open(sys.argv[2], "w"), indent=1)
 PY
-    start_daemon "ums-$n" "$WORK/ums-$n.json"; NODE_PID[$n]=$LAST_PID
+    if [ -n "${NODE_WRAP[$n]:-}" ]; then
+      rm -f "$WORK/ums-$n.ports"
+      # shellcheck disable=SC2086  # (a command and its words)
+      start "ums-$n" ${NODE_WRAP[$n]} "$BIN/shadowlinkd" --config "$WORK/ums-$n.json" --port-file "$WORK/ums-$n.ports"
+    else
+      start_daemon "ums-$n" "$WORK/ums-$n.json"
+    fi
+    NODE_PID[$n]=$LAST_PID
     NODE_PORT[$n]=$(daemon_port "ums-$n")
     wait_log "ums-$n" "listening for the other nodes' messages" 15
     NODES+=("$n")
