@@ -76,11 +76,11 @@ void ums_service::know_enrolled(const registry::device& d, clock::time_point rea
   enrolled_.insert_or_assign(d.id, d);
   if (!d.folder.empty() && groups_.exists(d.folder)) groups_.add_member(d.folder, d.id);
   devices_.emplace(d.id, enrolled_record(d, groups_));
-  log::info(name_, "device ", d.id, " was enrolled through another node: known here from now on");
+  log::info(name_, "device ", d.id, " is in the registry (enrolled through another node, or imported): known here from now on");
 }
 
-awaitable<void> ums_service::learn_all_enrolled() {
-  if (!clustered()) co_return;
+awaitable<void> ums_service::learn_all_enrolled(bool even_alone) {
+  if (!registry_ || (!clustered() && !even_alone)) co_return;
   std::function<std::vector<registry::device>()> read = [this] { return registry_->devices(); };
   const auto asked = clock::now();
   std::vector<registry::device> all;

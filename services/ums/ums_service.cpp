@@ -189,7 +189,14 @@ void ums_service::reload(settings& s) {
     if (devices_.emplace(id, r).second) ++added;
   end_logins_later();
   end_sessions_without_rights();
-  if (registry_) env_.tasks.spawn(read_rules(true), name_ + "/rights");  // (and the registry's, e.g. after import-config)
+  // And the registry's (after import-config, say): its enrolled devices, then the rights and policies.
+  if (registry_)
+    env_.tasks.spawn(
+        [](ums_service& self) -> awaitable<void> {
+          co_await self.learn_all_enrolled(true);
+          co_await self.read_rules(true);
+        }(*this),
+        name_ + "/rights");
   log::info(name_, "reloaded administrators, rights and devices: ", devices_.size(), " devices (", added, " added, ", removed,
             " removed); administrators: ", administrators.empty() ? "unchanged" : administrators);
 }

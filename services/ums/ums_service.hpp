@@ -221,7 +221,9 @@ class ums_service final : public service {
   // In a cluster: a device enrolled through another node, read from the registry when it first
   // comes here (its hello, a session for it); one removed through another node, forgotten.
   awaitable<void> learn_enrolled(std::string id);
-  awaitable<void> learn_all_enrolled();  // (for the device list)
+  // Every enrolled device of the registry known here: for the device list (in a cluster), and at a
+  // reload (devices imported, or enrolled by another node, meanwhile).
+  awaitable<void> learn_all_enrolled(bool even_alone = false);
   void know_enrolled(const registry::device& d, clock::time_point read_at);
   std::map<std::string, clock::time_point, std::less<>> forgotten_;  // enrolled devices removed through another node, recently
   void forget_enrolled(const std::string& id, const std::string& why);

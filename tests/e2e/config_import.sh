@@ -49,7 +49,7 @@ cat > "$WORK/new.json" <<JSON
 {"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {"port": 0,
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}], "devices": []}}]}
 JSON
-start_daemon ums "$WORK/new.json"
+start_daemon ums "$WORK/new.json"; UMS_PID=$LAST_PID
 UMS_PORT=$(daemon_port ums)
 wait_log ums "registry: .*, 2 enrolled device(s)" 10  # (tc-1 and tc-2; tc-3 stayed in the config)
 write_device_config "$WORK/tc1.json" tc-1 tc-1-credential "$UMS_PORT" "$VNC_SOCKET"
@@ -57,8 +57,9 @@ start tc-1 "$BIN/shadowlinkd" --config "$WORK/tc1.json"
 wait_log ums "device tc-1 online" 15
 # The negative control: a wrong credential for the other imported device is refused.
 write_device_config "$WORK/tc2.json" tc-2 not-tc-2-credential "$UMS_PORT" "$VNC_SOCKET"
-start tc-2 "$BIN/shadowlinkd" --config "$WORK/tc2.json"
+start tc-2 "$BIN/shadowlinkd" --config "$WORK/tc2.json"; TC2_PID=$LAST_PID
 wait_log ums "refused: unknown device or wrong credential" 15
+kill "$TC2_PID"; wait "$TC2_PID" 2> /dev/null || true
 olga() { "$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" -u olga -p "$ADMIN_PASSWORD" "$@"; }
 LIST=$(olga devices --json | python3 -c 'import json, sys; print(" ".join(d["id"] + "=" + d["access"] + "@" + d["folder"] for d in json.load(sys.stdin)["devices"]))')
 [ "$LIST" = "tc-1=view_only@lab" ] || fail "olga sees: $LIST"
@@ -78,5 +79,22 @@ sleep 1.1  # (a failed login makes the next one from this address wait)
 CODE=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$WORK/data/ca.pem" -H 'Content-Type: application/json' \
   -d '{"user":"automation","password":""}' "https://127.0.0.1:$UMS_PORT/api/v1/login")
 [ "$CODE" = 401 ] || fail "the token's administrator logging in with no password got HTTP $CODE"
+step "a device imported while the UMS runs is taken after a reload (SIGHUP), not before"
+cat > "$WORK/more.json" <<JSON
+{"data_dir": "$WORK/data", "services": [{"type": "ums", "settings": {
+  "device_groups": [{"name": "lab", "devices": ["tc-4"]}],
+  "devices": [{"id": "tc-4", "name": "Thin client 4", "credential_sha256": "$(sha256_of tc-4-credential)"}]}}]}
+JSON
+"$BIN/shadowlinkd" import-config --config "$WORK/more.json" > "$WORK/more.out" 2>&1 || fail "import-config while the UMS runs: $(cat "$WORK/more.out")"
+grep -q "imported: device tc-4 into folder lab" "$WORK/more.out" || fail "tc-4 was not imported: $(cat "$WORK/more.out")"
+write_device_config "$WORK/tc4.json" tc-4 tc-4-credential "$UMS_PORT" "$VNC_SOCKET"
+sed -i 's#"data_dir": "[^"]*"#"data_dir": "'"$WORK"'/tc4-data"#' "$WORK/tc4.json"
+start tc-4 "$BIN/shadowlinkd" --config "$WORK/tc4.json"
+wait_log ums "enrollment of device tc-4 from .* refused" 15
+kill -HUP "$UMS_PID"
+wait_log ums "device tc-4 is in the registry (enrolled through another node, or imported): known here from now on" 10
+wait_log ums "device tc-4 online" 20
+"$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$API_TOKEN" snapshot tc-4 "$WORK/tc4.png" > /dev/null &&
+  check_checkerboard "$WORK/tc4.png"
 check_no_secrets
 echo "ok: imported devices, folder, administrators and grants work from the registry alone"
