@@ -6,6 +6,7 @@
 //   DELETE /api/v1/administrators?name=N                    (their logins end; the config's stay)
 #include "framework/log.hpp"
 #include "framework/offload.hpp"
+#include "framework/tcp_stream.hpp"
 #include "framework/token.hpp"
 #include "services/ums/rest_helpers.hpp"
 #include "services/ums/ums_service.hpp"
@@ -24,11 +25,17 @@ std::vector<auth::stored_administrator> stored_administrators(const std::vector<
   return out;
 }
 
-awaitable<std::optional<std::string>> ums_service::authenticated(const http_request& req, bool allow_cookie) {
+awaitable<std::optional<std::string>> ums_service::authenticated(const http_request& req, bool allow_cookie, const std::string& peer) {
   const std::string token(auth::request_token(req, allow_cookie));
   if (token.empty()) co_return std::nullopt;
   auto seen = auth_.look_up(token);
   if (!seen.check || !registry_) co_return seen.user;
+  const bool unknown_here = seen.known.empty() && seen.last_used == 0;
+  const auto address = client_key(peer);
+  if (unknown_here && unknown_tokens_.retry_after(address) > clock::duration::zero()) {
+    metrics_.auth_failed("token_throttled");
+    co_return std::nullopt;
+  }
   std::function<std::optional<registry::login>()> check = [this, sha = sha256_hex(token), used = seen.last_used, idle = auth_.idle_limit_s()] {
     return registry_->check_login(sha, used, unix_now(), idle);
   };
@@ -45,6 +52,7 @@ awaitable<std::optional<std::string>> ums_service::authenticated(const http_requ
     co_await read_rules(false);  // (made a moment ago through another node, or with a password set there)
   if (!l || !auth_.knows(l->user) || auth_.password_fingerprint(l->user) != l->password) {
     auth_.forget(token);
+    if (!l && unknown_here) unknown_tokens_.failed(address);
     co_return std::nullopt;
   }
   auth_.adopt(token, l->user, l->expires, l->last_used);

@@ -26,7 +26,7 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return error_response(req, http::status::forbidden, "cross-site request refused: use the UMS's own pages, or a bearer token");
   }
   if (is_login) co_return co_await login(req, peer);
-  auto user = co_await authenticated(req, true);
+  auto user = co_await authenticated(req, true, peer);
   if (!user) {
     metrics_.auth_failed(auth::request_token(req, true).empty() ? "no_credential" : "token");
     co_return error_response(req, http::status::unauthorized, "authentication required");

@@ -229,7 +229,7 @@ void ums_service::start() {
   server_->add_ws("/webapp/shadow", [this](ws_upgrade& up) -> awaitable<void> {
     // The browser cannot set headers on a WebSocket: it is authenticated by its login cookie,
     // and the Origin check stops other sites from riding on that cookie.
-    auto user = co_await authenticated(up.request(), true);
+    auto user = co_await authenticated(up.request(), true, up.peer());
     if (!user) co_return co_await up.reject(http::status::unauthorized, "log in first");
     auto origin = up.request()[http::field::origin];
     if (std::find(cfg_.web_origins.begin(), cfg_.web_origins.end(), origin) == cfg_.web_origins.end())

@@ -8,7 +8,7 @@ cat > "$WORK/ums.json" <<JSON
   "users": [{"user": "admin", "password_hash": "$ADMIN_HASH"}],
   "api_tokens": [{"token_sha256": "$TOKEN_SHA", "user": "automation"}],
   "devices": [{"id": "tc-1", "credential_sha256": "$(sha256_of tc-1-credential)", "consent": "none"}], "login_idle_timeout_s": 3,
-  "proxy_protocol_from": ["127.0.0.2"], "request_timeout_s": 3}}]}
+  "proxy_protocol_from": ["127.0.0.2"], "request_timeout_s": 3, "metrics_token_sha256": "$(sha256_of "$METRICS_TOKEN")"}}]}
 JSON
 start_daemon ums "$WORK/ums.json"
 PORT=$(daemon_port ums)
@@ -69,6 +69,20 @@ step "logout revokes the cookie's login"
 expect 200 "logout with the cookie" POST /api/v1/logout -b "$WORK/jar" -c "$WORK/jar-after" -H "Origin: $OWN"
 grep -q "sl_session" "$WORK/jar" || fail "test bug: no cookie was kept"
 expect 401 "the old cookie after logout" GET /api/v1/devices -b "$WORK/jar" -H "Origin: $OWN"
+
+step "tokens shaped like a login's that nobody made are asked of the registry slowly from one address, and hold up nobody else"
+for _ in $(seq 20); do
+  [ "$(status GET /api/v1/devices --interface 127.0.0.6 -H "Authorization: Bearer $(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')")" = 401 ] ||
+    fail "a made-up token: $(cat "$WORK/body")"
+done
+scrape "$OWN/metrics" "$WORK/metrics.txt"
+# (Every refused token counts as "token"; those refused unasked count as "token_throttled" too.)
+HELD=$(metric "$WORK/metrics.txt" 'shadowlink_auth_failures_total{what="token_throttled"}')
+[ "$HELD" -ge 10 ] || fail "20 made-up tokens from one address: only $HELD refused without a registry lookup"
+echo "ok: of 20 made-up tokens from 127.0.0.6, $HELD were refused without a registry lookup"
+expect 200 "an API token from that address at once" GET /api/v1/devices --interface 127.0.0.6 -H "Authorization: Bearer $API_TOKEN"
+login "$WORK/after-guesses"
+expect 200 "a login from another address at once" GET /api/v1/devices -b "$WORK/after-guesses" -H "Origin: $OWN"
 
 step "an idle login expires (login_idle_timeout_s: 3); one in use does not"
 login "$WORK/idle"
