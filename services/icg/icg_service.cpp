@@ -195,8 +195,10 @@ awaitable<void> icg_service::ums_endpoint(ws_upgrade& up) {
   // Each node of a UMS cluster keeps its own link here and names itself: a node's newer link
   // replaces its older one (a restart whose old connection has not timed out yet), not the others'.
   std::string node(up.request()[up::node_header]);
-  if (node.size() > 40 || node.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos)
-    co_return co_await up.reject(http::status::bad_request, std::string(up::node_header) + ": expected at most 40 letters, digits, dots, dashes and underscores");
+  if (node.size() > 40 || node.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos) {
+    const auto why = std::string(up::node_header) + ": expected at most 40 letters, digits, dots, dashes and underscores";
+    co_return co_await up.reject(http::status::bad_request, why);
+  }
   const auto opts = up::link_options();
   up::link link(co_await up.accept(opts));
   co_await link.serve(serve_ums(link, std::move(node)));
@@ -210,6 +212,9 @@ awaitable<void> icg_service::serve_ums(up::link& link, std::string node) {
   on_exit lost([&] {
     if (auto l = ums_links_.find(node); l != ums_links_.end() && l->second == &link) ums_links_.erase(l);
     if (!stopping_) end_sessions_of(&link, "the UMS connection was lost");
+    // The link is gone with this frame: its sessions, ending now, report to nobody.
+    for (auto& [id, owner] : sessions_)
+      if (owner.ums == &link) owner.ums = nullptr;
     if (home_ != &link) {
       log::info(name_, who, " disconnected");
       return;

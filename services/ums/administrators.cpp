@@ -25,15 +25,16 @@ std::vector<auth::stored_administrator> stored_administrators(const std::vector<
   return out;
 }
 
-awaitable<std::optional<std::string>> ums_service::authenticated(const http_request& req, bool allow_cookie, const std::string& peer) {
+awaitable<std::optional<std::string>> ums_service::authenticated(const http_request& req, bool allow_cookie, const std::string& peer, bool* throttled) {
   const std::string token(auth::request_token(req, allow_cookie));
   if (token.empty()) co_return std::nullopt;
   auto seen = auth_.look_up(token);
   if (!seen.check || !registry_) co_return seen.user;
   const bool unknown_here = seen.known.empty() && seen.last_used == 0;
   const auto address = client_key(peer);
-  if (unknown_here && unknown_tokens_.retry_after(address) > clock::duration::zero()) {
+  if (unknown_here && unknown_tokens_.count(address) > unknown_tokens_allowed && unknown_tokens_.retry_after(address) > clock::duration::zero()) {
     metrics_.auth_failed("token_throttled");
+    if (throttled) *throttled = true;
     co_return std::nullopt;
   }
   std::function<std::optional<registry::login>()> check = [this, sha = sha256_hex(token), used = seen.last_used, idle = auth_.idle_limit_s()] {

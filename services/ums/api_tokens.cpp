@@ -69,8 +69,13 @@ awaitable<http_response> ums_service::api_tokens_api(const http_request& req, co
     if (valid_for < 1 || valid_for > max_validity_s)
       co_return error_response(req, http::status::bad_request, "valid_for_s must be 1 to " + std::to_string(max_validity_s) + " (5 years)");
     const std::string name(holder);
-    // (A token for nobody would open nothing, and one for a name made later would open it to them.)
+    // Only for an administrator of the registry, whose removal removes the token with it: a token
+    // for a config administrator would outlive their entry and open to the next one of the name.
     if (!auth_.knows(name)) co_return error_response(req, http::status::bad_request, "no administrator named " + name);
+    if (auth_.configured(name))
+      co_return error_response(req, http::status::bad_request, name + " is in the config file: give them a token there (api_tokens), or make an administrator in the registry");
+    // A token made with a token ends no later than it.
+    if (auto until = auth_.token_expiry(req); until && *until != 0) valid_for = std::min(valid_for, std::max<std::int64_t>(1, *until - unix_now()));
     // The prefix lets secret scanners recognise a leaked token.
     const auto token = "sl_api_" + random_token();
     const auto now = unix_now();

@@ -246,6 +246,14 @@ bool auth::uses_api_token(const http_request& req) {
   return api_token_user(sha256_hex(token)).has_value();
 }
 
+std::optional<std::int64_t> auth::token_expiry(const http_request& req) const {
+  auto token = request_token(req, false);
+  if (token.empty()) return std::nullopt;
+  auto t = stored_tokens_.find(sha256_hex(token));
+  if (t == stored_tokens_.end()) return std::nullopt;
+  return t->second.expires_at;
+}
+
 std::optional<std::string> auth::api_token_user(const std::string& sha256) const {
   if (auto t = api_tokens_.find(sha256); t != api_tokens_.end()) return t->second;
   auto t = stored_tokens_.find(sha256);

@@ -85,6 +85,8 @@ class auth {
   std::vector<std::string> take_ended() { return std::exchange(ended_, {}); }
   // Whether the request authenticates with one of the configured API tokens (for the audit trail).
   bool uses_api_token(const http_request& req);
+  // The end of the registry's API token a request carries (0: none), if it carries one.
+  std::optional<std::int64_t> token_expiry(const http_request& req) const;
   // The token a request carries (bearer first, then the cookie if allowed); empty if none.
   static std::string_view request_token(const http_request& req, bool allow_cookie);
 

@@ -37,15 +37,34 @@ void import_folder(registry& r, const std::string& path, report& out) {
 
 void import_grants(registry& r, settings& user, const std::string& name, const std::set<std::string>& folders, report& out);
 
-// A config API token: a principal of its own (a name, a role, grants), which becomes an
-// administrator without a password (no password logs in as them) whom the token acts as.
-void import_api_token(registry& r, settings& token, const std::set<std::string>& folders, report& out) {
+// A config API token: the token of a config user (it acts as them, with their role and grants), or
+// a principal of its own (a name, a role, grants), which becomes an administrator without a
+// password (no password logs in as them) whom the token acts as.
+void import_api_token(registry& r, settings& token, const std::map<std::string, std::string>& users, const std::set<std::string>& folders,
+                      report& out) {
   const auto name = token.str("user", "");
   const auto sha = token.str("token_sha256", "");
   const auto role_name = token.str("role", "admin");
   if (sha.size() != 64 || sha.find_first_not_of("0123456789abcdef") != std::string::npos) {
     out.leave("the API token of " + name + " (no token_sha256: a plain-text demo token is not moved)");
     return;
+  }
+  auto add_token = [&] {
+    const auto tokens = r.api_tokens();
+    const bool there = std::any_of(tokens.begin(), tokens.end(), [&](const registry::api_token& t) { return t.sha256 == sha; });
+    // (Config tokens had no end; 0 keeps it so.)
+    if (!there)
+      if (auto why = r.add_api_token({sha, name, "import-config", unix_now(), 0})) throw std::runtime_error(*why);
+    out.moved(!there, "the API token of " + name);
+  };
+  if (auto user = users.find(name); user != users.end()) {
+    const auto admins = r.administrators();
+    const auto as = std::find_if(admins.begin(), admins.end(), [&](const registry::administrator& a) { return a.name == name; });
+    if (as == admins.end() || as->role != user->second) {
+      out.leave("the API token of " + name + " (it acts as user " + name + " of the config, who is no administrator of the registry with that role)");
+      return;
+    }
+    return add_token();
   }
   if (auto why = subject_error("user:" + name); why || !parse_role(role_name)) {
     out.leave("the API token of " + name + " (" + (why ? *why : "role " + role_name + " is none of admin, operator, auditor") + ")");
@@ -60,13 +79,7 @@ void import_api_token(registry& r, settings& token, const std::set<std::string>&
   if (same == admins.end()) r.add_administrator({name, role_name, "", "import-config", unix_now()});
   out.moved(same == admins.end(), "administrator " + name + " (" + role_name + ", API token only)");
   import_grants(r, token, name, folders, out);
-  const auto tokens = r.api_tokens();
-  const bool there = std::any_of(tokens.begin(), tokens.end(), [&](const registry::api_token& t) { return t.sha256 == sha; });
-  if (!there) {
-    // (Config tokens had no end; 0 keeps it so.)
-    if (auto why = r.add_api_token({sha, name, "import-config", unix_now(), 0})) throw std::runtime_error(*why);
-  }
-  out.moved(!there, "the API token of " + name);
+  add_token();
 }
 
 // A device group's consent and recording policy, as its folder's.
@@ -206,9 +219,11 @@ int import_config_main(int argc, char** argv) {
     }
     std::set<std::string> stored;
     for (const auto& a : r->administrators()) stored.insert(a.name);
+    std::map<std::string, std::string> config_users;  // name -> role
     for (auto& u : s.objects("users")) {
       const auto name = u.required_str("user");
       const auto role_name = u.str("role", "admin");
+      config_users.emplace(name, role_name);
       if (!parse_role(role_name)) {
         out.leave("user " + name + " (role " + role_name + " is none of admin, operator, auditor)");
         continue;
@@ -222,7 +237,7 @@ int import_config_main(int argc, char** argv) {
       out.moved(!stored.contains(name), "administrator " + name + " (" + role_name + ")");
       import_grants(*r, u, name, folders, out);
     }
-    for (auto& t : s.objects("api_tokens")) import_api_token(*r, t, folders, out);
+    for (auto& t : s.objects("api_tokens")) import_api_token(*r, t, config_users, folders, out);
     std::cout << out.added << " imported, " << out.present << " already in the registry, " << out.left.size() << " left in the config\n";
     return 0;
   } catch (const std::exception& e) {

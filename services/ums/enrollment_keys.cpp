@@ -154,7 +154,8 @@ awaitable<bool> ums_service::device_credential_accepted(const std::string& id, c
   outcome result;
   try {
     // (Named, not made inside the co_await expression: g++ 12 miscompiles such lambdas' captures.)
-    std::function<outcome()> enroll = [this, credential, id] { return registry_->enroll(credential, id, id, unix_now()); };
+    // (The cluster's clock: check_links compares it with the time of its own reads.)
+    std::function<outcome()> enroll = [this, credential, id] { return registry_->enroll(credential, id, id, cluster_now()); };
     result = co_await offload(registry_thread_, std::move(enroll));
   } catch (const std::exception& e) {
     log::error(name_, "cannot enroll device ", id, ": ", e.what());

@@ -26,7 +26,15 @@ awaitable<http_response> ums_service::rest(const http_request& req, const std::s
     co_return error_response(req, http::status::forbidden, "cross-site request refused: use the UMS's own pages, or a bearer token");
   }
   if (is_login) co_return co_await login(req, peer);
-  auto user = co_await authenticated(req, true, peer);
+  bool throttled = false;
+  bool* held = &throttled;  // (named: g++ 12 and temporaries in a co_await expression)
+  auto user = co_await authenticated(req, true, peer, held);
+  if (throttled) {
+    const auto wait = std::chrono::ceil<std::chrono::seconds>(unknown_tokens_.retry_after(client_key(peer))).count();
+    auto res = error_response(req, http::status::too_many_requests, "too many unknown tokens from this address: try again in " + std::to_string(wait) + " s");
+    res.set(http::field::retry_after, std::to_string(std::max<std::int64_t>(1, wait)));
+    co_return res;
+  }
   if (!user) {
     metrics_.auth_failed(auth::request_token(req, true).empty() ? "no_credential" : "token");
     co_return error_response(req, http::status::unauthorized, "authentication required");

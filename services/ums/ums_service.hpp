@@ -120,7 +120,8 @@ class ums_service final : public service {
   awaitable<http_response> login(const http_request& req, const std::string& peer);
   // The administrator behind a request (bearer token or, if allowed, the login cookie): an API
   // token, or a login made at any node of the registry (auth::look_up).
-  awaitable<std::optional<std::string>> authenticated(const http_request& req, bool allow_cookie, const std::string& peer);
+  // (`throttled`, if given: set when refused unasked, too many unknown tokens having come from the address.)
+  awaitable<std::optional<std::string>> authenticated(const http_request& req, bool allow_cookie, const std::string& peer, bool* throttled = nullptr);
   awaitable<void> end_logins(std::vector<std::string> users);  // (in the registry, of administrators gone)
   void end_logins_later();  // (of those auth_ says it ended)
   awaitable<http_response> administrators_api(const http_request& req, const std::string& user);
@@ -359,10 +360,11 @@ class ums_service final : public service {
   // Failed device hellos by source address: the next hello from there waits before it is checked
   // (never refused: devices behind one NAT with a misconfigured one must still come in).
   failure_penalty hello_failures_{{.first = 250ms, .max = 5s, .forget_after = 10min, .max_keys = 4096}};
-  // Login-shaped tokens no node knows, by source address: each costs the registry a lookup, so
-  // the next unknown one from that address within the wait is refused unasked (known logins and
-  // other addresses are not held up).
-  failure_penalty unknown_tokens_{{.first = 100ms, .max = 5s, .forget_after = 10min, .max_keys = 4096}};
+  // Login-shaped tokens no node knows, by source address: each costs the registry a lookup. From
+  // the fifth such miss within two minutes on, the next unknown one from that address within the
+  // wait is refused unasked (429); a stale cookie now and then, even behind a shared NAT, is not.
+  failure_penalty unknown_tokens_{{.first = 100ms, .max = 5s, .forget_after = 2min, .max_keys = 4096}};
+  static constexpr int unknown_tokens_allowed = 4;
   std::map<std::string, session_ptr, std::less<>> sessions_;
   struct ended_session {
     clock::time_point at;

@@ -215,17 +215,19 @@ echo "ok: nina, made at node $GRANT_AT, logged in at node $USE_AT, used everywhe
 
 step "an API token and a folder's policy made at one node hold at the others within seconds, and a token deleted at one opens nothing at the others"
 read -ra CLI <<<"$(cli_at "${NODE_PORT[$GRANT_AT]}")"
-OLGA_TOKEN=$("${CLI[@]}" api-token create olga 2> "$WORK/token.err") || fail "api-token create at node $GRANT_AT: $(cat "$WORK/token.err")"
-secret "$OLGA_TOKEN"
+secret tara-cluster-password
+SHADOWLINK_NEW_PASSWORD=tara-cluster-password "${CLI[@]}" administrator add tara --role operator > /dev/null || fail "administrator add tara at node $GRANT_AT"
+TARA_TOKEN=$("${CLI[@]}" api-token create tara 2> "$WORK/token.err") || fail "api-token create at node $GRANT_AT: $(cat "$WORK/token.err")"
+secret "$TARA_TOKEN"
 "${CLI[@]}" folder policy lab --record on > /dev/null || fail "folder policy at node $GRANT_AT"
-for _ in $(seq 50); do [ "$(status_at "$USE_AT" "$OLGA_TOKEN")" = 200 ] && break; sleep 0.1; done
-[ "$(status_at "$USE_AT" "$OLGA_TOKEN")" = 200 ] || fail "olga's token made at node $GRANT_AT is refused at node $USE_AT 5 s later"
+for _ in $(seq 50); do [ "$(status_at "$USE_AT" "$TARA_TOKEN")" = 200 ] && break; sleep 0.1; done
+[ "$(status_at "$USE_AT" "$TARA_TOKEN")" = 200 ] || fail "tara's token made at node $GRANT_AT is refused at node $USE_AT 5 s later"
 read -ra CLI <<<"$(cli_at "${NODE_PORT[$USE_AT]}")"
 "${CLI[@]}" folder list | grep -q "^lab  .*  recorded$" || fail "node $USE_AT does not know lab's policy: $("${CLI[@]}" folder list)"
 read -ra CLI <<<"$(cli_at "${NODE_PORT[$HOME_1]}")"
-"${CLI[@]}" api-token delete "$(printf %s "$OLGA_TOKEN" | sha256sum | cut -c1-12)" > /dev/null || fail "api-token delete at node $HOME_1"
-for _ in $(seq 50); do [ "$(status_at "$USE_AT" "$OLGA_TOKEN")" = 401 ] && break; sleep 0.1; done
-[ "$(status_at "$USE_AT" "$OLGA_TOKEN")" = 401 ] || fail "olga's token deleted at node $HOME_1 still opens node $USE_AT 5 s later"
+"${CLI[@]}" api-token delete "$(printf %s "$TARA_TOKEN" | sha256sum | cut -c1-12)" > /dev/null || fail "api-token delete at node $HOME_1"
+for _ in $(seq 50); do [ "$(status_at "$USE_AT" "$TARA_TOKEN")" = 401 ] && break; sleep 0.1; done
+[ "$(status_at "$USE_AT" "$TARA_TOKEN")" = 401 ] || fail "tara's token deleted at node $HOME_1 still opens node $USE_AT 5 s later"
 
 step "the session list is the cluster's: a session running at one node is listed at another, and an administrator there ends it"
 RUN_AT=$(other_node "$HOME_1")

@@ -80,8 +80,6 @@ wait_log ums-b "$LEGACY\] AUDIT session ended" 15
 check_checkerboard "$WORK/os11-web.png"
 wait_log ums-b "web app session (OS 11) by admin for device tc-11" 5
 if grep -q "refused a message" "$WORK/ums-a.log" "$WORK/ums-b.log"; then fail "a node refused the other's sealed message: $(grep -h "refused a message" "$WORK"/ums-?.log)"; fi
-# The negative control: a password the device's node did not derive opens nothing (a session whose
-# nonce is not the one sent cannot be made up here; the OS 11 test shows a wrong password refused).
 
 step "node $OTHER watches remote-1 through the gateway; node $HOME_NODE is killed: the gateway announces its devices to node $OTHER, and the session goes on"
 read -ra CLI <<<"$(cli_at "${NODE_PORT[$OTHER]}")"
@@ -109,10 +107,34 @@ del config["services"][0]["settings"]["gateways"]
 json.dump(config, open(sys.argv[1], "w"), indent=1)
 PY
 mv "$WORK/ums-$HOME_NODE.log" "$WORK/ums-$HOME_NODE-killed.log"
-start_daemon "ums-$HOME_NODE" "$WORK/ums-$HOME_NODE.json"
+start_daemon "ums-$HOME_NODE" "$WORK/ums-$HOME_NODE.json"; NODE_PID[$HOME_NODE]=$LAST_PID
 wait_log "ums-$HOME_NODE" "listening for the other nodes' messages" 15
 read -ra CLI <<<"$(cli_at "${NODE_PORT[$HOME_NODE]}")"
 if "${CLI[@]}" snapshot remote-1 "$WORK/unlinked.png" > "$WORK/unlinked.log" 2>&1; then fail "node $HOME_NODE shadowed remote-1 without a link to its gateway"; fi
 grep -q "device is behind gateway icg, which node $HOME_NODE is not linked to: ask node $OTHER" "$WORK/unlinked.log" || fail "unclear refusal: $(cat "$WORK/unlinked.log")"
+
+step "node $HOME_NODE links to the gateway again and watches remote-1 through it; killed, its session ends at the gateway, which goes on serving node $OTHER"
+kill "${NODE_PID[$HOME_NODE]}"; wait "${NODE_PID[$HOME_NODE]}" 2> /dev/null || true
+python3 - "$WORK/ums-$HOME_NODE.json" "$(gateway_entry "$CRED")" <<'PY'
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["services"][0]["settings"]["gateways"] = [json.loads(sys.argv[2])]
+json.dump(config, open(sys.argv[1], "w"), indent=1)
+PY
+mv "$WORK/ums-$HOME_NODE.log" "$WORK/ums-$HOME_NODE-unlinked.log"
+BEFORE=$(grep -c "UMS node $HOME_NODE connected" "$WORK/icg.log")
+start_daemon "ums-$HOME_NODE" "$WORK/ums-$HOME_NODE.json"; NODE_PID[$HOME_NODE]=$LAST_PID
+wait_count icg "UMS node $HOME_NODE connected" $((BEFORE + 1)) 15
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$HOME_NODE]}")"
+watch_session watch-again remote-1
+OWNED=$SESSION
+[ -n "$OWNED" ] || fail "test bug: no session id in watch-again.log"
+wait_log icg "$OWNED\] asked device remote-1" 5
+kill -KILL "${NODE_PID[$HOME_NODE]}"
+wait_log icg "$OWNED\] session ended" 10
+kill -0 "$ICG_PID" 2> /dev/null || fail "the gateway died with node $HOME_NODE's session"
+read -ra CLI <<<"$(cli_at "${NODE_PORT[$OTHER]}")"
+"${CLI[@]}" snapshot remote-1 "$WORK/last.png" > "$WORK/last.log" 2>&1 || fail "snapshot at node $OTHER after node $HOME_NODE's end: $(cat "$WORK/last.log")"
+check_checkerboard "$WORK/last.png"
 
 echo "PASS: cluster_gateway"

@@ -70,7 +70,8 @@ refused olga "not allowed to shadow this device" snapshot tc-b "$WORK/x.png"
 step "a shadow right on berlin is inherited by berlin/floor-2 and reaches no other folder"
 as admin right grant user:olga shadow --folder berlin > /dev/null
 [ "$(devices_of olga)" = "tc-b=full_control" ] || fail "olga sees $(devices_of olga)"
-as olga snapshot tc-b "$WORK/olga-b.png" && check_checkerboard "$WORK/olga-b.png"
+as olga snapshot tc-b "$WORK/olga-b.png" || fail "the snapshot "$WORK/olga-b.png" failed"
+check_checkerboard "$WORK/olga-b.png"
 refused olga "not allowed to shadow this device" snapshot tc-m "$WORK/x.png"
 refused admin "no administrator named olgaa" right grant user:olgaa shadow --folder berlin
 refused admin "is an admin" right grant user:admin view --folder munich
@@ -81,7 +82,8 @@ as admin admin-group add helpdesk mia > /dev/null
 as admin right grant group:helpdesk view --folder / > /dev/null
 [ "$(devices_of mia)" = "tc-b=view_only tc-m=view_only" ] || fail "mia sees $(devices_of mia)"
 refused mia "only view-only sessions are allowed on this device" snapshot tc-m "$WORK/x.png"
-as mia snapshot tc-m "$WORK/mia-m.png" --view-only && check_checkerboard "$WORK/mia-m.png"
+as mia snapshot tc-m "$WORK/mia-m.png" --view-only || fail "the snapshot "$WORK/mia-m.png" failed"
+check_checkerboard "$WORK/mia-m.png"
 as admin right deny group:helpdesk view --folder munich > /dev/null
 [ "$(devices_of mia)" = "tc-b=view_only" ] || fail "mia sees $(devices_of mia) with munich denied to her group"
 refused mia "not allowed to shadow this device" snapshot tc-m "$WORK/x.png" --view-only
@@ -124,7 +126,8 @@ refused olga "the manage right on both folders" move-device tc-b munich
 as admin move-device tc-m berlin/floor-2 > /dev/null
 [ "$(devices_of mia)" = "tc-b=view_only tc-m=view_only" ] || fail "mia sees $(devices_of mia) after tc-m left munich"
 [ "$(devices_of olga)" = "tc-b=full_control tc-m=full_control" ] || fail "olga sees $(devices_of olga) after tc-m came to berlin"
-as olga snapshot tc-m "$WORK/olga-m.png" && check_checkerboard "$WORK/olga-m.png"
+as olga snapshot tc-m "$WORK/olga-m.png" || fail "the snapshot "$WORK/olga-m.png" failed"
+check_checkerboard "$WORK/olga-m.png"
 refused admin "no folder nowhere" move-device tc-m nowhere
 
 step "a manager does not move a device out of a deny's reach, nor out of a config group's policy, nor remove a folder rights are set on"
@@ -146,7 +149,8 @@ as admin move-device tc-m lab/a > /dev/null
 # (Without a policy of its folder or a config group, an enrolled device's user is asked: tc-m has nobody to ask.)
 refused admin "the device's user cannot be asked: no display configured" snapshot tc-m "$WORK/asked.png"
 as admin folder policy lab --consent none > /dev/null
-as admin snapshot tc-m "$WORK/plain.png" > /dev/null && check_checkerboard "$WORK/plain.png"
+as admin snapshot tc-m "$WORK/plain.png" > /dev/null || fail "the snapshot "$WORK/plain.png" failed"
+check_checkerboard "$WORK/plain.png"
 if grep -q "(recorded)" "$WORK/tc-m.log"; then fail "tc-m was recorded before any policy said so"; fi
 as admin folder policy lab --record on > /dev/null
 as admin folder policy lab/a/b --consent ask > /dev/null
@@ -155,7 +159,8 @@ refused admin "no folder nowhere" folder policy nowhere --record on
 LIST=$(as admin folder list)
 grep -q "^lab  .*  consent none, recorded$" <<<"$LIST" && grep -q "^lab/a  .*  consent none (from above), recorded (from above)$" <<<"$LIST" &&
   grep -q "^lab/a/b  .*  consent ask, recorded (from above)$" <<<"$LIST" || fail "folder list: $LIST"
-as admin snapshot tc-m "$WORK/recorded.png" > /dev/null && check_checkerboard "$WORK/recorded.png"
+as admin snapshot tc-m "$WORK/recorded.png" > /dev/null || fail "the snapshot "$WORK/recorded.png" failed"
+check_checkerboard "$WORK/recorded.png"
 wait_log tc-m "shadow request from admin (recorded)" 5
 grep -q '"event":"session_started".*"device":"tc-m".*"recording"\|"recording".*"device":"tc-m".*"event":"session_started"' "$WORK"/data/*/audit.jsonl ||
   fail "tc-m's session in folder lab/a was not recorded"
@@ -224,7 +229,8 @@ grep -q "^nina  *operator  *registry$" "$WORK/admins" && grep -q "^olga  *operat
 nina() { "${CLI[@]}" -u nina -p "${NINA_PW:-$NINA_PASSWORD}" "$@"; }
 [ -z "$(nina devices --json | python3 -c 'import json, sys; print(" ".join(d["id"] for d in json.load(sys.stdin)["devices"]))')" ] || fail "nina sees devices before any right"
 as admin right grant user:nina view --folder berlin > /dev/null
-nina snapshot tc-b "$WORK/nina.png" --view-only > /dev/null && check_checkerboard "$WORK/nina.png"
+nina snapshot tc-b "$WORK/nina.png" --view-only > /dev/null || fail "the snapshot "$WORK/nina.png" failed"
+check_checkerboard "$WORK/nina.png"
 login_token() {  # login_token USER PASSWORD: a login's token, as the Web App's login makes it
   curl -s --max-time 10 --cacert "$WORK/data/ca.pem" -H 'Content-Type: application/json' \
     -d "{\"user\":\"$1\",\"password\":\"$2\"}" "https://127.0.0.1:$UMS_PORT/api/v1/login" | python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])'
@@ -246,11 +252,13 @@ secret "$NINA_TOKEN"
 by_token() { "$BIN/shadowlink" --server "https://127.0.0.1:$UMS_PORT" --ca "$WORK/data/ca.pem" --token "$1" "${@:2}"; }
 SEEN=$(by_token "$NINA_TOKEN" devices --json | python3 -c 'import json, sys; print(" ".join(d["id"] + "=" + d["access"] for d in json.load(sys.stdin)["devices"]))')
 [ "$SEEN" = "tc-b=view_only tc-m=view_only" ] || fail "nina's token sees $SEEN, not what nina may"
-by_token "$NINA_TOKEN" snapshot tc-b "$WORK/nina-token.png" --view-only > /dev/null && check_checkerboard "$WORK/nina-token.png"
+by_token "$NINA_TOKEN" snapshot tc-b "$WORK/nina-token.png" --view-only > /dev/null || fail "the snapshot "$WORK/nina-token.png" failed"
+check_checkerboard "$WORK/nina-token.png"
 if by_token "$NINA_TOKEN" snapshot tc-b "$WORK/x.png" > "$WORK/token-full.log" 2>&1; then fail "nina's token got full control"; fi
 [ "$(status_with "x$NINA_TOKEN")" = 401 ] || fail "another token was taken (the negative control)"
 refused olga "made and deleted by admins only" api-token create olga
 refused admin "no administrator named nobody" api-token create nobody
+refused admin "olga is in the config file" api-token create olga
 SHORT=$(as admin api-token create nina --valid-for 1 2> /dev/null) || fail "a token valid for a second"
 secret "$SHORT"
 as audrey api-token list > "$WORK/tokens" || fail "an auditor cannot list the API tokens"
@@ -281,7 +289,8 @@ as admin folder list | grep -q "^lab  .*  consent none, recorded$" || fail "lab'
 # So are administrators and logins: a login from before the restart still holds, and nina logs in.
 [ "$(status_with "$ADMIN_LOGIN")" = 200 ] || fail "a login from before the restart was lost"
 [ "$(status_with "$KEPT_TOKEN")" = 200 ] || fail "an API token from before the restart was lost"
-NINA_PW=nina-second-password-2 nina snapshot tc-m "$WORK/nina-m.png" --view-only > /dev/null && check_checkerboard "$WORK/nina-m.png"
+NINA_PW=nina-second-password-2 nina snapshot tc-m "$WORK/nina-m.png" --view-only > /dev/null || fail "the snapshot "$WORK/nina-m.png" failed"
+check_checkerboard "$WORK/nina-m.png"
 as admin administrator remove nina > /dev/null
 if NINA_PW=nina-second-password-2 nina devices > /dev/null 2>&1; then fail "removed nina still logs in"; fi
 [ "$(status_with "$KEPT_TOKEN")" = 401 ] || fail "removed nina's API token was taken"
