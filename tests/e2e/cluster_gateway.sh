@@ -18,7 +18,11 @@ start_xvnc
 start_gateway "$CRED"
 DEVICES="[{\"id\": \"remote-1\", \"name\": \"Home office\", \"credential_sha256\": \"$(sha256_of remote-1-credential)\", \"consent\": \"none\"},
           {\"id\": \"tc-11\", \"name\": \"Legacy\", \"credential_sha256\": \"$(sha256_of tc-11-credential)\", \"consent\": \"none\"}]"
-NODE_WRAP[b]="env FAKETIME_DONT_FAKE_MONOTONIC=1 faketime -f +90s"
+# (libfaketime preloaded by env, which execs the daemon: its PID is the one the test stops. The
+# faketime program would run it as a child of its own, left behind when the test stops faketime.)
+FAKETIME_LIB=$(ls /usr/lib/*/faketime/libfaketime.so.1 2> /dev/null | head -1)
+[ -n "$FAKETIME_LIB" ] || fail "libfaketime is not installed (Debian package faketime)"
+NODE_WRAP[b]="env LD_PRELOAD=$FAKETIME_LIB FAKETIME=+90s FAKETIME_DONT_FAKE_MONOTONIC=1"
 start_nodes "{\"devices\": $DEVICES, \"heartbeat_s\": 1, \"gateways\": [$(gateway_entry "$CRED")]}" a b
 wait_log ums-b "this node's clock is 90 s ahead of the database server's" 5
 gateway_stat() {  # gateway_stat KEY: a value of the gateway's /stats
