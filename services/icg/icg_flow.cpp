@@ -9,9 +9,11 @@
 #include "protocol/rfb_input_filter.hpp"
 #include "services/icg/icg_service.hpp"
 
+#include <algorithm>
+
 namespace shadowlink::icg {
 
-awaitable<void> icg_service::relay_session(up::message req, up::link& asked_by) {
+awaitable<void> icg_service::relay_session(up::message req, up::link* asked_by) {
   const std::string scope = name_ + "/" + req.session_id;
   auto report = [&](up::kind k, std::string reason, const splice_counters* c = nullptr) {
     up::message m;
@@ -24,6 +26,9 @@ awaitable<void> icg_service::relay_session(up::message req, up::link& asked_by) 
     }
     to_session_ums(req.session_id, m);
   };
+  // (This starts after the request was read: the link that asked may have ended meanwhile, and
+  // there would be nobody to report to.)
+  if (std::none_of(ums_links_.begin(), ums_links_.end(), [asked_by](const auto& l) { return l.second == asked_by; })) co_return;
   std::string outcome;
   try {
     // 2. The UMS asked us to open a VNC session; the tokens of both ends came with the request.
@@ -33,12 +38,12 @@ awaitable<void> icg_service::relay_session(up::message req, up::link& asked_by) 
       refused.type = up::kind::shadow_refused;
       refused.session_id = req.session_id;
       refused.reason = !device ? "device is not connected to the gateway" : "a session of that id is already under way at the gateway";
-      asked_by.send(refused);
+      asked_by->send(refused);
       co_return;
     }
     // Its reports go to the node that asked, while that node's link lasts (looked up by the id
     // each time: the link may end while the session runs, and the session with it).
-    sessions_[req.session_id] = session_owner{req.device_id, &asked_by};
+    sessions_[req.session_id] = session_owner{req.device_id, asked_by};
     rv_.open(tickets{req.session_id, req.viewer_token, req.token}, clock::now() + session_timeout_);
 
     // 3. Ask the device to open a VNC session, with the gateway's own (external) tunnel URL.

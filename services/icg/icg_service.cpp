@@ -287,7 +287,7 @@ void icg_service::on_ums_message(up::link& from, const up::message& m) {
       on_verdict(m);
       return;
     case up::kind::shadow_request:
-      env_.tasks.spawn(relay_session(m, from), name_ + "/" + m.session_id.substr(0, 32));
+      env_.tasks.spawn(relay_session(m, &from), name_ + "/" + m.session_id.substr(0, 32));
       return;
     case up::kind::certificate:
       if (m.device_id.empty()) {

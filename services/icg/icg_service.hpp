@@ -83,7 +83,7 @@ class icg_service final : public service {
   up::message hello_for_ums(const std::string& device, up::link_id id, const up::message& hello, const std::string& peer) const;
 
   // icg_flow.cpp: the gateway's part of a shadow session, one linear coroutine.
-  awaitable<void> relay_session(up::message request, up::link& asked_by);
+  awaitable<void> relay_session(up::message request, up::link* asked_by);
 
   std::string status() const;
 
