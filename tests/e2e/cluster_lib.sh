@@ -31,14 +31,7 @@ ums["settings"]["devices"] += more.pop("devices", [])
 ums["settings"].update(more)
 json.dump(config, open(sys.argv[2], "w"), indent=1)
 PY
-    if [ -n "${NODE_WRAP[$n]:-}" ]; then
-      rm -f "$WORK/ums-$n.ports"
-      # shellcheck disable=SC2086  # (a command and its words)
-      start "ums-$n" ${NODE_WRAP[$n]} "$BIN/shadowlinkd" --config "$WORK/ums-$n.json" --port-file "$WORK/ums-$n.ports"
-    else
-      start_daemon "ums-$n" "$WORK/ums-$n.json"
-    fi
-    NODE_PID[$n]=$LAST_PID
+    start_daemon "ums-$n" "$WORK/ums-$n.json" "${NODE_WRAP[$n]:-}"; NODE_PID[$n]=$LAST_PID
     NODE_PORT[$n]=$(daemon_port "ums-$n")
     wait_log "ums-$n" "listening for the other nodes' messages" 15
     NODES+=("$n")

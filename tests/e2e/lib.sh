@@ -94,11 +94,12 @@ port_free() { ! (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
 # Tests give every listener port 0 and read the port the kernel chose: no test draws a free port
 # that another process could take before it binds. A restarted server is given the port its first
 # run reported.
-# start_daemon NAME CONFIG: shadowlinkd on CONFIG, output in NAME.log, the ports its services
+# start_daemon NAME CONFIG [WRAP]: shadowlinkd on CONFIG (under WRAP, e.g. env with a preload), output in NAME.log, the ports its services
 # listen on in NAME.ports (--port-file); sets $LAST_PID.
 start_daemon() {
   rm -f "$WORK/$1.ports"
-  start "$1" "$BIN/shadowlinkd" --config "$2" --port-file "$WORK/$1.ports"
+  # shellcheck disable=SC2086  # (WRAP: a command and its words, which must exec the daemon: its PID is the one stopped)
+  start "$1" ${3:-} "$BIN/shadowlinkd" --config "$2" --port-file "$WORK/$1.ports"
 }
 # daemon_port NAME [SERVICE]: the port service SERVICE (default: the first listening one) of the
 # daemon started as NAME listens on, once it has started.
